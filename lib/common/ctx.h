@@ -1,0 +1,51 @@
+/* The context every tool builds once from its environment and passes down.
+ * It holds where all state lives; nothing else in the library reads the
+ * environment, so tests and two "hosts" can share one machine by giving each
+ * its own VMADM_ROOT.
+ *
+ * Layout under root (documented here, owned by the module named):
+ *   etc/vms/<uuid>/vm.json        VM config                     (lib/vm/store)
+ *   etc/vms/<uuid>/journal.json   pending multi-file update     (lib/vm/store)
+ *   etc/vms/.creating-<uuid>/     create not yet committed      (lib/vm/store)
+ *   etc/vms/.deleting-<uuid>/     delete committed, not cleaned (lib/vm/store)
+ *   var/lock/<uuid>.lock          per-VM flock                  (lib/common/lock)
+ *   var/vmstore/<pool>/           storage metadata + data       (lib/storage)
+ *   <pool>/...                    mount view: filesystem datasets (lib/storage)
+ *   var/imgadm/                   image manifests               (lib/image)
+ *   var/cache/                    host probes (kvm)             (lib/hv)
+ *   var/log/vmadm.log             JSON-lines log
+ *   run/vms/<uuid>/               runtime: qmp, serial, pid     (lib/hv, lib/ct)
+ *   run/vminfod.sock              vminfod unix socket           (lib/vminfo)
+ */
+#ifndef VM_CTX_H
+#define VM_CTX_H
+
+#include "common/err.h"
+
+typedef struct vm_ctx {
+    char *root;       /* VMADM_ROOT, default /var/lib/vmadm */
+    char *pool;       /* default pool name, VMADM_POOL or "zones" */
+    char *etc_dir;    /* root/etc/vms */
+    char *lock_dir;   /* root/var/lock */
+    char *run_dir;    /* root/run */
+    char *log_path;   /* root/var/log/vmadm.log */
+    char *vminfod_addr; /* VMINFOD_ADDR host:port, default 127.0.0.1:9090; "none" disables */
+    int accel;        /* VM_ACCEL_AUTO/KVM/TCG from VMADM_ACCEL */
+} vm_ctx;
+
+enum { VM_ACCEL_AUTO = 0, VM_ACCEL_KVM, VM_ACCEL_TCG };
+
+/* Reads VMADM_ROOT, VMADM_POOL, VMADM_ACCEL, VMINFOD_ADDR and creates the base
+ * directories. */
+int vm_ctx_init(vm_ctx *ctx, vm_err *err);
+void vm_ctx_free(vm_ctx *ctx);
+
+/* Convenience path builders (caller frees). */
+char *vm_ctx_vm_dir(const vm_ctx *ctx, const char *uuid);
+char *vm_ctx_vm_rundir(const vm_ctx *ctx, const char *uuid);
+
+/* Appends one JSON-lines record to the log; never fails the caller. */
+void vm_log(const vm_ctx *ctx, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

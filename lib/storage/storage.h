@@ -1,0 +1,139 @@
+/* Storage layer: ZFS semantics (datasets, volumes, snapshots, clones with
+ * origin, holds, properties, space accounting) on any Linux filesystem.
+ *
+ * Names are exactly what ZFS would give: "zones", "zones/<vm>",
+ * "zones/<vm>/disk0", "zones/<image>@final".  One public API; the work is
+ * done by a driver chosen per pool from a table (see storage_driver.h).  The
+ * default driver "dir" keeps volumes as qcow2 files and filesystems as
+ * directories under VMADM_ROOT; an OpenZFS driver can plug in behind the
+ * same table.
+ *
+ * Every call is crash-safe: metadata is committed atomically after the data
+ * it describes exists, so a kill -9 at any point leaves a consistent listing
+ * (at worst an unreferenced data file that vs_pool_open() collects).
+ *
+ * Sizes are bytes throughout the API (operators' MiB/GiB live in lib/vm). */
+#ifndef VM_STORAGE_H
+#define VM_STORAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "common/ctx.h"
+#include "common/err.h"
+
+typedef struct vs_pool vs_pool;
+
+enum vs_type {
+    VS_FILESYSTEM = 1,
+    VS_VOLUME = 2,
+    VS_SNAPSHOT = 4,
+    VS_ALL = 7,
+};
+
+enum vs_flags {
+    VS_RECURSIVE = 1,   /* destroy -r, snapshot -r, list -r */
+    VS_FORCE = 2,
+    VS_ALLOW_SHRINK = 4,/* resize below current volsize */
+    VS_DEFER = 8,
+};
+
+/* Opens (creating on first use) pool `name` (NULL = ctx->pool).  The pool's
+ * data lives under VMADM_ROOT; the root filesystem dataset "<pool>" always
+ * exists. */
+int vs_pool_open(const vm_ctx *ctx, const char *name, vs_pool **out, vm_err *err);
+void vs_pool_close(vs_pool *pool);
+void cleanup_vs_poolp(vs_pool **p);
+#define cleanup_vs_pool __attribute__((cleanup(cleanup_vs_poolp)))
+const char *vs_pool_name(const vs_pool *pool);
+
+/* --- creation ---
+ * `props` (nullable) are user-settable properties as strings or integers:
+ * quota, refquota, reservation, refreservation ("auto" or bytes or "none"),
+ * compression, volblocksize, and any "user:prop" (module:prop) names.
+ * Creation fails up front with VMERR_NOSPACE, naming the numbers, when the
+ * pool cannot honour the reservation. */
+int vs_create_fs(vs_pool *pool, const char *name, json_t *props, vm_err *err);
+int vs_create_vol(vs_pool *pool, const char *name, uint64_t volsize, json_t *props, vm_err *err);
+
+/* Snapshot "ds@snap"; with VS_RECURSIVE every descendant gets @snap too
+ * (all or nothing). */
+int vs_snapshot(vs_pool *pool, const char *snapname, int flags, vm_err *err);
+/* Clone "ds@snap" to a new dataset whose `origin` is the snapshot.  Cost does
+ * not depend on the size of the snapshot.  props may carry "volsize" (bytes,
+ * grow only) and the creation properties above. */
+int vs_clone(vs_pool *pool, const char *snapname, const char *newname, json_t *props, vm_err *err);
+/* Destroy a dataset or snapshot.  Refused (VMERR_BUSY) while clones depend
+ * on it or any snapshot has holds; VS_RECURSIVE also destroys children and
+ * snapshots (still refused for holds and for dependent clones outside). */
+int vs_destroy(vs_pool *pool, const char *name, int flags, vm_err *err);
+/* Roll a dataset back to "ds@snap"; snapshots newer than it are destroyed
+ * (zfs rollback -r semantics, refused if those have holds/clones). */
+int vs_rollback(vs_pool *pool, const char *snapname, int flags, vm_err *err);
+int vs_rename(vs_pool *pool, const char *from, const char *to, vm_err *err);
+/* Exchanges the names of two datasets (and their descendants) in a single
+ * metadata commit: the atomic step of reprovision's disk swap. */
+int vs_swap(vs_pool *pool, const char *a, const char *b, vm_err *err);
+
+/* --- holds --- */
+int vs_hold(vs_pool *pool, const char *tag, const char *snapname, vm_err *err);
+int vs_release(vs_pool *pool, const char *tag, const char *snapname, vm_err *err);
+/* *tags: JSON array of tag strings (new reference). */
+int vs_holds(vs_pool *pool, const char *snapname, json_t **tags, vm_err *err);
+
+/* --- properties ---
+ * vs_get returns an object { "<prop>": {"value": <string|integer>,
+ * "source": "-"|"local"|"default"|"inherited from X"} } with every property
+ * of the dataset: name, type, origin, creation (epoch s), volsize, used,
+ * referenced, usedbysnapshots, available, refreservation, reservation,
+ * quota, refquota, compression, volblocksize, userrefs, mountpoint, plus
+ * user properties.  Integers are bytes. */
+int vs_get(vs_pool *pool, const char *name, json_t **props, vm_err *err);
+/* Convenience: one property as an integer / newly allocated string. */
+int vs_get_int(vs_pool *pool, const char *name, const char *prop, int64_t *out, vm_err *err);
+int vs_get_str(vs_pool *pool, const char *name, const char *prop, char **out, vm_err *err);
+int vs_set(vs_pool *pool, const char *name, const char *prop, const char *value, vm_err *err);
+bool vs_exists(vs_pool *pool, const char *name);
+
+/* Names of datasets under `root` (NULL = whole pool; root itself included)
+ * of the given type mask, in zfs list order (parents before children,
+ * snapshots after their dataset in creation order).  *names: JSON array. */
+int vs_list(vs_pool *pool, const char *root, int types, int flags, json_t **names, vm_err *err);
+
+/* Resize a volume.  Growing always allowed space permitting; shrinking needs
+ * VS_ALLOW_SHRINK.  The VM layer uses QMP block_resize for running guests
+ * and then vs_set_volsize_meta() to record it. */
+int vs_resize(vs_pool *pool, const char *name, uint64_t volsize, int flags, vm_err *err);
+int vs_set_volsize_meta(vs_pool *pool, const char *name, uint64_t volsize, vm_err *err);
+
+/* --- paths for hypervisors and containers ---
+ * The file QEMU opens for a volume (qcow2; its backing chain is internal). */
+int vs_vol_path(vs_pool *pool, const char *name, char **path, vm_err *err);
+/* The directory holding a filesystem dataset's files (or a snapshot's
+ * frozen copy), and its mountpoint in the mount view <root>/<name>. */
+int vs_fs_path(vs_pool *pool, const char *name, char **path, vm_err *err);
+char *vs_mountpoint(vs_pool *pool, const char *name);
+
+/* --- space ---
+ * Pool capacity (statvfs of the backing filesystem), promised reservations
+ * and what is left to promise. */
+typedef struct vs_space {
+    uint64_t size;      /* filesystem size */
+    uint64_t used;      /* allocated by the filesystem */
+    uint64_t free;      /* statvfs free for unprivileged use */
+    uint64_t reserved;  /* sum of reservations promised by the pool */
+    uint64_t available; /* free - (unconsumed part of reservations) */
+} vs_space;
+int vs_pool_space(vs_pool *pool, vs_space *out, vm_err *err);
+
+/* Blocks allocated in `name` between two of its snapshots (or from snap A to
+ * the live data when b is NULL): JSON array of {"offset","length"} in bytes.
+ * The basis for incremental send. */
+int vs_changed_blocks(vs_pool *pool, const char *snap_a, const char *snap_b, json_t **extents, vm_err *err);
+
+/* Validation helpers (no pool needed). */
+bool vs_valid_name(const char *name);      /* dataset or snapshot name */
+bool vs_valid_snap_component(const char *s);
+
+#endif
