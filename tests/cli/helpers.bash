@@ -1,0 +1,42 @@
+# Sourced by every bats file: puts the built tools on PATH and gives each
+# test its own VMADM_ROOT, so tests never touch each other's state.
+: "${BUILD_DIR:=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/build}"
+export BUILD_DIR
+export PATH="$BUILD_DIR/src/vmadm:$BUILD_DIR/src/vmstore:$BUILD_DIR/src/imgadm:$BUILD_DIR/src/vminfod:$BUILD_DIR/src/vminfo:$PATH"
+# Tests run without a vminfod unless they start their own (vm_start_vminfod).
+export VMINFOD_ADDR="${VMINFOD_ADDR:-none}"
+# Guest images and rootfs tarballs built by tests/guest/build.sh.
+export VMADM_TEST_CACHE="${VMADM_TEST_CACHE:-/var/cache/vmadm-test}"
+export VMADM_ACCEL="${VMADM_ACCEL:-tcg}"
+
+vm_setup_root() {
+    VMADM_ROOT="$(mktemp -d /tmp/vmt.XXXXXX)"
+    export VMADM_ROOT
+}
+
+vm_teardown_root() {
+    [ -n "${VMADM_ROOT:-}" ] && [ -d "$VMADM_ROOT" ] || return 0
+    # Kill anything still running from this root (QEMU, containers, daemons).
+    for p in "$VMADM_ROOT"/run/vms/*/pid "$VMADM_ROOT"/run/*.pid; do
+        [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null || true
+    done
+    pkill -9 -f -- "$VMADM_ROOT" 2>/dev/null || true
+    rm -rf "$VMADM_ROOT"
+}
+
+# make_zvol_image UUID SIZE_MIB [DIR]: a small raw disk image plus a valid
+# imgadm manifest (DIR/UUID.json, DIR/UUID.raw); no guest inside.
+make_zvol_image() {
+    local uuid=$1 size=$2 dir=${3:-$BATS_TEST_TMPDIR}
+    truncate -s "${size}M" "$dir/$uuid.raw"
+    printf 'image %s\n' "$uuid" | dd of="$dir/$uuid.raw" conv=notrunc status=none
+    local sha; sha=$(sha1sum "$dir/$uuid.raw" | cut -d' ' -f1)
+    local bytes; bytes=$(stat -c %s "$dir/$uuid.raw")
+    cat > "$dir/$uuid.json" <<EOT
+{"v": 2, "uuid": "$uuid", "name": "test-$size", "version": "1.0.0", "type": "zvol",
+ "os": "linux", "state": "active", "disabled": false, "public": false,
+ "image_size": $size,
+ "files": [{"sha1": "$sha", "size": $bytes, "compression": "none"}],
+ "requirements": {}}
+EOT
+}
