@@ -1,0 +1,23 @@
+/* Shared between the lib/hv source files; not part of the module's API. */
+#ifndef VM_HV_INTERNAL_H
+#define VM_HV_INTERNAL_H
+
+#include <jansson.h>
+#include "hv/hv.h"
+
+#define HV_QEMU_BIN "qemu-system-x86_64"
+#define HV_OVMF_CODE "/usr/share/OVMF/OVMF_CODE_4M.fd"
+#define HV_OVMF_VARS "/usr/share/OVMF/OVMF_VARS_4M.fd"
+
+/* hv_build_argv plus what hv_start must check or prepare before launching:
+ * *files = JSON array of the disk files QEMU will open, *uefi_vars = the
+ * NVRAM path (NULL for BIOS), *vnc = {host, display, auto, password} or
+ * NULL when VNC is off. */
+int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const char *accel,
+                       char ***argv, json_t **files, char **uefi_vars, json_t **vnc,
+                       vm_err *err);
+
+/* Host MemTotal in MiB (0 if unknown). */
+long hv_host_mem_mib(void);
+
+#endif

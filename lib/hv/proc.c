@@ -1,0 +1,170 @@
+/* Process plumbing for lib/hv: pidfds, /proc identity checks, runtime files. */
+#include "hv/hv_proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+int hv_pidfd_open(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int hv_pidfd_signal(int pidfd, int sig)
+{
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+int hv_pidfd_wait(int pidfd, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        int64_t left = deadline - now_ms();
+        int r = poll(&p, 1, left < 0 ? 0 : (int)left);
+        if (r > 0)
+            return 1;
+        if (r == 0)
+            return 0;
+        if (errno != EINTR)
+            return -1;
+    }
+}
+
+char *hv_run_path(const vm_ctx *ctx, const char *uuid, const char *name)
+{
+    return xasprintf("%s/vms/%s/%s", ctx->run_dir, uuid, name);
+}
+
+char *hv_read_small(const char *path)
+{
+    char *buf = NULL;
+    size_t len;
+    vm_err err = VM_ERR_INIT;
+    if (read_file(path, &buf, &len, &err) < 0)
+        return NULL;
+    while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+        buf[--len] = '\0';
+    return buf;
+}
+
+pid_t hv_read_pid(const char *path)
+{
+    cleanup_free char *s = hv_read_small(path);
+    int64_t v;
+    if (!s || !parse_i64(s, &v) || v <= 1 || v > 0x3fffffff)
+        return 0;
+    return (pid_t)v;
+}
+
+bool hv_pid_is_qemu_of(pid_t pid, const char *uuid)
+{
+    char path[64], buf[8192];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false; /* gone, or a zombie (empty cmdline) */
+    buf[n] = '\0';
+    const char *argv0 = strrchr(buf, '/');
+    argv0 = argv0 ? argv0 + 1 : buf;
+    if (!str_has_prefix(argv0, "qemu-system-"))
+        return false;
+    /* Our argv carries "-uuid <uuid>"; look for an argument equal to it. */
+    for (char *p = buf + strlen(buf) + 1; p < buf + n; p += strlen(p) + 1)
+        if (!strcmp(p, uuid))
+            return true;
+    return false;
+}
+
+bool hv_pid_is_supervisor(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+    cleanup_free char *comm = hv_read_small(path);
+    return comm && !strcmp(comm, HV_SUPERVISOR_COMM);
+}
+
+int hv_open_qemu(const vm_ctx *ctx, const char *uuid, pid_t *pid_out)
+{
+    cleanup_free char *pidpath = hv_run_path(ctx, uuid, "pid");
+    pid_t pid = hv_read_pid(pidpath);
+    if (!pid)
+        return -1;
+    int fd = hv_pidfd_open(pid);
+    if (fd < 0)
+        return -1;
+    /* Checked after opening the pidfd: the fd then pins this very process. */
+    if (!hv_pid_is_qemu_of(pid, uuid) || hv_pidfd_wait(fd, 0) != 0) {
+        close(fd);
+        return -1;
+    }
+    if (pid_out)
+        *pid_out = pid;
+    return fd;
+}
+
+int hv_open_supervisor(const vm_ctx *ctx, const char *uuid)
+{
+    cleanup_free char *p = hv_run_path(ctx, uuid, "supervisor");
+    pid_t pid = hv_read_pid(p);
+    if (!pid)
+        return -1;
+    int fd = hv_pidfd_open(pid);
+    if (fd < 0)
+        return -1;
+    if (!hv_pid_is_supervisor(pid)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+void hv_remove_run_files(const char *rundir, pid_t only_if_pid)
+{
+    static const char *const names[] = { "qmp.sock", "console.sock", "state", "supervisor", NULL };
+    char path[4096];
+    snprintf(path, sizeof path, "%s/pid", rundir);
+    if (only_if_pid) {
+        if (hv_read_pid(path) == only_if_pid)
+            unlink(path);
+        else
+            return; /* a newer start owns the directory now */
+    } else {
+        unlink(path);
+    }
+    for (const char *const *n = names; *n; n++) {
+        snprintf(path, sizeof path, "%s/%s", rundir, *n);
+        unlink(path);
+    }
+}
+
+char *hv_log_tail(const char *path, int lines)
+{
+    cleanup_free char *buf = NULL;
+    size_t len;
+    vm_err err = VM_ERR_INIT;
+    if (read_file(path, &buf, &len, &err) < 0)
+        return xstrdup("");
+    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        buf[--len] = '\0';
+    size_t i = len;
+    int seen = 0;
+    while (i > 0) {
+        if (buf[i - 1] == '\n' && ++seen == lines)
+            break;
+        i--;
+    }
+    return xstrdup(buf + i);
+}

@@ -1,0 +1,397 @@
+/* Starting a VM: the supervisor process and the wait for "running". */
+#include "hv/hv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/lock.h"
+#include "common/util.h"
+#include "hv/hv_internal.h"
+#include "hv/hv_proc.h"
+#include "hv/qmp.h"
+
+/* How long QEMU may take to open its QMP socket and report "running". */
+#define START_TIMEOUT_MS 30000
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static void write_quiet(const char *path, const char *text, mode_t mode)
+{
+    vm_err e = VM_ERR_INIT;
+    write_file_atomic(path, text, strlen(text), mode, &e);
+}
+
+static void status_write(int fd, const char *s)
+{
+    ssize_t r = write(fd, s, strlen(s));
+    (void)r;
+}
+
+/* The supervisor: QEMU's parent for its whole life.  Runs in its own
+ * session with only /dev/null, qemu.log and the status pipe open, so it
+ * holds none of the caller's locks or terminals.  Never returns. */
+static void __attribute__((noreturn)) supervise(const char *rundir, char **argv, int status_fd)
+{
+    char path[4096];
+    setsid();
+    prctl(PR_SET_NAME, HV_SUPERVISOR_COMM, 0, 0, 0);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+
+    snprintf(path, sizeof path, "%s/qemu.log", rundir);
+    int logfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (logfd < 0 || nullfd < 0) {
+        status_write(status_fd, "E cannot open qemu.log\n");
+        _exit(1);
+    }
+    dup2(nullfd, 0);
+    dup2(logfd, 1);
+    dup2(logfd, 2);
+    if (status_fd != 3) {
+        dup2(status_fd, 3);
+        status_fd = 3;
+    }
+    fcntl(status_fd, F_SETFD, FD_CLOEXEC);
+    close_range(4, ~0U, 0);
+
+    snprintf(path, sizeof path, "%s/supervisor", rundir);
+    char num[32];
+    snprintf(num, sizeof num, "%d\n", (int)getpid());
+    write_quiet(path, num, 0644);
+
+    int ep[2];
+    if (pipe2(ep, O_CLOEXEC) < 0) {
+        status_write(status_fd, "E pipe failed\n");
+        _exit(1);
+    }
+    pid_t qpid = fork();
+    if (qpid < 0) {
+        status_write(status_fd, "E fork failed\n");
+        _exit(1);
+    }
+    if (qpid == 0) {
+        signal(SIGHUP, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGPIPE, SIG_DFL);
+        close(ep[0]);
+        execvp(argv[0], argv);
+        int e = errno;
+        ssize_t r = write(ep[1], &e, sizeof e);
+        (void)r;
+        _exit(127);
+    }
+    close(ep[1]);
+    int eno = 0;
+    ssize_t got;
+    do
+        got = read(ep[0], &eno, sizeof eno);
+    while (got < 0 && errno == EINTR);
+    close(ep[0]);
+    if (got == (ssize_t)sizeof eno) {
+        char msg[256];
+        waitpid(qpid, NULL, 0);
+        snprintf(msg, sizeof msg, "E cannot run %s: %s\n", argv[0], strerror(eno));
+        status_write(status_fd, msg);
+        snprintf(path, sizeof path, "%s/supervisor", rundir);
+        unlink(path);
+        _exit(1);
+    }
+
+    /* QEMU is running our argv now, so the pid file never names a process
+     * that would fail the /proc identity check. */
+    snprintf(path, sizeof path, "%s/pid", rundir);
+    snprintf(num, sizeof num, "%d\n", (int)qpid);
+    write_quiet(path, num, 0644);
+    char msg[64];
+    snprintf(msg, sizeof msg, "P %d %d\n", (int)qpid, (int)getpid());
+    status_write(status_fd, msg);
+    close(status_fd);
+
+    int st = 0;
+    while (waitpid(qpid, &st, 0) < 0 && errno == EINTR)
+        ;
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? -WTERMSIG(st) : -1;
+    char le[64];
+    snprintf(le, sizeof le, "%lld %d\n", (long long)(now_ms() / 1000), code);
+    snprintf(path, sizeof path, "%s/lastexited", rundir);
+    write_quiet(path, le, 0644);
+    hv_remove_run_files(rundir, qpid);
+    _exit(0);
+}
+
+/* Reads the supervisor's one-line report ("P <qemu> <sup>" or "E <msg>"). */
+static int read_status(int fd, char *buf, size_t size, int timeout_ms)
+{
+    size_t len = 0;
+    int64_t deadline = now_ms() + timeout_ms;
+    while (len + 1 < size) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            break;
+        int r = poll(&p, 1, (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        ssize_t n = read(fd, buf + len, size - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (memchr(buf, '\n', len))
+            break;
+    }
+    buf[len] = '\0';
+    return (int)len;
+}
+
+/* Forks the supervisor twice removed, so it is nobody's zombie to reap. */
+static int launch(const char *rundir, char **argv, pid_t *qpid, pid_t *spid, vm_err *err)
+{
+    int sp[2];
+    if (pipe2(sp, O_CLOEXEC) < 0)
+        return vm_err_sys(err, errno, "pipe");
+    fflush(NULL);
+    pid_t c = fork();
+    if (c < 0) {
+        int e = errno;
+        close(sp[0]);
+        close(sp[1]);
+        return vm_err_sys(err, e, "fork");
+    }
+    if (c == 0) {
+        close(sp[0]);
+        pid_t s = fork();
+        if (s == 0)
+            supervise(rundir, argv, sp[1]);
+        _exit(s < 0 ? 1 : 0);
+    }
+    close(sp[1]);
+    int st;
+    while (waitpid(c, &st, 0) < 0 && errno == EINTR)
+        ;
+    char buf[512];
+    int n = read_status(sp[0], buf, sizeof buf, START_TIMEOUT_MS);
+    close(sp[0]);
+    int q, s;
+    if (n > 2 && buf[0] == 'P' && sscanf(buf, "P %d %d", &q, &s) == 2) {
+        *qpid = q;
+        *spid = s;
+        return 0;
+    }
+    if (n > 2 && buf[0] == 'E') {
+        buf[strcspn(buf, "\n")] = '\0';
+        return vm_err_set(err, VMERR_INTERNAL, "%s", buf + 2);
+    }
+    return vm_err_set(err, VMERR_INTERNAL, "the VM supervisor process did not start");
+}
+
+/* Waits until QMP answers and query-status says running. */
+static int wait_running(const char *qmp_path, int qpidfd, json_t *vnc, const char *vnc_path,
+                        vm_err *err)
+{
+    qmp_conn c = QMP_CONN_INIT;
+    int rc = -1;
+    int64_t deadline = now_ms() + START_TIMEOUT_MS;
+    for (;;) {
+        if (hv_pidfd_wait(qpidfd, 0) == 1) {
+            vm_err_set(err, VMERR_INTERNAL, "QEMU exited while starting");
+            goto out;
+        }
+        if (now_ms() > deadline) {
+            vm_err_set(err, VMERR_TIMEOUT, "QEMU did not become ready within %d s",
+                       START_TIMEOUT_MS / 1000);
+            goto out;
+        }
+        if (c.fd < 0) {
+            vm_err e = VM_ERR_INIT;
+            if (qmp_connect(&c, qmp_path, 5000, &e) < 0) {
+                qmp_close(&c);
+                sleep_ms(3);
+                continue;
+            }
+        }
+        cleanup_json json_t *st = NULL;
+        if (qmp_exec(&c, "query-status", NULL, &st, err) < 0)
+            goto out;
+        const char *s = json_string_value(json_object_get(st, "status"));
+        if (s && !strcmp(s, "running"))
+            break;
+        if (s && (!strcmp(s, "internal-error") || !strcmp(s, "guest-panicked") ||
+                  !strcmp(s, "shutdown") || !strcmp(s, "io-error"))) {
+            vm_err_set(err, VMERR_INTERNAL, "QEMU stopped the guest (status %s)", s);
+            goto out;
+        }
+        sleep_ms(5);
+    }
+    if (vnc) {
+        const char *pw = json_string_value(json_object_get(vnc, "password"));
+        if (pw) {
+            cleanup_json json_t *a = json_pack("{s:s}", "password", pw);
+            if (qmp_exec(&c, "change-vnc-password", a, NULL, err) < 0)
+                goto out;
+        }
+        cleanup_json json_t *q = NULL;
+        if (qmp_exec(&c, "query-vnc", NULL, &q, err) < 0)
+            goto out;
+        int64_t port;
+        const char *svc = json_string_value(json_object_get(q, "service"));
+        if (svc && parse_i64(svc, &port)) {
+            json_object_set_new(vnc, "port", json_integer(port));
+            json_object_set_new(vnc, "display", json_integer(port - 5900));
+        }
+        json_object_del(vnc, "auto");
+        cleanup_free char *text = json_pretty(vnc);
+        if (write_file_atomic(vnc_path, text, strlen(text), 0600, err) < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    qmp_close(&c);
+    return rc;
+}
+
+static int prepare_uefi_vars(const char *vars, vm_err *err)
+{
+    if (path_exists(vars))
+        return 0;
+    cleanup_free char *dir = xstrdup(vars);
+    *strrchr(dir, '/') = '\0';
+    if (mkdir_p(dir, 0755, err) < 0)
+        return -1;
+    /* Copy then rename, so a crash never leaves a truncated NVRAM behind. */
+    cleanup_free char *tmp = xasprintf("%s.tmp", vars);
+    if (copy_file_sparse(HV_OVMF_VARS, tmp, err) < 0)
+        return -1;
+    if (rename(tmp, vars) < 0) {
+        unlink(tmp);
+        return vm_err_sys(err, errno, "cannot create %s", vars);
+    }
+    return 0;
+}
+
+int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
+{
+    const char *uuid = json_string_value(json_object_get(vmobj, "uuid"));
+    if (!uuid || !uuid_valid(uuid))
+        return vm_err_set(err, VMERR_INVALID, "VM object has no valid uuid");
+
+    vm_runstate rs;
+    hv_runstate(ctx, uuid, &rs);
+    if (rs.running)
+        return vm_err_set(err, VMERR_ALREADY, "VM %s is already 'running'", uuid);
+
+    char accel[8], warning[256];
+    if (hv_accel(ctx, accel, warning, err) < 0)
+        return -1;
+
+    cleanup_strv char **argv = NULL;
+    cleanup_json json_t *files = NULL;
+    cleanup_json json_t *vnc = NULL;
+    cleanup_free char *uefi_vars = NULL;
+    if (hv_build_argv_full(ctx, pool, vmobj, accel, &argv, &files, &uefi_vars, &vnc, err) < 0)
+        return -1;
+
+    json_int_t ram = json_integer_value(json_object_get(vmobj, "ram"));
+    long host = hv_host_mem_mib();
+    if (host > 0 && ram > host)
+        return vm_err_set(err, VMERR_INVALID, "ram (%lld MiB) exceeds host memory (%ld MiB)",
+                          (long long)ram, host);
+    size_t i;
+    json_t *f;
+    json_array_foreach(files, i, f) {
+        struct stat sb;
+        if (stat(json_string_value(f), &sb) < 0)
+            return vm_err_sys(err, errno, "disk %s is not usable", json_string_value(f));
+    }
+    if (uefi_vars && prepare_uefi_vars(uefi_vars, err) < 0)
+        return -1;
+
+    /* ---- runtime directory: nothing of a previous run survives ---- */
+    cleanup_free char *rundir = vm_ctx_vm_rundir(ctx, uuid);
+    if (mkdir_p(rundir, 0755, err) < 0)
+        return -1;
+    hv_remove_run_files(rundir, 0);
+    static const char *const old[] = { "lastexited", "vnc.json", "accel_warning",
+                                       "screenshot.ppm", NULL };
+    for (const char *const *n = old; *n; n++) {
+        cleanup_free char *p = xasprintf("%s/%s", rundir, *n);
+        unlink(p);
+    }
+    cleanup_free char *logpath = xasprintf("%s/qemu.log", rundir);
+    cleanup_free char *conslog = xasprintf("%s/console.log", rundir);
+    cleanup_free char *qmppath = xasprintf("%s/qmp.sock", rundir);
+    cleanup_free char *vncpath = xasprintf("%s/vnc.json", rundir);
+    {
+        cleanup_free char *p = xasprintf("%s/accel", rundir);
+        cleanup_free char *t = xasprintf("%s\n", accel);
+        if (write_file_atomic(p, t, strlen(t), 0644, err) < 0)
+            return -1;
+        if (*warning) {
+            cleanup_free char *wp = xasprintf("%s/accel_warning", rundir);
+            cleanup_free char *wt = xasprintf("%s\n", warning);
+            if (write_file_atomic(wp, wt, strlen(wt), 0644, err) < 0)
+                return -1;
+        }
+        cleanup_free char *bp = xasprintf("%s/boot", rundir);
+        cleanup_free char *bt = xasprintf("%lld\n", (long long)now_ms());
+        if (write_file_atomic(bp, bt, strlen(bt), 0644, err) < 0)
+            return -1;
+        cleanup_free char *cmd = strv_join(argv, " ");
+        cleanup_free char *head = xasprintf("# vmadm: starting VM %s with accel %s\n# %s\n", uuid,
+                                            accel, cmd);
+        if (write_file_atomic(logpath, head, strlen(head), 0644, err) < 0)
+            return -1;
+        cleanup_close int cf = open(conslog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    }
+    if (*warning)
+        vm_log(ctx, "warn", "VM %s: %s", uuid, warning);
+
+    pid_t qpid = 0, spid = 0;
+    if (launch(rundir, argv, &qpid, &spid, err) < 0) {
+        hv_remove_run_files(rundir, 0);
+        vm_err_prefix(err, "cannot start QEMU: ");
+        return -1;
+    }
+    cleanup_close int qfd = hv_pidfd_open(qpid);
+    cleanup_close int sfd = hv_pidfd_open(spid);
+    if (qfd < 0 || wait_running(qmppath, qfd, vnc, vncpath, err) < 0) {
+        if (qfd >= 0) {
+            hv_pidfd_signal(qfd, SIGKILL);
+            hv_pidfd_wait(qfd, 10000);
+        }
+        /* Let the supervisor record the exit and clean up, then make sure. */
+        if (sfd >= 0)
+            hv_pidfd_wait(sfd, 5000);
+        hv_remove_run_files(rundir, 0);
+        cleanup_free char *tail = hv_log_tail(logpath, 5);
+        if (!vm_err_is_set(err))
+            vm_err_set(err, VMERR_INTERNAL, "QEMU did not start");
+        if (*tail) {
+            cleanup_free char *msg = xasprintf("%s; qemu.log:\n%s", err->msg, tail);
+            vm_err_set(err, err->code, "%s", msg);
+        }
+        vm_log(ctx, "error", "VM %s failed to start: %s", uuid, err->msg);
+        return -1;
+    }
+    vm_log(ctx, "info", "VM %s started: qemu pid %d, accel %s", uuid, (int)qpid, accel);
+    return 0;
+}
