@@ -1,0 +1,775 @@
+#include "image/image.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/lock.h"
+#include "common/util.h"
+#include "image/compress.h"
+#include "image/internal.h"
+#include "image/sha1.h"
+#include "storage/storage.h"
+
+#define MiB (1024ULL * 1024ULL)
+#define OWNER_PROP "imgadm:image"
+
+static const char *pool_of(const vm_ctx *ctx, const char *pool)
+{
+    return pool && *pool ? pool : ctx->pool;
+}
+
+static char *images_dir(const vm_ctx *ctx)
+{
+    return xasprintf("%s/var/imgadm/images", ctx->root);
+}
+
+char *img_manifest_path(const vm_ctx *ctx, const char *pool, const char *uuid)
+{
+    return xasprintf("%s/var/imgadm/images/%s-%s.json", ctx->root, pool_of(ctx, pool), uuid);
+}
+
+static int not_found(const char *pool, const char *uuid, vm_err *err)
+{
+    return vm_err_set(err, VMERR_NOTFOUND, "image \"%s\" was not found on zpool \"%s\"", uuid, pool);
+}
+
+static void report(const img_progress_fn fn, void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+    if (fn)
+        fn(arg, phase, done, total);
+}
+
+/* ---- get / list ---- */
+
+/* Installed = manifest present and the @final snapshot exists. */
+static bool installed(vs_pool *vp, const char *uuid)
+{
+    cleanup_free char *snap = xasprintf("%s/%s@final", vs_pool_name(vp), uuid);
+    return vs_exists(vp, snap);
+}
+
+int img_get(const vm_ctx *ctx, const char *pool, const char *uuid, json_t **manifest, vm_err *err)
+{
+    const char *pn = pool_of(ctx, pool);
+    if (!uuid_valid(uuid))
+        return vm_err_set(err, VMERR_INVALID, "invalid uuid: \"%s\"", uuid ? uuid : "");
+    cleanup_free char *path = img_manifest_path(ctx, pn, uuid);
+    if (!path_exists(path))
+        return not_found(pn, uuid, err);
+    cleanup_vs_pool vs_pool *vp = NULL;
+    if (vs_pool_open(ctx, pn, &vp, err) < 0)
+        return -1;
+    if (!installed(vp, uuid))
+        return not_found(pn, uuid, err);
+    cleanup_json json_t *m = NULL;
+    if (read_json_file(path, &m, err) < 0) {
+        vm_err_prefix(err, "image %s: ", uuid);
+        return -1;
+    }
+    *manifest = steal_ptr(m);
+    return 0;
+}
+
+static int cmp_manifest(const void *a, const void *b)
+{
+    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    const char *px = json_string_value(json_object_get(x, "published_at"));
+    const char *py = json_string_value(json_object_get(y, "published_at"));
+    int c = strcmp(px ? px : "", py ? py : "");
+    if (c)
+        return c;
+    c = strcmp(json_string_value(json_object_get(x, "name")) ?: "",
+               json_string_value(json_object_get(y, "name")) ?: "");
+    if (c)
+        return c;
+    return strcmp(json_string_value(json_object_get(x, "uuid")) ?: "",
+                  json_string_value(json_object_get(y, "uuid")) ?: "");
+}
+
+int img_list(const vm_ctx *ctx, const char *pool, json_t **manifests, vm_err *err)
+{
+    const char *pn = pool_of(ctx, pool);
+    cleanup_free char *dir = images_dir(ctx);
+    cleanup_json json_t *out = json_array();
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno != ENOENT)
+            return vm_err_sys(err, errno, "cannot read %s", dir);
+        *manifests = steal_ptr(out);
+        return 0;
+    }
+    cleanup_vs_pool vs_pool *vp = NULL;
+    if (vs_pool_open(ctx, pn, &vp, err) < 0) {
+        closedir(d);
+        return -1;
+    }
+    size_t plen = strlen(pn), n = 0, cap = 16;
+    json_t **v = xmalloc(cap * sizeof(*v));
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *nm = de->d_name;
+        /* "<pool>-<uuid>.json": pool names may contain '-', so match exactly. */
+        if (strncmp(nm, pn, plen) != 0 || nm[plen] != '-' || strlen(nm + plen + 1) != 41 ||
+            !str_has_suffix(nm, ".json"))
+            continue;
+        char uuid[37];
+        memcpy(uuid, nm + plen + 1, 36);
+        uuid[36] = 0;
+        if (!uuid_valid(uuid) || !installed(vp, uuid))
+            continue;
+        cleanup_free char *path = xasprintf("%s/%s", dir, nm);
+        json_t *m = NULL;
+        vm_err e2 = VM_ERR_INIT;
+        if (read_json_file(path, &m, &e2) < 0)
+            continue;   /* a torn file cannot exist (atomic writes); skip foreign junk */
+        if (n == cap)
+            v = xrealloc(v, (cap *= 2) * sizeof(*v));
+        v[n++] = m;
+    }
+    closedir(d);
+    qsort(v, n, sizeof(*v), cmp_manifest);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(out, v[i]);
+    free(v);
+    *manifests = steal_ptr(out);
+    return 0;
+}
+
+/* ---- the shipped file as a stream: sha1 of the compressed bytes,
+ * decompressed output on demand ---- */
+
+typedef struct img_src {
+    int fd;
+    const char *path;
+    img_decomp *dc;
+    img_sha1 sha;
+    uint8_t *in;        /* compressed input buffer */
+    size_t inpos, inlen;
+    uint64_t consumed;  /* compressed bytes read */
+    uint64_t total;     /* file size */
+    bool eof;
+    bool finished;      /* decompressor end checked */
+    uint8_t *out;       /* decompressed output for archive callbacks */
+    vm_err err;         /* failure seen inside a libarchive callback */
+    img_progress_fn progress;
+    void *parg;
+    const char *phase;
+} img_src;
+
+#define SRC_BUF (1u << 20)
+
+static int src_open(img_src *s, const char *path, int comp, vm_err *err)
+{
+    memset(s, 0, sizeof(*s));
+    s->fd = -1;
+    s->path = path;
+    s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (s->fd < 0)
+        return vm_err_sys(err, errno, "cannot open %s", path);
+    struct stat st;
+    if (fstat(s->fd, &st) < 0)
+        return vm_err_sys(err, errno, "cannot stat %s", path);
+    s->total = (uint64_t)st.st_size;
+    if (img_decomp_new(comp, &s->dc, err) < 0)
+        return -1;
+    img_sha1_init(&s->sha);
+    s->in = xmalloc(SRC_BUF);
+    s->out = xmalloc(SRC_BUF);
+    posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    return 0;
+}
+
+static void src_close(img_src *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    img_decomp_free(s->dc);
+    free(s->in);
+    free(s->out);
+    memset(s, 0, sizeof(*s));
+    s->fd = -1;
+}
+
+/* Up to cap decompressed bytes into buf; 0 at the end of the data. */
+static long src_read(img_src *s, uint8_t *buf, size_t cap, vm_err *err)
+{
+    for (;;) {
+        if (s->inpos == s->inlen && !s->eof) {
+            ssize_t n = read(s->fd, s->in, SRC_BUF);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                return vm_err_sys(err, errno, "cannot read %s", s->path);
+            if (n == 0) {
+                s->eof = true;
+            } else {
+                img_sha1_update(&s->sha, s->in, (size_t)n);
+                s->consumed += (uint64_t)n;
+                s->inpos = 0;
+                s->inlen = (size_t)n;
+                report(s->progress, s->parg, s->phase, s->consumed, s->total);
+            }
+        }
+        const uint8_t *p = s->in + s->inpos;
+        size_t left = s->inlen - s->inpos;
+        long got = img_decomp_step(s->dc, &p, &left, buf, cap, err);
+        if (got < 0) {
+            vm_err_prefix(err, "%s: ", s->path);
+            return -1;
+        }
+        s->inpos = s->inlen - left;
+        if (got > 0)
+            return got;
+        if (s->eof && s->inpos == s->inlen) {
+            if (!s->finished) {
+                s->finished = true;
+                if (img_decomp_finish(s->dc, err) < 0) {
+                    vm_err_prefix(err, "%s: ", s->path);
+                    return -1;
+                }
+            }
+            return 0;
+        }
+    }
+}
+
+/* Reads (and decompresses) the rest, so the hash covers the whole file. */
+static int src_drain(img_src *s, vm_err *err)
+{
+    long n;
+    while ((n = src_read(s, s->out, SRC_BUF, err)) > 0)
+        ;
+    return n < 0 ? -1 : 0;
+}
+
+static int check_sha1(img_sha1 *sha, const char *want, const char *path, vm_err *err)
+{
+    uint8_t d[20];
+    char hex[41];
+    img_sha1_final(sha, d);
+    img_sha1_hex(d, hex);
+    if (strcmp(hex, want) != 0)
+        return vm_err_set(err, VMERR_INVALID, "sha1 mismatch: manifest says %s, %s has %s", want, path, hex);
+    return 0;
+}
+
+/* ---- zvol install ---- */
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* Decompresses into a new sparse file at dst (zero blocks become holes). */
+static int decompress_to(img_src *s, const char *dst, vm_err *err)
+{
+    cleanup_close int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return vm_err_sys(err, errno, "cannot create %s", dst);
+    uint64_t off = 0;
+    const size_t blk = 64 * 1024;
+    long n;
+    while ((n = src_read(s, s->out, SRC_BUF, err)) > 0) {
+        for (size_t i = 0; i < (size_t)n; i += blk) {
+            size_t k = (size_t)n - i < blk ? (size_t)n - i : blk;
+            if (!all_zero(s->out + i, k)) {
+                const uint8_t *p = s->out + i;
+                size_t left = k;
+                uint64_t o = off + i;
+                while (left) {
+                    ssize_t w = pwrite(fd, p, left, (off_t)o);
+                    if (w < 0 && errno == EINTR)
+                        continue;
+                    if (w < 0)
+                        return vm_err_sys(err, errno, "cannot write %s", dst);
+                    p += w; o += (uint64_t)w; left -= (size_t)w;
+                }
+            }
+        }
+        off += (uint64_t)n;
+    }
+    if (n < 0)
+        return -1;
+    if (ftruncate(fd, (off_t)off) < 0)
+        return vm_err_sys(err, errno, "cannot write %s", dst);
+    return 0;
+}
+
+typedef struct disk_probe {
+    const char *format;     /* "raw" or "qcow2" */
+    uint64_t virtual_size;
+} disk_probe;
+
+static int probe_disk(const char *path, const char *type, disk_probe *dp, vm_err *err)
+{
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vm_err_sys(err, errno, "cannot open %s", path);
+    uint8_t head[512];
+    memset(head, 0, sizeof(head));
+    ssize_t n = pread(fd, head, sizeof(head), 0);
+    if (n < 0)
+        return vm_err_sys(err, errno, "cannot read %s", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return vm_err_sys(err, errno, "cannot stat %s", path);
+    if (n >= 262 && memcmp(head + 257, "ustar", 5) == 0)
+        return vm_err_set(err, VMERR_INVALID,
+                          "image type mismatch: manifest says \"%s\" but the file holds a tar archive", type);
+    if (n < 4 || memcmp(head, "QFI\xfb", 4) != 0) {
+        dp->format = "raw";
+        dp->virtual_size = (uint64_t)st.st_size;
+        return 0;
+    }
+    dp->format = "qcow2";
+    char *argv[] = { "qemu-img", "info", "--output=json", "-f", "qcow2", (char *)path, NULL };
+    cleanup_free char *out = NULL;
+    if (run_cmd(argv, &out, err) != 0) {
+        vm_err_prefix(err, "invalid qcow2 image: ");
+        return -1;
+    }
+    json_error_t je;
+    cleanup_json json_t *info = json_loads(out, 0, &je);
+    json_t *vs = json_object_get(info, "virtual-size");
+    if (!json_is_integer(vs))
+        return vm_err_set(err, VMERR_INVALID, "invalid qcow2 image: qemu-img info gave no virtual size");
+    /* A backing or external data file would make the volume read host files. */
+    if (json_object_get(info, "backing-filename") || json_object_get(info, "full-backing-filename"))
+        return vm_err_set(err, VMERR_INVALID, "qcow2 image refers to a backing file: images must be standalone");
+    json_t *fsd = json_object_get(json_object_get(json_object_get(info, "format-specific"), "data"), "data-file");
+    if (fsd)
+        return vm_err_set(err, VMERR_INVALID, "qcow2 image refers to an external data file: images must be standalone");
+    dp->virtual_size = (uint64_t)json_integer_value(vs);
+    return 0;
+}
+
+typedef struct hash_job {
+    const char *path;
+    const char *want;
+    img_progress_fn progress;
+    void *parg;
+    uint64_t total;
+    int rc;
+    vm_err err;
+} hash_job;
+
+static void hash_progress(void *arg, uint64_t done)
+{
+    hash_job *j = arg;
+    report(j->progress, j->parg, "verify", done, j->total);
+}
+
+static void *hash_thread(void *arg)
+{
+    hash_job *j = arg;
+    char hex[41];
+    j->rc = img_sha1_file(j->path, hex, NULL, hash_progress, j, &j->err);
+    if (j->rc == 0 && strcmp(hex, j->want) != 0)
+        j->rc = vm_err_set(&j->err, VMERR_INVALID, "sha1 mismatch: manifest says %s, %s has %s",
+                           j->want, j->path, hex);
+    return NULL;
+}
+
+static int install_zvol(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *m, const char *file,
+                        int comp, const img_install_opts *opts, vm_err *err)
+{
+    const char *uuid = json_string_value(json_object_get(m, "uuid"));
+    const char *want = json_string_value(json_object_get(json_array_get(json_object_get(m, "files"), 0), "sha1"));
+    uint64_t volsize = (uint64_t)json_integer_value(json_object_get(m, "image_size")) * MiB;
+    img_progress_fn pf = opts ? opts->progress : NULL;
+    void *pa = opts ? opts->progress_arg : NULL;
+    cleanup_free char *tmpdir = xasprintf("%s/var/imgadm/tmp", ctx->root);
+    cleanup_free char *tmp = NULL;
+    const char *src = file;
+    int rc = -1;
+    bool created = false, threaded = false;
+    pthread_t th;
+    hash_job job = { .path = file, .want = want, .progress = pf, .parg = pa };
+    cleanup_json json_t *props = json_pack("{ss}", OWNER_PROP, uuid);
+
+    if (comp != IMG_COMP_NONE) {
+        /* qemu-img cannot read compressed streams: decompress to a sparse
+         * temp file, verifying the shipped bytes on the way. */
+        if (mkdir_p(tmpdir, 0700, err) < 0)
+            return -1;
+        tmp = xasprintf("%s/%s.%d.raw", tmpdir, uuid, (int)getpid());
+        unlink(tmp);
+        img_src s;
+        if (src_open(&s, file, comp, err) < 0) {
+            src_close(&s);
+            return -1;
+        }
+        s.progress = pf; s.parg = pa; s.phase = "decompress";
+        int r = decompress_to(&s, tmp, err);
+        if (r == 0)
+            r = check_sha1(&s.sha, want, file, err);
+        src_close(&s);
+        if (r < 0)
+            goto out;
+        src = tmp;
+    }
+    disk_probe dp = { "raw", 0 };
+    if (probe_disk(src, "zvol", &dp, err) < 0)
+        goto out;
+    if (dp.virtual_size > volsize) {
+        vm_err_set(err, VMERR_INVALID, "image file is larger than its manifest image_size: %llu bytes > %llu MiB",
+                   (unsigned long long)dp.virtual_size, (unsigned long long)(volsize / MiB));
+        goto out;
+    }
+    if (comp == IMG_COMP_NONE) {
+        /* The uncompressed file is hashed while qemu-img reads it: one pass
+         * over the data each, in parallel, instead of a copy. */
+        struct stat st;
+        job.total = stat(file, &st) == 0 ? (uint64_t)st.st_size : 0;
+        if (pthread_create(&th, NULL, hash_thread, &job) != 0) {
+            vm_err_set(err, VMERR_INTERNAL, "cannot start hashing thread");
+            goto out;
+        }
+        threaded = true;
+    }
+    /* The storage layer copies (qemu-img convert, sparse) before its
+     * metadata commit: a crash never leaves a half-filled volume. */
+    report(pf, pa, "convert", 0, 0);
+    if (vs_import_vol(vp, ds, src, dp.format, volsize, props, err) < 0) {
+        vm_err_prefix(err, "cannot import image %s: ", uuid);
+        goto out;
+    }
+    created = true;
+    if (threaded) {
+        pthread_join(th, NULL);
+        threaded = false;
+        if (job.rc < 0) {
+            *err = job.err;
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (threaded)
+        pthread_join(th, NULL);
+    if (tmp)
+        unlink(tmp);
+    if (rc < 0 && created) {
+        vm_err e2 = VM_ERR_INIT;
+        if (vs_destroy(vp, ds, VS_RECURSIVE, &e2) < 0)
+            vm_log(ctx, "error", "imgadm: cannot remove partial %s: %s", ds, e2.msg);
+    }
+    return rc;
+}
+
+/* ---- tarball install ---- */
+
+static la_ssize_t arch_read(struct archive *a, void *arg, const void **buf)
+{
+    img_src *s = arg;
+    long n = src_read(s, s->out, SRC_BUF, &s->err);
+    if (n < 0) {
+        archive_set_error(a, EIO, "%s", s->err.msg);
+        return -1;
+    }
+    *buf = s->out;
+    return n;
+}
+
+static int arch_fail(struct archive *a, img_src *s, const char *type, vm_err *err)
+{
+    if (vm_err_is_set(&s->err)) {
+        *err = s->err;
+        return -1;
+    }
+    return vm_err_set(err, VMERR_INVALID, "image type mismatch: manifest says \"%s\" but %s is not a valid tar archive: %s",
+                      type, s->path, archive_error_string(a));
+}
+
+/* One pass over the tarball: checks every entry, and extracts into root
+ * when root is not NULL.  sha_out gets the hash of the shipped bytes. */
+static int tar_pass(const char *file, int comp, const char *type, int tflags, const char *root,
+                    const img_install_opts *opts, uint8_t sha_out[20], vm_err *err)
+{
+    img_src s;
+    int rc = -1;
+    struct archive *a = archive_read_new();
+    struct archive *w = NULL;
+    img_tarcheck c;
+    img_tarcheck_init(&c, tflags);
+    if (src_open(&s, file, comp, err) < 0)
+        goto out;
+    s.progress = opts ? opts->progress : NULL;
+    s.parg = opts ? opts->progress_arg : NULL;
+    s.phase = root ? "extract" : "verify";
+    archive_read_support_format_tar(a);   /* decompression is ours */
+    if (archive_read_open(a, &s, NULL, arch_read, NULL) != ARCHIVE_OK) {
+        arch_fail(a, &s, type, err);
+        goto out;
+    }
+    if (root) {
+        w = archive_write_disk_new();
+        int xf = ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+                 ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
+                 ARCHIVE_EXTRACT_XATTR;
+        if (geteuid() == 0)
+            xf |= ARCHIVE_EXTRACT_OWNER;
+        archive_write_disk_set_options(w, xf);
+    }
+    for (;;) {
+        struct archive_entry *e;
+        int r = archive_read_next_header(a, &e);
+        if (r == ARCHIVE_EOF)
+            break;
+        if (r < ARCHIVE_WARN) {
+            arch_fail(a, &s, type, err);
+            goto out;
+        }
+        cleanup_free char *rel = NULL;
+        cleanup_free char *rlink = NULL;
+        if (img_tarcheck_entry(&c, e, &rel, &rlink, err) < 0)
+            goto out;
+        if (!root) {
+            if (archive_read_data_skip(a) < ARCHIVE_WARN) {
+                arch_fail(a, &s, type, err);
+                goto out;
+            }
+            continue;
+        }
+        cleanup_free char *dest = xasprintf("%s%s%s", root, rel[0] ? "/" : "", rel);
+        archive_entry_copy_pathname(e, dest);
+        if (rlink) {
+            cleanup_free char *ldest = xasprintf("%s/%s", root, rlink);
+            archive_entry_copy_hardlink(e, ldest);
+        }
+        r = archive_write_header(w, e);
+        if (r < ARCHIVE_WARN) {
+            vm_err_set(err, archive_errno(w) == ENOSPC ? VMERR_NOSPACE : VMERR_IO,
+                       "cannot extract \"%s\": %s", rel, archive_error_string(w));
+            goto out;
+        }
+        if (archive_entry_size(e) > 0 && !rlink) {
+            const void *buf;
+            size_t len;
+            la_int64_t off;
+            while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK) {
+                if (archive_write_data_block(w, buf, len, off) < ARCHIVE_WARN) {
+                    vm_err_set(err, archive_errno(w) == ENOSPC ? VMERR_NOSPACE : VMERR_IO,
+                               "cannot extract \"%s\": %s", rel, archive_error_string(w));
+                    goto out;
+                }
+            }
+            if (r != ARCHIVE_EOF) {
+                arch_fail(a, &s, type, err);
+                goto out;
+            }
+        }
+        if (archive_write_finish_entry(w) < ARCHIVE_WARN) {
+            vm_err_set(err, VMERR_IO, "cannot extract \"%s\": %s", rel, archive_error_string(w));
+            goto out;
+        }
+    }
+    if (w && archive_write_close(w) < ARCHIVE_WARN) {
+        vm_err_set(err, VMERR_IO, "cannot finish extraction: %s", archive_error_string(w));
+        goto out;
+    }
+    if (src_drain(&s, err) < 0)
+        goto out;
+    img_sha1_final(&s.sha, sha_out);
+    rc = 0;
+out:
+    if (w)
+        archive_write_free(w);
+    archive_read_free(a);
+    img_tarcheck_free(&c);
+    src_close(&s);
+    return rc;
+}
+
+static int install_tar(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *m, const char *file,
+                       int comp, const img_install_opts *opts, vm_err *err)
+{
+    const char *uuid = json_string_value(json_object_get(m, "uuid"));
+    const char *type = json_string_value(json_object_get(m, "type"));
+    const char *want = json_string_value(json_object_get(json_array_get(json_object_get(m, "files"), 0), "sha1"));
+    int tflags = opts && (opts->flags & IMG_INSTALL_ALLOW_SETUID) ? IMG_TAR_ALLOW_SETUID : 0;
+    uint8_t d1[20], d2[20];
+    char hex[41];
+
+    /* Pass 1 writes nothing: a lying or unsafe tarball is refused before
+     * the dataset exists. */
+    if (tar_pass(file, comp, type, tflags, NULL, opts, d1, err) < 0)
+        return -1;
+    img_sha1_hex(d1, hex);
+    if (strcmp(hex, want) != 0)
+        return vm_err_set(err, VMERR_INVALID, "sha1 mismatch: manifest says %s, %s has %s", want, file, hex);
+
+    cleanup_json json_t *props = json_pack("{ss}", OWNER_PROP, uuid);
+    if (vs_create_fs(vp, ds, props, err) < 0)
+        return -1;
+    int rc = -1;
+    cleanup_free char *dir = NULL;
+    cleanup_free char *root = NULL;
+    if (vs_fs_path(vp, ds, &dir, err) < 0)
+        goto out;
+    root = xasprintf("%s/root", dir);
+    if (mkdir(root, 0755) < 0 && errno != EEXIST) {
+        vm_err_sys(err, errno, "cannot create %s", root);
+        goto out;
+    }
+    if (tar_pass(file, comp, type, tflags, root, opts, d2, err) < 0)
+        goto out;
+    if (memcmp(d1, d2, 20) != 0) {
+        vm_err_set(err, VMERR_IO, "%s changed while being installed", file);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc < 0) {
+        vm_err e2 = VM_ERR_INIT;
+        if (vs_destroy(vp, ds, VS_RECURSIVE, &e2) < 0)
+            vm_log(ctx, "error", "imgadm: cannot remove partial %s: %s", ds, e2.msg);
+    }
+    return rc;
+}
+
+/* A dataset that an interrupted install of this image left behind. */
+static bool leftover_of(vs_pool *vp, const char *ds, const char *uuid)
+{
+    cleanup_free char *owner = NULL;
+    vm_err e2 = VM_ERR_INIT;
+    if (vs_get_str(vp, ds, OWNER_PROP, &owner, &e2) < 0)
+        return false;
+    return strcmp(owner, uuid) == 0;
+}
+
+int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path,
+                const char *file_path, const img_install_opts *opts, vm_err *err)
+{
+    const char *pn = pool_of(ctx, pool);
+    cleanup_json json_t *m = NULL;
+    if (read_json_file(manifest_path, &m, err) < 0) {
+        vm_err_prefix(err, "cannot read manifest: ");
+        return -1;
+    }
+    if (img_manifest_validate(m, err) < 0)
+        return -1;
+    const char *uuid = json_string_value(json_object_get(m, "uuid"));
+    const char *type = json_string_value(json_object_get(m, "type"));
+    json_t *f0 = json_array_get(json_object_get(m, "files"), 0);
+    uint64_t want_size = (uint64_t)json_integer_value(json_object_get(f0, "size"));
+    const char *cname = json_string_value(json_object_get(f0, "compression"));
+    int comp = img_comp_parse(cname);
+
+    /* Cheap checks of the file against the manifest before any change. */
+    struct stat st;
+    if (stat(file_path, &st) < 0)
+        return vm_err_sys(err, errno, "cannot open image file %s", file_path);
+    if (!S_ISREG(st.st_mode))
+        return vm_err_set(err, VMERR_INVALID, "image file %s is not a regular file", file_path);
+    if ((uint64_t)st.st_size != want_size)
+        return vm_err_set(err, VMERR_INVALID, "size mismatch: manifest says %llu bytes, %s has %llu bytes",
+                          (unsigned long long)want_size, file_path, (unsigned long long)st.st_size);
+    int detected;
+    if (img_comp_detect_file(file_path, &detected, err) < 0)
+        return -1;
+    if (detected != comp)
+        return vm_err_set(err, VMERR_INVALID, "compression mismatch: manifest says \"%s\" but %s is \"%s\"",
+                          cname, file_path, img_comp_name(detected));
+
+    cleanup_free char *lockname = xasprintf("image-%s", uuid);
+    cleanup_lock vm_lock lk = VM_LOCK_INIT;
+    if (vm_lock_acquire(ctx, lockname, -1, &lk, err) < 0)
+        return -1;
+    cleanup_free char *mpath = img_manifest_path(ctx, pn, uuid);
+    cleanup_vs_pool vs_pool *vp = NULL;
+    if (vs_pool_open(ctx, pn, &vp, err) < 0)
+        return -1;
+    cleanup_free char *ds = xasprintf("%s/%s", pn, uuid);
+    if (path_exists(mpath) && installed(vp, uuid))
+        return vm_err_set(err, VMERR_EXISTS, "image %s is already installed", uuid);
+    if (vs_exists(vp, ds)) {
+        if (!leftover_of(vp, ds, uuid))
+            return vm_err_set(err, VMERR_EXISTS, "cannot install image %s: dataset %s already exists", uuid, ds);
+        vm_log(ctx, "warn", "imgadm: removing %s left by an interrupted install", ds);
+        if (vs_destroy(vp, ds, VS_RECURSIVE, err) < 0)
+            return -1;
+    }
+    cleanup_free char *idir = images_dir(ctx);
+    if (mkdir_p(idir, 0755, err) < 0)
+        return -1;
+
+    int r = strcmp(type, "zvol") == 0 ? install_zvol(ctx, vp, ds, m, file_path, comp, opts, err)
+                                      : install_tar(ctx, vp, ds, m, file_path, comp, opts, err);
+    if (r < 0)
+        return -1;
+    cleanup_free char *snap = xasprintf("%s@final", ds);
+    if (vs_snapshot(vp, snap, 0, err) < 0 || write_json_atomic(mpath, m, err) < 0) {
+        vm_err e2 = VM_ERR_INIT;
+        unlink(mpath);
+        if (vs_destroy(vp, ds, VS_RECURSIVE, &e2) < 0)
+            vm_log(ctx, "error", "imgadm: cannot remove partial %s: %s", ds, e2.msg);
+        return -1;
+    }
+    vm_log(ctx, "info", "imgadm: installed image %s into %s", uuid, ds);
+    return 0;
+}
+
+/* ---- delete ---- */
+
+int img_delete(const vm_ctx *ctx, const char *pool, const char *uuid, vm_err *err)
+{
+    const char *pn = pool_of(ctx, pool);
+    if (!uuid_valid(uuid))
+        return vm_err_set(err, VMERR_INVALID, "invalid uuid: \"%s\"", uuid ? uuid : "");
+    cleanup_free char *lockname = xasprintf("image-%s", uuid);
+    cleanup_lock vm_lock lk = VM_LOCK_INIT;
+    if (vm_lock_acquire(ctx, lockname, -1, &lk, err) < 0)
+        return -1;
+    cleanup_free char *mpath = img_manifest_path(ctx, pn, uuid);
+    if (!path_exists(mpath))
+        return not_found(pn, uuid, err);
+    cleanup_vs_pool vs_pool *vp = NULL;
+    if (vs_pool_open(ctx, pn, &vp, err) < 0)
+        return -1;
+    cleanup_free char *ds = xasprintf("%s/%s", pn, uuid);
+    cleanup_free char *snap = xasprintf("%s@final", ds);
+    if (vs_exists(vp, snap)) {
+        cleanup_json json_t *names = NULL;
+        if (vs_list(vp, NULL, VS_FILESYSTEM | VS_VOLUME, VS_RECURSIVE, &names, err) < 0)
+            return -1;
+        cleanup_json json_t *clones = json_array();
+        size_t i;
+        json_t *n;
+        json_array_foreach(names, i, n) {
+            cleanup_free char *origin = NULL;
+            vm_err e2 = VM_ERR_INIT;
+            if (vs_get_str(vp, json_string_value(n), "origin", &origin, &e2) == 0 && strcmp(origin, snap) == 0)
+                json_array_append(clones, n);
+        }
+        if (json_array_size(clones)) {
+            cleanup_free char **v = xcalloc(json_array_size(clones) + 1, sizeof(char *));
+            json_array_foreach(clones, i, n)
+                v[i] = (char *)json_string_value(n);
+            cleanup_free char *list = strv_join(v, ", ");
+            return vm_err_set(err, VMERR_BUSY, "image \"%s\" has dependent clones: %s", uuid, list);
+        }
+    }
+    /* Uncommit first: if the destroy fails the manifest is put back, and a
+     * crash in between leaves a leftover that the next install removes. */
+    cleanup_json json_t *m = NULL;
+    if (read_json_file(mpath, &m, err) < 0)
+        return -1;
+    if (unlink(mpath) < 0)
+        return vm_err_sys(err, errno, "cannot remove %s", mpath);
+    cleanup_free char *idir = images_dir(ctx);
+    fsync_dir(idir);
+    if (vs_exists(vp, ds) && vs_destroy(vp, ds, VS_RECURSIVE, err) < 0) {
+        vm_err e2 = VM_ERR_INIT;
+        write_json_atomic(mpath, m, &e2);
+        return -1;
+    }
+    vm_log(ctx, "info", "imgadm: deleted image %s from %s", uuid, pn);
+    return 0;
+}

@@ -1,0 +1,80 @@
+/* Images: install, list, get, delete and create (SmartOS imgadm subset).
+ *
+ * An installed image is a dataset "<pool>/<uuid>" with a snapshot
+ * "<pool>/<uuid>@final" (VM disks and zone roots are clones of it) plus its
+ * manifest in $VMADM_ROOT/var/imgadm/images/<pool>-<uuid>.json.  The manifest
+ * is written last: it is the commit point, so an install killed at any
+ * moment leaves either no image or a complete one.  A dataset left behind by
+ * an interrupted install carries the user property "imgadm:installing" and
+ * is removed by the next install of that image.
+ *
+ * zvol images become a volume filled with `qemu-img convert` (raw or qcow2
+ * input, sparseness kept); zone-dataset and lx-dataset images are tarballs
+ * extracted into "<mountpoint>/root".  files[0].sha1/size describe the file
+ * as shipped (compressed); both are verified before the commit. */
+#ifndef VM_IMAGE_H
+#define VM_IMAGE_H
+
+#include <stdint.h>
+#include <jansson.h>
+
+#include "common/ctx.h"
+#include "common/err.h"
+
+/* Progress report: phase ("verify", "decompress", "convert", "extract",
+ * "compress", ...), bytes done, total (0 if unknown). */
+typedef void (*img_progress_fn)(void *arg, const char *phase, uint64_t done, uint64_t total);
+
+enum img_install_flags {
+    IMG_INSTALL_ALLOW_SETUID = 1, /* accept setuid/setgid files in tarballs */
+};
+
+typedef struct img_install_opts {
+    img_progress_fn progress;   /* nullable */
+    void *progress_arg;
+    int flags;                  /* img_install_flags */
+} img_install_opts;
+
+typedef struct img_create_opts {
+    img_progress_fn progress;   /* nullable */
+    void *progress_arg;
+    const char *compression;    /* "zstd" (default when NULL), "gzip", "none" */
+} img_create_opts;
+
+/* The manifest of an installed image (new reference).  VMERR_INVALID for a
+ * bad uuid (`invalid uuid: "x"`), VMERR_NOTFOUND
+ * (`image "<uuid>" was not found on zpool "<pool>"`).  pool NULL = ctx->pool. */
+int img_get(const vm_ctx *ctx, const char *pool, const char *uuid, json_t **manifest, vm_err *err);
+/* Manifests of all images installed in pool, sorted by published_at then name. */
+int img_list(const vm_ctx *ctx, const char *pool, json_t **manifests, vm_err *err);
+/* Installs the image described by manifest_path from file_path.  Nothing is
+ * changed on failure.  opts nullable. */
+int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path,
+                const char *file_path, const img_install_opts *opts, vm_err *err);
+/* Refused (VMERR_BUSY) while datasets are clones of <pool>/<uuid>@final;
+ * the message names them. */
+int img_delete(const vm_ctx *ctx, const char *pool, const char *uuid, vm_err *err);
+/* Builds an image from a VM object (vmadm get format): bhyve/kvm from
+ * disks[0], containers from the zone root.  Writes
+ * <outdir>/<name>-<version>.json and the image file next to it; the VM must
+ * not be running.  manifest_overrides must carry name and version and may
+ * carry any other manifest field.  *manifest_out (nullable) is the manifest. */
+int img_create(const vm_ctx *ctx, json_t *vmobj, json_t *manifest_overrides, const char *outdir,
+               const img_create_opts *opts, json_t **manifest_out, vm_err *err);
+
+enum img_tar_flags {
+    IMG_TAR_ALLOW_SETUID = 1,
+};
+/* Refuses a tarball (any compression libarchive reads) that has absolute
+ * paths, ".." components, entries written through a symlink of the archive,
+ * relative symlinks or hardlinks reaching outside the root, device nodes, or
+ * (without IMG_TAR_ALLOW_SETUID) setuid/setgid files.  Absolute symlink
+ * targets are allowed: they resolve inside the container root. */
+int img_check_tarball(const char *path, int flags, vm_err *err);
+
+/* Manifest v2 checks, message "invalid manifest: ..." naming the field. */
+int img_manifest_validate(json_t *manifest, vm_err *err);
+/* Where the manifest of an installed image lives (caller frees). */
+char *img_manifest_path(const vm_ctx *ctx, const char *pool, const char *uuid);
+
+#endif
