@@ -1,0 +1,318 @@
+/* lib/ct config generation: VM object -> LXC config items. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "ct/ct_config.h"
+
+#define UUID "4a2f0f6e-1c7b-4d39-9d0f-6f1e2b3c4d5e"
+
+static const ct_host v1_memsw = {CT_CG_V1, CT_CG_V1, CT_CG_V1, true};
+static const ct_host v1_nomemsw = {CT_CG_V1, CT_CG_V1, CT_CG_V1, false};
+static const ct_host v2 = {CT_CG_V2, CT_CG_V2, CT_CG_V2, false};
+
+static json_t *vm(const char *extra_json)
+{
+    json_error_t je;
+    json_t *o = json_loads("{\"uuid\": \"" UUID "\", \"brand\": \"joyent\","
+                           " \"zonepath\": \"/zones/" UUID "\", \"zfs_filesystem\": \"zones/" UUID "\"}",
+                           JSON_PRESERVE_ORDER, &je);
+    assert_non_null(o);
+    if (extra_json) {
+        json_t *x = json_loads(extra_json, JSON_PRESERVE_ORDER, &je);
+        assert_non_null(x);
+        json_object_update(o, x);
+        json_decref(x);
+    }
+    return o;
+}
+
+/* Value of the first item with this key, NULL if absent. */
+static const char *val(json_t *items, const char *key)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(items, i, p) {
+        if (!strcmp(json_string_value(json_array_get(p, 0)), key))
+            return json_string_value(json_array_get(p, 1));
+    }
+    return NULL;
+}
+
+static int count(json_t *items, const char *key)
+{
+    size_t i;
+    json_t *p;
+    int n = 0;
+    json_array_foreach(items, i, p)
+        n += !strcmp(json_string_value(json_array_get(p, 0)), key);
+    return n;
+}
+
+/* Does some item key=value exist? */
+static bool has(json_t *items, const char *key, const char *value)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(items, i, p) {
+        if (!strcmp(json_string_value(json_array_get(p, 0)), key) &&
+            !strcmp(json_string_value(json_array_get(p, 1)), value))
+            return true;
+    }
+    return false;
+}
+
+static json_t *build_ok(json_t *o, const ct_host *h, json_t *dsdirs, bool systemd, json_t *notes)
+{
+    ct_inputs in = {.rootfs = "/zones/" UUID "/root", .rundir = "/r/run/vms/" UUID,
+                    .dataset_dirs = dsdirs, .init_is_systemd = systemd};
+    json_t *items = NULL;
+    vm_err err = VM_ERR_INIT;
+    int r = ct_config_build(o, h, &in, &items, notes, &err);
+    if (r < 0)
+        fail_msg("build failed: %s", err.msg);
+    assert_non_null(items);
+    return items;
+}
+
+static void build_fails(json_t *o, const ct_host *h, json_t *dsdirs, const char *msg_part)
+{
+    ct_inputs in = {.rootfs = "/zones/" UUID "/root", .rundir = "/r/run/vms/" UUID,
+                    .dataset_dirs = dsdirs};
+    json_t *items = NULL;
+    vm_err err = VM_ERR_INIT;
+    assert_int_equal(ct_config_build(o, h, &in, &items, NULL, &err), -1);
+    assert_null(items);
+    assert_int_equal(err.code, VMERR_INVALID);
+    if (!strstr(err.msg, msg_part))
+        fail_msg("message '%s' lacks '%s'", err.msg, msg_part);
+}
+
+static void test_basic_items(void **state)
+{
+    (void)state;
+    cleanup_json json_t *o = vm("{\"hostname\": \"web01\"}");
+    cleanup_json json_t *items = build_ok(o, &v1_memsw, NULL, false, NULL);
+    assert_string_equal(val(items, "lxc.uts.name"), "web01");
+    assert_string_equal(val(items, "lxc.rootfs.path"), "dir:/zones/" UUID "/root");
+    assert_string_equal(val(items, "lxc.net.0.type"), "empty");
+    assert_string_equal(val(items, "lxc.apparmor.profile"), "unconfined");
+    assert_string_equal(val(items, "lxc.autodev"), "1");
+    assert_string_equal(val(items, "lxc.mount.auto"), "proc:mixed sys:ro cgroup:mixed");
+    assert_string_equal(val(items, "lxc.init.cmd"), "/sbin/init");
+    assert_string_equal(val(items, "lxc.signal.halt"), "SIGPWR");
+    assert_string_equal(val(items, "lxc.console.logfile"), "/r/run/vms/" UUID "/console.log");
+    assert_string_equal(val(items, "lxc.log.file"), "/r/run/vms/" UUID "/lxc.log");
+    assert_string_equal(val(items, "lxc.cgroup.devices.deny"), "a");
+    assert_true(has(items, "lxc.cgroup.devices.allow", "c 1:3 rwm"));
+    /* no limits given: none emitted, no mount entries */
+    assert_null(val(items, "lxc.cgroup.memory.limit_in_bytes"));
+    assert_null(val(items, "lxc.cgroup.pids.max"));
+    assert_null(val(items, "lxc.cgroup.cpu.cfs_quota_us"));
+    assert_null(val(items, "lxc.cgroup.cpu.shares"));
+    assert_int_equal(count(items, "lxc.mount.entry"), 0);
+    /* every item is a [key, value] string pair */
+    size_t i;
+    json_t *p;
+    json_array_foreach(items, i, p) {
+        assert_int_equal(json_array_size(p), 2);
+        assert_true(json_is_string(json_array_get(p, 1)));
+    }
+}
+
+static void test_hostname_defaults(void **state)
+{
+    (void)state;
+    cleanup_json json_t *o = vm(NULL);
+    cleanup_json json_t *items = build_ok(o, &v1_memsw, NULL, false, NULL);
+    assert_string_equal(val(items, "lxc.uts.name"), UUID);
+    cleanup_json json_t *o2 = vm("{\"zonename\": \"myzone\"}");
+    cleanup_json json_t *items2 = build_ok(o2, &v1_memsw, NULL, false, NULL);
+    assert_string_equal(val(items2, "lxc.uts.name"), "myzone");
+}
+
+static void test_limits_v1(void **state)
+{
+    (void)state;
+    cleanup_json json_t *o = vm("{\"max_physical_memory\": 256, \"max_swap\": 512,"
+                                " \"max_lwps\": 2000, \"cpu_cap\": 150, \"cpu_shares\": 50}");
+    cleanup_json json_t *items = build_ok(o, &v1_memsw, NULL, false, NULL);
+    assert_string_equal(val(items, "lxc.cgroup.memory.limit_in_bytes"), "268435456");
+    assert_string_equal(val(items, "lxc.cgroup.memory.memsw.limit_in_bytes"), "536870912");
+    assert_string_equal(val(items, "lxc.cgroup.pids.max"), "2000");
+    assert_string_equal(val(items, "lxc.cgroup.cpu.cfs_period_us"), "100000");
+    assert_string_equal(val(items, "lxc.cgroup.cpu.cfs_quota_us"), "150000");
+    assert_string_equal(val(items, "lxc.cgroup.cpu.shares"), "512");
+    assert_null(val(items, "lxc.cgroup2.memory.max"));
+}
+
+static void test_shares_mapping(void **state)
+{
+    (void)state;
+    struct { int in; const char *v1; const char *v2w; } cases[] = {
+        {100, "1024", "100"}, {1, "10", "1"}, {0, "2", "1"}, {100000, "262144", "10000"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char js[64];
+        snprintf(js, sizeof js, "{\"cpu_shares\": %d}", cases[i].in);
+        cleanup_json json_t *o = vm(js);
+        cleanup_json json_t *a = build_ok(o, &v1_memsw, NULL, false, NULL);
+        cleanup_json json_t *b = build_ok(o, &v2, NULL, false, NULL);
+        assert_string_equal(val(a, "lxc.cgroup.cpu.shares"), cases[i].v1);
+        assert_string_equal(val(b, "lxc.cgroup2.cpu.weight"), cases[i].v2w);
+    }
+}
+
+static void test_swap_without_memsw(void **state)
+{
+    (void)state;
+    cleanup_json json_t *o = vm("{\"max_physical_memory\": 128, \"max_swap\": 256}");
+    cleanup_json json_t *notes = json_array();
+    cleanup_json json_t *items = build_ok(o, &v1_nomemsw, NULL, false, notes);
+    assert_string_equal(val(items, "lxc.cgroup.memory.limit_in_bytes"), "134217728");
+    assert_null(val(items, "lxc.cgroup.memory.memsw.limit_in_bytes"));
+    assert_int_equal(json_array_size(notes), 1);
+    assert_non_null(strstr(json_string_value(json_array_get(notes, 0)), "max_swap ignored"));
+}
+
+static void test_swap_below_memory_raised(void **state)
+{
+    (void)state;
+    cleanup_json json_t *o = vm("{\"max_physical_memory\": 256, \"max_swap\": 128}");
+    cleanup_json json_t *notes = json_array();
+    cleanup_json json_t *items = build_ok(o, &v1_memsw, NULL, false, notes);
+    assert_string_equal(val(items, "lxc.cgroup.memory.memsw.limit_in_bytes"), "268435456");
+    assert_int_equal(json_array_size(notes), 1);
+}
+
+static void test_limits_v2(void **state)
+{
+    (void)state;
+    cleanup_json json_t *o = vm("{\"max_physical_memory\": 256, \"max_swap\": 512,"
+                                " \"max_lwps\": 100, \"cpu_cap\": 25}");
+    cleanup_json json_t *items = build_ok(o, &v2, NULL, false, NULL);
+    assert_string_equal(val(items, "lxc.cgroup2.memory.max"), "268435456");
+    /* v2 swap.max is swap only: max_swap - max_physical_memory */
+    assert_string_equal(val(items, "lxc.cgroup2.memory.swap.max"), "268435456");
+    assert_string_equal(val(items, "lxc.cgroup2.pids.max"), "100");
+    assert_string_equal(val(items, "lxc.cgroup2.cpu.max"), "25000 100000");
+    assert_string_equal(val(items, "lxc.cgroup2.devices.deny"), "a");
+    assert_null(val(items, "lxc.cgroup.memory.limit_in_bytes"));
+}
+
+static void test_live_defaults(void **state)
+{
+    (void)state;
+    cleanup_json json_t *o = vm("{\"max_physical_memory\": 64}");
+    cleanup_json json_t *items = json_array();
+    vm_err err = VM_ERR_INIT;
+    assert_int_equal(ct_config_limits(o, &v1_memsw, true, items, NULL, &err), 0);
+    assert_string_equal(val(items, "lxc.cgroup.memory.limit_in_bytes"), "67108864");
+    assert_string_equal(val(items, "lxc.cgroup.memory.memsw.limit_in_bytes"), "-1");
+    assert_string_equal(val(items, "lxc.cgroup.pids.max"), "max");
+    assert_string_equal(val(items, "lxc.cgroup.cpu.cfs_quota_us"), "-1");
+    assert_string_equal(val(items, "lxc.cgroup.cpu.shares"), "1024");
+    /* only cgroup items */
+    size_t i;
+    json_t *p;
+    json_array_foreach(items, i, p)
+        assert_true(str_has_prefix(json_string_value(json_array_get(p, 0)), "lxc.cgroup."));
+
+    cleanup_json json_t *items2 = json_array();
+    assert_int_equal(ct_config_limits(o, &v2, true, items2, NULL, &err), 0);
+    assert_string_equal(val(items2, "lxc.cgroup2.memory.swap.max"), "max");
+    assert_string_equal(val(items2, "lxc.cgroup2.cpu.max"), "max 100000");
+    assert_string_equal(val(items2, "lxc.cgroup2.cpu.weight"), "100");
+}
+
+static void test_halt_signal(void **state)
+{
+    (void)state;
+    cleanup_json json_t *lx = vm("{\"brand\": \"lx\", \"kernel_version\": \"4.3.0\"}");
+    cleanup_json json_t *a = build_ok(lx, &v1_memsw, NULL, true, NULL);
+    assert_string_equal(val(a, "lxc.signal.halt"), "SIGRTMIN+3");
+    cleanup_json json_t *b = build_ok(lx, &v1_memsw, NULL, false, NULL);
+    assert_string_equal(val(b, "lxc.signal.halt"), "SIGPWR");
+    cleanup_json json_t *jm = vm("{\"brand\": \"joyent-minimal\"}");
+    cleanup_json json_t *c = build_ok(jm, &v1_memsw, NULL, true, NULL);
+    assert_string_equal(val(c, "lxc.signal.halt"), "SIGPWR");
+    cleanup_json json_t *ov = vm("{\"internal_metadata\": {\"vmadm:halt_signal\": \"SIGUSR1\"}}");
+    cleanup_json json_t *d = build_ok(ov, &v1_memsw, NULL, false, NULL);
+    assert_string_equal(val(d, "lxc.signal.halt"), "SIGUSR1");
+    cleanup_json json_t *bad = vm("{\"internal_metadata\": {\"vmadm:halt_signal\": \"SIGKILLX\"}}");
+    build_fails(bad, &v1_memsw, NULL, "vmadm:halt_signal");
+}
+
+static void test_data_mount_and_tmpfs(void **state)
+{
+    (void)state;
+    cleanup_json json_t *o = vm("{\"datasets\": [\"zones/" UUID "/data\"], \"tmpfs\": 64}");
+    cleanup_json json_t *dirs = json_pack("[s]", "/var/lib/vmadm/zones/" UUID "/data");
+    cleanup_json json_t *items = build_ok(o, &v1_memsw, dirs, false, NULL);
+    assert_int_equal(count(items, "lxc.mount.entry"), 2);
+    assert_true(has(items, "lxc.mount.entry",
+                    "/var/lib/vmadm/zones/" UUID "/data data none bind,create=dir 0 0"));
+    assert_true(has(items, "lxc.mount.entry",
+                    "tmpfs tmp tmpfs rw,nosuid,nodev,mode=1777,size=64m,create=dir 0 0"));
+}
+
+static void test_nics_ignored(void **state)
+{
+    (void)state;
+    cleanup_json json_t *o = vm("{\"nics\": [{\"interface\": \"net0\", \"ip\": \"10.0.0.2\"}]}");
+    cleanup_json json_t *items = build_ok(o, &v1_memsw, NULL, false, NULL);
+    assert_string_equal(val(items, "lxc.net.0.type"), "empty");
+    assert_int_equal(count(items, "lxc.net.0.type"), 1);
+}
+
+static void test_init_name(void **state)
+{
+    (void)state;
+    cleanup_json json_t *o = vm("{\"init_name\": \"/bin/sleep\"}");
+    cleanup_json json_t *items = build_ok(o, &v1_memsw, NULL, false, NULL);
+    assert_string_equal(val(items, "lxc.init.cmd"), "/bin/sleep");
+    cleanup_json json_t *rel = vm("{\"init_name\": \"sbin/init\"}");
+    build_fails(rel, &v1_memsw, NULL, "init_name");
+}
+
+static void test_invalid(void **state)
+{
+    (void)state;
+    cleanup_json json_t *a = vm("{\"brand\": \"bhyve\"}");
+    build_fails(a, &v1_memsw, NULL, "not a container brand");
+    cleanup_json json_t *b = vm("{\"max_physical_memory\": -5}");
+    build_fails(b, &v1_memsw, NULL, "max_physical_memory");
+    cleanup_json json_t *c = vm("{\"max_lwps\": \"lots\"}");
+    build_fails(c, &v1_memsw, NULL, "max_lwps");
+    cleanup_json json_t *d = vm("{\"hostname\": \"a\\nlxc.init.cmd = /evil\"}");
+    build_fails(d, &v1_memsw, NULL, "hostname");
+    cleanup_json json_t *e = vm("{\"datasets\": [\"zones/" UUID "/data\"]}");
+    cleanup_json json_t *dirs = json_pack("[s]", "/tmp/with space/data");
+    build_fails(e, &v1_memsw, dirs, "cannot be bind-mounted");
+    build_fails(e, &v1_memsw, NULL, "no directory");
+    cleanup_json json_t *f = vm("{\"uuid\": \"nope\"}");
+    build_fails(f, &v1_memsw, NULL, "uuid");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basic_items),
+        cmocka_unit_test(test_hostname_defaults),
+        cmocka_unit_test(test_limits_v1),
+        cmocka_unit_test(test_shares_mapping),
+        cmocka_unit_test(test_swap_without_memsw),
+        cmocka_unit_test(test_swap_below_memory_raised),
+        cmocka_unit_test(test_limits_v2),
+        cmocka_unit_test(test_live_defaults),
+        cmocka_unit_test(test_halt_signal),
+        cmocka_unit_test(test_data_mount_and_tmpfs),
+        cmocka_unit_test(test_nics_ignored),
+        cmocka_unit_test(test_init_name),
+        cmocka_unit_test(test_invalid),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
