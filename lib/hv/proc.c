@@ -157,14 +157,22 @@ char *hv_log_tail(const char *path, int lines)
     vm_err err = VM_ERR_INIT;
     if (read_file(path, &buf, &len, &err) < 0)
         return xstrdup("");
-    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-        buf[--len] = '\0';
-    size_t i = len;
-    int seen = 0;
-    while (i > 0) {
-        if (buf[i - 1] == '\n' && ++seen == lines)
-            break;
-        i--;
+    /* Keep QEMU's own messages: skip our "# " header lines and drop the
+     * -msg timestamp prefix ("2025-01-01T00:00:00.000000Z "). */
+    cleanup_strv char **all = strv_split(buf, "\n");
+    size_t n = strv_len(all), keep = 0;
+    char **sel = xcalloc(n + 1, sizeof *sel);
+    for (size_t i = 0; i < n; i++) {
+        char *l = all[i];
+        l[strcspn(l, "\r")] = '\0';
+        if (str_has_prefix(l, "# ") || !*l)
+            continue;
+        if (strlen(l) > 28 && l[4] == '-' && l[10] == 'T' && l[26] == 'Z' && l[27] == ' ')
+            l += 28;
+        sel[keep++] = l;
     }
-    return xstrdup(buf + i);
+    size_t from = keep > (size_t)lines ? keep - (size_t)lines : 0;
+    char *out = strv_join(sel + from, "\n");
+    free(sel);
+    return out;
 }

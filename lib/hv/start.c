@@ -386,7 +386,7 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
         if (!vm_err_is_set(err))
             vm_err_set(err, VMERR_INTERNAL, "QEMU did not start");
         if (*tail) {
-            cleanup_free char *msg = xasprintf("%s; qemu.log:\n%s", err->msg, tail);
+            cleanup_free char *msg = xasprintf("%s: %s", err->msg, tail);
             vm_err_set(err, err->code, "%s", msg);
         }
         vm_log(ctx, "error", "VM %s failed to start: %s", uuid, err->msg);
