@@ -57,6 +57,14 @@ const char *vs_pool_name(const vs_pool *pool);
 int vs_create_fs(vs_pool *pool, const char *name, json_t *props, vm_err *err);
 int vs_create_vol(vs_pool *pool, const char *name, uint64_t volsize, json_t *props, vm_err *err);
 
+/* A new volume holding a copy of an image file (src_fmt "raw", "qcow2" or
+ * NULL to probe): what imgadm uses to import a zvol image before taking
+ * "@final".  volsize (bytes, 0 = the file's virtual size rounded up to
+ * volblocksize) must not be smaller than the image.  The copy is made before
+ * the metadata commit, so a crash leaves no half-imported volume. */
+int vs_import_vol(vs_pool *pool, const char *name, const char *src, const char *src_fmt,
+                  uint64_t volsize, json_t *props, vm_err *err);
+
 /* Snapshot "ds@snap"; with VS_RECURSIVE every descendant gets @snap too
  * (all or nothing). */
 int vs_snapshot(vs_pool *pool, const char *snapname, int flags, vm_err *err);
@@ -81,6 +89,8 @@ int vs_hold(vs_pool *pool, const char *tag, const char *snapname, vm_err *err);
 int vs_release(vs_pool *pool, const char *tag, const char *snapname, vm_err *err);
 /* *tags: JSON array of tag strings (new reference). */
 int vs_holds(vs_pool *pool, const char *snapname, json_t **tags, vm_err *err);
+/* *holds: object {tag: creation time (epoch s)} (new reference). */
+int vs_holds_detail(vs_pool *pool, const char *snapname, json_t **holds, vm_err *err);
 
 /* --- properties ---
  * vs_get returns an object { "<prop>": {"value": <string|integer>,
@@ -131,6 +141,11 @@ int vs_pool_space(vs_pool *pool, vs_space *out, vm_err *err);
  * the live data when b is NULL): JSON array of {"offset","length"} in bytes.
  * The basis for incremental send. */
 int vs_changed_blocks(vs_pool *pool, const char *snap_a, const char *snap_b, json_t **extents, vm_err *err);
+
+/* Sizes as zfs(8) reads and prints them: "10G", "1.5g", "512M", "4096",
+ * "none" (= 0 when allow_none).  Formatting: "1.50G", "10G", "96K", "0B". */
+int vs_parse_size(const char *s, bool allow_none, uint64_t *out);
+void vs_format_size(uint64_t v, char buf[16]);
 
 /* Validation helpers (no pool needed). */
 bool vs_valid_name(const char *name);      /* dataset or snapshot name */

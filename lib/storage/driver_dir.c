@@ -1,0 +1,477 @@
+/* Driver "dir": volumes are qcow2 files driven by qemu-img, filesystems are
+ * directories; both live in <pool dir>/data under guid-based names that
+ * also carry the creating pid ("<guid>-p<pid>.qcow2", "<guid>-p<pid>.d"),
+ * so garbage collection can tell a crashed creator's leftovers from a
+ * concurrent creator's work in progress.  Layout and reasoning:
+ * lib/storage/README.md. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "storage/storage_internal.h"
+
+/* Leftovers of a live process are kept this long in case its pid was
+ * reused by an unrelated process. */
+#define GC_GRACE_S 600
+
+static char *new_dataname(const char *ext)
+{
+    char u[37], hex[17];
+    int j = 0;
+    uuid_new(u);
+    for (int i = 0; u[i] && j < 16; i++)
+        if (u[i] != '-')
+            hex[j++] = u[i];
+    hex[j] = '\0';
+    return xasprintf("%s-p%ld%s", hex, (long)getpid(), ext);
+}
+
+static char *dpath(vs_pool *pool, const char *dataname)
+{
+    return xasprintf("%s/%s", pool->datadir, dataname);
+}
+
+static char *dir_path(vs_pool *pool, const char *dataname, int type)
+{
+    if (type == VS_FILESYSTEM)
+        return xasprintf("%s/%s/fs", pool->datadir, dataname);
+    return dpath(pool, dataname);
+}
+
+static const char *str(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static int ds_type(json_t *ds)
+{
+    const char *t = str(ds, "type");
+    return t && !strcmp(t, "volume") ? VS_VOLUME : VS_FILESYSTEM;
+}
+
+static int qemu_img(char *const argv[], char **out, vm_err *err)
+{
+    if (run_cmd(argv, out, err) != 0) {
+        if (!vm_err_is_set(err))
+            vm_err_set(err, VMERR_IO, "qemu-img failed");
+        return -1;
+    }
+    return 0;
+}
+
+static int dir_init(vs_pool *pool, vm_err *err)
+{
+    return mkdir_p(pool->datadir, 0700, err);
+}
+
+static int dir_fs_create(vs_pool *pool, json_t *ds, vm_err *err)
+{
+    cleanup_free char *name = new_dataname(".d");
+    cleanup_free char *fs = dir_path(pool, name, VS_FILESYSTEM);
+    if (mkdir_p(fs, 0755, err) < 0)
+        return -1;
+    json_object_set_new(ds, "file", json_string(name));
+    return 0;
+}
+
+static int create_qcow2(vs_pool *pool, const char *backing, uint64_t size, char **namep, vm_err *err)
+{
+    cleanup_free char *name = new_dataname(".qcow2");
+    cleanup_free char *path = dpath(pool, name);
+    cleanup_free char *sz = xasprintf("%llu", (unsigned long long)size);
+    /* Backing names are relative (resolved next to the overlay), so the
+     * whole root can be moved. */
+    char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=off",
+                     backing ? "-b" : sz, (char *)backing, "-F", "qcow2", path, sz, NULL };
+    if (!backing) {
+        argv[7] = path;
+        argv[8] = sz;
+        argv[9] = NULL;
+    }
+    if (qemu_img(argv, NULL, err) < 0) {
+        unlink(path);
+        return -1;
+    }
+    *namep = steal_ptr(name);
+    return 0;
+}
+
+static int dir_vol_create(vs_pool *pool, json_t *ds, uint64_t volsize, vm_err *err)
+{
+    char *name = NULL;
+    if (create_qcow2(pool, NULL, volsize, &name, err) < 0)
+        return -1;
+    json_object_set_new(ds, "file", json_string(name));
+    free(name);
+    return 0;
+}
+
+static int dir_vol_import(vs_pool *pool, json_t *ds, const char *src, const char *src_fmt,
+                          uint64_t volsize, vm_err *err)
+{
+    cleanup_free char *name = new_dataname(".qcow2");
+    cleanup_free char *path = dpath(pool, name);
+    cleanup_free char *sz = xasprintf("%llu", (unsigned long long)volsize);
+    char *conv[] = { "qemu-img", "convert", "-q", "-O", "qcow2", src_fmt ? "-f" : (char *)src,
+                     (char *)src_fmt, (char *)src, path, NULL };
+    if (!src_fmt) {
+        conv[6] = path;
+        conv[7] = NULL;
+    }
+    if (qemu_img(conv, NULL, err) < 0)
+        goto fail;
+    char *rs[] = { "qemu-img", "resize", "-q", "-f", "qcow2", path, sz, NULL };
+    if (qemu_img(rs, NULL, err) < 0)
+        goto fail;
+    json_object_set_new(ds, "file", json_string(name));
+    return 0;
+fail:
+    unlink(path);
+    return -1;
+}
+
+static int copy_tree(const char *src, const char *dst, vm_err *err)
+{
+    char *argv[] = { "cp", "-a", "--reflink=auto", (char *)src, (char *)dst, NULL };
+    if (run_cmd(argv, NULL, err) != 0) {
+        if (!vm_err_is_set(err))
+            vm_err_set(err, VMERR_IO, "cp failed");
+        return -1;
+    }
+    return 0;
+}
+
+/* Copies a filesystem's files to a new data dir, leaving out the links of
+ * child datasets (they are datasets of their own, not content). */
+static int fs_copy(vs_pool *pool, const char *from, json_t *children, char **namep, vm_err *err)
+{
+    cleanup_free char *name = new_dataname(".d");
+    cleanup_free char *top = dpath(pool, name);
+    cleanup_free char *src = dir_path(pool, from, VS_FILESYSTEM);
+    cleanup_free char *dst = dir_path(pool, name, VS_FILESYSTEM);
+    size_t i;
+    json_t *c;
+
+    if (mkdir_p(top, 0700, err) < 0)
+        return -1;
+    if (copy_tree(src, dst, err) < 0)
+        goto fail;
+    json_array_foreach(children, i, c) {
+        cleanup_free char *l = xasprintf("%s/%s", dst, json_string_value(c));
+        struct stat st;
+        if (lstat(l, &st) == 0 && S_ISLNK(st.st_mode))
+            unlink(l);
+    }
+    *namep = steal_ptr(name);
+    return 0;
+fail:
+    rm_rf(top, NULL);
+    return -1;
+}
+
+static int dir_snapshot(vs_pool *pool, json_t *ds, json_t *snap, json_t *children, vm_err *err)
+{
+    const char *file = str(ds, "file");
+    char *name = NULL;
+
+    if (ds_type(ds) == VS_FILESYSTEM) {
+        if (fs_copy(pool, file, children, &name, err) < 0)
+            return -1;
+        json_object_set_new(snap, "layer", json_string(name));
+        free(name);
+        return 0;
+    }
+    /* The active file keeps its name: its current inode gets a second name
+     * (the frozen layer) and a fresh overlay on that layer will be renamed
+     * over the active name after the commit. */
+    cleanup_free char *layer = new_dataname(".qcow2");
+    cleanup_free char *lpath = dpath(pool, layer);
+    cleanup_free char *apath = dpath(pool, file);
+    if (link(apath, lpath) < 0)
+        return vm_err_sys(err, errno, "cannot link %s", lpath);
+    if (create_qcow2(pool, layer, vs_ds_prop_u64(ds, "volsize"), &name, err) < 0) {
+        unlink(lpath);
+        return -1;
+    }
+    json_object_set_new(snap, "layer", json_string(layer));
+    json_object_set_new(ds, "pending", json_string(name));
+    free(name);
+    return 0;
+}
+
+static int dir_clone(vs_pool *pool, json_t *snap, json_t *nds, uint64_t volsize, vm_err *err)
+{
+    char *name = NULL;
+    const char *layer = str(snap, "layer");
+    int r;
+    if (ds_type(nds) == VS_FILESYSTEM)
+        r = fs_copy(pool, layer, NULL, &name, err);
+    else
+        r = create_qcow2(pool, layer, volsize, &name, err);
+    if (r < 0)
+        return -1;
+    json_object_set_new(nds, "file", json_string(name));
+    free(name);
+    return 0;
+}
+
+static int dir_rollback(vs_pool *pool, json_t *ds, json_t *snap, vm_err *err)
+{
+    char *name = NULL;
+    int r;
+    if (ds_type(ds) == VS_FILESYSTEM)
+        r = fs_copy(pool, str(snap, "layer"), NULL, &name, err);
+    else
+        r = create_qcow2(pool, str(snap, "layer"),
+                         (uint64_t)json_integer_value(json_object_get(snap, "volsize")), &name, err);
+    if (r < 0)
+        return -1;
+    json_object_set_new(ds, "pending", json_string(name));
+    free(name);
+    return 0;
+}
+
+static int dir_snap_detach(vs_pool *pool, json_t *ds, size_t idx, vm_err *err)
+{
+    json_t *snaps = json_object_get(ds, "snaps");
+    const char *above, *below;
+
+    if (ds_type(ds) == VS_FILESYSTEM)
+        return 0; /* filesystem snapshots are whole copies */
+    above = idx + 1 < json_array_size(snaps) ? str(json_array_get(snaps, idx + 1), "layer")
+                                             : str(ds, "file");
+    below = idx > 0 ? str(json_array_get(snaps, idx - 1), "layer") : str(ds, "origin_layer");
+    cleanup_free char *apath = dpath(pool, above);
+    /* Safe-mode rebase copies into `above` whatever it used to read through
+     * the layer going away; the visible content never changes, so an
+     * interruption leaves a valid (if larger) chain. */
+    char *argv[] = { "qemu-img", "rebase", "-q", "-f", "qcow2", "-b", below ? (char *)below : "",
+                     below ? "-F" : apath, "qcow2", apath, NULL };
+    if (!below)
+        argv[8] = NULL;
+    return qemu_img(argv, NULL, err);
+}
+
+static int dir_resize(vs_pool *pool, json_t *ds, uint64_t volsize, vm_err *err)
+{
+    cleanup_free char *path = dpath(pool, str(ds, "file"));
+    cleanup_free char *sz = xasprintf("%llu", (unsigned long long)volsize);
+    char *argv[] = { "qemu-img", "resize", "-q", "--shrink", "-f", "qcow2", path, sz, NULL };
+    return qemu_img(argv, NULL, err);
+}
+
+static void dir_apply_pending(vs_pool *pool, json_t *ds)
+{
+    const char *pending = str(ds, "pending");
+    if (!pending || ds_type(ds) != VS_VOLUME)
+        return;
+    cleanup_free char *from = dpath(pool, pending);
+    cleanup_free char *to = dpath(pool, str(ds, "file"));
+    if (rename(from, to) == 0) {
+        /* The previous inode now only lives on as a snapshot layer. */
+        json_t *snaps = json_object_get(ds, "snaps");
+        size_t n = json_array_size(snaps);
+        if (n) {
+            cleanup_free char *l = dpath(pool, str(json_array_get(snaps, n - 1), "layer"));
+            chmod(l, 0400);
+        }
+        fsync_dir(pool->datadir);
+    }
+}
+
+static void dir_remove_data(vs_pool *pool, const char *dataname)
+{
+    cleanup_free char *p = dpath(pool, dataname);
+    rm_rf(p, NULL);
+}
+
+static bool pid_gone(const char *name)
+{
+    const char *p = strstr(name, "-p");
+    if (!p)
+        return true;
+    long pid = strtol(p + 2, NULL, 10);
+    if (pid <= 0)
+        return true;
+    if (pid == (long)getpid())
+        return false;
+    return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+static void dir_gc(vs_pool *pool, json_t *referenced)
+{
+    DIR *d = opendir(pool->datadir);
+    struct dirent *de;
+    time_t now = time(NULL);
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || json_object_get(referenced, de->d_name))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (pid_gone(de->d_name) || now - st.st_ctime > GC_GRACE_S) {
+            cleanup_free char *p = dpath(pool, de->d_name);
+            rm_rf(p, NULL);
+        }
+    }
+    closedir(d);
+}
+
+static __thread uint64_t du_total;
+static int du_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)p; (void)flag; (void)f;
+    du_total += (uint64_t)st->st_blocks * 512;
+    return 0;
+}
+
+static uint64_t dir_written(vs_pool *pool, const char *dataname, int type)
+{
+    struct stat st;
+    if (!dataname)
+        return 0;
+    cleanup_free char *p = dir_path(pool, dataname, type);
+    if (type == VS_FILESYSTEM) {
+        du_total = 0;
+        nftw(p, du_cb, 16, FTW_PHYS | FTW_MOUNT);
+        return du_total;
+    }
+    return stat(p, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+}
+
+static char *dir_path_pub(vs_pool *pool, const char *dataname, int type)
+{
+    return dir_path(pool, dataname, type);
+}
+
+static int dir_layer_extents(vs_pool *pool, const char *dataname, json_t *out, vm_err *err)
+{
+    cleanup_free char *p = dpath(pool, dataname);
+    cleanup_free char *txt = NULL;
+    cleanup_json json_t *map = NULL;
+    char *argv[] = { "qemu-img", "map", "-U", "-f", "qcow2", "--output=json", p, NULL };
+    json_error_t je;
+    size_t i;
+    json_t *e;
+
+    if (qemu_img(argv, &txt, err) < 0)
+        return -1;
+    map = json_loads(txt, 0, &je);
+    if (!json_is_array(map))
+        return vm_err_set(err, VMERR_IO, "qemu-img map: unexpected output for %s", p);
+    /* depth 0 and present: the cluster is allocated in this layer itself
+     * (data or an explicit zero write), i.e. it changed here. */
+    json_array_foreach(map, i, e) {
+        if (json_integer_value(json_object_get(e, "depth")) != 0 ||
+            !json_is_true(json_object_get(e, "present")))
+            continue;
+        json_array_append_new(out, json_pack("[II]", json_integer_value(json_object_get(e, "start")),
+                                             json_integer_value(json_object_get(e, "length"))));
+    }
+    return 0;
+}
+
+/* Points `link` at `target` (replacing whatever is there, atomically). */
+static void set_link(const char *link, const char *target)
+{
+    char buf[4096];
+    ssize_t n = readlink(link, buf, sizeof buf - 1);
+    if (n >= 0) {
+        buf[n] = '\0';
+        if (!strcmp(buf, target))
+            return;
+    }
+    cleanup_free char *tmp = xasprintf("%s.vstmp%ld", link, (long)getpid());
+    unlink(tmp);
+    if (symlink(target, tmp) == 0 && rename(tmp, link) < 0)
+        unlink(tmp);
+}
+
+static void dir_view_sync(vs_pool *pool, json_t *meta)
+{
+    json_t *dss = json_object_get(meta, "datasets"), *ds;
+    const char *name;
+    cleanup_free char *prefix = xasprintf("%s/", pool->datadir);
+
+    json_object_foreach(dss, name, ds) {
+        if (ds_type(ds) != VS_FILESYSTEM || !str(ds, "file"))
+            continue;
+        cleanup_free char *target = dir_path(pool, str(ds, "file"), VS_FILESYSTEM);
+        cleanup_free char *parent = vs_parent_name(name);
+        if (!parent) {
+            cleanup_free char *l = xasprintf("%s/%s", pool->ctx->root, name);
+            set_link(l, target);
+        } else {
+            json_t *pds = json_object_get(dss, parent);
+            if (!pds || ds_type(pds) != VS_FILESYSTEM)
+                continue;
+            cleanup_free char *pdir = dir_path(pool, str(pds, "file"), VS_FILESYSTEM);
+            cleanup_free char *l = xasprintf("%s/%s", pdir, strrchr(name, '/') + 1);
+            set_link(l, target);
+        }
+        /* Drop links of children that no longer exist (renamed/destroyed). */
+        DIR *d = opendir(target);
+        struct dirent *de;
+        if (!d)
+            continue;
+        while ((de = readdir(d))) {
+            if (de->d_type != DT_LNK)
+                continue;
+            char buf[4096];
+            ssize_t n = readlinkat(dirfd(d), de->d_name, buf, sizeof buf - 1);
+            if (n < 0)
+                continue;
+            buf[n] = '\0';
+            if (!str_has_prefix(buf, prefix))
+                continue;
+            cleanup_free char *child = xasprintf("%s/%s", name, de->d_name);
+            json_t *cds = json_object_get(dss, child);
+            if (!cds || ds_type(cds) != VS_FILESYSTEM)
+                unlinkat(dirfd(d), de->d_name, 0);
+        }
+        closedir(d);
+    }
+}
+
+static int dir_space(vs_pool *pool, uint64_t *size, uint64_t *used, uint64_t *free_, vm_err *err)
+{
+    struct statvfs sv;
+    if (statvfs(pool->datadir, &sv) < 0)
+        return vm_err_sys(err, errno, "cannot statvfs %s", pool->datadir);
+    *size = (uint64_t)sv.f_blocks * sv.f_frsize;
+    *used = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+    *free_ = (uint64_t)sv.f_bavail * sv.f_frsize;
+    return 0;
+}
+
+const vs_driver vs_driver_dir = {
+    .name = "dir",
+    .init = dir_init,
+    .fs_create = dir_fs_create,
+    .vol_create = dir_vol_create,
+    .vol_import = dir_vol_import,
+    .snapshot = dir_snapshot,
+    .clone = dir_clone,
+    .rollback = dir_rollback,
+    .snap_detach = dir_snap_detach,
+    .resize = dir_resize,
+    .apply_pending = dir_apply_pending,
+    .remove_data = dir_remove_data,
+    .gc = dir_gc,
+    .written = dir_written,
+    .path = dir_path_pub,
+    .layer_extents = dir_layer_extents,
+    .view_sync = dir_view_sync,
+    .space = dir_space,
+};
