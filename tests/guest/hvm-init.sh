@@ -27,10 +27,6 @@ else
     say "acpid failed"
 fi
 
-if [ "$MODE" = shell ]; then
-    setsid sh -c 'exec sh -i </dev/ttyS0 >/dev/ttyS0 2>&1' &
-fi
-
 pciaddr() {
     readlink -f "$1" | grep -o '[0-9a-f]\{4\}:[0-9a-f]\{2\}:[0-9a-f]\{2\}\.[0-9a-f]' | tail -n 1
 }
@@ -76,7 +72,7 @@ if [ -n "$datadisk" ]; then
     magic=$(hexdump -s 1080 -n 2 -ve '1/1 "%02x"' "$dev" 2>/dev/null)
     if [ "$magic" != "53ef" ]; then
         say "data formatting $datadisk"
-        mke2fs -q -L data "$dev" >/dev/null 2>&1 || say "data mke2fs failed"
+        mke2fs -q -i 1048576 -L data "$dev" >/dev/null 2>&1 || say "data mke2fs failed"
     fi
     mkdir -p /tmp/data
     if mount -t ext4 "$dev" /tmp/data; then
@@ -101,6 +97,9 @@ if [ "$MODE" = poweroff ]; then
     poweroff -f
 fi
 
+if [ "$MODE" = shell ]; then
+    setsid sh -c 'exec sh -i </dev/ttyS0 >/dev/ttyS0 2>&1' &
+fi
 say "ready"
 # Report size changes every second so an online resize (QMP block_resize)
 # is visible on the console.
