@@ -1041,7 +1041,7 @@ int vs_clone(vs_pool *pool, const char *snapname, const char *newname, json_t *p
         goto out;
     uint64_t volsize = 0;
     if (type == VS_VOLUME) {
-        uint64_t base = vs_ds_prop_u64(snap, "volsize");
+        uint64_t base = (uint64_t)json_integer_value(json_object_get(snap, "volsize"));
         json_t *vs = json_object_get(parsed, "volsize");
         volsize = json_is_integer(vs) ? (uint64_t)json_integer_value(vs) : base;
         if (!json_object_get(parsed, "volblocksize") && json_object_get(json_object_get(ods, "props"), "volblocksize"))
