@@ -145,7 +145,7 @@ rs() { "$HVTOOL" runstate "$U" | jq -r ".$1"; }
     [ "$status" -eq 0 ]
     [[ "$output" == *"CONSOLE-42"* ]]
     # CTRL-] detaches without sending anything after it
-    run bash -c "printf 'echo BEFORE\n\035echo AFTER\n' | timeout 60 '$HVTOOL' console $U"
+    run bash -c "(printf 'echo BEFORE\n'; sleep 1; printf '\035echo AFTER\n') | timeout 60 '$HVTOOL' console $U"
     [ "$status" -eq 0 ]
     sleep 2
     grep -aq "BEFORE" "$(rundir)/console.log"
