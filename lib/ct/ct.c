@@ -179,7 +179,9 @@ static int parse_pid(const char *s, pid_t *pid)
 
 /* Removes the running-state files if the pid file still says `pidstr`
  * (someone may have started the VM again meanwhile). */
-static void clean_running_files(const ct_paths *p, const char *pidstr)
+static void cgroup_leftovers(const char *uuid, const char *self_cgroup);
+
+static void clean_running_files(const ct_paths *p, const char *uuid, const char *pidstr)
 {
     cleanup_free char *now = read_small(p->pid);
     if (pidstr && (!now || strcmp(now, pidstr)))
@@ -187,6 +189,12 @@ static void clean_running_files(const ct_paths *p, const char *pidstr)
     unlink(p->pid);
     unlink(p->ctinit);
     unlink(p->state);
+    unlink(p->boot);
+    /* Nobody will come back for these (the supervisor is gone too). */
+    vm_err e = VM_ERR_INIT;
+    cleanup_free char *self_cg = read_small("/proc/self/cgroup");
+    rm_rf(p->lxcpath, &e);
+    cgroup_leftovers(uuid, self_cg);
 }
 
 enum { CT_DEAD = 0, CT_ALIVE = 1, CT_ENDING = 2 };
@@ -255,7 +263,7 @@ int ct_runstate(const vm_ctx *ctx, const char *uuid, vm_runstate *out)
         return 0;
     }
     if (r == CT_DEAD && pidstr)
-        clean_running_files(&p, pidstr);
+        clean_running_files(&p, uuid, pidstr);
     read_lastexited(&p, out);
     return 0;
 }
@@ -406,17 +414,10 @@ static char *log_tail(const char *path, int nlines)
     return xstrdup(p);
 }
 
-/* Until lib/storage lands in the same build, a missing vs_fs_path is a
- * run-time error instead of a link error. */
-#pragma weak vs_fs_path
-
 static int resolve_fs(vs_pool *pool, json_t *vmobj, const char *dsname, char **out, vm_err *err)
 {
-    if (pool) {
-        if (!vs_fs_path)
-            return vm_err_set(err, VMERR_UNSUPPORTED, "storage layer not built in");
+    if (pool)
         return vs_fs_path(pool, dsname, out, err);
-    }
     /* Test hook without storage: <zonepath> is the VM's dataset, and a
      * delegated dataset ".../<name>" is <zonepath>/<name>. */
     const char *zp = json_string_value(json_object_get(vmobj, "zonepath"));
@@ -481,6 +482,10 @@ static int exit_code_of(int wstatus)
         return WEXITSTATUS(wstatus);
     if (WIFSIGNALED(wstatus))
         return -WTERMSIG(wstatus);
+    /* liblxc reports a killed init as "sig << 8 | 0x7f", which is the
+     * shape of a stopped status. */
+    if (WIFSTOPPED(wstatus))
+        return -WSTOPSIG(wstatus);
     return 0;
 }
 
@@ -510,6 +515,7 @@ static void supervisor_cleanup(const ct_paths *p, const char *uuid)
     unlink(p->pid);
     unlink(p->ctinit);
     unlink(p->state);
+    unlink(p->boot);
     rm_rf(p->lxcpath, &e);
     cgroup_leftovers(uuid, self_cg);
 }
@@ -675,6 +681,9 @@ int ct_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
         return -1;
     cleanup_free char *rootfs = xasprintf("%s/root", zonedir);
     cleanup_close int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0 && (errno == ENOENT || errno == ENOTDIR))
+        return vm_err_set(err, VMERR_NOTFOUND, "cannot start container: zone root %s is missing",
+                          rootfs);
     if (rootfd < 0)
         return vm_err_sys(err, errno, "cannot start container: zone root %s", rootfs);
 
@@ -817,11 +826,7 @@ static int wait_reaped(const ct_paths *p, const char *uuid, int timeout_ms)
         if (!pidstr)
             return 0;
         if (r == CT_DEAD) {
-            clean_running_files(p, pidstr);
-            vm_err e = VM_ERR_INIT;
-            cleanup_free char *self_cg = read_small("/proc/self/cgroup");
-            rm_rf(p->lxcpath, &e);
-            cgroup_leftovers(uuid, self_cg);
+            clean_running_files(p, uuid, pidstr);
             return 0;
         }
         if (now_ms() >= deadline)

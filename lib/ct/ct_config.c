@@ -288,7 +288,10 @@ int ct_config_build(json_t *vmobj, const ct_host *host, const ct_inputs *in,
     add(items, "lxc.net.0.type", "empty");
     add(items, "lxc.apparmor.profile", "unconfined");
     add(items, "lxc.autodev", "1");
-    add(items, "lxc.mount.auto", "proc:mixed sys:ro cgroup:mixed");
+    /* ":force": with a cgroup namespace LXC otherwise leaves /sys/fs/cgroup
+     * empty, expecting init to mount it; busybox-style inits never do, and
+     * the zone should see its own limits. */
+    add(items, "lxc.mount.auto", "proc:mixed sys:ro cgroup:mixed:force");
     add(items, "lxc.init.cmd", init);
     add(items, "lxc.signal.halt", halt);
     /* The console stays a pty allocated by LXC (lxc.console.path unset) so

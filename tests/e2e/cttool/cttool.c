@@ -18,7 +18,9 @@ static int usage(void)
             "       cttool kill UUID SIGNUM\n"
             "       cttool login UUID [CMD ARG...]\n"
             "       cttool console UUID\n"
-            "       cttool limits VM.json\n");
+            "       cttool limits VM.json\n"
+            "       cttool mkzone VM.json   (create zfs_filesystem + datasets, print its dir)\n"
+            "CTTOOL_POOL=1: start resolves the zone root through lib/storage\n");
     return 2;
 }
 
@@ -43,13 +45,37 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     cleanup_json json_t *vm = NULL;
-    if (!strcmp(cmd, "start") || !strcmp(cmd, "stop") || !strcmp(cmd, "limits")) {
+    cleanup_vs_pool vs_pool *pool = NULL;
+    if (!strcmp(cmd, "start") || !strcmp(cmd, "stop") || !strcmp(cmd, "limits") ||
+        !strcmp(cmd, "mkzone")) {
         vm = load(argv[2], &err);
         if (!vm)
             goto out;
     }
-    if (!strcmp(cmd, "start")) {
-        rc = ct_start(&ctx, NULL, vm, &err) < 0;
+    if ((!strcmp(cmd, "mkzone") || (getenv("CTTOOL_POOL") && !strcmp(cmd, "start"))) &&
+        vs_pool_open(&ctx, NULL, &pool, &err) < 0)
+        goto out;
+    if (!strcmp(cmd, "mkzone")) {
+        const char *fs = json_string_value(json_object_get(vm, "zfs_filesystem"));
+        cleanup_free char *dir = NULL;
+        size_t i;
+        json_t *ds;
+        if (!fs) {
+            vm_err_set(&err, VMERR_INVALID, "no zfs_filesystem");
+            goto out;
+        }
+        if (vs_create_fs(pool, fs, NULL, &err) < 0)
+            goto out;
+        json_array_foreach(json_object_get(vm, "datasets"), i, ds) {
+            if (vs_create_fs(pool, json_string_value(ds), NULL, &err) < 0)
+                goto out;
+        }
+        if (vs_fs_path(pool, fs, &dir, &err) < 0)
+            goto out;
+        printf("%s\n", dir);
+        rc = 0;
+    } else if (!strcmp(cmd, "start")) {
+        rc = ct_start(&ctx, pool, vm, &err) < 0;
     } else if (!strcmp(cmd, "stop")) {
         int force = 0, timeout = 0;
         for (int i = 3; i < argc; i++) {
@@ -95,6 +121,8 @@ out:
         rc = rc ? rc : 1;
     }
 done:
+    if (pool)
+        vs_pool_close(steal_ptr(pool));
     vm_ctx_free(&ctx);
     return rc;
 }

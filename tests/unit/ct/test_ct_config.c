@@ -102,7 +102,7 @@ static void test_basic_items(void **state)
     assert_string_equal(val(items, "lxc.net.0.type"), "empty");
     assert_string_equal(val(items, "lxc.apparmor.profile"), "unconfined");
     assert_string_equal(val(items, "lxc.autodev"), "1");
-    assert_string_equal(val(items, "lxc.mount.auto"), "proc:mixed sys:ro cgroup:mixed");
+    assert_string_equal(val(items, "lxc.mount.auto"), "proc:mixed sys:ro cgroup:mixed:force");
     assert_string_equal(val(items, "lxc.init.cmd"), "/sbin/init");
     assert_string_equal(val(items, "lxc.signal.halt"), "SIGPWR");
     assert_string_equal(val(items, "lxc.console.logfile"), "/r/run/vms/" UUID "/console.log");
