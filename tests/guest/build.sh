@@ -15,6 +15,7 @@
 # Env:   VMADM_TEST_CACHE   output/cache directory
 #        VMADM_GUEST_KERNEL_PKG  kernel package (default: what linux-image-amd64 depends on)
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${VMADM_TEST_CACHE:-/var/cache/vmadm-test}
@@ -52,7 +53,7 @@ check_host() {
                 mcopy:mtools syslinux:syslinux sfdisk:fdisk mke2fs:e2fsprogs cpio:cpio \
                 gzip:gzip zstd:zstd tar:tar sha1sum:coreutils sha256sum:coreutils flock:util-linux; do
         cmd=${pair%%:*}; pkg=${pair#*:}
-        command -v "$cmd" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null 2>&1 \
+        command -v "$cmd" >/dev/null 2>&1 \
             || case " $missing " in *" $pkg "*) ;; *) missing="$missing $pkg" ;; esac
     done
     [ -f /usr/lib/syslinux/mbr/mbr.bin ] || missing="$missing syslinux-common"
