@@ -14,6 +14,8 @@ int hv_pidfd_signal(int pidfd, int sig);
 /* 1 = the process has exited, 0 = still alive after timeout_ms, -1 error. */
 int hv_pidfd_wait(int pidfd, int timeout_ms);
 
+/* tmp + rename, no fsync (see proc.c); -1 with errno on failure. */
+int hv_write_run_file(const char *path, const char *text, mode_t mode);
 char *hv_run_path(const vm_ctx *ctx, const char *uuid, const char *name);
 /* Whole small file with trailing newlines stripped, NULL if unreadable. */
 char *hv_read_small(const char *path);

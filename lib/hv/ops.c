@@ -130,8 +130,7 @@ int hv_stop(const vm_ctx *ctx, const char *uuid, int force, int timeout_s, vm_er
     cleanup_close int sfd = hv_open_supervisor(ctx, uuid);
     cleanup_free char *rundir = vm_ctx_vm_rundir(ctx, uuid);
     cleanup_free char *statepath = xasprintf("%s/state", rundir);
-    vm_err e = VM_ERR_INIT;
-    write_file_atomic(statepath, "shutting_down\n", 14, 0644, &e);
+    (void)hv_write_run_file(statepath, "shutting_down\n", 0644);
 
     int gone = 0;
     if (!force) {

@@ -39,6 +39,25 @@ int hv_pidfd_wait(int pidfd, int timeout_ms)
     }
 }
 
+int hv_write_run_file(const char *path, const char *text, mode_t mode)
+{
+    /* Runtime files describe live processes and are meaningless after a
+     * host crash, so rename() atomicity is enough: no fsync on the start
+     * path. */
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(text);
+    ssize_t n = write(fd, text, len);
+    if (close(fd) < 0 || n != (ssize_t)len || rename(tmp, path) < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
 char *hv_run_path(const vm_ctx *ctx, const char *uuid, const char *name)
 {
     return xasprintf("%s/vms/%s/%s", ctx->run_dir, uuid, name);

@@ -31,8 +31,14 @@ static void sleep_ms(int ms)
 
 static void write_quiet(const char *path, const char *text, mode_t mode)
 {
-    vm_err e = VM_ERR_INIT;
-    write_file_atomic(path, text, strlen(text), mode, &e);
+    (void)hv_write_run_file(path, text, mode);
+}
+
+static int write_run(const char *path, const char *text, mode_t mode, vm_err *err)
+{
+    if (hv_write_run_file(path, text, mode) < 0)
+        return vm_err_sys(err, errno, "cannot write %s", path);
+    return 0;
 }
 
 static void status_write(int fd, const char *s)
@@ -130,7 +136,8 @@ static void __attribute__((noreturn)) supervise(const char *rundir, char **argv,
     char le[64];
     snprintf(le, sizeof le, "%lld %d\n", (long long)(now_ms() / 1000), code);
     snprintf(path, sizeof path, "%s/lastexited", rundir);
-    write_quiet(path, le, 0644);
+    vm_err e = VM_ERR_INIT; /* the exit record is worth an fsync */
+    write_file_atomic(path, le, strlen(le), 0644, &e);
     hv_remove_run_files(rundir, qpid);
     _exit(0);
 }
@@ -260,7 +267,7 @@ static int wait_running(const char *qmp_path, int qpidfd, json_t *vnc, const cha
         }
         json_object_del(vnc, "auto");
         cleanup_free char *text = json_pretty(vnc);
-        if (write_file_atomic(vnc_path, text, strlen(text), 0600, err) < 0)
+        if (write_run(vnc_path, text, 0600, err) < 0)
             goto out;
     }
     rc = 0;
@@ -343,22 +350,22 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     {
         cleanup_free char *p = xasprintf("%s/accel", rundir);
         cleanup_free char *t = xasprintf("%s\n", accel);
-        if (write_file_atomic(p, t, strlen(t), 0644, err) < 0)
+        if (write_run(p, t, 0644, err) < 0)
             return -1;
         if (*warning) {
             cleanup_free char *wp = xasprintf("%s/accel_warning", rundir);
             cleanup_free char *wt = xasprintf("%s\n", warning);
-            if (write_file_atomic(wp, wt, strlen(wt), 0644, err) < 0)
+            if (write_run(wp, wt, 0644, err) < 0)
                 return -1;
         }
         cleanup_free char *bp = xasprintf("%s/boot", rundir);
         cleanup_free char *bt = xasprintf("%lld\n", (long long)now_ms());
-        if (write_file_atomic(bp, bt, strlen(bt), 0644, err) < 0)
+        if (write_run(bp, bt, 0644, err) < 0)
             return -1;
         cleanup_free char *cmd = strv_join(argv, " ");
         cleanup_free char *head = xasprintf("# vmadm: starting VM %s with accel %s\n# %s\n", uuid,
                                             accel, cmd);
-        if (write_file_atomic(logpath, head, strlen(head), 0644, err) < 0)
+        if (write_run(logpath, head, 0644, err) < 0)
             return -1;
         cleanup_close int cf = open(conslog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     }
