@@ -309,7 +309,7 @@ static int cmd_list(vs_pool *pool, int argc, char **argv)
     }
     free(props);
     if (n == 0 && optind >= argc) {
-        printf("no datasets available\n");
+        fprintf(stderr, "no datasets available\n");
         return 0;
     }
     print_table(rows, heads, right, scripted);
