@@ -510,9 +510,10 @@ static int tar_pass(const char *file, int comp, const char *type, int tflags, co
     }
     if (root) {
         w = archive_write_disk_new();
+        /* Paths are absolute (root prefixed, root has no symlinks: realpath),
+         * so libarchive's own guards are the ones that still apply. */
         int xf = ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                 ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
-                 ARCHIVE_EXTRACT_XATTR;
+                 ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR;
         if (geteuid() == 0)
             xf |= ARCHIVE_EXTRACT_OWNER;
         archive_write_disk_set_options(w, xf);
@@ -613,9 +614,14 @@ static int install_tar(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *m
     cleanup_free char *root = NULL;
     if (vs_fs_path(vp, ds, &dir, err) < 0)
         goto out;
-    root = xasprintf("%s/root", dir);
-    if (mkdir(root, 0755) < 0 && errno != EEXIST) {
-        vm_err_sys(err, errno, "cannot create %s", root);
+    cleanup_free char *rootlink = xasprintf("%s/root", dir);
+    if (mkdir(rootlink, 0755) < 0 && errno != EEXIST) {
+        vm_err_sys(err, errno, "cannot create %s", rootlink);
+        goto out;
+    }
+    root = realpath(rootlink, NULL);
+    if (!root) {
+        vm_err_sys(err, errno, "cannot resolve %s", rootlink);
         goto out;
     }
     if (tar_pass(file, comp, type, tflags, root, opts, d2, err) < 0)

@@ -4,9 +4,10 @@
  * "<pool>/<uuid>@final" (VM disks and zone roots are clones of it) plus its
  * manifest in $VMADM_ROOT/var/imgadm/images/<pool>-<uuid>.json.  The manifest
  * is written last: it is the commit point, so an install killed at any
- * moment leaves either no image or a complete one.  A dataset left behind by
- * an interrupted install carries the user property "imgadm:installing" and
- * is removed by the next install of that image.
+ * moment leaves either no image or a complete one.  Datasets made by an
+ * install carry the user property "imgadm:image" = <uuid>; one without a
+ * manifest is what an interrupted install left, and the next install of that
+ * image replaces it (a dataset without the mark is never touched).
  *
  * zvol images become a volume filled with `qemu-img convert` (raw or qcow2
  * input, sparseness kept); zone-dataset and lx-dataset images are tarballs
