@@ -27,6 +27,8 @@ static int send_all(int fd, const char *buf, size_t len, vm_err *err)
 /* Pops one complete line from the buffer, if there is one. */
 static char *take_line(qmp_conn *c)
 {
+    if (!c->len)
+        return NULL;
     char *nl = memchr(c->buf, '\n', c->len);
     if (!nl)
         return NULL;
