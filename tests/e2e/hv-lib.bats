@@ -330,3 +330,21 @@ rs() { "$HVTOOL" runstate "$U" | jq -r ".$1"; }
     [ "$(rs accel)" = "$accel" ]
     if [ "$accel" = tcg ]; then [[ "$(rs warning)" == "KVM is not usable"* ]]; fi
 }
+
+@test "hv: the VM's processes keep none of the caller's locks or stdio" {
+    vm_json "$T/vm.json" "$U"
+    lock="$VMADM_ROOT/var/lock/$U.lock"
+    mkdir -p "$VMADM_ROOT/var/lock"
+    # hvtool inherits flock(1)'s locked fd, as vmadm holds its per-VM lock
+    run timeout 60 flock "$lock" "$HVTOOL" start "$T/vm.json"
+    [ "$status" -eq 0 ]
+    [ "$(rs running)" = true ]
+    run flock -n "$lock" true
+    [ "$status" -eq 0 ]
+    # a pipe on stdout/stderr reaches EOF when hvtool exits, not when the VM does
+    "$HVTOOL" stop "$U" -F
+    run timeout 60 bash -c "out=\$('$HVTOOL' start '$T/vm.json' 2>&1); echo \"done:\$out\""
+    [ "$status" -eq 0 ]
+    [ "$output" = "done:" ]
+    [ "$(rs running)" = true ]
+}
