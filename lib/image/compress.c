@@ -148,7 +148,8 @@ long img_decomp_step(img_decomp *d, const uint8_t **in, size_t *inlen,
     switch (d->comp) {
     case IMG_COMP_NONE: {
         size_t n = *inlen < outcap ? *inlen : outcap;
-        memcpy(out, *in, n);
+        if (n)
+            memcpy(out, *in, n);
         *in += n; *inlen -= n;
         return (long)n;
     }

@@ -640,6 +640,21 @@ out:
     return rc;
 }
 
+/* Temp files of an earlier, killed install of this image (we hold its lock). */
+static void remove_stale_tmp(const vm_ctx *ctx, const char *uuid)
+{
+    cleanup_free char *dir = xasprintf("%s/var/imgadm/tmp", ctx->root);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    size_t ul = strlen(uuid);
+    while ((de = readdir(d)))
+        if (strncmp(de->d_name, uuid, ul) == 0 && de->d_name[ul] == '.')
+            unlinkat(dirfd(d), de->d_name, 0);
+    closedir(d);
+}
+
 /* A dataset that an interrupted install of this image left behind. */
 static bool leftover_of(vs_pool *vp, const char *ds, const char *uuid)
 {
@@ -688,6 +703,7 @@ int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path,
     cleanup_lock vm_lock lk = VM_LOCK_INIT;
     if (vm_lock_acquire(ctx, lockname, -1, &lk, err) < 0)
         return -1;
+    remove_stale_tmp(ctx, uuid);
     cleanup_free char *mpath = img_manifest_path(ctx, pn, uuid);
     cleanup_vs_pool vs_pool *vp = NULL;
     if (vs_pool_open(ctx, pn, &vp, err) < 0)
