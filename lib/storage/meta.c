@@ -200,19 +200,33 @@ json_t *vs_sorted_names(json_t *datasets)
 
 static uint64_t u64max(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
-void vs_acct_compute(json_t *datasets, vs_written_fn fn, void *opaque, vs_acct *out)
+static uint64_t default_refres(json_t *ds, bool quota)
+{
+    uint64_t r = vs_ds_refres(ds);
+    uint64_t v = vs_ds_prop_u64(ds, "volsize");
+    return quota && v > r ? v : r;
+}
+
+void vs_acct_compute(json_t *datasets, vs_written_fn fn, void *opaque, vs_refres_fn rfn, vs_acct *out)
 {
     /* Children sort after their parent, so walking the sorted list
      * backwards finishes every child before its parent. */
     cleanup_json json_t *names = vs_sorted_names(datasets);
-    cleanup_json json_t *outer = json_object();     /* with written */
-    cleanup_json json_t *outer0 = json_object();    /* promises only */
-    cleanup_json json_t *kids = json_object();      /* sum of children's outer */
-    cleanup_json json_t *kids0 = json_object();
+    cleanup_json json_t *index = json_object();
+    size_t n = json_array_size(names);
+    /* per dataset: sum of children's outer (with written, promises only,
+     * quota charge) */
+    uint64_t *kids = xcalloc(n + 1, sizeof *kids), *kids0 = xcalloc(n + 1, sizeof *kids0);
+    uint64_t *kidsq = xcalloc(n + 1, sizeof *kidsq);
     uint64_t total_written = 0, root_outer = 0, root_outer0 = 0;
 
+    if (!rfn)
+        rfn = default_refres;
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(index, json_string_value(json_array_get(names, i)), json_integer((json_int_t)i));
     out->inner = json_object();
-    for (size_t i = json_array_size(names); i-- > 0;) {
+    out->qinner = json_object();
+    for (size_t i = n; i-- > 0;) {
         const char *name = json_string_value(json_array_get(names, i));
         json_t *ds = json_object_get(datasets, name);
         uint64_t w = 0, ws = 0;
@@ -221,31 +235,40 @@ void vs_acct_compute(json_t *datasets, vs_written_fn fn, void *opaque, vs_acct *
             json_t *snaps = json_object_get(ds, "snaps"), *s;
             size_t j;
             json_array_foreach(snaps, j, s) {
-                cleanup_free char *sn = xasprintf("%s@%s", name, json_string_value(json_object_get(s, "name")));
+                char sn[600];
+                snprintf(sn, sizeof sn, "%s@%s", name, json_string_value(json_object_get(s, "name")));
                 ws += fn(opaque, sn, s);
             }
         }
         total_written += w + ws;
-        uint64_t k = (uint64_t)json_integer_value(json_object_get(kids, name));
-        uint64_t k0 = (uint64_t)json_integer_value(json_object_get(kids0, name));
-        uint64_t refres = vs_ds_refres(ds), resv = vs_ds_prop_u64(ds, "reservation");
-        uint64_t inner = u64max(refres, w) + ws + k;
-        uint64_t inner0 = refres + k0;
-        uint64_t o = u64max(resv, inner), o0 = u64max(resv, inner0);
+        uint64_t refres = rfn(ds, false), qc = rfn(ds, true);
+        uint64_t resv = vs_ds_prop_u64(ds, "reservation");
+        uint64_t inner = u64max(refres, w) + ws + kids[i];
+        uint64_t inner0 = refres + kids0[i];
+        uint64_t innerq = u64max(qc, w) + ws + kidsq[i];
+        uint64_t o = u64max(resv, inner), o0 = u64max(resv, inner0), oq = u64max(resv, innerq);
         json_object_set_new(out->inner, name, json_integer((json_int_t)inner));
-        json_object_set_new(outer, name, json_integer((json_int_t)o));
-        json_object_set_new(outer0, name, json_integer((json_int_t)o0));
-        cleanup_free char *parent = vs_parent_name(name);
-        if (parent) {
-            json_object_set_new(kids, parent, json_integer((json_int_t)
-                ((uint64_t)json_integer_value(json_object_get(kids, parent)) + o)));
-            json_object_set_new(kids0, parent, json_integer((json_int_t)
-                ((uint64_t)json_integer_value(json_object_get(kids0, parent)) + o0)));
+        json_object_set_new(out->qinner, name, json_integer((json_int_t)innerq));
+        const char *slash = strrchr(name, '/');
+        json_t *pi = NULL;
+        if (slash) {
+            char parent[600];
+            snprintf(parent, sizeof parent, "%.*s", (int)(slash - name), name);
+            pi = json_object_get(index, parent);
+        }
+        if (pi) {
+            size_t k = (size_t)json_integer_value(pi);
+            kids[k] += o;
+            kids0[k] += o0;
+            kidsq[k] += oq;
         } else {
             root_outer += o;
             root_outer0 += o0;
         }
     }
+    free(kids);
+    free(kids0);
+    free(kidsq);
     out->promised = root_outer0;
     out->unconsumed = root_outer > total_written ? root_outer - total_written : 0;
 }
@@ -253,5 +276,7 @@ void vs_acct_compute(json_t *datasets, vs_written_fn fn, void *opaque, vs_acct *
 void vs_acct_free(vs_acct *a)
 {
     json_decref(a->inner);
+    json_decref(a->qinner);
     a->inner = NULL;
+    a->qinner = NULL;
 }

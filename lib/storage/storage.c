@@ -521,8 +521,7 @@ static uint64_t qcow2_overhead(uint64_t volsize)
     return 3 * 65536 + clusters * 10;
 }
 
-uint64_t vs_ds_refres_eff(json_t *ds);
-uint64_t vs_ds_refres_eff(json_t *ds)
+static uint64_t vs_ds_refres_eff(json_t *ds)
 {
     json_t *v = json_object_get(json_object_get(ds, "props"), "refreservation");
     if (json_is_string(v))
@@ -551,50 +550,30 @@ static uint64_t written_cb(void *opaque, const char *name, json_t *obj)
     return w->pool->drv->written(w->pool, dn, type);
 }
 
-/* The accounting model treats "auto" as volsize+overhead: substitute the
- * effective numbers into a scratch copy so meta.c stays simple. */
-static json_t *acct_view(json_t *dss)
+static uint64_t refres_cb(json_t *ds, bool quota)
 {
-    json_t *c = json_deep_copy(dss);
-    const char *n;
-    json_t *ds;
-    json_object_foreach(c, n, ds) {
-        json_t *props = json_object_get(ds, "props");
-        json_t *rr = json_object_get(props, "refreservation");
-        if (json_is_string(rr))
-            json_object_set_new(props, "refreservation", json_integer((json_int_t)vs_ds_refres_eff(ds)));
+    uint64_t r = vs_ds_refres_eff(ds);
+    if (quota && ds_type(ds) == VS_VOLUME) {
         /* a quota counts a volume's full size even if thin */
-        if (ds_type(ds) == VS_VOLUME) {
-            uint64_t vs = vs_ds_prop_u64(ds, "volsize");
-            if (vs > vs_ds_refres(ds))
-                json_object_set_new(ds, "qcharge", json_integer((json_int_t)vs));
-        }
+        uint64_t v = vs_ds_prop_u64(ds, "volsize");
+        return v > r ? v : r;
     }
-    return c;
+    return r;
 }
 
 static void acct_run(vs_pool *pool, json_t *dss, bool exact, vs_acct *a)
 {
-    cleanup_json json_t *v = acct_view(dss);
     wctx w = { pool, exact };
-    vs_acct_compute(v, written_cb, &w, a);
+    vs_acct_compute(dss, written_cb, &w, refres_cb, a);
 }
 
 /* Quota charge: like inner() but a volume counts at least its volsize. */
 static void quota_inner(vs_pool *pool, json_t *dss, json_t **out)
 {
-    cleanup_json json_t *v = acct_view(dss);
-    const char *n;
-    json_t *ds;
-    json_object_foreach(v, n, ds) {
-        uint64_t qc = (uint64_t)json_integer_value(json_object_get(ds, "qcharge"));
-        if (qc)
-            json_object_set_new(json_object_get(ds, "props"), "refreservation", json_integer((json_int_t)qc));
-    }
-    wctx w = { pool, false };
     vs_acct a;
-    vs_acct_compute(v, written_cb, &w, &a);
-    *out = a.inner;
+    acct_run(pool, dss, false, &a);
+    *out = json_incref(a.qinner);
+    vs_acct_free(&a);
 }
 
 static void fmt(uint64_t v, char b[16])
@@ -612,8 +591,8 @@ static void space_snap(vs_pool *pool, json_t *dss, space_before *sb)
     vs_acct a;
     acct_run(pool, dss, false, &a);
     sb->unconsumed = a.unconsumed;
+    sb->qinner = json_incref(a.qinner);
     vs_acct_free(&a);
-    quota_inner(pool, dss, &sb->qinner);
 }
 
 /* Refuses a change (already applied to `dss` in memory, data not yet
@@ -628,7 +607,7 @@ static int space_check(vs_pool *pool, json_t *dss, space_before *sb, const char 
     int r = 0;
 
     acct_run(pool, dss, false, &a);
-    quota_inner(pool, dss, &qafter);
+    qafter = json_incref(a.qinner);
     if (pool->drv->space(pool, &size, &used, &free_, err) < 0) {
         r = -1;
         goto out;
@@ -687,8 +666,8 @@ static int acct_cached(vs_pool *pool, json_t **qinner, vm_err *err)
         acct_run(pool, json_object_get(m, "datasets"), false, &a);
         pool->acct_unconsumed = a.unconsumed;
         pool->acct_promised = a.promised;
+        pool->acct_qinner = json_incref(a.qinner);
         vs_acct_free(&a);
-        quota_inner(pool, json_object_get(m, "datasets"), &pool->acct_qinner);
         pool->acct_for = json_incref(m);
         pool->acct_ms = now_ms();
     }
@@ -1573,9 +1552,8 @@ static int get_props(vs_pool *pool, view *v, const char *name, const char *only,
             json_object_foreach(v->dss, n, d)
                 if (vs_name_under(n, dsname))
                     json_object_set(sub, n, d);
-            cleanup_json json_t *av = acct_view(sub);
             vs_acct a;
-            vs_acct_compute(av, written_cb, &w, &a);
+            vs_acct_compute(sub, written_cb, &w, refres_cb, &a);
             used = (uint64_t)json_integer_value(json_object_get(a.inner, dsname));
             vs_acct_free(&a);
             own = written_cb(&w, dsname, ds);

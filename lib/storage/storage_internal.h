@@ -48,12 +48,17 @@ bool vs_name_under(const char *name, const char *root);
  * inner() is what a quota on D limits; outer(pool root) - total written is
  * the part of the promises not yet backed by data ("unconsumed"). */
 typedef uint64_t (*vs_written_fn)(void *opaque, const char *name, json_t *ds);
+/* Own baseline charge of a dataset: its refreservation, or (quota) what a
+ * quota counts for it (a volume at least its volsize).  NULL: stored
+ * numbers, "auto" = volsize. */
+typedef uint64_t (*vs_refres_fn)(json_t *ds, bool quota);
 typedef struct vs_acct {
     json_t *inner;        /* {name: inner bytes} */
+    json_t *qinner;       /* {name: inner with quota charges} */
     uint64_t promised;    /* outer(root) with every written = 0 */
     uint64_t unconsumed;  /* outer(root) - total written */
 } vs_acct;
-void vs_acct_compute(json_t *datasets, vs_written_fn fn, void *opaque, vs_acct *out);
+void vs_acct_compute(json_t *datasets, vs_written_fn fn, void *opaque, vs_refres_fn rfn, vs_acct *out);
 void vs_acct_free(vs_acct *a);
 /* Effective refreservation of a dataset entry ("auto" = volsize). */
 uint64_t vs_ds_refres(json_t *ds);

@@ -119,7 +119,7 @@ static void test_acct(void **state)
         "zones/vm/disk1", "props", "refreservation", (json_int_t)(5 * G), "volsize", (json_int_t)(5 * G),
         "zones/thin", "props", "volsize", (json_int_t)(100 * G), "w", (json_int_t)G);
     vs_acct a;
-    vs_acct_compute(dss, fake_written, NULL, &a);
+    vs_acct_compute(dss, fake_written, NULL, NULL, &a);
     /* promised: reservation of zones/vm (12G > 10G of disks) */
     assert_true(a.promised == 12 * G);
     /* outer(root) = 12G + 1G written thin; written total 3G -> 10G unconsumed */
@@ -130,7 +130,7 @@ static void test_acct(void **state)
     /* A refreservation of 0 with data written: used = written. */
     cleanup_json json_t *d2 = json_pack("{s:{s:{}}, s:{s:{}, s:I, s:[{s:I}]}}", "zones", "props",
                                         "zones/v", "props", "w", (json_int_t)G, "snaps", "w", (json_int_t)G);
-    vs_acct_compute(d2, fake_written, NULL, &a);
+    vs_acct_compute(d2, fake_written, NULL, NULL, &a);
     assert_true((uint64_t)json_integer_value(json_object_get(a.inner, "zones/v")) == 2 * G);
     assert_true(a.unconsumed == 0);
     vs_acct_free(&a);
