@@ -1,0 +1,46 @@
+#!/bin/bash
+# imgadm install of a 10 GiB sparse raw zvol image (zeros + some MB of data)
+# against a plain `qemu-img convert -O qcow2` of the same file.  Prints both
+# wall times and the ratio (target <= 1.2x).  Not a test: figures only.
+#
+# usage: bench/image/install_vs_convert.sh [BUILD_DIR] [DATA_MIB]
+set -euo pipefail
+BUILD_DIR=${1:-${BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/build}}
+DATA_MIB=${2:-64}
+IMGADM=$BUILD_DIR/src/imgadm/imgadm
+[ -x "$IMGADM" ] || { echo "no imgadm in $BUILD_DIR" >&2; exit 2; }
+
+W=$(mktemp -d /tmp/imgbench.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+UUID=5e0a8f3c-1b2d-4c6e-8f9a-0b1c2d3e4f50
+
+truncate -s 10G "$W/disk.raw"
+# Data in a few places, like a partition table + filesystem metadata + files.
+per=$(( DATA_MIB / 4 ))
+for off in 0 1024 4096 9000; do
+    dd if=/dev/urandom of="$W/disk.raw" bs=1M count=$per seek=$off conv=notrunc status=none
+done
+echo "image: 10 GiB sparse raw, $(du -m "$W/disk.raw" | cut -f1) MiB allocated"
+sha=$(sha1sum "$W/disk.raw" | cut -d' ' -f1)
+cat > "$W/m.json" <<EOT
+{"v": 2, "uuid": "$UUID", "name": "bench", "version": "1", "type": "zvol", "os": "linux",
+ "image_size": 10240, "files": [{"sha1": "$sha", "size": $(stat -c %s "$W/disk.raw"), "compression": "none"}]}
+EOT
+
+now() { date +%s.%N; }
+sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+
+t0=$(now)
+qemu-img convert -f raw -O qcow2 "$W/disk.raw" "$W/plain.qcow2"
+t1=$(now)
+sync
+export VMADM_ROOT=$W/root VMINFOD_ADDR=none
+t2=$(now)
+"$IMGADM" install -q -m "$W/m.json" -f "$W/disk.raw"
+t3=$(now)
+
+conv=$(echo "$t1 - $t0" | bc -l)
+inst=$(echo "$t3 - $t2" | bc -l)
+printf 'qemu-img convert -O qcow2 : %8.3f s\n' "$conv"
+printf 'imgadm install           : %8.3f s  (sha1 of all 10 GiB + convert, in parallel)\n' "$inst"
+printf 'ratio install/convert    : %8.2fx  (target <= 1.2x)\n' "$(echo "$inst / $conv" | bc -l)"
