@@ -104,11 +104,9 @@ int img_list(const vm_ctx *ctx, const char *pool, json_t **manifests, vm_err *er
         *manifests = steal_ptr(out);
         return 0;
     }
+    /* Opened only once a manifest names this pool: listing must not create
+     * a pool as a side effect. */
     cleanup_vs_pool vs_pool *vp = NULL;
-    if (vs_pool_open(ctx, pn, &vp, err) < 0) {
-        closedir(d);
-        return -1;
-    }
     size_t plen = strlen(pn), n = 0, cap = 16;
     json_t **v = xmalloc(cap * sizeof(*v));
     struct dirent *de;
@@ -121,7 +119,16 @@ int img_list(const vm_ctx *ctx, const char *pool, json_t **manifests, vm_err *er
         char uuid[37];
         memcpy(uuid, nm + plen + 1, 36);
         uuid[36] = 0;
-        if (!uuid_valid(uuid) || !installed(vp, uuid))
+        if (!uuid_valid(uuid))
+            continue;
+        if (!vp && vs_pool_open(ctx, pn, &vp, err) < 0) {
+            closedir(d);
+            for (size_t i = 0; i < n; i++)
+                json_decref(v[i]);
+            free(v);
+            return -1;
+        }
+        if (!installed(vp, uuid))
             continue;
         cleanup_free char *path = xasprintf("%s/%s", dir, nm);
         json_t *m = NULL;

@@ -264,6 +264,9 @@ refused() {
     refused 'image "0b9d4c1e-3a5f-4e2d-9c8b-7f6e5d4c3b2a" was not found on zpool "zones"' get $TAR_IMG
     refused 'image "0b9d4c1e-3a5f-4e2d-9c8b-7f6e5d4c3b2a" was not found on zpool "zones"' delete $TAR_IMG
     refused 'was not found on zpool "other"' get -P other $IMG
+    run imgadm list -H -P other
+    [ "$status" -eq 0 ] && [ -z "$output" ]
+    [ ! -e "$VMADM_ROOT/var/vmstore/other" ]
     run imgadm get $IMG
     [ "$status" -eq 0 ]
 }
