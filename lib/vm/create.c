@@ -1,0 +1,316 @@
+/* vmadm create: every check first, then storage under a staging directory,
+ * then one rename commits the VM (store.h). */
+#include <string.h>
+#include <unistd.h>
+
+#include "common/lock.h"
+#include "common/util.h"
+#include "image/image.h"
+#include "storage/storage.h"
+#include "vm/defaults.h"
+#include "vm/disks.h"
+#include "vm/props.h"
+#include "vm/store.h"
+#include "vm/validate.h"
+#include "vm/vm.h"
+#include "vm/vm_internal.h"
+
+#define MiB (1024LL * 1024LL)
+#define GiB (1024LL * MiB)
+
+/* The order vm.json (and so `vmadm get`) keeps properties in (O8). */
+static const char *const cfg_order[] = {
+    "autoboot", "brand", "limit_priv", "v", "create_timestamp", "cpu_shares", "cpu_cap", "max_lwps",
+    "max_msg_ids", "max_sem_ids", "max_shm_ids", "max_shm_memory", "zfs_io_priority",
+    "max_physical_memory", "max_locked_memory", "max_swap", "tmpfs", "billing_id", "owner_uuid",
+    "alias", "hostname", "dns_domain", "image_uuid", "kernel_version", "package_name", "package_version",
+    "ram", "vcpus", "cpu_type", "bootrom", "boot", "disk_driver", "nic_driver", "vnc_port",
+    "vnc_password", "qemu_extra_opts", "flexible_disk_size", "disks", "nics", "datasets", "com1",
+    "com2", "zlog_mode", "zlog_name", "resolvers", "firewall_enabled", "do_not_inventory",
+    "archive_on_delete", "maintain_resolvers", "mdata_exec_timeout", "quota", "zfs_root_compression",
+    "zfs_root_recsize", "zpool", NULL,
+};
+
+json_t *vm_cfg_canonical(json_t *cfg)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; cfg_order[i]; i++) {
+        json_t *v = json_object_get(cfg, cfg_order[i]);
+        if (v && !json_is_null(v))
+            json_object_set(o, cfg_order[i], v);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(cfg, k, v)
+        if (!json_object_get(o, k) && !json_is_null(v))
+            json_object_set(o, k, v);
+    return o;
+}
+
+static const char *const meta_keys[] = { "customer_metadata", "internal_metadata", "tags", "routes", NULL };
+
+/* NICs get a MAC, an interface name and a primary flag (V14). */
+static int prepare_nics(json_t *cfg, vm_err *err)
+{
+    json_t *nics = json_object_get(cfg, "nics");
+    const char *brand = json_string_value(json_object_get(cfg, "brand"));
+    bool hvm = vm_brand_is_hvm(brand);
+    const char *driver = json_string_value(json_object_get(cfg, "nic_driver"));
+    size_t i, primaries = 0;
+    json_t *n;
+
+    json_array_foreach(nics, i, n) {
+        json_t *p = json_object_get(n, "primary");
+        if (p && !json_is_true(p)) {
+            cleanup_free char *s = json_compact(p);
+            return vm_err_set(err, VMERR_INVALID, "invalid value for NIC's primary flag: %s (must be true)", s);
+        }
+        if (p)
+            primaries++;
+    }
+    if (primaries > 1)
+        return vm_err_set(err, VMERR_INVALID, "payload specifies more than 1 primary NIC");
+    json_array_foreach(nics, i, n) {
+        if (!json_object_get(n, "interface")) {
+            char ifn[32];
+            snprintf(ifn, sizeof ifn, "%s%zu", brand && !strcmp(brand, "lx") ? "eth" : "net", i);
+            json_object_set_new(n, "interface", json_string(ifn));
+        }
+        if (!json_object_get(n, "mac")) {
+            /* Locally administered unicast. */
+            unsigned char b[6];
+            char u[37];
+            uuid_new(u);
+            for (int k = 0; k < 6; k++)
+                b[k] = (unsigned char)strtol((char[]){ u[k * 2 + (k > 3)], u[k * 2 + 1 + (k > 3)], 0 }, NULL, 16);
+            b[0] = (unsigned char)((b[0] & 0xfe) | 0x02);
+            char mac[18];
+            snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+            json_object_set_new(n, "mac", json_string(mac));
+        }
+        if (hvm && !json_object_get(n, "model")) {
+            if (!driver) {
+                cleanup_free char *s = json_compact(n);
+                return vm_err_set(err, VMERR_INVALID, "missing .model option for NIC: %s", s);
+            }
+            json_object_set_new(n, "model", json_string(driver));
+        }
+        if (!primaries && i == 0)
+            json_object_set_new(n, "primary", json_true());
+        for (size_t j = 0; j < i; j++) {
+            const char *a = json_string_value(json_object_get(json_array_get(nics, j), "mac"));
+            const char *b = json_string_value(json_object_get(n, "mac"));
+            if (a && b && !strcasecmp(a, b))
+                return vm_err_set(err, VMERR_INVALID, "Cannot add multiple NICs with the same MAC: %s", b);
+        }
+    }
+    return 0;
+}
+
+static const char *zoneroot_type(const char *brand)
+{
+    return !strcmp(brand, "lx") ? "lx-dataset" : "zone-dataset";
+}
+
+/* Creates every dataset; on failure destroys what it made. */
+static int create_storage(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, json_t *plan, vm_err *err)
+{
+    const char *uuid = json_string_value(json_object_get(cfg, "uuid"));
+    const char *brand = json_string_value(json_object_get(cfg, "brand"));
+    const char *poolname = vs_pool_name(pool);
+    bool hvm = vm_brand_is_hvm(brand);
+    cleanup_free char *ds = xasprintf("%s/%s", poolname, uuid);
+    long long quota_gib = json_integer_value(json_object_get(cfg, "quota"));
+    size_t i;
+    json_t *pe;
+
+    if (hvm) {
+        cleanup_json json_t *props = json_object();
+        if (quota_gib > 0)
+            json_object_set_new(props, "refquota", json_integer(quota_gib * GiB));
+        if (vs_create_fs(pool, ds, props, err) < 0)
+            return -1;
+    } else {
+        const char *image = json_string_value(json_object_get(cfg, "image_uuid"));
+        cleanup_free char *snap = xasprintf("%s/%s@final", poolname, image);
+        cleanup_json json_t *props = json_object();
+        if (quota_gib > 0)
+            json_object_set_new(props, "quota", json_integer(quota_gib * GiB));
+        if (vs_clone(pool, snap, ds, props, err) < 0)
+            return -1;
+        if (json_is_true(json_object_get(cfg, "delegate_dataset"))) {
+            cleanup_free char *data = xasprintf("%s/data", ds);
+            if (vs_create_fs(pool, data, NULL, err) < 0)
+                goto fail;
+        }
+    }
+    json_array_foreach(plan, i, pe) {
+        const char *name = json_string_value(json_object_get(pe, "dataset"));
+        const char *origin = json_string_value(json_object_get(pe, "origin"));
+        json_t *props = json_object_get(pe, "props");
+        uint64_t volsize = (uint64_t)json_integer_value(json_object_get(pe, "volsize"));
+        if (!name)
+            continue;
+        if (origin) {
+            cleanup_json json_t *p = json_dup(props);
+            json_object_set_new(p, "volsize", json_integer((json_int_t)volsize));
+            if (vs_clone(pool, origin, name, p, err) < 0)
+                goto fail;
+        } else if (vs_create_vol(pool, name, volsize, props, err) < 0) {
+            goto fail;
+        }
+    }
+    if (vm_space_apply(ctx, pool, cfg, err) < 0)
+        goto fail;
+    if (json_is_true(json_object_get(cfg, "indestructible_zoneroot")) &&
+        vm_set_indestructible(pool, ds, true, err) < 0)
+        goto fail;
+    return 0;
+fail:;
+    vm_err e2 = VM_ERR_INIT;
+    if (vs_exists(pool, ds))
+        vs_destroy(pool, ds, VS_RECURSIVE | VS_FORCE, &e2);
+    return -1;
+}
+
+int vm_create(const vm_ctx *ctx, json_t *payload, char uuid_out[37], vm_err *err)
+{
+    cleanup_json json_t *plan = NULL;
+    cleanup_vs_pool vs_pool *pool = NULL;
+    cleanup_lock vm_lock lk = VM_LOCK_INIT;
+    const char *brand, *uuid;
+    int r = -1;
+
+    uuid_out[0] = '\0';
+    if (vm_payload_normalize(payload, "create", err) < 0)
+        return -1;
+    json_t *pu = json_object_get(payload, "uuid");
+    if (json_is_string(pu) && uuid_valid(json_string_value(pu)))
+        snprintf(uuid_out, 37, "%s", json_string_value(pu));
+    else if (!pu)
+        uuid_new(uuid_out);
+    if (uuid_out[0] && vm_store_exists(ctx, uuid_out))
+        return vm_err_set(err, VMERR_EXISTS, "VM with UUID %s already exists", uuid_out);
+
+    if (!json_object_get(payload, "brand"))
+        json_object_set_new(payload, "brand", json_string("joyent"));
+    brand = json_string_value(json_object_get(payload, "brand"));
+    if (!brand)
+        return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: brand");
+    if (!vm_brand_bit(brand))
+        return vm_err_set(err, VMERR_INVALID, "Unsupported brand: %s", brand);
+    /* flexible_disk_size only means something for bhyve; SmartOS drops it
+     * silently elsewhere (issue: flexible disks §5). */
+    if (strcmp(brand, "bhyve") != 0)
+        json_object_del(payload, "flexible_disk_size");
+    cleanup_json json_t *verr = vm_validate(brand, "create", payload);
+    if (vm_validate_err(verr, brand, "create", err) < 0)
+        return -1;
+    /* A null alias means "no alias" (V20). */
+    if (json_is_null(json_object_get(payload, "alias")))
+        json_object_del(payload, "alias");
+    json_t *vp = json_object_get(payload, "vnc_password");
+    if (json_is_string(vp) && strlen(json_string_value(vp)) > 8)
+        return vm_err_set(err, VMERR_INVALID, "VNC password is too long, maximum length is 8 characters.");
+
+    vm_apply_defaults(payload, ctx->pool);
+    vm_fix_memory_create(payload);
+    json_object_set_new(payload, "uuid", json_string(uuid_out));
+    uuid = uuid_out;
+    const char *poolname = json_string_value(json_object_get(payload, "zpool"));
+    if (vs_pool_open(ctx, poolname, &pool, err) < 0)
+        return -1;
+
+    /* Zone root image (V6). */
+    const char *image = json_string_value(json_object_get(payload, "image_uuid"));
+    if (image && !vm_brand_is_hvm(brand)) {
+        cleanup_json json_t *man = NULL;
+        vm_err e2 = VM_ERR_INIT;
+        if (img_get(ctx, poolname, image, &man, &e2) < 0 ||
+            strcmp(json_string_value(json_object_get(man, "type")) ?: "", zoneroot_type(brand)) != 0)
+            return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: image_uuid");
+    }
+    json_t *cfg = payload;
+    if (prepare_nics(cfg, err) < 0)
+        return -1;
+    if (vm_brand_is_hvm(brand)) {
+        json_t *disks = json_object_get(cfg, "disks");
+        cleanup_json json_t *pdisks = disks ? json_incref(disks) : json_array();
+        json_object_set_new(cfg, "disks", json_array());
+        if (vm_disks_plan_add(ctx, cfg, pdisks, &plan, err) < 0)
+            return -1;
+        json_t *nd = json_array();
+        size_t i;
+        json_t *pe;
+        json_array_foreach(plan, i, pe)
+            json_array_append(nd, json_object_get(pe, "disk"));
+        json_object_set_new(cfg, "disks", nd);
+    } else {
+        plan = json_array();
+        if (json_is_true(json_object_get(cfg, "delegate_dataset"))) {
+            cleanup_free char *data = xasprintf("%s/%s/data", poolname, uuid);
+            json_object_set_new(cfg, "datasets", json_pack("[s]", data));
+        }
+    }
+    if (vm_space_check_create(ctx, pool, cfg, plan, err) < 0)
+        return -1;
+
+    /* Everything is checked: now build it under the VM's lock. */
+    if (vm_lock_acquire(ctx, uuid, -1, &lk, err) < 0)
+        return -1;
+    if (vm_store_exists(ctx, uuid))
+        return vm_err_set(err, VMERR_EXISTS, "VM with UUID %s already exists", uuid);
+    cleanup_free char *staging = vm_store_staging_dir(ctx, uuid);
+    cleanup_free char *zonepath = vm_store_zonepath(ctx, poolname, uuid);
+    rm_rf(staging, NULL);
+    if (mkdir_p(staging, 0755, err) < 0)
+        return -1;
+    /* Record the pool first so a crash can be rolled back (store.c). */
+    cleanup_json json_t *marker = json_pack("{s:s,s:s}", "uuid", uuid, "zpool", poolname);
+    cleanup_free char *mpath = xasprintf("%s/vm.json", staging);
+    if (write_json_atomic(mpath, marker, err) < 0)
+        goto fail;
+
+    char ts[32];
+    iso_time_ms(now_ms(), ts);
+    json_object_set_new(cfg, "v", json_integer(1));
+    json_object_set_new(cfg, "create_timestamp", json_string(ts));
+    cleanup_json json_t *meta = json_object();
+    for (size_t i = 0; meta_keys[i]; i++) {
+        json_t *m = json_object_get(cfg, meta_keys[i]);
+        json_object_set(meta, meta_keys[i], m ? m : json_object());
+        json_object_del(cfg, meta_keys[i]);
+    }
+    json_object_del(cfg, "delegate_dataset");
+    json_object_del(cfg, "indestructible_delegated");
+
+    if (create_storage(ctx, pool, cfg, plan, err) < 0)
+        goto fail;
+    json_object_del(cfg, "indestructible_zoneroot");
+    json_object_del(cfg, "uuid");
+    json_object_del(cfg, "zonename");
+    cleanup_json json_t *canon = vm_cfg_canonical(cfg);
+    cleanup_free char *cdir = xasprintf("%s/config", zonepath);
+    if (mkdir_p(cdir, 0755, err) < 0 || vm_write_meta(zonepath, meta, err) < 0 ||
+        write_json_atomic(mpath, canon, err) < 0 || vm_store_commit_create(ctx, uuid, err) < 0) {
+        vm_err e2 = VM_ERR_INIT;
+        cleanup_free char *ds = xasprintf("%s/%s", poolname, uuid);
+        if (vs_exists(pool, ds))
+            vs_destroy(pool, ds, VS_RECURSIVE | VS_FORCE, &e2);
+        goto fail;
+    }
+    vm_log(ctx, "info", "VM %s created (brand %s)", uuid, brand);
+    vm_lock_release(&lk);
+    r = 0;
+    if (json_is_true(json_object_get(canon, "autoboot"))) {
+        vm_err se = VM_ERR_INIT;
+        if (vm_start(ctx, uuid, &se) < 0 && se.code != VMERR_ALREADY) {
+            vm_err_set(err, se.code, "VM %s was created but failed to start: %s", uuid, se.msg);
+            return -1;
+        }
+    }
+    return r;
+fail:
+    rm_rf(staging, NULL);
+    return -1;
+}

@@ -1,0 +1,57 @@
+/* vmadm delete (C16): refuse indestructible VMs, force-stop, hide the VM
+ * (commit), then destroy every dataset and volume it had. */
+#include <string.h>
+
+#include "common/lock.h"
+#include "common/util.h"
+#include "storage/storage.h"
+#include "vm/props.h"
+#include "vm/store.h"
+#include "vm/validate.h"
+#include "vm/vm.h"
+#include "vm/vm_internal.h"
+
+int vm_stop_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, int force, int timeout_s, bool keep_autoboot,
+                   vm_err *err);
+
+int vm_delete(const vm_ctx *ctx, const char *uuid, vm_err *err)
+{
+    cleanup_lock vm_lock lk = VM_LOCK_INIT;
+    cleanup_json json_t *cfg = NULL;
+    cleanup_vs_pool vs_pool *pool = NULL;
+
+    if (vm_lock_acquire(ctx, uuid, -1, &lk, err) < 0 || vm_load_locked(ctx, uuid, &cfg, err) < 0)
+        return -1;
+    const char *poolname = json_string_value(json_object_get(cfg, "zpool"));
+    if (vs_pool_open(ctx, poolname, &pool, err) < 0)
+        return -1;
+    cleanup_free char *ds = xasprintf("%s/%s", vs_pool_name(pool), uuid);
+    cleanup_free char *data = xasprintf("%s/data", ds);
+    if (vm_is_indestructible(pool, ds))
+        return vm_err_set(err, VMERR_BUSY, "indestructible_zoneroot is set, cannot delete");
+    if (vm_is_indestructible(pool, data))
+        return vm_err_set(err, VMERR_BUSY, "indestructible_delegated is set, cannot delete");
+    vm_err se = VM_ERR_INIT;
+    if (vm_stop_locked(ctx, uuid, cfg, 1, 0, false, &se) < 0 && se.code != VMERR_STATE && se.code != VMERR_ALREADY) {
+        *err = se;
+        return -1;
+    }
+    if (vm_store_begin_delete(ctx, uuid, err) < 0)
+        return -1;
+    if (vm_store_finish_delete(ctx, uuid, err) < 0) {
+        /* Hidden already; the next command finishes the cleanup. */
+        vm_log(ctx, "warn", "VM %s: delete cleanup incomplete: %s", uuid, err->msg);
+        vm_err_clear(err);
+    }
+    vm_log(ctx, "info", "VM %s deleted", uuid);
+    return 0;
+}
+
+json_t *vm_validate_payload(const vm_ctx *ctx, const char *action, const char *brand, json_t *payload)
+{
+    (void)ctx;
+    vm_err e = VM_ERR_INIT;
+    if (vm_payload_normalize(payload, action, &e) < 0)
+        return json_pack("{s:[s],s:[],s:[]}", "bad_values", e.msg, "bad_properties", "missing_properties");
+    return vm_validate(brand, action, payload);
+}

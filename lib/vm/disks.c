@@ -1,0 +1,323 @@
+#include "vm/disks.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "image/image.h"
+#include "vm/validate.h"
+
+#define MiB (1024LL * 1024LL)
+
+static const char *const compressions =
+    "on, off, gzip, gzip-1, gzip-2, gzip-3, gzip-4, gzip-5, gzip-6, gzip-7, gzip-8, gzip-9, lz4, lzjb, zle";
+
+static bool valid_compression(const char *c)
+{
+    static const char *const v[] = { "on", "off", "gzip", "gzip-1", "gzip-2", "gzip-3", "gzip-4",
+        "gzip-5", "gzip-6", "gzip-7", "gzip-8", "gzip-9", "lz4", "lzjb", "zle", NULL };
+    for (size_t i = 0; v[i]; i++)
+        if (!strcmp(v[i], c))
+            return true;
+    return false;
+}
+
+static bool valid_model(const char *m)
+{
+    return !strcmp(m, "virtio") || !strcmp(m, "ahci") || !strcmp(m, "nvme");
+}
+
+static int parse_uint(const char *s, int max, int *out)
+{
+    if (!*s || strlen(s) > 3)
+        return -1;
+    for (const char *p = s; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return -1;
+    int v = atoi(s);
+    if (v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int vm_pci_parse(const char *s, int *bus, int *dev, int *fn)
+{
+    cleanup_free char *c = xstrdup(s);
+    char *parts[4] = { 0 };
+    int n = 0;
+    char *save = NULL;
+    /* strtok would merge empty fields ("4::1"); split by hand. */
+    char *p = c;
+    parts[n++] = p;
+    for (; *p; p++) {
+        if (*p == ':') {
+            *p = '\0';
+            if (n == 3)
+                return -1;
+            parts[n++] = p + 1;
+        }
+    }
+    (void)save;
+    *bus = 0;
+    *fn = 0;
+    if (n == 1)
+        return parse_uint(parts[0], 31, dev);
+    if (n == 2)
+        return (parse_uint(parts[0], 31, dev) < 0 || parse_uint(parts[1], 7, fn) < 0) ? -1 : 0;
+    return (parse_uint(parts[0], 255, bus) < 0 || parse_uint(parts[1], 31, dev) < 0 ||
+            parse_uint(parts[2], 7, fn) < 0) ? -1 : 0;
+}
+
+static const char *media_of(json_t *d)
+{
+    const char *m = json_string_value(json_object_get(d, "media"));
+    return m ? m : "disk";
+}
+
+int vm_disks_assign_slots(json_t *disks, vm_err *err)
+{
+    /* owner[dev][fn] = index+1 of the disk in that bus-0 slot. */
+    int owner[32][8];
+    size_t i;
+    json_t *d;
+    int boots = 0;
+
+    memset(owner, 0, sizeof owner);
+    json_array_foreach(disks, i, d)
+        if (json_is_true(json_object_get(d, "boot")))
+            boots++;
+    if (boots > 1) {
+        cleanup_free char *s = json_compact(disks);
+        return vm_err_set(err, VMERR_INVALID, "multiple boot disks: %s", s);
+    }
+    json_array_foreach(disks, i, d) {
+        const char *slot = json_string_value(json_object_get(d, "pci_slot"));
+        int bus, dev, fn;
+        if (!slot)
+            continue;
+        if (vm_pci_parse(slot, &bus, &dev, &fn) < 0)
+            return vm_err_set(err, VMERR_INVALID, "pci_slot \"%s\" is not valid", slot);
+        if (bus != 0)
+            continue; /* other buses are not tracked (D25) */
+        if (dev == 0 || dev == 6 || dev == 30 || dev == 31)
+            return vm_err_set(err, VMERR_INVALID, "pci_slot \"%s\" invalid: PCI device %d is reserved", slot, dev);
+        if (owner[dev][fn]) {
+            json_t *o = json_array_get(disks, (size_t)owner[dev][fn] - 1);
+            return vm_err_set(err, VMERR_INVALID, "VM has multiple disks in pci_slot \"%s\": \"%s\" and \"%s\"",
+                              slot, json_string_value(json_object_get(o, "path")),
+                              json_string_value(json_object_get(d, "path")));
+        }
+        owner[dev][fn] = (int)i + 1;
+    }
+    /* Boot disk first, then the others in order (D27). */
+    for (int pass = 0; pass < 2; pass++) {
+        json_array_foreach(disks, i, d) {
+            bool boot = json_is_true(json_object_get(d, "boot"));
+            if ((pass == 0) != boot || json_object_get(d, "pci_slot"))
+                continue;
+            const char *media = media_of(d);
+            int dev;
+            if (!strcmp(media, "cdrom"))
+                dev = 3;
+            else if (!strcmp(media, "disk"))
+                dev = 4;
+            else
+                return vm_err_set(err, VMERR_INVALID,
+                                  "VM has no PCI bus or slot assigned for %s devices; automatic pci_slot assignment not possible",
+                                  media);
+            int fn = 0;
+            while (fn < 8 && owner[dev][fn])
+                fn++;
+            if (fn == 8)
+                return vm_err_set(err, VMERR_INVALID, "VM has more than 8 %s devices on PCI device %d", media, dev);
+            owner[dev][fn] = (int)i + 1;
+            char buf[16];
+            snprintf(buf, sizeof buf, "0:%d:%d", dev, fn);
+            json_object_set_new(d, "pci_slot", json_string(buf));
+        }
+    }
+    return 0;
+}
+
+const char *vm_disk_dataset(json_t *disk)
+{
+    const char *z = json_string_value(json_object_get(disk, "zfs_filesystem"));
+    return z;
+}
+
+int vm_disk_index(json_t *disk)
+{
+    const char *p = json_string_value(json_object_get(disk, "path"));
+    const char *s = p ? strrchr(p, '/') : NULL;
+    if (!s || strncmp(s, "/disk", 5) != 0)
+        return -1;
+    int64_t n;
+    return parse_i64(s + 5, &n) && n >= 0 && n < 1000 ? (int)n : -1;
+}
+
+static bool power_of_two(int64_t v)
+{
+    return v > 0 && (v & (v - 1)) == 0;
+}
+
+int vm_disks_plan_add(const vm_ctx *ctx, json_t *vm, json_t *payload_disks, json_t **plan_out, vm_err *err)
+{
+    const char *uuid = json_string_value(json_object_get(vm, "uuid"));
+    const char *brand = json_string_value(json_object_get(vm, "brand"));
+    const char *pool = json_string_value(json_object_get(vm, "zpool"));
+    const char *disk_driver = json_string_value(json_object_get(vm, "disk_driver"));
+    json_t *existing = json_object_get(vm, "disks");
+    cleanup_json json_t *all = json_array(); /* existing + new, for slots and uuids */
+    cleanup_json json_t *plan = json_array();
+    const char *disk0_model = NULL;
+    bool used_index[1000] = { false };
+    size_t i;
+    json_t *d;
+
+    if (!pool)
+        pool = ctx->pool;
+    json_array_foreach(existing, i, d) {
+        json_array_append(all, d);
+        int n = vm_disk_index(d);
+        if (n >= 0)
+            used_index[n] = true;
+        if (i == 0)
+            disk0_model = json_string_value(json_object_get(d, "model"));
+    }
+
+    json_array_foreach(payload_disks, i, d) {
+        json_t *c = json_object();
+        const char *media = json_string_value(json_object_get(d, "media"));
+        bool cdrom = media && !strcmp(media, "cdrom");
+        bool nocreate = json_is_true(json_object_get(d, "nocreate"));
+        const char *path = json_string_value(json_object_get(d, "path"));
+        const char *image = json_string_value(json_object_get(d, "image_uuid"));
+        const char *model = json_string_value(json_object_get(d, "model"));
+        json_t *size = json_object_get(d, "size");
+        json_t *bsz = json_object_get(d, "block_size");
+        const char *comp = json_string_value(json_object_get(d, "compression"));
+        int64_t size_mib = json_is_integer(size) ? json_integer_value(size) : -1;
+
+        json_array_append_new(plan, json_pack("{s:o}", "disk", c));
+        if (!model)
+            model = disk_driver;
+        if (!model && json_array_size(all) > 0)
+            model = disk0_model ? disk0_model : json_string_value(json_object_get(json_array_get(all, 0), "model"));
+        if (!model && i > 0)
+            model = json_string_value(json_object_get(json_object_get(json_array_get(plan, 0), "disk"), "model"));
+        if (!model) {
+            cleanup_free char *s = json_compact(d);
+            return vm_err_set(err, VMERR_INVALID, "missing .model option for disk: %s", s);
+        }
+        if (!valid_model(model))
+            return vm_err_set(err, VMERR_INVALID,
+                              "\"%s\" is not a valid disk model for %s brand. Valid are: virtio,ahci,nvme", model, brand);
+        if (path && !cdrom && !nocreate)
+            return vm_err_set(err, VMERR_INVALID, "you cannot specify a path for a disk unless you set nocreate=true");
+        if (json_is_integer(bsz) && (!power_of_two(json_integer_value(bsz)) || json_integer_value(bsz) < 512 ||
+                                     json_integer_value(bsz) > 131072))
+            return vm_err_set(err, VMERR_INVALID, "invalid .block_size(%lld), must be 512-131072 and a power of 2.",
+                              (long long)json_integer_value(bsz));
+        if (bsz && image)
+            return vm_err_set(err, VMERR_INVALID, "setting both .block_size and .image_uuid on a volume is invalid");
+        if (comp && !valid_compression(comp))
+            return vm_err_set(err, VMERR_INVALID, "invalid compression setting for disk, must be one of: %s",
+                              compressions);
+        if ((cdrom || nocreate) && !path)
+            return vm_err_set(err, VMERR_INVALID, "Missing required properties: disks.%zu.path", i);
+
+        /* Stored config, in the order vmadm get shows it (O8). */
+        int idx = -1;
+        if (!cdrom && !nocreate) {
+            for (idx = 0; idx < 1000 && used_index[idx]; idx++)
+                ;
+            used_index[idx] = true;
+            char *p = xasprintf("%s%s/%s/disk%d", VM_ZVOL_PREFIX, pool, uuid, idx);
+            json_object_set_new(c, "path", json_string(p));
+            free(p);
+        } else {
+            json_object_set_new(c, "path", json_string(path));
+        }
+        json_object_set_new(c, "boot", json_boolean(json_is_true(json_object_get(d, "boot"))));
+        json_object_set_new(c, "model", json_string(model));
+        json_object_set_new(c, "media", json_string(cdrom ? "cdrom" : "disk"));
+
+        int64_t volsize = size_mib > 0 ? size_mib * MiB : 0;
+        const char *origin = NULL;
+        cleanup_free char *origin_buf = NULL;
+        if (image) {
+            cleanup_json json_t *man = NULL;
+            vm_err e2 = VM_ERR_INIT;
+            if (img_get(ctx, pool, image, &man, &e2) < 0 ||
+                strcmp(json_string_value(json_object_get(man, "type")) ?: "", "zvol") != 0)
+                return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: disks.%zu.image_uuid", i);
+            json_t *isz = json_object_get(man, "image_size");
+            int64_t img_mib = json_is_integer(isz) ? json_integer_value(isz) : 0;
+            json_t *given = json_object_get(d, "image_size");
+            if (json_is_integer(given) && json_integer_value(given) != img_mib)
+                return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: disks.%zu.image_size", i);
+            if (size_mib >= 0 && size_mib < img_mib)
+                return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: size");
+            if (size_mib < 0)
+                volsize = img_mib * MiB;
+            json_object_set_new(c, "image_uuid", json_string(image));
+            json_object_set_new(c, "image_size", json_integer(img_mib));
+            origin_buf = xasprintf("%s/%s@final", pool, image);
+            origin = origin_buf;
+        } else if (!cdrom && !nocreate && size_mib <= 0) {
+            return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: disks.%zu.size", i);
+        }
+        if (json_object_get(d, "pci_slot"))
+            json_object_set(c, "pci_slot", json_object_get(d, "pci_slot"));
+        const char *du = json_string_value(json_object_get(d, "uuid"));
+        char nu[37];
+        if (!du) {
+            uuid_new(nu);
+            du = nu;
+        }
+        json_object_set_new(c, "uuid", json_string(du));
+        if (json_object_get(d, "notrim"))
+            json_object_set_new(c, "notrim", json_boolean(json_is_true(json_object_get(d, "notrim"))));
+        if (json_object_get(d, "guest_block_size"))
+            json_object_set(c, "guest_block_size", json_object_get(d, "guest_block_size"));
+
+        json_t *pe = json_array_get(plan, json_array_size(plan) - 1);
+        if (idx >= 0) {
+            char *ds = xasprintf("%s/%s/disk%d", pool, uuid, idx);
+            json_object_set_new(c, "zfs_filesystem", json_string(ds));
+            json_object_set_new(pe, "dataset", json_string(ds));
+            free(ds);
+            json_object_set_new(pe, "volsize", json_integer(volsize));
+            json_object_set_new(pe, "origin", origin ? json_string(origin) : json_null());
+            json_t *props = json_object();
+            if (comp)
+                json_object_set_new(props, "compression", json_string(comp));
+            if (json_is_integer(bsz))
+                json_object_set(props, "volblocksize", bsz);
+            json_t *rr = json_object_get(d, "refreservation");
+            if (json_is_integer(rr))
+                json_object_set_new(props, "refreservation", json_integer(json_integer_value(rr) * MiB));
+            else
+                json_object_set_new(props, "refreservation", json_string("auto"));
+            json_object_set_new(pe, "props", props);
+        } else {
+            json_object_set_new(pe, "dataset", json_null());
+        }
+        json_array_append(all, c);
+    }
+
+    /* Disk uuids are unique within the VM (D30). */
+    json_array_foreach(all, i, d) {
+        const char *u = json_string_value(json_object_get(d, "uuid"));
+        for (size_t j = i + 1; u && j < json_array_size(all); j++)
+            if (!strcmp(u, json_string_value(json_object_get(json_array_get(all, j), "uuid")) ?: ""))
+                return vm_err_set(err, VMERR_INVALID, "duplicate disk uuid %s", u);
+    }
+    if (vm_disks_assign_slots(all, err) < 0)
+        return -1;
+    *plan_out = steal_ptr(plan);
+    return 0;
+}

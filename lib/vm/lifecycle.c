@@ -1,0 +1,229 @@
+/* start / stop / reboot / kill (reference C23–C27): the VM layer decides
+ * what is allowed and keeps autoboot; lib/hv (QEMU) and lib/ct (LXC) do it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <string.h>
+
+#include "common/lock.h"
+#include "common/util.h"
+#include "ct/ct.h"
+#include "hv/hv.h"
+#include "storage/storage.h"
+#include "vm/props.h"
+#include "vm/runtime.h"
+#include "vm/store.h"
+#include "vm/vm.h"
+#include "vm/vm_internal.h"
+#include "vm/vmobj.h"
+
+int vm_load_locked(const vm_ctx *ctx, const char *uuid, json_t **cfg, vm_err *err)
+{
+    if (!uuid_valid(uuid) || !vm_store_exists(ctx, uuid))
+        return vm_err_set(err, VMERR_NOTFOUND, "VM %s not found", uuid);
+    if (vm_store_recover(ctx, uuid, err) < 0)
+        return -1;
+    if (vm_store_load_config(ctx, uuid, cfg, err) < 0)
+        return -1;
+    return vm_reprovision_recover(ctx, uuid, *cfg, err);
+}
+
+/* Persists one top-level property of vm.json. */
+static int set_cfg_bool(const vm_ctx *ctx, const char *uuid, json_t *cfg, const char *key, bool v, vm_err *err)
+{
+    json_t *cur = json_object_get(cfg, key);
+    if (cur && json_is_boolean(cur) && json_is_true(cur) == v)
+        return 0;
+    json_object_set_new(cfg, key, json_boolean(v));
+    cleanup_free char *path = vm_store_config_path(ctx, uuid);
+    return write_json_atomic(path, cfg, err);
+}
+
+static const char *state_of(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_runstate *rs)
+{
+    const char *brand = json_string_value(json_object_get(cfg, "brand"));
+    vm_runtime_state(ctx, brand, uuid, rs);
+    if (json_object_get(cfg, "transition"))
+        return "provisioning";
+    if (json_object_get(cfg, "failed"))
+        return "failed";
+    return rs->running ? (strcmp(rs->zone_state, "running") ? rs->zone_state : "running") : "stopped";
+}
+
+/* Starts a VM whose lock is held (also used by create and reprovision). */
+int vm_start_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err)
+{
+    vm_runstate rs;
+    const char *state = state_of(ctx, uuid, cfg, &rs);
+    const char *brand = json_string_value(json_object_get(cfg, "brand"));
+
+    if (rs.running)
+        return vm_err_set(err, VMERR_ALREADY, "VM %s is already 'running'", uuid);
+    if (strcmp(state, "stopped") != 0)
+        return vm_err_set(err, VMERR_STATE, "Cannot start vm from state \"%s\", must be \"stopped\".", state);
+    cleanup_json json_t *obj = NULL;
+    if (vmobj_load(ctx, uuid, &obj, err) < 0)
+        return -1;
+    const char *poolname = json_string_value(json_object_get(cfg, "zpool"));
+    cleanup_vs_pool vs_pool *pool = NULL;
+    if (vs_pool_open(ctx, poolname, &pool, err) < 0)
+        return -1;
+    int r = vm_brand_is_hvm(brand) ? hv_start(ctx, pool, obj, err) : ct_start(ctx, pool, obj, err);
+    if (r < 0)
+        return -1;
+    /* start sets autoboot (C23), once the VM really runs. */
+    if (set_cfg_bool(ctx, uuid, cfg, "autoboot", true, err) < 0)
+        return -1;
+    vm_log(ctx, "info", "VM %s started", uuid);
+    return 0;
+}
+
+int vm_start(const vm_ctx *ctx, const char *uuid, vm_err *err)
+{
+    cleanup_lock vm_lock lk = VM_LOCK_INIT;
+    cleanup_json json_t *cfg = NULL;
+    if (vm_lock_acquire(ctx, uuid, -1, &lk, err) < 0 || vm_load_locked(ctx, uuid, &cfg, err) < 0)
+        return -1;
+    return vm_start_locked(ctx, uuid, cfg, err);
+}
+
+int vm_stop_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, int force, int timeout_s, bool keep_autoboot,
+                   vm_err *err)
+{
+    const char *brand = json_string_value(json_object_get(cfg, "brand"));
+    vm_runstate rs;
+    const char *state = state_of(ctx, uuid, cfg, &rs);
+
+    /* stop always clears autoboot first (C24). */
+    if (!keep_autoboot && set_cfg_bool(ctx, uuid, cfg, "autoboot", false, err) < 0)
+        return -1;
+    if (!rs.running) {
+        if (force)
+            return vm_err_set(err, VMERR_STATE, "first of 1 error: VM %s is already not 'running' (currently: %s)",
+                              uuid, state);
+        return vm_err_set(err, VMERR_ALREADY, "VM %s is already not 'running' (currently: %s)", uuid, state);
+    }
+    if (timeout_s <= 0)
+        timeout_s = vm_brand_is_hvm(brand) ? 180 : 60;
+    int r;
+    if (vm_brand_is_hvm(brand)) {
+        r = hv_stop(ctx, uuid, force, timeout_s, err);
+    } else {
+        cleanup_json json_t *obj = NULL;
+        if (vmobj_load(ctx, uuid, &obj, err) < 0)
+            return -1;
+        r = ct_stop(ctx, obj, force, timeout_s, err);
+    }
+    if (r == 0)
+        vm_log(ctx, "info", "VM %s stopped%s", uuid, force ? " (forced)" : "");
+    return r;
+}
+
+int vm_stop(const vm_ctx *ctx, const char *uuid, int force, int timeout_s, vm_err *err)
+{
+    cleanup_lock vm_lock lk = VM_LOCK_INIT;
+    cleanup_json json_t *cfg = NULL;
+    if (vm_lock_acquire(ctx, uuid, -1, &lk, err) < 0 || vm_load_locked(ctx, uuid, &cfg, err) < 0)
+        return -1;
+    return vm_stop_locked(ctx, uuid, cfg, force, timeout_s, false, err);
+}
+
+int vm_reboot(const vm_ctx *ctx, const char *uuid, int force, vm_err *err)
+{
+    cleanup_lock vm_lock lk = VM_LOCK_INIT;
+    cleanup_json json_t *cfg = NULL;
+    vm_runstate rs;
+    if (vm_lock_acquire(ctx, uuid, -1, &lk, err) < 0 || vm_load_locked(ctx, uuid, &cfg, err) < 0)
+        return -1;
+    const char *state = state_of(ctx, uuid, cfg, &rs);
+    const char *brand = json_string_value(json_object_get(cfg, "brand"));
+    if (!rs.running)
+        return vm_err_set(err, VMERR_STATE, force ? "Cannot reset vm from state \"%s\", must be \"running\"."
+                                                  : "Cannot reboot vm from state \"%s\", must be \"running\"",
+                          state);
+    if (force && vm_brand_is_hvm(brand))
+        return hv_reset(ctx, uuid, err);
+    /* bhyve reboot = stop (10 s grace) + start (C26). */
+    if (vm_stop_locked(ctx, uuid, cfg, force, 10, true, err) < 0)
+        return -1;
+    return vm_start_locked(ctx, uuid, cfg, err);
+}
+
+int vm_kill(const vm_ctx *ctx, const char *uuid, int sig, vm_err *err)
+{
+    cleanup_json json_t *cfg = NULL;
+    vm_runstate rs;
+    if (vm_store_load_config(ctx, uuid, &cfg, err) < 0)
+        return -1;
+    const char *state = state_of(ctx, uuid, cfg, &rs);
+    const char *brand = json_string_value(json_object_get(cfg, "brand"));
+    if (!rs.running)
+        return vm_err_set(err, VMERR_STATE, "VM %s is not running (currently: %s)", uuid, state);
+    return vm_brand_is_hvm(brand) ? hv_kill(ctx, uuid, sig, err) : ct_kill(ctx, uuid, sig, err);
+}
+
+int vm_boot_all(const vm_ctx *ctx, json_t **report, vm_err *err)
+{
+    cleanup_json json_t *uuids = NULL;
+    if (vm_store_repair(ctx, err) < 0 || vm_store_list(ctx, &uuids, err) < 0)
+        return -1;
+    size_t n = json_array_size(uuids), m = 0;
+    pid_t *pids = xcalloc(n ? n : 1, sizeof *pids);
+    int *fds = xcalloc(n ? n : 1, sizeof *fds);
+    const char **names = xcalloc(n ? n : 1, sizeof *names);
+    /* One process per VM, in parallel: each VM has its own lock, and the
+     * runtimes fork supervisors, which is only safe from single-threaded
+     * processes. */
+    for (size_t i = 0; i < n; i++) {
+        const char *u = json_string_value(json_array_get(uuids, i));
+        cleanup_json json_t *cfg = NULL;
+        vm_err e = VM_ERR_INIT;
+        int pfd[2];
+        if (vm_store_load_config(ctx, u, &cfg, &e) < 0 || !json_is_true(json_object_get(cfg, "autoboot")))
+            continue;
+        if (pipe2(pfd, O_CLOEXEC) < 0)
+            continue;
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(pfd[0]);
+            vm_err se = VM_ERR_INIT;
+            int ok = vm_start(ctx, u, &se) == 0 || se.code == VMERR_ALREADY;
+            if (!ok) {
+                ssize_t w = write(pfd[1], se.msg, strlen(se.msg));
+                (void)w;
+            }
+            _exit(ok ? 0 : 1);
+        }
+        close(pfd[1]);
+        if (pid < 0) {
+            close(pfd[0]);
+            continue;
+        }
+        pids[m] = pid;
+        fds[m] = pfd[0];
+        names[m] = u;
+        m++;
+    }
+    json_t *rep = json_array();
+    for (size_t i = 0; i < m; i++) {
+        char buf[VM_ERR_MSGLEN];
+        ssize_t r = read(fds[i], buf, sizeof buf - 1);
+        buf[r > 0 ? r : 0] = '\0';
+        close(fds[i]);
+        int status = 0;
+        while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
+            ;
+        bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        json_t *o = json_pack("{s:s,s:b}", "uuid", names[i], "ok", ok);
+        if (!ok)
+            json_object_set_new(o, "error", json_string(buf[0] ? buf : "start failed"));
+        json_array_append_new(rep, o);
+    }
+    free(pids);
+    free(fds);
+    free(names);
+    *report = rep;
+    return 0;
+}

@@ -1,0 +1,35 @@
+/* vmadm list / lookup (reference C30–C42): filters, sorting and the column
+ * layout.  Pure functions over VM objects, so they work the same on objects
+ * from vminfod or loaded directly. */
+#ifndef VM_LIST_H
+#define VM_LIST_H
+
+#include <stdbool.h>
+#include <jansson.h>
+#include "common/err.h"
+
+/* Adds list's fake fields: `type` (OS/LX/BHYV/KVM) and, for OS VMs, `ram`. */
+void vm_list_add_fake_fields(json_t *vm);
+bool vm_list_valid_filter_key(const char *key);
+bool vm_list_valid_column(const char *key);
+/* filters: "key=value" or "key=~regex". Returns matching VMs (new array)
+ * or NULL with err for a bad filter (`Invalid filter key: "<key>"`). */
+json_t *vm_list_filter(json_t *vms, char **filters, vm_err *err);
+/* Sorts in place by comma-separated keys ("-key" descending). */
+int vm_list_sort(json_t *vms, const char *sort, vm_err *err);
+
+typedef struct vm_list_opts {
+    const char *order;  /* columns, default "uuid,type,ram,state,alias" */
+    const char *sort;   /* default "ram,uuid" */
+    bool parsable;      /* -p */
+    int header;         /* 1 on, 0 off, -1 default (on unless -p) */
+} vm_list_opts;
+
+/* The whole `vmadm list` output (filters applied by the caller). */
+char *vm_list_render(json_t *vms, const vm_list_opts *opts, vm_err *err);
+/* String(value) as vmadm renders a cell; NULL for missing/null/false. */
+char *vm_list_cell(json_t *v);
+/* Every value at a dotted path ("disks.*.size" yields each). */
+json_t *vm_list_values(json_t *vm, const char *path);
+
+#endif

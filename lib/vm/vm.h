@@ -1,0 +1,33 @@
+/* The VM operations vmadm exposes.  Each validates everything before it
+ * changes anything, holds the VM's lock while it works, and leaves the VM
+ * either as it was or fully changed.  Messages are SmartOS's (reference
+ * C*, V*, R*, D*) unless an issue says otherwise. */
+#ifndef VM_VM_H
+#define VM_VM_H
+
+#include <jansson.h>
+#include "common/ctx.h"
+#include "common/err.h"
+
+#define VMADM_BUILDSTAMP "vmadm-0.1.0"
+
+/* Create from a payload (consumed: normalised in place).  uuid_out gets the
+ * VM's uuid even on failure (C12). */
+int vm_create(const vm_ctx *ctx, json_t *payload, char uuid_out[37], vm_err *err);
+int vm_update(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err *err);
+int vm_delete(const vm_ctx *ctx, const char *uuid, vm_err *err);
+
+/* Lifecycle.  VMERR_ALREADY marks SmartOS's exit-0 no-ops. */
+int vm_start(const vm_ctx *ctx, const char *uuid, vm_err *err);
+int vm_stop(const vm_ctx *ctx, const char *uuid, int force, int timeout_s, vm_err *err);
+int vm_reboot(const vm_ctx *ctx, const char *uuid, int force, vm_err *err);
+int vm_kill(const vm_ctx *ctx, const char *uuid, int sig, vm_err *err);
+/* Starts every VM with autoboot=true, in parallel; *report = [{uuid, ok, error}] */
+int vm_boot_all(const vm_ctx *ctx, json_t **report, vm_err *err);
+
+/* `vmadm validate create|update`: NULL when valid, else SmartOS's error object. */
+json_t *vm_validate_payload(const vm_ctx *ctx, const char *action, const char *brand, json_t *payload);
+
+int vm_reprovision(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err *err);
+
+#endif

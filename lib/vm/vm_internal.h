@@ -1,0 +1,36 @@
+/* Shared internals of lib/vm (not for front ends). */
+#ifndef VM_INTERNAL_H
+#define VM_INTERNAL_H
+
+#include <stdbool.h>
+#include <jansson.h>
+#include "common/ctx.h"
+#include "storage/storage.h"
+
+/* vm.json keys in canonical order (new reference). */
+json_t *vm_cfg_canonical(json_t *cfg);
+/* Writes <zonepath>/config/{metadata,tags,routes}.json directly. */
+int vm_write_meta(const char *zonepath, json_t *meta, vm_err *err);
+
+/* RFD 154 space accounting (space.c). */
+int vm_space_check_create(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, json_t *plan, vm_err *err);
+/* Recomputes refquota/quota/reservation of <pool>/<uuid> from cfg and the
+ * volumes that exist now. */
+int vm_space_apply(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, vm_err *err);
+/* The quota/reservation RFD 154 gives the VM dataset, for planned volume
+ * sizes (bytes). */
+int64_t vm_space_reservation(json_t *cfg, int64_t sum_volsize, int64_t sum_refres);
+
+/* indestructible_* as a held @indestructible snapshot (§7.2). */
+int vm_set_indestructible(vs_pool *pool, const char *ds, bool on, vm_err *err);
+bool vm_is_indestructible(vs_pool *pool, const char *ds);
+
+/* Loads the config of a VM whose lock the caller holds, after recovering a
+ * leftover journal. */
+int vm_load_locked(const vm_ctx *ctx, const char *uuid, json_t **cfg, vm_err *err);
+
+/* Finishes or rolls back an interrupted reprovision recorded in cfg
+ * (`_reprovision`); caller holds the VM lock. */
+int vm_reprovision_recover(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err);
+
+#endif

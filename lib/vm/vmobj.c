@@ -1,0 +1,353 @@
+/* Builds the VM object `vmadm get` prints from the config store, the storage
+ * layer and the runtime.  The stored config already holds the properties in
+ * their canonical order; this adds what is derived (state, sizes, paths,
+ * metadata, timestamps) without forking anything. */
+#include "vm/vmobj.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/util.h"
+#include "storage/storage.h"
+#include "vm/props.h"
+#include "vm/runtime.h"
+#include "vm/store.h"
+#include "vm/vm.h"
+
+#define MiB (1024.0 * 1024.0)
+#define GiB (1024.0 * 1024.0 * 1024.0)
+
+/* Pools opened once per load_all. */
+typedef struct pool_cache {
+    const vm_ctx *ctx;
+    size_t n;
+    vs_pool *pools[8];
+} pool_cache;
+
+static vs_pool *cache_pool(pool_cache *pc, const char *name)
+{
+    for (size_t i = 0; i < pc->n; i++)
+        if (!strcmp(vs_pool_name(pc->pools[i]), name))
+            return pc->pools[i];
+    if (pc->n == sizeof pc->pools / sizeof pc->pools[0])
+        return NULL;
+    vs_pool *p = NULL;
+    vm_err e = VM_ERR_INIT;
+    if (vs_pool_open(pc->ctx, name, &p, &e) < 0)
+        return NULL;
+    pc->pools[pc->n++] = p;
+    return p;
+}
+
+static void cache_free(pool_cache *pc)
+{
+    for (size_t i = 0; i < pc->n; i++)
+        vs_pool_close(pc->pools[i]);
+    pc->n = 0;
+}
+
+static int64_t prop_int(json_t *props, const char *name)
+{
+    json_t *v = json_object_get(json_object_get(props, name), "value");
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    if (json_is_string(v)) {
+        int64_t n;
+        if (parse_i64(json_string_value(v), &n))
+            return n;
+    }
+    return -1;
+}
+
+static const char *prop_str(json_t *props, const char *name)
+{
+    json_t *v = json_object_get(json_object_get(props, name), "value");
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void mtime_max(const char *path, int64_t *max_ms)
+{
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        int64_t ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+        if (ms > *max_ms)
+            *max_ms = ms;
+    }
+}
+
+static void add_disk_storage(vs_pool *pool, json_t *disk, int64_t *sum_vol, int64_t *sum_snap)
+{
+    json_t *zfs = json_object_get(disk, "zfs_filesystem");
+    cleanup_json json_t *props = NULL;
+    vm_err e = VM_ERR_INIT;
+
+    if (!json_is_string(zfs))
+        return;
+    if (!pool || vs_get(pool, json_string_value(zfs), &props, &e) < 0) {
+        json_object_set_new(disk, "missing", json_true());
+        return;
+    }
+    int64_t volsize = prop_int(props, "volsize");
+    int64_t refres = prop_int(props, "refreservation");
+    int64_t bs = prop_int(props, "volblocksize");
+    int64_t snaps = prop_int(props, "usedbysnapshots");
+    const char *comp = prop_str(props, "compression");
+    json_object_set_new(disk, "zpool", json_string(vs_pool_name(pool)));
+    if (volsize >= 0) {
+        json_object_set_new(disk, "size", json_integer((json_int_t)(volsize / (int64_t)MiB)));
+        *sum_vol += volsize;
+    }
+    json_object_set_new(disk, "compression", json_string(comp ? comp : "off"));
+    json_object_set_new(disk, "refreservation",
+                        json_integer(refres > 0 ? (json_int_t)ceil((double)refres / MiB) : 0));
+    if (bs > 0)
+        json_object_set_new(disk, "block_size", json_integer(bs));
+    if (snaps > 0)
+        *sum_snap += snaps;
+}
+
+/* vmsnap-* snapshots of the zone root, newest first (S15). */
+static json_t *vm_snapshots(vs_pool *pool, const char *ds)
+{
+    json_t *out = json_array();
+    cleanup_json json_t *names = NULL;
+    vm_err e = VM_ERR_INIT;
+    if (!pool || vs_list(pool, ds, VS_SNAPSHOT, 0, &names, &e) < 0)
+        return out;
+    size_t i = json_array_size(names);
+    while (i-- > 0) {
+        const char *sn = json_string_value(json_array_get(names, i));
+        const char *at = strchr(sn, '@');
+        if (!at || !str_has_prefix(at + 1, "vmsnap-") || strchr(at + 1, '/'))
+            continue;
+        if (strncmp(sn, ds, (size_t)(at - sn)) != 0 || strlen(ds) != (size_t)(at - sn))
+            continue;
+        cleanup_json json_t *props = NULL;
+        char ts[32] = "";
+        int64_t size = 0;
+        if (vs_get(pool, sn, &props, &e) == 0) {
+            int64_t c = prop_int(props, "creation");
+            if (c > 0)
+                iso_time_ms(c * 1000, ts);
+            size = prop_int(props, "used");
+        }
+        json_array_append_new(out, json_pack("{s:s,s:I,s:s}", "name", at + 1 + strlen("vmsnap-"), "size",
+                                             (json_int_t)(size > 0 ? size / (int64_t)MiB : 0),
+                                             "created_at", ts));
+    }
+    return out;
+}
+
+static const char *hostinfo_server_uuid(char out[37])
+{
+    cleanup_free char *mid = NULL;
+    vm_err e = VM_ERR_INIT;
+    strcpy(out, "00000000-0000-0000-0000-000000000000");
+    if (read_file("/etc/machine-id", &mid, NULL, &e) == 0 && strlen(mid) >= 32)
+        snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", mid, mid + 8, mid + 12, mid + 16, mid + 20);
+    return out;
+}
+
+static int build_obj(const vm_ctx *ctx, pool_cache *pc, const char *uuid, json_t **out, vm_err *err)
+{
+    cleanup_json json_t *cfg = NULL;
+    if (vm_store_load_config(ctx, uuid, &cfg, err) < 0)
+        return -1;
+
+    const char *brand = json_string_value(json_object_get(cfg, "brand"));
+    const char *poolname = json_string_value(json_object_get(cfg, "zpool"));
+    if (!brand)
+        return vm_err_set(err, VMERR_INTERNAL, "VM %s has a config without brand", uuid);
+    if (!poolname)
+        poolname = ctx->pool;
+    bool hvm = vm_brand_is_hvm(brand);
+    vs_pool *pool = cache_pool(pc, poolname);
+    cleanup_free char *zonepath = vm_store_zonepath(ctx, poolname, uuid);
+    cleanup_free char *ds = xasprintf("%s/%s", poolname, uuid);
+
+    json_t *o = json_object();
+    json_object_set_new(o, "zonename", json_string(uuid));
+    const char *k;
+    json_t *v;
+    json_object_foreach(cfg, k, v) {
+        /* Internal bookkeeping keys start with '_' or are transition markers. */
+        if (k[0] == '_' || !strcmp(k, "transition") || !strcmp(k, "provisioning"))
+            continue;
+        json_object_set(o, k, v);
+    }
+
+    /* Runtime and state (O1–O4). */
+    vm_runstate rs;
+    vm_runtime_state(ctx, brand, uuid, &rs);
+    json_object_set_new(o, "uuid", json_string(uuid));
+    json_object_set_new(o, "zone_state", json_string(rs.zone_state));
+    json_object_set_new(o, "zonepath", json_string(zonepath));
+    json_object_set_new(o, "hvm", json_boolean(hvm));
+
+    /* Disks and space (O6, D12). */
+    int64_t sum_vol = 0, sum_snap = 0;
+    if (hvm) {
+        json_t *disks = json_object_get(o, "disks");
+        json_t *nd = json_array();
+        size_t i;
+        json_t *d;
+        json_array_foreach(disks, i, d) {
+            json_t *c = json_dup(d);
+            add_disk_storage(pool, c, &sum_vol, &sum_snap);
+            json_array_append_new(nd, c);
+        }
+        json_object_set_new(o, "disks", nd);
+        json_t *fds = json_object_get(cfg, "flexible_disk_size");
+        if (json_is_integer(fds)) {
+            double free_mib = (double)json_integer_value(fds) - (double)sum_vol / MiB - (double)sum_snap / MiB;
+            json_object_set_new(o, "free_space", json_integer((json_int_t)floor(free_mib)));
+        }
+    }
+    if (!json_object_get(o, "nics"))
+        json_object_set_new(o, "nics", json_array());
+
+    int64_t lm = 0;
+    cleanup_free char *cfgpath = vm_store_config_path(ctx, uuid);
+    cleanup_free char *p1 = xasprintf("%s/config/metadata.json", zonepath);
+    cleanup_free char *p2 = xasprintf("%s/config/tags.json", zonepath);
+    cleanup_free char *p3 = xasprintf("%s/config/routes.json", zonepath);
+    cleanup_free char *p4 = xasprintf("%s/vms/%s/lastexited", ctx->run_dir, uuid);
+    mtime_max(cfgpath, &lm);
+    mtime_max(p1, &lm);
+    mtime_max(p2, &lm);
+    mtime_max(p3, &lm);
+    mtime_max(p4, &lm);
+    char ts[32];
+    iso_time_ms(lm - lm % 1000, ts);
+    json_object_set_new(o, "last_modified", json_string(ts));
+    if (!json_object_get(o, "resolvers"))
+        json_object_set_new(o, "resolvers", json_array());
+    if (!json_object_get(o, "firewall_enabled"))
+        json_object_set_new(o, "firewall_enabled", json_false());
+    char su[37];
+    json_object_set_new(o, "server_uuid", json_string(hostinfo_server_uuid(su)));
+    json_object_set_new(o, "platform_buildstamp", json_string(VMADM_BUILDSTAMP));
+
+    /* state (O2): transition first, then failed, provisioning, runtime. */
+    const char *tr = json_string_value(json_object_get(cfg, "transition"));
+    char tstate[32] = "", tto[32] = "";
+    long long texp = 0;
+    if (tr && sscanf(tr, "%31[^:]:%31[^:]:%lld", tstate, tto, &texp) == 3) {
+        json_object_set_new(o, "state", json_string(tstate));
+        json_object_set_new(o, "transition_to", json_string(tto));
+        json_object_set_new(o, "transition_expire", json_integer(texp));
+    } else if (json_object_get(cfg, "failed")) {
+        json_object_set_new(o, "state", json_string("failed"));
+    } else if (rs.running) {
+        json_object_set_new(o, "state", json_string(!strcmp(rs.zone_state, "running") ? "running" : rs.zone_state));
+    } else {
+        json_object_set_new(o, "state", json_string("stopped"));
+    }
+    if (rs.running) {
+        json_object_set_new(o, "pid", json_integer(rs.pid));
+        if (rs.boot_ms > 0) {
+            iso_time_ms(rs.boot_ms, ts);
+            json_object_set_new(o, "boot_timestamp", json_string(ts));
+        }
+        if (rs.accel[0])
+            json_object_set_new(o, "accel", json_string(rs.accel));
+        if (rs.warning[0])
+            json_object_set_new(o, "warning", json_string(rs.warning));
+    } else if (rs.has_exit) {
+        json_object_set_new(o, "exit_status", json_integer(rs.exit_status));
+        iso_time_ms(rs.exit_ms, ts);
+        json_object_set_new(o, "exit_timestamp", json_string(ts));
+    }
+
+    cleanup_json json_t *meta = NULL;
+    vm_store_load_meta(zonepath, &meta, err);
+    json_object_set(o, "customer_metadata", json_object_get(meta, "customer_metadata"));
+    json_object_set(o, "internal_metadata", json_object_get(meta, "internal_metadata"));
+    json_object_set(o, "routes", json_object_get(meta, "routes"));
+    json_object_set(o, "tags", json_object_get(meta, "tags"));
+
+    /* Root dataset (D10): quota is refquota for bhyve/kvm, quota otherwise. */
+    cleanup_json json_t *rprops = NULL;
+    vm_err e2 = VM_ERR_INIT;
+    if (pool && vs_get(pool, ds, &rprops, &e2) == 0) {
+        int64_t q = prop_int(rprops, hvm ? "refquota" : "quota");
+        if (q > 0)
+            json_object_set_new(o, "quota", json_integer((json_int_t)(q / (int64_t)GiB)));
+        json_object_set_new(o, "zfs_filesystem", json_string(ds));
+        json_object_set_new(o, "zpool", json_string(poolname));
+        /* indestructible_* are holds on @indestructible snapshots (§7.2). */
+        cleanup_free char *isnap = xasprintf("%s@indestructible", ds);
+        cleanup_json json_t *tags = NULL;
+        if (vs_exists(pool, isnap) && vs_holds(pool, isnap, &tags, &e2) == 0 && json_array_size(tags))
+            json_object_set_new(o, "indestructible_zoneroot", json_true());
+        cleanup_free char *dsnap = xasprintf("%s/data@indestructible", ds);
+        cleanup_json json_t *dtags = NULL;
+        if (vs_exists(pool, dsnap) && vs_holds(pool, dsnap, &dtags, &e2) == 0 && json_array_size(dtags))
+            json_object_set_new(o, "indestructible_delegated", json_true());
+    } else {
+        json_object_set_new(o, "zfs_filesystem", json_string(ds));
+        json_object_set_new(o, "zpool", json_string(poolname));
+    }
+    json_object_set_new(o, "snapshots", vm_snapshots(pool, ds));
+    *out = o;
+    return 0;
+}
+
+int vmobj_load(const vm_ctx *ctx, const char *uuid, json_t **out, vm_err *err)
+{
+    pool_cache pc = { .ctx = ctx };
+    if (!uuid_valid(uuid) || !vm_store_exists(ctx, uuid))
+        return vm_err_set(err, VMERR_NOTFOUND, "VM %s not found", uuid);
+    int r = build_obj(ctx, &pc, uuid, out, err);
+    cache_free(&pc);
+    return r;
+}
+
+int vmobj_list_uuids(const vm_ctx *ctx, json_t **out, vm_err *err)
+{
+    return vm_store_list(ctx, out, err);
+}
+
+int vmobj_load_all(const vm_ctx *ctx, json_t **out, vm_err *err)
+{
+    pool_cache pc = { .ctx = ctx };
+    cleanup_json json_t *uuids = NULL;
+    if (vm_store_list(ctx, &uuids, err) < 0)
+        return -1;
+    json_t *arr = json_array();
+    size_t i;
+    json_t *u;
+    json_array_foreach(uuids, i, u) {
+        json_t *o = NULL;
+        vm_err e = VM_ERR_INIT;
+        /* A VM deleted between the readdir and its load simply drops out. */
+        if (build_obj(ctx, &pc, json_string_value(u), &o, &e) == 0)
+            json_array_append_new(arr, o);
+    }
+    cache_free(&pc);
+    *out = arr;
+    return 0;
+}
+
+json_t *vmobj_watch_paths(const vm_ctx *ctx, const char *uuid)
+{
+    json_t *a = json_array();
+    cleanup_free char *dir = vm_store_dir(ctx, uuid);
+    cleanup_free char *cfg = vm_store_config_path(ctx, uuid);
+    cleanup_free char *rundir = vm_ctx_vm_rundir(ctx, uuid);
+    cleanup_json json_t *c = NULL;
+    vm_err e = VM_ERR_INIT;
+    const char *pool = ctx->pool;
+    if (read_json_file(cfg, &c, &e) == 0 && json_is_string(json_object_get(c, "zpool")))
+        pool = json_string_value(json_object_get(c, "zpool"));
+    cleanup_free char *zp = vm_store_zonepath(ctx, pool, uuid);
+    json_array_append_new(a, json_string(dir));
+    json_array_append_new(a, json_string(cfg));
+    json_array_append_new(a, json_pack("s+", zp, "/config"));
+    json_array_append_new(a, json_string(rundir));
+    json_array_append_new(a, json_pack("s+s+", ctx->root, "/var/vmstore/", pool));
+    return a;
+}
