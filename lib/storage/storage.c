@@ -1794,6 +1794,7 @@ int vs_set_volsize_meta(vs_pool *pool, const char *name, uint64_t volsize, vm_er
 int vs_set(vs_pool *pool, const char *name, const char *prop, const char *value, vm_err *err)
 {
     cleanup_free char *prefix = xasprintf("cannot set property for '%s'", name);
+    cleanup_json json_t *jv = NULL, *parsed = NULL;
     space_before sb = { 0, NULL };
     json_t *ds;
     txn t;
@@ -1834,7 +1835,7 @@ int vs_set(vs_pool *pool, const char *name, const char *prop, const char *value,
         vm_err_set(err, VMERR_INVALID, "%s: 'volblocksize' is readonly", prefix);
         goto out;
     }
-    cleanup_json json_t *jv = json_string(value), *parsed = NULL;
+    jv = json_string(value);
     if (parse_prop(ds_type(ds), prop, jv, &parsed, err) < 0) {
         vm_err_prefix(err, "%s: ", prefix);
         goto out;
