@@ -1,11 +1,28 @@
-/* A loader that takes etc/vms/<uuid>/vm.json as the whole VM object: lets
- * the daemon, its unit tests and the fuzz harness run without lib/vm. */
+/* A loader that takes etc/vms/<uuid>/vm.json as the whole VM object (plus
+ * "state"/"pid" from run/vms/<uuid>/pid): lets the daemon, its unit tests
+ * and the fuzz harness run without lib/vm. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/util.h"
 #include "server.h"
+
+/* Alive and not a zombie. */
+static int pid_alive(int64_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%lld/stat", (long long)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
 
 static int files_load_one(void *arg, const char *uuid, json_t **out, vm_err *err)
 {
@@ -29,6 +46,21 @@ static int files_load_one(void *arg, const char *uuid, json_t **out, vm_err *err
         json_object_set_new(vm, "uuid", json_string(uuid));
     if (!json_object_get(vm, "zonename"))
         json_object_set_new(vm, "zonename", json_string(uuid));
+
+    cleanup_free char *rundir = vm_ctx_vm_rundir(ctx, uuid);
+    cleanup_free char *pidpath = xasprintf("%s/pid", rundir);
+    cleanup_free char *pidtxt = NULL;
+    vm_err e2 = VM_ERR_INIT;
+    int64_t pid;
+    if (read_file(pidpath, &pidtxt, NULL, &e2) == 0) {
+        char *nl = strchr(pidtxt, '\n');
+        if (nl)
+            *nl = '\0';
+        int alive = parse_i64(pidtxt, &pid) && pid > 0 && pid < 0x7fffffff && pid_alive(pid);
+        json_object_set_new(vm, "state", json_string(alive ? "running" : "stopped"));
+        if (alive)
+            json_object_set_new(vm, "pid", json_integer(pid));
+    }
     *out = vm;
     return 0;
 }
