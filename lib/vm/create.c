@@ -138,7 +138,7 @@ static int create_storage(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, json_t 
             json_object_set_new(props, "quota", json_integer(quota_gib * GiB));
         if (vs_clone(pool, snap, ds, props, err) < 0)
             return -1;
-        if (json_is_true(json_object_get(cfg, "delegate_dataset"))) {
+        if (json_array_size(json_object_get(cfg, "datasets")) > 0) {
             cleanup_free char *data = xasprintf("%s/data", ds);
             if (vs_create_fs(pool, data, NULL, err) < 0)
                 goto fail;
