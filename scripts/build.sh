@@ -1,0 +1,22 @@
+#!/bin/sh
+# Builds vmadm: `scripts/build.sh` → build/ (release), `scripts/build.sh asan`
+# → build-asan/ (ASan+UBSan, what the test suite runs), `scripts/build.sh fuzz`
+# → build-fuzz/ (clang + libFuzzer harnesses).
+set -eu
+cd "$(dirname "$0")/.."
+mode=${1:-release}
+case "$mode" in
+  release) dir=build; opts="--buildtype=debugoptimized" ;;
+  asan)    dir=build-asan; opts="--buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false" ;;
+  fuzz)    dir=build-fuzz; opts="--buildtype=debug -Dfuzz=true -Db_lundef=false" ;;
+  *) echo "usage: $0 [release|asan|fuzz]" >&2; exit 2 ;;
+esac
+if [ ! -f "$dir/build.ninja" ]; then
+  if [ "$mode" = fuzz ]; then
+    CC=clang meson setup "$dir" $opts >/dev/null
+  else
+    meson setup "$dir" $opts >/dev/null
+  fi
+fi
+ninja -C "$dir" -j"$(nproc)" >/dev/null || ninja -C "$dir" -j1
+echo "$dir"

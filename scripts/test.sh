@@ -1,0 +1,83 @@
+#!/bin/bash
+# The test command: installs what is missing (apt, as root), builds with
+# ASan+UBSan, builds the tiny guest images, then runs every suite:
+#   unit (cmocka, via meson test), cli (bats), e2e (bats, real QEMU and LXC),
+#   fuzz (libFuzzer, bounded time).
+# Ends with one line "N passed, N failed, N skipped".
+# Usage: scripts/test.sh [unit|cli|e2e|fuzz ...]   (default: all)
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+suites=${*:-unit cli e2e fuzz}
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+
+./scripts/deps.sh || exit 1
+BUILD_DIR=$ROOT/$(./scripts/build.sh asan) || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+export BUILD_DIR
+# Leaks are reported; ASan must not abort forked supervisors that exec.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export VMADM_ACCEL=${VMADM_ACCEL:-tcg}
+
+pass=0 fail=0 skip=0
+failed_names=()
+log=$(mktemp -d /tmp/vmadm-test-logs.XXXXXX)
+
+count_tap() { # file label
+    local f=$1 label=$2 p f2 s
+    p=$(grep -cE '^ok [0-9]+' "$f" | head -1); s=$(grep -cE '^ok [0-9]+ .*# skip' "$f")
+    f2=$(grep -cE '^not ok [0-9]+' "$f")
+    pass=$((pass + p - s)); skip=$((skip + s)); fail=$((fail + f2))
+    while IFS= read -r l; do failed_names+=("$label: $l"); done < <(grep -E '^not ok' "$f")
+}
+
+for suite in $suites; do
+  case $suite in
+  unit)
+    echo "== unit (cmocka)"
+    meson test -C "$BUILD_DIR" --suite unit --print-errorlogs > "$log/unit.txt" 2>&1
+    tail -n 12 "$log/unit.txt"
+    ok=$(awk '/^Ok:/{print $2}' "$log/unit.txt"); bad=$(awk '/^Fail:/{print $2}' "$log/unit.txt")
+    to=$(awk '/^Timeout:/{print $2}' "$log/unit.txt"); sk=$(awk '/^Skipped:/{print $2}' "$log/unit.txt")
+    pass=$((pass + ${ok:-0})); fail=$((fail + ${bad:-0} + ${to:-0})); skip=$((skip + ${sk:-0}))
+    grep -E ' (FAIL|TIMEOUT) ' "$log/unit.txt" | while read -r l; do echo "  $l"; done
+    [ -z "$ok" ] && { fail=$((fail + 1)); failed_names+=("unit: meson test did not run"); }
+    ;;
+  cli|e2e)
+    echo "== $suite (bats)"
+    [ $suite = e2e ] && { tests/guest/build.sh >&2 || { fail=$((fail+1)); failed_names+=("e2e: guest image build"); continue; }; }
+    for f in tests/$suite/*.bats; do
+      [ -e "$f" ] || continue
+      name=$(basename "$f" .bats)
+      timeout 1200 bats --tap "$f" > "$log/$suite-$name.tap" 2>&1
+      count_tap "$log/$suite-$name.tap" "$suite/$name"
+      printf '  %-28s %s\n' "$name" "$(grep -cE '^ok' "$log/$suite-$name.tap") ok, $(grep -cE '^not ok' "$log/$suite-$name.tap") failed"
+      grep -E '^not ok|^# ' "$log/$suite-$name.tap" | head -40 | sed 's/^/    /'
+    done
+    ;;
+  fuzz)
+    echo "== fuzz (libFuzzer, ${FUZZ_SECONDS}s each)"
+    FB=$ROOT/$(./scripts/build.sh fuzz) || { fail=$((fail+1)); failed_names+=("fuzz: build"); continue; }
+    for h in "$FB"/tests/fuzz/*_fuzz; do
+      [ -x "$h" ] || continue
+      name=$(basename "$h")
+      corpus=$log/corpus-$name; mkdir -p "$corpus"
+      [ -d "tests/fuzz/corpus/$name" ] && cp tests/fuzz/corpus/$name/* "$corpus/" 2>/dev/null
+      if "$h" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -rss_limit_mb=2048 "$corpus" > "$log/$name.txt" 2>&1; then
+        pass=$((pass + 1)); echo "  $name: ok ($(grep -oE 'stat::number_of_executed_units: [0-9]+|#[0-9]+ *DONE' "$log/$name.txt" | tail -1))"
+      else
+        fail=$((fail + 1)); failed_names+=("fuzz: $name"); tail -30 "$log/$name.txt" | sed 's/^/    /'
+      fi
+    done
+    ;;
+  *) echo "unknown suite $suite"; exit 2 ;;
+  esac
+done
+
+if [ ${#failed_names[@]} -gt 0 ]; then
+  echo "== failures"
+  printf '  %s\n' "${failed_names[@]}"
+fi
+echo "logs: $log"
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
