@@ -28,6 +28,10 @@ int vm_boot_all(const vm_ctx *ctx, json_t **report, vm_err *err);
 /* `vmadm validate create|update`: NULL when valid, else SmartOS's error object. */
 json_t *vm_validate_payload(const vm_ctx *ctx, const char *action, const char *brand, json_t *payload);
 
+/* `vmadm disks`: {"disks": [{slot, uuid, boot, image, size, snapshot_size,
+ * pci_slot, model, media}], "total_space", "free_space"} in MiB. */
+int vm_disk_view(const vm_ctx *ctx, const char *uuid, json_t **out, vm_err *err);
+
 int vm_reprovision(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err *err);
 
 #endif
