@@ -149,7 +149,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && msg[n - 1] == '\n')
         msg[--n] = '\0';
-    vminfod_log(h->d, "warn", "http: %s", msg);
+    /* A client closing its event stream is routine, not a warning. */
+    int routine = strstr(msg, "Failed to send") || strstr(msg, "closed") ||
+                  strstr(msg, "reset by peer");
+    vminfod_log(h->d, routine ? "debug" : "warn", "http: %s", msg);
 }
 
 static struct MHD_Daemon *start_mhd(vminfod_httpd *h, int listen_fd, const struct sockaddr *sa,

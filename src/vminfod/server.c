@@ -370,54 +370,94 @@ int vminfod_refresh_vm(vminfod *d, const char *uuid)
     return 0;
 }
 
-void vminfod_refresh_all(vminfod *d, const char *reason)
+/* Reloads a set of VMs (NULL: every VM, and cached ones that vanished)
+ * through load_all, so files shared by many VMs (pool metadata) are read
+ * once rather than once per VM.  Appends VMs to retry to `retry`.  Returns
+ * the number of VMs whose object changed. */
+static int refresh_set(vminfod *d, json_t *only, json_t *retry)
 {
     vm_err err = VM_ERR_INIT;
-    cleanup_json json_t *uuids = NULL;
-    int64_t started = now_ms();
+    cleanup_json json_t *all = NULL;
+    cleanup_json json_t *seen = json_object();
     int changes = 0;
     size_t i;
+    json_t *vm, *u;
+
+    if (d->loader.load_all(d->loader.arg, &all, &err) < 0) {
+        char msg[VM_ERR_MSGLEN + 32];
+        snprintf(msg, sizeof msg, "full refresh failed: %s", err.msg);
+        vminfod_record_error(d, msg);
+        all = json_array();
+    }
+    json_array_foreach(all, i, vm) {
+        const char *uuid = json_string_value(json_object_get(vm, "uuid"));
+        if (!uuid || !uuid_valid(uuid) || (only && !json_object_get(only, uuid)))
+            continue;
+        json_object_set_new(seen, uuid, json_true());
+        changes += apply_loaded(d, uuid, vm);
+        vminfod_watch_vm(d, uuid, 1);
+        struct vmw *w = strmap_get(d->vmw, uuid);
+        if (w)
+            w->retries = 0;
+    }
+    json_array_clear(all);
+
+    /* The rest one by one: deleted VMs, VMs load_all skipped (broken). */
+    cleanup_json json_t *rest = json_array();
+    const char *k;
+    if (only) {
+        json_t *v;
+        json_object_foreach(only, k, v)
+            if (!json_object_get(seen, k))
+                json_array_append_new(rest, json_string(k));
+    } else {
+        size_t it = 0;
+        pthread_mutex_lock(&d->lock);
+        while (strmap_next(d->cache, &it, &k, NULL))
+            if (!json_object_get(seen, k))
+                json_array_append_new(rest, json_string(k));
+        pthread_mutex_unlock(&d->lock);
+        cleanup_json json_t *uuids = NULL;
+        vm_err e2 = VM_ERR_INIT;
+        if (d->loader.list_uuids(d->loader.arg, &uuids, &e2) == 0)
+            json_array_foreach(uuids, i, u)
+                if (json_is_string(u) && !json_object_get(seen, json_string_value(u)) &&
+                    !strmap_get(d->cache, json_string_value(u)))
+                    json_array_append(rest, u);
+    }
+    json_array_foreach(rest, i, u) {
+        const char *uuid = json_string_value(u);
+        cleanup_free char *before = cached_text(d, uuid);
+        if (vminfod_refresh_vm(d, uuid) == 1 && retry)
+            json_array_append(retry, u);
+        cleanup_free char *after = cached_text(d, uuid);
+        if ((before == NULL) != (after == NULL) || (before && after && strcmp(before, after)))
+            changes++;
+    }
+    return changes;
+}
+
+json_t *vminfod_refresh_many(vminfod *d, json_t *uuids)
+{
+    json_t *retry = json_array();
+    cleanup_json json_t *only = json_object();
+    size_t i;
     json_t *u;
+    json_array_foreach(uuids, i, u)
+        json_object_set(only, json_string_value(u), json_true());
+    refresh_set(d, only, retry);
+    return retry;
+}
+
+void vminfod_refresh_all(vminfod *d, const char *reason)
+{
+    int64_t started = now_ms();
 
     pthread_mutex_lock(&d->lock);
     d->refreshing = 1;
     pthread_mutex_unlock(&d->lock);
 
-    if (d->loader.list_uuids(d->loader.arg, &uuids, &err) < 0) {
-        char msg[VM_ERR_MSGLEN + 32];
-        snprintf(msg, sizeof msg, "full refresh failed: %s", err.msg);
-        vminfod_record_error(d, msg);
-        uuids = json_array();
-    }
-    /* One VM at a time: memory stays bounded by one VM object. */
-    cleanup_json json_t *seen = json_object();
-    json_array_foreach(uuids, i, u) {
-        const char *s = json_string_value(u);
-        if (!s || !uuid_valid(s))
-            continue;
-        json_object_set_new(seen, s, json_true());
-        cleanup_free char *before = cached_text(d, s);
-        vminfod_refresh_vm(d, s);
-        cleanup_free char *after = cached_text(d, s);
-        if ((before == NULL) != (after == NULL) || (before && strcmp(before, after)))
-            changes++;
-    }
-    /* Cached VMs the listing no longer has. */
-    cleanup_json json_t *gone = json_array();
-    pthread_mutex_lock(&d->lock);
-    size_t it = 0;
-    const char *k;
-    while (strmap_next(d->cache, &it, &k, NULL))
-        if (!json_object_get(seen, k))
-            json_array_append_new(gone, json_string(k));
-    pthread_mutex_unlock(&d->lock);
-    json_array_foreach(gone, i, u) {
-        cleanup_free char *before = cached_text(d, json_string_value(u));
-        vminfod_refresh_vm(d, json_string_value(u));
-        cleanup_free char *after = cached_text(d, json_string_value(u));
-        if ((before == NULL) != (after == NULL) || (before && after && strcmp(before, after)))
-            changes++;
-    }
+    int changes = refresh_set(d, NULL, NULL);
 
     int64_t ended = now_ms();
     pthread_mutex_lock(&d->lock);

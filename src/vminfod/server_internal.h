@@ -89,6 +89,9 @@ struct vminfod {
 
 /* server.c, for watch.c */
 void vminfod_record_error(vminfod *d, const char *msg);
+/* Reloads these VMs (array of uuids) in one load_all pass; returns the
+ * uuids to retry (new array). */
+json_t *vminfod_refresh_many(vminfod *d, json_t *uuids);
 /* watch.c, for server.c: keep watches and the pidfd of a VM current
  * (present = the VM or its directory exists), or drop them. */
 void vminfod_watch_vm(vminfod *d, const char *uuid, int present);

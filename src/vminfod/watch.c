@@ -27,6 +27,7 @@
 #define WATCH_MASK (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | \
                     IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
 #define RETRY_MS 25
+#define BULK_THRESHOLD 16
 #define GLOBALS "@globals"
 #define LIST "@list"
 
@@ -478,12 +479,23 @@ static void process_dirty(vminfod *d, int64_t now)
             json_array_append_new(due, json_string(k));
     json_array_foreach(due, i, u)
         free(strmap_del(d->dirty, json_string_value(u)));
+    cleanup_json json_t *vms = json_array();
     json_array_foreach(due, i, u) {
-        const char *uuid = json_string_value(u);
-        if (!strcmp(uuid, GLOBALS)) {
+        if (!strcmp(json_string_value(u), GLOBALS))
             sync_globals(d);
-            continue;
-        }
+        else
+            json_array_append(vms, u);
+    }
+    if (json_array_size(vms) > BULK_THRESHOLD) {
+        /* Many VMs at once (a shared file such as the pool metadata changed):
+         * one load_all pass reads shared files once. */
+        cleanup_json json_t *retry = vminfod_refresh_many(d, vms);
+        json_array_foreach(retry, i, u)
+            mark_dirty(d, json_string_value(u), now_ms() + RETRY_MS);
+        return;
+    }
+    json_array_foreach(vms, i, u) {
+        const char *uuid = json_string_value(u);
         if (vminfod_refresh_vm(d, uuid) == 1)
             mark_dirty(d, uuid, now_ms() + RETRY_MS);
     }
