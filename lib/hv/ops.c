@@ -285,8 +285,28 @@ static int info_one(const vm_ctx *ctx, const char *uuid, qmp_conn *c, const char
     if (!strcmp(type, "vnc")) {
         cleanup_free char *p = hv_run_path(ctx, uuid, "vnc.json");
         vm_err e = VM_ERR_INIT;
-        if (read_json_file(p, out, &e) < 0)
+        if (read_json_file(p, out, &e) < 0) {
             *out = json_object(); /* VNC disabled (vnc_port -1) */
+            return 0;
+        }
+        cleanup_json json_t *q = NULL;
+        if (qmp_exec(c, "query-vnc", NULL, &q, err) < 0) {
+            json_decref(*out);
+            *out = NULL;
+            return -1;
+        }
+        int64_t port;
+        const char *svc = json_string_value(json_object_get(q, "service"));
+        if (svc && parse_i64(svc, &port)) {
+            /* {host, port, display[, password]} in SmartOS's order */
+            json_t *v = json_pack("{s:O,s:I,s:I}", "host", json_object_get(*out, "host"), "port",
+                                  (json_int_t)port, "display", (json_int_t)(port - 5900));
+            json_t *pw = json_object_get(*out, "password");
+            if (pw)
+                json_object_set(v, "password", pw);
+            json_decref(*out);
+            *out = v;
+        }
         return 0;
     }
     return vm_err_set(err, VMERR_INVALID, "unknown info type %s", type);

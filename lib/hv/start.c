@@ -212,8 +212,7 @@ static int launch(const char *rundir, char **argv, pid_t *qpid, pid_t *spid, vm_
 }
 
 /* Waits until QMP answers and query-status says running. */
-static int wait_running(const char *qmp_path, int qpidfd, json_t *vnc, const char *vnc_path,
-                        vm_err *err)
+static int wait_running(const char *qmp_path, int qpidfd, json_t *vnc, vm_err *err)
 {
     qmp_conn c = QMP_CONN_INIT;
     int rc = -1;
@@ -232,7 +231,7 @@ static int wait_running(const char *qmp_path, int qpidfd, json_t *vnc, const cha
             vm_err e = VM_ERR_INIT;
             if (qmp_connect(&c, qmp_path, 5000, &e) < 0) {
                 qmp_close(&c);
-                sleep_ms(3);
+                sleep_ms(1);
                 continue;
             }
         }
@@ -249,31 +248,45 @@ static int wait_running(const char *qmp_path, int qpidfd, json_t *vnc, const cha
         }
         sleep_ms(5);
     }
-    if (vnc) {
-        const char *pw = json_string_value(json_object_get(vnc, "password"));
-        if (pw) {
-            cleanup_json json_t *a = json_pack("{s:s}", "password", pw);
-            if (qmp_exec(&c, "change-vnc-password", a, NULL, err) < 0)
-                goto out;
-        }
-        cleanup_json json_t *q = NULL;
-        if (qmp_exec(&c, "query-vnc", NULL, &q, err) < 0)
-            goto out;
-        int64_t port;
-        const char *svc = json_string_value(json_object_get(q, "service"));
-        if (svc && parse_i64(svc, &port)) {
-            json_object_set_new(vnc, "port", json_integer(port));
-            json_object_set_new(vnc, "display", json_integer(port - 5900));
-        }
-        json_object_del(vnc, "auto");
-        cleanup_free char *text = json_pretty(vnc);
-        if (write_run(vnc_path, text, 0600, err) < 0)
+    /* The password never goes on the command line. */
+    const char *pw = json_string_value(json_object_get(vnc, "password"));
+    if (pw) {
+        cleanup_json json_t *a = json_pack("{s:s}", "password", pw);
+        if (qmp_exec(&c, "change-vnc-password", a, NULL, err) < 0)
             goto out;
     }
     rc = 0;
 out:
     qmp_close(&c);
     return rc;
+}
+
+static int write_state_files(const char *rundir, const char *accel, const char *warning,
+                             json_t *vnc, vm_err *err)
+{
+    cleanup_free char *p = xasprintf("%s/accel", rundir);
+    cleanup_free char *t = xasprintf("%s\n", accel);
+    if (write_run(p, t, 0644, err) < 0)
+        return -1;
+    if (*warning) {
+        cleanup_free char *wp = xasprintf("%s/accel_warning", rundir);
+        cleanup_free char *wt = xasprintf("%s\n", warning);
+        if (write_run(wp, wt, 0644, err) < 0)
+            return -1;
+    }
+    cleanup_free char *bp = xasprintf("%s/boot", rundir);
+    cleanup_free char *bt = xasprintf("%lld\n", (long long)now_ms());
+    if (write_run(bp, bt, 0644, err) < 0)
+        return -1;
+    if (vnc) {
+        /* The port QEMU really bound is asked at `info vnc` time. */
+        json_object_del(vnc, "auto");
+        cleanup_free char *vp = xasprintf("%s/vnc.json", rundir);
+        cleanup_free char *vt = json_pretty(vnc);
+        if (write_run(vp, vt, 0600, err) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 static int prepare_uefi_vars(const char *vars, vm_err *err)
@@ -338,36 +351,19 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
         return -1;
     hv_remove_run_files(rundir, 0);
     static const char *const old[] = { "lastexited", "vnc.json", "accel_warning",
-                                       "screenshot.ppm", NULL };
+                                       "screenshot.ppm", "console.log", NULL };
     for (const char *const *n = old; *n; n++) {
         cleanup_free char *p = xasprintf("%s/%s", rundir, *n);
         unlink(p);
     }
     cleanup_free char *logpath = xasprintf("%s/qemu.log", rundir);
-    cleanup_free char *conslog = xasprintf("%s/console.log", rundir);
     cleanup_free char *qmppath = xasprintf("%s/qmp.sock", rundir);
-    cleanup_free char *vncpath = xasprintf("%s/vnc.json", rundir);
     {
-        cleanup_free char *p = xasprintf("%s/accel", rundir);
-        cleanup_free char *t = xasprintf("%s\n", accel);
-        if (write_run(p, t, 0644, err) < 0)
-            return -1;
-        if (*warning) {
-            cleanup_free char *wp = xasprintf("%s/accel_warning", rundir);
-            cleanup_free char *wt = xasprintf("%s\n", warning);
-            if (write_run(wp, wt, 0644, err) < 0)
-                return -1;
-        }
-        cleanup_free char *bp = xasprintf("%s/boot", rundir);
-        cleanup_free char *bt = xasprintf("%lld\n", (long long)now_ms());
-        if (write_run(bp, bt, 0644, err) < 0)
-            return -1;
         cleanup_free char *cmd = strv_join(argv, " ");
         cleanup_free char *head = xasprintf("# vmadm: starting VM %s with accel %s\n# %s\n", uuid,
                                             accel, cmd);
         if (write_run(logpath, head, 0644, err) < 0)
             return -1;
-        cleanup_close int cf = open(conslog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     }
     if (*warning)
         vm_log(ctx, "warn", "VM %s: %s", uuid, warning);
@@ -380,7 +376,9 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     }
     cleanup_close int qfd = hv_pidfd_open(qpid);
     cleanup_close int sfd = hv_pidfd_open(spid);
-    if (qfd < 0 || wait_running(qmppath, qfd, vnc, vncpath, err) < 0) {
+    /* Written while QEMU initialises, off the critical path. */
+    if (qfd < 0 || write_state_files(rundir, accel, warning, vnc, err) < 0 ||
+        wait_running(qmppath, qfd, vnc, err) < 0) {
         if (qfd >= 0) {
             hv_pidfd_signal(qfd, SIGKILL);
             hv_pidfd_wait(qfd, 10000);
