@@ -28,9 +28,9 @@ struct vms_blob {
 void vminfod_opts_default(vminfod_opts *o)
 {
     o->rescan_ms = 60000;
-    o->debounce_ms = 2;
+    o->debounce_ms = 1;
     o->ring_events = 4096;
-    o->ring_bytes = 8u << 20;
+    o->ring_bytes = 4u << 20;
     o->client_buffer = 4u << 20;
 }
 

@@ -37,9 +37,9 @@ void vminfod_files_loader(const vm_ctx *ctx, vminfod_loader *out);
 
 typedef struct vminfod_opts {
     int rescan_ms;          /* periodic full rescan; default 60000, 0 = never */
-    int debounce_ms;        /* coalescing window for bursts; default 2 */
+    int debounce_ms;        /* coalescing window for bursts; default 1 */
     size_t ring_events;     /* event history kept for ?since; default 4096 */
-    size_t ring_bytes;      /* ... and its byte bound; default 8 MiB */
+    size_t ring_bytes;      /* ... and its byte bound; default 4 MiB */
     size_t client_buffer;   /* per-listener unsent bytes before disconnect; 4 MiB */
 } vminfod_opts;
 

@@ -566,6 +566,7 @@ int vminfod_run(vminfod *d, int stop_fd, vm_err *err)
     if (stop_fd >= 0 && add_fd(d, stop_fd, TAG_STOP) < 0)
         return vm_err_sys(err, errno, "vminfod: epoll");
 
+    int64_t last_trim = now_ms();
     while (!d->stopping) {
         struct epoll_event evs[64];
         int n = epoll_wait(d->epfd, evs, 64, next_timeout(d));
@@ -599,6 +600,11 @@ int vminfod_run(vminfod *d, int stop_fd, vm_err *err)
         pthread_mutex_lock(&d->lock);
         d->npending = strmap_count(d->dirty);
         pthread_mutex_unlock(&d->lock);
+        /* After a burst, hand freed memory back (at most every 2 s). */
+        if (!strmap_count(d->dirty) && now_ms() - last_trim > 2000) {
+            malloc_trim(0);
+            last_trim = now_ms();
+        }
     }
     if (stop_fd >= 0)
         epoll_ctl(d->epfd, EPOLL_CTL_DEL, stop_fd, NULL);

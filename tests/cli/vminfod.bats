@@ -358,3 +358,31 @@ time.sleep(120)
     run vminfo ping
     [ "$output" = pong ]
 }
+
+@test "vminfod with the real loader: vmadm create/update/delete seen as events; reads through vminfod match direct" {
+    command -v vmadm >/dev/null || skip "vmadm not built"
+    vminfod --listen 127.0.0.1:0 2>>"$BATS_TEST_TMPDIR/vminfod.log" 3>&- &
+    VMINFOD_PID=$!
+    wait_for test -s "$VMADM_ROOT/run/vminfod.addr"
+    ADDR=$(cat "$VMADM_ROOT/run/vminfod.addr")
+    export VMINFOD_ADDR=$ADDR
+    events_to "$BATS_TEST_TMPDIR/ev"
+
+    run vmadm create <<<'{"brand":"bhyve","alias":"rl0","ram":256,"vcpus":1,"autoboot":false,"disks":[{"size":8,"model":"virtio"}]}'
+    [ "$status" -eq 0 ]
+    uuid=$(echo "$output" | grep -Eo '[0-9a-f-]{36}')
+    grep '"type":"create"' "$BATS_TEST_TMPDIR/ev" | jq -e ".uuid == \"$uuid\" and .vm.alias == \"rl0\""
+    # read-after-write: an immediate read through vminfod already has the change
+    run vmadm update "$uuid" alias=rl1
+    [ "$status" -eq 0 ]
+    curl -s "http://$ADDR/vms/$uuid" | jq -e '.alias == "rl1"'
+    wait_for grep -q '"newValue":"rl1"' "$BATS_TEST_TMPDIR/ev"
+    # the object served equals the one vmadm builds directly
+    diff <(vmadm get "$uuid") <(VMINFOD_ADDR=none vmadm get "$uuid")
+    diff <(curl -s "http://$ADDR/vms/$uuid" | jq -S .) <(VMINFOD_ADDR=none vmadm get "$uuid" | jq -S .)
+    run vmadm delete "$uuid"
+    [ "$status" -eq 0 ]
+    wait_for grep -q '"type":"delete"' "$BATS_TEST_TMPDIR/ev"
+    run curl -s -o /dev/null -w '%{http_code}' "http://$ADDR/vms/$uuid"
+    [ "$output" = 404 ]
+}
