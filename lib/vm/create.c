@@ -278,7 +278,7 @@ int vm_create(const vm_ctx *ctx, json_t *payload, char uuid_out[37], vm_err *err
     cleanup_json json_t *meta = json_object();
     for (size_t i = 0; meta_keys[i]; i++) {
         json_t *m = json_object_get(cfg, meta_keys[i]);
-        json_object_set(meta, meta_keys[i], m ? m : json_object());
+        json_object_set_new(meta, meta_keys[i], m ? json_incref(m) : json_object());
         json_object_del(cfg, meta_keys[i]);
     }
     json_object_del(cfg, "delegate_dataset");

@@ -99,7 +99,7 @@ int vm_valid_alias(const char *s)
 
 /* ---------------- normalisation ---------------- */
 
-static int normalize_value(const vm_prop *p, const char *key, json_t *obj, json_t *v, vm_err *err)
+static int normalize_value(const vm_prop *p, const char *key, json_t *obj, json_t *v, bool nested, vm_err *err)
 {
     switch (p->type) {
     case PT_INTEGER: {
@@ -107,8 +107,10 @@ static int normalize_value(const vm_prop *p, const char *key, json_t *obj, json_
         if (json_is_null(v) || (json_is_string(v) && !*json_string_value(v)))
             return 0; /* unset */
         if (json_is_string(v)) {
+            /* Members of disks/nics are reported by validation instead
+             * (`disks.*.size`, V4); only top-level values fail here (V9). */
             if (vm_check_integer(v, &n) < 0)
-                return vm_err_set(err, VMERR_INVALID, "Invalid value for %s: null:number", key);
+                return nested ? 0 : vm_err_set(err, VMERR_INVALID, "Invalid value for %s: null:number", key);
             json_object_set_new(obj, key, json_integer(n));
         }
         return 0;
@@ -145,7 +147,7 @@ static int normalize_objarray(const vm_prop *table, json_t *arr, vm_err *err)
             continue;
         json_object_foreach_safe(o, tmp, k, v) {
             const vm_prop *p = vm_prop_find(table, k);
-            if (p && normalize_value(p, k, o, v, err) < 0)
+            if (p && normalize_value(p, k, o, v, true, err) < 0)
                 return -1;
         }
     }
@@ -165,7 +167,7 @@ int vm_payload_normalize(json_t *payload, const char *action, vm_err *err)
         const vm_prop *p = vm_prop_find(vm_props_top, k);
         if (!p)
             continue;
-        if (normalize_value(p, k, payload, v, err) < 0)
+        if (normalize_value(p, k, payload, v, false, err) < 0)
             return -1;
         if (p->type == PT_OBJARRAY && json_is_array(v)) {
             const vm_prop *sub = strstr(k, "nics") ? vm_props_nic : vm_props_disk;
