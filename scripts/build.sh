@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 mode=${1:-release}
 case "$mode" in
   release) dir=build; opts="--buildtype=debugoptimized" ;;
-  asan)    dir=build-asan; opts="--buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false" ;;
-  fuzz)    dir=build-fuzz; opts="--buildtype=debug -Dfuzz=true -Db_lundef=false" ;;
+  asan)    dir=build-asan; opts="--buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false" ;;
+  fuzz)    dir=build-fuzz; opts="--buildtype=debugoptimized -Dfuzz=true -Db_lundef=false -Dwerror=false -Db_sanitize=address,undefined -Dc_args=-fsanitize=fuzzer-no-link" ;;
   *) echo "usage: $0 [release|asan|fuzz]" >&2; exit 2 ;;
 esac
 if [ ! -f "$dir/build.ninja" ]; then
@@ -18,5 +18,10 @@ if [ ! -f "$dir/build.ninja" ]; then
     meson setup "$dir" $opts >/dev/null
   fi
 fi
-ninja -C "$dir" -j"$(nproc)" >/dev/null || ninja -C "$dir" -j1
+targets=""
+if [ "$mode" = fuzz ]; then
+  # Only the harnesses (and what they link): the tools are built elsewhere.
+  targets=$(ninja -C "$dir" -t targets all 2>/dev/null | sed -n 's/^\(tests\/fuzz\/[a-z_]*_fuzz\): .*/\1/p' | sort -u | tr '\n' ' ')
+fi
+ninja -C "$dir" -j"$(nproc)" $targets >/dev/null || ninja -C "$dir" -j1 $targets
 echo "$dir"
