@@ -331,6 +331,17 @@ refuse() {
     refuse $P "VNC password is too long, maximum length is 8 characters."
 }
 
+@test "create refuses numbers the memory arithmetic cannot hold" {
+    create_ok "$(fixture bhyve-nodisk)"
+    P=$BATS_TEST_TMPDIR/bad.json
+    echo '{"brand":"bhyve","autoboot":false,"ram":9223372036854775807}' > $P
+    refuse $P "Invalid value(s) for: ram"
+    echo '{"brand":"bhyve","autoboot":false,"cpu_cap":1e300}' > $P
+    refuse $P "Invalid value(s) for: cpu_cap"
+    echo '{"brand":"bhyve","autoboot":false,"max_physical_memory":9223372036854775807}' > $P
+    refuse $P "Invalid value(s) for: max_physical_memory"
+}
+
 @test "create refuses a pool that does not exist, without creating it" {
     install_ct
     P=$BATS_TEST_TMPDIR/bad.json

@@ -163,6 +163,10 @@ static const struct vcase cases[] = {
     { "bhyve", "create", "{\"zpool\":\"zones\"}", NULL },
     { "bhyve", "create", "{\"zpool\":\"zo/nes\"}", "Invalid value(s) for: zpool" },
     { "bhyve", "create", "{\"zpool\":\"\"}", "Invalid value(s) for: zpool" },
+    /* numbers the memory arithmetic cannot hold are refused, not wrapped */
+    { "bhyve", "create", "{\"ram\":9223372036854775807}", "Invalid value(s) for: ram" },
+    { "joyent", "update", "{\"max_physical_memory\":9223372036854775807}", "Invalid value(s) for: max_physical_memory" },
+    { "joyent", "update", "{\"cpu_cap\":1e300}", "Invalid value(s) for: cpu_cap" },
     /* several bad values: comma-joined in payload order, no space */
     { "joyent", "update", "{\"alias\":42,\"autoboot\":\"aardvark\",\"max_swap\":128}",
       "Invalid value(s) for: alias,autoboot,max_swap" },
