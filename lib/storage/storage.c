@@ -1518,7 +1518,17 @@ static json_t *size_prop(json_t *ds, const char *prop)
 
 /* Computes properties of `name` (dataset or snapshot).  `only` limits the
  * work to one property (NULL: all). */
-static int get_props(vs_pool *pool, view *v, const char *name, const char *only, json_t **out, vm_err *err)
+static bool wanted(const char *const *only, const char *p)
+{
+    if (!only)
+        return true;
+    for (size_t i = 0; only[i]; i++)
+        if (!strcmp(only[i], p))
+            return true;
+    return false;
+}
+
+static int get_props(vs_pool *pool, view *v, const char *name, const char *const *only, json_t **out, vm_err *err)
 {
     json_t *ds, *snap;
     if (view_find(v, name, &ds, &snap, err) < 0)
@@ -1528,7 +1538,7 @@ static int get_props(vs_pool *pool, view *v, const char *name, const char *only,
     cleanup_free char *dsname = split_snap(name, &sn);
     int type = snap ? VS_SNAPSHOT : ds_type(ds);
     json_t *obj = snap ? snap : ds;
-#define WANT(p) (!only || !strcmp(only, p))
+#define WANT(p) wanted(only, p)
     if (WANT("name"))
         json_object_set_new(o, "name", pv(json_string(name), "-"));
     if (WANT("type"))
@@ -1687,13 +1697,24 @@ int vs_get(vs_pool *pool, const char *name, json_t **props, vm_err *err)
     return r;
 }
 
+int vs_get_some(vs_pool *pool, const char *name, const char *const *props, json_t **out, vm_err *err)
+{
+    view v;
+    if (view_open(pool, &v, err) < 0)
+        return -1;
+    int r = get_props(pool, &v, name, props, out, err);
+    view_close(&v);
+    return r;
+}
+
 static int get_one(vs_pool *pool, const char *name, const char *prop, json_t **val, vm_err *err)
 {
     view v;
     cleanup_json json_t *o = NULL;
     if (view_open(pool, &v, err) < 0)
         return -1;
-    int r = get_props(pool, &v, name, prop, &o, err);
+    const char *const one[] = { prop, NULL };
+    int r = get_props(pool, &v, name, one, &o, err);
     view_close(&v);
     if (r < 0)
         return -1;
@@ -1880,10 +1901,12 @@ int vs_list(vs_pool *pool, const char *root, int types, int flags, json_t **name
         view_close(&v);
         return -1;
     }
-    cleanup_json json_t *sorted = vs_sorted_names(v.dss);
+    bool all = !root || (flags & VS_RECURSIVE);
+    /* One dataset (no recursion) needs no sorted walk of the whole pool:
+     * vmadm asks this for every VM. */
+    cleanup_json json_t *sorted = all ? vs_sorted_names(v.dss) : json_pack("[s]", root);
     json_t *out = json_array(), *k, *s;
     size_t i, j;
-    bool all = !root || (flags & VS_RECURSIVE);
     if (snap) {
         if (types & VS_SNAPSHOT)
             json_array_append_new(out, json_string(root));

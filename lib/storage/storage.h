@@ -100,6 +100,10 @@ int vs_holds_detail(vs_pool *pool, const char *snapname, json_t **holds, vm_err 
  * quota, refquota, compression, volblocksize, userrefs, mountpoint, plus
  * user properties.  Integers are bytes. */
 int vs_get(vs_pool *pool, const char *name, json_t **props, vm_err *err);
+/* Like vs_get, but computes only `props` (NULL-terminated): `used` and
+ * friends walk a filesystem's files, which readers of other properties
+ * should not pay for. */
+int vs_get_some(vs_pool *pool, const char *name, const char *const *props, json_t **out, vm_err *err);
 /* Convenience: one property as an integer / newly allocated string. */
 int vs_get_int(vs_pool *pool, const char *name, const char *prop, int64_t *out, vm_err *err);
 int vs_get_str(vs_pool *pool, const char *name, const char *prop, char **out, vm_err *err);

@@ -86,7 +86,9 @@ static void add_disk_storage(vs_pool *pool, json_t *disk, int64_t *sum_vol, int6
 
     if (!json_is_string(zfs))
         return;
-    if (!pool || vs_get(pool, json_string_value(zfs), &props, &e) < 0) {
+    static const char *const want[] = { "volsize", "refreservation", "volblocksize", "usedbysnapshots",
+                                        "compression", NULL };
+    if (!pool || vs_get_some(pool, json_string_value(zfs), want, &props, &e) < 0) {
         json_object_set_new(disk, "missing", json_true());
         return;
     }
@@ -128,7 +130,8 @@ static json_t *vm_snapshots(vs_pool *pool, const char *ds)
         cleanup_json json_t *props = NULL;
         char ts[32] = "";
         int64_t size = 0;
-        if (vs_get(pool, sn, &props, &e) == 0) {
+        static const char *const swant[] = { "creation", "used", NULL };
+        if (vs_get_some(pool, sn, swant, &props, &e) == 0) {
             int64_t c = prop_int(props, "creation");
             if (c > 0)
                 iso_time_ms(c * 1000, ts);
@@ -272,7 +275,8 @@ static int build_obj(const vm_ctx *ctx, pool_cache *pc, const char *uuid, json_t
     /* Root dataset (D10): quota is refquota for bhyve/kvm, quota otherwise. */
     cleanup_json json_t *rprops = NULL;
     vm_err e2 = VM_ERR_INIT;
-    if (pool && vs_get(pool, ds, &rprops, &e2) == 0) {
+    static const char *const rwant[] = { "quota", "refquota", NULL };
+    if (pool && vs_get_some(pool, ds, rwant, &rprops, &e2) == 0) {
         int64_t q = prop_int(rprops, hvm ? "refquota" : "quota");
         if (q > 0)
             json_object_set_new(o, "quota", json_integer((json_int_t)(q / (int64_t)GiB)));
