@@ -71,6 +71,8 @@ static int prepare_nics(json_t *cfg, vm_err *err)
     if (primaries > 1)
         return vm_err_set(err, VMERR_INVALID, "payload specifies more than 1 primary NIC");
     json_array_foreach(nics, i, n) {
+        if (vm_nic_normalize(n, err) < 0)
+            return -1;
         if (!json_object_get(n, "interface")) {
             char ifn[32];
             snprintf(ifn, sizeof ifn, "%s%zu", brand && !strcmp(brand, "lx") ? "eth" : "net", i);

@@ -78,6 +78,10 @@ static int nic_ops(json_t *payload, json_t *cfg, vm_err *err)
     const char *brand = json_string_value(json_object_get(cfg, "brand"));
     json_array_foreach(json_object_get(payload, "add_nics"), i, v) {
         json_t *n = json_dup(v);
+        if (vm_nic_normalize(n, err) < 0) {
+            json_decref(n);
+            return -1;
+        }
         if (!json_object_get(n, "mac")) {
             char u[37];
             uuid_new(u);

@@ -33,4 +33,8 @@ int vm_load_locked(const vm_ctx *ctx, const char *uuid, json_t **cfg, vm_err *er
  * (`_reprovision`); caller holds the VM lock. */
 int vm_reprovision_recover(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err);
 
+/* Validates a NIC's addresses and fills both the legacy (ip, netmask,
+ * gateway) and array (ips, gateways) forms (V20). */
+int vm_nic_normalize(json_t *nic, vm_err *err);
+
 #endif

@@ -1,0 +1,131 @@
+/* NIC address forms (reference V20, V12): the legacy ip/netmask/gateway
+ * and the newer ips/gateways arrays are both accepted and both shown. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "vm/vm_internal.h"
+
+static int mask_bits(const char *mask)
+{
+    struct in_addr a;
+    if (inet_pton(AF_INET, mask, &a) != 1)
+        return -1;
+    uint32_t m = ntohl(a.s_addr);
+    int bits = 0;
+    while (bits < 32 && (m & (0x80000000u >> bits)))
+        bits++;
+    /* contiguous ones only */
+    if (bits < 32 && (m << bits) != 0)
+        return -1;
+    return bits;
+}
+
+static void bits_mask(int bits, char out[16])
+{
+    uint32_t m = bits ? 0xffffffffu << (32 - bits) : 0;
+    struct in_addr a = { htonl(m) };
+    inet_ntop(AF_INET, &a, out, 16);
+}
+
+static bool valid_ip(const char *s, bool allow_prefix)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *slash = strchr(buf, '/');
+    int maxbits = 32;
+    if (slash) {
+        if (!allow_prefix)
+            return false;
+        *slash = '\0';
+    }
+    struct in6_addr a6;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, buf, &a4) != 1) {
+        if (inet_pton(AF_INET6, buf, &a6) != 1)
+            return false;
+        maxbits = 128;
+    }
+    if (slash) {
+        int64_t n;
+        if (!parse_i64(slash + 1, &n) || n < 0 || n > maxbits)
+            return false;
+    }
+    return true;
+}
+
+int vm_nic_normalize(json_t *nic, vm_err *err)
+{
+    const char *ip = json_string_value(json_object_get(nic, "ip"));
+    const char *mask = json_string_value(json_object_get(nic, "netmask"));
+    const char *gw = json_string_value(json_object_get(nic, "gateway"));
+    json_t *ips = json_object_get(nic, "ips");
+    cleanup_free char *js = json_compact(nic);
+
+    if (ip && strcmp(ip, "dhcp") && strcmp(ip, "addrconf") && !valid_ip(ip, false))
+        return vm_err_set(err, VMERR_INVALID, "Invalid IP for NIC: %s", js);
+    if (mask && mask_bits(mask) < 0)
+        return vm_err_set(err, VMERR_INVALID, "Specified netmask value is invalid: %s", mask);
+    if (gw && !valid_ip(gw, false))
+        return vm_err_set(err, VMERR_INVALID, "Static gateways must be IPv4 addresses: %s", gw);
+    if (ips) {
+        size_t i;
+        json_t *e;
+        if (json_array_size(ips) > 20)
+            return vm_err_set(err, VMERR_INVALID, "nic.*.ips contains %zu addresses, but is limited to 20",
+                              json_array_size(ips));
+        json_array_foreach(ips, i, e) {
+            const char *s = json_string_value(e);
+            if (!s || (strcmp(s, "dhcp") && strcmp(s, "addrconf") && !valid_ip(s, true)))
+                return vm_err_set(err, VMERR_INVALID, "Invalid IP for NIC: %s", js);
+        }
+    }
+    /* Legacy form → ips/gateways. */
+    if (ip && !ips) {
+        if (!strcmp(ip, "dhcp") || !strcmp(ip, "addrconf")) {
+            json_object_set_new(nic, "ips", json_pack("[s]", ip));
+        } else {
+            if (!mask)
+                return vm_err_set(err, VMERR_INVALID, "Missing .netmask option for NIC: %s", js);
+            cleanup_free char *cidr = xasprintf("%s/%d", ip, mask_bits(mask));
+            json_object_set_new(nic, "ips", json_pack("[s]", cidr));
+        }
+    } else if (ips && !ip) {
+        /* Representative ip/netmask: the first IPv4 address (or dhcp). */
+        size_t i;
+        json_t *e;
+        json_array_foreach(ips, i, e) {
+            const char *s = json_string_value(e);
+            if (!strcmp(s, "dhcp")) {
+                json_object_set_new(nic, "ip", json_string("dhcp"));
+                break;
+            }
+            struct in_addr a4;
+            char buf[64];
+            snprintf(buf, sizeof buf, "%s", s);
+            char *slash = strchr(buf, '/');
+            if (slash)
+                *slash = '\0';
+            if (inet_pton(AF_INET, buf, &a4) == 1) {
+                json_object_set_new(nic, "ip", json_string(buf));
+                if (slash) {
+                    char m[16];
+                    int64_t bits = 32;
+                    parse_i64(slash + 1, &bits);
+                    bits_mask((int)bits, m);
+                    json_object_set_new(nic, "netmask", json_string(m));
+                }
+                break;
+            }
+        }
+    }
+    if (gw && !json_object_get(nic, "gateways"))
+        json_object_set_new(nic, "gateways", json_pack("[s]", gw));
+    else if (!gw && json_array_size(json_object_get(nic, "gateways")) > 0) {
+        const char *g0 = json_string_value(json_array_get(json_object_get(nic, "gateways"), 0));
+        if (g0)
+            json_object_set_new(nic, "gateway", json_string(g0));
+    }
+    return 0;
+}
