@@ -206,6 +206,52 @@ static int load_all(const vm_ctx *ctx, json_t **out, vm_err *err)
     return vmobj_load_all(ctx, out, err);
 }
 
+/* list/lookup need only a few top-level fields: vminfod projects them
+ * (/vms?fields=) so the answer is a few bytes per VM, not the whole VM.
+ * Dotted fields (tags.x, disks.0.size) need whole objects. */
+static int load_fields(const vm_ctx *ctx, const char *const *groups, json_t **out, vm_err *err)
+{
+    static const char *const always[] = { "uuid", "brand", "max_physical_memory", "ram", NULL };
+    if (!vminfo_client_available(ctx))
+        return load_all(ctx, out, err);
+    char **all = xcalloc(1, sizeof *all);
+    size_t n = 0;
+    bool dotted = false;
+    for (size_t g = 0; groups[g] || g == 0; g++) {
+        cleanup_strv char **parts = strv_split(groups[g] ? groups[g] : "", ",");
+        for (size_t i = 0; parts[i]; i++) {
+            const char *f = parts[i];
+            if (*f == '-' || *f == '+')
+                f++;
+            const char *eq = strpbrk(f, "=");
+            cleanup_free char *name = eq ? xstrndup(f, (size_t)(eq - f)) : xstrdup(f);
+            if (strchr(name, '.'))
+                dotted = true;
+            all = xrealloc(all, (n + 2) * sizeof *all);
+            all[n++] = steal_ptr(name);
+            all[n] = NULL;
+        }
+        if (!groups[g])
+            break;
+    }
+    for (size_t i = 0; always[i]; i++) {
+        all = xrealloc(all, (n + 2) * sizeof *all);
+        all[n++] = xstrdup(always[i]);
+        all[n] = NULL;
+    }
+    if (dotted) {
+        strv_free(all);
+        return load_all(ctx, out, err);
+    }
+    cleanup_free char *joined = strv_join(all, ",");
+    strv_free(all);
+    cleanup_free char *path = xasprintf("/vms?fields=%s", joined);
+    if (vminfo_client_get_json(ctx, path, out, err) == 0 && json_is_array(*out))
+        return 0;
+    vm_err_clear(err);
+    return load_all(ctx, out, err);
+}
+
 static int load_one(const vm_ctx *ctx, const char *uuid, json_t **out, vm_err *err)
 {
     if (vminfo_client_available(ctx)) {
@@ -302,7 +348,11 @@ static int cmd_list(const vm_ctx *ctx, args *a)
             return 1;
         }
     }
-    if (load_all(ctx, &all, &e) < 0)
+    char *fg = strv_join(filters, ",");
+    const char *groups[] = { a->o ? a->o : "uuid,type,ram,state,alias", a->s ? a->s : "ram,uuid", fg, NULL };
+    int lr = load_fields(ctx, groups, &all, &e);
+    free(fg);
+    if (lr < 0)
         return fail(&e);
     size_t i;
     json_t *vm;

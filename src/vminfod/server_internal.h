@@ -13,6 +13,7 @@
 struct vment {
     char *text;
     size_t len;
+    json_t *scalars;   /* top-level scalar properties, for /vms?fields= */
 };
 
 /* A watched directory; refs say which entries matter to whom. */
