@@ -387,7 +387,11 @@ static int cmd_lookup(const vm_ctx *ctx, args *a)
         }
         filters[i] = a->pos[i];
     }
-    if (load_all(ctx, &all, &e) < 0)
+    char *fg = strv_join(filters, ",");
+    const char *groups[] = { fg, NULL };
+    int lr = a->j ? load_all(ctx, &all, &e) : load_fields(ctx, groups, &all, &e);
+    free(fg);
+    if (lr < 0)
         return fail(&e);
     size_t i;
     json_t *vm;
