@@ -31,10 +31,17 @@ dpath() { echo "/dev/zvol/rdsk/zones/$U/disk$1"; }
 
 # mark: remembers where the console log ends, so waits only look at what
 # the guest prints from now on (the log may or may not be kept across boots).
-mark() { MARK=$(stat -c %s "$(log)" 2>/dev/null || echo 0); }
+# A new boot may truncate console.log in place or replace it; "since the
+# mark" is the rest of the file if it still begins with what it held at
+# the mark, else all of it.
+mark() { cp "$(log)" "$F/mark.log" 2>/dev/null || : > "$F/mark.log"; }
 since() {
-    local sz; sz=$(stat -c %s "$(log)" 2>/dev/null || echo 0)
-    if [ "$sz" -lt "${MARK:-0}" ]; then cat "$(log)"; else tail -c +$(( ${MARK:-0} + 1 )) "$(log)"; fi 2>/dev/null | tr -d '\r'
+    local n; n=$(stat -c %s "$F/mark.log")
+    if [ "$(stat -c %s "$(log)" 2>/dev/null || echo 0)" -ge "$n" ] && cmp -s -n "$n" "$F/mark.log" "$(log)"; then
+        tail -c +$((n + 1)) "$(log)"
+    else
+        cat "$(log)"
+    fi 2>/dev/null | tr -d '\r'
 }
 wait_console() { # TEXT [SECONDS]: TEXT printed since the last mark
     local i=0 n=$(( ${2:-$BOOT_TIMEOUT} * 5 ))
