@@ -396,3 +396,22 @@ consistent() {
     run vmadm get "$U"
     [ "$(echo "$output" | jq -r '.disks[0].image_uuid + " " + .tags.during + " " + (.disks[1].size|tostring)')" = "$IMG_B reprovision 48" ]
 }
+
+@test "reprovision: a disk0 larger than the VM's quota slack (no flexible_disk_size) can be reprovisioned" {
+    # The VM's quota has no room for a second copy of disk0; the
+    # reprovision must not need one (SmartOS destroys, then clones).
+    install_img "$IMG_A" 64
+    install_img "$IMG_B" 64
+    cat > "$F/create.json" <<EOT
+{"uuid": "$U", "brand": "bhyve", "ram": 256, "vcpus": 1, "autoboot": false,
+ "disks": [{"image_uuid": "$IMG_A", "boot": true, "model": "virtio", "size": 3072}]}
+EOT
+    run vmadm create -f "$F/create.json"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    before=$(vmadm get "$U" | jq -S 'del(.last_modified)')
+    reprov "$U" "{\"image_uuid\": \"$IMG_B\"}"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [ "$(origin_image)" = "$IMG_B" ]
+    [ "$(vget volsize "$(disk0)")" = $((3072 * MiB)) ]
+    diff <(echo "$before" | jq --arg b "$IMG_B" '.disks[0].image_uuid = $b') <(vmadm get "$U" | jq -S 'del(.last_modified)')
+}
