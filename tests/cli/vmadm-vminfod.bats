@@ -68,6 +68,8 @@ stop_vminfod() {
 }
 daemon_vm() { curl -sf "http://$ADDR/vms/$1"; }
 n_listeners() { curl -sf "http://$ADDR/status" | jq '.eventsListeners | length'; }
+# listeners that are `vmadm events` processes (not a write's own stream)
+n_ev_listeners() { curl -sf "http://$ADDR/status" | jq '[.eventsListeners[] | select(.userAgent | startswith("vmadm events"))] | length'; }
 
 new_uuid() { cat /proc/sys/kernel/random/uuid; }
 
@@ -279,6 +281,17 @@ run_all() {
     [ "$(vmadm get "$U" | jq .quota)" = 2 ]
 }
 
+@test "vminfod: the event stream of a finished vmadm write is gone from /status" {
+    install_imgs
+    start_vminfod
+    U=$(new_uuid)
+    mk_ct "$U" joyent gone
+    vmadm update "$U" alias=gone2 2>/dev/null
+    # no vmadm runs any more: no listener may stay registered
+    for i in $(seq 100); do [ "$(n_listeners)" = 0 ] && break; sleep 0.1; done
+    [ "$(n_listeners)" = 0 ] || { curl -s "http://$ADDR/status" | jq -c .eventsListeners; false; }
+}
+
 # events_bg FILE ARGS...: `vmadm events ARGS` in the background into FILE.
 events_bg() {
     local f=$1; shift
@@ -289,66 +302,90 @@ TS='[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
 FULLTS='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
 has_line() { grep -Eq -- "$2" "$1"; }
 
-@test "vmadm events: human, -f, -j and -r formats for create, modify, delete (C43-C46)" {
+# events_scenario ARGS-OF-EACH-LISTENER...: one `vmadm events` per argument
+# string (h.txt, 2.txt, ...), then create / update x3 / delete of VM $U.
+events_scenario() {
+    local n=0 a
     install_imgs
     start_vminfod
-    events_bg "$F/h.txt" -r
-    events_bg "$F/f.txt" -f -r
-    events_bg "$F/j.txt" -j -r
-    events_bg "$F/plain.txt"
-    wait_for grep -q ready "$F/h.txt"
-    wait_for grep -q ready "$F/j.txt"
-    for i in $(seq 40); do [ "$(n_listeners)" = 4 ] && break; sleep 0.05; done
-
+    for a in "$@"; do
+        n=$((n + 1))
+        # shellcheck disable=SC2086
+        events_bg "$F/ev$n.txt" $a
+    done
+    for i in $(seq 60); do [ "$(n_ev_listeners)" = "$n" ] && break; sleep 0.05; done
+    [ "$(n_ev_listeners)" = "$n" ] || { echo "only $(n_ev_listeners) of $n listeners: $(head -2 "$F"/ev*.txt)"; return 1; }
     U=$(new_uuid); Z=${U%%-*}
+    LONG=abcdefghijklmnopqrstuvwxyz0123456789
     mk_ct "$U" joyent ev-web0
     echo '{"set_tags": {"counter": 1}}' | vmadm update "$U" 2>/dev/null
     vmadm update "$U" cpu_shares=50 2>/dev/null
-    LONG=abcdefghijklmnopqrstuvwxyz0123456789
     vmadm update "$U" alias=$LONG 2>/dev/null
     vmadm delete "$U" 2>/dev/null
-    wait_for grep -q delete "$F/h.txt"
-    wait_for grep -q '"type":"delete"' "$F/j.txt"
-    wait_for grep -q delete "$F/plain.txt"
-    sleep 0.3
-    cat "$F/h.txt"
+    for a in $(seq "$n"); do wait_for grep -q delete "$F/ev$a.txt"; done
+}
 
-    # human: [HH:MM:SS.mmmZ] <8 hex> <alias> <type>[: <path> <action> :: <old> -> <new>]
-    [ "$(head -1 "$F/h.txt")" != "" ]
-    head -1 "$F/h.txt" | grep -Eqx "\[$TS\] ready"
-    has_line "$F/h.txt" "^\[$TS\] $Z ev-web0 create$"
-    has_line "$F/h.txt" "^\[$TS\] $Z ev-web0 modify: tags\.counter added :: undefined -> 1$"
-    has_line "$F/h.txt" "^\[$TS\] $Z ev-web0 modify: cpu_shares changed :: 100 -> 50$"
+@test "vmadm events: human lines for create, modify (one per change), delete; -r ready line (C44, C46)" {
+    events_scenario "-r" ""
+    H=$F/ev1.txt
+    cat "$H"
+    grep . "$H" | head -1 | grep -Eqx "\[$TS\] ready"
+    has_line "$H" "^\[$TS\] $Z ev-web0 create$"
+    has_line "$H" "^\[$TS\] $Z ev-web0 modify: tags\.counter added :: undefined -> 1$"
+    has_line "$H" "^\[$TS\] $Z ev-web0 modify: cpu_shares changed :: 100 -> 50$"
     # aliases longer than 30 characters: 27 + "..."
-    has_line "$F/h.txt" "^\[$TS\] $Z ${LONG:0:27}\.\.\. modify: alias changed :: \"ev-web0\" -> \"$LONG\"$"
-    has_line "$F/h.txt" "^\[$TS\] $Z (-|${LONG:0:27}\.\.\.) delete$"
-    # every line is an event line; nothing else (no blank lines)
-    bad=$(grep -Evc "^\[$TS\] (ready|$Z [^ ]+ (create|delete|modify: .+ (added|removed|changed) :: .+ -> .+))$" "$F/h.txt" || true)
-    [ "$bad" -eq 0 ] || { echo "unexpected lines:"; grep -Evn "^\[$TS\] (ready|$Z [^ ]+ (create|delete|modify: .+))$" "$F/h.txt" | cat -A; false; }
+    has_line "$H" "^\[$TS\] $Z ${LONG:0:27}\.\.\. modify: alias changed :: \"ev-web0\" -> \"$LONG\"$"
+    has_line "$H" "^\[$TS\] $Z (-|${LONG:0:27}\.\.\.) delete$"
+    # nothing but event lines (blank lines are checked separately)
+    bad=$(grep . "$H" | grep -Evc "^\[$TS\] (ready|$Z [^ ]+ (create|delete|modify: .+ (added|removed|changed) :: .+ -> .+))$" || true)
+    [ "$bad" -eq 0 ]
     # without -r: no ready line, the same events
-    ! grep -q ready "$F/plain.txt"
-    diff <(grep -v ready "$F/h.txt") "$F/plain.txt"
+    ! grep -q ready "$F/ev2.txt"
+    diff <(grep . "$H" | grep -v ready) <(grep . "$F/ev2.txt")
+}
 
-    # -f: full ISO time and full zonename; ready names the listener
-    # (`vmadm events -f -r`: both are flags, in any order)
-    echo "-f -r output:"; cat "$F/f.txt"
-    [ "$(n_listeners)" = 4 ] || { echo "listeners: $(n_listeners) (vmadm events -f -r did not run)"; false; }
-    wait_for grep -q delete "$F/f.txt"
-    head -1 "$F/f.txt" | grep -Eqx "\[$FULLTS\] ready \(uuid [0-9a-f-]{36}\)"
-    has_line "$F/f.txt" "^\[$FULLTS\] $U ev-web0 create$"
-    has_line "$F/f.txt" "^\[$FULLTS\] $U ev-web0 modify: cpu_shares changed :: 100 -> 50$"
-    [ "$(grep -c . "$F/f.txt")" -eq "$(wc -l < "$F/f.txt")" ]
-
-    # -j: one JSON object per line, SmartOS's fields
-    [ "$(grep -c . "$F/j.txt")" -eq "$(wc -l < "$F/j.txt")" ] || { echo "blank lines in -j output"; false; }
-    while IFS= read -r l; do echo "$l" | jq -e 'type == "object"' >/dev/null || { echo "not JSON: $l"; false; }; done < "$F/j.txt"
-    head -1 "$F/j.txt" | jq -e '.type == "ready" and (.vms | type == "object") and (.uuid | length == 36) and (.date | type == "string")'
-    grep '"type":"create"' "$F/j.txt" | jq -e --arg u "$U" 'select(.uuid == $u) | .zonename == $u and .vm.alias == "ev-web0" and .vm.uuid == $u'
-    grep '"type":"modify"' "$F/j.txt" | jq -s -e --arg u "$U" '[.[] | select(.uuid == $u) | .changes[]
+@test "vmadm events -j: one JSON object per event, SmartOS's fields; ready .vms keyed by zonename (C45, C46)" {
+    events_scenario "-j -r"
+    J=$F/ev1.txt
+    grep . "$J" | while IFS= read -r l; do echo "$l" | jq -e 'type == "object"' >/dev/null || { echo "not JSON: $l"; false; }; done
+    grep . "$J" | head -1 | jq -e '.type == "ready" and (.vms | type == "object") and (.uuid | length == 36) and (.date | type == "string")'
+    grep '"type":"create"' "$J" | jq -e --arg u "$U" 'select(.uuid == $u) | .zonename == $u and .vm.alias == "ev-web0" and .vm.uuid == $u'
+    grep '"type":"modify"' "$J" | jq -s -e --arg u "$U" '[.[] | select(.uuid == $u) | .changes[]
         | select(.prettyPath == "cpu_shares")] | length == 1 and .[0].path == ["cpu_shares"] and .[0].action == "changed"
         and .[0].oldValue == 100 and .[0].newValue == 50'
-    grep '"type":"modify"' "$F/j.txt" | jq -s -e 'all(.[]; (.vm | type == "object") and (.changes | length > 0))'
-    grep '"type":"delete"' "$F/j.txt" | jq -e --arg u "$U" '.uuid == $u and .zonename == $u and (has("vm") | not)'
+    grep '"type":"modify"' "$J" | jq -s -e 'all(.[]; (.vm | type == "object") and (.changes | length > 0))'
+    grep '"type":"delete"' "$J" | jq -e --arg u "$U" '.uuid == $u and .zonename == $u and (has("vm") | not)'
+}
+
+@test "vmadm events: exactly one line per event/change, no blank lines (plain, -r, -j)" {
+    events_scenario "-r" "-j -r" ""
+    for f in "$F"/ev1.txt "$F"/ev2.txt "$F"/ev3.txt; do
+        [ "$(grep -c '^$' "$f" || true)" -eq 0 ] || { echo "blank lines in $(basename "$f"):"; cat -A "$f"; false; }
+    done
+}
+
+@test "vmadm events -f -r: full ISO time and full zonename; ready names the listener (C45, C46)" {
+    # the documented usage `vmadm events [-f] [-j] [-r] [uuid]`: separate flags
+    events_scenario "-f -r" "-r -f"
+    for f in "$F"/ev1.txt "$F"/ev2.txt; do
+        cat "$f"
+        grep . "$f" | head -1 | grep -Eqx "\[$FULLTS\] ready \(uuid [0-9a-f-]{36}\)"
+        has_line "$f" "^\[$FULLTS\] $U ev-web0 create$"
+        has_line "$f" "^\[$FULLTS\] $U ev-web0 modify: cpu_shares changed :: 100 -> 50$"
+    done
+}
+
+@test "vmadm events -f <uuid>: -f is a flag, the uuid selects the VM" {
+    install_imgs
+    start_vminfod
+    U=$(new_uuid)
+    mk_ct "$U" joyent f-uuid
+    events_bg "$F/e.txt" -f "$U"
+    for i in $(seq 60); do [ "$(n_ev_listeners)" = 1 ] && break; sleep 0.05; done
+    [ "$(n_ev_listeners)" = 1 ] || { echo "vmadm events -f <uuid> did not run: $(cat "$F/e.txt")"; false; }
+    vmadm update "$U" alias=f-uuid2 2>/dev/null
+    wait_for grep -q f-uuid2 "$F/e.txt"
+    has_line "$F/e.txt" "^\[$FULLTS\] $U f-uuid2 modify: alias changed :: \"f-uuid\" -> \"f-uuid2\"$"
 }
 
 @test "vmadm events <uuid>: only that VM; unknown uuid -> VM <uuid> not found, exit 1; no daemon -> error" {
@@ -366,7 +403,7 @@ has_line() { grep -Eq -- "$2" "$1"; }
     [ "$output" = "VM $X not found" ]
     events_bg "$F/a.txt" "$A"
     events_bg "$F/all.txt" not-a-uuid    # not UUID-shaped: ignored, all VMs
-    for i in $(seq 40); do [ "$(n_listeners)" = 2 ] && break; sleep 0.05; done
+    for i in $(seq 60); do [ "$(n_ev_listeners)" = 2 ] && break; sleep 0.05; done
     vmadm update "$B" alias=only-b2 2>/dev/null
     vmadm update "$A" alias=only-a2 2>/dev/null
     wait_for grep -q only-a2 "$F/a.txt"
@@ -384,7 +421,7 @@ has_line() { grep -Eq -- "$2" "$1"; }
     pid=$(vmadm get "$U" | jq .pid)
     events_bg "$F/e.txt" "$U"
     events_bg "$F/j.txt" -j "$U"
-    for i in $(seq 40); do [ "$(n_listeners)" = 2 ] && break; sleep 0.05; done
+    for i in $(seq 60); do [ "$(n_ev_listeners)" = 2 ] && break; sleep 0.05; done
     vmadm login "$U" kill -PWR 1 || true   # the login may die with the container
     wait_for grep -q 'state changed' "$F/e.txt"
     wait_for grep -q '"stopped"' "$F/j.txt"
