@@ -2063,3 +2063,11 @@ out:
     view_close(&v);
     return r;
 }
+
+bool vs_pool_exists(const vm_ctx *ctx, const char *name)
+{
+    if (!name || !*name || strchr(name, '/'))
+        return false;
+    cleanup_free char *p = xasprintf("%s/var/vmstore/%s/pool.json", ctx->root, name);
+    return path_exists(p);
+}

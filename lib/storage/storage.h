@@ -44,6 +44,8 @@ enum vs_flags {
  * exists. */
 int vs_pool_open(const vm_ctx *ctx, const char *name, vs_pool **out, vm_err *err);
 void vs_pool_close(vs_pool *pool);
+/* True when pool `name` has been created (opened once) under ctx's root. */
+bool vs_pool_exists(const vm_ctx *ctx, const char *name);
 void cleanup_vs_poolp(vs_pool **p);
 #define cleanup_vs_pool __attribute__((cleanup(cleanup_vs_poolp)))
 const char *vs_pool_name(const vs_pool *pool);

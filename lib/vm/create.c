@@ -71,6 +71,9 @@ static int prepare_nics(json_t *cfg, vm_err *err)
     if (primaries > 1)
         return vm_err_set(err, VMERR_INVALID, "payload specifies more than 1 primary NIC");
     json_array_foreach(nics, i, n) {
+        cleanup_free char *given = json_compact(n);
+        if (hvm && !json_object_get(n, "model") && !driver)
+            return vm_err_set(err, VMERR_INVALID, "missing .model option for NIC: %s", given);
         if (vm_nic_normalize(n, err) < 0)
             return -1;
         if (!json_object_get(n, "interface")) {
@@ -220,6 +223,8 @@ int vm_create(const vm_ctx *ctx, json_t *payload, char uuid_out[37], vm_err *err
     json_object_set_new(payload, "uuid", json_string(uuid_out));
     uuid = uuid_out;
     const char *poolname = json_string_value(json_object_get(payload, "zpool"));
+    if (strcmp(poolname, ctx->pool) != 0 && !vs_pool_exists(ctx, poolname))
+        return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: zpool");
     if (vs_pool_open(ctx, poolname, &pool, err) < 0)
         return -1;
 

@@ -50,8 +50,7 @@ int vm_delete(const vm_ctx *ctx, const char *uuid, vm_err *err)
 json_t *vm_validate_payload(const vm_ctx *ctx, const char *action, const char *brand, json_t *payload)
 {
     (void)ctx;
-    vm_err e = VM_ERR_INIT;
-    if (vm_payload_normalize(payload, action, &e) < 0)
-        return json_pack("{s:[s],s:[],s:[]}", "bad_values", e.msg, "bad_properties", "missing_properties");
+    /* No coercion here: a non-numeric integer is reported by name in
+     * bad_values, as SmartOS's validate does. */
     return vm_validate(brand, action, payload);
 }

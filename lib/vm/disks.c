@@ -321,3 +321,21 @@ int vm_disks_plan_add(const vm_ctx *ctx, json_t *vm, json_t *payload_disks, json
     *plan_out = steal_ptr(plan);
     return 0;
 }
+
+void vm_disks_sort(json_t *disks)
+{
+    /* Insertion sort: a handful of disks, and stable. */
+    size_t n = json_array_size(disks);
+    for (size_t i = 1; i < n; i++) {
+        for (size_t j = i; j > 0; j--) {
+            json_t *a = json_array_get(disks, j - 1), *b = json_array_get(disks, j);
+            int ia = vm_disk_index(a), ib = vm_disk_index(b);
+            bool swap = (ia < 0 && ib >= 0) || (ia >= 0 && ib >= 0 && ib < ia);
+            if (!swap)
+                break;
+            json_incref(a);
+            json_array_set(disks, j - 1, b);
+            json_array_set_new(disks, j, a);
+        }
+    }
+}

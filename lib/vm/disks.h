@@ -26,6 +26,8 @@ int vm_disks_assign_slots(json_t *disks, vm_err *err);
  * Indexes and slots avoid the existing disks. */
 int vm_disks_plan_add(const vm_ctx *ctx, json_t *vm, json_t *payload_disks, json_t **plan, vm_err *err);
 
+/* Sorts disks by the N of ".../disk<N>" (D1); others keep their order, last. */
+void vm_disks_sort(json_t *disks);
 /* Dataset name of a stored disk (from zfs_filesystem or its /dev/zvol path). */
 const char *vm_disk_dataset(json_t *disk);
 /* Index N of ".../disk<N>", or -1. */

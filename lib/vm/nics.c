@@ -57,6 +57,15 @@ static bool valid_ip(const char *s, bool allow_prefix)
 
 int vm_nic_normalize(json_t *nic, vm_err *err)
 {
+    /* MACs are stored as six two-digit lower-case octets (C38). */
+    const char *mac = json_string_value(json_object_get(nic, "mac"));
+    unsigned o[6];
+    if (mac && sscanf(mac, "%x:%x:%x:%x:%x:%x", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5]) == 6) {
+        char m[18];
+        snprintf(m, sizeof m, "%02x:%02x:%02x:%02x:%02x:%02x", o[0] & 255, o[1] & 255, o[2] & 255, o[3] & 255,
+                 o[4] & 255, o[5] & 255);
+        json_object_set_new(nic, "mac", json_string(m));
+    }
     const char *ip = json_string_value(json_object_get(nic, "ip"));
     const char *mask = json_string_value(json_object_get(nic, "netmask"));
     const char *gw = json_string_value(json_object_get(nic, "gateway"));

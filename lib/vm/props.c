@@ -7,6 +7,9 @@
 #define O BR_OS
 #define MIN(x) .has_min = true, .min = (x)
 #define MAX(x) .has_max = true, .max = (x)
+/* Memory sizes in MiB: 2^40 MiB (1 EiB) keeps every derived byte count
+ * (and the +1280 MiB overheads) inside int64. */
+#define MEM_MAX (1LL << 40)
 
 static const char *const bootroms[] = { "bios", "uefi", NULL };
 static const char *const cpu_types[] = { "qemu64", "host", NULL };
@@ -47,14 +50,14 @@ const vm_prop vm_props_top[] = {
     { .name = "kernel_version", .type = PT_STRING, .create = BR_LX, .update = BR_LX },
     { .name = "limit_priv", .type = PT_LIST, .create = A, .update = A },
     { .name = "maintain_resolvers", .type = PT_BOOLEAN, .create = O, .update = O },
-    { .name = "max_locked_memory", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
+    { .name = "max_locked_memory", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(MEM_MAX) },
     { .name = "max_lwps", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
     { .name = "max_msg_ids", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
-    { .name = "max_physical_memory", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
+    { .name = "max_physical_memory", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(MEM_MAX) },
     { .name = "max_sem_ids", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
     { .name = "max_shm_ids", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
-    { .name = "max_shm_memory", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
-    { .name = "max_swap", .type = PT_INTEGER, .create = A, .update = A, MIN(256) },
+    { .name = "max_shm_memory", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(MEM_MAX) },
+    { .name = "max_swap", .type = PT_INTEGER, .create = A, .update = A, MIN(256), MAX(MEM_MAX) },
     { .name = "mdata_exec_timeout", .type = PT_INTEGER, .create = BR_JOYENT | BR_JM, .update = 0, MIN(0) },
     { .name = "nic_driver", .type = PT_STRING, .create = H, .update = H, .values = nic_models },
     { .name = "nics", .type = PT_OBJARRAY, .create = A, .update = 0 },
@@ -62,12 +65,12 @@ const vm_prop vm_props_top[] = {
     { .name = "package_name", .type = PT_STRING, .create = A, .update = A },
     { .name = "package_version", .type = PT_STRING, .create = A, .update = A },
     { .name = "qemu_extra_opts", .type = PT_STRING, .create = H, .update = H },
-    { .name = "quota", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
-    { .name = "ram", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
+    { .name = "quota", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(1LL << 30) },
+    { .name = "ram", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(MEM_MAX) },
     { .name = "resolvers", .type = PT_LIST, .create = A, .update = A },
     { .name = "routes", .type = PT_FLATOBJ, .create = A, .update = 0 },
     { .name = "tags", .type = PT_FLATOBJ, .create = A, .update = 0 },
-    { .name = "tmpfs", .type = PT_INTEGER, .create = O, .update = O, MIN(0) },
+    { .name = "tmpfs", .type = PT_INTEGER, .create = O, .update = O, MIN(0), MAX(MEM_MAX) },
     { .name = "uuid", .type = PT_UUID, .create = A, .update = 0 },
     { .name = "vcpus", .type = PT_INTEGER, .create = H, .update = H, MIN(1), MAX(64) },
     { .name = "vnc_password", .type = PT_STRING, .create = H, .update = H },

@@ -61,10 +61,12 @@ static int write_cfg(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *e
     return write_json_atomic(path, cfg, err);
 }
 
-/* Names of the aside dataset (built new, then holding the old after the swap). */
+/* Names of the aside dataset (built new, then holding the old after the
+ * swap).  Outside the VM's dataset, so that the VM's quota (RFD 154: no
+ * slack without flexible_disk_size) need not hold two boot disks. */
 static char *aside_name(const char *pool, const char *uuid, bool hvm)
 {
-    return hvm ? xasprintf("%s/%s/reprov-disk0", pool, uuid) : xasprintf("%s/%s-reprov", pool, uuid);
+    return hvm ? xasprintf("%s/%s-reprov-disk0", pool, uuid) : xasprintf("%s/%s-reprov", pool, uuid);
 }
 
 /* Finishes (token on the live dataset) or rolls back an interrupted
@@ -303,6 +305,12 @@ int vm_reprovision(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err 
         if (vs_get_str(pool, live, "compression", &comp, err) == 0 && comp)
             json_object_set_new(props, "compression", json_string(comp));
         vm_err_clear(err);
+        /* The new disk keeps the old one's space guarantee. */
+        int64_t refres = 0;
+        vm_err e2 = VM_ERR_INIT;
+        if (vs_get_int(pool, live, "refreservation", &refres, &e2) == 0 && refres > 0)
+            json_object_set_new(props, "refreservation",
+                                refres >= volsize ? json_string("auto") : json_integer(refres));
         if (vs_clone(pool, snap, aside, props, err) < 0)
             goto rollback;
     } else {

@@ -24,8 +24,15 @@ int64_t vm_space_reservation(json_t *cfg, int64_t sum_volsize, int64_t sum_refre
     json_t *fds = json_object_get(cfg, "flexible_disk_size");
     if (quota < 1)
         quota = 1;
-    if (json_is_integer(fds))
-        return quota * GiB + json_integer_value(fds) * MiB + sum_refres - sum_volsize;
+    int64_t fb, r;
+    /* An absurd flexible_disk_size saturates and fails the space check
+     * with its numbers, instead of wrapping around. */
+    if (json_is_integer(fds)) {
+        if (__builtin_mul_overflow((int64_t)json_integer_value(fds), MiB, &fb) ||
+            __builtin_add_overflow(quota * GiB, fb, &r) || __builtin_add_overflow(r, sum_refres - sum_volsize, &r))
+            return INT64_MAX;
+        return r;
+    }
     return quota * GiB + sum_refres;
 }
 
@@ -46,7 +53,7 @@ int vm_space_check_create(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, json_t 
         sum_res += json_is_integer(rr) ? json_integer_value(rr) : vs;
     }
     json_t *fds = json_object_get(cfg, "flexible_disk_size");
-    if (json_is_integer(fds) && sum_vol > json_integer_value(fds) * MiB) {
+    if (json_is_integer(fds) && json_integer_value(fds) < INT64_MAX / MiB && sum_vol > json_integer_value(fds) * MiB) {
         char a[32];
         fmt_mib(sum_vol, a);
         return vm_err_set(err, VMERR_NOSPACE,
@@ -59,7 +66,10 @@ int vm_space_check_create(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, json_t 
     int64_t need = vm_brand_is_hvm(brand) ? vm_space_reservation(cfg, sum_vol, sum_res) : 0;
     if (need > 0 && (uint64_t)need > sp.available) {
         char a[32], b[32];
-        fmt_mib(need, a);
+        if (need == INT64_MAX)
+            snprintf(a, sizeof a, "more than 8 EiB");
+        else
+            fmt_mib(need, a);
         fmt_mib((int64_t)sp.available, b);
         return vm_err_set(err, VMERR_NOSPACE,
                           "not enough space in zpool \"%s\": the VM needs %s (quota, disks and flexible_disk_size), %s available",

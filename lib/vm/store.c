@@ -50,6 +50,7 @@ struct vm_txn {
     json_t *writes; /* [{path, content}] */
     json_t *ops;    /* storage ops, see store.h */
     char *pool;
+    bool space;     /* recompute the VM's quota/reservation afterwards */
 };
 
 vm_txn *vm_txn_new(void)
@@ -99,6 +100,11 @@ void vm_txn_write_vm(vm_txn *t, const vm_ctx *ctx, const char *uuid, json_t *cfg
     vm_txn_write(t, rtp, json_object_get(meta, "routes"));
 }
 
+void vm_txn_set_space(vm_txn *t)
+{
+    t->space = true;
+}
+
 void vm_txn_op(vm_txn *t, json_t *op)
 {
     json_array_append_new(t->ops, op);
@@ -133,6 +139,12 @@ int vm_store_apply_op(vs_pool *pool, json_t *op, vm_err *err)
     if (!strcmp(kind, "set"))
         return vs_set(pool, name, json_string_value(json_object_get(op, "prop")),
                       json_string_value(json_object_get(op, "value")), err);
+    if (!strcmp(kind, "rename")) {
+        const char *to = json_string_value(json_object_get(op, "to"));
+        if (!vs_exists(pool, name) && to && vs_exists(pool, to))
+            return 0; /* done before a crash */
+        return vs_rename(pool, name, to, err);
+    }
     if (!strcmp(kind, "destroy")) {
         if (!vs_exists(pool, name))
             return 0;
@@ -167,7 +179,7 @@ static char *journal_path(const vm_ctx *ctx, const char *uuid)
 int vm_txn_begin(const vm_ctx *ctx, const char *uuid, vm_txn *t, vm_err *err)
 {
     cleanup_free char *jpath = journal_path(ctx, uuid);
-    cleanup_json json_t *j = json_pack("{s:O,s:O}", "ops", t->ops, "writes", t->writes);
+    cleanup_json json_t *j = json_pack("{s:O,s:O,s:b}", "ops", t->ops, "writes", t->writes, "space", t->space);
     return write_json_atomic(jpath, j, err);
 }
 
@@ -242,6 +254,18 @@ int vm_store_recover(const vm_ctx *ctx, const char *uuid, vm_err *err)
     }
     if (apply_writes(json_object_get(j, "writes"), err) < 0)
         return -1;
+    if (json_is_true(json_object_get(j, "space"))) {
+        cleanup_free char *cfgpath = vm_store_config_path(ctx, uuid);
+        cleanup_json json_t *cfg = NULL;
+        if (read_json_file(cfgpath, &cfg, err) < 0)
+            return -1;
+        cleanup_vs_pool vs_pool *p = NULL;
+        if (vs_pool_open(ctx, json_string_value(json_object_get(cfg, "zpool")), &p, err) < 0)
+            return -1;
+        json_object_set_new(cfg, "uuid", json_string(uuid));
+        if (vm_space_apply(ctx, p, cfg, err) < 0)
+            return -1;
+    }
     unlink(jpath);
     vm_log(ctx, "info", "VM %s: rolled forward an interrupted update", uuid);
     return 0;

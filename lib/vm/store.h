@@ -53,6 +53,8 @@ int vm_txn_commit(const vm_ctx *ctx, const char *uuid, vm_txn *t, vm_err *err);
  * {"op":"clone",origin,name,props}, {"op":"resize",name,volsize},
  * {"op":"set",name,prop,value}, {"op":"destroy",name}. */
 void vm_txn_op(vm_txn *t, json_t *op); /* steals op */
+/* The change moves disk space: recovery recomputes quota/reservation. */
+void vm_txn_set_space(vm_txn *t);
 /* Writes the journal (ops + writes): from here on the change completes. */
 int vm_txn_begin(const vm_ctx *ctx, const char *uuid, vm_txn *t, vm_err *err);
 /* Applies the file writes and removes the journal. */

@@ -190,8 +190,20 @@ static int disk_ops(const vm_ctx *ctx, vs_pool *pool, json_t *payload, json_t *c
                               "refusing to remove boot disk \"%s\" without \"dangerous_allow_remove_boot\": true",
                               json_string_value(v));
         const char *ds = vm_disk_dataset(d);
-        if (ds)
-            json_array_append_new(dc->post, json_pack("{s:s,s:s}", "op", "destroy", "name", ds));
+        if (ds) {
+            /* Moved aside first (undoable), destroyed after the commit: the
+             * freed name can then be reused by add_disks in this update. */
+            char tok[37];
+            uuid_new(tok);
+            cleanup_free char *aside = xasprintf("%s-removed-%.8s", ds, tok);
+            char *slash = strrchr(aside, '/');
+            /* <pool>/<uuid>/diskN-removed-x → <pool>/<uuid>-diskN-removed-x */
+            if (slash)
+                *slash = '-';
+            json_array_append_new(dc->ops, json_pack("{s:s,s:s,s:s}", "op", "rename", "name", ds, "to", aside));
+            json_array_append_new(dc->undo, json_pack("{s:s,s:s,s:s}", "op", "rename", "name", aside, "to", ds));
+            json_array_append_new(dc->post, json_pack("{s:s,s:s}", "op", "destroy", "name", aside));
+        }
         json_array_remove(disks, idx);
         dc->touched = true;
     }
@@ -310,6 +322,7 @@ static int disk_ops(const vm_ctx *ctx, vs_pool *pool, json_t *payload, json_t *c
             json_array_append_new(dc->undo, json_pack("{s:s,s:s}", "op", "destroy", "name", name));
             dc->touched = true;
         }
+        vm_disks_sort(disks);
     } else if (upd) {
         if (vm_disks_assign_slots(disks, err) < 0)
             return -1;
@@ -484,6 +497,8 @@ int vm_update(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err *err)
         vm_txn_op(t, json_incref(v));
     json_array_foreach(dc.post, i, v)
         vm_txn_op(t, json_incref(v));
+    if (dc.touched || json_object_get(payload, "flexible_disk_size") || json_object_get(payload, "quota"))
+        vm_txn_set_space(t);
     if (vm_txn_begin(ctx, uuid, t, err) < 0)
         goto out;
     size_t done = 0;

@@ -14,6 +14,8 @@ int vm_check_integer(json_t *v, int64_t *out)
     }
     if (json_is_real(v)) {
         double d = json_real_value(v);
+        if (d > 9.0e18 || d < -9.0e18)
+            return -1;
         if (d == (double)(int64_t)d) {
             *out = (int64_t)d;
             return 0;

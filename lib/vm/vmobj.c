@@ -16,6 +16,8 @@
 #include "vm/runtime.h"
 #include "vm/store.h"
 #include "vm/vm.h"
+#include "vm/vm_internal.h"
+#include "common/lock.h"
 
 #define MiB (1024.0 * 1024.0)
 #define GiB (1024.0 * 1024.0 * 1024.0)
@@ -159,6 +161,19 @@ static int build_obj(const vm_ctx *ctx, pool_cache *pc, const char *uuid, json_t
     cleanup_json json_t *cfg = NULL;
     if (vm_store_load_config(ctx, uuid, &cfg, err) < 0)
         return -1;
+    if (json_object_get(cfg, "_reprovision")) {
+        /* An interrupted reprovision whose owner is gone: finish or roll
+         * it back now, so no reader sees it half done. */
+        cleanup_lock vm_lock lk = VM_LOCK_INIT;
+        vm_err e2 = VM_ERR_INIT;
+        if (vm_lock_try(ctx, uuid, &lk, &e2) == 1) {
+            json_decref(cfg);
+            cfg = NULL;
+            if (vm_store_load_config(ctx, uuid, &cfg, err) < 0)
+                return -1;
+            vm_reprovision_recover(ctx, uuid, cfg, &e2);
+        }
+    }
 
     const char *brand = json_string_value(json_object_get(cfg, "brand"));
     const char *poolname = json_string_value(json_object_get(cfg, "zpool"));

@@ -165,6 +165,13 @@ static int read_payload(const char *file, const char *tty_msg, json_t **out)
         if (r == 0)
             break;
         n += r;
+        if (n > MAX_PAYLOAD) {
+            free(buf);
+            if (f != stdin)
+                fclose(f);
+            fprintf(stderr, "Invalid JSON payload: payload larger than %d MiB\n", MAX_PAYLOAD >> 20);
+            return 1;
+        }
     }
     if (f != stdin)
         fclose(f);
@@ -497,8 +504,8 @@ static int cmd_validate(const vm_ctx *ctx, args *a)
     int r = read_payload(a->f, "Will not validate from stdin when stdin is a tty.", &payload);
     if (r)
         return r;
-    const char *brand = !strcmp(a->pos[0], "update") ? a->pos[1]
-                                                     : json_string_value(json_object_get(payload, "brand"));
+    cleanup_free char *brand = xstrdup(!strcmp(a->pos[0], "update") ? a->pos[1]
+                                       : json_string_value(json_object_get(payload, "brand")));
     json_t *res = vm_validate_payload(ctx, a->pos[0], brand, payload);
     json_decref(payload);
     if (!res) {
