@@ -137,6 +137,10 @@ ct_variant() {
     jq -e '.role == "web"' "$ZP/config/tags.json"
     jq -e '."10.9.0.0/16" == "10.0.0.1"' "$ZP/config/routes.json"
     [ -f "$ZP/root/sbin/init" ]
+    # updates of tags/metadata/routes land there
+    echo '{"set_tags": {"tier": "db"}, "set_customer_metadata": {"k2": "v2"}}' | vmadm update "$U"
+    jq -e '.role == "web" and .tier == "db"' "$ZP/config/tags.json"
+    jq -e '.customer_metadata.k2 == "v2"' "$ZP/config/metadata.json"
 
     MARK=0
     run vmadm start "$U"
@@ -694,4 +698,20 @@ EOT
     ! kill -0 "$pid" 2>/dev/null
     run vmadm get "$U"
     echo "$output" | jq -e '.zone_state == "installed" and .exit_status == 0 and (.exit_timestamp | type == "string")'
+}
+
+@test "ct init killed from the host: vmadm sees the real container (stopped, exit_status -9)" {
+    install_ct A
+    create_ct joyent "$IMG_CT_A"
+    vmadm start "$U"
+    pid=$(vmget .pid)
+    kill -9 "$pid"
+    wait_for state_is stopped
+    run vmadm get "$U"
+    echo "$output" | jq -e '.zone_state == "installed" and (has("pid") | not) and .exit_status == -9'
+    ! pgrep -f -- "$U" >/dev/null
+    # and it starts again
+    run vmadm start "$U"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [ "$(inside head -1 /etc/os-release)" = ID=ctalpha ]
 }
