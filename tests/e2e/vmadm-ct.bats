@@ -560,7 +560,8 @@ consistent_ct() {
     org=$(vget origin "zones/$U") || { echo "no zone root dataset"; return 1; }
     [ "$org" = "zones/$img@final" ] || { echo "config says $img, root is a clone of $org"; bad=1; }
     [ "$(echo "$obj" | jq -r .transition_to)" = null ] || { echo "transition left: $(echo "$obj" | jq -c '[.state,.transition_to]')"; bad=1; }
-    case "$(echo "$obj" | jq -r .state)" in running|stopped|provisioning) ;; *) echo "state $(echo "$obj" | jq -r .state)"; bad=1 ;; esac
+    # shutting_down: killed just after the halt signal, init is exiting on its own
+    case "$(echo "$obj" | jq -r .state)" in running|stopped|shutting_down) ;; *) echo "state $(echo "$obj" | jq -r .state)"; bad=1 ;; esac
     [ "$(vget guid "zones/$U/data")" = "$DGUID" ] || { echo "data dataset replaced"; bad=1; }
     [ "$(cat "$(data_dir)/keep" 2>/dev/null)" = keep-me ] || { echo "/data/keep lost"; bad=1; }
     ! vmstore list -H -t all -o name | grep -q -- "zones/$U-reprov" || { echo "zones/$U-reprov left"; bad=1; }
