@@ -209,6 +209,7 @@ int img_create(const vm_ctx *ctx, json_t *vm, json_t *ov, const char *outdir,
     uint64_t volsize = 0;
     const char *origin = NULL;
     cleanup_json json_t *m = NULL;
+    cleanup_json json_t *om = NULL; /* before any goto out */
     if (hvm) {
         json_t *d0 = json_array_get(json_object_get(vm, "disks"), 0);
         const char *ds = jstr(d0, "zfs_filesystem");
@@ -259,7 +260,6 @@ int img_create(const vm_ctx *ctx, json_t *vm, json_t *ov, const char *outdir,
     uuid_new(uuid);
     iso_time_ms(now_ms(), now);
     const char *os = hvm ? "other" : strcmp(type, "lx-dataset") == 0 ? "linux" : "smartos";
-    cleanup_json json_t *om = NULL;
     vm_err e2 = VM_ERR_INIT;
     if (origin && img_get(ctx, NULL, origin, &om, &e2) == 0 && jstr(om, "os"))
         os = jstr(om, "os");

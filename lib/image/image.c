@@ -619,9 +619,10 @@ static int install_tar(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *m
     int rc = -1;
     cleanup_free char *dir = NULL;
     cleanup_free char *root = NULL;
+    cleanup_free char *rootlink = NULL;
     if (vs_fs_path(vp, ds, &dir, err) < 0)
         goto out;
-    cleanup_free char *rootlink = xasprintf("%s/root", dir);
+    rootlink = xasprintf("%s/root", dir);
     if (mkdir(rootlink, 0755) < 0 && errno != EEXIST) {
         vm_err_sys(err, errno, "cannot create %s", rootlink);
         goto out;

@@ -3,6 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -105,8 +108,11 @@ void img_sha1_init(img_sha1 *s)
     memset(s, 0, sizeof(*s));
     memcpy(s->h, iv, sizeof(iv));
 #ifdef HAVE_SHANI_CODE
-    __builtin_cpu_init();
-    s->hw = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+    /* cpuid directly: clang 14's __builtin_cpu_supports has no "sha". */
+    unsigned a, b, c, d;
+    bool sse41 = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 19));
+    bool sha = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29));
+    s->hw = sse41 && sha;
 #endif
 }
 

@@ -347,7 +347,13 @@ static uint64_t dir_written(vs_pool *pool, const char *dataname, int type)
         nftw(p, du_cb, 16, FTW_PHYS | FTW_MOUNT);
         return du_total;
     }
-    return stat(p, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+    if (stat(p, &st) < 0)
+        return 0;
+    /* A qcow2 layer with no data still holds its header, refcount table
+     * and block (3 clusters) and its L1 table; like an empty ZFS snapshot it has written
+     * nothing, so that is not charged. */
+    uint64_t alloc = (uint64_t)st.st_blocks * 512, empty = 3 * 65536 + 4096; /* + L1 table page */
+    return alloc > empty ? alloc - empty : 0;
 }
 
 static char *dir_path_pub(vs_pool *pool, const char *dataname, int type)

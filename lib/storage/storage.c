@@ -2000,6 +2000,10 @@ int vs_changed_blocks(vs_pool *pool, const char *snap_a, const char *snap_b, jso
     view v;
     json_t *ds, *sa, *dsb = NULL, *sb = NULL;
     cleanup_json json_t *raw = json_array();
+    /* Declared before the first goto: cleanup variables must not be
+     * jumped over. */
+    cleanup_free char *dn = NULL;
+    cleanup_free char *dn2 = NULL;
     int r = -1;
     if (view_open(pool, &v, err) < 0)
         return -1;
@@ -2017,10 +2021,10 @@ int vs_changed_blocks(vs_pool *pool, const char *snap_a, const char *snap_b, jso
     }
     json_t *snaps = json_object_get(ds, "snaps");
     const char *sn;
-    cleanup_free char *dn = split_snap(snap_a, &sn);
+    dn = split_snap(snap_a, &sn);
     ssize_t ia = find_snap(ds, sn), ib = (ssize_t)json_array_size(snaps);
     if (snap_b) {
-        cleanup_free char *dn2 = split_snap(snap_b, &sn);
+        dn2 = split_snap(snap_b, &sn);
         ib = find_snap(ds, sn);
         if (ib < ia) {
             vm_err_set(err, VMERR_INVALID, "'%s' is older than '%s'", snap_b, snap_a);

@@ -170,6 +170,12 @@ static int create_storage(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, json_t 
     if (json_is_true(json_object_get(cfg, "indestructible_zoneroot")) &&
         vm_set_indestructible(pool, ds, true, err) < 0)
         goto fail;
+    if (json_is_true(json_object_get(cfg, "indestructible_delegated")) &&
+        json_array_size(json_object_get(cfg, "datasets")) > 0) {
+        cleanup_free char *data = xasprintf("%s/data", ds);
+        if (vm_set_indestructible(pool, data, true, err) < 0)
+            goto fail;
+    }
     return 0;
 fail:;
     vm_err e2 = VM_ERR_INIT;
@@ -183,6 +189,10 @@ int vm_create(const vm_ctx *ctx, json_t *payload, char uuid_out[37], vm_err *err
     cleanup_json json_t *plan = NULL;
     cleanup_vs_pool vs_pool *pool = NULL;
     cleanup_lock vm_lock lk = VM_LOCK_INIT;
+    /* Everything `goto fail` may clean up is declared here, first. */
+    cleanup_json json_t *canon = NULL;
+    cleanup_free char *cdir = NULL;
+    cleanup_json json_t *meta = NULL;
     const char *brand, *uuid;
     int r = -1;
 
@@ -282,22 +292,22 @@ int vm_create(const vm_ctx *ctx, json_t *payload, char uuid_out[37], vm_err *err
     iso_time_ms(now_ms(), ts);
     json_object_set_new(cfg, "v", json_integer(1));
     json_object_set_new(cfg, "create_timestamp", json_string(ts));
-    cleanup_json json_t *meta = json_object();
+    meta = json_object();
     for (size_t i = 0; meta_keys[i]; i++) {
         json_t *m = json_object_get(cfg, meta_keys[i]);
         json_object_set_new(meta, meta_keys[i], m ? json_incref(m) : json_object());
         json_object_del(cfg, meta_keys[i]);
     }
     json_object_del(cfg, "delegate_dataset");
-    json_object_del(cfg, "indestructible_delegated");
 
     if (create_storage(ctx, pool, cfg, plan, err) < 0)
         goto fail;
     json_object_del(cfg, "indestructible_zoneroot");
+    json_object_del(cfg, "indestructible_delegated");
     json_object_del(cfg, "uuid");
     json_object_del(cfg, "zonename");
-    cleanup_json json_t *canon = vm_cfg_canonical(cfg);
-    cleanup_free char *cdir = xasprintf("%s/config", zonepath);
+    canon = vm_cfg_canonical(cfg);
+    cdir = xasprintf("%s/config", zonepath);
     if (mkdir_p(cdir, 0755, err) < 0 || vm_write_meta(zonepath, meta, err) < 0 ||
         write_json_atomic(mpath, canon, err) < 0 || vm_store_commit_create(ctx, uuid, err) < 0) {
         vm_err e2 = VM_ERR_INIT;

@@ -341,14 +341,19 @@ int vm_reprovision(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err 
         json_object_set_new(cfg, "image_uuid", json_string(image));
     }
     json_object_set_new(cfg, "autoboot", json_boolean(autoboot));
+    /* The intent stays recorded until the old disk/root is gone, so a crash
+     * here is completed (not leaked) by the next command. */
+    {
+        vm_err e2 = VM_ERR_INIT;
+        if (vs_destroy(pool, aside, VS_RECURSIVE | VS_FORCE, &e2) < 0)
+            vm_log(ctx, "warn", "VM %s: old %s not destroyed: %s", uuid, aside, e2.msg);
+    }
     json_object_del(cfg, "_reprovision");
     json_object_del(cfg, "transition");
     if (write_cfg(ctx, uuid, cfg, err) < 0)
         return -1; /* the next command rolls forward */
     {
         vm_err e2 = VM_ERR_INIT;
-        if (vs_destroy(pool, aside, VS_RECURSIVE | VS_FORCE, &e2) < 0)
-            vm_log(ctx, "warn", "VM %s: old %s not destroyed: %s", uuid, aside, e2.msg);
         if (hvm) {
             json_object_set_new(cfg, "uuid", json_string(uuid));
             vm_space_apply(ctx, pool, cfg, &e2);

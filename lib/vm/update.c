@@ -403,6 +403,8 @@ int vm_update(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err *err)
     cleanup_vs_pool vs_pool *pool = NULL;
     cleanup_txn vm_txn *t = vm_txn_new();
     disk_change dc = { json_array(), json_array(), json_array(), json_array(), false };
+    cleanup_free char *zonepath = NULL;
+    cleanup_free char *ds = NULL;
     int r = -1;
 
     if (vm_lock_acquire(ctx, uuid, -1, &lk, err) < 0 || vm_load_locked(ctx, uuid, &cfg, err) < 0)
@@ -427,8 +429,8 @@ int vm_update(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err *err)
     const char *poolname = json_string_value(json_object_get(cfg, "zpool"));
     if (vs_pool_open(ctx, poolname, &pool, err) < 0)
         goto out;
-    cleanup_free char *zonepath = vm_store_zonepath(ctx, poolname, uuid);
-    cleanup_free char *ds = xasprintf("%s/%s", poolname, uuid);
+    zonepath = vm_store_zonepath(ctx, poolname, uuid);
+    ds = xasprintf("%s/%s", poolname, uuid);
     vm_store_load_meta(zonepath, &meta, err);
 
     newcfg = json_dup(cfg);
@@ -528,6 +530,13 @@ int vm_update(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err *err)
     json_array_foreach(dc.post, i, v)
         if (vm_store_apply_op(pool, v, err) < 0)
             goto out; /* journal stays: the next command completes it */
+    /* Space follows the disks before the journal goes, so a crash here is
+     * completed by the next command too. */
+    if (dc.touched || json_object_get(payload, "flexible_disk_size") || json_object_get(payload, "quota")) {
+        json_object_set_new(newcfg, "uuid", json_string(uuid));
+        if (vm_space_apply(ctx, pool, newcfg, err) < 0)
+            goto out;
+    }
     if (vm_txn_finish(ctx, uuid, t, err) < 0)
         goto out;
     if (indestructible >= 0 && vm_set_indestructible(pool, ds, indestructible, err) < 0)
@@ -536,11 +545,6 @@ int vm_update(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err *err)
         cleanup_free char *data = xasprintf("%s/data", ds);
         if (vs_exists(pool, data) &&
             vm_set_indestructible(pool, data, json_is_true(json_object_get(payload, "indestructible_delegated")), err) < 0)
-            goto out;
-    }
-    if (dc.touched || json_object_get(payload, "flexible_disk_size") || json_object_get(payload, "quota")) {
-        json_object_set_new(newcfg, "uuid", json_string(uuid));
-        if (vm_space_apply(ctx, pool, newcfg, err) < 0)
             goto out;
     }
     /* Containers take new limits live; HVM changes apply at next boot. */

@@ -367,6 +367,7 @@ json_t *vmobj_watch_paths(const vm_ctx *ctx, const char *uuid)
     json_array_append_new(a, json_string(cfg));
     json_array_append_new(a, json_pack("s+", zp, "/config"));
     json_array_append_new(a, json_string(rundir));
-    json_array_append_new(a, json_pack("s+s+", ctx->root, "/var/vmstore/", pool));
+    /* pool.json itself: dataset properties (quota, sizes) live there. */
+    json_array_append_new(a, json_pack("s+s+s+", ctx->root, "/var/vmstore/", pool, "/pool.json"));
     return a;
 }

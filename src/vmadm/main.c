@@ -20,7 +20,7 @@
 #include "vminfo/vminfo_client.h"
 
 #define MAX_PAYLOAD (16 * 1024 * 1024)
-#define SYNC_TIMEOUT_MS 60000
+#define SYNC_TIMEOUT_MS 60000 /* VMINFOD_TIMEOUT (seconds) overrides */
 
 static const char *prog = "vmadm";
 
@@ -278,10 +278,17 @@ static void print_json(json_t *j)
     printf("%s\n", s);
 }
 
+static int sync_timeout_ms(void)
+{
+    const char *t = getenv("VMINFOD_TIMEOUT");
+    int64_t v;
+    return t && parse_i64(t, &v) && v > 0 && v < 86400 ? (int)(v * 1000) : SYNC_TIMEOUT_MS;
+}
+
 static int sync_after(vm_sync *s, const char *uuid)
 {
     vm_err e = VM_ERR_INIT;
-    int r = vm_sync_wait(s, uuid, SYNC_TIMEOUT_MS, &e);
+    int r = vm_sync_wait(s, uuid, sync_timeout_ms(), &e);
     vm_sync_end(s);
     if (r < 0) {
         fprintf(stderr, "%s\n", e.msg);
@@ -782,7 +789,7 @@ static int cmd_events(const vm_ctx *ctx, args *a)
     if (a->r) {
         cleanup_free char *line = vminfo_format_event(vminfo_stream_ready_event(s), flags);
         if (line)
-            printf("%s\n", line);
+            fputs(line, stdout);
         fflush(stdout);
     }
     for (;;) {
@@ -798,7 +805,7 @@ static int cmd_events(const vm_ctx *ctx, args *a)
         if (!uuid || (eu && !strcmp(eu, uuid))) {
             cleanup_free char *line = vminfo_format_event(ev, flags);
             if (line)
-                printf("%s\n", line);
+                fputs(line, stdout);
             fflush(stdout);
         }
         json_decref(ev);
@@ -901,7 +908,7 @@ int main(int argc, char **argv)
         r = cmd_kill(&ctx, argc, argv);
     else if (!strcmp(cmd, "login"))
         r = cmd_login(&ctx, argc, argv);
-    else if (parse_args(argc, argv, 2, "fost", "pHhj1FrfvdF", &a) < 0)
+    else if (parse_args(argc, argv, 2, !strcmp(cmd, "events") ? "" : "fost", "pHhj1FrfvdF", &a) < 0)
         r = usage("Option requires an argument");
     else if (!strcmp(cmd, "create"))
         r = cmd_create(&ctx, &a);
