@@ -181,6 +181,23 @@ static void listener_drop(vminfod *d, struct vminfod_listener *l, const char *wh
                 l->ua ? l->ua : "-", why);
 }
 
+void vminfod_keepalive(vminfod *d)
+{
+    struct wakes w = { 0 };
+    pthread_mutex_lock(&d->lock);
+    for (struct vminfod_listener *l = d->listeners; l; l = l->next) {
+        if (l->dead || l->closing)
+            continue;
+        l->keepalive = 1;
+        if (l->suspended) {
+            l->suspended = 0;
+            wakes_add(&w, l);
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    wakes_run(&w);
+}
+
 /* After a push (lock held): wake idle listeners, drop the ones that fell
  * too far behind.  The daemon never waits for a client. */
 static void listeners_after_push(vminfod *d, struct wakes *w)
@@ -822,6 +839,14 @@ ssize_t vminfod_listener_read(vminfod *d, vminfod_listener *l, char *buf, size_t
             l->next_seq++;
             l->off = 0;
         }
+    }
+    if (n == 0 && l->keepalive && max > 0) {
+        /* An empty line (clients skip it): writing is how a connection
+         * whose client went away is noticed and its listener dropped. */
+        l->keepalive = 0;
+        buf[0] = '\n';
+        pthread_mutex_unlock(&d->lock);
+        return 1;
     }
     if (n == 0) {
         if (l->next_seq < vminfo_ring_oldest(&d->ring)) {

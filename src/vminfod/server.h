@@ -135,4 +135,8 @@ void vminfod_listener_free(vminfod *d, vminfod_listener *l);
 void vminfod_close_listeners(vminfod *d);
 size_t vminfod_listener_count(vminfod *d);
 
+/* Probes idle event listeners with an empty line, so that connections of
+ * clients that went away are noticed and dropped (called every few s). */
+void vminfod_keepalive(vminfod *d);
+
 #endif

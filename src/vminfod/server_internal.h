@@ -50,6 +50,7 @@ struct vminfod_listener {
     long long next_seq;    /* next ring event to send */
     size_t off;            /* bytes of it already sent */
     int dead, closing, suspended;
+    int keepalive;         /* send an empty line when idle (dead-peer probe) */
     const vminfod_listener_ops *ops;
     void *conn;
 };
@@ -59,6 +60,7 @@ struct vminfod {
     vminfod_loader loader;
     vminfod_opts opts;
     int64_t start_ms;
+    int64_t last_keepalive;      /* watch thread only */
 
     /* ---- shared: under lock ---- */
     pthread_mutex_t lock;

@@ -501,10 +501,16 @@ static void process_dirty(vminfod *d, int64_t now)
     }
 }
 
+#define KEEPALIVE_MS 5000
+
 static int next_timeout(vminfod *d)
 {
     if (d->rescan_pending)
         return 0;
+    /* Wake at least every KEEPALIVE_MS for the listener keepalive. */
+    int64_t ka = d->last_keepalive + KEEPALIVE_MS - now_ms();
+    if (ka < 0)
+        ka = 0;
     int64_t min = -1;
     size_t it = 0;
     void *v;
@@ -512,8 +518,10 @@ static int next_timeout(vminfod *d)
         if (min < 0 || *(int64_t *)v < min)
             min = *(int64_t *)v;
     if (min < 0)
-        return -1;
+        return (int)ka;
     int64_t t = min - now_ms();
+    if (t > ka)
+        t = ka;
     return t < 0 ? 0 : (int)t;
 }
 
@@ -589,6 +597,10 @@ int vminfod_run(vminfod *d, int stop_fd, vm_err *err)
         }
         if (d->stopping)
             break;
+        if (now_ms() - d->last_keepalive >= KEEPALIVE_MS) {
+            d->last_keepalive = now_ms();
+            vminfod_keepalive(d);
+        }
         if (d->rescan_pending) {
             d->rescan_pending = 0;
             /* Directory events first: new VMs get watched by the rescan. */
