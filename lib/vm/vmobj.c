@@ -27,6 +27,8 @@ typedef struct pool_cache {
     const vm_ctx *ctx;
     size_t n;
     vs_pool *pools[8];
+    unsigned parts;      /* VMOBJ_* parts to build */
+    char server_uuid[37];
 } pool_cache;
 
 static vs_pool *cache_pool(pool_cache *pc, const char *name)
@@ -146,14 +148,16 @@ static json_t *vm_snapshots(vs_pool *pool, const char *ds)
     return out;
 }
 
-static const char *hostinfo_server_uuid(char out[37])
+static const char *hostinfo_server_uuid(pool_cache *pc)
 {
-    cleanup_free char *mid = NULL;
-    vm_err e = VM_ERR_INIT;
-    strcpy(out, "00000000-0000-0000-0000-000000000000");
-    if (read_file("/etc/machine-id", &mid, NULL, &e) == 0 && strlen(mid) >= 32)
-        snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", mid, mid + 8, mid + 12, mid + 16, mid + 20);
-    return out;
+    if (!pc->server_uuid[0]) {
+        cleanup_free char *mid = NULL;
+        vm_err e = VM_ERR_INIT;
+        strcpy(pc->server_uuid, "00000000-0000-0000-0000-000000000000");
+        if (read_file("/etc/machine-id", &mid, NULL, &e) == 0 && strlen(mid) >= 32)
+            snprintf(pc->server_uuid, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", mid, mid + 8, mid + 12, mid + 16, mid + 20);
+    }
+    return pc->server_uuid;
 }
 
 static int build_obj(const vm_ctx *ctx, pool_cache *pc, const char *uuid, json_t **out, vm_err *err)
@@ -207,7 +211,7 @@ static int build_obj(const vm_ctx *ctx, pool_cache *pc, const char *uuid, json_t
 
     /* Disks and space (O6, D12). */
     int64_t sum_vol = 0, sum_snap = 0;
-    if (hvm) {
+    if (hvm && (pc->parts & VMOBJ_DISKS)) {
         json_t *disks = json_object_get(o, "disks");
         json_t *nd = json_array();
         size_t i;
@@ -245,8 +249,7 @@ static int build_obj(const vm_ctx *ctx, pool_cache *pc, const char *uuid, json_t
         json_object_set_new(o, "resolvers", json_array());
     if (!json_object_get(o, "firewall_enabled"))
         json_object_set_new(o, "firewall_enabled", json_false());
-    char su[37];
-    json_object_set_new(o, "server_uuid", json_string(hostinfo_server_uuid(su)));
+    json_object_set_new(o, "server_uuid", json_string(hostinfo_server_uuid(pc)));
     json_object_set_new(o, "platform_buildstamp", json_string(VMADM_BUILDSTAMP));
 
     /* state (O2): transition first, then failed, provisioning, runtime. */
@@ -281,7 +284,10 @@ static int build_obj(const vm_ctx *ctx, pool_cache *pc, const char *uuid, json_t
     }
 
     cleanup_json json_t *meta = NULL;
-    vm_store_load_meta(zonepath, &meta, err);
+    if (pc->parts & VMOBJ_META)
+        vm_store_load_meta(zonepath, &meta, err);
+    else
+        meta = json_pack("{s:{},s:{},s:{},s:{}}", "customer_metadata", "internal_metadata", "routes", "tags");
     json_object_set(o, "customer_metadata", json_object_get(meta, "customer_metadata"));
     json_object_set(o, "internal_metadata", json_object_get(meta, "internal_metadata"));
     json_object_set(o, "routes", json_object_get(meta, "routes"));
@@ -298,26 +304,25 @@ static int build_obj(const vm_ctx *ctx, pool_cache *pc, const char *uuid, json_t
         json_object_set_new(o, "zfs_filesystem", json_string(ds));
         json_object_set_new(o, "zpool", json_string(poolname));
         /* indestructible_* are holds on @indestructible snapshots (§7.2). */
-        cleanup_free char *isnap = xasprintf("%s@indestructible", ds);
-        cleanup_json json_t *tags = NULL;
-        if (vs_exists(pool, isnap) && vs_holds(pool, isnap, &tags, &e2) == 0 && json_array_size(tags))
-            json_object_set_new(o, "indestructible_zoneroot", json_true());
-        cleanup_free char *dsnap = xasprintf("%s/data@indestructible", ds);
-        cleanup_json json_t *dtags = NULL;
-        if (vs_exists(pool, dsnap) && vs_holds(pool, dsnap, &dtags, &e2) == 0 && json_array_size(dtags))
-            json_object_set_new(o, "indestructible_delegated", json_true());
+        if (pc->parts & VMOBJ_HOLDS) {
+            if (vm_is_indestructible(pool, ds))
+                json_object_set_new(o, "indestructible_zoneroot", json_true());
+            cleanup_free char *data = xasprintf("%s/data", ds);
+            if (vm_is_indestructible(pool, data))
+                json_object_set_new(o, "indestructible_delegated", json_true());
+        }
     } else {
         json_object_set_new(o, "zfs_filesystem", json_string(ds));
         json_object_set_new(o, "zpool", json_string(poolname));
     }
-    json_object_set_new(o, "snapshots", vm_snapshots(pool, ds));
+    json_object_set_new(o, "snapshots", (pc->parts & VMOBJ_SNAPSHOTS) ? vm_snapshots(pool, ds) : json_array());
     *out = o;
     return 0;
 }
 
 int vmobj_load(const vm_ctx *ctx, const char *uuid, json_t **out, vm_err *err)
 {
-    pool_cache pc = { .ctx = ctx };
+    pool_cache pc = { .ctx = ctx, .parts = VMOBJ_ALL };
     if (!uuid_valid(uuid) || !vm_store_exists(ctx, uuid))
         return vm_err_set(err, VMERR_NOTFOUND, "VM %s not found", uuid);
     int r = build_obj(ctx, &pc, uuid, out, err);
@@ -332,7 +337,33 @@ int vmobj_list_uuids(const vm_ctx *ctx, json_t **out, vm_err *err)
 
 int vmobj_load_all(const vm_ctx *ctx, json_t **out, vm_err *err)
 {
-    pool_cache pc = { .ctx = ctx };
+    return vmobj_load_all_parts(ctx, VMOBJ_ALL, out, err);
+}
+
+unsigned vmobj_parts_for(const char *const *fields)
+{
+    unsigned p = 0;
+    if (!fields)
+        return VMOBJ_ALL;
+    for (size_t i = 0; fields[i]; i++) {
+        const char *f = fields[i];
+        size_t n = strcspn(f, ".");
+        if (!strncmp(f, "disks", n) || !strncmp(f, "free_space", n))
+            p |= VMOBJ_DISKS;
+        else if (!strncmp(f, "customer_metadata", n) || !strncmp(f, "internal_metadata", n) ||
+                 !strncmp(f, "tags", n) || !strncmp(f, "routes", n))
+            p |= VMOBJ_META;
+        else if (!strncmp(f, "snapshots", n))
+            p |= VMOBJ_SNAPSHOTS;
+        else if (!strncmp(f, "indestructible_zoneroot", n) || !strncmp(f, "indestructible_delegated", n))
+            p |= VMOBJ_HOLDS;
+    }
+    return p;
+}
+
+int vmobj_load_all_parts(const vm_ctx *ctx, unsigned parts, json_t **out, vm_err *err)
+{
+    pool_cache pc = { .ctx = ctx, .parts = parts };
     cleanup_json json_t *uuids = NULL;
     if (vm_store_list(ctx, &uuids, err) < 0)
         return -1;

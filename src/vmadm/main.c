@@ -219,8 +219,6 @@ static int load_all(const vm_ctx *ctx, json_t **out, vm_err *err)
 static int load_fields(const vm_ctx *ctx, const char *const *groups, json_t **out, vm_err *err)
 {
     static const char *const always[] = { "uuid", "brand", "max_physical_memory", "ram", NULL };
-    if (!vminfo_client_available(ctx))
-        return load_all(ctx, out, err);
     char **all = xcalloc(1, sizeof *all);
     size_t n = 0;
     bool dotted = false;
@@ -245,6 +243,13 @@ static int load_fields(const vm_ctx *ctx, const char *const *groups, json_t **ou
         all = xrealloc(all, (n + 2) * sizeof *all);
         all[n++] = xstrdup(always[i]);
         all[n] = NULL;
+    }
+    if (!vminfo_client_available(ctx)) {
+        /* Direct load of only the parts these fields need. */
+        unsigned parts = vmobj_parts_for((const char *const *)all);
+        strv_free(all);
+        vm_store_repair(ctx, err);
+        return vmobj_load_all_parts(ctx, parts, out, err);
     }
     if (dotted) {
         strv_free(all);
