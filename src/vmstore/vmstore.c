@@ -362,6 +362,10 @@ static int cmd_get(vs_pool *pool, int argc, char **argv)
     for (int i = optind + 1; i < argc; i++) {
         cleanup_json json_t *names = NULL;
         int t = strchr(argv[i], '@') ? types | VS_SNAPSHOT : types;
+        /* Like zfs get: without -r only the named dataset itself, not its
+         * snapshots. */
+        if (!rec && !strchr(argv[i], '@'))
+            t &= ~VS_SNAPSHOT;
         if (vs_list(pool, argv[i], t, rec ? VS_RECURSIVE : 0, &names, &err) < 0) {
             fprintf(stderr, "%s\n", err.msg);
             vm_err_clear(&err);
