@@ -135,7 +135,6 @@ int hv_stop(const vm_ctx *ctx, const char *uuid, int force, int timeout_s, vm_er
     int gone = 0;
     if (!force) {
         vm_err pe = VM_ERR_INIT;
-        cleanup_json json_t *a = NULL;
         if (simple_cmd(ctx, uuid, "system_powerdown", NULL, NULL, &pe) < 0)
             vm_log(ctx, "warn", "VM %s: ACPI power button failed: %s", uuid, pe.msg);
         else

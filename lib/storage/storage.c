@@ -1091,7 +1091,8 @@ static int destroy_snapshot(txn *t, const char *name, vm_err *err)
 {
     cleanup_free char *prefix = xasprintf("cannot destroy '%s'", name);
     const char *snap;
-    cleanup_free char *dsname = split_snap(name, &snap);
+    cleanup_free char *dsname = split_snap(name, &snap); /* owns what snap points into */
+    (void)dsname;
     json_t *ds;
     ssize_t idx;
     if (lookup_snap(t, name, prefix, &ds, &idx, err) < 0)
@@ -1829,6 +1830,7 @@ int vs_set(vs_pool *pool, const char *name, const char *prop, const char *value,
         json_t *snap;
         const char *sn;
         cleanup_free char *dn = split_snap(name, &sn);
+        (void)dn;
         ssize_t idx;
         if (lookup_snap(&t, name, prefix, &ds, &idx, err) < 0)
             goto out;

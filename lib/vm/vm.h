@@ -32,6 +32,11 @@ json_t *vm_validate_payload(const vm_ctx *ctx, const char *action, const char *b
  * pci_slot, model, media}], "total_space", "free_space"} in MiB. */
 int vm_disk_view(const vm_ctx *ctx, const char *uuid, json_t **out, vm_err *err);
 
+/* Snapshots <zfs_filesystem>@vmsnap-<name> (S13–S23). */
+int vm_snapshot_create(const vm_ctx *ctx, const char *uuid, const char *name, vm_err *err);
+int vm_snapshot_delete(const vm_ctx *ctx, const char *uuid, const char *name, vm_err *err);
+int vm_snapshot_rollback(const vm_ctx *ctx, const char *uuid, const char *name, int no_start, vm_err *err);
+
 int vm_reprovision(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err *err);
 
 #endif

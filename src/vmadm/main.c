@@ -873,6 +873,40 @@ static int cmd_disks(const vm_ctx *ctx, args *a)
     return 0;
 }
 
+static int cmd_snapshot(const vm_ctx *ctx, args *a, const char *cmd)
+{
+    if (a->npos != 2) {
+        char m[128];
+        snprintf(m, sizeof m, "Wrong number of parameters to \"%s\"", cmd);
+        return usage(m);
+    }
+    int r = need_uuid(a, cmd);
+    if (r)
+        return r;
+    vm_err e = VM_ERR_INIT;
+    const char *u = a->pos[0], *n = a->pos[1];
+    vm_sync *s = sync_open(ctx, cmd, u);
+    if (!strcmp(cmd, "create-snapshot"))
+        r = vm_snapshot_create(ctx, u, n, &e);
+    else if (!strcmp(cmd, "delete-snapshot"))
+        r = vm_snapshot_delete(ctx, u, n, &e);
+    else
+        r = vm_snapshot_rollback(ctx, u, n, 0, &e);
+    if (r < 0) {
+        vm_sync_end(s);
+        return fail(&e);
+    }
+    if (sync_after(s, u))
+        return 1;
+    if (!strcmp(cmd, "create-snapshot"))
+        fprintf(stderr, "Created snapshot %s for VM %s\n", n, u);
+    else if (!strcmp(cmd, "delete-snapshot"))
+        fprintf(stderr, "Deleted snapshot %s for VM %s\n", n, u);
+    else
+        fprintf(stderr, "Rolled back snapshot %s for VM %s\n", n, u);
+    return 0;
+}
+
 static int cmd_boot_all(const vm_ctx *ctx)
 {
     cleanup_json json_t *rep = NULL;
@@ -945,6 +979,9 @@ int main(int argc, char **argv)
         r = cmd_reprovision(&ctx, &a);
     else if (!strcmp(cmd, "events"))
         r = cmd_events(&ctx, &a);
+    else if (!strcmp(cmd, "create-snapshot") || !strcmp(cmd, "delete-snapshot") ||
+             !strcmp(cmd, "rollback-snapshot"))
+        r = cmd_snapshot(&ctx, &a, cmd);
     else if (!strcmp(cmd, "disks"))
         r = cmd_disks(&ctx, &a);
     else if (!strcmp(cmd, "boot-all"))

@@ -105,7 +105,7 @@ static char *match(json_t *vms, const char *f1, const char *f2)
     do {                                                  \
         char *got_ = match(vms, f1, f2);                  \
         if (strcmp(got_, expect))                         \
-            fail_msg("filter %s %s: expected [%s] got [%s]", f1, f2 ? f2 : "", expect, got_); \
+            fail_msg("filter %s %s: expected [%s] got [%s]", (const char *)(f1), (const char *)(f2) ? (const char *)(f2) : "", expect, got_); \
         free(got_);                                       \
     } while (0)
 

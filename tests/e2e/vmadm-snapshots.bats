@@ -1,0 +1,100 @@
+#!/usr/bin/env bats
+# vmadm create-snapshot / rollback-snapshot / delete-snapshot (reference
+# S13–S23) on a container and on a stopped bhyve VM: names, duplicates,
+# newest-first listing, rollback reverting files and tags and destroying
+# newer snapshots, the VM started after a rollback.
+
+bats_require_minimum_version 1.5.0
+load ../cli/helpers
+
+GUEST_DIR="$BATS_TEST_DIRNAME/../guest"
+
+setup_file() {
+    [ "$(id -u)" = 0 ] || return 0
+    "$GUEST_DIR/build.sh" >&2
+}
+
+setup() {
+    [ "$(id -u)" = 0 ] || skip "needs root for LXC"
+    . "$GUEST_DIR/images.env"
+    vm_setup_root
+}
+
+teardown() {
+    for u in $(ls "${VMADM_ROOT:-/nonexistent}/etc/vms" 2>/dev/null); do
+        vmadm stop -F "$u" >/dev/null 2>&1 || true
+    done
+    vm_teardown_root
+}
+
+snaps() { vmadm get "$1" | jq -c '[.snapshots[].name]'; }
+
+@test "container: snapshots listed newest first; rollback reverts files and tags, drops newer snapshots, starts the VM" {
+    imgadm install -m "$VMADM_TEST_CACHE/ct-A.json" -f "$VMADM_TEST_CACHE/ct-A.tar.gz" >/dev/null
+    U=$(echo "{\"brand\": \"joyent-minimal\", \"image_uuid\": \"$IMG_CT_A\", \"tags\": {\"foo\": 1}}" |
+        vmadm create 2>&1 | sed -n 's/^Successfully created VM //p')
+    vmadm login "$U" sh -c 'echo MAGIC1 > /root/hello.txt'
+    run --separate-stderr vmadm create-snapshot "$U" snapshot1
+    [ "$status" -eq 0 ] && [ "$stderr" = "Created snapshot snapshot1 for VM $U" ]
+    vmadm login "$U" sh -c 'echo MAGIC2 > /root/hello.txt'
+    echo '{"set_tags": {"foo": 2}}' | vmadm update "$U"
+    vmadm create-snapshot "$U" snapshot2
+    run vmadm create-snapshot "$U" snapshot2
+    [ "$status" -eq 1 ] && [ "$output" = 'snapshot with name "snapshot2" already exists.' ]
+    vmadm login "$U" sh -c 'echo MAGIC3 > /root/hello.txt'
+    vmadm create-snapshot "$U" snapshot3
+    [ "$(snaps "$U")" = '["snapshot3","snapshot2","snapshot1"]' ]
+    for bad in "bacon & eggs & ham" "this,string,has,commas" "$(printf 'x%.0s' $(seq 97))"; do
+        run vmadm create-snapshot "$U" "$bad"
+        [ "$status" -eq 1 ] && [ "$output" = "Invalid snapshot name" ]
+    done
+    [ "$(snaps "$U")" = '["snapshot3","snapshot2","snapshot1"]' ]
+
+    vmadm stop "$U"
+    run --separate-stderr vmadm rollback-snapshot "$U" snapshot2
+    [ "$status" -eq 0 ] && [ "$stderr" = "Rolled back snapshot snapshot2 for VM $U" ]
+    [ "$(vmadm list -H -o state "uuid=$U")" = running ]          # always started (S18)
+    [ "$(vmadm login "$U" cat /root/hello.txt)" = MAGIC2 ]
+    [ "$(snaps "$U")" = '["snapshot2","snapshot1"]' ]            # newer one destroyed
+    [ "$(vmadm get "$U" | jq .tags.foo)" = 2 ]
+
+    vmadm rollback-snapshot "$U" snapshot1
+    [ "$(vmadm login "$U" cat /root/hello.txt)" = MAGIC1 ]
+    [ "$(vmadm get "$U" | jq .tags.foo)" = 1 ]                   # metadata reverted (S19)
+    [ "$(snaps "$U")" = '["snapshot1"]' ]
+
+    run vmadm delete-snapshot "$U" nosuch
+    [ "$status" -eq 1 ] && [ "$output" = "No snapshot named \"nosuch\" for $U" ]
+    vmadm delete-snapshot "$U" snapshot1
+    [ "$(snaps "$U")" = '[]' ]
+    run vmadm create-snapshot "$U"
+    [ "$status" -eq 2 ]
+}
+
+@test "bhyve: a snapshot covers every disk; refused while running; rollback restores both disks' data" {
+    imgadm install -m "$VMADM_TEST_CACHE/hvm-A.json" -f "$VMADM_TEST_CACHE/hvm-A.raw.zst" >/dev/null
+    U=$(echo "{\"brand\": \"bhyve\", \"autoboot\": false, \"flexible_disk_size\": 1024,
+               \"disks\": [{\"image_uuid\": \"$IMG_HVM_A\", \"boot\": true, \"model\": \"virtio\"},
+                           {\"size\": 64, \"model\": \"virtio\"}]}" |
+        vmadm create 2>&1 | sed -n 's/^Successfully created VM //p')
+    vmadm create-snapshot "$U" before
+    run vmstore list -H -t snapshot -o name -r "zones/$U"
+    [[ "$output" == *"zones/$U@vmsnap-before"* ]]
+    [[ "$output" == *"zones/$U/disk0@vmsnap-before"* ]]
+    [[ "$output" == *"zones/$U/disk1@vmsnap-before"* ]]
+    # Write into disk1 behind the guest's back, then roll back.
+    f=$(vmstore get -Ho value mountpoint "zones/$U" >/dev/null; true)
+    echo '{"set_customer_metadata": {"k": "after"}}' | vmadm update "$U"
+    vmadm start "$U"
+    run vmadm create-snapshot "$U" live
+    [ "$status" -eq 1 ] && [[ "$output" == *"while stopped, currently: running"* ]]
+    vmadm stop -F "$U"
+    run vmadm rollback-snapshot "$U" before
+    [ "$status" -eq 0 ]
+    [ "$(vmadm get "$U" | jq -r '.customer_metadata.k // "none"')" = none ]
+    [ "$(vmadm list -H -o state "uuid=$U")" = running ]
+    vmadm stop -F "$U"
+    vmadm delete-snapshot "$U" before
+    run vmstore list -H -t snapshot -o name -r "zones/$U"
+    [[ "$output" != *vmsnap* ]]
+}
