@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -46,7 +47,24 @@ static void ev_kill(void *c)
         shutdown(ec->fd, SHUT_RDWR);
 }
 
-static const vminfod_listener_ops ev_ops = { ev_suspend, ev_resume, ev_kill };
+/* Event clients send nothing after their request: a readable socket or a
+ * hang-up means the client closed its end. */
+static int ev_peer_gone(void *c)
+{
+    struct evconn *ec = c;
+    if (ec->fd < 0)
+        return 0;
+    struct pollfd p = { ec->fd, POLLIN | POLLRDHUP, 0 };
+    if (poll(&p, 1, 0) <= 0)
+        return 0;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR))
+        return 1;
+    char b;
+    ssize_t n = recv(ec->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0;
+}
+
+static const vminfod_listener_ops ev_ops = { ev_suspend, ev_resume, ev_kill, ev_peer_gone };
 
 static ssize_t ev_read(void *cls, uint64_t pos, char *buf, size_t max)
 {

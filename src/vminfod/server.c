@@ -186,9 +186,10 @@ void vminfod_keepalive(vminfod *d)
     struct wakes w = { 0 };
     pthread_mutex_lock(&d->lock);
     for (struct vminfod_listener *l = d->listeners; l; l = l->next) {
-        if (l->dead || l->closing)
+        if (l->dead || l->closing || !l->ops || !l->ops->peer_gone || !l->ops->peer_gone(l->conn))
             continue;
-        l->keepalive = 1;
+        listener_drop(d, l, "the client went away");
+        /* A suspended connection must run once for the server to reap it. */
         if (l->suspended) {
             l->suspended = 0;
             wakes_add(&w, l);
@@ -839,14 +840,6 @@ ssize_t vminfod_listener_read(vminfod *d, vminfod_listener *l, char *buf, size_t
             l->next_seq++;
             l->off = 0;
         }
-    }
-    if (n == 0 && l->keepalive && max > 0) {
-        /* An empty line (clients skip it): writing is how a connection
-         * whose client went away is noticed and its listener dropped. */
-        l->keepalive = 0;
-        buf[0] = '\n';
-        pthread_mutex_unlock(&d->lock);
-        return 1;
     }
     if (n == 0) {
         if (l->next_seq < vminfo_ring_oldest(&d->ring)) {

@@ -120,6 +120,7 @@ typedef struct vminfod_listener_ops {
     void (*suspend)(void *conn);
     void (*resume)(void *conn);
     void (*kill)(void *conn);     /* shut the socket down (slow client) */
+    int (*peer_gone)(void *conn); /* 1 when the client closed its end */
 } vminfod_listener_ops;
 
 void vminfod_listener_attach(vminfod *d, vminfod_listener *l, const vminfod_listener_ops *ops,
@@ -135,8 +136,9 @@ void vminfod_listener_free(vminfod *d, vminfod_listener *l);
 void vminfod_close_listeners(vminfod *d);
 size_t vminfod_listener_count(vminfod *d);
 
-/* Probes idle event listeners with an empty line, so that connections of
- * clients that went away are noticed and dropped (called every few s). */
+/* Drops event listeners whose client closed its end of the connection: an
+ * idle stream is never written to, so nothing else would notice (called
+ * every few seconds). */
 void vminfod_keepalive(vminfod *d);
 
 #endif

@@ -50,7 +50,6 @@ struct vminfod_listener {
     long long next_seq;    /* next ring event to send */
     size_t off;            /* bytes of it already sent */
     int dead, closing, suspended;
-    int keepalive;         /* send an empty line when idle (dead-peer probe) */
     const vminfod_listener_ops *ops;
     void *conn;
 };
