@@ -146,6 +146,18 @@ json_t *vm_list_values(json_t *vm, const char *path)
     return out;
 }
 
+/* The first value at `path` (borrowed from vm, or from *hold which the
+ * caller decrefs).  Plain keys need no splitting: the common case of every
+ * cell of `vmadm list`. */
+static json_t *value1(json_t *vm, const char *path, json_t **hold)
+{
+    *hold = NULL;
+    if (!strchr(path, '.'))
+        return json_object_get(vm, path);
+    *hold = vm_list_values(vm, path);
+    return json_array_get(*hold, 0);
+}
+
 char *vm_list_cell(json_t *v)
 {
     if (!v || json_is_null(v) || json_is_false(v))
@@ -267,6 +279,8 @@ static int cmp_vals(json_t *a, json_t *b)
         double x = json_number_value(a), y = json_number_value(b);
         return x < y ? -1 : x > y;
     }
+    if (json_is_string(a) && json_is_string(b))
+        return strcmp(json_string_value(a), json_string_value(b));
     cleanup_free char *x = vm_list_cell(a);
     cleanup_free char *y = vm_list_cell(b);
     return strcmp(x ? x : "", y ? y : "");
@@ -325,9 +339,9 @@ int vm_list_sort(json_t *vms, const char *sort, vm_err *err)
         items[i].vm = json_incref(json_array_get(vms, i));
         items[i].vals = xcalloc(nk ? nk : 1, sizeof(json_t *));
         for (size_t k = 0; k < nk; k++) {
-            json_t *vals = vm_list_values(items[i].vm, keys[k].key);
-            items[i].vals[k] = json_incref(json_array_get(vals, 0));
-            json_decref(vals);
+            json_t *hold;
+            items[i].vals[k] = json_incref(value1(items[i].vm, keys[k].key, &hold));
+            json_decref(hold);
         }
     }
     sort_ctx sc = { nk, keys };
@@ -407,13 +421,16 @@ char *vm_list_render(json_t *vms, const vm_list_opts *o, vm_err *err)
         rtrim_line(buf, &len);
         append(&buf, &len, &cap, "\n");
     }
+    const struct field **cf = xcalloc(nc + 1, sizeof *cf);
+    for (size_t c = 0; c < nc; c++)
+        cf[c] = find_field(cols[c]);
     size_t i;
     json_t *vm;
     json_array_foreach(vms, i, vm) {
         for (size_t c = 0; c < nc; c++) {
-            const struct field *f = find_field(cols[c]);
-            cleanup_json json_t *vals = vm_list_values(vm, cols[c]);
-            cleanup_free char *s = vm_list_cell(json_array_get(vals, 0));
+            const struct field *f = cf[c];
+            cleanup_json json_t *hold = NULL;
+            cleanup_free char *s = vm_list_cell(value1(vm, cols[c], &hold));
             const char *txt = s ? s : (o->parsable ? "" : "-");
             if (o->parsable) {
                 if (c)
@@ -421,12 +438,19 @@ char *vm_list_render(json_t *vms, const vm_list_opts *o, vm_err *err)
                 append(&buf, &len, &cap, txt);
             } else {
                 int w = f ? f->width : 20;
-                cleanup_free char *cell = xasprintf("%s%-*s", c ? "  " : "", w, txt);
-                append(&buf, &len, &cap, cell);
+                char cell[512];
+                int cl = snprintf(cell, sizeof cell, "%s%-*s", c ? "  " : "", w, txt);
+                if (cl >= (int)sizeof cell) {
+                    cleanup_free char *big = xasprintf("%s%-*s", c ? "  " : "", w, txt);
+                    append(&buf, &len, &cap, big);
+                } else {
+                    append(&buf, &len, &cap, cell);
+                }
             }
         }
         rtrim_line(buf, &len);
         append(&buf, &len, &cap, "\n");
     }
+    free(cf);
     return buf;
 }

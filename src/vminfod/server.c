@@ -92,7 +92,7 @@ static void vment_free(void *p)
     struct vment *e = p;
     if (e) {
         free(e->text);
-        json_decref(e->scalars);
+        free(e->scalars);
         free(e);
     }
 }
@@ -239,15 +239,41 @@ static void push_event_locked(vminfod *d, json_t *ev, struct wakes *w)
 /* The top-level scalar properties of a VM: everything `vmadm list` can
  * show without dotted paths, kept parsed so /vms?fields= costs a copy of a
  * few values per VM instead of a parse of every VM. */
-static json_t *scalar_summary(json_t *vm)
+static void scalar_summary(json_t *vm, struct vment *e)
 {
-    json_t *s = json_object();
+    size_t cap = 512, n = 0;
+    char *b = xmalloc(cap);
     const char *k;
     json_t *v;
-    json_object_foreach(vm, k, v)
-        if (!json_is_object(v) && !json_is_array(v))
-            json_object_set(s, k, v);
-    return s;
+    json_object_foreach(vm, k, v) {
+        if (json_is_object(v) || json_is_array(v))
+            continue;
+        cleanup_free char *val = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        size_t kl = strlen(k) + 1, vl = strlen(val) + 1;
+        if (n + kl + vl > cap) {
+            cap = (n + kl + vl) * 2;
+            b = xrealloc(b, cap);
+        }
+        memcpy(b + n, k, kl);
+        memcpy(b + n + kl, val, vl);
+        n += kl + vl;
+    }
+    free(e->scalars);
+    e->scalars = xrealloc(b, n ? n : 1);
+    e->scalars_len = n;
+}
+
+/* The JSON text of scalar `key` of a cached VM, or NULL. */
+static const char *scalar_get(const struct vment *e, const char *key)
+{
+    const char *p = e->scalars, *end = e->scalars + e->scalars_len;
+    while (p && p < end) {
+        const char *val = p + strlen(p) + 1;
+        if (!strcmp(p, key))
+            return val;
+        p = val + strlen(val) + 1;
+    }
+    return NULL;
 }
 
 /* Commits one change of the cache and its event atomically, so a listener
@@ -272,8 +298,8 @@ static void commit(vminfod *d, const char *type, const char *uuid, json_t *vm, c
     free(e->text);
     e->text = text;
     e->len = len;
-    json_decref(e->scalars);
-    e->scalars = vm ? scalar_summary(vm) : NULL;
+    if (vm)
+        scalar_summary(vm, e);
     vminfod_blob_unref(d->blob);
     d->blob = NULL;
 
@@ -334,8 +360,7 @@ static int apply_loaded(vminfod *d, const char *uuid, json_t *vm)
             free(e->text);
             e->text = text;
             e->len = len;
-            json_decref(e->scalars);
-            e->scalars = scalar_summary(vm);
+            scalar_summary(vm, e);
             text = NULL;
             vminfod_blob_unref(d->blob);
             d->blob = NULL;
@@ -1011,9 +1036,26 @@ void vminfod_handle(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
         cleanup_json json_t *st = status_json(d, full != NULL);
         respond_json(resp, 200, st);
     } else if (n == 1 && !strcmp(seg[0], "vms") && req->arg && req->arg(req->arg_cls, "fields")) {
-        /* Projection of top-level scalar fields (vmadm list's columns). */
+        /* Projection of top-level scalar fields (vmadm list's columns),
+         * written straight from the packed values. */
         cleanup_strv char **f = strv_split(req->arg(req->arg_cls, "fields"), ",");
-        json_t *arr = json_array();
+        size_t nf = strv_len(f);
+        char **kq = xcalloc(nf + 1, sizeof *kq);
+        for (size_t j = 0; j < nf; j++) {
+            /* A field asked for twice is written once. */
+            for (size_t q = 0; q < j; q++)
+                if (f[q] && f[j] && !strcmp(f[q], f[j])) {
+                    free(f[j]);
+                    f[j] = xstrdup("");
+                    break;
+                }
+            json_t *ks = json_string(f[j]);
+            kq[j] = ks ? json_dumps(ks, JSON_ENCODE_ANY) : xstrdup("\"\"");
+            json_decref(ks);
+        }
+        size_t cap = 4096, len = 0;
+        char *out = xmalloc(cap);
+        out[len++] = '[';
         pthread_mutex_lock(&d->lock);
         size_t cnt = strmap_count(d->cache), i = 0, it = 0;
         struct sortent *v = xcalloc(cnt + 1, sizeof *v);
@@ -1026,18 +1068,31 @@ void vminfod_handle(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
         }
         qsort(v, cnt, sizeof *v, cmp_sortent);
         for (i = 0; i < cnt; i++) {
-            json_t *o = json_object();
+            if (len + 8 > cap)
+                out = xrealloc(out, cap *= 2);
+            if (i)
+                out[len++] = ',';
+            out[len++] = '{';
+            bool first = true;
             for (size_t j = 0; f[j]; j++) {
-                json_t *x = json_object_get(v[i].e->scalars, f[j]);
-                if (x)
-                    json_object_set(o, f[j], x);
+                const char *x = *f[j] ? scalar_get(v[i].e, f[j]) : NULL;
+                if (!x)
+                    continue;
+                size_t need = strlen(kq[j]) + strlen(x) + 4;
+                while (len + need + 4 > cap)
+                    out = xrealloc(out, cap *= 2);
+                len += (size_t)sprintf(out + len, "%s%s:%s", first ? "" : ",", kq[j], x);
+                first = false;
             }
-            json_array_append_new(arr, o);
+            out[len++] = '}';
         }
         pthread_mutex_unlock(&d->lock);
         free(v);
-        respond_json(resp, 200, arr);
-        json_decref(arr);
+        strv_free(kq);
+        out = xrealloc(out, len + 2);
+        out[len++] = ']';
+        out[len] = '\0';
+        set_body(resp, 200, out);
     } else if (n == 1 && !strcmp(seg[0], "vms")) {
         pthread_mutex_lock(&d->lock);
         struct vms_blob *b = blob_get(d);

@@ -13,7 +13,10 @@
 struct vment {
     char *text;
     size_t len;
-    json_t *scalars;   /* top-level scalar properties, for /vms?fields= */
+    /* Top-level scalar properties for /vms?fields=, packed as
+     * "key\0<value as JSON>\0..." (a few hundred bytes per VM). */
+    char *scalars;
+    size_t scalars_len;
 };
 
 /* A watched directory; refs say which entries matter to whom. */
