@@ -30,8 +30,8 @@ void vminfod_opts_default(vminfod_opts *o)
     o->rescan_ms = 60000;
     o->debounce_ms = 1;
     o->ring_events = 4096;
-    o->ring_bytes = 4u << 20;
-    o->client_buffer = 4u << 20;
+    o->ring_bytes = 2u << 20;
+    o->client_buffer = 2u << 20;
 }
 
 void vminfod_log(vminfod *d, const char *level, const char *fmt, ...)
@@ -583,7 +583,9 @@ static struct vms_blob *blob_get(vminfod *d)
         *p = '\0';
         b->len = (size_t)(p - b->data);
         free(v);
-        d->blob = b;
+        /* Not kept: a concatenation of the cached texts costs a memcpy per
+         * request, and holding it would double the daemon's memory. */
+        return b;
     }
     atomic_fetch_add(&d->blob->refs, 1);
     return d->blob;
