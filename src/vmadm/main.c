@@ -309,6 +309,26 @@ static vm_sync *sync_open(const vm_ctx *ctx, const char *what, const char *uuid)
     return vm_sync_begin(ctx, name);
 }
 
+/* The tail every mutating command shares: on failure the message (after
+ * the command's prefix) and exit 1 — 0 for SmartOS's "already" no-ops; on
+ * success wait until vminfod shows the change, then the success line. */
+static int write_done(vm_sync *s, const char *uuid, int r, const vm_err *e, const char *fail_prefix,
+                      const char *ok_msg)
+{
+    if (r < 0) {
+        vm_sync_end(s);
+        if (fail_prefix)
+            fprintf(stderr, fail_prefix, uuid);
+        fprintf(stderr, "%s\n", e->msg);
+        return e->code == VMERR_ALREADY ? 0 : e->code == VMERR_USAGE ? 2 : 1;
+    }
+    if (sync_after(s, uuid))
+        return 1;
+    fprintf(stderr, ok_msg, uuid);
+    fputc('\n', stderr);
+    return 0;
+}
+
 /* ---------------- commands ---------------- */
 
 static int cmd_create(const vm_ctx *ctx, args *a)
@@ -478,14 +498,7 @@ static int cmd_update(const vm_ctx *ctx, args *a)
     vm_sync *s = sync_open(ctx, "update", a->pos[0]);
     r = vm_update(ctx, a->pos[0], payload, &e);
     json_decref(payload);
-    if (r < 0) {
-        vm_sync_end(s);
-        return fail(&e);
-    }
-    if (sync_after(s, a->pos[0]))
-        return 1;
-    fprintf(stderr, "Successfully updated VM %s\n", a->pos[0]);
-    return 0;
+    return write_done(s, a->pos[0], r, &e, NULL, "Successfully updated VM %s");
 }
 
 static int cmd_delete(const vm_ctx *ctx, args *a)
@@ -495,15 +508,8 @@ static int cmd_delete(const vm_ctx *ctx, args *a)
         return r;
     vm_err e = VM_ERR_INIT;
     vm_sync *s = sync_open(ctx, "delete", a->pos[0]);
-    if (vm_delete(ctx, a->pos[0], &e) < 0) {
-        vm_sync_end(s);
-        fprintf(stderr, "Failed to delete VM %s: %s\n", a->pos[0], e.msg);
-        return 1;
-    }
-    if (sync_after(s, a->pos[0]))
-        return 1;
-    fprintf(stderr, "Successfully deleted VM %s\n", a->pos[0]);
-    return 0;
+    r = vm_delete(ctx, a->pos[0], &e);
+    return write_done(s, a->pos[0], r, &e, "Failed to delete VM %s: ", "Successfully deleted VM %s");
 }
 
 static int cmd_validate(const vm_ctx *ctx, args *a)
@@ -544,15 +550,8 @@ static int cmd_start(const vm_ctx *ctx, args *a)
     }
     vm_err e = VM_ERR_INIT;
     vm_sync *s = sync_open(ctx, "start", a->pos[0]);
-    if (vm_start(ctx, a->pos[0], &e) < 0) {
-        vm_sync_end(s);
-        fprintf(stderr, "Unable to start VM %s: %s\n", a->pos[0], e.msg);
-        return e.code == VMERR_ALREADY ? 0 : 1;
-    }
-    if (sync_after(s, a->pos[0]))
-        return 1;
-    fprintf(stderr, "Successfully started VM %s\n", a->pos[0]);
-    return 0;
+    r = vm_start(ctx, a->pos[0], &e);
+    return write_done(s, a->pos[0], r, &e, "Unable to start VM %s: ", "Successfully started VM %s");
 }
 
 static int cmd_stop(const vm_ctx *ctx, args *a, const char *cmd)
@@ -566,15 +565,8 @@ static int cmd_stop(const vm_ctx *ctx, args *a, const char *cmd)
         return usage("Invalid timeout");
     vm_err e = VM_ERR_INIT;
     vm_sync *s = sync_open(ctx, "stop", a->pos[0]);
-    if (vm_stop(ctx, a->pos[0], a->F, (int)t, &e) < 0) {
-        vm_sync_end(s);
-        fprintf(stderr, "%s\n", e.msg);
-        return e.code == VMERR_ALREADY ? 0 : 1;
-    }
-    if (sync_after(s, a->pos[0]))
-        return 1;
-    fprintf(stderr, "Successfully completed stop for VM %s\n", a->pos[0]);
-    return 0;
+    r = vm_stop(ctx, a->pos[0], a->F, (int)t, &e);
+    return write_done(s, a->pos[0], r, &e, NULL, "Successfully completed stop for VM %s");
 }
 
 static int cmd_reboot(const vm_ctx *ctx, args *a)
@@ -584,14 +576,8 @@ static int cmd_reboot(const vm_ctx *ctx, args *a)
         return r;
     vm_err e = VM_ERR_INIT;
     vm_sync *s = sync_open(ctx, "reboot", a->pos[0]);
-    if (vm_reboot(ctx, a->pos[0], a->F, &e) < 0) {
-        vm_sync_end(s);
-        return fail(&e);
-    }
-    if (sync_after(s, a->pos[0]))
-        return 1;
-    fprintf(stderr, "Successfully completed reboot for VM %s\n", a->pos[0]);
-    return 0;
+    r = vm_reboot(ctx, a->pos[0], a->F, &e);
+    return write_done(s, a->pos[0], r, &e, NULL, "Successfully completed reboot for VM %s");
 }
 
 static int parse_signal(const char *s)
@@ -763,15 +749,9 @@ static int cmd_reprovision(const vm_ctx *ctx, args *a)
     vm_sync *s = sync_open(ctx, "reprovision", a->pos[0]);
     r = vm_reprovision(ctx, a->pos[0], payload, &e);
     json_decref(payload);
-    if (r < 0) {
-        vm_sync_end(s);
-        fprintf(stderr, "Failed to reprovision VM %s: %s\n", a->pos[0], e.msg);
-        return 1;
-    }
-    if (sync_after(s, a->pos[0]))
-        return 1;
-    fprintf(stderr, "Successfully reprovisioned VM %s\n", a->pos[0]);
-    return 0;
+    if (r < 0 && e.code == VMERR_ALREADY)
+        e.code = VMERR_INVALID; /* a reprovision error is never a no-op */
+    return write_done(s, a->pos[0], r, &e, "Failed to reprovision VM %s: ", "Successfully reprovisioned VM %s");
 }
 
 static int cmd_events(const vm_ctx *ctx, args *a)
@@ -886,25 +866,27 @@ static int cmd_snapshot(const vm_ctx *ctx, args *a, const char *cmd)
     vm_err e = VM_ERR_INIT;
     const char *u = a->pos[0], *n = a->pos[1];
     vm_sync *s = sync_open(ctx, cmd, u);
-    if (!strcmp(cmd, "create-snapshot"))
-        r = vm_snapshot_create(ctx, u, n, &e);
-    else if (!strcmp(cmd, "delete-snapshot"))
-        r = vm_snapshot_delete(ctx, u, n, &e);
-    else
-        r = vm_snapshot_rollback(ctx, u, n, 0, &e);
-    if (r < 0) {
-        vm_sync_end(s);
-        return fail(&e);
+    cleanup_free char *ok = NULL;
+    /* Snapshot names may contain '%': double it for the message format. */
+    char esc[160];
+    size_t k = 0;
+    for (const char *p = n; *p && k + 2 < sizeof esc; p++) {
+        if (*p == '%')
+            esc[k++] = '%';
+        esc[k++] = *p;
     }
-    if (sync_after(s, u))
-        return 1;
-    if (!strcmp(cmd, "create-snapshot"))
-        fprintf(stderr, "Created snapshot %s for VM %s\n", n, u);
-    else if (!strcmp(cmd, "delete-snapshot"))
-        fprintf(stderr, "Deleted snapshot %s for VM %s\n", n, u);
-    else
-        fprintf(stderr, "Rolled back snapshot %s for VM %s\n", n, u);
-    return 0;
+    esc[k] = '\0';
+    if (!strcmp(cmd, "create-snapshot")) {
+        r = vm_snapshot_create(ctx, u, n, &e);
+        ok = xasprintf("Created snapshot %s for VM %%s", esc);
+    } else if (!strcmp(cmd, "delete-snapshot")) {
+        r = vm_snapshot_delete(ctx, u, n, &e);
+        ok = xasprintf("Deleted snapshot %s for VM %%s", esc);
+    } else {
+        r = vm_snapshot_rollback(ctx, u, n, 0, &e);
+        ok = xasprintf("Rolled back snapshot %s for VM %%s", esc);
+    }
+    return write_done(s, u, r, &e, NULL, ok);
 }
 
 static int cmd_boot_all(const vm_ctx *ctx)
