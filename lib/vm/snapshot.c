@@ -48,6 +48,38 @@ static void snapctx_free(snapctx *c)
     free(c->snap);
 }
 
+static int prepare(const vm_ctx *ctx, const char *uuid, const char *name, snapctx *c, vm_err *err);
+
+/* Applies op to every dataset's @vmsnap-<name> under the VM (zfs -r). */
+static int each_member(snapctx *c, const char *name, int (*op)(vs_pool *, const char *, int, vm_err *), int flags,
+                       vm_err *err)
+{
+    cleanup_json json_t *names = NULL;
+    cleanup_free char *suffix = xasprintf("@vmsnap-%s", name);
+    if (vs_list(c->pool, c->ds, VS_SNAPSHOT, VS_RECURSIVE, &names, err) < 0)
+        return -1;
+    size_t i;
+    json_t *n;
+    json_array_foreach(names, i, n)
+        if (str_has_suffix(json_string_value(n), suffix) && op(c->pool, json_string_value(n), flags, err) < 0)
+            return -1;
+    return 0;
+}
+
+/* Lock, load and check the snapshot exists (delete and rollback). */
+static int open_existing(const vm_ctx *ctx, const char *uuid, const char *name, vm_lock *lk, snapctx *c,
+                         vm_err *err)
+{
+    memset(c, 0, sizeof *c);
+    if (vm_lock_acquire(ctx, uuid, -1, lk, err) < 0)
+        return -1;
+    if (prepare(ctx, uuid, name, c, err) < 0)
+        return -1;
+    if (!vs_exists(c->pool, c->snap))
+        return vm_err_set(err, VMERR_NOTFOUND, "No snapshot named \"%s\" for %s", name, uuid);
+    return 0;
+}
+
 static int prepare(const vm_ctx *ctx, const char *uuid, const char *name, snapctx *c, vm_err *err)
 {
     memset(c, 0, sizeof *c);
@@ -107,30 +139,12 @@ out:
 int vm_snapshot_delete(const vm_ctx *ctx, const char *uuid, const char *name, vm_err *err)
 {
     cleanup_lock vm_lock lk = VM_LOCK_INIT;
-    cleanup_json json_t *names = NULL;
-    cleanup_free char *suffix = xasprintf("@vmsnap-%s", name);
     snapctx c;
     int r = -1;
-    memset(&c, 0, sizeof c);
-    if (vm_lock_acquire(ctx, uuid, -1, &lk, err) < 0)
-        return -1;
-    if (prepare(ctx, uuid, name, &c, err) < 0)
+    if (open_existing(ctx, uuid, name, &lk, &c, err) < 0)
         goto out;
-    if (!vs_exists(c.pool, c.snap)) {
-        vm_err_set(err, VMERR_NOTFOUND, "No snapshot named \"%s\" for %s", name, uuid);
-        goto out;
-    }
     /* zfs destroy -r ds@snap: the same-named snapshot of every disk too. */
-    if (vs_list(c.pool, c.ds, VS_SNAPSHOT, VS_RECURSIVE, &names, err) < 0)
-        goto out;
-    size_t i;
-    json_t *n;
-    r = 0;
-    json_array_foreach(names, i, n)
-        if (str_has_suffix(json_string_value(n), suffix) && vs_destroy(c.pool, json_string_value(n), 0, err) < 0) {
-            r = -1;
-            break;
-        }
+    r = each_member(&c, name, vs_destroy, 0, err);
     if (r == 0) {
         cleanup_free char *cfgpath = vm_store_config_path(ctx, uuid);
         write_json_atomic(cfgpath, c.cfg, err);
@@ -144,19 +158,10 @@ out:
 int vm_snapshot_rollback(const vm_ctx *ctx, const char *uuid, const char *name, int no_start, vm_err *err)
 {
     cleanup_lock vm_lock lk = VM_LOCK_INIT;
-    cleanup_json json_t *names = NULL;
-    cleanup_free char *suffix = xasprintf("@vmsnap-%s", name);
     snapctx c;
     int r = -1;
-    memset(&c, 0, sizeof c);
-    if (vm_lock_acquire(ctx, uuid, -1, &lk, err) < 0)
-        return -1;
-    if (prepare(ctx, uuid, name, &c, err) < 0)
+    if (open_existing(ctx, uuid, name, &lk, &c, err) < 0)
         goto out;
-    if (!vs_exists(c.pool, c.snap)) {
-        vm_err_set(err, VMERR_NOTFOUND, "No snapshot named \"%s\" for %s", name, uuid);
-        goto out;
-    }
     /* The VM is stopped (forcibly) first (S18). */
     const char *state = json_string_value(json_object_get(c.obj, "state"));
     if (strcmp(state, "stopped") != 0) {
@@ -168,17 +173,8 @@ int vm_snapshot_rollback(const vm_ctx *ctx, const char *uuid, const char *name, 
     }
     /* Every dataset of the VM that has @vmsnap-<name> rolls back (newer
      * snapshots go, as zfs rollback -r). */
-    if (vs_list(c.pool, c.ds, VS_SNAPSHOT, VS_RECURSIVE, &names, err) < 0)
+    if (each_member(&c, name, vs_rollback, VS_RECURSIVE, err) < 0)
         goto out;
-    size_t i;
-    json_t *n;
-    json_array_foreach(names, i, n) {
-        const char *sn = json_string_value(n);
-        if (!str_has_suffix(sn, suffix))
-            continue;
-        if (vs_rollback(c.pool, sn, VS_RECURSIVE, err) < 0)
-            goto out;
-    }
     r = 0;
     vm_log(ctx, "info", "VM %s: rolled back to snapshot %s", uuid, name);
     /* Always started afterwards (S18), unless asked not to. */
