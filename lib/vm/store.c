@@ -359,24 +359,28 @@ int vm_store_list(const vm_ctx *ctx, json_t **uuids, vm_err *err)
     return 0;
 }
 
-int vm_store_commit_create(const vm_ctx *ctx, const char *uuid, vm_err *err)
+/* The commit points of create and delete: one rename in etc/vms, made
+ * durable before the caller goes on. */
+static int rename_entry(const vm_ctx *ctx, char *from, char *to, const char *what, const char *uuid, vm_err *err)
 {
-    cleanup_free char *from = vm_store_staging_dir(ctx, uuid);
-    cleanup_free char *to = vm_store_dir(ctx, uuid);
-    if (rename(from, to) < 0)
-        return vm_err_sys(err, errno, "cannot commit VM %s", uuid);
+    int r = rename(from, to);
+    int e = errno;
+    free(from);
+    free(to);
+    if (r < 0)
+        return vm_err_sys(err, e, "cannot %s VM %s", what, uuid);
     fsync_dir(ctx->etc_dir);
     return 0;
 }
 
+int vm_store_commit_create(const vm_ctx *ctx, const char *uuid, vm_err *err)
+{
+    return rename_entry(ctx, vm_store_staging_dir(ctx, uuid), vm_store_dir(ctx, uuid), "commit", uuid, err);
+}
+
 int vm_store_begin_delete(const vm_ctx *ctx, const char *uuid, vm_err *err)
 {
-    cleanup_free char *from = vm_store_dir(ctx, uuid);
-    cleanup_free char *to = deleting_dir(ctx, uuid);
-    if (rename(from, to) < 0)
-        return vm_err_sys(err, errno, "cannot delete VM %s", uuid);
-    fsync_dir(ctx->etc_dir);
-    return 0;
+    return rename_entry(ctx, vm_store_dir(ctx, uuid), deleting_dir(ctx, uuid), "delete", uuid, err);
 }
 
 /* Destroys every dataset of the VM recorded in `dir`/vm.json (its pool). */
