@@ -82,15 +82,8 @@ static int prepare_nics(json_t *cfg, vm_err *err)
             json_object_set_new(n, "interface", json_string(ifn));
         }
         if (!json_object_get(n, "mac")) {
-            /* Locally administered unicast. */
-            unsigned char b[6];
-            char u[37];
-            uuid_new(u);
-            for (int k = 0; k < 6; k++)
-                b[k] = (unsigned char)strtol((char[]){ u[k * 2 + (k > 3)], u[k * 2 + 1 + (k > 3)], 0 }, NULL, 16);
-            b[0] = (unsigned char)((b[0] & 0xfe) | 0x02);
             char mac[18];
-            snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+            vm_random_mac(mac);
             json_object_set_new(n, "mac", json_string(mac));
         }
         if (hvm && !json_object_get(n, "model")) {

@@ -1,6 +1,8 @@
 /* NIC address forms (reference V20, V12): the legacy ip/netmask/gateway
  * and the newer ips/gateways arrays are both accepted and both shown. */
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,6 +55,23 @@ static bool valid_ip(const char *s, bool allow_prefix)
             return false;
     }
     return true;
+}
+
+void vm_random_mac(char out[18])
+{
+    /* Locally administered unicast: bit 1 set, bit 0 clear in octet 0. */
+    unsigned char b[6];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, b, sizeof b) != (ssize_t)sizeof b) {
+        char u[37];
+        uuid_new(u);
+        for (int i = 0; i < 6; i++)
+            b[i] = (unsigned char)(u[i * 5 % 36] * 31 + u[(i * 7 + 3) % 36]);
+    }
+    if (fd >= 0)
+        close(fd);
+    b[0] = (unsigned char)((b[0] & 0xfe) | 0x02);
+    snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
 }
 
 int vm_nic_normalize(json_t *nic, vm_err *err)

@@ -83,12 +83,8 @@ static int nic_ops(json_t *payload, json_t *cfg, vm_err *err)
             return -1;
         }
         if (!json_object_get(n, "mac")) {
-            char u[37];
-            uuid_new(u);
             char mac[18];
-            snprintf(mac, sizeof mac, "%02x:%.2s:%.2s:%.2s:%.2s:%.2s",
-                     (unsigned)((strtol((char[]){ u[0], u[1], 0 }, NULL, 16) & 0xfe) | 0x02), u + 2, u + 4, u + 6,
-                     u + 9, u + 11);
+            vm_random_mac(mac);
             json_object_set_new(n, "mac", json_string(mac));
         }
         if (!json_object_get(n, "interface")) {

@@ -36,5 +36,7 @@ int vm_reprovision_recover(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_
 /* Validates a NIC's addresses and fills both the legacy (ip, netmask,
  * gateway) and array (ips, gateways) forms (V20). */
 int vm_nic_normalize(json_t *nic, vm_err *err);
+/* A random locally administered unicast MAC (V14). */
+void vm_random_mac(char out[18]);
 
 #endif
