@@ -64,7 +64,7 @@ for suite in $suites; do
       corpus=$log/corpus-$name; mkdir -p "$corpus"
       [ -d "tests/fuzz/corpus/$name" ] && cp tests/fuzz/corpus/$name/* "$corpus/" 2>/dev/null
       if "$h" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -rss_limit_mb=2048 "$corpus" > "$log/$name.txt" 2>&1; then
-        pass=$((pass + 1)); echo "  $name: ok ($(grep -oE 'stat::number_of_executed_units: [0-9]+|#[0-9]+ *DONE' "$log/$name.txt" | tail -1))"
+        pass=$((pass + 1)); echo "  $name: ok ($(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log/$name.txt" | tail -1)s)"
       else
         fail=$((fail + 1)); failed_names+=("fuzz: $name"); tail -30 "$log/$name.txt" | sed 's/^/    /'
       fi
