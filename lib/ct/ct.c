@@ -258,8 +258,14 @@ int ct_runstate(const vm_ctx *ctx, const char *uuid, vm_runstate *out)
         out->pid = pid;
         if (boot && parse_i64(boot, &b))
             out->boot_ms = b;
-        snprintf(out->zone_state, sizeof out->zone_state, "%s",
-                 state && !strcmp(state, "shutting_down") ? "shutting_down" : "running");
+        /* "shutting_down <pid of the stopper>": stale once that process is
+         * gone (a stop killed midway leaves the container running). */
+        bool stopping = state && str_has_prefix(state, "shutting_down");
+        long long who = 0;
+        if (stopping && sscanf(state, "%*s %lld", &who) == 1 && who > 0 && kill((pid_t)who, 0) < 0 &&
+            errno == ESRCH)
+            stopping = false;
+        snprintf(out->zone_state, sizeof out->zone_state, "%s", stopping ? "shutting_down" : "running");
         return 0;
     }
     if (r == CT_DEAD && pidstr)
@@ -882,7 +888,9 @@ int ct_stop(const vm_ctx *ctx, json_t *vmobj, int force, int timeout_s, vm_err *
         return -1;
     if (timeout_s <= 0)
         timeout_s = CT_DEFAULT_STOP_TIMEOUT;
-    if (write_small(p.state, "shutting_down\n", err) < 0)
+    char stline[64];
+    snprintf(stline, sizeof stline, "shutting_down %ld\n", (long)getpid());
+    if (write_small(p.state, stline, err) < 0)
         return -1;
 
     cleanup_lxc struct lxc_container *c = lxc_container_new(uuid, p.lxcpath);

@@ -39,8 +39,17 @@ int hv_runstate(const vm_ctx *ctx, const char *uuid, vm_runstate *out)
         out->running = 1;
         out->pid = pid;
         read_word(ctx, uuid, "state", st, sizeof st);
-        snprintf(out->zone_state, sizeof out->zone_state, "%s",
-                 !strcmp(st, "shutting_down") ? "shutting_down" : "running");
+        /* "shutting_down <pid of the stopper>": stale once that process is
+         * gone (a stop killed midway leaves the VM simply running). */
+        bool stopping = !strcmp(st, "shutting_down");
+        if (stopping) {
+            cleanup_free char *sp = xasprintf("%s/state", rundir);
+            cleanup_free char *sb = hv_read_small(sp);
+            long long who = 0;
+            if (sb && sscanf(sb, "%*s %lld", &who) == 1 && who > 0 && kill((pid_t)who, 0) < 0 && errno == ESRCH)
+                stopping = false;
+        }
+        snprintf(out->zone_state, sizeof out->zone_state, "%s", stopping ? "shutting_down" : "running");
         cleanup_free char *bp = xasprintf("%s/boot", rundir);
         cleanup_free char *b = hv_read_small(bp);
         int64_t v;
@@ -130,7 +139,8 @@ int hv_stop(const vm_ctx *ctx, const char *uuid, int force, int timeout_s, vm_er
     cleanup_close int sfd = hv_open_supervisor(ctx, uuid);
     cleanup_free char *rundir = vm_ctx_vm_rundir(ctx, uuid);
     cleanup_free char *statepath = xasprintf("%s/state", rundir);
-    (void)hv_write_run_file(statepath, "shutting_down\n", 0644);
+    cleanup_free char *stline = xasprintf("shutting_down %ld\n", (long)getpid());
+    (void)hv_write_run_file(statepath, stline, 0644);
 
     int gone = 0;
     if (!force) {
