@@ -24,6 +24,50 @@
 #include "common/util.h"
 #include "ct/ct_config.h"
 
+#include <dlfcn.h>
+#include <pthread.h>
+
+/* liblxc is opened on first use, not at program start: every vmadm command
+ * links this library, but only container operations need LXC, and loading
+ * it (with seccomp, selinux, apparmor, cap, pcre2) is most of vmadm's
+ * start-up time.  Three entry points are used directly. */
+static struct {
+    pthread_once_t once;
+    struct lxc_container *(*new_)(const char *, const char *);
+    int (*put)(struct lxc_container *);
+    int (*run_command)(void *);
+    char error[256];
+} lxcapi = { PTHREAD_ONCE_INIT, NULL, NULL, NULL, "" };
+
+static void lxcapi_load(void)
+{
+    void *h = dlopen("liblxc.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(lxcapi.error, sizeof lxcapi.error, "cannot load liblxc: %s", dlerror());
+        return;
+    }
+    lxcapi.new_ = (struct lxc_container * (*)(const char *, const char *))dlsym(h, "lxc_container_new");
+    lxcapi.put = (int (*)(struct lxc_container *))dlsym(h, "lxc_container_put");
+    lxcapi.run_command = (int (*)(void *))dlsym(h, "lxc_attach_run_command");
+    if (!lxcapi.new_ || !lxcapi.put || !lxcapi.run_command)
+        snprintf(lxcapi.error, sizeof lxcapi.error, "liblxc lacks the container API");
+}
+
+static struct lxc_container *ct_lxc_new(const char *name, const char *path)
+{
+    pthread_once(&lxcapi.once, lxcapi_load);
+    if (!lxcapi.new_) {
+        errno = ENOSYS;
+        return NULL;
+    }
+    return lxcapi.new_(name, path);
+}
+
+static int ct_lxc_put(struct lxc_container *c)
+{
+    return c && lxcapi.put ? lxcapi.put(c) : 0;
+}
+
 /* How long the supervisor waits for LXC to report init running. */
 #define CT_START_TIMEOUT_MS 30000
 /* How long ct_stop waits for the supervisor to record the exit. */
@@ -34,7 +78,7 @@
 static void cleanup_lxcp(struct lxc_container **c)
 {
     if (*c)
-        lxc_container_put(*c);
+        ct_lxc_put(*c);
     *c = NULL;
 }
 #define cleanup_lxc __attribute__((cleanup(cleanup_lxcp)))
@@ -466,7 +510,7 @@ static void sync_report(int fd, const char *fmt, ...)
  * wait status when the container ends.  Sends "<ok> <status>" up the pipe. */
 static void __attribute__((noreturn)) run_monitor(const char *uuid, const char *lxcpath, int stfd)
 {
-    struct lxc_container *c = lxc_container_new(uuid, lxcpath);
+    struct lxc_container *c = ct_lxc_new(uuid, lxcpath);
     int ok = 0, status = 0;
     if (c) {
         c->want_daemonize(c, false);
@@ -572,7 +616,7 @@ static void __attribute__((noreturn)) supervise(const vm_ctx *ctx, const char *u
     }
     close(st[1]);
 
-    struct lxc_container *c = lxc_container_new(uuid, p.lxcpath);
+    struct lxc_container *c = ct_lxc_new(uuid, p.lxcpath);
     pid_t init = 0;
     int64_t deadline = now_ms() + CT_START_TIMEOUT_MS;
     bool mon_done = false;
@@ -633,12 +677,12 @@ static void __attribute__((noreturn)) supervise(const vm_ctx *ctx, const char *u
             sync_report(syncfd, "ERR LXC failed to start the container%s%s",
                         tail ? "; LXC log:\n" : " (no LXC log)", tail ? tail : "");
         if (c)
-            lxc_container_put(c);
+            ct_lxc_put(c);
         supervisor_cleanup(&p, uuid);
         _exit(1);
     }
     if (c)
-        lxc_container_put(c);
+        ct_lxc_put(c);
 
     int ok = 0, status = 0;
     bool have = read_monitor(st[0], &ok, &status) == 0;
@@ -746,7 +790,7 @@ int ct_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
         goto fail;
 
     {
-        cleanup_lxc struct lxc_container *c = lxc_container_new(uuid, p.lxcpath);
+        cleanup_lxc struct lxc_container *c = ct_lxc_new(uuid, p.lxcpath);
         if (!c) {
             vm_err_set(err, VMERR_INTERNAL, "liblxc cannot create a handle for %s", uuid);
             goto fail;
@@ -893,7 +937,7 @@ int ct_stop(const vm_ctx *ctx, json_t *vmobj, int force, int timeout_s, vm_err *
     if (write_small(p.state, stline, err) < 0)
         return -1;
 
-    cleanup_lxc struct lxc_container *c = lxc_container_new(uuid, p.lxcpath);
+    cleanup_lxc struct lxc_container *c = ct_lxc_new(uuid, p.lxcpath);
     bool stopped = false;
     if (c && !force) {
         stopped = c->shutdown(c, timeout_s);
@@ -923,10 +967,10 @@ static struct lxc_container *running_handle(const ct_paths *p, const char *uuid,
         vm_err_set(err, VMERR_STATE, "container %s is not running", uuid);
         return NULL;
     }
-    struct lxc_container *c = lxc_container_new(uuid, p->lxcpath);
+    struct lxc_container *c = ct_lxc_new(uuid, p->lxcpath);
     if (!c || !c->is_running(c)) {
         if (c)
-            lxc_container_put(c);
+            ct_lxc_put(c);
         vm_err_set(err, VMERR_STATE, "container %s is not running", uuid);
         return NULL;
     }
@@ -958,7 +1002,7 @@ int ct_login(const vm_ctx *ctx, const char *uuid, char *const argv[], int *exit_
         opts.attach_flags |= LXC_ATTACH_TERMINAL;
     lxc_attach_command_t ac = {.program = cmd[0], .argv = cmd};
     pid_t pid = -1;
-    if (c->attach(c, lxc_attach_run_command, &ac, &opts, &pid) < 0 || pid <= 0)
+    if (c->attach(c, lxcapi.run_command, &ac, &opts, &pid) < 0 || pid <= 0)
         return vm_err_set(err, VMERR_INTERNAL, "cannot attach to container %s", uuid);
     int st;
     while (waitpid(pid, &st, 0) < 0) {

@@ -12,32 +12,13 @@
 #include "common/lock.h"
 #include "common/util.h"
 #include "image/compress.h"
+#include "image/catalog.h"
 #include "image/internal.h"
 #include "image/sha1.h"
 #include "storage/storage.h"
 
 #define MiB (1024ULL * 1024ULL)
 #define OWNER_PROP "imgadm:image"
-
-static const char *pool_of(const vm_ctx *ctx, const char *pool)
-{
-    return pool && *pool ? pool : ctx->pool;
-}
-
-static char *images_dir(const vm_ctx *ctx)
-{
-    return xasprintf("%s/var/imgadm/images", ctx->root);
-}
-
-char *img_manifest_path(const vm_ctx *ctx, const char *pool, const char *uuid)
-{
-    return xasprintf("%s/var/imgadm/images/%s-%s.json", ctx->root, pool_of(ctx, pool), uuid);
-}
-
-static int not_found(const char *pool, const char *uuid, vm_err *err)
-{
-    return vm_err_set(err, VMERR_NOTFOUND, "image \"%s\" was not found on zpool \"%s\"", uuid, pool);
-}
 
 static void report(const img_progress_fn fn, void *arg, const char *phase, uint64_t done, uint64_t total)
 {
@@ -48,106 +29,6 @@ static void report(const img_progress_fn fn, void *arg, const char *phase, uint6
 /* ---- get / list ---- */
 
 /* Installed = manifest present and the @final snapshot exists. */
-static bool installed(vs_pool *vp, const char *uuid)
-{
-    cleanup_free char *snap = xasprintf("%s/%s@final", vs_pool_name(vp), uuid);
-    return vs_exists(vp, snap);
-}
-
-int img_get(const vm_ctx *ctx, const char *pool, const char *uuid, json_t **manifest, vm_err *err)
-{
-    const char *pn = pool_of(ctx, pool);
-    if (!uuid_valid(uuid))
-        return vm_err_set(err, VMERR_INVALID, "invalid uuid: \"%s\"", uuid ? uuid : "");
-    cleanup_free char *path = img_manifest_path(ctx, pn, uuid);
-    if (!path_exists(path))
-        return not_found(pn, uuid, err);
-    cleanup_vs_pool vs_pool *vp = NULL;
-    if (vs_pool_open(ctx, pn, &vp, err) < 0)
-        return -1;
-    if (!installed(vp, uuid))
-        return not_found(pn, uuid, err);
-    cleanup_json json_t *m = NULL;
-    if (read_json_file(path, &m, err) < 0) {
-        vm_err_prefix(err, "image %s: ", uuid);
-        return -1;
-    }
-    *manifest = steal_ptr(m);
-    return 0;
-}
-
-static int cmp_manifest(const void *a, const void *b)
-{
-    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    const char *px = json_string_value(json_object_get(x, "published_at"));
-    const char *py = json_string_value(json_object_get(y, "published_at"));
-    int c = strcmp(px ? px : "", py ? py : "");
-    if (c)
-        return c;
-    c = strcmp(json_string_value(json_object_get(x, "name")) ?: "",
-               json_string_value(json_object_get(y, "name")) ?: "");
-    if (c)
-        return c;
-    return strcmp(json_string_value(json_object_get(x, "uuid")) ?: "",
-                  json_string_value(json_object_get(y, "uuid")) ?: "");
-}
-
-int img_list(const vm_ctx *ctx, const char *pool, json_t **manifests, vm_err *err)
-{
-    const char *pn = pool_of(ctx, pool);
-    cleanup_free char *dir = images_dir(ctx);
-    cleanup_json json_t *out = json_array();
-    DIR *d = opendir(dir);
-    if (!d) {
-        if (errno != ENOENT)
-            return vm_err_sys(err, errno, "cannot read %s", dir);
-        *manifests = steal_ptr(out);
-        return 0;
-    }
-    /* Opened only once a manifest names this pool: listing must not create
-     * a pool as a side effect. */
-    cleanup_vs_pool vs_pool *vp = NULL;
-    size_t plen = strlen(pn), n = 0, cap = 16;
-    json_t **v = xmalloc(cap * sizeof(*v));
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        const char *nm = de->d_name;
-        /* "<pool>-<uuid>.json": pool names may contain '-', so match exactly. */
-        if (strncmp(nm, pn, plen) != 0 || nm[plen] != '-' || strlen(nm + plen + 1) != 41 ||
-            !str_has_suffix(nm, ".json"))
-            continue;
-        char uuid[37];
-        memcpy(uuid, nm + plen + 1, 36);
-        uuid[36] = 0;
-        if (!uuid_valid(uuid))
-            continue;
-        if (!vp && vs_pool_open(ctx, pn, &vp, err) < 0) {
-            closedir(d);
-            for (size_t i = 0; i < n; i++)
-                json_decref(v[i]);
-            free(v);
-            return -1;
-        }
-        if (!installed(vp, uuid))
-            continue;
-        cleanup_free char *path = xasprintf("%s/%s", dir, nm);
-        json_t *m = NULL;
-        vm_err e2 = VM_ERR_INIT;
-        if (read_json_file(path, &m, &e2) < 0)
-            continue;   /* a torn file cannot exist (atomic writes); skip foreign junk */
-        if (n == cap)
-            v = xrealloc(v, (cap *= 2) * sizeof(*v));
-        v[n++] = m;
-    }
-    closedir(d);
-    qsort(v, n, sizeof(*v), cmp_manifest);
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(out, v[i]);
-    free(v);
-    *manifests = steal_ptr(out);
-    return 0;
-}
-
 /* ---- the shipped file as a stream: sha1 of the compressed bytes,
  * decompressed output on demand ---- */
 
@@ -676,7 +557,7 @@ static bool leftover_of(vs_pool *vp, const char *ds, const char *uuid)
 int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path,
                 const char *file_path, const img_install_opts *opts, vm_err *err)
 {
-    const char *pn = pool_of(ctx, pool);
+    const char *pn = img_pool_of(ctx, pool);
     cleanup_json json_t *m = NULL;
     if (read_json_file(manifest_path, &m, err) < 0) {
         vm_err_prefix(err, "cannot read manifest: ");
@@ -717,7 +598,7 @@ int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path,
     if (vs_pool_open(ctx, pn, &vp, err) < 0)
         return -1;
     cleanup_free char *ds = xasprintf("%s/%s", pn, uuid);
-    if (path_exists(mpath) && installed(vp, uuid))
+    if (path_exists(mpath) && img_installed(vp, uuid))
         return vm_err_set(err, VMERR_EXISTS, "image %s is already installed", uuid);
     if (vs_exists(vp, ds)) {
         if (!leftover_of(vp, ds, uuid))
@@ -726,7 +607,7 @@ int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path,
         if (vs_destroy(vp, ds, VS_RECURSIVE, err) < 0)
             return -1;
     }
-    cleanup_free char *idir = images_dir(ctx);
+    cleanup_free char *idir = img_images_dir(ctx);
     if (mkdir_p(idir, 0755, err) < 0)
         return -1;
 
@@ -750,7 +631,7 @@ int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path,
 
 int img_delete(const vm_ctx *ctx, const char *pool, const char *uuid, vm_err *err)
 {
-    const char *pn = pool_of(ctx, pool);
+    const char *pn = img_pool_of(ctx, pool);
     if (!uuid_valid(uuid))
         return vm_err_set(err, VMERR_INVALID, "invalid uuid: \"%s\"", uuid ? uuid : "");
     cleanup_free char *lockname = xasprintf("image-%s", uuid);
@@ -759,7 +640,7 @@ int img_delete(const vm_ctx *ctx, const char *pool, const char *uuid, vm_err *er
         return -1;
     cleanup_free char *mpath = img_manifest_path(ctx, pn, uuid);
     if (!path_exists(mpath))
-        return not_found(pn, uuid, err);
+        return img_not_found(pn, uuid, err);
     cleanup_vs_pool vs_pool *vp = NULL;
     if (vs_pool_open(ctx, pn, &vp, err) < 0)
         return -1;
@@ -793,7 +674,7 @@ int img_delete(const vm_ctx *ctx, const char *pool, const char *uuid, vm_err *er
         return -1;
     if (unlink(mpath) < 0)
         return vm_err_sys(err, errno, "cannot remove %s", mpath);
-    cleanup_free char *idir = images_dir(ctx);
+    cleanup_free char *idir = img_images_dir(ctx);
     fsync_dir(idir);
     if (vs_exists(vp, ds) && vs_destroy(vp, ds, VS_RECURSIVE, err) < 0) {
         vm_err e2 = VM_ERR_INIT;
