@@ -376,6 +376,17 @@ static void append(char **buf, size_t *len, size_t *cap, const char *s)
     *len += l;
 }
 
+static void append_n(char **buf, size_t *len, size_t *cap, const char *s, size_t l)
+{
+    if (*len + l + 1 > *cap) {
+        *cap = (*len + l + 1) * 2;
+        *buf = xrealloc(*buf, *cap);
+    }
+    memcpy(*buf + *len, s, l);
+    *len += l;
+    (*buf)[*len] = '\0';
+}
+
 static void rtrim_line(char *buf, size_t *len)
 {
     while (*len > 0 && buf[*len - 1] == ' ')
@@ -430,21 +441,39 @@ char *vm_list_render(json_t *vms, const vm_list_opts *o, vm_err *err)
         for (size_t c = 0; c < nc; c++) {
             const struct field *f = cf[c];
             cleanup_json json_t *hold = NULL;
-            cleanup_free char *s = vm_list_cell(value1(vm, cols[c], &hold));
-            const char *txt = s ? s : (o->parsable ? "" : "-");
+            json_t *v = value1(vm, cols[c], &hold);
+            /* Strings and integers (nearly every cell) are written without
+             * an allocation; other values go through vm_list_cell. */
+            char num[32];
+            cleanup_free char *s = NULL;
+            const char *txt;
+            if (json_is_string(v)) {
+                txt = json_string_value(v);
+            } else if (json_is_integer(v)) {
+                snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+                txt = num;
+            } else {
+                s = vm_list_cell(v);
+                txt = s;
+            }
+            if (!txt)
+                txt = o->parsable ? "" : "-";
             if (o->parsable) {
                 if (c)
-                    append(&buf, &len, &cap, ":");
-                append(&buf, &len, &cap, txt);
+                    append_n(&buf, &len, &cap, ":", 1);
+                append_n(&buf, &len, &cap, txt, strlen(txt));
             } else {
-                int w = f ? f->width : 20;
-                char cell[512];
-                int cl = snprintf(cell, sizeof cell, "%s%-*s", c ? "  " : "", w, txt);
-                if (cl >= (int)sizeof cell) {
-                    cleanup_free char *big = xasprintf("%s%-*s", c ? "  " : "", w, txt);
-                    append(&buf, &len, &cap, big);
-                } else {
-                    append(&buf, &len, &cap, cell);
+                size_t w = (size_t)(f ? f->width : 20), tl = strlen(txt);
+                if (c)
+                    append_n(&buf, &len, &cap, "  ", 2);
+                append_n(&buf, &len, &cap, txt, tl);
+                if (tl < w) {
+                    static const char spaces[64] = "                                                               ";
+                    while (tl < w) {
+                        size_t k = w - tl < sizeof spaces - 1 ? w - tl : sizeof spaces - 1;
+                        append_n(&buf, &len, &cap, spaces, k);
+                        tl += k;
+                    }
                 }
             }
         }
