@@ -371,33 +371,42 @@ static int cmd_get(const vm_ctx *ctx, args *a)
     return 0;
 }
 
-static int cmd_list(const vm_ctx *ctx, args *a)
+/* The VMs list and lookup show: filter keys checked first (C36), then only
+ * the fields needed loaded, fake fields added (C34), filters applied.
+ * `extra` are the other field groups the caller shows or sorts by. */
+static json_t *select_vms(const vm_ctx *ctx, args *a, const char *what, const char *const *extra, bool whole,
+                          char **filters, vm_err *e)
 {
-    cleanup_json json_t *all = NULL, *sel = NULL;
-    vm_err e = VM_ERR_INIT;
-    char *filters[65] = { 0 };
-    for (int i = 0; i < a->npos; i++)
-        filters[i] = a->pos[i];
-    /* Validate filters before loading (C36 order). */
     for (int i = 0; i < a->npos; i++) {
         char *eq = strchr(a->pos[i], '=');
         cleanup_free char *k = eq ? xstrndup(a->pos[i], (size_t)(eq - a->pos[i])) : xstrdup(a->pos[i]);
         if (!vm_list_valid_filter_key(k)) {
-            fprintf(stderr, "Invalid filter key: \"%s\"\n", k);
-            return 1;
+            vm_err_set(e, VMERR_INVALID, "Invalid %s key: \"%s\"", what, k);
+            return NULL;
         }
+        filters[i] = a->pos[i];
     }
-    char *fg = strv_join(filters, ",");
-    const char *groups[] = { a->o ? a->o : "uuid,type,ram,state,alias", a->s ? a->s : "ram,uuid", fg, NULL };
-    int lr = load_fields(ctx, groups, &all, &e);
-    free(fg);
-    if (lr < 0)
-        return fail(&e);
+    cleanup_json json_t *all = NULL;
+    cleanup_free char *fg = strv_join(filters, ",");
+    const char *groups[4] = { fg, NULL, NULL, NULL };
+    for (size_t g = 0; extra && extra[g] && g < 2; g++)
+        groups[g + 1] = extra[g];
+    if ((whole ? load_all(ctx, &all, e) : load_fields(ctx, groups, &all, e)) < 0)
+        return NULL;
     size_t i;
     json_t *vm;
     json_array_foreach(all, i, vm)
         vm_list_add_fake_fields(vm);
-    sel = vm_list_filter(all, filters, &e);
+    return vm_list_filter(all, filters, e);
+}
+
+static int cmd_list(const vm_ctx *ctx, args *a)
+{
+    cleanup_json json_t *sel = NULL;
+    vm_err e = VM_ERR_INIT;
+    char *filters[65] = { 0 };
+    const char *extra[] = { a->o ? a->o : "uuid,type,ram,state,alias", a->s ? a->s : "ram,uuid", NULL };
+    sel = select_vms(ctx, a, "filter", extra, false, filters, &e);
     if (!sel)
         return fail(&e);
     vm_list_opts o = { a->o, a->s, a->p, a->H ? 0 : (a->h ? 1 : -1) };
@@ -410,35 +419,18 @@ static int cmd_list(const vm_ctx *ctx, args *a)
 
 static int cmd_lookup(const vm_ctx *ctx, args *a)
 {
-    cleanup_json json_t *all = NULL, *sel = NULL;
+    cleanup_json json_t *sel = NULL;
     vm_err e = VM_ERR_INIT;
     char *filters[65] = { 0 };
     if (a->o && !a->j) {
         fprintf(stderr, "Cannot specify -o without -j\n");
         return 1;
     }
-    for (int i = 0; i < a->npos; i++) {
-        char *eq = strchr(a->pos[i], '=');
-        cleanup_free char *k = eq ? xstrndup(a->pos[i], (size_t)(eq - a->pos[i])) : xstrdup(a->pos[i]);
-        if (!vm_list_valid_filter_key(k)) {
-            fprintf(stderr, "Invalid lookup key: \"%s\"\n", k);
-            return 1;
-        }
-        filters[i] = a->pos[i];
-    }
-    char *fg = strv_join(filters, ",");
-    const char *groups[] = { fg, NULL };
-    int lr = a->j ? load_all(ctx, &all, &e) : load_fields(ctx, groups, &all, &e);
-    free(fg);
-    if (lr < 0)
+    sel = select_vms(ctx, a, "lookup", NULL, a->j, filters, &e);
+    if (!sel)
         return fail(&e);
     size_t i;
     json_t *vm;
-    json_array_foreach(all, i, vm)
-        vm_list_add_fake_fields(vm);
-    sel = vm_list_filter(all, filters, &e);
-    if (!sel)
-        return fail(&e);
     if (a->one && json_array_size(sel) != 1) {
         fprintf(stderr, "Requested unique lookup but found %zu results.\n", json_array_size(sel));
         return 1;
