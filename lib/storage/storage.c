@@ -1348,52 +1348,49 @@ out:
 /* ------------------------------------------------------------------ */
 /* holds                                                               */
 
-int vs_hold(vs_pool *pool, const char *tag, const char *snapname, vm_err *err)
+/* hold (add) and release (!add) share the lookup and the commit. */
+static int change_hold(vs_pool *pool, const char *tag, const char *snapname, bool add, vm_err *err)
 {
-    cleanup_free char *prefix = xasprintf("cannot hold snapshot '%s'", snapname);
+    cleanup_free char *prefix = add ? xasprintf("cannot hold snapshot '%s'", snapname)
+                                    : xasprintf("cannot release hold from snapshot '%s'", snapname);
     json_t *ds;
     ssize_t idx;
     txn t;
     int r = -1;
-    if (!tag || !*tag || strlen(tag) > 255)
+    if (add && (!tag || !*tag || strlen(tag) > 255))
         return vm_err_set(err, VMERR_INVALID, "%s: invalid tag", prefix);
     if (txn_begin(pool, &t, err) < 0)
         return -1;
     if (lookup_snap(&t, snapname, prefix, &ds, &idx, err) < 0)
         goto out;
     json_t *holds = json_object_get(json_array_get(json_object_get(ds, "snaps"), (size_t)idx), "holds");
-    if (json_object_get(holds, tag)) {
+    bool has = tag && json_object_get(holds, tag);
+    if (add && has) {
         vm_err_set(err, VMERR_EXISTS, "%s: tag already exists on this dataset", prefix);
         goto out;
     }
-    json_object_set_new(holds, tag, json_integer((json_int_t)time(NULL)));
+    if (!add && !has) {
+        vm_err_set(err, VMERR_NOTFOUND, "%s: no such tag on this dataset", prefix);
+        goto out;
+    }
+    if (add)
+        json_object_set_new(holds, tag, json_integer((json_int_t)time(NULL)));
+    else
+        json_object_del(holds, tag);
     r = txn_commit(&t, err);
 out:
     txn_end(&t);
     return r;
 }
 
+int vs_hold(vs_pool *pool, const char *tag, const char *snapname, vm_err *err)
+{
+    return change_hold(pool, tag, snapname, true, err);
+}
+
 int vs_release(vs_pool *pool, const char *tag, const char *snapname, vm_err *err)
 {
-    cleanup_free char *prefix = xasprintf("cannot release hold from snapshot '%s'", snapname);
-    json_t *ds;
-    ssize_t idx;
-    txn t;
-    int r = -1;
-    if (txn_begin(pool, &t, err) < 0)
-        return -1;
-    if (lookup_snap(&t, snapname, prefix, &ds, &idx, err) < 0)
-        goto out;
-    json_t *holds = json_object_get(json_array_get(json_object_get(ds, "snaps"), (size_t)idx), "holds");
-    if (!tag || !json_object_get(holds, tag)) {
-        vm_err_set(err, VMERR_NOTFOUND, "%s: no such tag on this dataset", prefix);
-        goto out;
-    }
-    json_object_del(holds, tag);
-    r = txn_commit(&t, err);
-out:
-    txn_end(&t);
-    return r;
+    return change_hold(pool, tag, snapname, false, err);
 }
 
 /* Read-only access: the cached metadata, no lock (commits are atomic). */
