@@ -32,8 +32,10 @@ fi
 echo "{\"uuid\": \"$U\", \"brand\": \"bhyve\", \"ram\": 256, \"vcpus\": 1, \"autoboot\": false,
        \"disks\": [{\"image_uuid\": \"$IMG\", \"boot\": true, \"model\": \"virtio\"}]}" | vmadm create 2>/dev/null
 
-python3 - "$VMADM_ROOT" "$U" "$RUNS" "$VMADM_ACCEL" <<'PY'
+BENCH_LIB="$(cd "$(dirname "$0")/../lib" && pwd)" python3 - "$VMADM_ROOT" "$U" "$RUNS" "$VMADM_ACCEL" <<'PY'
 import json, os, socket, statistics, subprocess, sys, time
+sys.path.insert(0, os.environ["BENCH_LIB"])
+from qmpstatus import qmp_running as _qmp_running
 root, uuid, runs, accel = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 rundir = os.path.join(root, "run", "vms", uuid)
 qmp = os.path.join(rundir, "qmp.sock")
@@ -42,20 +44,7 @@ def get():
     return json.loads(subprocess.run(["vmadm", "get", uuid], check=True, capture_output=True, text=True).stdout)
 
 def qmp_running():
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.connect(qmp)
-    except OSError:
-        s.close(); return False
-    f = s.makefile("rw")
-    f.readline()
-    for c in ('{"execute":"qmp_capabilities"}', '{"execute":"query-status"}'):
-        f.write(c + "\n"); f.flush()
-        while True:
-            m = json.loads(f.readline())
-            if "event" not in m: break
-    s.close()
-    return m.get("return", {}).get("status") == "running"
+    return _qmp_running(qmp)
 
 def with_vmadm():
     t0 = time.monotonic()

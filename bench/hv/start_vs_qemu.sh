@@ -22,8 +22,10 @@ if [ -f "$CACHE/hvm-A.raw" ]; then
 fi
 printf '{"uuid": "%s", "brand": "bhyve", "ram": 256, "vcpus": 1, "disks": %s}\n' "$U" "$DISKS" > "$VMADM_ROOT/vm.json"
 
-python3 - "$HVTOOL" "$VMADM_ROOT" "$U" "$RUNS" "$VMADM_ACCEL" <<'PY'
+BENCH_LIB="$(cd "$(dirname "$0")/../lib" && pwd)" python3 - "$HVTOOL" "$VMADM_ROOT" "$U" "$RUNS" "$VMADM_ACCEL" <<'PY'
 import json, os, socket, statistics, subprocess, sys, time
+sys.path.insert(0, os.environ["BENCH_LIB"])
+from qmpstatus import qmp_running as _qmp_running
 hvtool, root, uuid, runs, accel = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 vmjson = os.path.join(root, "vm.json")
 rundir = os.path.join(root, "run", "vms", uuid)
@@ -31,20 +33,7 @@ argv = subprocess.run([hvtool, "argv", vmjson, accel], check=True, capture_outpu
 qmp = os.path.join(rundir, "qmp.sock")
 
 def qmp_running():
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.connect(qmp)
-    except OSError:
-        s.close(); return False
-    f = s.makefile("rw")
-    f.readline()
-    for c in ('{"execute":"qmp_capabilities"}', '{"execute":"query-status"}'):
-        f.write(c + "\n"); f.flush()
-        while True:
-            m = json.loads(f.readline())
-            if "event" not in m: break
-    s.close()
-    return m.get("return", {}).get("status") == "running"
+    return _qmp_running(qmp)
 
 def by_hand():
     os.makedirs(rundir, exist_ok=True)
