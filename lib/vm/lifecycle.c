@@ -19,6 +19,18 @@
 #include "vm/vm_internal.h"
 #include "vm/vmobj.h"
 
+bool vm_has_intents(json_t *cfg)
+{
+    return json_object_get(cfg, "_reprovision") || json_object_get(cfg, "_rollback");
+}
+
+int vm_recover_intents(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err)
+{
+    if (vm_reprovision_recover(ctx, uuid, cfg, err) < 0)
+        return -1;
+    return vm_snapshot_recover(ctx, uuid, cfg, err);
+}
+
 int vm_load_locked(const vm_ctx *ctx, const char *uuid, json_t **cfg, vm_err *err)
 {
     if (!uuid_valid(uuid) || !vm_store_exists(ctx, uuid))
@@ -27,7 +39,7 @@ int vm_load_locked(const vm_ctx *ctx, const char *uuid, json_t **cfg, vm_err *er
         return -1;
     if (vm_store_load_config(ctx, uuid, cfg, err) < 0)
         return -1;
-    return vm_reprovision_recover(ctx, uuid, *cfg, err);
+    return vm_recover_intents(ctx, uuid, *cfg, err);
 }
 
 /* Persists one top-level property of vm.json. */

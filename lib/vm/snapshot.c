@@ -158,6 +158,7 @@ out:
 int vm_snapshot_rollback(const vm_ctx *ctx, const char *uuid, const char *name, int no_start, vm_err *err)
 {
     cleanup_lock vm_lock lk = VM_LOCK_INIT;
+    cleanup_free char *cfgpath = NULL;
     snapctx c;
     int r = -1;
     if (open_existing(ctx, uuid, name, &lk, &c, err) < 0)
@@ -172,8 +173,18 @@ int vm_snapshot_rollback(const vm_ctx *ctx, const char *uuid, const char *name, 
         }
     }
     /* Every dataset of the VM that has @vmsnap-<name> rolls back (newer
-     * snapshots go, as zfs rollback -r). */
+     * snapshots go, as zfs rollback -r).  The intent is recorded first:
+     * a rollback interrupted between two disks is completed by the next
+     * command (rolling a disk back twice to the same snapshot is harmless,
+     * the VM is stopped). */
+    cfgpath = vm_store_config_path(ctx, uuid);
+    json_object_set_new(c.cfg, "_rollback", json_string(name));
+    if (write_json_atomic(cfgpath, c.cfg, err) < 0)
+        goto out;
     if (each_member(&c, name, vs_rollback, VS_RECURSIVE, err) < 0)
+        goto out;
+    json_object_del(c.cfg, "_rollback");
+    if (write_json_atomic(cfgpath, c.cfg, err) < 0)
         goto out;
     r = 0;
     vm_log(ctx, "info", "VM %s: rolled back to snapshot %s", uuid, name);
@@ -186,6 +197,29 @@ int vm_snapshot_rollback(const vm_ctx *ctx, const char *uuid, const char *name, 
             r = vm_err_set(err, se.code, "rolled back to %s, but the VM failed to start: %s", name, se.msg);
         }
     }
+out:
+    snapctx_free(&c);
+    return r;
+}
+
+int vm_snapshot_recover(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err)
+{
+    const char *name = json_string_value(json_object_get(cfg, "_rollback"));
+    if (!name)
+        return 0;
+    snapctx c;
+    memset(&c, 0, sizeof c);
+    cleanup_free char *cfgpath = vm_store_config_path(ctx, uuid);
+    int r = -1;
+    if (vs_pool_open(ctx, json_string_value(json_object_get(cfg, "zpool")), &c.pool, err) < 0)
+        goto out;
+    c.ds = xasprintf("%s/%s", vs_pool_name(c.pool), uuid);
+    if (each_member(&c, name, vs_rollback, VS_RECURSIVE, err) < 0)
+        goto out;
+    json_object_del(cfg, "_rollback");
+    r = write_json_atomic(cfgpath, cfg, err);
+    if (r == 0)
+        vm_log(ctx, "warn", "VM %s: completed an interrupted rollback to %s", uuid, name);
 out:
     snapctx_free(&c);
     return r;

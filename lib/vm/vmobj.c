@@ -165,9 +165,9 @@ static int build_obj(const vm_ctx *ctx, pool_cache *pc, const char *uuid, json_t
     cleanup_json json_t *cfg = NULL;
     if (vm_store_load_config(ctx, uuid, &cfg, err) < 0)
         return -1;
-    if (json_object_get(cfg, "_reprovision")) {
-        /* An interrupted reprovision whose owner is gone: finish or roll
-         * it back now, so no reader sees it half done. */
+    if (vm_has_intents(cfg)) {
+        /* An interrupted reprovision or rollback whose owner is gone:
+         * finish or undo it now, so no reader sees it half done. */
         cleanup_lock vm_lock lk = VM_LOCK_INIT;
         vm_err e2 = VM_ERR_INIT;
         if (vm_lock_try(ctx, uuid, &lk, &e2) == 1) {
@@ -175,7 +175,7 @@ static int build_obj(const vm_ctx *ctx, pool_cache *pc, const char *uuid, json_t
             cfg = NULL;
             if (vm_store_load_config(ctx, uuid, &cfg, err) < 0)
                 return -1;
-            vm_reprovision_recover(ctx, uuid, cfg, &e2);
+            vm_recover_intents(ctx, uuid, cfg, &e2);
         }
     }
 

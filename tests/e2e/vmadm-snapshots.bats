@@ -98,3 +98,24 @@ snaps() { vmadm get "$1" | jq -c '[.snapshots[].name]'; }
     run vmstore list -H -t snapshot -o name -r "zones/$U"
     [[ "$output" != *vmsnap* ]]
 }
+
+@test "bhyve: a rollback interrupted between two disks is completed by the next command" {
+    imgadm install -m "$VMADM_TEST_CACHE/hvm-A.json" -f "$VMADM_TEST_CACHE/hvm-A.raw.zst" >/dev/null
+    U=$(echo "{\"brand\": \"bhyve\", \"autoboot\": false, \"flexible_disk_size\": 1024,
+               \"disks\": [{\"image_uuid\": \"$IMG_HVM_A\", \"boot\": true, \"model\": \"virtio\"},
+                           {\"size\": 64, \"model\": \"virtio\"}]}" |
+        vmadm create 2>&1 | sed -n 's/^Successfully created VM //p')
+    vmadm create-snapshot "$U" s1
+    vmadm create-snapshot "$U" s2
+    # The state a kill -9 leaves: intent recorded, only disk1 rolled back.
+    cfg=$VMADM_ROOT/etc/vms/$U/vm.json
+    jq '. + {"_rollback": "s1"}' "$cfg" > "$cfg.new" && mv "$cfg.new" "$cfg"
+    vmstore rollback -r "zones/$U/disk1@vmsnap-s1"
+    run vmstore list -H -o name -t snapshot "zones/$U/disk0@vmsnap-s2"
+    [ "$status" -eq 0 ]
+    # Any command completes it: disk0 and the root roll back too.
+    [ "$(vmadm get "$U" | jq -c '[.snapshots[].name]')" = '["s1"]' ]
+    run vmstore list -H -o name -t snapshot -r "zones/$U"
+    [[ "$output" != *vmsnap-s2* ]] || { echo "$output"; false; }
+    ! jq -e 'has("_rollback")' "$cfg"
+}
