@@ -20,7 +20,15 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export VMADM_ACCEL=${VMADM_ACCEL:-tcg}
 
 pass=0 fail=0 skip=0
-failed_names=()
+failed_names=() skipped_names=()
+
+# Say loudly what this machine lacks: the e2e suites boot real QEMU guests
+# and LXC containers; KVM is optional (TCG is used where it cannot run).
+for t in qemu-system-x86_64 qemu-img lxc-start busybox; do
+    command -v $t >/dev/null || echo "WARNING: $t is missing: tests that need it will fail" >&2
+done
+[ -e /dev/kvm ] || echo "note: no /dev/kvm, guests run under TCG" >&2
+[ "$(id -u)" = 0 ] || echo "WARNING: not root: LXC tests are skipped (CI counts skips as failures)" >&2
 log=$(mktemp -d /tmp/vmadm-test-logs.XXXXXX)
 
 count_tap() { # file label
@@ -29,6 +37,7 @@ count_tap() { # file label
     f2=$(grep -cE '^not ok [0-9]+' "$f")
     pass=$((pass + p - s)); skip=$((skip + s)); fail=$((fail + f2))
     while IFS= read -r l; do failed_names+=("$label: $l"); done < <(grep -E '^not ok' "$f")
+    while IFS= read -r l; do skipped_names+=("$label: $l"); done < <(grep -E '^ok [0-9]+ .*# skip' "$f")
 }
 
 for suite in $suites; do
@@ -74,6 +83,15 @@ for suite in $suites; do
   esac
 done
 
+if [ ${#skipped_names[@]} -gt 0 ]; then
+  echo "== skipped (a skip means a missing part on this machine)"
+  printf '  %s\n' "${skipped_names[@]}"
+  # In CI every part is installed: a skip is a broken setup, not a pass.
+  if [ "${CI:-}" = true ]; then
+    fail=$((fail + skip)); skip=0
+    failed_names+=("skips are failures in CI")
+  fi
+fi
 if [ ${#failed_names[@]} -gt 0 ]; then
   echo "== failures"
   printf '  %s\n' "${failed_names[@]}"
