@@ -204,9 +204,11 @@ out:
 
 int vm_snapshot_recover(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err)
 {
-    const char *name = json_string_value(json_object_get(cfg, "_rollback"));
-    if (!name)
+    const char *n0 = json_string_value(json_object_get(cfg, "_rollback"));
+    if (!n0)
         return 0;
+    /* Copied: the key is removed from cfg below. */
+    cleanup_free char *name = xstrdup(n0);
     snapctx c;
     memset(&c, 0, sizeof c);
     cleanup_free char *cfgpath = vm_store_config_path(ctx, uuid);
