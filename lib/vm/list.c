@@ -6,6 +6,7 @@
 
 #include "common/util.h"
 #include "vm/props.h"
+#include "vm/table.h"
 
 static const struct field {
     const char *name;
@@ -146,18 +147,6 @@ json_t *vm_list_values(json_t *vm, const char *path)
     return out;
 }
 
-/* The first value at `path` (borrowed from vm, or from *hold which the
- * caller decrefs).  Plain keys need no splitting: the common case of every
- * cell of `vmadm list`. */
-static json_t *value1(json_t *vm, const char *path, json_t **hold)
-{
-    *hold = NULL;
-    if (!strchr(path, '.'))
-        return json_object_get(vm, path);
-    *hold = vm_list_values(vm, path);
-    return json_array_get(*hold, 0);
-}
-
 char *vm_list_cell(json_t *v)
 {
     if (!v || json_is_null(v) || json_is_false(v))
@@ -196,56 +185,88 @@ static bool normalize_mac(const char *in, char out[18])
     return true;
 }
 
-json_t *vm_list_filter(json_t *vms, char **filters, vm_err *err)
-{
-    size_t nf = strv_len(filters);
-    regex_t *res = xcalloc(nf ? nf : 1, sizeof *res);
-    bool *isre = xcalloc(nf ? nf : 1, sizeof *isre);
-    char **keys = xcalloc(nf + 1, sizeof *keys);
-    char **vals = xcalloc(nf + 1, sizeof *vals);
-    json_t *out = NULL;
-    size_t i;
+/* Filters compiled once: "key=value" or "key=~regex" (C35–C37). */
+typedef struct filters {
+    size_t n;
+    char **keys, **vals;
+    regex_t *res;
+    bool *isre;
+} filters;
 
-    for (i = 0; i < nf; i++) {
-        char *eq = strchr(filters[i], '=');
-        keys[i] = eq ? xstrndup(filters[i], (size_t)(eq - filters[i])) : xstrdup(filters[i]);
-        vals[i] = xstrdup(eq ? eq + 1 : "");
-        if (!vm_list_valid_filter_key(keys[i])) {
-            vm_err_set(err, VMERR_INVALID, "Invalid filter key: \"%s\"", keys[i]);
-            goto out;
+static void filters_free(filters *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (f->isre[i])
+            regfree(&f->res[i]);
+    free(f->res);
+    free(f->isre);
+    strv_free(f->keys);
+    strv_free(f->vals);
+}
+
+static int filters_compile(filters *f, char **in, vm_err *err)
+{
+    size_t nf = strv_len(in);
+    *f = (filters){ 0 };
+    f->res = xcalloc(nf ? nf : 1, sizeof *f->res);
+    f->isre = xcalloc(nf ? nf : 1, sizeof *f->isre);
+    f->keys = xcalloc(nf + 1, sizeof *f->keys);
+    f->vals = xcalloc(nf + 1, sizeof *f->vals);
+    for (size_t i = 0; i < nf; i++) {
+        char *eq = strchr(in[i], '=');
+        f->keys[i] = eq ? xstrndup(in[i], (size_t)(eq - in[i])) : xstrdup(in[i]);
+        f->vals[i] = xstrdup(eq ? eq + 1 : "");
+        f->n = i + 1;
+        if (!vm_list_valid_filter_key(f->keys[i])) {
+            vm_err_set(err, VMERR_INVALID, "Invalid filter key: \"%s\"", f->keys[i]);
+            goto fail;
         }
-        if (vals[i][0] == '~') {
-            if (regcomp(&res[i], vals[i] + 1, REG_EXTENDED | REG_ICASE | REG_NOSUB) != 0) {
-                vm_err_set(err, VMERR_INVALID, "Invalid regular expression: \"%s\"", vals[i] + 1);
-                goto out;
+        if (f->vals[i][0] == '~') {
+            if (regcomp(&f->res[i], f->vals[i] + 1, REG_EXTENDED | REG_ICASE | REG_NOSUB) != 0) {
+                vm_err_set(err, VMERR_INVALID, "Invalid regular expression: \"%s\"", f->vals[i] + 1);
+                goto fail;
             }
-            isre[i] = true;
-        } else if (str_has_suffix(keys[i], ".mac")) {
+            f->isre[i] = true;
+        } else if (str_has_suffix(f->keys[i], ".mac")) {
             char m[18];
-            if (normalize_mac(vals[i], m)) {
-                free(vals[i]);
-                vals[i] = xstrdup(m);
+            if (normalize_mac(f->vals[i], m)) {
+                free(f->vals[i]);
+                f->vals[i] = xstrdup(m);
             }
         }
     }
-    out = json_array();
+    return 0;
+fail:
+    filters_free(f);
+    return -1;
+}
+
+/* One value, as String(value) with false as "false" (NULL: missing/null). */
+static bool filter_match(const filters *f, size_t i, const char *s)
+{
+    if (!s)
+        return false;
+    return f->isre[i] ? regexec(&f->res[i], s, 0, NULL, 0) == 0 : !strcmp(s, f->vals[i]);
+}
+
+json_t *vm_list_filter(json_t *vms, char **in, vm_err *err)
+{
+    filters f;
+    if (filters_compile(&f, in, err) < 0)
+        return NULL;
+    json_t *out = json_array();
+    size_t i;
     json_t *vm;
     json_array_foreach(vms, i, vm) {
         bool all = true;
-        for (size_t f = 0; f < nf && all; f++) {
-            cleanup_json json_t *vals_at = vm_list_values(vm, keys[f]);
+        for (size_t k = 0; k < f.n && all; k++) {
+            cleanup_json json_t *vals_at = vm_list_values(vm, f.keys[k]);
             bool any = false;
             size_t j;
             json_t *v;
             json_array_foreach(vals_at, j, v) {
-                cleanup_free char *s = NULL;
-                if (json_is_false(v))
-                    s = xstrdup("false");
-                else
-                    s = vm_list_cell(v);
-                if (!s)
-                    continue;
-                if (isre[f] ? regexec(&res[f], s, 0, NULL, 0) == 0 : !strcmp(s, vals[f]))
+                cleanup_free char *s = json_is_false(v) ? xstrdup("false") : vm_list_cell(v);
+                if (filter_match(&f, k, s))
                     any = true;
             }
             all = any;
@@ -253,108 +274,167 @@ json_t *vm_list_filter(json_t *vms, char **filters, vm_err *err)
         if (all)
             json_array_append(out, vm);
     }
-out:
-    for (i = 0; i < nf; i++)
-        if (isre[i])
-            regfree(&res[i]);
-    free(res);
-    free(isre);
-    strv_free(keys);
-    strv_free(vals);
+    filters_free(&f);
     return out;
 }
 
+int vm_list_filter_table(vm_table *t, char **in, vm_err *err)
+{
+    filters f;
+    if (filters_compile(&f, in, err) < 0)
+        return -1;
+    int *col = xcalloc(f.n ? f.n : 1, sizeof *col);
+    for (size_t k = 0; k < f.n; k++) {
+        col[k] = vm_table_col(t, f.keys[k]);
+        if (col[k] < 0 || strchr(f.keys[k], '.')) {
+            /* Dotted keys match any of several values: VM objects only. */
+            free(col);
+            filters_free(&f);
+            return vm_err_set(err, VMERR_INTERNAL, "filter key \"%s\" needs VM objects", in[k]);
+        }
+    }
+    size_t n = vm_table_nrows(t);
+    bool *keep = xcalloc(n ? n : 1, sizeof *keep);
+    for (size_t r = 0; r < n; r++) {
+        keep[r] = true;
+        for (size_t k = 0; k < f.n && keep[r]; k++) {
+            const vm_cell *c = vm_table_cell(t, r, (size_t)col[k]);
+            keep[r] = filter_match(&f, k, c->kind == VM_CELL_FALSE ? "false" : c->text);
+        }
+    }
+    vm_table_keep(t, keep);
+    free(keep);
+    free(col);
+    filters_free(&f);
+    return 0;
+}
+
+void vm_list_add_fake_fields_table(vm_table *t)
+{
+    int brand = vm_table_col(t, "brand"), type = vm_table_col(t, "type"), ram = vm_table_col(t, "ram"),
+        mpm = vm_table_col(t, "max_physical_memory");
+    for (size_t r = 0; r < vm_table_nrows(t); r++) {
+        const char *b = brand >= 0 ? vm_table_cell(t, r, (size_t)brand)->text : NULL;
+        if (type >= 0) {
+            /* vm_brand_type returns static strings: no copy needed. */
+            vm_cell c = { VM_CELL_STR, vm_brand_type(b), 0 };
+            vm_table_set_cell(t, r, (size_t)type, &c);
+        }
+        if (ram >= 0 && mpm >= 0 && !vm_brand_is_hvm(b) &&
+            vm_table_cell(t, r, (size_t)mpm)->kind != VM_CELL_MISSING) {
+            vm_cell c = *vm_table_cell(t, r, (size_t)mpm);
+            vm_table_set_cell(t, r, (size_t)ram, &c);
+        }
+    }
+}
+
 struct sortkey {
-    char *key;
+    size_t col;
     int dir;
 };
 
-static int cmp_vals(json_t *a, json_t *b)
+struct sortspec {
+    size_t n;
+    struct sortkey *keys;
+};
+
+static bool cell_present(const vm_cell *c)
 {
-    bool ap = a && !json_is_null(a) && !json_is_false(a);
-    bool bp = b && !json_is_null(b) && !json_is_false(b);
-    if (!ap || !bp)
-        return ap == bp ? 0 : (ap ? -1 : 1); /* missing sorts last */
-    if (json_is_number(a) && json_is_number(b)) {
-        double x = json_number_value(a), y = json_number_value(b);
-        return x < y ? -1 : x > y;
-    }
-    if (json_is_string(a) && json_is_string(b))
-        return strcmp(json_string_value(a), json_string_value(b));
-    cleanup_free char *x = vm_list_cell(a);
-    cleanup_free char *y = vm_list_cell(b);
-    return strcmp(x ? x : "", y ? y : "");
+    return c->kind != VM_CELL_MISSING && c->kind != VM_CELL_NULL && c->kind != VM_CELL_FALSE;
 }
 
-typedef struct sort_item {
-    json_t *vm;
-    json_t **vals;
-} sort_item;
-
-typedef struct sort_ctx {
-    size_t nkeys;
-    struct sortkey *keys;
-} sort_ctx;
-
-static int cmp_items(const void *pa, const void *pb, void *arg)
+/* Numbers numerically, strings by strcmp, mixed kinds by String() form;
+ * missing values sort last whatever the direction. */
+static int cmp_rows(const vm_cell *a, const vm_cell *b, void *arg)
 {
-    const sort_item *a = pa, *b = pb;
-    const sort_ctx *sc = arg;
-    for (size_t k = 0; k < sc->nkeys; k++) {
-        int c = cmp_vals(a->vals[k], b->vals[k]);
-        bool am = !a->vals[k] || json_is_null(a->vals[k]) || json_is_false(a->vals[k]);
-        bool bm = !b->vals[k] || json_is_null(b->vals[k]) || json_is_false(b->vals[k]);
-        if (c && !(am || bm))
-            c *= sc->keys[k].dir;
+    const struct sortspec *sp = arg;
+    for (size_t k = 0; k < sp->n; k++) {
+        const vm_cell *x = &a[sp->keys[k].col], *y = &b[sp->keys[k].col];
+        bool xp = cell_present(x), yp = cell_present(y);
+        int c;
+        if (!xp || !yp)
+            c = xp == yp ? 0 : (xp ? -1 : 1);
+        else if (x->kind == VM_CELL_NUM && y->kind == VM_CELL_NUM)
+            c = (x->num > y->num) - (x->num < y->num);
+        else
+            c = strcmp(x->text ? x->text : "", y->text ? y->text : "");
+        if (xp && yp)
+            c *= sp->keys[k].dir;
         if (c)
             return c;
     }
     return 0;
 }
 
-int vm_list_sort(json_t *vms, const char *sort, vm_err *err)
+/* Parses "-key,+key,key" into table columns; the keys must be columns. */
+static int sortspec_parse(const vm_table *t, const char *sort, struct sortspec *sp, vm_err *err)
 {
     cleanup_strv char **ks = strv_split(sort ? sort : "", ",");
-    size_t nk = strv_len(ks), n = json_array_size(vms);
-    struct sortkey *keys = xcalloc(nk ? nk : 1, sizeof *keys);
+    size_t nk = strv_len(ks);
+    sp->n = 0;
+    sp->keys = xcalloc(nk ? nk : 1, sizeof *sp->keys);
     for (size_t k = 0; k < nk; k++) {
         const char *s = ks[k];
-        keys[k].dir = 1;
+        int dir = 1;
         if (*s == '-' || *s == '+') {
-            keys[k].dir = *s == '-' ? -1 : 1;
+            dir = *s == '-' ? -1 : 1;
             s++;
         }
         if (str_has_prefix(s, "disks.") || str_has_prefix(s, "nics.") || str_has_prefix(s, "filesystems.")) {
-            free(keys);
-            return vm_err_set(err, VMERR_INVALID, "Invalid sort key: \"%s\"", ks[k]);
+            vm_err_set(err, VMERR_INVALID, "Invalid sort key: \"%s\"", ks[k]);
+            goto fail;
         }
         if (!vm_list_valid_column(s)) {
-            free(keys);
-            return vm_err_set(err, VMERR_INVALID, "invalid sort field: %s", ks[k]);
+            vm_err_set(err, VMERR_INVALID, "invalid sort field: %s", ks[k]);
+            goto fail;
         }
-        keys[k].key = (char *)s;
-    }
-    sort_item *items = xcalloc(n ? n : 1, sizeof *items);
-    for (size_t i = 0; i < n; i++) {
-        items[i].vm = json_incref(json_array_get(vms, i));
-        items[i].vals = xcalloc(nk ? nk : 1, sizeof(json_t *));
-        for (size_t k = 0; k < nk; k++) {
-            json_t *hold;
-            items[i].vals[k] = json_incref(value1(items[i].vm, keys[k].key, &hold));
-            json_decref(hold);
+        int col = vm_table_col(t, s);
+        if (col < 0) {
+            vm_err_set(err, VMERR_INTERNAL, "sort key %s was not loaded", s);
+            goto fail;
         }
+        sp->keys[sp->n++] = (struct sortkey){ (size_t)col, dir };
     }
-    sort_ctx sc = { nk, keys };
-    qsort_r(items, n, sizeof *items, cmp_items, &sc);
+    return 0;
+fail:
+    free(sp->keys);
+    return -1;
+}
+
+int vm_list_sort_table(vm_table *t, const char *sort, vm_err *err)
+{
+    struct sortspec sp;
+    if (sortspec_parse(t, sort, &sp, err) < 0)
+        return -1;
+    vm_table_sort_rows(t, cmp_rows, &sp);
+    free(sp.keys);
+    return 0;
+}
+
+/* The bare keys of "-a,+b,c" (for table columns). */
+static char **sort_cols(const char *sort)
+{
+    char **ks = strv_split(sort ? sort : "", ",");
+    for (size_t k = 0; ks[k]; k++)
+        if (ks[k][0] == '-' || ks[k][0] == '+')
+            memmove(ks[k], ks[k] + 1, strlen(ks[k]));
+    return ks;
+}
+
+int vm_list_sort(json_t *vms, const char *sort, vm_err *err)
+{
+    cleanup_strv char **cols = sort_cols(sort);
+    vm_table *t = vm_table_new((const char *const *)cols);
+    vm_table_add_json(t, vms);
+    if (vm_list_sort_table(t, sort, err) < 0) {
+        vm_table_free(t);
+        return -1;
+    }
+    cleanup_json json_t *old = json_copy(vms);
     json_array_clear(vms);
-    for (size_t i = 0; i < n; i++) {
-        json_array_append_new(vms, items[i].vm);
-        for (size_t k = 0; k < nk; k++)
-            json_decref(items[i].vals[k]);
-        free(items[i].vals);
-    }
-    free(items);
-    free(keys);
+    for (size_t r = 0; r < vm_table_nrows(t); r++)
+        json_array_append(vms, json_array_get(old, vm_table_row_id(t, r)));
+    vm_table_free(t);
     return 0;
 }
 
@@ -393,32 +473,50 @@ static void rtrim_line(char *buf, size_t *len)
         buf[--*len] = '\0';
 }
 
-char *vm_list_render(json_t *vms, const vm_list_opts *o, vm_err *err)
+/* The columns of `order`, checked (C31, C33). */
+static char **order_cols(const char *order, vm_err *err)
 {
-    const char *order = o->order ? o->order : "uuid,type,ram,state,alias";
-    cleanup_strv char **cols = strv_split(order, ",");
-    size_t nc = strv_len(cols);
-    for (size_t c = 0; c < nc; c++) {
-        if (str_has_prefix(cols[c], "disks.") && !strchr(cols[c] + 6, '.'))
-            return vm_err_set(err, VMERR_INVALID, "Invalid order key: \"%s\"", cols[c]), NULL;
+    char **cols = strv_split(order ? order : "uuid,type,ram,state,alias", ",");
+    for (size_t c = 0; cols[c]; c++) {
+        if (str_has_prefix(cols[c], "disks.") && !strchr(cols[c] + 6, '.')) {
+            vm_err_set(err, VMERR_INVALID, "Invalid order key: \"%s\"", cols[c]);
+            goto fail;
+        }
         if (!vm_list_valid_column(cols[c])) {
             vm_err_set(err, VMERR_INVALID, "invalid order field: %s", cols[c]);
-            return NULL;
+            goto fail;
         }
     }
-    if (vm_list_sort(vms, o->sort ? o->sort : "ram,uuid", err) < 0)
+    return cols;
+fail:
+    strv_free(cols);
+    return NULL;
+}
+
+char *vm_list_render_table(vm_table *t, const vm_list_opts *o, vm_err *err)
+{
+    cleanup_strv char **cols = order_cols(o->order, err);
+    if (!cols)
+        return NULL;
+    size_t nc = strv_len(cols);
+    if (vm_list_sort_table(t, o->sort ? o->sort : "ram,uuid", err) < 0)
         return NULL;
     bool header = o->header == 1 || (o->header == -1 && !o->parsable);
     size_t cap = 4096, len = 0;
     char *buf = xmalloc(cap);
     buf[0] = '\0';
+    const struct field **cf = xcalloc(nc + 1, sizeof *cf);
+    int *ci = xcalloc(nc + 1, sizeof *ci);
+    for (size_t c = 0; c < nc; c++) {
+        cf[c] = find_field(cols[c]);
+        ci[c] = vm_table_col(t, cols[c]);
+    }
     if (header) {
         for (size_t c = 0; c < nc; c++) {
-            const struct field *f = find_field(cols[c]);
-            cleanup_free char *h = xstrdup(f ? f->header : cols[c]);
-            if (!f)
+            cleanup_free char *h = xstrdup(cf[c] ? cf[c]->header : cols[c]);
+            if (!cf[c])
                 upper(h);
-            int w = f ? f->width : 20;
+            int w = cf[c] ? cf[c]->width : 20;
             if (o->parsable) {
                 if (c)
                     append(&buf, &len, &cap, ":");
@@ -432,54 +530,50 @@ char *vm_list_render(json_t *vms, const vm_list_opts *o, vm_err *err)
         rtrim_line(buf, &len);
         append(&buf, &len, &cap, "\n");
     }
-    const struct field **cf = xcalloc(nc + 1, sizeof *cf);
-    for (size_t c = 0; c < nc; c++)
-        cf[c] = find_field(cols[c]);
-    size_t i;
-    json_t *vm;
-    json_array_foreach(vms, i, vm) {
+    static const char spaces[64] = "                                                               ";
+    for (size_t r = 0; r < vm_table_nrows(t); r++) {
         for (size_t c = 0; c < nc; c++) {
-            const struct field *f = cf[c];
-            cleanup_json json_t *hold = NULL;
-            json_t *v = value1(vm, cols[c], &hold);
-            /* Strings and integers (nearly every cell) are written without
-             * an allocation; other values go through vm_list_cell. */
-            char num[32];
-            cleanup_free char *s = NULL;
-            const char *txt;
-            if (json_is_string(v)) {
-                txt = json_string_value(v);
-            } else if (json_is_integer(v)) {
-                snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
-                txt = num;
-            } else {
-                s = vm_list_cell(v);
-                txt = s;
-            }
+            const char *txt = ci[c] >= 0 ? vm_table_cell(t, r, (size_t)ci[c])->text : NULL;
             if (!txt)
                 txt = o->parsable ? "" : "-";
-            if (o->parsable) {
-                if (c)
-                    append_n(&buf, &len, &cap, ":", 1);
-                append_n(&buf, &len, &cap, txt, strlen(txt));
-            } else {
-                size_t w = (size_t)(f ? f->width : 20), tl = strlen(txt);
-                if (c)
-                    append_n(&buf, &len, &cap, "  ", 2);
-                append_n(&buf, &len, &cap, txt, tl);
-                if (tl < w) {
-                    static const char spaces[64] = "                                                               ";
-                    while (tl < w) {
-                        size_t k = w - tl < sizeof spaces - 1 ? w - tl : sizeof spaces - 1;
-                        append_n(&buf, &len, &cap, spaces, k);
-                        tl += k;
-                    }
-                }
+            size_t tl = strlen(txt);
+            if (c)
+                append_n(&buf, &len, &cap, o->parsable ? ":" : "  ", o->parsable ? 1 : 2);
+            append_n(&buf, &len, &cap, txt, tl);
+            size_t w = (size_t)(cf[c] ? cf[c]->width : 20);
+            while (!o->parsable && tl < w) {
+                size_t k = w - tl < sizeof spaces - 1 ? w - tl : sizeof spaces - 1;
+                append_n(&buf, &len, &cap, spaces, k);
+                tl += k;
             }
         }
         rtrim_line(buf, &len);
         append(&buf, &len, &cap, "\n");
     }
     free(cf);
+    free(ci);
     return buf;
+}
+
+char **vm_list_columns(const char *order, const char *sort)
+{
+    cleanup_strv char **o = strv_split(order ? order : "uuid,type,ram,state,alias", ",");
+    cleanup_strv char **s = sort_cols(sort ? sort : "ram,uuid");
+    size_t no = strv_len(o), ns = strv_len(s);
+    char **all = xcalloc(no + ns + 1, sizeof *all);
+    for (size_t i = 0; i < no; i++)
+        all[i] = xstrdup(o[i]);
+    for (size_t i = 0; i < ns; i++)
+        all[no + i] = xstrdup(s[i]);
+    return all;
+}
+
+char *vm_list_render(json_t *vms, const vm_list_opts *o, vm_err *err)
+{
+    cleanup_strv char **cols = vm_list_columns(o->order, o->sort);
+    vm_table *t = vm_table_new((const char *const *)cols);
+    vm_table_add_json(t, vms);
+    char *r = vm_list_render_table(t, o, err);
+    vm_table_free(t);
+    return r;
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <jansson.h>
 #include "common/err.h"
+#include "vm/table.h"
 
 /* Adds list's fake fields: `type` (OS/LX/BHYV/KVM) and, for OS VMs, `ram`. */
 void vm_list_add_fake_fields(json_t *vm);
@@ -27,6 +28,19 @@ typedef struct vm_list_opts {
 
 /* The whole `vmadm list` output (filters applied by the caller). */
 char *vm_list_render(json_t *vms, const vm_list_opts *opts, vm_err *err);
+
+/* The same steps on a table (vm/table.h), which is what vmadm uses: the
+ * rows come from vminfod's projection or from VM objects alike. */
+/* The columns a table needs for `order` and `sort` (defaults if NULL). */
+char **vm_list_columns(const char *order, const char *sort);
+/* `type` from `brand`, and `ram` from `max_physical_memory` for OS VMs,
+ * where the table has those columns. */
+void vm_list_add_fake_fields_table(vm_table *t);
+/* Keeps the matching rows; filter keys must be plain columns of t (dotted
+ * keys match any of several values: use vm_list_filter on objects). */
+int vm_list_filter_table(vm_table *t, char **filters, vm_err *err);
+int vm_list_sort_table(vm_table *t, const char *sort, vm_err *err);
+char *vm_list_render_table(vm_table *t, const vm_list_opts *opts, vm_err *err);
 /* String(value) as vmadm renders a cell; NULL for missing/null/false. */
 char *vm_list_cell(json_t *v);
 /* Every value at a dotted path ("disks.*.size" yields each). */

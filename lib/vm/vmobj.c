@@ -361,23 +361,45 @@ unsigned vmobj_parts_for(const char *const *fields)
     return p;
 }
 
-int vmobj_load_all_parts(const vm_ctx *ctx, unsigned parts, json_t **out, vm_err *err)
+int vmobj_load_each(const vm_ctx *ctx, unsigned parts, vmobj_want_fn want, vmobj_each_fn fn, void *arg,
+                    vm_err *err)
 {
     pool_cache pc = { .ctx = ctx, .parts = parts };
     cleanup_json json_t *uuids = NULL;
     if (vm_store_list(ctx, &uuids, err) < 0)
         return -1;
-    json_t *arr = json_array();
     size_t i;
     json_t *u;
+    int r = 0;
     json_array_foreach(uuids, i, u) {
+        const char *uuid = json_string_value(u);
         json_t *o = NULL;
         vm_err e = VM_ERR_INIT;
+        if (want && !want(arg, uuid))
+            continue;
         /* A VM deleted between the readdir and its load simply drops out. */
-        if (build_obj(ctx, &pc, json_string_value(u), &o, &e) == 0)
-            json_array_append_new(arr, o);
+        if (build_obj(ctx, &pc, uuid, &o, &e) == 0 && fn(arg, uuid, o) < 0) {
+            r = -1;
+            break;
+        }
     }
     cache_free(&pc);
+    return r;
+}
+
+static int append_vm(void *arg, const char *uuid, json_t *vm)
+{
+    (void)uuid;
+    return json_array_append_new(arg, vm);
+}
+
+int vmobj_load_all_parts(const vm_ctx *ctx, unsigned parts, json_t **out, vm_err *err)
+{
+    json_t *arr = json_array();
+    if (vmobj_load_each(ctx, parts, NULL, append_vm, arr, err) < 0) {
+        json_decref(arr);
+        return -1;
+    }
     *out = arr;
     return 0;
 }

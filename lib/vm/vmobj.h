@@ -5,6 +5,7 @@
 #define VM_VMOBJ_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include "common/ctx.h"
 #include "common/err.h"
 
@@ -24,6 +25,14 @@ enum vmobj_parts {
 /* Parts needed to show `fields` (top-level or dotted names; NULL: all). */
 unsigned vmobj_parts_for(const char *const *fields);
 int vmobj_load_all_parts(const vm_ctx *ctx, unsigned parts, json_t **out, vm_err *err);
+/* Builds the VMs `want` accepts (NULL: all), one at a time, and hands each
+ * to fn, which owns it: memory stays at one VM object however many there
+ * are, and files shared by many VMs (pool metadata) are still read once.
+ * Stops when fn returns -1. */
+typedef bool (*vmobj_want_fn)(void *arg, const char *uuid);
+typedef int (*vmobj_each_fn)(void *arg, const char *uuid, json_t *vm);
+int vmobj_load_each(const vm_ctx *ctx, unsigned parts, vmobj_want_fn want, vmobj_each_fn fn, void *arg,
+                    vm_err *err);
 /* UUIDs of every committed VM (directory scan only). */
 int vmobj_list_uuids(const vm_ctx *ctx, json_t **out, vm_err *err);
 

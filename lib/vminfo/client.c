@@ -70,6 +70,22 @@ int vminfo_client_get_json(const vm_ctx *ctx, const char *path, json_t **out, vm
     return 0;
 }
 
+int vminfo_client_get_text(const vm_ctx *ctx, const char *path, int timeout_ms, char **body,
+                           size_t *len, vm_err *err)
+{
+    cleanup_http vminfo_http h = VMINFO_HTTP_INIT;
+    int64_t deadline = deadline_of(timeout_ms);
+
+    if (!ctx->vminfod_addr || !strcmp(ctx->vminfod_addr, "none"))
+        return vm_err_set(err, VMERR_IO, "vminfod is disabled (VMINFOD_ADDR=none)");
+    if (request(&h, ctx, path, NULL, deadline, err) < 0 || vminfo_http_read_all(&h, deadline, err) < 0)
+        return -1;
+    *len = h.body.len;   /* the buffer is always NUL-terminated */
+    *body = h.body.data ? h.body.data : xstrdup("");
+    h.body = (vminfo_buf){ 0 };
+    return 0;
+}
+
 int vminfo_client_get_vm(const vm_ctx *ctx, const char *uuid, json_t **out, vm_err *err)
 {
     if (!uuid_shape(uuid))

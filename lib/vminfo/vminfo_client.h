@@ -40,6 +40,11 @@ int vminfo_client_available(const vm_ctx *ctx);
 int vminfo_client_get_vm(const vm_ctx *ctx, const char *uuid, json_t **out, vm_err *err);
 /* GET /vms: the JSON array of all VM objects, sorted by uuid. */
 int vminfo_client_get_vms(const vm_ctx *ctx, json_t **out, vm_err *err);
+/* GET <path>: the body as text (NUL-terminated, *len without the NUL;
+ * caller frees), within timeout_ms (< 0: none).  No daemon, a daemon of
+ * another root, a non-200 answer or the timeout → -1 with err. */
+int vminfo_client_get_text(const vm_ctx *ctx, const char *path, int timeout_ms, char **body,
+                           size_t *len, vm_err *err);
 /* GET <path> (e.g. "/ping", "/status?full=1"), parsed JSON body. */
 int vminfo_client_get_json(const vm_ctx *ctx, const char *path, json_t **out, vm_err *err);
 

@@ -12,6 +12,7 @@
 #include "ct/ct.h"
 #include "hv/hv.h"
 #include "vm/list.h"
+#include "vm/select.h"
 #include "vm/props.h"
 #include "vm/store.h"
 #include "vm/sync.h"
@@ -203,67 +204,6 @@ static int need_uuid(args *a, const char *cmd)
     return 0;
 }
 
-/* Reads VMs through vminfod when it runs, else directly: identical output. */
-static int load_all(const vm_ctx *ctx, json_t **out, vm_err *err)
-{
-    if (vminfo_client_available(ctx) && vminfo_client_get_vms(ctx, out, err) == 0)
-        return 0;
-    vm_err_clear(err);
-    vm_store_repair(ctx, err);
-    return vmobj_load_all(ctx, out, err);
-}
-
-/* list/lookup need only a few top-level fields: vminfod projects them
- * (/vms?fields=) so the answer is a few bytes per VM, not the whole VM.
- * Dotted fields (tags.x, disks.0.size) need whole objects. */
-static int load_fields(const vm_ctx *ctx, const char *const *groups, json_t **out, vm_err *err)
-{
-    static const char *const always[] = { "uuid", "brand", "max_physical_memory", "ram", NULL };
-    char **all = xcalloc(1, sizeof *all);
-    size_t n = 0;
-    bool dotted = false;
-    for (size_t g = 0; groups[g] || g == 0; g++) {
-        cleanup_strv char **parts = strv_split(groups[g] ? groups[g] : "", ",");
-        for (size_t i = 0; parts[i]; i++) {
-            const char *f = parts[i];
-            if (*f == '-' || *f == '+')
-                f++;
-            const char *eq = strpbrk(f, "=");
-            cleanup_free char *name = eq ? xstrndup(f, (size_t)(eq - f)) : xstrdup(f);
-            if (strchr(name, '.'))
-                dotted = true;
-            all = xrealloc(all, (n + 2) * sizeof *all);
-            all[n++] = steal_ptr(name);
-            all[n] = NULL;
-        }
-        if (!groups[g])
-            break;
-    }
-    for (size_t i = 0; always[i]; i++) {
-        all = xrealloc(all, (n + 2) * sizeof *all);
-        all[n++] = xstrdup(always[i]);
-        all[n] = NULL;
-    }
-    if (!vminfo_client_available(ctx)) {
-        /* Direct load of only the parts these fields need. */
-        unsigned parts = vmobj_parts_for((const char *const *)all);
-        strv_free(all);
-        vm_store_repair(ctx, err);
-        return vmobj_load_all_parts(ctx, parts, out, err);
-    }
-    if (dotted) {
-        strv_free(all);
-        return load_all(ctx, out, err);
-    }
-    cleanup_free char *joined = strv_join(all, ",");
-    strv_free(all);
-    cleanup_free char *path = xasprintf("/vms?fields=%s", joined);
-    if (vminfo_client_get_json(ctx, path, out, err) == 0 && json_is_array(*out))
-        return 0;
-    vm_err_clear(err);
-    return load_all(ctx, out, err);
-}
-
 static int load_one(const vm_ctx *ctx, const char *uuid, json_t **out, vm_err *err)
 {
     if (vminfo_client_available(ctx)) {
@@ -371,62 +311,63 @@ static int cmd_get(const vm_ctx *ctx, args *a)
     return 0;
 }
 
-/* The VMs list and lookup show: filter keys checked first (C36), then only
- * the fields needed loaded, fake fields added (C34), filters applied.
- * `extra` are the other field groups the caller shows or sorts by. */
-static json_t *select_vms(const vm_ctx *ctx, args *a, const char *what, const char *const *extra, bool whole,
-                          char **filters, vm_err *e)
+/* The filters of list/lookup: every positional argument (at most 64). */
+static char **positional_filters(args *a, char **filters)
 {
-    for (int i = 0; i < a->npos; i++) {
-        char *eq = strchr(a->pos[i], '=');
-        cleanup_free char *k = eq ? xstrndup(a->pos[i], (size_t)(eq - a->pos[i])) : xstrdup(a->pos[i]);
-        if (!vm_list_valid_filter_key(k)) {
-            vm_err_set(e, VMERR_INVALID, "Invalid %s key: \"%s\"", what, k);
-            return NULL;
-        }
+    for (int i = 0; i < a->npos && i < 64; i++)
         filters[i] = a->pos[i];
-    }
-    cleanup_json json_t *all = NULL;
-    cleanup_free char *fg = strv_join(filters, ",");
-    const char *groups[4] = { fg, NULL, NULL, NULL };
-    for (size_t g = 0; extra && extra[g] && g < 2; g++)
-        groups[g + 1] = extra[g];
-    if ((whole ? load_all(ctx, &all, e) : load_fields(ctx, groups, &all, e)) < 0)
-        return NULL;
-    size_t i;
-    json_t *vm;
-    json_array_foreach(all, i, vm)
-        vm_list_add_fake_fields(vm);
-    return vm_list_filter(all, filters, e);
+    return filters;
 }
 
 static int cmd_list(const vm_ctx *ctx, args *a)
 {
-    cleanup_json json_t *sel = NULL;
     vm_err e = VM_ERR_INIT;
     char *filters[65] = { 0 };
-    const char *extra[] = { a->o ? a->o : "uuid,type,ram,state,alias", a->s ? a->s : "ram,uuid", NULL };
-    sel = select_vms(ctx, a, "filter", extra, false, filters, &e);
-    if (!sel)
+    cleanup_strv char **cols = vm_list_columns(a->o, a->s);
+    vm_table *t = vm_select_rows(ctx, (const char *const *)cols, positional_filters(a, filters), "filter", &e);
+    if (!t)
         return fail(&e);
     vm_list_opts o = { a->o, a->s, a->p, a->H ? 0 : (a->h ? 1 : -1) };
-    cleanup_free char *out = vm_list_render(sel, &o, &e);
+    cleanup_free char *out = vm_list_render_table(t, &o, &e);
+    vm_table_free(t);
     if (!out)
         return fail(&e);
     fputs(out, stdout);
     return 0;
 }
 
+static int lookup_uuids(const vm_ctx *ctx, args *a, char **filters)
+{
+    vm_err e = VM_ERR_INIT;
+    static const char *const cols[] = { "uuid", NULL };
+    vm_table *t = vm_select_rows(ctx, cols, filters, "lookup", &e);
+    if (!t)
+        return fail(&e);
+    size_t n = vm_table_nrows(t);
+    int r = 0;
+    if (a->one && n != 1) {
+        fprintf(stderr, "Requested unique lookup but found %zu results.\n", n);
+        r = 1;
+    } else {
+        int uc = vm_table_col(t, "uuid");
+        for (size_t i = 0; i < n; i++)
+            printf("%s\n", vm_table_cell(t, i, (size_t)uc)->text);
+    }
+    vm_table_free(t);
+    return r;
+}
+
 static int cmd_lookup(const vm_ctx *ctx, args *a)
 {
-    cleanup_json json_t *sel = NULL;
     vm_err e = VM_ERR_INIT;
     char *filters[65] = { 0 };
     if (a->o && !a->j) {
         fprintf(stderr, "Cannot specify -o without -j\n");
         return 1;
     }
-    sel = select_vms(ctx, a, "lookup", NULL, a->j, filters, &e);
+    if (!a->j)
+        return lookup_uuids(ctx, a, positional_filters(a, filters));
+    cleanup_json json_t *sel = vm_select_objects(ctx, positional_filters(a, filters), "lookup", &e);
     if (!sel)
         return fail(&e);
     size_t i;
@@ -434,11 +375,6 @@ static int cmd_lookup(const vm_ctx *ctx, args *a)
     if (a->one && json_array_size(sel) != 1) {
         fprintf(stderr, "Requested unique lookup but found %zu results.\n", json_array_size(sel));
         return 1;
-    }
-    if (!a->j) {
-        json_array_foreach(sel, i, vm)
-            printf("%s\n", json_string_value(json_object_get(vm, "uuid")));
-        return 0;
     }
     if (a->o) {
         cleanup_strv char **keys = strv_split(a->o, ",");

@@ -84,24 +84,23 @@ static int files_list(void *arg, json_t **out, vm_err *err)
     return 0;
 }
 
-static int files_load_all(void *arg, json_t **out, vm_err *err)
+static int files_load_each(void *arg, vminfod_want_fn want, vminfod_each_fn fn, void *fnarg, vm_err *err)
 {
     cleanup_json json_t *uuids = NULL;
-    json_t *all = json_array();
     size_t i;
     json_t *u;
 
-    if (files_list(arg, &uuids, err) < 0) {
-        json_decref(all);
+    if (files_list(arg, &uuids, err) < 0)
         return -1;
-    }
     json_array_foreach(uuids, i, u) {
         json_t *vm = NULL;
         vm_err e = VM_ERR_INIT;
-        if (files_load_one(arg, json_string_value(u), &vm, &e) == 0)
-            json_array_append_new(all, vm);
+        if (want && !want(fnarg, json_string_value(u)))
+            continue;
+        if (files_load_one(arg, json_string_value(u), &vm, &e) == 0 &&
+            fn(fnarg, json_string_value(u), vm) < 0)
+            return -1;
     }
-    *out = all;
     return 0;
 }
 
@@ -116,7 +115,7 @@ static json_t *files_watch_paths(void *arg, const char *uuid)
 void vminfod_files_loader(const vm_ctx *ctx, vminfod_loader *out)
 {
     out->arg = (void *)ctx;
-    out->load_all = files_load_all;
+    out->load_each = files_load_each;
     out->load_one = files_load_one;
     out->list_uuids = files_list;
     out->watch_paths = files_watch_paths;

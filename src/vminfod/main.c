@@ -39,9 +39,10 @@ static const char usage_text[] =
     "  -h, --help\n";
 
 #ifdef HAVE_VMOBJ
-static int vm_load_all(void *arg, json_t **out, vm_err *err)
+static int vm_load_each(void *arg, vminfod_want_fn want, vminfod_each_fn fn, void *fnarg, vm_err *err)
 {
-    return vmobj_load_all(arg, out, err);
+    /* vminfod's callbacks have vmobj's shape; vmobj passes fnarg to both. */
+    return vmobj_load_each(arg, VMOBJ_ALL, want, fn, fnarg, err);
 }
 
 static int vm_load_one(void *arg, const char *uuid, json_t **out, vm_err *err)
@@ -146,7 +147,7 @@ int main(int argc, char **argv)
         vminfod_files_loader(&ctx, &loader);
     } else if (!which || !strcmp(which, "vm")) {
 #ifdef HAVE_VMOBJ
-        loader = (vminfod_loader){ &ctx, vm_load_all, vm_load_one, vm_list, vm_watch };
+        loader = (vminfod_loader){ &ctx, vm_load_each, vm_load_one, vm_list, vm_watch };
 #else
         if (which) {
             fprintf(stderr, "vminfod: this build has no VM loader (lib/vm); use --loader files\n");

@@ -2,6 +2,7 @@
 #include "server_internal.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -93,6 +94,7 @@ static void vment_free(void *p)
     if (e) {
         free(e->text);
         free(e->scalars);
+        free(e->frag);
         free(e);
     }
 }
@@ -102,6 +104,15 @@ void vminfod_blob_unref(void *p)
     struct vms_blob *b = p;
     if (b && atomic_fetch_sub(&b->refs, 1) == 1)
         free(b);
+}
+
+/* Lock held: the cached VMs changed, so a kept answer is stale. */
+static void cache_changed_locked(vminfod *d)
+{
+    vminfod_blob_unref(d->proj);
+    d->proj = NULL;
+    free(d->proj_fields);
+    d->proj_fields = NULL;
 }
 
 void vminfod_free(vminfod *d)
@@ -116,7 +127,8 @@ void vminfod_free(vminfod *d)
     strmap_free(d->wds, NULL);
     strmap_free(d->vmw, NULL);
     strmap_free(d->dirty, free);
-    vminfod_blob_unref(d->blob);
+    cache_changed_locked(d);
+    free(d->frag_fields);
     vminfo_ring_free(&d->ring);
     json_decref(d->refresh_errors);
     json_decref(d->refresh_log);
@@ -260,17 +272,27 @@ static void scalar_summary(json_t *vm, struct vment *e)
     }
     free(e->scalars);
     e->scalars = xrealloc(b, n ? n : 1);
+    free(e->frag);
+    e->frag = NULL;
     e->scalars_len = n;
 }
 
-/* The JSON text of scalar `key` of a cached VM, or NULL. */
-static const char *scalar_get(const struct vment *e, const char *key)
+/* The JSON text of scalar `key` of a cached VM, or NULL.  *hint is the
+ * key's offset in the previous VM's pack: VMs list their properties in the
+ * same order, so the first guess is nearly always right. */
+static const char *scalar_get(const struct vment *e, const char *key, size_t *hint)
 {
     const char *p = e->scalars, *end = e->scalars + e->scalars_len;
-    while (p && p < end) {
+    if (!p)
+        return NULL;
+    if (*hint < e->scalars_len && (*hint == 0 || p[*hint - 1] == '\0') && !strcmp(p + *hint, key))
+        return p + *hint + strlen(key) + 1;
+    while (p < end) {
         const char *val = p + strlen(p) + 1;
-        if (!strcmp(p, key))
+        if (!strcmp(p, key)) {
+            *hint = (size_t)(p - e->scalars);
             return val;
+        }
         p = val + strlen(val) + 1;
     }
     return NULL;
@@ -300,8 +322,7 @@ static void commit(vminfod *d, const char *type, const char *uuid, json_t *vm, c
     e->len = len;
     if (vm)
         scalar_summary(vm, e);
-    vminfod_blob_unref(d->blob);
-    d->blob = NULL;
+    cache_changed_locked(d);
 
     cleanup_json json_t *ev = json_object();
     json_object_set_new(ev, "type", json_string(type));
@@ -362,8 +383,7 @@ static int apply_loaded(vminfod *d, const char *uuid, json_t *vm)
             e->len = len;
             scalar_summary(vm, e);
             text = NULL;
-            vminfod_blob_unref(d->blob);
-            d->blob = NULL;
+            cache_changed_locked(d);
         }
         pthread_mutex_unlock(&d->lock);
         free(text);
@@ -391,8 +411,7 @@ static int apply_gone(vminfod *d, const char *uuid)
                                         "uuid", uuid);
     pthread_mutex_lock(&d->lock);
     vment_free(strmap_del(d->cache, uuid));
-    vminfod_blob_unref(d->blob);
-    d->blob = NULL;
+    cache_changed_locked(d);
     push_event_locked(d, ev, &w);
     pthread_mutex_unlock(&d->lock);
     wakes_run(&w);
@@ -432,37 +451,55 @@ int vminfod_refresh_vm(vminfod *d, const char *uuid)
     return 0;
 }
 
-/* Reloads a set of VMs (NULL: every VM, and cached ones that vanished)
- * through load_all, so files shared by many VMs (pool metadata) are read
- * once rather than once per VM.  Appends VMs to retry to `retry`.  Returns
- * the number of VMs whose object changed. */
-static int refresh_set(vminfod *d, json_t *only, json_t *retry)
-{
-    vm_err err = VM_ERR_INIT;
-    cleanup_json json_t *all = NULL;
-    cleanup_json json_t *seen = json_object();
-    int changes = 0;
-    size_t i;
-    json_t *vm, *u;
+struct refresh_pass {
+    vminfod *d;
+    json_t *only;
+    json_t *seen;
+    int changes;
+};
 
-    if (d->loader.load_all(d->loader.arg, &all, &err) < 0) {
-        char msg[VM_ERR_MSGLEN + 32];
-        snprintf(msg, sizeof msg, "full refresh failed: %s", err.msg);
-        vminfod_record_error(d, msg);
-        all = json_array();
-    }
-    json_array_foreach(all, i, vm) {
-        const char *uuid = json_string_value(json_object_get(vm, "uuid"));
-        if (!uuid || !uuid_valid(uuid) || (only && !json_object_get(only, uuid)))
-            continue;
-        json_object_set_new(seen, uuid, json_true());
-        changes += apply_loaded(d, uuid, vm);
-        vminfod_watch_vm(d, uuid, 1);
-        struct vmw *w = strmap_get(d->vmw, uuid);
+static bool pass_wants(void *arg, const char *uuid)
+{
+    struct refresh_pass *p = arg;
+    return !p->only || json_object_get(p->only, uuid);
+}
+
+static int pass_apply(void *arg, const char *listed, json_t *vm)
+{
+    struct refresh_pass *p = arg;
+    const char *uuid = json_string_value(json_object_get(vm, "uuid"));
+    (void)listed;
+    if (uuid && uuid_valid(uuid) && pass_wants(p, uuid)) {
+        json_object_set_new(p->seen, uuid, json_true());
+        p->changes += apply_loaded(p->d, uuid, vm);
+        vminfod_watch_vm(p->d, uuid, 1);
+        struct vmw *w = strmap_get(p->d->vmw, uuid);
         if (w)
             w->retries = 0;
     }
-    json_array_clear(all);
+    json_decref(vm);
+    return 0;
+}
+
+/* Reloads a set of VMs (NULL: every VM, and cached ones that vanished)
+ * through load_each, so files shared by many VMs (pool metadata) are read
+ * once rather than once per VM, and only one VM object exists at a time.
+ * Appends VMs to retry to `retry`.  Returns the number of VMs whose object
+ * changed. */
+static int refresh_set(vminfod *d, json_t *only, json_t *retry)
+{
+    vm_err err = VM_ERR_INIT;
+    cleanup_json json_t *seen = json_object();
+    struct refresh_pass pass = { d, only, seen, 0 };
+    size_t i;
+    json_t *u;
+
+    if (d->loader.load_each(d->loader.arg, pass_wants, pass_apply, &pass, &err) < 0) {
+        char msg[VM_ERR_MSGLEN + 32];
+        snprintf(msg, sizeof msg, "full refresh failed: %s", err.msg);
+        vminfod_record_error(d, msg);
+    }
+    int changes = pass.changes;
 
     /* The rest one by one: deleted VMs, VMs load_all skipped (broken). */
     cleanup_json json_t *rest = json_array();
@@ -554,41 +591,150 @@ static int cmp_sortent(const void *a, const void *b)
     return strcmp(((const struct sortent *)a)->uuid, ((const struct sortent *)b)->uuid);
 }
 
-/* Lock held.  Concatenation of the cached texts, sorted by uuid. */
+/* Lock held: the VMs sorted by uuid (caller frees). */
+static struct sortent *sorted_vms(vminfod *d, size_t *n)
+{
+    size_t cnt = strmap_count(d->cache), i = 0, it = 0;
+    struct sortent *v = xcalloc(cnt + 1, sizeof *v);
+    const char *k;
+    void *val;
+    while (strmap_next(d->cache, &it, &k, &val)) {
+        v[i].uuid = k;
+        v[i].e = val;
+        i++;
+    }
+    qsort(v, cnt, sizeof *v, cmp_sortent);
+    *n = cnt;
+    return v;
+}
+
+static struct vms_blob *blob_new(size_t cap)
+{
+    struct vms_blob *b = xmalloc(sizeof *b + cap);
+    atomic_init(&b->refs, 1);
+    b->len = 0;
+    return b;
+}
+
+/* Lock held.  Concatenation of the cached texts, sorted by uuid.  Not
+ * kept: it costs a memcpy per request, and holding it would double the
+ * daemon's memory. */
 static struct vms_blob *blob_get(vminfod *d)
 {
-    if (!d->blob) {
-        size_t n = strmap_count(d->cache), i = 0, total = 2, it = 0;
-        struct sortent *v = xcalloc(n + 1, sizeof *v);
+    size_t n, total = 3;
+    struct sortent *v = sorted_vms(d, &n);
+    for (size_t i = 0; i < n; i++)
+        total += v[i].e->len + 1;
+    struct vms_blob *b = blob_new(total);
+    char *p = b->data;
+    *p++ = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *p++ = ',';
+        memcpy(p, v[i].e->text, v[i].e->len);
+        p += v[i].e->len;
+    }
+    *p++ = ']';
+    *p = '\0';
+    b->len = (size_t)(p - b->data);
+    free(v);
+    return b;
+}
+
+/* Appends n bytes to the blob *bp, growing it (cap tracks its room). */
+static void blob_put(struct vms_blob **bp, size_t *cap, const char *s, size_t n)
+{
+    if ((*bp)->len + n + 1 > *cap) {
+        while ((*bp)->len + n + 1 > *cap)
+            *cap *= 2;
+        *bp = xrealloc(*bp, sizeof **bp + *cap);
+    }
+    memcpy((*bp)->data + (*bp)->len, s, n);
+    (*bp)->len += n;
+    (*bp)->data[(*bp)->len] = '\0';
+}
+
+/* Lock held.  /vms?fields=: the top-level scalars `fields` of every VM,
+ * sorted by uuid, written from the packed values.  The last answer is kept
+ * until the cache changes: `vmadm list` asks the same question over and
+ * over, and projecting 1,000 VMs costs milliseconds, sending it micro-
+ * seconds. */
+static struct vms_blob *proj_get(vminfod *d, const char *fields)
+{
+    if (d->proj && !strcmp(d->proj_fields, fields)) {
+        atomic_fetch_add(&d->proj->refs, 1);
+        return d->proj;
+    }
+    /* Each VM's part of the answer is kept too, until that VM changes or
+     * other fields are asked for: after one change only one VM is
+     * projected again, the rest is a copy. */
+    if (!d->frag_fields || strcmp(d->frag_fields, fields)) {
+        size_t it = 0;
         const char *k;
         void *val;
         while (strmap_next(d->cache, &it, &k, &val)) {
-            v[i].uuid = k;
-            v[i].e = val;
-            total += v[i].e->len + 1;
-            i++;
+            struct vment *e = val;
+            free(e->frag);
+            e->frag = NULL;
         }
-        qsort(v, n, sizeof *v, cmp_sortent);
-        struct vms_blob *b = xmalloc(sizeof *b + total + 1);
-        atomic_init(&b->refs, 1);
-        char *p = b->data;
-        *p++ = '[';
-        for (i = 0; i < n; i++) {
-            if (i)
-                *p++ = ',';
-            memcpy(p, v[i].e->text, v[i].e->len);
-            p += v[i].e->len;
-        }
-        *p++ = ']';
-        *p = '\0';
-        b->len = (size_t)(p - b->data);
-        free(v);
-        /* Not kept: a concatenation of the cached texts costs a memcpy per
-         * request, and holding it would double the daemon's memory. */
-        return b;
+        free(d->frag_fields);
+        d->frag_fields = xstrdup(fields);
     }
-    atomic_fetch_add(&d->blob->refs, 1);
-    return d->blob;
+    cleanup_strv char **f = strv_split(fields, ",");
+    size_t nf = strv_len(f);
+    cleanup_strv char **kq = xcalloc(nf + 1, sizeof *kq);
+    cleanup_free size_t *hint = xcalloc(nf + 1, sizeof *hint);
+    for (size_t j = 0; j < nf; j++) {
+        /* A field asked for twice is written once. */
+        for (size_t q = 0; q < j; q++)
+            if (!strcmp(f[q], f[j])) {
+                f[j][0] = '\0';
+                break;
+            }
+        json_t *ks = json_string(f[j]);
+        kq[j] = ks ? json_dumps(ks, JSON_ENCODE_ANY) : xstrdup("\"\"");
+        json_decref(ks);
+    }
+    size_t n, cap = 4096, total = 2;
+    cleanup_free struct sortent *v = sorted_vms(d, &n);
+    for (size_t i = 0; i < n; i++) {
+        struct vment *e = v[i].e;
+        if (!e->frag) {
+            size_t fcap = 256;
+            struct vms_blob *fb = blob_new(fcap);
+            blob_put(&fb, &fcap, "{", 1);
+            for (size_t j = 0; j < nf; j++) {
+                const char *x = f[j][0] ? scalar_get(e, f[j], &hint[j]) : NULL;
+                if (!x)
+                    continue;
+                if (fb->len > 1)
+                    blob_put(&fb, &fcap, ",", 1);
+                blob_put(&fb, &fcap, kq[j], strlen(kq[j]));
+                blob_put(&fb, &fcap, ":", 1);
+                blob_put(&fb, &fcap, x, strlen(x));
+            }
+            blob_put(&fb, &fcap, "}", 1);
+            e->frag_len = fb->len;
+            e->frag = xmalloc(fb->len + 1);
+            memcpy(e->frag, fb->data, fb->len + 1);
+            free(fb);
+        }
+        total += e->frag_len + 1;
+    }
+    cap = total + 1;
+    struct vms_blob *b = blob_new(cap);
+    blob_put(&b, &cap, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            blob_put(&b, &cap, ",", 1);
+        blob_put(&b, &cap, v[i].e->frag, v[i].e->frag_len);
+    }
+    blob_put(&b, &cap, "]", 1);
+    cache_changed_locked(d);
+    d->proj = b;
+    d->proj_fields = xstrdup(fields);
+    atomic_fetch_add(&b->refs, 1);
+    return b;
 }
 
 /* ---- status ---- */
@@ -626,6 +772,11 @@ static json_t *memory_json(void)
         }
     }
     fclose(f);
+    /* Heap in use vs held: tells a leak (in use grows) from fragmentation
+     * (held grows, in use does not). */
+    struct mallinfo2 mi = mallinfo2();
+    json_object_set_new(m, "heapInUse", json_integer((json_int_t)(mi.uordblks + mi.hblkhd)));
+    json_object_set_new(m, "heapHeld", json_integer((json_int_t)(mi.arena + mi.hblkhd)));
     return m;
 }
 
@@ -1038,63 +1189,13 @@ void vminfod_handle(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
         cleanup_json json_t *st = status_json(d, full != NULL);
         respond_json(resp, 200, st);
     } else if (n == 1 && !strcmp(seg[0], "vms") && req->arg && req->arg(req->arg_cls, "fields")) {
-        /* Projection of top-level scalar fields (vmadm list's columns),
-         * written straight from the packed values. */
-        cleanup_strv char **f = strv_split(req->arg(req->arg_cls, "fields"), ",");
-        size_t nf = strv_len(f);
-        char **kq = xcalloc(nf + 1, sizeof *kq);
-        for (size_t j = 0; j < nf; j++) {
-            /* A field asked for twice is written once. */
-            for (size_t q = 0; q < j; q++)
-                if (f[q] && f[j] && !strcmp(f[q], f[j])) {
-                    free(f[j]);
-                    f[j] = xstrdup("");
-                    break;
-                }
-            json_t *ks = json_string(f[j]);
-            kq[j] = ks ? json_dumps(ks, JSON_ENCODE_ANY) : xstrdup("\"\"");
-            json_decref(ks);
-        }
-        size_t cap = 4096, len = 0;
-        char *out = xmalloc(cap);
-        out[len++] = '[';
         pthread_mutex_lock(&d->lock);
-        size_t cnt = strmap_count(d->cache), i = 0, it = 0;
-        struct sortent *v = xcalloc(cnt + 1, sizeof *v);
-        const char *k;
-        void *val;
-        while (strmap_next(d->cache, &it, &k, &val)) {
-            v[i].uuid = k;
-            v[i].e = val;
-            i++;
-        }
-        qsort(v, cnt, sizeof *v, cmp_sortent);
-        for (i = 0; i < cnt; i++) {
-            if (len + 8 > cap)
-                out = xrealloc(out, cap *= 2);
-            if (i)
-                out[len++] = ',';
-            out[len++] = '{';
-            bool first = true;
-            for (size_t j = 0; f[j]; j++) {
-                const char *x = *f[j] ? scalar_get(v[i].e, f[j]) : NULL;
-                if (!x)
-                    continue;
-                size_t need = strlen(kq[j]) + strlen(x) + 4;
-                while (len + need + 4 > cap)
-                    out = xrealloc(out, cap *= 2);
-                len += (size_t)sprintf(out + len, "%s%s:%s", first ? "" : ",", kq[j], x);
-                first = false;
-            }
-            out[len++] = '}';
-        }
+        struct vms_blob *b = proj_get(d, req->arg(req->arg_cls, "fields"));
         pthread_mutex_unlock(&d->lock);
-        free(v);
-        strv_free(kq);
-        out = xrealloc(out, len + 2);
-        out[len++] = ']';
-        out[len] = '\0';
-        set_body(resp, 200, out);
+        resp->status = 200;
+        resp->blob = b;
+        resp->body = b->data;
+        resp->len = b->len;
     } else if (n == 1 && !strcmp(seg[0], "vms")) {
         pthread_mutex_lock(&d->lock);
         struct vms_blob *b = blob_get(d);

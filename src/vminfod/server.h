@@ -12,16 +12,22 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "common/ctx.h"
 #include "common/err.h"
 
+typedef bool (*vminfod_want_fn)(void *fnarg, const char *uuid);
+typedef int (*vminfod_each_fn)(void *fnarg, const char *uuid, json_t *vm);
+
 /* Where VM objects come from (lib/vm in the daemon, fakes in tests). */
 typedef struct vminfod_loader {
     void *arg;
-    /* Every committed VM, array (new reference). */
-    int (*load_all)(void *arg, json_t **out, vm_err *err);
+    /* Every committed VM `want` accepts (want NULL: all), built one at a
+     * time and handed to fn, which owns it: a full refresh never holds more
+     * than one VM object.  Stops when fn returns -1. */
+    int (*load_each)(void *arg, vminfod_want_fn want, vminfod_each_fn fn, void *fnarg, vm_err *err);
     /* One VM; VMERR_NOTFOUND when it does not exist. */
     int (*load_one)(void *arg, const char *uuid, json_t **out, vm_err *err);
     /* UUIDs of every committed VM, array of strings. */

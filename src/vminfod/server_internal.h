@@ -17,6 +17,10 @@ struct vment {
      * "key\0<value as JSON>\0..." (a few hundred bytes per VM). */
     char *scalars;
     size_t scalars_len;
+    /* This VM's object in the /vms?fields= answer for vminfod.frag_fields
+     * (NULL until asked, and again after the VM changed). */
+    char *frag;
+    size_t frag_len;
 };
 
 /* A watched directory; refs say which entries matter to whom. */
@@ -67,7 +71,9 @@ struct vminfod {
     /* ---- shared: under lock ---- */
     pthread_mutex_t lock;
     strmap *cache;               /* uuid → struct vment */
-    struct vms_blob *blob;       /* /vms body, rebuilt lazily */
+    struct vms_blob *proj;       /* last /vms?fields= answer, until the cache changes */
+    char *proj_fields;           /* ... and the fields it was asked for */
+    char *frag_fields;           /* the fields of every vment.frag */
     vminfo_ring ring;
     struct vminfod_listener *listeners;
     size_t nlisteners;

@@ -502,8 +502,10 @@ static void process_dirty(vminfod *d, int64_t now)
 }
 
 #define KEEPALIVE_MS 5000
+#define TRIM_IDLE_MS 200
+#define TRIM_BUSY_MS 1000
 
-static int next_timeout(vminfod *d)
+static int next_timeout(vminfod *d, int64_t trim_at)
 {
     if (d->rescan_pending)
         return 0;
@@ -517,6 +519,8 @@ static int next_timeout(vminfod *d)
     while (strmap_next(d->dirty, &it, NULL, &v))
         if (min < 0 || *(int64_t *)v < min)
             min = *(int64_t *)v;
+    if (trim_at >= 0 && (min < 0 || trim_at < min))
+        min = trim_at;
     if (min < 0)
         return (int)ka;
     int64_t t = min - now_ms();
@@ -574,10 +578,13 @@ int vminfod_run(vminfod *d, int stop_fd, vm_err *err)
     if (stop_fd >= 0 && add_fd(d, stop_fd, TAG_STOP) < 0)
         return vm_err_sys(err, errno, "vminfod: epoll");
 
-    int64_t last_trim = now_ms();
+    /* Freed memory goes back to the system once a burst of changes settles
+     * (TRIM_IDLE_MS without one), and at least every TRIM_BUSY_MS during a
+     * long burst: RSS follows the VMs, not the busiest moment. */
+    int64_t last_trim = now_ms(), trim_at = -1;
     while (!d->stopping) {
         struct epoll_event evs[64];
-        int n = epoll_wait(d->epfd, evs, 64, next_timeout(d));
+        int n = epoll_wait(d->epfd, evs, 64, next_timeout(d, trim_at));
         if (n < 0 && errno != EINTR)
             return vm_err_sys(err, errno, "vminfod: epoll_wait");
         for (int i = 0; i < n; i++) {
@@ -608,14 +615,18 @@ int vminfod_run(vminfod *d, int stop_fd, vm_err *err)
             vminfod_refresh_all(d, d->rescan_reason ? d->rescan_reason : "periodic");
             malloc_trim(0);
         }
+        bool busy = strmap_count(d->dirty) > 0;
         process_dirty(d, now_ms());
         pthread_mutex_lock(&d->lock);
         d->npending = strmap_count(d->dirty);
         pthread_mutex_unlock(&d->lock);
-        /* After a burst, hand freed memory back (at most every 2 s). */
-        if (!strmap_count(d->dirty) && now_ms() - last_trim > 2000) {
+        if (busy)
+            trim_at = now_ms() + TRIM_IDLE_MS;
+        if ((trim_at >= 0 && now_ms() >= trim_at && !strmap_count(d->dirty)) ||
+            (busy && now_ms() - last_trim > TRIM_BUSY_MS)) {
             malloc_trim(0);
             last_trim = now_ms();
+            trim_at = -1;
         }
     }
     if (stop_fd >= 0)
