@@ -12,13 +12,15 @@ struct vm_sync {
     char *name;
 };
 
-vm_sync *vm_sync_begin(const vm_ctx *ctx, const char *name)
+vm_sync *vm_sync_begin(const vm_ctx *ctx, const char *name, const char *uuid)
 {
     vm_sync *s = xcalloc(1, sizeof *s);
     vm_err e = VM_ERR_INIT;
+    /* A uuid that is no VM's (bad shape) watches nothing from the start. */
+    const char *only[2] = { uuid && uuid_valid(uuid) ? uuid : NULL, NULL };
     s->ctx = ctx;
     s->name = xstrdup(name);
-    if (vminfo_client_available(ctx) && vminfo_stream_open(ctx, name, &s->stream, NULL, &e) < 0)
+    if (vminfo_client_available(ctx) && vminfo_stream_open_only(ctx, name, only, &s->stream, &e) < 0)
         s->stream = NULL;
     return s;
 }

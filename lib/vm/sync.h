@@ -10,8 +10,10 @@
 typedef struct vm_sync vm_sync;
 
 /* Opens the event stream if a vminfod serves this root (else a no-op
- * handle).  name: "VM.js update (<uuid>)" style stream name. */
-vm_sync *vm_sync_begin(const vm_ctx *ctx, const char *name);
+ * handle).  name: "VM.js update (<uuid>)" style stream name; uuid: the VM
+ * the command changes (NULL for create: a VM that does not exist yet).
+ * The stream starts from that VM alone, not from every VM on the host. */
+vm_sync *vm_sync_begin(const vm_ctx *ctx, const char *name, const char *uuid);
 /* Waits (timeout_ms) until vminfod shows `uuid` as it is now on disk, or
  * gone when it no longer exists.  Timeout: `vminfod watchForChanges "<name>"
  * timeout exceeded`. */

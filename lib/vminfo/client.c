@@ -283,6 +283,14 @@ int vminfo_stream_open(const vm_ctx *ctx, const char *name, vminfo_stream **s,
     return 0;
 }
 
+int vminfo_stream_open_only(const vm_ctx *ctx, const char *name, const char *const *uuids,
+                            vminfo_stream **s, vm_err *err)
+{
+    cleanup_free char *list = strv_join((char **)uuids, ",");
+    cleanup_free char *path = xasprintf("/events?vms=%s", list);
+    return stream_start(ctx, name, path, s, err);
+}
+
 int vminfo_stream_open_since(const vm_ctx *ctx, const char *name, long long since,
                              vminfo_stream **s, vm_err *err)
 {

@@ -59,6 +59,11 @@ typedef struct vminfo_stream vminfo_stream;
  * exceeded`, `bad statusCode: <code>`, connection failures. */
 int vminfo_stream_open(const vm_ctx *ctx, const char *name, vminfo_stream **s,
                        json_t **ready_vms, vm_err *err);
+/* Like vminfo_stream_open, but the ready event carries only the VMs listed
+ * in `uuids` (NULL-terminated; none when empty): what a write needs to
+ * watch one VM, without the whole host's VMs. */
+int vminfo_stream_open_only(const vm_ctx *ctx, const char *name, const char *const *uuids,
+                            vminfo_stream **s, vm_err *err);
 /* Like vminfo_stream_open but resumes after event `since` (its "seq"): the
  * first event is {"type":"resumed",...} when every later event is still in
  * the daemon's ring, else {"type":"resync","vms":"<array as string>",...}. */

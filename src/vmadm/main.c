@@ -246,7 +246,7 @@ static vm_sync *sync_open(const vm_ctx *ctx, const char *what, const char *uuid)
 {
     char name[128];
     snprintf(name, sizeof name, "VM.js %s (%s)", what, uuid ? uuid : "-");
-    return vm_sync_begin(ctx, name);
+    return vm_sync_begin(ctx, name, uuid);
 }
 
 /* The tail every mutating command shares: on failure the message (after

@@ -616,13 +616,28 @@ static struct vms_blob *blob_new(size_t cap)
     return b;
 }
 
-/* Lock held.  Concatenation of the cached texts, sorted by uuid.  Not
- * kept: it costs a memcpy per request, and holding it would double the
- * daemon's memory. */
-static struct vms_blob *blob_get(vminfod *d)
+/* Lock held.  Concatenation of the cached texts of the VMs in `only`
+ * (uuids; NULL: every VM), sorted by uuid.  Not kept: it costs a memcpy per
+ * request, and holding it would double the daemon's memory. */
+static struct vms_blob *blob_get_only(vminfod *d, char **only)
 {
     size_t n, total = 3;
-    struct sortent *v = sorted_vms(d, &n);
+    struct sortent *v;
+    if (only) {
+        v = xcalloc(strv_len(only) + 1, sizeof *v);
+        n = 0;
+        for (size_t i = 0; only[i]; i++) {
+            struct vment *e = strmap_get(d->cache, only[i]);
+            bool dup = false;
+            for (size_t j = 0; j < n && !dup; j++)
+                dup = !strcmp(v[j].uuid, only[i]);
+            if (e && !dup)
+                v[n++] = (struct sortent){ only[i], e };
+        }
+        qsort(v, n, sizeof *v, cmp_sortent);
+    } else {
+        v = sorted_vms(d, &n);
+    }
     for (size_t i = 0; i < n; i++)
         total += v[i].e->len + 1;
     struct vms_blob *b = blob_new(total);
@@ -639,6 +654,11 @@ static struct vms_blob *blob_get(vminfod *d)
     b->len = (size_t)(p - b->data);
     free(v);
     return b;
+}
+
+static struct vms_blob *blob_get(vminfod *d)
+{
+    return blob_get_only(d, NULL);
 }
 
 /* Appends n bytes to the blob *bp, growing it (cap tracks its room). */
@@ -910,7 +930,7 @@ static char *json_escape(const char *s, size_t len, size_t *outlen)
 }
 
 static struct vminfod_listener *listener_new(vminfod *d, const char *ua, int has_since,
-                                             long long since)
+                                             long long since, char **only)
 {
     struct vminfod_listener *l = xcalloc(1, sizeof *l);
     char date[32];
@@ -929,7 +949,7 @@ static struct vminfod_listener *listener_new(vminfod *d, const char *ua, int has
     if (resume) {
         l->next_seq = since + 1;
     } else {
-        blob = blob_get(d);
+        blob = blob_get_only(d, only);
         l->next_seq = d->ring.next_seq;
     }
     l->next = d->listeners;
@@ -1223,9 +1243,21 @@ void vminfod_handle(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
             respond_json(resp, 400, e);
             return;
         }
+        /* ?vms=<uuid>,..: the ready (or resync) event carries only these
+         * VMs (none for "?vms="), so a vmadm write on a host with thousands
+         * of VMs does not receive and parse all of them. */
+        const char *vms = req->arg ? req->arg(req->arg_cls, "vms") : NULL;
+        cleanup_strv char **only = vms ? strv_split(vms, ",") : NULL;
+        for (size_t i = 0; only && only[i]; i++) {
+            if (!uuid_valid(only[i])) {
+                cleanup_json json_t *e = json_pack("{s:s}", "error", "vms must be a list of VM uuids");
+                respond_json(resp, 400, e);
+                return;
+            }
+        }
         resp->status = 200;
         resp->kind = VMINFOD_RESP_EVENTS;
-        resp->listener = listener_new(d, req->user_agent, since != NULL, (long long)s);
+        resp->listener = listener_new(d, req->user_agent, since != NULL, (long long)s, only);
     } else {
         set_body(resp, 404, xstrdup("Unsupported URL Path"));
     }

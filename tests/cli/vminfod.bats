@@ -299,6 +299,24 @@ time.sleep(120)
     head -1 "$BATS_TEST_TMPDIR/resync" | jq -e '.type == "resync" and (.vms | fromjson | .[0].alias == "a14")'
 }
 
+@test "vminfod: ?vms=<uuid> limits the ready event to those VMs; later events still flow; bad lists are 400" {
+    put_vm $U1 '{"alias":"one"}'
+    put_vm $U2 '{"alias":"two"}'
+    start_vminfod
+    events_to "$BATS_TEST_TMPDIR/only" "?vms=$U2"
+    head -1 "$BATS_TEST_TMPDIR/only" | jq -e '.type == "ready" and (.vms | fromjson | map(.alias) == ["two"])'
+    events_to "$BATS_TEST_TMPDIR/none" "?vms="
+    head -1 "$BATS_TEST_TMPDIR/none" | jq -e '.type == "ready" and .vms == "[]"'
+    events_to "$BATS_TEST_TMPDIR/all"
+    head -1 "$BATS_TEST_TMPDIR/all" | jq -e '.vms | fromjson | length == 2'
+    # a change to a VM outside the list still arrives
+    put_vm $U1 '{"alias":"uno"}'
+    wait_for grep -q '"newValue":"uno"' "$BATS_TEST_TMPDIR/none"
+    wait_for grep -q '"newValue":"uno"' "$BATS_TEST_TMPDIR/only"
+    run curl -s -o /dev/null -w '%{http_code}' "http://$ADDR/events?vms=nope"
+    [ "$output" = 400 ]
+}
+
 @test "vminfo events: human, -f, -j and -r lines (C44-C46, I25)" {
     put_vm $U1 '{"alias":"web0","zone_state":"installed"}'
     start_vminfod
