@@ -55,20 +55,38 @@ t1=$(date +%s.%N)
 printf 'created %d VMs (%d through vmadm create) in %.1f s\n' "$N" "$SEED" "$(echo "$t1 - $t0" | bc)"
 UUID=$(vmadm list -H -o uuid | awk 'NR == 1')
 
-# median_ms CMD...: median wall time of REPS runs, in ms.
-median_ms() {
-    python3 - "$REPS" "$@" <<'EOF'
-import subprocess, sys, time
-reps = int(sys.argv[1]); cmd = sys.argv[2:]
+# median_ms [--touch CONFIG] [--stdin FMT] CMD...: median wall time of REPS
+# runs of CMD, in ms.  --touch: before each run, change the alias in that VM
+# config (and give vminfod 50 ms to see it: its event latency is ~2 ms);
+# --stdin: FMT % run-number is the command's input.
+cat > "$VMADM_ROOT/median.py" <<'EOF'
+import json, os, subprocess, sys, time
+args = sys.argv[1:]
+reps = int(args.pop(0))
+touch = stdin = None
+while args and args[0].startswith("--"):
+    opt, val = args.pop(0), args.pop(0)
+    if opt == "--touch":
+        touch = val
+    else:
+        stdin = val
 ts = []
-for _ in range(reps):
+for i in range(reps):
+    if touch:
+        cfg = json.load(open(touch))
+        cfg["alias"] = "touch%d" % i
+        with open(touch + ".b", "w") as f:
+            json.dump(cfg, f, indent=2)
+        os.rename(touch + ".b", touch)
+        time.sleep(0.05)
     t = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(args, input=(stdin % i).encode() if stdin else None,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     ts.append((time.perf_counter() - t) * 1000)
 ts.sort()
 print("%.2f" % ts[len(ts) // 2])
 EOF
-}
+median_ms() { python3 "$VMADM_ROOT/median.py" "$REPS" "$@"; }
 
 echo "== direct (VMINFOD_ADDR=none)"
 d_get=$(median_ms vmadm get "$UUID")
@@ -90,27 +108,7 @@ v_list=$(median_ms vmadm list)
 # The same after every run changed a VM: vminfod then projects that VM again
 # (the others come from its per-VM cache) instead of answering from the kept
 # /vms?fields= body.
-v_list_cold=$(python3 - "$REPS" "$VMADM_ROOT" vmadm list <<'EOF'
-import json, os, subprocess, sys, time
-reps, root, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
-etc = os.path.join(root, "etc/vms")
-u = sorted(d for d in os.listdir(etc) if not d.startswith("."))[0]
-p = os.path.join(etc, u, "vm.json")
-ts = []
-for i in range(reps):
-    cfg = json.load(open(p))
-    cfg["alias"] = "cold%d" % i
-    with open(p + ".b", "w") as f:
-        json.dump(cfg, f, indent=2)
-    os.rename(p + ".b", p)
-    time.sleep(0.05)   # vminfod has seen it (event latency is ~2 ms)
-    t = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    ts.append((time.perf_counter() - t) * 1000)
-ts.sort()
-print("%.2f" % ts[len(ts) // 2])
-EOF
-)
+v_list_cold=$(median_ms --touch "$VMADM_ROOT/etc/vms/$UUID/vm.json" vmadm list)
 
 printf '%-28s %10s %10s %8s\n' "" "direct ms" "vminfod ms" "ratio"
 printf '%-28s %10s %10s %7.1fx\n' "vmadm get (median)" "$d_get" "$v_get" "$(echo "$d_get / $v_get" | bc -l)"
@@ -119,22 +117,8 @@ printf '%-28s %10s %10s %7.1fx\n' "  ... each after a change" "$d_list" "$v_list
 
 # A write waits until vminfod shows it (read-after-write): its stream starts
 # from the one VM it changes, so the cost must not grow with the host's VMs.
-upd_ms() {
-    python3 - "$REPS" "$UUID" <<'EOF'
-import subprocess, sys, time
-reps, u = int(sys.argv[1]), sys.argv[2]
-ts = []
-for i in range(reps):
-    t = time.perf_counter()
-    subprocess.run(["vmadm", "update", u], input=b'{"alias": "upd%d"}' % i,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    ts.append((time.perf_counter() - t) * 1000)
-ts.sort()
-print("%.2f" % ts[len(ts) // 2])
-EOF
-}
-d_upd=$(VMINFOD_ADDR=none upd_ms)
-v_upd=$(upd_ms)
+d_upd=$(VMINFOD_ADDR=none median_ms --stdin '{"alias": "upd%d"}' vmadm update "$UUID")
+v_upd=$(median_ms --stdin '{"alias": "upd%d"}' vmadm update "$UUID")
 printf '%-28s %10s %10s %7.1fx\n' "vmadm update (median)" "$d_upd" "$v_upd" "$(echo "$d_upd / $v_upd" | bc -l)"
 
 echo "== event latency and $CHANGES changes"
