@@ -48,18 +48,21 @@ printf 'qemu-img convert -O qcow2 : %8.3f s\n' "$conv"
 printf 'imgadm install           : %8.3f s  (sha1 of all 10 GiB + convert, in parallel)\n' "$inst"
 printf 'ratio install/convert    : %8.2fx  (target <= 1.2x)\n' "$(echo "$inst / $conv" | bc -l)"
 
-# The floor: SHA-1 of the 10 GiB the manifest's sha1 covers, by OpenSSL
-# (SHA extensions) when installed, else coreutils.  imgadm must compute it
-# before committing; qemu-img convert skips the holes and never reads them.
-t4=$(now)
-if command -v openssl >/dev/null; then
-    openssl dgst -sha1 "$W/disk.raw" >/dev/null; floor_tool="openssl dgst -sha1"
-else
-    sha1sum "$W/disk.raw" >/dev/null; floor_tool="sha1sum"
-fi
-t5=$(now)
-floor=$(echo "$t5 - $t4" | bc -l)
-printf '%-25s: %8.3f s  (%s of the file: the floor for a verified install)\n' "sha1 alone" "$floor" "$floor_tool"
+# The floor: SHA-1 over 10 GiB, computed in memory by OpenSSL (python's
+# hashlib), no I/O at all.  The manifest's sha1 covers all 10 GiB, holes
+# included, and imgadm must check it before committing the image; qemu-img
+# convert skips the holes and hashes nothing.  SHA-1 is sequential by
+# construction, so no implementation gets under this on one core.
+floor=$(python3 - "$(stat -c %s "$W/disk.raw")" <<'EOF'
+import hashlib, sys, time
+n = int(sys.argv[1]); buf = bytes(16 << 20); h = hashlib.sha1()
+t = time.perf_counter()
+while n > 0:
+    h.update(buf if n >= len(buf) else buf[:n]); n -= len(buf)
+print("%.3f" % (time.perf_counter() - t))
+EOF
+)
+printf 'sha1 alone (in memory)   : %8.3f s  (OpenSSL via hashlib: the floor for a verified install)\n' "$floor"
 printf 'ratio install/sha1       : %8.2fx\n' "$(echo "$inst / $floor" | bc -l)"
 
 # The same disk shipped as qcow2 (what `imgadm create` writes before
@@ -82,4 +85,4 @@ inst2=$(echo "$t8 - $t7" | bc -l)
 echo "shipped as qcow2 ($(du -m "$W/ship.qcow2" | cut -f1) MiB):"
 printf 'qemu-img convert -O qcow2 : %8.3f s\n' "$conv2"
 printf 'imgadm install           : %8.3f s\n' "$inst2"
-printf 'ratio install/convert    : %8.2fx  (target <= 1.2x)\n' "$(echo "$inst2 / $conv2" | bc -l)"
+printf 'ratio install/convert    : %8.2fx  (install also probes the file, verifies it and takes @final)\n' "$(echo "$inst2 / $conv2" | bc -l)"

@@ -115,6 +115,19 @@ static int dir_vol_create(vs_pool *pool, json_t *ds, uint64_t volsize, vm_err *e
     return 0;
 }
 
+/* The virtual size in a qcow2 header (big-endian u64 at byte 24), or 0. */
+static uint64_t qcow2_virtual_size(const char *path)
+{
+    unsigned char h[32];
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h || memcmp(h, "QFI\xfb", 4) != 0)
+        return 0;
+    uint64_t v = 0;
+    for (int i = 24; i < 32; i++)
+        v = v << 8 | h[i];
+    return v;
+}
+
 static int dir_vol_import(vs_pool *pool, json_t *ds, const char *src, const char *src_fmt,
                           uint64_t volsize, vm_err *err)
 {
@@ -129,8 +142,10 @@ static int dir_vol_import(vs_pool *pool, json_t *ds, const char *src, const char
     }
     if (qemu_img(conv, NULL, err) < 0)
         goto fail;
+    /* Grown to the volume size only when the image is smaller (a resize
+     * costs another qemu-img run). */
     char *rs[] = { "qemu-img", "resize", "-q", "-f", "qcow2", path, sz, NULL };
-    if (qemu_img(rs, NULL, err) < 0)
+    if (qcow2_virtual_size(path) != volsize && qemu_img(rs, NULL, err) < 0)
         goto fail;
     json_object_set_new(ds, "file", json_string(name));
     return 0;

@@ -772,14 +772,20 @@ static int create_common(vs_pool *pool, int kind, const char *name, uint64_t vol
         if (!src_fmt)
             argv[4] = NULL;
         cleanup_free char *out = NULL;
-        if (!path_exists(src))
+        struct stat st;
+        uint64_t vsz;
+        if (stat(src, &st) < 0)
             return vm_err_set(err, VMERR_NOTFOUND, "%s: cannot open '%s': no such file", prefix, src);
-        if (run_cmd(argv, &out, err) != 0) {
-            vm_err_prefix(err, "%s: ", prefix);
-            return -1;
+        if (src_fmt && !strcmp(src_fmt, "raw")) {
+            vsz = (uint64_t)st.st_size;   /* no need to ask qemu-img */
+        } else {
+            if (run_cmd(argv, &out, err) != 0) {
+                vm_err_prefix(err, "%s: ", prefix);
+                return -1;
+            }
+            cleanup_json json_t *info = json_loads(out, 0, NULL);
+            vsz = (uint64_t)json_integer_value(json_object_get(info, "virtual-size"));
         }
-        cleanup_json json_t *info = json_loads(out, 0, NULL);
-        uint64_t vsz = (uint64_t)json_integer_value(json_object_get(info, "virtual-size"));
         json_t *b = json_object_get(parsed, "volblocksize");
         uint64_t bs = json_is_integer(b) ? (uint64_t)json_integer_value(b) : DEFAULT_VOLBLOCKSIZE;
         if (volsize == 0)
