@@ -131,7 +131,9 @@ static uint64_t qcow2_virtual_size(const char *path)
 static int dir_vol_import(vs_pool *pool, json_t *ds, const char *src, const char *src_fmt,
                           uint64_t volsize, vm_err *err)
 {
-    cleanup_free char *name = new_dataname(".qcow2");
+    /* Written without the pool lock (storage.c): the ".import" names are
+     * collected only once their creator is gone, never for their age. */
+    cleanup_free char *name = new_dataname(".import.qcow2");
     cleanup_free char *path = dpath(pool, name);
     cleanup_free char *sz = xasprintf("%llu", (unsigned long long)volsize);
     char *conv[] = { "qemu-img", "convert", "-q", "-O", "qcow2", src_fmt ? "-f" : (char *)src,
@@ -335,7 +337,8 @@ static void dir_gc(vs_pool *pool, json_t *referenced)
         struct stat st;
         if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue;
-        if (pid_gone(de->d_name) || now - st.st_ctime > GC_GRACE_S) {
+        bool unlocked_work = strstr(de->d_name, ".import.") != NULL;
+        if (pid_gone(de->d_name) || (!unlocked_work && now - st.st_ctime > GC_GRACE_S)) {
             cleanup_free char *p = dpath(pool, de->d_name);
             rm_rf(p, NULL);
         }

@@ -124,6 +124,22 @@ static int meta_write(vs_pool *pool, json_t *meta, vm_err *err)
     return 0;
 }
 
+/* Marks "this process may leave half-made data": a marker whose process is
+ * gone tells vs_pool_open to repair and collect. */
+static void tx_mark(vs_pool *pool)
+{
+    cleanup_free char *tx = xasprintf("%s/%ld", pool->txdir, (long)getpid());
+    int tfd = open(tx, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (tfd >= 0)
+        close(tfd);
+}
+
+static void tx_unmark(vs_pool *pool)
+{
+    cleanup_free char *tx = xasprintf("%s/%ld", pool->txdir, (long)getpid());
+    unlink(tx);
+}
+
 static int pool_lock(vs_pool *pool, vm_err *err)
 {
     cleanup_free char *path = xasprintf("%s/pool.lock", pool->dir);
@@ -138,12 +154,7 @@ static int pool_lock(vs_pool *pool, vm_err *err)
         }
     }
     pool->lockfd = fd;
-    /* Marks "this process may leave half-made data": a marker whose
-     * process is gone tells vs_pool_open to repair and collect. */
-    cleanup_free char *tx = xasprintf("%s/%ld", pool->txdir, (long)getpid());
-    int tfd = open(tx, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (tfd >= 0)
-        close(tfd);
+    tx_mark(pool);
     return 0;
 }
 
@@ -151,8 +162,7 @@ static void pool_unlock(vs_pool *pool)
 {
     if (pool->lockfd < 0)
         return;
-    cleanup_free char *tx = xasprintf("%s/%ld", pool->txdir, (long)getpid());
-    unlink(tx);
+    tx_unmark(pool);
     flock(pool->lockfd, LOCK_UN);
     close(pool->lockfd);
     pool->lockfd = -1;
@@ -803,13 +813,45 @@ static int create_common(vs_pool *pool, int kind, const char *name, uint64_t vol
         if (check_volsize(parsed, volsize, prefix, err) < 0)
             return -1;
     }
-    if (txn_begin(pool, &t, err) < 0)
+    ds = new_ds(type);
+    json_object_update(json_object_get(ds, "props"), parsed);
+    if (kind == MK_IMPORT) {
+        /* Copying an image can take minutes: it runs without the pool lock,
+         * so other datasets' changes (other VMs) go on meanwhile.  The name
+         * and the space are checked first, so a doomed import fails before
+         * any copying, and again at the commit below. */
+        if (txn_begin(pool, &t, err) < 0)
+            return -1;
+        r = check_new_name(&t, name, prefix, err);
+        if (r == 0) {
+            space_snap(pool, t.dss, &sb);
+            json_object_set(t.dss, name, ds);
+            char what[96];
+            r = space_check(pool, t.dss, &sb, prefix, space_what(parsed, what), err);
+            json_object_del(t.dss, name);
+            space_free(&sb);
+        }
+        txn_end(&t);
+        if (r < 0)
+            return -1;
+        /* The marker stays while the copy runs: if this process dies, the
+         * next opener sees it and collects the partial copy. */
+        tx_mark(pool);
+        if (pool->drv->vol_import(pool, ds, src, src_fmt, volsize, err) < 0) {
+            tx_unmark(pool);
+            vm_err_prefix(err, "%s: ", prefix);
+            return -1;
+        }
+        r = -1;
+    }
+    if (txn_begin(pool, &t, err) < 0) {
+        discard_data(pool, ds);
+        tx_unmark(pool);
         return -1;
+    }
     if (check_new_name(&t, name, prefix, err) < 0)
         goto out;
     space_snap(pool, t.dss, &sb);
-    ds = new_ds(type);
-    json_object_update(json_object_get(ds, "props"), parsed);
     json_object_set(t.dss, name, ds);
     char what[96];
     if (space_check(pool, t.dss, &sb, prefix, space_what(parsed, what), err) < 0)
@@ -819,15 +861,15 @@ static int create_common(vs_pool *pool, int kind, const char *name, uint64_t vol
     else if (kind == MK_VOL)
         r = pool->drv->vol_create(pool, ds, volsize, err);
     else
-        r = pool->drv->vol_import(pool, ds, src, src_fmt, volsize, err);
+        r = 0;   /* copied above */
     if (r < 0) {
         vm_err_prefix(err, "%s: ", prefix);
         goto out;
     }
     r = txn_commit(&t, err);
+out:
     if (r < 0)
         discard_data(pool, ds);
-out:
     space_free(&sb);
     txn_end(&t);
     return r;

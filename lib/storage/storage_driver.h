@@ -36,7 +36,9 @@ typedef struct vs_driver {
     int (*fs_create)(vs_pool *pool, json_t *ds, vm_err *err);
     int (*vol_create)(vs_pool *pool, json_t *ds, uint64_t volsize, vm_err *err);
     /* New volume holding a copy of an existing image file (src_fmt: "raw",
-     * "qcow2", NULL = probe); sets ds "file". */
+     * "qcow2", NULL = probe); sets ds "file".  Called WITHOUT the pool lock
+     * (a copy can take minutes): its data must survive other processes'
+     * gc until the commit, which follows right after. */
     int (*vol_import)(vs_pool *pool, json_t *ds, const char *src, const char *src_fmt,
                       uint64_t volsize, vm_err *err);
     /* Freezes ds's current data as snap "layer".  Volumes: sets snap "layer"

@@ -256,3 +256,49 @@ volpath() {
     run vmstore changed zones/d@a zones/d@b
     [ "$output" = '[{"offset":1048576,"length":65536}]' ]
 }
+
+# The qemu-img convert of an import into this root, once it runs.
+import_pid() {
+    pgrep -f "qemu-img convert .*$VMADM_ROOT/var/vmstore/zones/data/.*\.import\.qcow2" | head -1
+}
+
+@test "an image import copies without the pool lock: other datasets change meanwhile; a killed import leaves nothing" {
+    # all data, so the copy lasts long enough to be caught running
+    dd if=/dev/urandom of="$BATS_TEST_TMPDIR/img.raw" bs=1M count=256 status=none
+    vmstore create -V 64M zones/before
+
+    # Freeze the copy half way: the import now holds no lock, so other
+    # changes to the pool must go through (bounded by timeout, not timed).
+    vmstore import -f raw "$BATS_TEST_TMPDIR/img.raw" zones/img 3>&- &
+    IMP=$!
+    for _ in $(seq 500); do p=$(import_pid); [ -n "$p" ] && break; done
+    [ -n "$p" ]
+    kill -STOP "$p"
+    timeout 20 vmstore create -V 64M zones/during
+    timeout 20 vmstore snapshot zones/before@s1
+    timeout 20 vmstore destroy zones/before@s1
+    # nothing half-made is listed, and the name is not taken yet
+    run vmstore list -H -o name zones/img
+    [ "$status" -ne 0 ]
+    kill -CONT "$p"
+    wait "$IMP"
+    run vmstore get -Hpo value volsize zones/img
+    [ "$output" = 268435456 ]
+    vmstore list -H -o name zones/during
+
+    # kill -9 of the importer while its copy runs: no dataset, and the
+    # partial copy goes once its creator is gone
+    vmstore import -f raw "$BATS_TEST_TMPDIR/img.raw" zones/img2 3>&- &
+    IMP=$!
+    for _ in $(seq 500); do p=$(import_pid); [ -n "$p" ] && break; done
+    [ -n "$p" ]
+    kill -STOP "$p"
+    kill -9 "$IMP"
+    wait "$IMP" || true
+    kill -9 "$p"
+    run vmstore list -H -o name zones/img2
+    [ "$status" -ne 0 ]
+    vmstore create -V 64M zones/after   # a change runs the garbage collection
+    run sh -c "ls '$VMADM_ROOT/var/vmstore/zones/data' | grep -c '\.import\.' "
+    [ "$output" = 1 ]   # zones/img's data only
+}
