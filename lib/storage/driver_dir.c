@@ -131,9 +131,9 @@ static uint64_t qcow2_virtual_size(const char *path)
 static int dir_vol_import(vs_pool *pool, json_t *ds, const char *src, const char *src_fmt,
                           uint64_t volsize, vm_err *err)
 {
-    /* Written without the pool lock (storage.c): the ".import" names are
+    /* Written without the pool lock (storage.c): ".work." names are
      * collected only once their creator is gone, never for their age. */
-    cleanup_free char *name = new_dataname(".import.qcow2");
+    cleanup_free char *name = new_dataname(".work.qcow2");
     cleanup_free char *path = dpath(pool, name);
     cleanup_free char *sz = xasprintf("%llu", (unsigned long long)volsize);
     char *conv[] = { "qemu-img", "convert", "-q", "-O", "qcow2", src_fmt ? "-f" : (char *)src,
@@ -169,9 +169,11 @@ static int copy_tree(const char *src, const char *dst, vm_err *err)
 
 /* Copies a filesystem's files to a new data dir, leaving out the links of
  * child datasets (they are datasets of their own, not content). */
-static int fs_copy(vs_pool *pool, const char *from, json_t *children, char **namep, vm_err *err)
+/* ext: ".d", or ".work.d" for a copy made without the pool lock. */
+static int fs_copy(vs_pool *pool, const char *from, json_t *children, const char *ext, char **namep,
+                   vm_err *err)
 {
-    cleanup_free char *name = new_dataname(".d");
+    cleanup_free char *name = new_dataname(ext);
     cleanup_free char *top = dpath(pool, name);
     cleanup_free char *src = dir_path(pool, from, VS_FILESYSTEM);
     cleanup_free char *dst = dir_path(pool, name, VS_FILESYSTEM);
@@ -201,7 +203,7 @@ static int dir_snapshot(vs_pool *pool, json_t *ds, json_t *snap, json_t *childre
     char *name = NULL;
 
     if (ds_type(ds) == VS_FILESYSTEM) {
-        if (fs_copy(pool, file, children, &name, err) < 0)
+        if (fs_copy(pool, file, children, ".d", &name, err) < 0)
             return -1;
         json_object_set_new(snap, "layer", json_string(name));
         free(name);
@@ -231,7 +233,7 @@ static int dir_clone(vs_pool *pool, json_t *snap, json_t *nds, uint64_t volsize,
     const char *layer = str(snap, "layer");
     int r;
     if (ds_type(nds) == VS_FILESYSTEM)
-        r = fs_copy(pool, layer, NULL, &name, err);
+        r = fs_copy(pool, layer, NULL, ".work.d", &name, err);   /* unlocked: storage.c */
     else
         r = create_qcow2(pool, layer, volsize, &name, err);
     if (r < 0)
@@ -246,7 +248,7 @@ static int dir_rollback(vs_pool *pool, json_t *ds, json_t *snap, vm_err *err)
     char *name = NULL;
     int r;
     if (ds_type(ds) == VS_FILESYSTEM)
-        r = fs_copy(pool, str(snap, "layer"), NULL, &name, err);
+        r = fs_copy(pool, str(snap, "layer"), NULL, ".d", &name, err);
     else
         r = create_qcow2(pool, str(snap, "layer"),
                          (uint64_t)json_integer_value(json_object_get(snap, "volsize")), &name, err);
@@ -337,7 +339,7 @@ static void dir_gc(vs_pool *pool, json_t *referenced)
         struct stat st;
         if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue;
-        bool unlocked_work = strstr(de->d_name, ".import.") != NULL;
+        bool unlocked_work = strstr(de->d_name, ".work.") != NULL;
         if (pid_gone(de->d_name) || (!unlocked_work && now - st.st_ctime > GC_GRACE_S)) {
             cleanup_free char *p = dpath(pool, de->d_name);
             rm_rf(p, NULL);

@@ -1042,6 +1042,58 @@ static char *holds_list(json_t *snap)
     return out;
 }
 
+/* A filesystem clone is a copy of the snapshot's tree (seconds for a big
+ * container root): validated under the lock by the caller, copied with the
+ * lock released so other datasets' changes go on, then committed in a new
+ * transaction that checks everything again.  A snapshot's data is removed
+ * only after it has left the metadata, so finding the same snapshot (same
+ * layer) at the commit proves the copy read it whole.  On return the
+ * caller's transaction is open again (it ends it). */
+static int clone_fs_unlocked(vs_pool *pool, txn *t, space_before *sb, const char *snapname, json_t *snap,
+                             const char *newname, json_t *nds, const char *prefix, vm_err *err)
+{
+    cleanup_json json_t *frozen = json_deep_copy(snap);
+    json_t *ods;
+    ssize_t idx;
+
+    json_object_del(t->dss, newname);
+    space_free(sb);
+    txn_end(t);
+    tx_mark(pool);   /* a crash mid-copy: the next opener collects the copy */
+    int r = pool->drv->clone(pool, frozen, nds, 0, err);
+    vm_err e2 = VM_ERR_INIT;
+    if (txn_begin(pool, t, r < 0 ? &e2 : err) < 0) {
+        /* Without the lock nothing can be committed: drop the copy.  (The
+         * caller's txn_end on a failed txn_begin only clears it.) */
+        discard_data(pool, nds);
+        tx_unmark(pool);
+        return -1;
+    }
+    /* The origin gone meanwhile explains a failed copy too: say that. */
+    if (lookup_snap(t, snapname, prefix, &ods, &idx, &e2) < 0 ||
+        !json_equal(json_object_get(json_array_get(json_object_get(ods, "snaps"), (size_t)idx), "layer"),
+                    json_object_get(frozen, "layer"))) {
+        vm_err_set(err, VMERR_NOTFOUND, "cannot open '%s': dataset does not exist", snapname);
+        goto fail;
+    }
+    if (r < 0) {
+        vm_err_prefix(err, "%s: ", prefix);
+        return -1;
+    }
+    if (check_new_name(t, newname, prefix, err) < 0)
+        goto fail;
+    space_snap(pool, t->dss, sb);
+    json_object_set(t->dss, newname, nds);
+    char what[96];
+    if (space_check(pool, t->dss, sb, prefix, space_what(json_object_get(nds, "props"), what), err) < 0 ||
+        txn_commit(t, err) < 0)
+        goto fail;
+    return 0;
+fail:
+    discard_data(pool, nds);
+    return -1;
+}
+
 int vs_clone(vs_pool *pool, const char *snapname, const char *newname, json_t *props, vm_err *err)
 {
     cleanup_free char *prefix = xasprintf("cannot create '%s'", newname);
@@ -1096,6 +1148,10 @@ int vs_clone(vs_pool *pool, const char *snapname, const char *newname, json_t *p
     char what[96];
     if (space_check(pool, t.dss, &sb, prefix, space_what(parsed, what), err) < 0)
         goto out;
+    if (type == VS_FILESYSTEM) {
+        r = clone_fs_unlocked(pool, &t, &sb, snapname, snap, newname, nds, prefix, err);
+        goto out;
+    }
     if (pool->drv->clone(pool, snap, nds, volsize, err) < 0) {
         vm_err_prefix(err, "%s: ", prefix);
         goto out;

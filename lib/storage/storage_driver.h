@@ -45,7 +45,9 @@ typedef struct vs_driver {
      * and ds "pending" (fresh overlay); filesystems: a copy without the
      * child dataset links named in `children` (array of basenames). */
     int (*snapshot)(vs_pool *pool, json_t *ds, json_t *snap, json_t *children, vm_err *err);
-    /* New dataset `nds` (its "type" set) whose data starts as snap. */
+    /* New dataset `nds` (its "type" set) whose data starts as snap.
+     * Filesystem clones are called WITHOUT the pool lock (storage.c); their
+     * data must carry ".work." in its name (see gc). */
     int (*clone)(vs_pool *pool, json_t *snap, json_t *nds, uint64_t volsize, vm_err *err);
     /* Replacement data for ds equal to snap (volume: sets "pending";
      * filesystem: sets "pending" to a new copy). */

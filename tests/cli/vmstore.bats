@@ -259,7 +259,7 @@ volpath() {
 
 # The qemu-img convert of an import into this root, once it runs.
 import_pid() {
-    pgrep -f "qemu-img convert .*$VMADM_ROOT/var/vmstore/zones/data/.*\.import\.qcow2" | head -1
+    pgrep -f "qemu-img convert .*$VMADM_ROOT/var/vmstore/zones/data/.*\.work\.qcow2" | head -1
 }
 
 @test "an image import copies without the pool lock: other datasets change meanwhile; a killed import leaves nothing" {
@@ -299,6 +299,48 @@ import_pid() {
     run vmstore list -H -o name zones/img2
     [ "$status" -ne 0 ]
     vmstore create -V 64M zones/after   # a change runs the garbage collection
-    run sh -c "ls '$VMADM_ROOT/var/vmstore/zones/data' | grep -c '\.import\.' "
+    run sh -c "ls '$VMADM_ROOT/var/vmstore/zones/data' | grep -c '\.work\.' "
     [ "$output" = 1 ]   # zones/img's data only
+}
+
+# The cp of a filesystem clone into this root, once it runs.
+clone_cp_pid() {
+    pgrep -f "cp -a --reflink=auto $VMADM_ROOT/var/vmstore/zones/data/.*" | head -1
+}
+
+@test "a filesystem clone copies without the pool lock; its origin destroyed meanwhile fails it cleanly" {
+    vmstore create zones/root
+    mkdir -p "$VMADM_ROOT/zones/root/etc"
+    for i in $(seq 2000); do echo "$i" > "$VMADM_ROOT/zones/root/etc/f$i"; done
+    vmstore snapshot zones/root@final
+    before=$(state)
+
+    vmstore clone zones/root@final zones/c1 3>&- &
+    CL=$!
+    for _ in $(seq 500); do p=$(clone_cp_pid); [ -n "$p" ] && break; done
+    [ -n "$p" ]
+    kill -STOP "$p"
+    timeout 20 vmstore create -V 64M zones/during
+    run vmstore list -H -o name zones/c1
+    [ "$status" -ne 0 ]
+    kill -CONT "$p"
+    wait "$CL"
+    [ "$(vmstore get -Ho value origin zones/c1)" = zones/root@final ]
+    [ "$(cat "$VMADM_ROOT/zones/c1/etc/f2000")" = 2000 ]
+
+    # the origin goes away while the copy is stopped: the clone is refused
+    vmstore snapshot zones/root@other
+    vmstore clone zones/root@other zones/c2 2>"$BATS_TEST_TMPDIR/clone.err" 3>&- &
+    CL=$!
+    for _ in $(seq 500); do p=$(clone_cp_pid); [ -n "$p" ] && break; done
+    [ -n "$p" ]
+    kill -STOP "$p"
+    timeout 20 vmstore destroy zones/root@other
+    kill -CONT "$p"
+    if wait "$CL"; then echo "the clone of a destroyed snapshot succeeded"; false; fi
+    grep -q "cannot open 'zones/root@other': dataset does not exist" "$BATS_TEST_TMPDIR/clone.err"
+    run vmstore list -H -o name zones/c2
+    [ "$status" -ne 0 ]
+    run sh -c "ls '$VMADM_ROOT/var/vmstore/zones/data' | grep -c '\.work\.' "
+    [ "$output" = 1 ]   # zones/c1's data only
 }
