@@ -12,6 +12,9 @@
 #include "common/err.h"
 #include "vm/table.h"
 
+/* One VM object, through vminfod when it runs; VMERR_NOTFOUND
+ * `VM <uuid> not found`. */
+int vm_select_load_one(const vm_ctx *ctx, const char *uuid, json_t **out, vm_err *err);
 /* Every VM object, through vminfod when it runs (sorted by uuid). */
 int vm_select_load_all(const vm_ctx *ctx, json_t **out, vm_err *err);
 

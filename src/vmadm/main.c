@@ -204,19 +204,6 @@ static int need_uuid(args *a, const char *cmd)
     return 0;
 }
 
-static int load_one(const vm_ctx *ctx, const char *uuid, json_t **out, vm_err *err)
-{
-    if (vminfo_client_available(ctx)) {
-        int r = vminfo_client_get_vm(ctx, uuid, out, err);
-        if (r == 0)
-            return 0;
-        if (err->code == VMERR_NOTFOUND)
-            return vm_err_set(err, VMERR_NOTFOUND, "VM %s not found", uuid);
-        vm_err_clear(err);
-    }
-    return vmobj_load(ctx, uuid, out, err);
-}
-
 static void print_json(json_t *j)
 {
     cleanup_free char *s = json_pretty(j);
@@ -299,7 +286,7 @@ static int cmd_get(const vm_ctx *ctx, args *a)
         return r;
     json_t *o = NULL;
     vm_err e = VM_ERR_INIT;
-    if (load_one(ctx, a->pos[0], &o, &e) < 0) {
+    if (vm_select_load_one(ctx, a->pos[0], &o, &e) < 0) {
         if (e.code == VMERR_NOTFOUND)
             fprintf(stderr, "zoneadm: %s: No such zone configured\n", a->pos[0]);
         else
