@@ -86,3 +86,27 @@ echo "shipped as qcow2 ($(du -m "$W/ship.qcow2" | cut -f1) MiB):"
 printf 'qemu-img convert -O qcow2 : %8.3f s\n' "$conv2"
 printf 'imgadm install           : %8.3f s\n' "$inst2"
 printf 'ratio install/convert    : %8.2fx  (install also probes the file, verifies it and takes @final)\n' "$(echo "$inst2 / $conv2" | bc -l)"
+
+# Optional (FULL_GIB=N): the same comparison for an image that is all data,
+# N GiB of random bytes.  qemu-img must then read every byte too, and the
+# hash runs alongside the conversion: install should cost about a convert.
+FULL_GIB=${FULL_GIB:-0}
+if [ "$FULL_GIB" -gt 0 ]; then
+    "$IMGADM" delete "$UUID" >/dev/null
+    rm -f "$W/plain.qcow2" "$W/plain2.qcow2" "$W/ship.qcow2"
+    head -c $((FULL_GIB << 30)) /dev/urandom > "$W/full.raw"
+    sha=$(sha1sum "$W/full.raw" | cut -d' ' -f1)
+    cat > "$W/m3.json" <<EOT
+{"v": 2, "uuid": "$UUID", "name": "bench", "version": "1", "type": "zvol", "os": "linux",
+ "image_size": $((FULL_GIB * 1024)), "files": [{"sha1": "$sha", "size": $(stat -c %s "$W/full.raw"), "compression": "none"}]}
+EOT
+    sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+    t0=$(now); qemu-img convert -f raw -O qcow2 "$W/full.raw" "$W/plain3.qcow2"; t1=$(now)
+    rm -f "$W/plain3.qcow2"; sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+    t2=$(now); "$IMGADM" install -q -m "$W/m3.json" -f "$W/full.raw"; t3=$(now)
+    conv3=$(echo "$t1 - $t0" | bc -l); inst3=$(echo "$t3 - $t2" | bc -l)
+    echo "all data ($FULL_GIB GiB of random bytes, caches dropped before each):"
+    printf 'qemu-img convert -O qcow2 : %8.3f s\n' "$conv3"
+    printf 'imgadm install           : %8.3f s\n' "$inst3"
+    printf 'ratio install/convert    : %8.2fx\n' "$(echo "$inst3 / $conv3" | bc -l)"
+fi
