@@ -90,7 +90,9 @@ static int create_qcow2(vs_pool *pool, const char *backing, uint64_t size, char 
     cleanup_free char *sz = xasprintf("%llu", (unsigned long long)size);
     /* Backing names are relative (resolved next to the overlay), so the
      * whole root can be moved. */
-    char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=off",
+    /* -u: the size is given, so the backing file need not be opened, and
+     * it may be the active image of a running QEMU, which holds its lock. */
+    char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=off", "-u",
                      backing ? "-b" : sz, (char *)backing, "-F", "qcow2", path, sz, NULL };
     if (!backing) {
         argv[7] = path;

@@ -934,6 +934,31 @@ static int lookup_ds(txn *t, const char *name, json_t **ds, vm_err *err)
 
 int vs_snapshot(vs_pool *pool, const char *snapname, int flags, vm_err *err)
 {
+    return vs_snapshot_live(pool, snapname, flags, NULL, NULL, err);
+}
+
+/* The volumes of a snapshot whose writer must move to their new overlays:
+ * [{"dataset", "active", "overlay"}] with absolute paths. */
+static json_t *live_switches(vs_pool *pool, txn *t, json_t *made)
+{
+    json_t *sw = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(made, i, v) {
+        json_t *d = json_object_get(t->dss, json_string_value(v));
+        if (ds_type(d) != VS_VOLUME || !jstr(d, "pending"))
+            continue;
+        cleanup_free char *active = pool->drv->path(pool, jstr(d, "file"), VS_VOLUME);
+        cleanup_free char *overlay = pool->drv->path(pool, jstr(d, "pending"), VS_VOLUME);
+        json_array_append_new(sw, json_pack("{s:O, s:s, s:s}", "dataset", v, "active", active,
+                                            "overlay", overlay));
+    }
+    return sw;
+}
+
+int vs_snapshot_live(vs_pool *pool, const char *snapname, int flags, vs_switch_fn live, void *arg,
+                     vm_err *err)
+{
     const char *snap;
     cleanup_free char *dsname = split_snap(snapname, &snap);
     cleanup_json json_t *targets = NULL, *made = json_array();
@@ -984,6 +1009,15 @@ int vs_snapshot(vs_pool *pool, const char *snapname, int flags, vm_err *err)
     json_array_foreach(made, i, v)
         json_array_append(t.finish, v);
     r = 0;
+    if (live) {
+        /* Committed first: whatever happens next, no data the writer puts
+         * in the new overlays can be lost to garbage collection.  The
+         * overlays replace the active names in txn_end, before or after
+         * the writer moved: the writer's files stay the same inodes. */
+        cleanup_json json_t *sw = live_switches(pool, &t, made);
+        if (json_array_size(sw) && live(arg, sw, err) < 0)
+            r = -2;
+    }
     goto out;
 undo:
     json_array_foreach(made, i, v) {

@@ -70,6 +70,17 @@ int vs_import_vol(vs_pool *pool, const char *name, const char *src, const char *
 /* Snapshot "ds@snap"; with VS_RECURSIVE every descendant gets @snap too
  * (all or nothing). */
 int vs_snapshot(vs_pool *pool, const char *snapname, int flags, vm_err *err);
+/* vs_snapshot for volumes a running writer (QEMU) holds open: after the
+ * commit, `live` gets [{"dataset", "active", "overlay"}] (absolute paths)
+ * for every volume snapshotted and must move the writer onto the overlays
+ * (QMP blockdev-snapshot-sync, mode "existing": the overlay's backing is
+ * the frozen layer, which is the writer's current inode).  The snapshot is
+ * the disks as they were at that move.  If `live` fails, -2: the snapshot
+ * stays committed but the writer kept writing into the frozen layers, so
+ * the caller must stop the writer and destroy the snapshot. */
+typedef int (*vs_switch_fn)(void *arg, json_t *switches, vm_err *err);
+int vs_snapshot_live(vs_pool *pool, const char *snapname, int flags, vs_switch_fn live, void *arg,
+                     vm_err *err);
 /* Clone "ds@snap" to a new dataset whose `origin` is the snapshot.  Cost does
  * not depend on the size of the snapshot.  props may carry "volsize" (bytes,
  * grow only) and the creation properties above. */

@@ -3,14 +3,20 @@
  * recursively for HVM VMs so it covers every disk, and it also captures
  * <zonepath>/config (metadata, tags, routes), so a rollback reverts them.
  *
- * HVM snapshots are taken while the VM is stopped: a running QEMU holds its
- * disk files open, and a frozen-layer snapshot under it would not be seen
- * by the guest (see lib/storage/README.md); the operator gets a clear
- * error instead of a snapshot that lies. */
+ * A running HVM VM is snapshotted live, like a ZFS snapshot under bhyve
+ * (S22): the storage layer commits the snapshot (each disk's current file
+ * becomes the frozen layer, a fresh overlay on it is prepared), then QEMU
+ * moves every disk onto its overlay in one QMP transaction
+ * (blockdev-snapshot-sync, mode "existing"), so the snapshot is the disks,
+ * crash-consistent, at that instant.  If QEMU refuses, the VM is stopped
+ * and the snapshot destroyed: a snapshot that went on changing would lie.
+ * Deleting a snapshot of a running HVM VM is refused (the layers are in
+ * QEMU's open chain; merging them live needs a QMP block-stream). */
 #include <string.h>
 
 #include "common/lock.h"
 #include "common/util.h"
+#include "hv/hv.h"
 #include "storage/storage.h"
 #include "vm/props.h"
 #include "vm/store.h"
@@ -100,6 +106,39 @@ static int prepare(const vm_ctx *ctx, const char *uuid, const char *name, snapct
     return vmobj_load(ctx, uuid, &c->obj, err);
 }
 
+struct live {
+    const vm_ctx *ctx;
+    const char *uuid;
+};
+
+/* vs_switch_fn: QEMU moves every snapshotted disk onto its new overlay, all
+ * disks at once.  A VM that is not running any more has no writer to move. */
+static int qemu_switch(void *arg, json_t *switches, vm_err *err)
+{
+    struct live *l = arg;
+    cleanup_json json_t *actions = json_array();
+    size_t i;
+    json_t *sw;
+    json_array_foreach(switches, i, sw) {
+        cleanup_json json_t *disk = json_pack("{s:O}", "zfs_filesystem", json_object_get(sw, "dataset"));
+        cleanup_free char *id = hv_disk_id(disk, i);
+        json_array_append_new(actions,
+            json_pack("{s:s, s:{s:s, s:O, s:s, s:s}}", "type", "blockdev-snapshot-sync", "data", "device", id,
+                      "snapshot-file", json_object_get(sw, "overlay"), "format", "qcow2", "mode", "existing"));
+    }
+    cleanup_json json_t *cmd = json_pack("{s:s, s:{s:O}}", "execute", "transaction", "arguments", "actions",
+                                         actions);
+    if (hv_qmp_command(l->ctx, l->uuid, cmd, NULL, err) == 0)
+        return 0;
+    vm_runstate rs;
+    if (hv_runstate(l->ctx, l->uuid, &rs) == 0 && !rs.running) {
+        vm_err_clear(err);
+        return 0;
+    }
+    vm_err_prefix(err, "QEMU could not move its disks onto the snapshot overlays: ");
+    return -1;
+}
+
 int vm_snapshot_create(const vm_ctx *ctx, const char *uuid, const char *name, vm_err *err)
 {
     cleanup_lock vm_lock lk = VM_LOCK_INIT;
@@ -119,12 +158,28 @@ int vm_snapshot_create(const vm_ctx *ctx, const char *uuid, const char *name, vm
         goto out;
     }
     const char *state = json_string_value(json_object_get(c.obj, "state"));
-    if (c.hvm && strcmp(state, "stopped") != 0) {
-        vm_err_set(err, VMERR_STATE, "snapshots of %s VMs are taken while stopped, currently: %s",
+    bool live = c.hvm && !strcmp(state, "running");
+    if (c.hvm && !live && strcmp(state, "stopped") != 0) {
+        vm_err_set(err, VMERR_STATE, "snapshots of %s VMs are taken while running or stopped, currently: %s",
                    json_string_value(json_object_get(c.cfg, "brand")), state);
         goto out;
     }
-    r = vs_snapshot(c.pool, c.snap, VS_RECURSIVE, err);
+    if (live) {
+        struct live l = { ctx, uuid };
+        r = vs_snapshot_live(c.pool, c.snap, VS_RECURSIVE, qemu_switch, &l, err);
+        if (r == -2) {
+            /* QEMU kept writing into the frozen layers: stop it, then the
+             * snapshot can be destroyed like any other. */
+            vm_err e2 = VM_ERR_INIT;
+            if (vm_stop_locked(ctx, uuid, c.cfg, 1, 0, true, &e2) < 0 ||
+                each_member(&c, name, vs_destroy, 0, &e2) < 0)
+                vm_log(ctx, "error", "VM %s: undoing snapshot %s: %s", uuid, name, e2.msg);
+            vm_err_prefix(err, "snapshot not taken, the VM was stopped: ");
+            r = -1;
+        }
+    } else {
+        r = vs_snapshot(c.pool, c.snap, VS_RECURSIVE, err);
+    }
     if (r == 0) {
         /* create-snapshot bumps last_modified (S17). */
         cleanup_free char *cfgpath = vm_store_config_path(ctx, uuid);
@@ -143,6 +198,12 @@ int vm_snapshot_delete(const vm_ctx *ctx, const char *uuid, const char *name, vm
     int r = -1;
     if (open_existing(ctx, uuid, name, &lk, &c, err) < 0)
         goto out;
+    if (c.hvm && strcmp(json_string_value(json_object_get(c.obj, "state")), "stopped") != 0) {
+        vm_err_set(err, VMERR_STATE, "snapshots of %s VMs are deleted while the VM is stopped, currently: %s",
+                   json_string_value(json_object_get(c.cfg, "brand")),
+                   json_string_value(json_object_get(c.obj, "state")));
+        goto out;
+    }
     /* zfs destroy -r ds@snap: the same-named snapshot of every disk too. */
     r = each_member(&c, name, vs_destroy, 0, err);
     if (r == 0) {

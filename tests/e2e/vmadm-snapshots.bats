@@ -29,6 +29,27 @@ teardown() {
 
 snaps() { vmadm get "$1" | jq -c '[.snapshots[].name]'; }
 
+# hmp UUID COMMAND: a human-monitor command through the VM's QMP socket
+# (qemu-io's own output goes to QEMU's stdout, so results are checked on
+# the files once the VM is stopped).
+hmp() {
+    local sock=$VMADM_ROOT/run/vms/$1/qmp.sock
+    jq -nc --arg c "$2" '{"execute":"human-monitor-command","arguments":{"command-line":$c}}' |
+        { echo '{"execute":"qmp_capabilities"}'; cat; } | socat -t 5 - "UNIX-CONNECT:$sock" |
+        jq -es '.[-1] | has("return")' >/dev/null
+}
+
+# volfile UUID DISK: the active data file of zones/<uuid>/<disk>.
+volfile() {
+    echo "$VMADM_ROOT/var/vmstore/zones/data/$(jq -r ".datasets[\"zones/$1/$2\"].file" \
+        "$VMADM_ROOT/var/vmstore/zones/pool.json")"
+}
+
+# holds UUID DISK HEX: the disk reads as 1 MiB of byte HEX at offset 0.
+holds() {
+    qemu-io -f qcow2 -r -c "read -P $3 0 1M" "$(volfile "$1" "$2")" | grep -q '^read 1048576/1048576'
+}
+
 @test "container: snapshots listed newest first; rollback reverts files and tags, drops newer snapshots, starts the VM" {
     imgadm install -m "$VMADM_TEST_CACHE/ct-A.json" -f "$VMADM_TEST_CACHE/ct-A.tar.gz" >/dev/null
     U=$(echo "{\"brand\": \"joyent-minimal\", \"image_uuid\": \"$IMG_CT_A\", \"tags\": {\"foo\": 1}}" |
@@ -71,7 +92,7 @@ snaps() { vmadm get "$1" | jq -c '[.snapshots[].name]'; }
     [ "$status" -eq 2 ]
 }
 
-@test "bhyve: a snapshot covers every disk; refused while running; rollback restores both disks' data" {
+@test "bhyve: a snapshot covers every disk; rollback restores both disks' data" {
     imgadm install -m "$VMADM_TEST_CACHE/hvm-A.json" -f "$VMADM_TEST_CACHE/hvm-A.raw.zst" >/dev/null
     U=$(echo "{\"brand\": \"bhyve\", \"autoboot\": false, \"flexible_disk_size\": 1024,
                \"disks\": [{\"image_uuid\": \"$IMG_HVM_A\", \"boot\": true, \"model\": \"virtio\"},
@@ -86,9 +107,11 @@ snaps() { vmadm get "$1" | jq -c '[.snapshots[].name]'; }
     f=$(vmstore get -Ho value mountpoint "zones/$U" >/dev/null; true)
     echo '{"set_customer_metadata": {"k": "after"}}' | vmadm update "$U"
     vmadm start "$U"
-    run vmadm create-snapshot "$U" live
-    [ "$status" -eq 1 ] && [[ "$output" == *"while stopped, currently: running"* ]]
+    vmadm create-snapshot "$U" live        # a running bhyve VM is snapshotted live (S22)
+    run vmadm delete-snapshot "$U" live
+    [ "$status" -eq 1 ] && [[ "$output" == *"deleted while the VM is stopped, currently: running"* ]]
     vmadm stop -F "$U"
+    vmadm delete-snapshot "$U" live
     run vmadm rollback-snapshot "$U" before
     [ "$status" -eq 0 ]
     [ "$(vmadm get "$U" | jq -r '.customer_metadata.k // "none"')" = none ]
@@ -118,4 +141,50 @@ snaps() { vmadm get "$1" | jq -c '[.snapshots[].name]'; }
     run vmstore list -H -o name -t snapshot -r "zones/$U"
     [[ "$output" != *vmsnap-s2* ]] || { echo "$output"; false; }
     ! jq -e 'has("_rollback")' "$cfg"
+}
+
+@test "bhyve running: create-snapshot is live and crash-consistent; the guest goes on; rollback returns the data of that instant" {
+    imgadm install -m "$VMADM_TEST_CACHE/hvm-A.json" -f "$VMADM_TEST_CACHE/hvm-A.raw.zst" >/dev/null
+    U=$(echo "{\"brand\": \"bhyve\", \"autoboot\": true, \"ram\": 128,
+               \"disks\": [{\"image_uuid\": \"$IMG_HVM_A\", \"boot\": true, \"model\": \"virtio\"},
+                           {\"size\": 64, \"model\": \"virtio\"}]}" |
+        vmadm create 2>&1 | sed -n 's/^Successfully created VM //p')
+    [ "$(vmadm list -H -o state "uuid=$U")" = running ]
+    pid=$(vmadm get "$U" | jq .pid)
+    # data written through QEMU's block layer, as the guest would
+    hmp "$U" 'qemu-io disk1 "write -P 0x11 0 1M"'
+    run --separate-stderr vmadm create-snapshot "$U" s1
+    [ "$status" -eq 0 ] && [ "$stderr" = "Created snapshot s1 for VM $U" ]
+    hmp "$U" 'qemu-io disk1 "write -P 0x22 0 1M"'
+    # the same QEMU runs on, its disks now on the new overlays
+    [ "$(vmadm get "$U" | jq .pid)" = "$pid" ]
+    [ "$(vmadm list -H -o state "uuid=$U")" = running ]
+    [ "$(snaps "$U")" = '["s1"]' ]
+    vmstore list -H -t snapshot -o name -r "zones/$U" | grep -qx "zones/$U/disk0@vmsnap-s1"
+
+    # once stopped, the disk holds the later data; the snapshot the earlier
+    vmadm stop -F "$U"
+    holds "$U" disk1 0x22
+    vmadm rollback-snapshot "$U" s1
+    [ "$(vmadm list -H -o state "uuid=$U")" = running ]          # S18
+    vmadm stop -F "$U"
+    holds "$U" disk1 0x11
+    # live snapshots stack; deleting one waits for a stop
+    vmadm start "$U"
+    hmp "$U" 'qemu-io disk1 "write -P 0x33 0 1M"'
+    vmadm create-snapshot "$U" s2
+    hmp "$U" 'qemu-io disk1 "write -P 0x44 0 1M"'
+    [ "$(snaps "$U")" = '["s2","s1"]' ]
+    run vmadm delete-snapshot "$U" s1
+    [ "$status" -eq 1 ]
+    vmadm stop -F "$U"
+    holds "$U" disk1 0x44
+    vmadm delete-snapshot "$U" s1
+    holds "$U" disk1 0x44
+    vmadm rollback-snapshot "$U" s2
+    vmadm stop -F "$U"
+    holds "$U" disk1 0x33
+    vmadm delete-snapshot "$U" s2
+    [ "$(snaps "$U")" = '[]' ]
+    holds "$U" disk1 0x33
 }
