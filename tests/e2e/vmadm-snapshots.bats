@@ -29,6 +29,16 @@ teardown() {
 
 snaps() { vmadm get "$1" | jq -c '[.snapshots[].name]'; }
 
+# two_disk_bhyve PROPS: a bhyve VM on image A plus a 64 MiB data disk, with
+# the extra top-level JSON properties PROPS; prints its uuid.
+two_disk_bhyve() {
+    imgadm install -m "$VMADM_TEST_CACHE/hvm-A.json" -f "$VMADM_TEST_CACHE/hvm-A.raw.zst" >/dev/null
+    echo "{\"brand\": \"bhyve\", $1,
+           \"disks\": [{\"image_uuid\": \"$IMG_HVM_A\", \"boot\": true, \"model\": \"virtio\"},
+                       {\"size\": 64, \"model\": \"virtio\"}]}" |
+        vmadm create 2>&1 | sed -n 's/^Successfully created VM //p'
+}
+
 # hmp UUID COMMAND: a human-monitor command through the VM's QMP socket
 # (qemu-io's own output goes to QEMU's stdout, so results are checked on
 # the files once the VM is stopped).
@@ -93,11 +103,7 @@ holds() {
 }
 
 @test "bhyve: a snapshot covers every disk; rollback restores both disks' data" {
-    imgadm install -m "$VMADM_TEST_CACHE/hvm-A.json" -f "$VMADM_TEST_CACHE/hvm-A.raw.zst" >/dev/null
-    U=$(echo "{\"brand\": \"bhyve\", \"autoboot\": false, \"flexible_disk_size\": 1024,
-               \"disks\": [{\"image_uuid\": \"$IMG_HVM_A\", \"boot\": true, \"model\": \"virtio\"},
-                           {\"size\": 64, \"model\": \"virtio\"}]}" |
-        vmadm create 2>&1 | sed -n 's/^Successfully created VM //p')
+    U=$(two_disk_bhyve '"autoboot": false, "flexible_disk_size": 1024')
     vmadm create-snapshot "$U" before
     run vmstore list -H -t snapshot -o name -r "zones/$U"
     [[ "$output" == *"zones/$U@vmsnap-before"* ]]
@@ -123,11 +129,7 @@ holds() {
 }
 
 @test "bhyve: a rollback interrupted between two disks is completed by the next command" {
-    imgadm install -m "$VMADM_TEST_CACHE/hvm-A.json" -f "$VMADM_TEST_CACHE/hvm-A.raw.zst" >/dev/null
-    U=$(echo "{\"brand\": \"bhyve\", \"autoboot\": false, \"flexible_disk_size\": 1024,
-               \"disks\": [{\"image_uuid\": \"$IMG_HVM_A\", \"boot\": true, \"model\": \"virtio\"},
-                           {\"size\": 64, \"model\": \"virtio\"}]}" |
-        vmadm create 2>&1 | sed -n 's/^Successfully created VM //p')
+    U=$(two_disk_bhyve '"autoboot": false, "flexible_disk_size": 1024')
     vmadm create-snapshot "$U" s1
     vmadm create-snapshot "$U" s2
     # The state a kill -9 leaves: intent recorded, only disk1 rolled back.
@@ -144,11 +146,7 @@ holds() {
 }
 
 @test "bhyve running: create-snapshot is live and crash-consistent; the guest goes on; rollback returns the data of that instant" {
-    imgadm install -m "$VMADM_TEST_CACHE/hvm-A.json" -f "$VMADM_TEST_CACHE/hvm-A.raw.zst" >/dev/null
-    U=$(echo "{\"brand\": \"bhyve\", \"autoboot\": true, \"ram\": 128,
-               \"disks\": [{\"image_uuid\": \"$IMG_HVM_A\", \"boot\": true, \"model\": \"virtio\"},
-                           {\"size\": 64, \"model\": \"virtio\"}]}" |
-        vmadm create 2>&1 | sed -n 's/^Successfully created VM //p')
+    U=$(two_disk_bhyve '"autoboot": true, "ram": 128')
     [ "$(vmadm list -H -o state "uuid=$U")" = running ]
     pid=$(vmadm get "$U" | jq .pid)
     # data written through QEMU's block layer, as the guest would
