@@ -186,3 +186,22 @@ holds() {
     [ "$(snaps "$U")" = '[]' ]
     holds "$U" disk1 0x33
 }
+
+@test "bhyve running: if QEMU cannot be moved onto the overlays, the VM is stopped, no snapshot is left and the data is intact" {
+    U=$(two_disk_bhyve '"autoboot": true, "ram": 128')
+    [ "$(vmadm list -H -o state "uuid=$U")" = running ]
+    hmp "$U" 'qemu-io disk1 "write -P 0x55 0 1M"'
+    # QEMU keeps running but nobody can reach its QMP socket any more
+    mv "$VMADM_ROOT/run/vms/$U/qmp.sock" "$VMADM_ROOT/run/vms/$U/qmp.sock.hidden"
+    run vmadm create-snapshot "$U" s1
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"snapshot not taken, the VM was stopped"* ]]
+    [ "$(vmadm list -H -o state "uuid=$U")" = stopped ]
+    [ "$(snaps "$U")" = '[]' ]
+    run vmstore list -H -t snapshot -o name -r "zones/$U"
+    [[ "$output" != *vmsnap* ]]
+    holds "$U" disk1 0x55
+    # and the VM starts again on its disks
+    vmadm start "$U"
+    [ "$(vmadm list -H -o state "uuid=$U")" = running ]
+}
