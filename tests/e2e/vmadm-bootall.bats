@@ -10,18 +10,10 @@
 
 bats_require_minimum_version 1.5.0
 load ../cli/helpers
-
-GUEST_DIR="$BATS_TEST_DIRNAME/../guest"
-
-setup_file() {
-    [ "$(id -u)" = 0 ] || return 0
-    "$GUEST_DIR/build.sh" >&2
-}
+load containers
 
 setup() {
-    [ "$(id -u)" = 0 ] || skip "needs root for LXC"
-    . "$GUEST_DIR/images.env"
-    vm_setup_root
+    ct_setup
     imgadm install -m "$VMADM_TEST_CACHE/ct-A.json" -f "$VMADM_TEST_CACHE/ct-A.tar.gz" >/dev/null
 }
 

@@ -12,20 +12,13 @@
 
 bats_require_minimum_version 1.5.0
 load ../cli/helpers
+load containers
 
-GUEST_DIR="$BATS_TEST_DIRNAME/../guest"
 MiB=1048576
 GiB=1073741824
 
-setup_file() {
-    [ "$(id -u)" = 0 ] || return 0
-    "$GUEST_DIR/build.sh" >&2
-}
-
 setup() {
-    [ "$(id -u)" = 0 ] || skip "needs root for LXC"
-    . "$GUEST_DIR/images.env"
-    vm_setup_root
+    ct_setup
     F=$BATS_TEST_TMPDIR
     U=$(cat /proc/sys/kernel/random/uuid)
 }
