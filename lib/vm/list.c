@@ -421,23 +421,6 @@ static char **sort_cols(const char *sort)
     return ks;
 }
 
-int vm_list_sort(json_t *vms, const char *sort, vm_err *err)
-{
-    cleanup_strv char **cols = sort_cols(sort);
-    vm_table *t = vm_table_new((const char *const *)cols);
-    vm_table_add_json(t, vms);
-    if (vm_list_sort_table(t, sort, err) < 0) {
-        vm_table_free(t);
-        return -1;
-    }
-    cleanup_json json_t *old = json_copy(vms);
-    json_array_clear(vms);
-    for (size_t r = 0; r < vm_table_nrows(t); r++)
-        json_array_append(vms, json_array_get(old, vm_table_row_id(t, r)));
-    vm_table_free(t);
-    return 0;
-}
-
 static void upper(char *s)
 {
     for (; *s; s++)

@@ -16,8 +16,6 @@ bool vm_list_valid_column(const char *key);
 /* filters: "key=value" or "key=~regex". Returns matching VMs (new array)
  * or NULL with err for a bad filter (`Invalid filter key: "<key>"`). */
 json_t *vm_list_filter(json_t *vms, char **filters, vm_err *err);
-/* Sorts in place by comma-separated keys ("-key" descending). */
-int vm_list_sort(json_t *vms, const char *sort, vm_err *err);
 
 typedef struct vm_list_opts {
     const char *order;  /* columns, default "uuid,type,ram,state,alias" */
@@ -39,6 +37,7 @@ void vm_list_add_fake_fields_table(vm_table *t);
 /* Keeps the matching rows; filter keys must be plain columns of t (dotted
  * keys match any of several values: use vm_list_filter on objects). */
 int vm_list_filter_table(vm_table *t, char **filters, vm_err *err);
+/* Sorts by comma-separated keys ("-key" descending), which must be columns. */
 int vm_list_sort_table(vm_table *t, const char *sort, vm_err *err);
 char *vm_list_render_table(vm_table *t, const vm_list_opts *opts, vm_err *err);
 /* String(value) as vmadm renders a cell; NULL for missing/null/false. */

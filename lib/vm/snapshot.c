@@ -56,6 +56,16 @@ static void snapctx_free(snapctx *c)
 
 static int prepare(const vm_ctx *ctx, const char *uuid, const char *name, snapctx *c, vm_err *err);
 
+/* create-snapshot and delete-snapshot bump last_modified (S17): the config
+ * is written again. */
+static void snapshot_changed(const vm_ctx *ctx, const char *uuid, snapctx *c, const char *name,
+                             const char *what, vm_err *err)
+{
+    cleanup_free char *cfgpath = vm_store_config_path(ctx, uuid);
+    write_json_atomic(cfgpath, c->cfg, err);
+    vm_log(ctx, "info", "VM %s: snapshot %s %s", uuid, name, what);
+}
+
 /* Applies op to every dataset's @vmsnap-<name> under the VM (zfs -r). */
 static int each_member(snapctx *c, const char *name, int (*op)(vs_pool *, const char *, int, vm_err *), int flags,
                        vm_err *err)
@@ -180,12 +190,8 @@ int vm_snapshot_create(const vm_ctx *ctx, const char *uuid, const char *name, vm
     } else {
         r = vs_snapshot(c.pool, c.snap, VS_RECURSIVE, err);
     }
-    if (r == 0) {
-        /* create-snapshot bumps last_modified (S17). */
-        cleanup_free char *cfgpath = vm_store_config_path(ctx, uuid);
-        write_json_atomic(cfgpath, c.cfg, err);
-        vm_log(ctx, "info", "VM %s: snapshot %s created", uuid, name);
-    }
+    if (r == 0)
+        snapshot_changed(ctx, uuid, &c, name, "created", err);
 out:
     snapctx_free(&c);
     return r;
@@ -206,11 +212,8 @@ int vm_snapshot_delete(const vm_ctx *ctx, const char *uuid, const char *name, vm
     }
     /* zfs destroy -r ds@snap: the same-named snapshot of every disk too. */
     r = each_member(&c, name, vs_destroy, 0, err);
-    if (r == 0) {
-        cleanup_free char *cfgpath = vm_store_config_path(ctx, uuid);
-        write_json_atomic(cfgpath, c.cfg, err);
-        vm_log(ctx, "info", "VM %s: snapshot %s deleted", uuid, name);
-    }
+    if (r == 0)
+        snapshot_changed(ctx, uuid, &c, name, "deleted", err);
 out:
     snapctx_free(&c);
     return r;

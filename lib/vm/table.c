@@ -71,7 +71,7 @@ static char *table_alloc(vm_table *t, size_t n)
     return p;
 }
 
-const char *vm_table_strdup(vm_table *t, const char *s)
+static const char *table_strdup(vm_table *t, const char *s)
 {
     size_t n = strlen(s) + 1;
     return memcpy(table_alloc(t, n), s, n);
@@ -100,11 +100,6 @@ size_t vm_table_nrows(const vm_table *t)
     return t->nrows;
 }
 
-size_t vm_table_row_id(const vm_table *t, size_t row)
-{
-    return t->order[row];
-}
-
 const vm_cell *vm_table_cell(const vm_table *t, size_t row, size_t col)
 {
     return &t->cells[t->order[row] * t->ncols + col];
@@ -129,7 +124,7 @@ static vm_cell *add_row(vm_table *t)
     return row;
 }
 
-vm_cell vm_table_cell_of(vm_table *t, json_t *v)
+static vm_cell cell_of(vm_table *t, json_t *v)
 {
     vm_cell c = { VM_CELL_MISSING, NULL, 0 };
     char num[32];
@@ -150,13 +145,13 @@ vm_cell vm_table_cell_of(vm_table *t, json_t *v)
         c.kind = VM_CELL_NUM;
         c.num = (double)json_integer_value(v);
         snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
-        c.text = vm_table_strdup(t, num);
+        c.text = table_strdup(t, num);
         break;
     case JSON_REAL:
         c.kind = VM_CELL_NUM;
         c.num = json_real_value(v);
         snprintf(num, sizeof num, "%g", c.num);
-        c.text = vm_table_strdup(t, num);
+        c.text = table_strdup(t, num);
         break;
     case JSON_STRING: {
         size_t n = json_string_length(v);
@@ -169,7 +164,7 @@ vm_cell vm_table_cell_of(vm_table *t, json_t *v)
     default: {
         cleanup_free char *s = vm_list_cell(v);
         c.kind = VM_CELL_OTHER;
-        c.text = vm_table_strdup(t, s ? s : "");
+        c.text = table_strdup(t, s ? s : "");
         break;
     }
     }
@@ -186,10 +181,10 @@ void vm_table_add_json(vm_table *t, json_t *vms)
             json_t *v;
             if (!strchr(t->cols[c], '.')) {
                 v = json_object_get(vm, t->cols[c]);
-                row[c] = vm_table_cell_of(t, v);
+                row[c] = cell_of(t, v);
             } else {
                 cleanup_json json_t *all = vm_list_values(vm, t->cols[c]);
-                row[c] = vm_table_cell_of(t, json_array_get(all, 0));
+                row[c] = cell_of(t, json_array_get(all, 0));
             }
         }
     }
@@ -440,7 +435,7 @@ static int scan_number(struct scan *s, vm_table *t, vm_cell *c)
         snprintf(num, sizeof num, "%g", c->num);
     }
     c->kind = VM_CELL_NUM;
-    c->text = vm_table_strdup(t, num);
+    c->text = table_strdup(t, num);
     s->p = p;
     return 0;
 }

@@ -54,19 +54,12 @@ int vm_table_col(const vm_table *t, const char *name);
 /* Rows in their current order (after vm_table_keep / vm_table_sort). */
 size_t vm_table_nrows(const vm_table *t);
 const vm_cell *vm_table_cell(const vm_table *t, size_t row, size_t col);
-/* The position the row was added at (its VM's index in the input). */
-size_t vm_table_row_id(const vm_table *t, size_t row);
 void vm_table_set_cell(vm_table *t, size_t row, size_t col, const vm_cell *c);
-/* A string owned by the table (for cells made after loading). */
-const char *vm_table_strdup(vm_table *t, const char *s);
 /* Keeps the rows whose keep[row] is true, in order. */
 void vm_table_keep(vm_table *t, const bool *keep);
 /* Stable sort of the rows; cmp gets the cells of two rows (indexed by
  * column). */
 typedef int (*vm_table_cmp)(const vm_cell *a, const vm_cell *b, void *arg);
 void vm_table_sort_rows(vm_table *t, vm_table_cmp cmp, void *arg);
-
-/* The cell for a JSON value, text allocated in t. */
-vm_cell vm_table_cell_of(vm_table *t, json_t *v);
 
 #endif

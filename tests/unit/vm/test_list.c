@@ -169,16 +169,21 @@ static void test_filters(void **state)
 static char *order(json_t *vms, const char *sort)
 {
     vm_err err = VM_ERR_INIT;
-    if (vm_list_sort(vms, sort, &err) < 0)
+    cleanup_strv char **cols = vm_list_columns("uuid", sort);
+    vm_table *t = vm_table_new((const char *const *)cols);
+    vm_table_add_json(t, vms);
+    if (vm_list_sort_table(t, sort, &err) < 0) {
+        vm_table_free(t);
         return xasprintf("ERR:%s", err.msg);
+    }
     char *out = xstrdup("");
-    size_t i;
-    json_t *vm;
-    json_array_foreach(vms, i, vm) {
-        char *n = xasprintf("%s%s%.1s", out, i ? "," : "", json_string_value(json_object_get(vm, "uuid")));
+    size_t uc = (size_t)vm_table_col(t, "uuid");
+    for (size_t i = 0; i < vm_table_nrows(t); i++) {
+        char *n = xasprintf("%s%s%.1s", out, i ? "," : "", vm_table_cell(t, i, uc)->text);
         free(out);
         out = n;
     }
+    vm_table_free(t);
     return out;
 }
 
