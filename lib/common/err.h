@@ -37,7 +37,8 @@ typedef struct vm_err {
 /* All setters return -1 so that `return vm_err_set(...)` reads naturally. */
 int vm_err_set(vm_err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-int vm_err_setv(vm_err *err, int code, const char *fmt, va_list ap);
+int vm_err_setv(vm_err *err, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 /* Appends ": <strerror(errnum)>". */
 int vm_err_sys(vm_err *err, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -173,7 +173,7 @@ int hv_accel(const vm_ctx *ctx, char accel[8], char warning[256], vm_err *err)
             return 0;
         }
     }
-    char reason[200] = "";
+    char reason[160] = "";
     int ok = probe_kvm(ctx, reason, sizeof reason);
     snprintf(accel, 8, "%s", ok ? "kvm" : "tcg");
     if (!ok)

@@ -11,8 +11,6 @@
 #include "vm/vm.h"
 #include "vm/vm_internal.h"
 
-int vm_stop_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, int force, int timeout_s, bool keep_autoboot,
-                   vm_err *err);
 
 int vm_delete(const vm_ctx *ctx, const char *uuid, vm_err *err)
 {

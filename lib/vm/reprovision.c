@@ -28,9 +28,6 @@
 #define MiB (1024LL * 1024LL)
 #define PROVISION_TIMEOUT_MS 300000
 
-int vm_start_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err);
-int vm_stop_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, int force, int timeout_s, bool keep_autoboot,
-                   vm_err *err);
 
 #define TOKEN_PROP "vmadm:reprovision"
 

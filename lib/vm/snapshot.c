@@ -24,9 +24,6 @@
 #include "vm/vm_internal.h"
 #include "vm/vmobj.h"
 
-int vm_start_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err);
-int vm_stop_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, int force, int timeout_s, bool keep_autoboot,
-                   vm_err *err);
 
 static bool valid_snapname(const char *s)
 {

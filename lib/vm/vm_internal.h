@@ -45,4 +45,10 @@ int vm_nic_normalize(json_t *nic, vm_err *err);
 /* A random locally administered unicast MAC (V14). */
 void vm_random_mac(char out[18]);
 
+/* Start/stop of a VM whose lock the caller holds (lifecycle.c); used by
+ * delete, reprovision and snapshot rollback inside their own lock. */
+int vm_start_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err);
+int vm_stop_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, int force, int timeout_s, bool keep_autoboot,
+                   vm_err *err);
+
 #endif

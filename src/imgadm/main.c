@@ -1,5 +1,6 @@
 /* imgadm: SmartOS imgadm(8) subset on top of lib/image. */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +30,14 @@ static const char usage_text[] =
     "      Build an image (manifest + file) from a stopped VM's disk or zone root.\n"
     "  imgadm help\n";
 
-static int usage_error(const char *fmt, const char *arg)
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "imgadm: error: ");
-    fprintf(stderr, fmt, arg);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fprintf(stderr, "\n%s", usage_text);
     return 2;
 }

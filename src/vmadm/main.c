@@ -245,14 +245,13 @@ static int write_done(vm_sync *s, const char *uuid, int r, const vm_err *e, cons
     if (r < 0) {
         vm_sync_end(s);
         if (fail_prefix)
-            fprintf(stderr, fail_prefix, uuid);
+            fprintf(stderr, "%s %s: ", fail_prefix, uuid);
         fprintf(stderr, "%s\n", e->msg);
         return e->code == VMERR_ALREADY ? 0 : e->code == VMERR_USAGE ? 2 : 1;
     }
     if (sync_after(s, uuid))
         return 1;
-    fprintf(stderr, ok_msg, uuid);
-    fputc('\n', stderr);
+    fprintf(stderr, "%s %s\n", ok_msg, uuid);
     return 0;
 }
 
@@ -413,7 +412,7 @@ static int cmd_update(const vm_ctx *ctx, args *a)
     vm_sync *s = sync_open(ctx, "update", a->pos[0]);
     r = vm_update(ctx, a->pos[0], payload, &e);
     json_decref(payload);
-    return write_done(s, a->pos[0], r, &e, NULL, "Successfully updated VM %s");
+    return write_done(s, a->pos[0], r, &e, NULL, "Successfully updated VM");
 }
 
 static int cmd_delete(const vm_ctx *ctx, args *a)
@@ -424,7 +423,7 @@ static int cmd_delete(const vm_ctx *ctx, args *a)
     vm_err e = VM_ERR_INIT;
     vm_sync *s = sync_open(ctx, "delete", a->pos[0]);
     r = vm_delete(ctx, a->pos[0], &e);
-    return write_done(s, a->pos[0], r, &e, "Failed to delete VM %s: ", "Successfully deleted VM %s");
+    return write_done(s, a->pos[0], r, &e, "Failed to delete VM", "Successfully deleted VM");
 }
 
 static int cmd_validate(const vm_ctx *ctx, args *a)
@@ -466,7 +465,7 @@ static int cmd_start(const vm_ctx *ctx, args *a)
     vm_err e = VM_ERR_INIT;
     vm_sync *s = sync_open(ctx, "start", a->pos[0]);
     r = vm_start(ctx, a->pos[0], &e);
-    return write_done(s, a->pos[0], r, &e, "Unable to start VM %s: ", "Successfully started VM %s");
+    return write_done(s, a->pos[0], r, &e, "Unable to start VM", "Successfully started VM");
 }
 
 static int cmd_stop(const vm_ctx *ctx, args *a, const char *cmd)
@@ -481,7 +480,7 @@ static int cmd_stop(const vm_ctx *ctx, args *a, const char *cmd)
     vm_err e = VM_ERR_INIT;
     vm_sync *s = sync_open(ctx, "stop", a->pos[0]);
     r = vm_stop(ctx, a->pos[0], a->F, (int)t, &e);
-    return write_done(s, a->pos[0], r, &e, NULL, "Successfully completed stop for VM %s");
+    return write_done(s, a->pos[0], r, &e, NULL, "Successfully completed stop for VM");
 }
 
 static int cmd_reboot(const vm_ctx *ctx, args *a)
@@ -492,7 +491,7 @@ static int cmd_reboot(const vm_ctx *ctx, args *a)
     vm_err e = VM_ERR_INIT;
     vm_sync *s = sync_open(ctx, "reboot", a->pos[0]);
     r = vm_reboot(ctx, a->pos[0], a->F, &e);
-    return write_done(s, a->pos[0], r, &e, NULL, "Successfully completed reboot for VM %s");
+    return write_done(s, a->pos[0], r, &e, NULL, "Successfully completed reboot for VM");
 }
 
 static int parse_signal(const char *s)
@@ -666,7 +665,7 @@ static int cmd_reprovision(const vm_ctx *ctx, args *a)
     json_decref(payload);
     if (r < 0 && e.code == VMERR_ALREADY)
         e.code = VMERR_INVALID; /* a reprovision error is never a no-op */
-    return write_done(s, a->pos[0], r, &e, "Failed to reprovision VM %s: ", "Successfully reprovisioned VM %s");
+    return write_done(s, a->pos[0], r, &e, "Failed to reprovision VM", "Successfully reprovisioned VM");
 }
 
 static int cmd_events(const vm_ctx *ctx, args *a)
@@ -793,13 +792,13 @@ static int cmd_snapshot(const vm_ctx *ctx, args *a, const char *cmd)
     esc[k] = '\0';
     if (!strcmp(cmd, "create-snapshot")) {
         r = vm_snapshot_create(ctx, u, n, &e);
-        ok = xasprintf("Created snapshot %s for VM %%s", esc);
+        ok = xasprintf("Created snapshot %s for VM", esc);
     } else if (!strcmp(cmd, "delete-snapshot")) {
         r = vm_snapshot_delete(ctx, u, n, &e);
-        ok = xasprintf("Deleted snapshot %s for VM %%s", esc);
+        ok = xasprintf("Deleted snapshot %s for VM", esc);
     } else {
         r = vm_snapshot_rollback(ctx, u, n, 0, &e);
-        ok = xasprintf("Rolled back snapshot %s for VM %%s", esc);
+        ok = xasprintf("Rolled back snapshot %s for VM", esc);
     }
     return write_done(s, u, r, &e, NULL, ok);
 }
