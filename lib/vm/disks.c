@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/units.h"
 #include "common/util.h"
 #include "image/image.h"
 #include "vm/validate.h"
@@ -26,7 +27,7 @@ static bool valid_compression(const char *c)
 
 static bool valid_model(const char *m)
 {
-    return !strcmp(m, "virtio") || !strcmp(m, "ahci") || !strcmp(m, "nvme");
+    return vm_disk_model_known(m);
 }
 
 static int parse_uint(const char *s, int max, int *out)

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "common/units.h"
+
 #define A BR_ALL
 #define H BR_HVM
 #define O BR_OS
@@ -13,11 +15,9 @@
 
 static const char *const bootroms[] = { "bios", "uefi", NULL };
 static const char *const cpu_types[] = { "qemu64", "host", NULL };
-static const char *const disk_models[] = { "virtio", "ahci", "nvme", NULL };
 static const char *const disk_media[] = { "disk", "cdrom", NULL };
 static const char *const compressions[] = { "on", "off", "gzip", "gzip-1", "gzip-2", "gzip-3",
     "gzip-4", "gzip-5", "gzip-6", "gzip-7", "gzip-8", "gzip-9", "lz4", "lzjb", "zle", NULL };
-static const char *const nic_models[] = { "virtio", "e1000", "rtl8139", NULL };
 
 /* Top-level properties.  `create` also covers receive; `update` brands may
  * change it later.  Order here is the order `vmadm validate` reports. */
@@ -36,7 +36,7 @@ const vm_prop vm_props_top[] = {
     { .name = "cpu_type", .type = PT_STRING, .create = H, .update = H, .values = cpu_types },
     { .name = "customer_metadata", .type = PT_FLATOBJ, .create = A, .update = 0 },
     { .name = "delegate_dataset", .type = PT_BOOLEAN, .create = O, .update = 0 },
-    { .name = "disk_driver", .type = PT_STRING, .create = H, .update = H, .values = disk_models },
+    { .name = "disk_driver", .type = PT_STRING, .create = H, .update = H, .values = vm_disk_models },
     { .name = "disks", .type = PT_OBJARRAY, .create = H, .update = 0 },
     { .name = "dns_domain", .type = PT_STRING, .create = O, .update = O },
     { .name = "do_not_inventory", .type = PT_BOOLEAN, .create = A, .update = A },
@@ -59,7 +59,7 @@ const vm_prop vm_props_top[] = {
     { .name = "max_shm_memory", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(MEM_MAX) },
     { .name = "max_swap", .type = PT_INTEGER, .create = A, .update = A, MIN(256), MAX(MEM_MAX) },
     { .name = "mdata_exec_timeout", .type = PT_INTEGER, .create = BR_JOYENT | BR_JM, .update = 0, MIN(0) },
-    { .name = "nic_driver", .type = PT_STRING, .create = H, .update = H, .values = nic_models },
+    { .name = "nic_driver", .type = PT_STRING, .create = H, .update = H, .values = vm_nic_models },
     { .name = "nics", .type = PT_OBJARRAY, .create = A, .update = 0 },
     { .name = "owner_uuid", .type = PT_UUID, .create = A, .update = A },
     { .name = "package_name", .type = PT_STRING, .create = A, .update = A },
@@ -137,7 +137,7 @@ const vm_prop vm_props_nic[] = {
     { .name = "ip", .type = PT_STRING, .create = A, .update = A },
     { .name = "ips", .type = PT_LIST, .create = A, .update = A },
     { .name = "mac", .type = PT_STRING, .create = A, .update = A },
-    { .name = "model", .type = PT_STRING, .create = H, .update = H, .values = nic_models },
+    { .name = "model", .type = PT_STRING, .create = H, .update = H, .values = vm_nic_models },
     { .name = "mtu", .type = PT_INTEGER, .create = A, .update = A, MIN(576), MAX(9000) },
     { .name = "netmask", .type = PT_STRING, .create = A, .update = A },
     { .name = "network_uuid", .type = PT_UUID, .create = A, .update = A },

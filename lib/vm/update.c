@@ -3,6 +3,7 @@
  * plan whole, then apply it through one journaled transaction. */
 #include <string.h>
 
+#include "common/units.h"
 #include "common/lock.h"
 #include "common/util.h"
 #include "ct/ct.h"
@@ -286,7 +287,7 @@ static int disk_ops(const vm_ctx *ctx, vs_pool *pool, json_t *payload, json_t *c
                 continue;
             if (!strcmp(devprops[n], "model")) {
                 const char *m = json_string_value(x2);
-                if (!m || (strcmp(m, "virtio") && strcmp(m, "ahci") && strcmp(m, "nvme")))
+                if (!m || !vm_disk_model_known(m))
                     return vm_err_set(err, VMERR_INVALID,
                                       "\"%s\" is not a valid disk model for %s brand. Valid are: virtio,ahci,nvme",
                                       m ? m : "", json_string_value(json_object_get(cfg, "brand")));

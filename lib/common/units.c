@@ -1,0 +1,58 @@
+#include "common/units.h"
+
+#include <string.h>
+
+const char *const vm_disk_models[] = { "virtio", "ahci", "nvme", NULL };
+const char *const vm_nic_models[] = { "virtio", "e1000", "rtl8139", NULL };
+
+static bool in_list(const char *const *list, const char *s)
+{
+    if (!s)
+        return false;
+    for (; *list; list++)
+        if (!strcmp(*list, s))
+            return true;
+    return false;
+}
+
+bool vm_disk_model_known(const char *model)
+{
+    return in_list(vm_disk_models, model);
+}
+
+bool vm_nic_model_known(const char *model)
+{
+    return in_list(vm_nic_models, model);
+}
+
+bool i64_add(int64_t a, int64_t b, int64_t *out)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return false;
+    *out = r;
+    return true;
+}
+
+bool i64_mul(int64_t a, int64_t b, int64_t *out)
+{
+    int64_t r;
+    if (__builtin_mul_overflow(a, b, &r))
+        return false;
+    *out = r;
+    return true;
+}
+
+bool mib_to_bytes(int64_t mib, int64_t *out)
+{
+    if (mib < 0)
+        return false;
+    return i64_mul(mib, VM_MiB, out);
+}
+
+int64_t bytes_to_mib_ceil(int64_t bytes)
+{
+    if (bytes <= 0)
+        return 0;
+    return bytes / VM_MiB + (bytes % VM_MiB != 0);
+}
