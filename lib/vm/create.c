@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "common/lock.h"
+#include "common/units.h"
 #include "common/util.h"
 #include "image/image.h"
 #include "storage/storage.h"
@@ -15,8 +16,6 @@
 #include "vm/vm.h"
 #include "vm/vm_internal.h"
 
-#define MiB (1024LL * 1024LL)
-#define GiB (1024LL * MiB)
 
 /* The order vm.json (and so `vmadm get`) keeps properties in (O8). */
 static const char *const cfg_order[] = {
@@ -125,7 +124,7 @@ static int create_storage(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, json_t 
     if (hvm) {
         cleanup_json json_t *props = json_object();
         if (quota_gib > 0)
-            json_object_set_new(props, "refquota", json_integer(quota_gib * GiB));
+            json_object_set_new(props, "refquota", json_integer(quota_gib * VM_GiB));
         if (vs_create_fs(pool, ds, props, err) < 0)
             return -1;
     } else {
@@ -133,7 +132,7 @@ static int create_storage(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, json_t 
         cleanup_free char *snap = xasprintf("%s/%s@final", poolname, image);
         cleanup_json json_t *props = json_object();
         if (quota_gib > 0)
-            json_object_set_new(props, "quota", json_integer(quota_gib * GiB));
+            json_object_set_new(props, "quota", json_integer(quota_gib * VM_GiB));
         if (vs_clone(pool, snap, ds, props, err) < 0)
             return -1;
         if (json_array_size(json_object_get(cfg, "datasets")) > 0) {

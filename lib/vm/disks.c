@@ -10,7 +10,6 @@
 #include "image/image.h"
 #include "vm/validate.h"
 
-#define MiB (1024LL * 1024LL)
 
 static const char *const compressions =
     "on, off, gzip, gzip-1, gzip-2, gzip-3, gzip-4, gzip-5, gzip-6, gzip-7, gzip-8, gzip-9, lz4, lzjb, zle";
@@ -246,7 +245,7 @@ int vm_disks_plan_add(const vm_ctx *ctx, json_t *vm, json_t *payload_disks, json
         json_object_set_new(c, "model", json_string(model));
         json_object_set_new(c, "media", json_string(cdrom ? "cdrom" : "disk"));
 
-        int64_t volsize = size_mib > 0 ? size_mib * MiB : 0;
+        int64_t volsize = size_mib > 0 ? size_mib * VM_MiB : 0;
         const char *origin = NULL;
         cleanup_free char *origin_buf = NULL;
         if (image) {
@@ -263,7 +262,7 @@ int vm_disks_plan_add(const vm_ctx *ctx, json_t *vm, json_t *payload_disks, json
             if (size_mib >= 0 && size_mib < img_mib)
                 return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: size");
             if (size_mib < 0)
-                volsize = img_mib * MiB;
+                volsize = img_mib * VM_MiB;
             json_object_set_new(c, "image_uuid", json_string(image));
             json_object_set_new(c, "image_size", json_integer(img_mib));
             origin_buf = xasprintf("%s/%s@final", pool, image);
@@ -300,7 +299,7 @@ int vm_disks_plan_add(const vm_ctx *ctx, json_t *vm, json_t *payload_disks, json
                 json_object_set(props, "volblocksize", bsz);
             json_t *rr = json_object_get(d, "refreservation");
             if (json_is_integer(rr))
-                json_object_set_new(props, "refreservation", json_integer(json_integer_value(rr) * MiB));
+                json_object_set_new(props, "refreservation", json_integer(json_integer_value(rr) * VM_MiB));
             else
                 json_object_set_new(props, "refreservation", json_string("auto"));
             json_object_set_new(pe, "props", props);

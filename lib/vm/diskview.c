@@ -3,13 +3,13 @@
  * snapshot usage, plus the VM's total and free space, all in MiB. */
 #include <string.h>
 
+#include "common/units.h"
 #include "common/util.h"
 #include "storage/storage.h"
 #include "vm/disks.h"
 #include "vm/vm.h"
 #include "vm/vmobj.h"
 
-#define MiB (1024LL * 1024LL)
 
 int vm_disk_view(const vm_ctx *ctx, const char *uuid, json_t **out, vm_err *err)
 {
@@ -41,14 +41,14 @@ int vm_disk_view(const vm_ctx *ctx, const char *uuid, json_t **out, vm_err *err)
         json_t *img = json_object_get(d, "image_uuid");
         json_object_set(x, "image", img ? img : json_null());
         json_object_set_new(x, "size", json_integer(size));
-        json_object_set_new(x, "snapshot_size", json_integer(snap / MiB));
+        json_object_set_new(x, "snapshot_size", json_integer(snap / VM_MiB));
         json_object_set(x, "pci_slot", json_object_get(d, "pci_slot"));
         json_object_set(x, "model", json_object_get(d, "model"));
         json_object_set(x, "media", json_object_get(d, "media"));
         json_array_append_new(list, x);
         if (ds) {
             sum += size;
-            snaps += snap / MiB;
+            snaps += snap / VM_MiB;
         }
     }
     json_t *fds = json_object_get(obj, "flexible_disk_size");

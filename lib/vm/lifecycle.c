@@ -1,35 +1,16 @@
 /* start / stop / reboot / kill (reference C23–C27): the VM layer decides
- * what is allowed and keeps autoboot; lib/hv (QEMU) and lib/ct (LXC) do it. */
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
+ * what is allowed and keeps autoboot; the VM's runtime (runtime.h) does it. */
 #include <string.h>
 
 #include "common/lock.h"
 #include "common/util.h"
-#include "ct/ct.h"
-#include "hv/hv.h"
 #include "storage/storage.h"
-#include "vm/props.h"
+#include "vm/recover.h"
 #include "vm/runtime.h"
 #include "vm/store.h"
 #include "vm/vm.h"
 #include "vm/vm_internal.h"
 #include "vm/vmobj.h"
-
-bool vm_has_intents(json_t *cfg)
-{
-    return json_object_get(cfg, "_reprovision") || json_object_get(cfg, "_rollback");
-}
-
-int vm_recover_intents(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err)
-{
-    if (vm_reprovision_recover(ctx, uuid, cfg, err) < 0)
-        return -1;
-    return vm_snapshot_recover(ctx, uuid, cfg, err);
-}
 
 int vm_load_locked(const vm_ctx *ctx, const char *uuid, json_t **cfg, vm_err *err)
 {
@@ -69,7 +50,6 @@ int vm_start_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *er
 {
     vm_runstate rs;
     const char *state = state_of(ctx, uuid, cfg, &rs);
-    const char *brand = json_string_value(json_object_get(cfg, "brand"));
 
     if (rs.running)
         return vm_err_set(err, VMERR_ALREADY, "VM %s is already 'running'", uuid);
@@ -82,8 +62,7 @@ int vm_start_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *er
     cleanup_vs_pool vs_pool *pool = NULL;
     if (vs_pool_open(ctx, poolname, &pool, err) < 0)
         return -1;
-    int r = vm_brand_is_hvm(brand) ? hv_start(ctx, pool, obj, err) : ct_start(ctx, pool, obj, err);
-    if (r < 0)
+    if (vm_runtime_of(cfg)->start(ctx, pool, obj, err) < 0)
         return -1;
     /* start sets autoboot (C23), once the VM really runs. */
     if (set_cfg_bool(ctx, uuid, cfg, "autoboot", true, err) < 0)
@@ -104,7 +83,7 @@ int vm_start(const vm_ctx *ctx, const char *uuid, vm_err *err)
 int vm_stop_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, int force, int timeout_s, bool keep_autoboot,
                    vm_err *err)
 {
-    const char *brand = json_string_value(json_object_get(cfg, "brand"));
+    const vm_runtime *rt = vm_runtime_of(cfg);
     vm_runstate rs;
     const char *state = state_of(ctx, uuid, cfg, &rs);
 
@@ -118,16 +97,11 @@ int vm_stop_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, int force, 
         return vm_err_set(err, VMERR_ALREADY, "VM %s is already not 'running' (currently: %s)", uuid, state);
     }
     if (timeout_s <= 0)
-        timeout_s = vm_brand_is_hvm(brand) ? 180 : 60;
-    int r;
-    if (vm_brand_is_hvm(brand)) {
-        r = hv_stop(ctx, uuid, force, timeout_s, err);
-    } else {
-        cleanup_json json_t *obj = NULL;
-        if (vmobj_load(ctx, uuid, &obj, err) < 0)
-            return -1;
-        r = ct_stop(ctx, obj, force, timeout_s, err);
-    }
+        timeout_s = rt->stop_grace_s;
+    cleanup_json json_t *obj = NULL;
+    if (vmobj_load(ctx, uuid, &obj, err) < 0)
+        return -1;
+    int r = rt->stop(ctx, obj, force, timeout_s, err);
     if (r == 0)
         vm_log(ctx, "info", "VM %s stopped%s", uuid, force ? " (forced)" : "");
     return r;
@@ -150,14 +124,15 @@ int vm_reboot(const vm_ctx *ctx, const char *uuid, int force, vm_err *err)
     if (vm_lock_acquire(ctx, uuid, -1, &lk, err) < 0 || vm_load_locked(ctx, uuid, &cfg, err) < 0)
         return -1;
     const char *state = state_of(ctx, uuid, cfg, &rs);
-    const char *brand = json_string_value(json_object_get(cfg, "brand"));
+    const vm_runtime *rt = vm_runtime_of(cfg);
     if (!rs.running)
         return vm_err_set(err, VMERR_STATE, force ? "Cannot reset vm from state \"%s\", must be \"running\"."
                                                   : "Cannot reboot vm from state \"%s\", must be \"running\"",
                           state);
-    if (force && vm_brand_is_hvm(brand))
-        return hv_reset(ctx, uuid, err);
-    /* bhyve reboot = stop (10 s grace) + start (C26). */
+    if (force && rt->reset)
+        return rt->reset(ctx, uuid, err);
+    /* Reboot = stop (10 s grace) + start (C26), and so is a forced reboot
+     * of a runtime without a hard reset. */
     if (vm_stop_locked(ctx, uuid, cfg, force, 10, true, err) < 0)
         return -1;
     return vm_start_locked(ctx, uuid, cfg, err);
@@ -170,72 +145,7 @@ int vm_kill(const vm_ctx *ctx, const char *uuid, int sig, vm_err *err)
     if (vm_store_load_config(ctx, uuid, &cfg, err) < 0)
         return -1;
     const char *state = state_of(ctx, uuid, cfg, &rs);
-    const char *brand = json_string_value(json_object_get(cfg, "brand"));
     if (!rs.running)
         return vm_err_set(err, VMERR_STATE, "VM %s is not running (currently: %s)", uuid, state);
-    return vm_brand_is_hvm(brand) ? hv_kill(ctx, uuid, sig, err) : ct_kill(ctx, uuid, sig, err);
-}
-
-int vm_boot_all(const vm_ctx *ctx, json_t **report, vm_err *err)
-{
-    cleanup_json json_t *uuids = NULL;
-    if (vm_store_repair(ctx, err) < 0 || vm_store_list(ctx, &uuids, err) < 0)
-        return -1;
-    size_t n = json_array_size(uuids), m = 0;
-    pid_t *pids = xcalloc(n ? n : 1, sizeof *pids);
-    int *fds = xcalloc(n ? n : 1, sizeof *fds);
-    const char **names = xcalloc(n ? n : 1, sizeof *names);
-    /* One process per VM, in parallel: each VM has its own lock, and the
-     * runtimes fork supervisors, which is only safe from single-threaded
-     * processes. */
-    for (size_t i = 0; i < n; i++) {
-        const char *u = json_string_value(json_array_get(uuids, i));
-        cleanup_json json_t *cfg = NULL;
-        vm_err e = VM_ERR_INIT;
-        int pfd[2];
-        if (vm_store_load_config(ctx, u, &cfg, &e) < 0 || !json_is_true(json_object_get(cfg, "autoboot")))
-            continue;
-        if (pipe2(pfd, O_CLOEXEC) < 0)
-            continue;
-        pid_t pid = fork();
-        if (pid == 0) {
-            close(pfd[0]);
-            vm_err se = VM_ERR_INIT;
-            int ok = vm_start(ctx, u, &se) == 0 || se.code == VMERR_ALREADY;
-            if (!ok) {
-                ssize_t w = write(pfd[1], se.msg, strlen(se.msg));
-                (void)w;
-            }
-            _exit(ok ? 0 : 1);
-        }
-        close(pfd[1]);
-        if (pid < 0) {
-            close(pfd[0]);
-            continue;
-        }
-        pids[m] = pid;
-        fds[m] = pfd[0];
-        names[m] = u;
-        m++;
-    }
-    json_t *rep = json_array();
-    for (size_t i = 0; i < m; i++) {
-        char buf[VM_ERR_MSGLEN];
-        ssize_t r = read(fds[i], buf, sizeof buf - 1);
-        buf[r > 0 ? r : 0] = '\0';
-        close(fds[i]);
-        int status = 0;
-        while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
-            ;
-        bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        json_t *o = json_pack("{s:s,s:b}", "uuid", names[i], "ok", ok);
-        if (!ok)
-            json_object_set_new(o, "error", json_string(buf[0] ? buf : "start failed"));
-        json_array_append_new(rep, o);
-    }
-    free(pids);
-    free(fds);
-    free(names);
-    *report = rep;
-    return 0;
+    return vm_runtime_of(cfg)->kill(ctx, uuid, sig, err);
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <jansson.h>
 #include "common/err.h"
+#include "vm/cell.h"
 #include "vm/table.h"
 
 /* Adds list's fake fields: `type` (OS/LX/BHYV/KVM) and, for OS VMs, `ram`. */
@@ -40,9 +41,5 @@ int vm_list_filter_table(vm_table *t, char **filters, vm_err *err);
 /* Sorts by comma-separated keys ("-key" descending), which must be columns. */
 int vm_list_sort_table(vm_table *t, const char *sort, vm_err *err);
 char *vm_list_render_table(vm_table *t, const vm_list_opts *opts, vm_err *err);
-/* String(value) as vmadm renders a cell; NULL for missing/null/false. */
-char *vm_list_cell(json_t *v);
-/* Every value at a dotted path ("disks.*.size" yields each). */
-json_t *vm_list_values(json_t *vm, const char *path);
 
 #endif

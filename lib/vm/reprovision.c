@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/lock.h"
+#include "common/units.h"
 #include "common/util.h"
 #include "image/image.h"
 #include "storage/storage.h"
@@ -22,10 +23,10 @@
 #include "vm/props.h"
 #include "vm/store.h"
 #include "vm/vm.h"
+#include "vm/recover.h"
 #include "vm/vm_internal.h"
 #include "vm/vmobj.h"
 
-#define MiB (1024LL * 1024LL)
 #define PROVISION_TIMEOUT_MS 300000
 
 
@@ -113,7 +114,7 @@ static int recover(const vm_ctx *ctx, vs_pool *pool, const char *uuid, json_t *c
     return 0;
 }
 
-int vm_reprovision_recover(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err)
+static int vm_reprovision_recover(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err)
 {
     if (!json_object_get(cfg, "_reprovision"))
         return 0;
@@ -197,9 +198,9 @@ static int preflight(const vm_ctx *ctx, vs_pool *pool, const char *uuid, json_t 
         json_t *isz = json_object_get(*manifest, "image_size");
         if (!json_is_integer(isz))
             return vm_err_set(err, VMERR_INVALID, "Missing image_size in manifest");
-        if (json_integer_value(isz) * MiB > volsize)
+        if (json_integer_value(isz) * VM_MiB > volsize)
             return vm_err_set(err, VMERR_INVALID, "Cannot reprovision: image (%lld MiB) > disk0 (%lld MiB)",
-                              (long long)json_integer_value(isz), (long long)(volsize / MiB));
+                              (long long)json_integer_value(isz), (long long)(volsize / VM_MiB));
         if (check_holds(pool, d0ds, err) < 0)
             return -1;
     } else {
@@ -373,3 +374,5 @@ rollback:;
     recover(ctx, pool, uuid, cfg, &e2);
     return -1;
 }
+
+VM_INTENT(reprovision, "_reprovision", vm_reprovision_recover)

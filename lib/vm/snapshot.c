@@ -16,11 +16,12 @@
 
 #include "common/lock.h"
 #include "common/util.h"
-#include "hv/hv.h"
 #include "storage/storage.h"
 #include "vm/props.h"
 #include "vm/store.h"
 #include "vm/vm.h"
+#include "vm/recover.h"
+#include "vm/runtime.h"
 #include "vm/vm_internal.h"
 #include "vm/vmobj.h"
 
@@ -39,7 +40,10 @@ typedef struct snapctx {
     vs_pool *pool;
     char *ds;
     char *snap;
-    bool hvm;
+    /* The runtime holds the disks open while running (HVM): a live snapshot
+     * moves it onto new overlays; deleting waits for a stop. */
+    bool moves_disks;
+    const vm_runtime *rt;
 } snapctx;
 
 static void snapctx_free(snapctx *c)
@@ -101,7 +105,8 @@ static int prepare(const vm_ctx *ctx, const char *uuid, const char *name, snapct
     if (vm_load_locked(ctx, uuid, &c->cfg, err) < 0)
         return -1;
     const char *brand = json_string_value(json_object_get(c->cfg, "brand"));
-    c->hvm = vm_brand_is_hvm(brand);
+    c->rt = vm_runtime_of(c->cfg);
+    c->moves_disks = c->rt->snapshot_switch != NULL;
     if (!strcmp(brand, "kvm"))
         return vm_err_set(err, VMERR_UNSUPPORTED, "snapshots for kvm VMs currently unsupported");
     if (vs_pool_open(ctx, json_string_value(json_object_get(c->cfg, "zpool")), &c->pool, err) < 0)
@@ -116,34 +121,14 @@ static int prepare(const vm_ctx *ctx, const char *uuid, const char *name, snapct
 struct live {
     const vm_ctx *ctx;
     const char *uuid;
+    const vm_runtime *rt;
 };
 
-/* vs_switch_fn: QEMU moves every snapshotted disk onto its new overlay, all
- * disks at once.  A VM that is not running any more has no writer to move. */
-static int qemu_switch(void *arg, json_t *switches, vm_err *err)
+/* vs_switch_fn: the runtime moves every snapshotted disk onto its overlay. */
+static int live_switch(void *arg, json_t *switches, vm_err *err)
 {
     struct live *l = arg;
-    cleanup_json json_t *actions = json_array();
-    size_t i;
-    json_t *sw;
-    json_array_foreach(switches, i, sw) {
-        cleanup_json json_t *disk = json_pack("{s:O}", "zfs_filesystem", json_object_get(sw, "dataset"));
-        cleanup_free char *id = hv_disk_id(disk, i);
-        json_array_append_new(actions,
-            json_pack("{s:s, s:{s:s, s:O, s:s, s:s}}", "type", "blockdev-snapshot-sync", "data", "device", id,
-                      "snapshot-file", json_object_get(sw, "overlay"), "format", "qcow2", "mode", "existing"));
-    }
-    cleanup_json json_t *cmd = json_pack("{s:s, s:{s:O}}", "execute", "transaction", "arguments", "actions",
-                                         actions);
-    if (hv_qmp_command(l->ctx, l->uuid, cmd, NULL, err) == 0)
-        return 0;
-    vm_runstate rs;
-    if (hv_runstate(l->ctx, l->uuid, &rs) == 0 && !rs.running) {
-        vm_err_clear(err);
-        return 0;
-    }
-    vm_err_prefix(err, "QEMU could not move its disks onto the snapshot overlays: ");
-    return -1;
+    return l->rt->snapshot_switch(l->ctx, l->uuid, switches, err);
 }
 
 int vm_snapshot_create(const vm_ctx *ctx, const char *uuid, const char *name, vm_err *err)
@@ -165,15 +150,15 @@ int vm_snapshot_create(const vm_ctx *ctx, const char *uuid, const char *name, vm
         goto out;
     }
     const char *state = json_string_value(json_object_get(c.obj, "state"));
-    bool live = c.hvm && !strcmp(state, "running");
-    if (c.hvm && !live && strcmp(state, "stopped") != 0) {
+    bool live = c.moves_disks && !strcmp(state, "running");
+    if (c.moves_disks && !live && strcmp(state, "stopped") != 0) {
         vm_err_set(err, VMERR_STATE, "snapshots of %s VMs are taken while running or stopped, currently: %s",
                    json_string_value(json_object_get(c.cfg, "brand")), state);
         goto out;
     }
     if (live) {
-        struct live l = { ctx, uuid };
-        r = vs_snapshot_live(c.pool, c.snap, VS_RECURSIVE, qemu_switch, &l, err);
+        struct live l = { ctx, uuid, c.rt };
+        r = vs_snapshot_live(c.pool, c.snap, VS_RECURSIVE, live_switch, &l, err);
         if (r == -2) {
             /* QEMU kept writing into the frozen layers: stop it, then the
              * snapshot can be destroyed like any other. */
@@ -201,7 +186,7 @@ int vm_snapshot_delete(const vm_ctx *ctx, const char *uuid, const char *name, vm
     int r = -1;
     if (open_existing(ctx, uuid, name, &lk, &c, err) < 0)
         goto out;
-    if (c.hvm && strcmp(json_string_value(json_object_get(c.obj, "state")), "stopped") != 0) {
+    if (c.moves_disks && strcmp(json_string_value(json_object_get(c.obj, "state")), "stopped") != 0) {
         vm_err_set(err, VMERR_STATE, "snapshots of %s VMs are deleted while the VM is stopped, currently: %s",
                    json_string_value(json_object_get(c.cfg, "brand")),
                    json_string_value(json_object_get(c.obj, "state")));
@@ -263,7 +248,7 @@ out:
     return r;
 }
 
-int vm_snapshot_recover(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err)
+static int vm_snapshot_recover(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err)
 {
     const char *n0 = json_string_value(json_object_get(cfg, "_rollback"));
     if (!n0)
@@ -287,3 +272,5 @@ out:
     snapctx_free(&c);
     return r;
 }
+
+VM_INTENT(rollback, "_rollback", vm_snapshot_recover)

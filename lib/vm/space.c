@@ -5,17 +5,16 @@
  * Checked before anything is written; the error names the numbers. */
 #include <string.h>
 
+#include "common/units.h"
 #include "common/util.h"
 #include "vm/disks.h"
 #include "vm/props.h"
 #include "vm/vm_internal.h"
 
-#define MiB (1024LL * 1024LL)
-#define GiB (1024LL * MiB)
 
 static void fmt_mib(int64_t bytes, char buf[32])
 {
-    snprintf(buf, 32, "%lld MiB", (long long)(bytes / MiB));
+    snprintf(buf, 32, "%lld MiB", (long long)(bytes / VM_MiB));
 }
 
 int64_t vm_space_reservation(json_t *cfg, int64_t sum_volsize, int64_t sum_refres)
@@ -24,16 +23,18 @@ int64_t vm_space_reservation(json_t *cfg, int64_t sum_volsize, int64_t sum_refre
     json_t *fds = json_object_get(cfg, "flexible_disk_size");
     if (quota < 1)
         quota = 1;
-    int64_t fb, r;
-    /* An absurd flexible_disk_size saturates and fails the space check
-     * with its numbers, instead of wrapping around. */
+    int64_t qb, fb, r;
+    /* Absurd figures saturate and fail the space check with their numbers,
+     * instead of wrapping around. */
+    if (!i64_mul(quota, VM_GiB, &qb))
+        return INT64_MAX;
     if (json_is_integer(fds)) {
-        if (__builtin_mul_overflow((int64_t)json_integer_value(fds), MiB, &fb) ||
-            __builtin_add_overflow(quota * GiB, fb, &r) || __builtin_add_overflow(r, sum_refres - sum_volsize, &r))
+        if (!mib_to_bytes(json_integer_value(fds), &fb) || !i64_add(qb, fb, &r) ||
+            !i64_add(r, sum_refres - sum_volsize, &r))
             return INT64_MAX;
         return r;
     }
-    return quota * GiB + sum_refres;
+    return i64_add(qb, sum_refres, &r) ? r : INT64_MAX;
 }
 
 int vm_space_check_create(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, json_t *plan, vm_err *err)
@@ -53,7 +54,7 @@ int vm_space_check_create(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, json_t 
         sum_res += json_is_integer(rr) ? json_integer_value(rr) : vs;
     }
     json_t *fds = json_object_get(cfg, "flexible_disk_size");
-    if (json_is_integer(fds) && json_integer_value(fds) < INT64_MAX / MiB && sum_vol > json_integer_value(fds) * MiB) {
+    if (json_is_integer(fds) && json_integer_value(fds) < INT64_MAX / VM_MiB && sum_vol > json_integer_value(fds) * VM_MiB) {
         char a[32];
         fmt_mib(sum_vol, a);
         return vm_err_set(err, VMERR_NOSPACE,
@@ -88,7 +89,7 @@ int vm_space_apply(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, vm_err *err)
 
     if (!vm_brand_is_hvm(brand)) {
         int64_t q = json_integer_value(json_object_get(cfg, "quota"));
-        snprintf(buf, sizeof buf, "%lld", (long long)(q * GiB));
+        snprintf(buf, sizeof buf, "%lld", (long long)(q * VM_GiB));
         return vs_set(pool, ds, "quota", q > 0 ? buf : "none", err);
     }
     int64_t sum_vol = 0, sum_res = 0;
@@ -109,7 +110,7 @@ int vm_space_apply(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, vm_err *err)
     if (quota < 1)
         quota = 1;
     int64_t res = vm_space_reservation(cfg, sum_vol, sum_res);
-    snprintf(buf, sizeof buf, "%lld", (long long)(quota * GiB));
+    snprintf(buf, sizeof buf, "%lld", (long long)(quota * VM_GiB));
     if (vs_set(pool, ds, "refquota", buf, err) < 0)
         return -1;
     snprintf(buf, sizeof buf, "%lld", (long long)res);

@@ -293,34 +293,42 @@ int vm_store_load_config(const vm_ctx *ctx, const char *uuid, json_t **cfg, vm_e
     return 0;
 }
 
-static json_t *read_obj_or_empty(const char *path)
+/* A metadata file's object; a missing file is an empty object.  A file
+ * that exists but is not a JSON object also reads as empty, and sets err. */
+static json_t *read_obj_or_empty(const char *path, int *bad, vm_err *err)
 {
     json_t *j = NULL;
     vm_err e = VM_ERR_INIT;
-    if (read_json_file(path, &j, &e) < 0 || !json_is_object(j)) {
-        json_decref(j);
-        return json_object();
+    if (read_json_file(path, &j, &e) == 0 && json_is_object(j))
+        return j;
+    json_decref(j);
+    if (e.code != VMERR_NOTFOUND && !*bad) {
+        *bad = 1;
+        if (e.code)
+            vm_err_set(err, e.code, "%s", e.msg);
+        else
+            vm_err_set(err, VMERR_INVALID, "%s is not a JSON object", path);
     }
-    return j;
+    return json_object();
 }
 
 int vm_store_load_meta(const char *zonepath, json_t **meta, vm_err *err)
 {
-    (void)err;
     cleanup_free char *mdp = xasprintf("%s/config/metadata.json", zonepath);
     cleanup_free char *tagp = xasprintf("%s/config/tags.json", zonepath);
     cleanup_free char *rtp = xasprintf("%s/config/routes.json", zonepath);
-    json_t *md = read_obj_or_empty(mdp);
+    int bad = 0;
+    json_t *md = read_obj_or_empty(mdp, &bad, err);
     json_t *cm = json_object_get(md, "customer_metadata");
     json_t *im = json_object_get(md, "internal_metadata");
     json_t *m = json_object();
     json_object_set_new(m, "customer_metadata", json_is_object(cm) ? json_incref(cm) : json_object());
     json_object_set_new(m, "internal_metadata", json_is_object(im) ? json_incref(im) : json_object());
-    json_object_set_new(m, "routes", read_obj_or_empty(rtp));
-    json_object_set_new(m, "tags", read_obj_or_empty(tagp));
+    json_object_set_new(m, "routes", read_obj_or_empty(rtp, &bad, err));
+    json_object_set_new(m, "tags", read_obj_or_empty(tagp, &bad, err));
     json_decref(md);
     *meta = m;
-    return 0;
+    return bad ? -1 : 0;
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -31,7 +31,10 @@ char *vm_store_zonepath(const vm_ctx *ctx, const char *pool, const char *uuid);
 bool vm_store_exists(const vm_ctx *ctx, const char *uuid);
 /* vm.json of a committed VM (journal applied first). */
 int vm_store_load_config(const vm_ctx *ctx, const char *uuid, json_t **cfg, vm_err *err);
-/* The metadata files: {customer_metadata, internal_metadata, tags, routes}. */
+/* The metadata files: {customer_metadata, internal_metadata, tags, routes}.
+ * Missing files read as empty.  A damaged file also reads as empty (so
+ * readers still show the VM) but fails with its reason: writers must stop,
+ * or they would replace what they could not read. */
 int vm_store_load_meta(const char *zonepath, json_t **meta, vm_err *err);
 /* Sorted uuids of committed VMs. */
 int vm_store_list(const vm_ctx *ctx, json_t **uuids, vm_err *err);

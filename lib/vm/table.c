@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "vm/list.h"
+#include "vm/cell.h"
 
 /* Strings live in blocks that never move, so cells can point into them. */
 struct block {

@@ -6,19 +6,17 @@
 #include "common/units.h"
 #include "common/lock.h"
 #include "common/util.h"
-#include "ct/ct.h"
-#include "hv/hv.h"
 #include "storage/storage.h"
 #include "vm/defaults.h"
 #include "vm/disks.h"
 #include "vm/props.h"
+#include "vm/runtime.h"
 #include "vm/store.h"
 #include "vm/validate.h"
 #include "vm/vm.h"
 #include "vm/vm_internal.h"
 #include "vm/vmobj.h"
 
-#define MiB (1024LL * 1024LL)
 
 static const char *const meta_names[] = { "customer_metadata", "internal_metadata", "tags", "routes", NULL };
 
@@ -133,7 +131,7 @@ static int64_t obj_disk_size(json_t *objdisks, const char *path)
     json_t *d;
     json_array_foreach(objdisks, i, d)
         if (!strcmp(json_string_value(json_object_get(d, "path")) ?: "", path))
-            return json_integer_value(json_object_get(d, "size")) * MiB;
+            return json_integer_value(json_object_get(d, "size")) * VM_MiB;
     return -1;
 }
 
@@ -223,13 +221,13 @@ static int disk_ops(const vm_ctx *ctx, vs_pool *pool, json_t *payload, json_t *c
         json_t *size = json_object_get(v, "size");
         if (json_is_integer(size)) {
             int64_t cur = obj_disk_size(objdisks, path);
-            int64_t want = json_integer_value(size) * MiB;
+            int64_t want = json_integer_value(size) * VM_MiB;
             if (!ds || cur < 0)
                 return vm_err_set(err, VMERR_INVALID, "failed to identify device to resize");
             if (want < cur && !json_is_true(json_object_get(v, "dangerous_allow_shrink")))
                 return vm_err_set(err, VMERR_INVALID,
                                   "first of 1 error: cannot resize disk: new size must be greater than current size. (%lld > %lld)",
-                                  (long long)(cur / MiB), (long long)(want / MiB));
+                                  (long long)(cur / VM_MiB), (long long)(want / VM_MiB));
             if (want < cur && !stopped)
                 return vm_err_set(err, VMERR_STATE,
                                   "at least one specified update to disks is only allowed when state is \"stopped\", currently: %s (%s)",
@@ -269,10 +267,10 @@ static int disk_ops(const vm_ctx *ctx, vs_pool *pool, json_t *payload, json_t *c
         json_t *rr = json_object_get(v, "refreservation");
         if (json_is_integer(rr) && ds) {
             char buf[32];
-            snprintf(buf, sizeof buf, "%lld", (long long)(json_integer_value(rr) * MiB));
+            snprintf(buf, sizeof buf, "%lld", (long long)(json_integer_value(rr) * VM_MiB));
             json_t *od = find_disk(objdisks, path, NULL);
             char obuf[32];
-            snprintf(obuf, sizeof obuf, "%lld", (long long)(json_integer_value(json_object_get(od, "refreservation")) * MiB));
+            snprintf(obuf, sizeof obuf, "%lld", (long long)(json_integer_value(json_object_get(od, "refreservation")) * VM_MiB));
             json_array_append_new(dc->ops, json_pack("{s:s,s:s,s:s,s:s}", "op", "set", "name", ds, "prop",
                                                      "refreservation", "value", buf));
             json_array_append_new(dc->undo, json_pack("{s:s,s:s,s:s,s:s}", "op", "set", "name", ds, "prop",
@@ -368,7 +366,7 @@ static int check_flexible(json_t *cfg, json_t *obj, disk_change *dc, vm_err *err
     (void)snaps;
     int64_t old_total = 0;
     json_array_foreach(json_object_get(obj, "disks"), i, d)
-        old_total += json_integer_value(json_object_get(d, "size")) * MiB;
+        old_total += json_integer_value(json_object_get(d, "size")) * VM_MiB;
     if (total <= old_total && !json_is_integer(fds))
         return 0;
     int64_t free_now = json_is_integer(json_object_get(obj, "free_space")) ?
@@ -376,11 +374,11 @@ static int check_flexible(json_t *cfg, json_t *obj, disk_change *dc, vm_err *err
     if (!json_is_integer(fds)) {
         return vm_err_set(err, VMERR_NOSPACE,
                           "cannot grow disks by %lld MiB: no space available (flexible_disk_size is not set, so the disks use all the VM's space)",
-                          (long long)((total - old_total) / MiB));
+                          (long long)((total - old_total) / VM_MiB));
     }
-    int64_t limit = json_integer_value(fds) * MiB;
-    int64_t used_snaps = (json_integer_value(json_object_get(obj, "flexible_disk_size")) * MiB) - old_total -
-                         free_now * MiB;
+    int64_t limit = json_integer_value(fds) * VM_MiB;
+    int64_t used_snaps = (json_integer_value(json_object_get(obj, "flexible_disk_size")) * VM_MiB) - old_total -
+                         free_now * VM_MiB;
     if (!json_is_integer(json_object_get(obj, "flexible_disk_size")))
         used_snaps = 0;
     if (used_snaps < 0)
@@ -388,8 +386,8 @@ static int check_flexible(json_t *cfg, json_t *obj, disk_change *dc, vm_err *err
     if (total + used_snaps > limit)
         return vm_err_set(err, VMERR_NOSPACE,
                           "disks need %lld MiB but flexible_disk_size is %lld MiB (%lld MiB used by snapshots); %lld MiB available",
-                          (long long)(total / MiB), (long long)(limit / MiB), (long long)(used_snaps / MiB),
-                          (long long)((limit - used_snaps - old_total) / MiB));
+                          (long long)(total / VM_MiB), (long long)(limit / VM_MiB), (long long)(used_snaps / VM_MiB),
+                          (long long)((limit - used_snaps - old_total) / VM_MiB));
     return 0;
 }
 
@@ -428,7 +426,10 @@ int vm_update(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err *err)
         goto out;
     zonepath = vm_store_zonepath(ctx, poolname, uuid);
     ds = xasprintf("%s/%s", poolname, uuid);
-    vm_store_load_meta(zonepath, &meta, err);
+    if (vm_store_load_meta(zonepath, &meta, err) < 0) {
+        vm_err_prefix(err, "cannot update VM %s: its metadata cannot be read: ", uuid);
+        goto out;
+    }
 
     newcfg = json_dup(cfg);
     json_object_set_new(newcfg, "uuid", json_string(uuid));
@@ -471,16 +472,15 @@ int vm_update(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err *err)
             int64_t cur_res = 0;
             vm_err e2 = VM_ERR_INIT;
             vs_get_int(pool, ds, "reservation", &cur_res, &e2);
-            int64_t fds = json_integer_value(json_object_get(newcfg, "flexible_disk_size"));
-            int64_t quota = json_integer_value(json_object_get(newcfg, "quota"));
-            int64_t want = (quota < 1 ? 1 : quota) * 1024 * MiB + fds * MiB;
-            if (!json_is_integer(json_object_get(newcfg, "flexible_disk_size")))
-                want = cur_res;
+            /* The reservation RFD 154 will give the VM (space.c), before the
+             * disks' own refreservations move within it. */
+            int64_t want = json_is_integer(json_object_get(newcfg, "flexible_disk_size"))
+                               ? vm_space_reservation(newcfg, 0, 0) : cur_res;
             if (want > cur_res && (uint64_t)(want - cur_res) > sp.available) {
                 vm_err_set(err, VMERR_NOSPACE,
                            "not enough space in zpool \"%s\": the VM needs %lld MiB more, %llu MiB available",
-                           vs_pool_name(pool), (long long)((want - cur_res) / MiB),
-                           (unsigned long long)(sp.available / MiB));
+                           vs_pool_name(pool), (long long)((want - cur_res) / VM_MiB),
+                           (unsigned long long)(sp.available / VM_MiB));
                 goto out;
             }
         }
@@ -515,11 +515,13 @@ int vm_update(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err *err)
         vm_txn_abort(ctx, uuid);
         goto out;
     }
+    const vm_runtime *rt = vm_runtime_of(cfg);
     json_array_foreach(dc.online, i, v) {
-        if (hv_block_resize(ctx, uuid, json_string_value(json_object_get(v, "id")),
-                            (uint64_t)json_integer_value(json_object_get(v, "bytes")), err) < 0 ||
-            vs_set_volsize_meta(pool, json_string_value(json_object_get(v, "name")),
-                                (uint64_t)json_integer_value(json_object_get(v, "bytes")), err) < 0) {
+        const char *id = json_string_value(json_object_get(v, "id"));
+        uint64_t bytes = (uint64_t)json_integer_value(json_object_get(v, "bytes"));
+        if ((rt->grow_disk ? rt->grow_disk(ctx, uuid, id, bytes, err)
+                           : vm_runtime_unsupported("growing a disk of a running VM", brand, err)) < 0 ||
+            vs_set_volsize_meta(pool, json_string_value(json_object_get(v, "name")), bytes, err) < 0) {
             vm_txn_abort(ctx, uuid);
             goto out;
         }
@@ -544,11 +546,12 @@ int vm_update(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err *err)
             vm_set_indestructible(pool, data, json_is_true(json_object_get(payload, "indestructible_delegated")), err) < 0)
             goto out;
     }
-    /* Containers take new limits live; HVM changes apply at next boot. */
-    if (!vm_brand_is_hvm(brand) && !strcmp(json_string_value(json_object_get(obj, "state")) ?: "", "running")) {
+    /* Runtimes that can take new limits live do (containers); the others
+     * apply them at the next boot (HVM). */
+    if (rt->apply_limits && !strcmp(json_string_value(json_object_get(obj, "state")) ?: "", "running")) {
         cleanup_json json_t *nobj = NULL;
         vm_err e2 = VM_ERR_INIT;
-        if (vmobj_load(ctx, uuid, &nobj, &e2) == 0 && ct_apply_limits(ctx, nobj, &e2) < 0)
+        if (vmobj_load(ctx, uuid, &nobj, &e2) == 0 && rt->apply_limits(ctx, nobj, &e2) < 0)
             vm_log(ctx, "warn", "VM %s: could not apply limits live: %s", uuid, e2.msg);
     }
     vm_log(ctx, "info", "VM %s updated", uuid);

@@ -22,8 +22,19 @@ int vm_start(const vm_ctx *ctx, const char *uuid, vm_err *err);
 int vm_stop(const vm_ctx *ctx, const char *uuid, int force, int timeout_s, vm_err *err);
 int vm_reboot(const vm_ctx *ctx, const char *uuid, int force, vm_err *err);
 int vm_kill(const vm_ctx *ctx, const char *uuid, int sig, vm_err *err);
-/* Starts every VM with autoboot=true, in parallel; *report = [{uuid, ok, error}] */
+/* Starts every VM with autoboot=true, a bounded number at a time
+ * (VMADM_BOOT_PARALLEL, default 2 per CPU); *report = [{uuid, ok, error}]
+ * names every such VM, including those that could not even be tried. */
 int vm_boot_all(const vm_ctx *ctx, json_t **report, vm_err *err);
+
+/* Reaching into a running VM (state and brand checked here; the runtime
+ * does it or says it cannot: VMERR_UNSUPPORTED). */
+int vm_console(const vm_ctx *ctx, const char *uuid, vm_err *err);
+/* argv NULL: a login shell; *status is the command's exit status. */
+int vm_login(const vm_ctx *ctx, const char *uuid, char *const argv[], int *status, vm_err *err);
+/* types: NULL-terminated `vmadm info` types, NULL for all. */
+int vm_info(const vm_ctx *ctx, const char *uuid, char **types, json_t **out, vm_err *err);
+int vm_sysrq(const vm_ctx *ctx, const char *uuid, const char *type, json_t **out, vm_err *err);
 
 /* `vmadm validate create|update`: NULL when valid, else SmartOS's error object. */
 json_t *vm_validate_payload(const vm_ctx *ctx, const char *action, const char *brand, json_t *payload);

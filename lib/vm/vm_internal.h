@@ -29,15 +29,6 @@ bool vm_is_indestructible(vs_pool *pool, const char *ds);
  * leftover journal. */
 int vm_load_locked(const vm_ctx *ctx, const char *uuid, json_t **cfg, vm_err *err);
 
-/* Finishes or rolls back an interrupted reprovision recorded in cfg
- * (`_reprovision`); caller holds the VM lock. */
-int vm_reprovision_recover(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err);
-/* Completes an interrupted snapshot rollback (`_rollback`). */
-int vm_snapshot_recover(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err);
-/* Every recorded intent of cfg (reprovision, rollback) finished or undone;
- * caller holds the VM lock. */
-int vm_recover_intents(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err);
-bool vm_has_intents(json_t *cfg);
 
 /* Validates a NIC's addresses and fills both the legacy (ip, netmask,
  * gateway) and array (ips, gateways) forms (V20). */

@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "storage/storage.h"
 #include "vm/props.h"
+#include "vm/recover.h"
 #include "vm/runtime.h"
 #include "vm/store.h"
 #include "vm/vm.h"
@@ -284,8 +285,9 @@ static int build_obj(const vm_ctx *ctx, pool_cache *pc, const char *uuid, json_t
     }
 
     cleanup_json json_t *meta = NULL;
-    if (pc->parts & VMOBJ_META)
-        vm_store_load_meta(zonepath, &meta, err);
+    vm_err me = VM_ERR_INIT;
+    if (pc->parts & VMOBJ_META && vm_store_load_meta(zonepath, &meta, &me) < 0)
+        vm_log(ctx, "warn", "VM %s: %s (shown empty)", uuid, me.msg);
     else
         meta = json_pack("{s:{},s:{},s:{},s:{}}", "customer_metadata", "internal_metadata", "routes", "tags");
     json_object_set(o, "customer_metadata", json_object_get(meta, "customer_metadata"));

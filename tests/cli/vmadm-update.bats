@@ -207,3 +207,18 @@ refuse_update() {
     [ "$status" -eq 2 ]
     [ "${stderr_lines[0]}" = "Invalid or missing UUID for update" ]
 }
+
+@test "update refuses when a metadata file cannot be read, and leaves it as it was" {
+    new_jm
+    echo '{"set_customer_metadata": {"role": "db"}}' | vmadm update $VM
+    zp=$(vmadm get $VM | jq -r .zonepath)
+    printf '{"customer_metadata": {"role": "db"' > "$zp/config/metadata.json"
+    cp "$zp/config/metadata.json" "$BATS_TEST_TMPDIR/before"
+    run --separate-stderr vmadm update $VM alias=other
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == *"cannot update VM $VM: its metadata cannot be read"* ]]
+    cmp "$zp/config/metadata.json" "$BATS_TEST_TMPDIR/before"
+    [ "$(vmadm get $VM | jq -r .alias)" != other ]
+    # Readers still show the VM (the damaged part empty).
+    [ "$(vmadm get $VM | jq -r .uuid)" = "$VM" ]
+}

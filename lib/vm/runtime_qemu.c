@@ -1,0 +1,58 @@
+/* The QEMU runtime (HVM brands): lib/hv behind the runtime table. */
+#include "vm/runtime.h"
+
+#include "common/util.h"
+#include "hv/hv.h"
+
+static void qemu_state(const vm_ctx *ctx, const char *uuid, vm_runstate *rs)
+{
+    hv_runstate(ctx, uuid, rs);
+}
+
+static int qemu_stop(const vm_ctx *ctx, json_t *vmobj, int force, int timeout_s, vm_err *err)
+{
+    return hv_stop(ctx, json_string_value(json_object_get(vmobj, "uuid")), force, timeout_s, err);
+}
+
+/* QEMU moves every snapshotted disk onto its new overlay, all disks at once
+ * (one QMP transaction).  A VM that is not running any more has no writer
+ * to move. */
+static int qemu_snapshot_switch(const vm_ctx *ctx, const char *uuid, json_t *switches, vm_err *err)
+{
+    cleanup_json json_t *actions = json_array();
+    size_t i;
+    json_t *sw;
+    json_array_foreach(switches, i, sw) {
+        cleanup_json json_t *disk = json_pack("{s:O}", "zfs_filesystem", json_object_get(sw, "dataset"));
+        cleanup_free char *id = hv_disk_id(disk, i);
+        json_array_append_new(actions,
+            json_pack("{s:s, s:{s:s, s:O, s:s, s:s}}", "type", "blockdev-snapshot-sync", "data", "device", id,
+                      "snapshot-file", json_object_get(sw, "overlay"), "format", "qcow2", "mode", "existing"));
+    }
+    cleanup_json json_t *cmd = json_pack("{s:s, s:{s:O}}", "execute", "transaction", "arguments", "actions",
+                                         actions);
+    if (hv_qmp_command(ctx, uuid, cmd, NULL, err) == 0)
+        return 0;
+    vm_runstate rs;
+    if (hv_runstate(ctx, uuid, &rs) == 0 && !rs.running) {
+        vm_err_clear(err);
+        return 0;
+    }
+    vm_err_prefix(err, "QEMU could not move its disks onto the snapshot overlays: ");
+    return -1;
+}
+
+const vm_runtime vm_runtime_qemu = {
+    .name = "qemu",
+    .stop_grace_s = 180,
+    .state = qemu_state,
+    .start = hv_start,
+    .stop = qemu_stop,
+    .kill = hv_kill,
+    .reset = hv_reset,
+    .console = hv_console,
+    .info = hv_info,
+    .sysrq = hv_sysrq,
+    .grow_disk = hv_block_resize,
+    .snapshot_switch = qemu_snapshot_switch,
+};

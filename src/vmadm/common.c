@@ -1,0 +1,240 @@
+/* What every vmadm verb shares: argument splitting, payload reading,
+ * usage and failure output, and the wait-for-vminfod tail of writes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmadm.h"
+
+#define MAX_PAYLOAD (16 * 1024 * 1024)
+#define SYNC_TIMEOUT_MS 60000 /* VMINFOD_TIMEOUT (seconds) overrides */
+
+static const char *const prog = "vmadm";
+
+void usage_text(FILE *f)
+{
+    fprintf(f,
+            "Usage: %s <command> [options]\n"
+            "\n"
+            "create [-f <filename>]\n"
+            "create-snapshot <uuid> <snapname>\n"
+            "console <uuid>\n"
+            "delete <uuid>\n"
+            "delete-snapshot <uuid> <snapname>\n"
+            "disks <uuid> [-H] [-o field,...]\n"
+            "events [-fjr] [uuid]\n"
+            "get <uuid>\n"
+            "info <uuid> [type,...]\n"
+            "kill [-s SIGNAL|-SIGNAL] <uuid>\n"
+            "list [-p] [-H] [-o field,...] [-s field,...] [field=value ...]\n"
+            "login <uuid> [command ...]\n"
+            "lookup [-j|-1] [-o field,...] [field=value ...]\n"
+            "reboot <uuid> [-F]\n"
+            "reprovision <uuid> [-f <filename>]\n"
+            "rollback-snapshot <uuid> <snapname>\n"
+            "start <uuid> [option=value ...]\n"
+            "stop <uuid> [-F] [-t timeout]\n"
+            "sysrq <uuid> <nmi|screenshot>\n"
+            "update <uuid> [-f <filename>]\n"
+            " -or- update <uuid> property=value [property=value ...]\n"
+            "validate create [-f <filename>]\n"
+            "validate update <brand> [-f <filename>]\n"
+            "boot-all\n"
+            "\n"
+            "For more detailed information on the use of this command,type 'man vmadm'.\n",
+            prog);
+}
+
+int usage(const char *msg)
+{
+    if (msg)
+        fprintf(stderr, "%s\n", msg);
+    usage_text(stderr);
+    return 2;
+}
+
+int fail(const vm_err *e)
+{
+    fprintf(stderr, "%s\n", e->msg);
+    return e->code == VMERR_USAGE ? 2 : 1;
+}
+
+int parse_args(int argc, char **argv, int start, const char *valopts, const char *flagopts, args *a)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = start; i < argc; i++) {
+        char *x = argv[i];
+        if (x[0] == '-' && x[1] && !x[2] && strchr(valopts, x[1])) {
+            if (i + 1 >= argc)
+                return -1;
+            const char *v = argv[++i];
+            switch (x[1]) {
+            case 'f': a->f = v; break;
+            case 'o': a->o = v; break;
+            case 's': a->s = v; break;
+            case 't': a->t = v; break;
+            }
+            continue;
+        }
+        if (x[0] == '-' && x[1] && x[1] != '-' && strspn(x + 1, flagopts) == strlen(x + 1)) {
+            for (char *c = x + 1; *c; c++) {
+                switch (*c) {
+                case 'p': a->p = true; break;
+                case 'H': a->H = true; break;
+                case 'h': a->h = true; break;
+                case 'j': a->j = true; break;
+                case '1': a->one = true; break;
+                case 'F': a->F = true; break;
+                case 'r': a->r = true; break;
+                case 'f': a->full = true; break;
+                case 'v': case 'd': break; /* accepted, no effect (C8) */
+                }
+            }
+            continue;
+        }
+        if (!strcmp(x, "--verbose") || !strcmp(x, "--debug"))
+            continue;
+        if (a->npos < 64)
+            a->pos[a->npos++] = x;
+    }
+    return 0;
+}
+
+/* Reads and parses a payload (C10, C11).  "huge", deep, non-UTF-8 and empty
+ * inputs each get one line. */
+int read_payload(const char *file, const char *tty_msg, json_t **out)
+{
+    const char *name = file && strcmp(file, "-") ? file : "/dev/stdin";
+    FILE *f;
+    if (!file || !strcmp(file, "-")) {
+        if (isatty(0))
+            return usage(tty_msg);
+        f = stdin;
+    } else {
+        if (access(file, F_OK) != 0) {
+            fprintf(stderr, "File: %s does not exist.\n", file);
+            return 1;
+        }
+        f = fopen(file, "r");
+        if (!f) {
+            fprintf(stderr, "Error reading: %s {\"code\":\"%s\"}\n", name, strerror(errno));
+            return 1;
+        }
+    }
+    size_t cap = 65536, n = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (n + 1 >= cap) {
+            if (cap > MAX_PAYLOAD) {
+                free(buf);
+                if (f != stdin)
+                    fclose(f);
+                fprintf(stderr, "Invalid JSON payload: payload larger than %d MiB\n", MAX_PAYLOAD >> 20);
+                return 1;
+            }
+            cap *= 2;
+            buf = xrealloc(buf, cap);
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        if (r == 0)
+            break;
+        n += r;
+        if (n > MAX_PAYLOAD) {
+            free(buf);
+            if (f != stdin)
+                fclose(f);
+            fprintf(stderr, "Invalid JSON payload: payload larger than %d MiB\n", MAX_PAYLOAD >> 20);
+            return 1;
+        }
+    }
+    if (f != stdin)
+        fclose(f);
+    buf[n] = '\0';
+    size_t ws = strspn(buf, " \t\r\n");
+    if (ws == n) {
+        free(buf);
+        fprintf(stderr, "Invalid JSON payload: Unexpected end of JSON input\n");
+        return 1;
+    }
+    json_error_t je;
+    json_t *j = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &je);
+    free(buf);
+    if (!j) {
+        fprintf(stderr, "Invalid JSON payload: %s at line %d column %d\n", je.text, je.line, je.column);
+        return 1;
+    }
+    *out = j;
+    return 0;
+}
+
+int need_uuid(args *a, const char *cmd)
+{
+    if (a->npos < 1 || !uuid_shape(a->pos[0])) {
+        char m[128];
+        snprintf(m, sizeof m, "Invalid or missing UUID for %s", cmd);
+        return usage(m);
+    }
+    return 0;
+}
+
+void print_json(json_t *j)
+{
+    cleanup_free char *s = json_pretty(j);
+    printf("%s\n", s);
+}
+
+static int sync_timeout_ms(void)
+{
+    const char *t = getenv("VMINFOD_TIMEOUT");
+    int64_t v;
+    return t && parse_i64(t, &v) && v > 0 && v < 86400 ? (int)(v * 1000) : SYNC_TIMEOUT_MS;
+}
+
+int sync_after(vm_sync *s, const char *uuid)
+{
+    vm_err e = VM_ERR_INIT;
+    int r = vm_sync_wait(s, uuid, sync_timeout_ms(), &e);
+    vm_sync_end(s);
+    if (r < 0) {
+        fprintf(stderr, "%s\n", e.msg);
+        return 1;
+    }
+    return 0;
+}
+
+vm_sync *sync_open(const vm_ctx *ctx, const char *what, const char *uuid)
+{
+    char name[128];
+    snprintf(name, sizeof name, "VM.js %s (%s)", what, uuid ? uuid : "-");
+    return vm_sync_begin(ctx, name, uuid);
+}
+
+/* The tail every mutating command shares: on failure the message (after
+ * the command's prefix) and exit 1 — 0 for SmartOS's "already" no-ops; on
+ * success wait until vminfod shows the change, then the success line. */
+int write_done(vm_sync *s, const char *uuid, int r, const vm_err *e, const char *fail_prefix,
+                      const char *ok_msg)
+{
+    if (r < 0) {
+        vm_sync_end(s);
+        if (fail_prefix)
+            fprintf(stderr, "%s %s: ", fail_prefix, uuid);
+        fprintf(stderr, "%s\n", e->msg);
+        return e->code == VMERR_ALREADY ? 0 : e->code == VMERR_USAGE ? 2 : 1;
+    }
+    if (sync_after(s, uuid))
+        return 1;
+    fprintf(stderr, "%s %s\n", ok_msg, uuid);
+    return 0;
+}
+
+/* The filters of list/lookup: every positional argument (at most 64). */
+char **positional_filters(args *a, char **filters)
+{
+    for (int i = 0; i < a->npos && i < 64; i++)
+        filters[i] = a->pos[i];
+    return filters;
+}
+
