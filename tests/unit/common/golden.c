@@ -45,30 +45,43 @@ static char **lines(const char *text, size_t *n)
     return v;
 }
 
-/* The differing middle of the two texts, after the common head and tail. */
+/* A line diff (longest common subsequence) with one line of context. */
 static void print_diff(const char *path, const char *expected, const char *actual)
 {
     size_t ne, na;
     cleanup_strv char **e = lines(expected, &ne);
     cleanup_strv char **a = lines(actual, &na);
-    size_t head = 0, tail = 0;
-    while (head < ne && head < na && !strcmp(e[head], a[head]))
-        head++;
-    while (tail < ne - head && tail < na - head && !strcmp(e[ne - 1 - tail], a[na - 1 - tail]))
-        tail++;
-    fprintf(stderr, "golden mismatch: %s (line %zu; VMADM_GOLDEN_UPDATE=1 rewrites it)\n",
-            path, head + 1);
-    fprintf(stderr, "--- %s\n+++ actual\n@@ line %zu @@\n", path, head + 1);
-    if (head > 0)
-        fprintf(stderr, " %s\n", e[head - 1]);
-    for (size_t i = head; i < ne - tail; i++)
-        fprintf(stderr, "-%s\n", e[i]);
-    for (size_t i = head; i < na - tail; i++)
-        fprintf(stderr, "+%s\n", a[i]);
-    if (tail > 0)
-        fprintf(stderr, " %s\n", e[ne - tail]);
-    if (ne - tail == head && na - tail == head)
-        fprintf(stderr, "(the texts differ only in a missing final newline)\n");
+    /* lcs[i][j]: common lines of e[i..] and a[j..] */
+    size_t w = na + 1;
+    cleanup_free size_t *lcs = xcalloc((ne + 1) * w, sizeof *lcs);
+    for (size_t i = ne; i-- > 0;)
+        for (size_t j = na; j-- > 0;)
+            lcs[i * w + j] = !strcmp(e[i], a[j]) ? lcs[(i + 1) * w + j + 1] + 1
+                             : lcs[(i + 1) * w + j] > lcs[i * w + j + 1] ? lcs[(i + 1) * w + j]
+                                                                          : lcs[i * w + j + 1];
+    fprintf(stderr, "golden mismatch: %s (VMADM_GOLDEN_UPDATE=1 rewrites it)\n--- %s\n+++ actual\n",
+            path, path);
+    size_t i = 0, j = 0;
+    bool changed = false, any = false; /* the previous line / any line was a change */
+    while (i < ne || j < na) {
+        if (i < ne && j < na && !strcmp(e[i], a[j])) {
+            bool next_changes = i + 1 < ne && j + 1 < na && strcmp(e[i + 1], a[j + 1]);
+            if (changed || next_changes || (i + 1 < ne) != (j + 1 < na))
+                fprintf(stderr, "  %zu  %s\n", i + 1, e[i]);
+            changed = false;
+            i++, j++;
+        } else if (i < ne && (j == na || lcs[(i + 1) * w + j] >= lcs[i * w + j + 1])) {
+            fprintf(stderr, "- %zu  %s\n", i + 1, e[i]);
+            i++;
+            changed = any = true;
+        } else {
+            fprintf(stderr, "+ %zu  %s\n", j + 1, a[j]);
+            j++;
+            changed = any = true;
+        }
+    }
+    if (!any)
+        fprintf(stderr, "(the texts differ only in the final newline)\n");
 }
 
 int golden_check(const char *path, const char *actual)
