@@ -4,14 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
@@ -452,101 +449,5 @@ bool parse_i64(const char *s, int64_t *out)
         return false;
     *out = v;
     return true;
-}
-
-int run_cmd_input(char *const argv[], const char *in, size_t len, char **out, vm_err *err)
-{
-    int po[2], pe[2], pi[2] = { -1, -1 };
-    pid_t pid;
-    int status;
-
-    if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0)
-        return vm_err_sys(err, errno, "pipe");
-    if (in && pipe2(pi, O_CLOEXEC) < 0)
-        return vm_err_sys(err, errno, "pipe");
-    pid = fork();
-    if (pid < 0)
-        return vm_err_sys(err, errno, "fork");
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDWR);
-        dup2(in ? pi[0] : devnull, 0);
-        dup2(po[1], 1);
-        dup2(pe[1], 2);
-        signal(SIGPIPE, SIG_DFL);
-        execvp(argv[0], argv);
-        dprintf(2, "cannot run %s: %s", argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(po[1]);
-    close(pe[1]);
-    if (in) {
-        close(pi[0]);
-        /* Inputs are small (config snippets); a blocking write is fine. */
-        size_t off = 0;
-        void (*old)(int) = signal(SIGPIPE, SIG_IGN);
-        while (off < len) {
-            ssize_t w = write(pi[1], in + off, len - off);
-            if (w <= 0)
-                break;
-            off += (size_t)w;
-        }
-        signal(SIGPIPE, old);
-        close(pi[1]);
-    }
-    /* Drain both pipes without deadlock: poll until both reach EOF. */
-    size_t ocap = 4096, on = 0, ecap = 4096, en = 0;
-    char *ob = xmalloc(ocap), *eb = xmalloc(ecap);
-    struct pollfd pf[2] = { { po[0], POLLIN, 0 }, { pe[0], POLLIN, 0 } };
-    int open_fds = 2;
-    while (open_fds > 0) {
-        if (poll(pf, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        for (int i = 0; i < 2; i++) {
-            if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            char **b = i == 0 ? &ob : &eb;
-            size_t *n = i == 0 ? &on : &en, *cap = i == 0 ? &ocap : &ecap;
-            if (*n + 4096 >= *cap) {
-                *cap *= 2;
-                *b = xrealloc(*b, *cap);
-            }
-            ssize_t r = read(pf[i].fd, *b + *n, *cap - *n - 1);
-            if (r > 0) {
-                *n += (size_t)r;
-            } else if (r == 0 || errno != EINTR) {
-                close(pf[i].fd);
-                pf[i].fd = -1;
-                open_fds--;
-            }
-        }
-    }
-    ob[on] = '\0';
-    eb[en] = '\0';
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (out)
-        *out = ob;
-    else
-        free(ob);
-    while (en > 0 && (eb[en - 1] == '\n' || eb[en - 1] == ' '))
-        eb[--en] = '\0';
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        free(eb);
-        return 0;
-    }
-    if (WIFEXITED(status))
-        vm_err_set(err, VMERR_IO, "%s failed (exit %d): %s", argv[0], WEXITSTATUS(status), eb);
-    else
-        vm_err_set(err, VMERR_IO, "%s killed by signal %d", argv[0], WTERMSIG(status));
-    free(eb);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-int run_cmd(char *const argv[], char **out, vm_err *err)
-{
-    return run_cmd_input(argv, NULL, 0, out, err);
 }
 

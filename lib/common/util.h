@@ -1,5 +1,6 @@
 /* Small, dependency-free helpers shared by every module: automatic cleanup,
- * crash-safe file writes, JSON file I/O, UUIDs, time and running programs. */
+ * crash-safe file writes, JSON file I/O, UUIDs and time.  Running programs
+ * (run_cmd) is common/cmd.h, included here for its callers. */
 #ifndef VM_UTIL_H
 #define VM_UTIL_H
 
@@ -10,6 +11,7 @@
 #include <sys/types.h>
 #include <jansson.h>
 
+#include "common/cmd.h" /* run_cmd, run_cmd_input */
 #include "common/err.h"
 
 /* ---- automatic cleanup (one owner per allocation) ---- */
@@ -77,14 +79,6 @@ void uuid_new(char out[37]);
 int64_t now_ms(void);
 /* ISO-8601 UTC with milliseconds: 2019-05-23T15:54:24.802Z */
 void iso_time_ms(int64_t ms, char out[32]);
-
-/* ---- processes ---- */
-/* Runs argv[0] (PATH search) with stdin from /dev/null.  Captures stdout in
- * *out (may be NULL) and stderr into the error message on failure.
- * Returns the exit status (0 ok) or -1 if it could not run / was killed. */
-int run_cmd(char *const argv[], char **out, vm_err *err);
-/* Same, with a pipe feeding `in` (len bytes) to stdin. */
-int run_cmd_input(char *const argv[], const char *in, size_t len, char **out, vm_err *err);
 
 /* Parses a non-negative decimal integer that fits int64 (whole string). */
 bool parse_i64(const char *s, int64_t *out);

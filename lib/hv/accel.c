@@ -86,6 +86,8 @@ static int probe_kvm(const vm_ctx *ctx, char *reason, size_t rsize)
                      "-bios", PROBE_FIRMWARE, "-chardev", chardev, "-mon",
                      "chardev=qmp,mode=control", NULL };
     int ok = 0;
+    /* Not run_cmd (common/cmd.h): QEMU keeps running while we ask it over
+     * QMP, then is killed. */
     pid_t pid = fork();
     if (pid == 0) {
         int lfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);

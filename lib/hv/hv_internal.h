@@ -1,4 +1,6 @@
-/* Shared between the lib/hv source files; not part of the module's API. */
+/* Shared between the lib/hv source files; not part of the module's API.
+ * The argv builder's own pieces (argv, PCI allocator, device classes) are
+ * in argv_internal.h. */
 #ifndef VM_HV_INTERNAL_H
 #define VM_HV_INTERNAL_H
 

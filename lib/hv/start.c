@@ -170,7 +170,9 @@ static int read_status(int fd, char *buf, size_t size, int timeout_ms)
     return (int)len;
 }
 
-/* Forks the supervisor twice removed, so it is nobody's zombie to reap. */
+/* Forks the supervisor twice removed, so it is nobody's zombie to reap.
+ * Not run_cmd (common/cmd.h): QEMU outlives this process and is watched,
+ * not waited for. */
 static int launch(const char *rundir, char **argv, pid_t *qpid, pid_t *spid, vm_err *err)
 {
     int sp[2];

@@ -1,0 +1,79 @@
+/* The growable argv the QEMU command line is built in. */
+#include "hv/argv_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/util.h"
+
+static void add_owned(hv_argv *a, char *owned)
+{
+    if (a->n + 2 > a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 64;
+        a->v = xrealloc(a->v, a->cap * sizeof *a->v);
+    }
+    a->v[a->n++] = owned;
+    a->v[a->n] = NULL;
+}
+
+static __attribute__((format(printf, 1, 0))) char *vformat(const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *s = xmalloc((size_t)(n < 0 ? 0 : n) + 1);
+    if (vsnprintf(s, (size_t)(n < 0 ? 0 : n) + 1, fmt, again) < 0)
+        s[0] = '\0';
+    va_end(again);
+    return s;
+}
+
+void argv_add(hv_argv *a, const char *arg)
+{
+    add_owned(a, xstrdup(arg));
+}
+
+void argv_addf(hv_argv *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    add_owned(a, vformat(fmt, ap));
+    va_end(ap);
+}
+
+void argv_optf(hv_argv *a, const char *opt, const char *fmt, ...)
+{
+    va_list ap;
+    argv_add(a, opt);
+    va_start(ap, fmt);
+    add_owned(a, vformat(fmt, ap));
+    va_end(ap);
+}
+
+char **argv_steal(hv_argv *a)
+{
+    char **v = steal_ptr(a->v);
+    a->n = a->cap = 0;
+    return v;
+}
+
+void argv_free(hv_argv *a)
+{
+    strv_free(argv_steal(a));
+}
+
+char *qemu_opt_escape(const char *s)
+{
+    size_t n = 0;
+    for (const char *p = s; *p; p++)
+        n += *p == ',' ? 2 : 1;
+    char *out = xmalloc(n + 1), *o = out;
+    for (const char *p = s; *p; p++) {
+        *o++ = *p;
+        if (*p == ',')
+            *o++ = ',';
+    }
+    *o = '\0';
+    return out;
+}
