@@ -286,10 +286,10 @@ static int build_obj(const vm_ctx *ctx, pool_cache *pc, const char *uuid, json_t
 
     cleanup_json json_t *meta = NULL;
     vm_err me = VM_ERR_INIT;
-    if (pc->parts & VMOBJ_META && vm_store_load_meta(zonepath, &meta, &me) < 0)
-        vm_log(ctx, "warn", "VM %s: %s (shown empty)", uuid, me.msg);
-    else
+    if (!(pc->parts & VMOBJ_META))
         meta = json_pack("{s:{},s:{},s:{},s:{}}", "customer_metadata", "internal_metadata", "routes", "tags");
+    else if (vm_store_load_meta(zonepath, &meta, &me) < 0)
+        vm_log(ctx, "warn", "VM %s: %s (shown empty)", uuid, me.msg);
     json_object_set(o, "customer_metadata", json_object_get(meta, "customer_metadata"));
     json_object_set(o, "internal_metadata", json_object_get(meta, "internal_metadata"));
     json_object_set(o, "routes", json_object_get(meta, "routes"));
