@@ -23,7 +23,10 @@ bool i64_mul(int64_t a, int64_t b, int64_t *out);
 extern const char *const vm_disk_models[];
 /* NIC models an HVM NIC may have. */
 extern const char *const vm_nic_models[];
+/* Compression values a dataset (and a disk) may have (zfs(8)'s list). */
+extern const char *const vm_compressions[];
 bool vm_disk_model_known(const char *model);
+bool vm_compression_known(const char *c);
 bool vm_nic_model_known(const char *model);
 
 #endif

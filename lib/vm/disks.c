@@ -14,16 +14,6 @@
 static const char *const compressions =
     "on, off, gzip, gzip-1, gzip-2, gzip-3, gzip-4, gzip-5, gzip-6, gzip-7, gzip-8, gzip-9, lz4, lzjb, zle";
 
-static bool valid_compression(const char *c)
-{
-    static const char *const v[] = { "on", "off", "gzip", "gzip-1", "gzip-2", "gzip-3", "gzip-4",
-        "gzip-5", "gzip-6", "gzip-7", "gzip-8", "gzip-9", "lz4", "lzjb", "zle", NULL };
-    for (size_t i = 0; v[i]; i++)
-        if (!strcmp(v[i], c))
-            return true;
-    return false;
-}
-
 static bool valid_model(const char *m)
 {
     return vm_disk_model_known(m);
@@ -223,7 +213,7 @@ int vm_disks_plan_add(const vm_ctx *ctx, json_t *vm, json_t *payload_disks, json
                               (long long)json_integer_value(bsz));
         if (bsz && image)
             return vm_err_set(err, VMERR_INVALID, "setting both .block_size and .image_uuid on a volume is invalid");
-        if (comp && !valid_compression(comp))
+        if (comp && !vm_compression_known(comp))
             return vm_err_set(err, VMERR_INVALID, "invalid compression setting for disk, must be one of: %s",
                               compressions);
         if ((cdrom || nocreate) && !path)

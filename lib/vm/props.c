@@ -16,8 +16,6 @@
 static const char *const bootroms[] = { "bios", "uefi", NULL };
 static const char *const cpu_types[] = { "qemu64", "host", NULL };
 static const char *const disk_media[] = { "disk", "cdrom", NULL };
-static const char *const compressions[] = { "on", "off", "gzip", "gzip-1", "gzip-2", "gzip-3",
-    "gzip-4", "gzip-5", "gzip-6", "gzip-7", "gzip-8", "gzip-9", "lz4", "lzjb", "zle", NULL };
 
 /* Top-level properties.  `create` also covers receive; `update` brands may
  * change it later.  Order here is the order `vmadm validate` reports. */
@@ -76,7 +74,7 @@ const vm_prop vm_props_top[] = {
     { .name = "vnc_password", .type = PT_STRING, .create = H, .update = H },
     { .name = "vnc_port", .type = PT_INTEGER, .create = H, .update = H, MIN(-1), MAX(65535) },
     { .name = "zfs_io_priority", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(16383) },
-    { .name = "zfs_root_compression", .type = PT_STRING, .create = A, .update = A, .values = compressions },
+    { .name = "zfs_root_compression", .type = PT_STRING, .create = A, .update = A, .values = vm_compressions },
     { .name = "zfs_root_recsize", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
     { .name = "zonename", .type = PT_STRING, .create = A, .update = 0 },
     { .name = "zpool", .type = PT_ZPOOL, .create = A, .update = 0 },

@@ -1,0 +1,84 @@
+/* vmadm update: add_nics, update_nics, remove_nics (C21). */
+#include <string.h>
+#include <strings.h>
+
+#include "common/util.h"
+#include "vm/props.h"
+#include "vm/update_internal.h"
+#include "vm/vm_internal.h"
+
+int vm_update_plan_nics(json_t *payload, json_t *cfg, vm_err *err)
+{
+    json_t *nics = json_object_get(cfg, "nics");
+    if (!nics) {
+        nics = json_array();
+        json_object_set_new(cfg, "nics", nics);
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(payload, "remove_nics"), i, v) {
+        size_t j;
+        json_t *n;
+        bool found = false;
+        json_array_foreach(nics, j, n)
+            if (!strcasecmp(json_string_value(json_object_get(n, "mac")) ?: "", json_string_value(v))) {
+                json_array_remove(nics, j);
+                found = true;
+                break;
+            }
+        if (!found)
+            return vm_err_set(err, VMERR_INVALID, "remove_nics: no NIC with mac %s", json_string_value(v));
+    }
+    json_array_foreach(json_object_get(payload, "update_nics"), i, v) {
+        const char *mac = json_string_value(json_object_get(v, "mac"));
+        size_t j;
+        json_t *n, *hit = NULL;
+        json_array_foreach(nics, j, n)
+            if (mac && !strcasecmp(json_string_value(json_object_get(n, "mac")) ?: "", mac))
+                hit = n;
+        if (!hit)
+            return vm_err_set(err, VMERR_INVALID, "update_nics: no NIC with mac %s", mac ? mac : "(none)");
+        json_object_update(hit, v);
+    }
+    const char *brand = json_string_value(json_object_get(cfg, "brand"));
+    json_array_foreach(json_object_get(payload, "add_nics"), i, v) {
+        json_t *n = json_dup(v);
+        if (vm_nic_normalize(n, err) < 0) {
+            json_decref(n);
+            return -1;
+        }
+        if (!json_object_get(n, "mac")) {
+            char mac[18];
+            vm_random_mac(mac);
+            json_object_set_new(n, "mac", json_string(mac));
+        }
+        if (!json_object_get(n, "interface")) {
+            char ifn[32];
+            snprintf(ifn, sizeof ifn, "%s%zu", brand && !strcmp(brand, "lx") ? "eth" : "net", json_array_size(nics));
+            json_object_set_new(n, "interface", json_string(ifn));
+        }
+        if (vm_brand_is_hvm(brand) && !json_object_get(n, "model")) {
+            const char *drv = json_string_value(json_object_get(cfg, "nic_driver"));
+            json_t *first = json_array_get(nics, 0);
+            if (!drv && first)
+                drv = json_string_value(json_object_get(first, "model"));
+            if (!drv) {
+                cleanup_free char *s = json_compact(v);
+                json_decref(n);
+                return vm_err_set(err, VMERR_INVALID, "missing .model option for NIC: %s", s);
+            }
+            json_object_set_new(n, "model", json_string(drv));
+        }
+        size_t j;
+        json_t *o;
+        json_array_foreach(nics, j, o)
+            if (!strcasecmp(json_string_value(json_object_get(o, "mac")) ?: "",
+                            json_string_value(json_object_get(n, "mac")))) {
+                json_decref(n);
+                return vm_err_set(err, VMERR_INVALID, "Cannot add multiple NICs with the same MAC: %s",
+                                  json_string_value(json_object_get(o, "mac")));
+            }
+        json_array_append_new(nics, n);
+    }
+    return 0;
+}
