@@ -195,6 +195,35 @@ int vs_destroy_snapshot(vs_txn *t, const char *name, vm_err *err)
     return vs_txn_commit(t, err);
 }
 
+#define OMITTED_FMT "\n(%zu more not listed)"
+
+/* zfs rollback without -r: refused while snapshots newer than `idx` exist,
+ * naming them one per line.  A list too long for the message ends with the
+ * count of the snapshots left out. */
+static int newer_snaps_error(const char *snapname, const char *dsname, json_t *snaps, size_t idx,
+                             vm_err *err)
+{
+    size_t n = json_array_size(snaps);
+    cleanup_free char *msg = xasprintf("cannot rollback to '%s': more recent snapshots or bookmarks exist\n"
+                                       "use '-r' to force deletion of the following snapshots and bookmarks:",
+                                       snapname);
+    size_t len = strlen(msg), i;
+    for (i = idx + 1; i < n; i++) {
+        cleanup_free char *line = xasprintf("\n%s@%s", dsname, vs_jstr(json_array_get(snaps, i), "name"));
+        /* the last line needs no room for the count */
+        size_t room = i + 1 < n ? sizeof OMITTED_FMT + 20 : 0;
+        if (len + strlen(line) + room >= VM_ERR_MSGLEN)
+            break;
+        char *m = xasprintf("%s%s", msg, line);
+        free(msg);
+        msg = m;
+        len = strlen(msg);
+    }
+    if (i < n)
+        return vm_err_set(err, VMERR_BUSY, "%s" OMITTED_FMT, msg, n - i);
+    return vm_err_set(err, VMERR_BUSY, "%s", msg);
+}
+
 int vs_rollback(vs_pool *pool, const char *snapname, int flags, vm_err *err)
 {
     cleanup_free char *prefix = xasprintf("cannot rollback to '%s'", snapname);
@@ -204,13 +233,16 @@ int vs_rollback(vs_pool *pool, const char *snapname, int flags, vm_err *err)
     ssize_t idx;
     vs_txn t;
     int r = -1;
-    (void)flags;
 
     if (vs_txn_begin(pool, &t, err) < 0)
         return -1;
     if (vs_lookup_snap(&t, snapname, prefix, &ds, &idx, err) < 0)
         goto out;
     json_t *snaps = json_object_get(ds, "snaps");
+    if (!(flags & VS_RECURSIVE) && (size_t)idx + 1 < json_array_size(snaps)) {
+        newer_snaps_error(snapname, dsname, snaps, (size_t)idx, err);
+        goto out;
+    }
     for (size_t i = (size_t)idx + 1; i < json_array_size(snaps); i++)
         if (vs_snap_removable(&t, dsname, json_array_get(snaps, i), NULL, prefix, err) < 0)
             goto out;

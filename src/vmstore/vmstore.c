@@ -602,34 +602,12 @@ static int cmd_rollback(vs_pool *pool, int argc, char **argv)
         fprintf(stderr, "'%s' is not a snapshot\n", snap);
         return 2;
     }
-    if (!rec) {
-        /* zfs rollback without -r refuses when newer snapshots exist. */
-        cleanup_free char *ds = xstrndup(snap, (size_t)(strchr(snap, '@') - snap));
-        cleanup_json json_t *snaps = NULL;
-        if (!vs_exists(pool, snap)) {
-            fprintf(stderr, "cannot open '%s': dataset does not exist\n", snap);
-            return 1;
-        }
-        if (vs_list(pool, ds, VS_SNAPSHOT, 0, &snaps, &err) < 0)
-            return fail(&err);
-        size_t i;
-        json_t *s;
-        bool after = false;
-        cleanup_json json_t *newer = json_array();
-        json_array_foreach(snaps, i, s) {
-            if (after)
-                json_array_append(newer, s);
-            if (!strcmp(json_string_value(s), snap))
-                after = true;
-        }
-        if (json_array_size(newer)) {
-            fprintf(stderr, "cannot rollback to '%s': more recent snapshots or bookmarks exist\n"
-                    "use '-r' to force deletion of the following snapshots and bookmarks:\n", snap);
-            json_array_foreach(newer, i, s)
-                fprintf(stderr, "%s\n", json_string_value(s));
-            return 1;
-        }
+    /* Without -r vmstore always said a malformed name does not exist. */
+    if (!rec && !vs_valid_name(snap)) {
+        fprintf(stderr, "cannot open '%s': dataset does not exist\n", snap);
+        return 1;
     }
+    /* The library refuses without -r when newer snapshots exist. */
     if (vs_rollback(pool, snap, rec ? VS_RECURSIVE : 0, &err) < 0)
         return fail(&err);
     return 0;
