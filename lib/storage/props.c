@@ -419,9 +419,6 @@ int vs_set(vs_pool *pool, const char *name, const char *prop, const char *value,
         return -1;
     if (strchr(name, '@')) {
         json_t *snap;
-        const char *sn;
-        cleanup_free char *dn = vs_split_snap(name, &sn);
-        (void)dn;
         ssize_t idx;
         if (vs_lookup_snap(&t, name, prefix, &ds, &idx, err) < 0)
             goto out;
@@ -465,9 +462,7 @@ int vs_set(vs_pool *pool, const char *name, const char *prop, const char *value,
     if (!strcmp(prop, "quota") && json_integer_value(parsed) > 0) {
         cleanup_json json_t *qi = NULL;
         vs_quota_inner(pool, t.dss, &qi);
-        json_t *saved = json_incref(json_object_get(json_object_get(ds, "props"), "quota"));
         uint64_t in = (uint64_t)json_integer_value(json_object_get(qi, name));
-        json_decref(saved);
         if (in > (uint64_t)json_integer_value(parsed)) {
             char a[16];
             vs_format_size(in, a);

@@ -172,9 +172,6 @@ int vs_snap_removable(vs_txn *t, const char *dsname, json_t *snap, const char *k
 int vs_destroy_snapshot(vs_txn *t, const char *name, vm_err *err)
 {
     cleanup_free char *prefix = xasprintf("cannot destroy '%s'", name);
-    const char *snap;
-    cleanup_free char *dsname = vs_split_snap(name, &snap); /* owns what snap points into */
-    (void)dsname;
     json_t *ds;
     ssize_t idx;
     if (vs_lookup_snap(t, name, prefix, &ds, &idx, err) < 0)
