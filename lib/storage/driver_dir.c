@@ -25,14 +25,8 @@
 
 static char *new_dataname(const char *ext)
 {
-    char u[37], hex[17];
-    int j = 0;
-    uuid_new(u);
-    for (int i = 0; u[i] && j < 16; i++)
-        if (u[i] != '-')
-            hex[j++] = u[i];
-    hex[j] = '\0';
-    return xasprintf("%s-p%ld%s", hex, (long)getpid(), ext);
+    cleanup_free char *guid = vs_new_guid();
+    return xasprintf("%s-p%ld%s", guid, (long)getpid(), ext);
 }
 
 static char *dpath(vs_pool *pool, const char *dataname)
@@ -45,17 +39,6 @@ static char *dir_path(vs_pool *pool, const char *dataname, int type)
     if (type == VS_FILESYSTEM)
         return xasprintf("%s/%s/fs", pool->datadir, dataname);
     return dpath(pool, dataname);
-}
-
-static const char *str(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
-static int ds_type(json_t *ds)
-{
-    const char *t = str(ds, "type");
-    return t && !strcmp(t, "volume") ? VS_VOLUME : VS_FILESYSTEM;
 }
 
 static int qemu_img(char *const argv[], char **out, vm_err *err)
@@ -133,7 +116,7 @@ static uint64_t qcow2_virtual_size(const char *path)
 static int dir_vol_import(vs_pool *pool, json_t *ds, const char *src, const char *src_fmt,
                           uint64_t volsize, vm_err *err)
 {
-    /* Written without the pool lock (storage.c): ".work." names are
+    /* Written without the pool lock (import.c): ".work." names are
      * collected only once their creator is gone, never for their age. */
     cleanup_free char *name = new_dataname(".work.qcow2");
     cleanup_free char *path = dpath(pool, name);
@@ -201,10 +184,10 @@ fail:
 
 static int dir_snapshot(vs_pool *pool, json_t *ds, json_t *snap, json_t *children, vm_err *err)
 {
-    const char *file = str(ds, "file");
+    const char *file = vs_jstr(ds, "file");
     char *name = NULL;
 
-    if (ds_type(ds) == VS_FILESYSTEM) {
+    if (vs_ds_type(ds) == VS_FILESYSTEM) {
         if (fs_copy(pool, file, children, ".d", &name, err) < 0)
             return -1;
         json_object_set_new(snap, "layer", json_string(name));
@@ -232,10 +215,10 @@ static int dir_snapshot(vs_pool *pool, json_t *ds, json_t *snap, json_t *childre
 static int dir_clone(vs_pool *pool, json_t *snap, json_t *nds, uint64_t volsize, vm_err *err)
 {
     char *name = NULL;
-    const char *layer = str(snap, "layer");
+    const char *layer = vs_jstr(snap, "layer");
     int r;
-    if (ds_type(nds) == VS_FILESYSTEM)
-        r = fs_copy(pool, layer, NULL, ".work.d", &name, err);   /* unlocked: storage.c */
+    if (vs_ds_type(nds) == VS_FILESYSTEM)
+        r = fs_copy(pool, layer, NULL, ".work.d", &name, err);   /* unlocked: clone.c */
     else
         r = create_qcow2(pool, layer, volsize, &name, err);
     if (r < 0)
@@ -249,10 +232,10 @@ static int dir_rollback(vs_pool *pool, json_t *ds, json_t *snap, vm_err *err)
 {
     char *name = NULL;
     int r;
-    if (ds_type(ds) == VS_FILESYSTEM)
-        r = fs_copy(pool, str(snap, "layer"), NULL, ".d", &name, err);
+    if (vs_ds_type(ds) == VS_FILESYSTEM)
+        r = fs_copy(pool, vs_jstr(snap, "layer"), NULL, ".d", &name, err);
     else
-        r = create_qcow2(pool, str(snap, "layer"),
+        r = create_qcow2(pool, vs_jstr(snap, "layer"),
                          (uint64_t)json_integer_value(json_object_get(snap, "volsize")), &name, err);
     if (r < 0)
         return -1;
@@ -266,11 +249,11 @@ static int dir_snap_detach(vs_pool *pool, json_t *ds, size_t idx, vm_err *err)
     json_t *snaps = json_object_get(ds, "snaps");
     const char *above, *below;
 
-    if (ds_type(ds) == VS_FILESYSTEM)
+    if (vs_ds_type(ds) == VS_FILESYSTEM)
         return 0; /* filesystem snapshots are whole copies */
-    above = idx + 1 < json_array_size(snaps) ? str(json_array_get(snaps, idx + 1), "layer")
-                                             : str(ds, "file");
-    below = idx > 0 ? str(json_array_get(snaps, idx - 1), "layer") : str(ds, "origin_layer");
+    above = idx + 1 < json_array_size(snaps) ? vs_jstr(json_array_get(snaps, idx + 1), "layer")
+                                             : vs_jstr(ds, "file");
+    below = idx > 0 ? vs_jstr(json_array_get(snaps, idx - 1), "layer") : vs_jstr(ds, "origin_layer");
     cleanup_free char *apath = dpath(pool, above);
     /* Safe-mode rebase copies into `above` whatever it used to read through
      * the layer going away; the visible content never changes, so an
@@ -284,7 +267,7 @@ static int dir_snap_detach(vs_pool *pool, json_t *ds, size_t idx, vm_err *err)
 
 static int dir_resize(vs_pool *pool, json_t *ds, uint64_t volsize, vm_err *err)
 {
-    cleanup_free char *path = dpath(pool, str(ds, "file"));
+    cleanup_free char *path = dpath(pool, vs_jstr(ds, "file"));
     cleanup_free char *sz = xasprintf("%llu", (unsigned long long)volsize);
     char *argv[] = { "qemu-img", "resize", "-q", "--shrink", "-f", "qcow2", path, sz, NULL };
     return qemu_img(argv, NULL, err);
@@ -292,17 +275,17 @@ static int dir_resize(vs_pool *pool, json_t *ds, uint64_t volsize, vm_err *err)
 
 static void dir_apply_pending(vs_pool *pool, json_t *ds)
 {
-    const char *pending = str(ds, "pending");
-    if (!pending || ds_type(ds) != VS_VOLUME)
+    const char *pending = vs_jstr(ds, "pending");
+    if (!pending || vs_ds_type(ds) != VS_VOLUME)
         return;
     cleanup_free char *from = dpath(pool, pending);
-    cleanup_free char *to = dpath(pool, str(ds, "file"));
+    cleanup_free char *to = dpath(pool, vs_jstr(ds, "file"));
     if (rename(from, to) == 0) {
         /* The previous inode now only lives on as a snapshot layer. */
         json_t *snaps = json_object_get(ds, "snaps");
         size_t n = json_array_size(snaps);
         if (n) {
-            cleanup_free char *l = dpath(pool, str(json_array_get(snaps, n - 1), "layer"));
+            cleanup_free char *l = dpath(pool, vs_jstr(json_array_get(snaps, n - 1), "layer"));
             chmod(l, 0400);
         }
         fsync_dir(pool->datadir);
@@ -433,18 +416,18 @@ static void dir_view_sync(vs_pool *pool, json_t *meta)
     cleanup_free char *prefix = xasprintf("%s/", pool->datadir);
 
     json_object_foreach(dss, name, ds) {
-        if (ds_type(ds) != VS_FILESYSTEM || !str(ds, "file"))
+        if (vs_ds_type(ds) != VS_FILESYSTEM || !vs_jstr(ds, "file"))
             continue;
-        cleanup_free char *target = dir_path(pool, str(ds, "file"), VS_FILESYSTEM);
+        cleanup_free char *target = dir_path(pool, vs_jstr(ds, "file"), VS_FILESYSTEM);
         cleanup_free char *parent = vs_parent_name(name);
         if (!parent) {
             cleanup_free char *l = xasprintf("%s/%s", pool->ctx->root, name);
             set_link(l, target);
         } else {
             json_t *pds = json_object_get(dss, parent);
-            if (!pds || ds_type(pds) != VS_FILESYSTEM)
+            if (!pds || vs_ds_type(pds) != VS_FILESYSTEM)
                 continue;
-            cleanup_free char *pdir = dir_path(pool, str(pds, "file"), VS_FILESYSTEM);
+            cleanup_free char *pdir = dir_path(pool, vs_jstr(pds, "file"), VS_FILESYSTEM);
             cleanup_free char *l = xasprintf("%s/%s", pdir, strrchr(name, '/') + 1);
             set_link(l, target);
         }
@@ -465,7 +448,7 @@ static void dir_view_sync(vs_pool *pool, json_t *meta)
                 continue;
             cleanup_free char *child = xasprintf("%s/%s", name, de->d_name);
             json_t *cds = json_object_get(dss, child);
-            if (!cds || ds_type(cds) != VS_FILESYSTEM)
+            if (!cds || vs_ds_type(cds) != VS_FILESYSTEM)
                 unlinkat(dirfd(d), de->d_name, 0);
         }
         closedir(d);

@@ -1,5 +1,6 @@
-/* Pure functions of the storage layer: names, sizes, ordering and the space
- * model.  No I/O here, so they are unit-tested directly. */
+/* Pure functions of the storage layer: names, sizes, ordering, dataset JSON
+ * entries and the space model.  No I/O here, so they are unit-tested
+ * directly. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -279,4 +280,56 @@ void vs_acct_free(vs_acct *a)
     json_decref(a->qinner);
     a->inner = NULL;
     a->qinner = NULL;
+}
+
+/* ---- dataset JSON ---- */
+
+const char *vs_jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+int vs_ds_type(json_t *ds)
+{
+    const char *t = vs_jstr(ds, "type");
+    return t && !strcmp(t, "volume") ? VS_VOLUME : VS_FILESYSTEM;
+}
+
+const char *vs_type_name(int t)
+{
+    return t == VS_VOLUME ? "volume" : t == VS_SNAPSHOT ? "snapshot" : "filesystem";
+}
+
+/* "ds@snap" -> ds (allocated) and snap pointer into name; NULL snap if none. */
+char *vs_split_snap(const char *name, const char **snap)
+{
+    const char *at = strchr(name, '@');
+    *snap = at ? at + 1 : NULL;
+    return at ? xstrndup(name, (size_t)(at - name)) : xstrdup(name);
+}
+
+ssize_t vs_find_snap(json_t *ds, const char *snap)
+{
+    json_t *snaps = json_object_get(ds, "snaps"), *s;
+    size_t i;
+    json_array_foreach(snaps, i, s)
+        if (!strcmp(vs_jstr(s, "name"), snap))
+            return (ssize_t)i;
+    return -1;
+}
+
+json_t *vs_child_names(json_t *dss, const char *name, bool recursive)
+{
+    json_t *out = json_array();
+    const char *n;
+    json_t *ds;
+    size_t len = strlen(name);
+    json_object_foreach(dss, n, ds) {
+        if (strncmp(n, name, len) || n[len] != '/')
+            continue;
+        if (!recursive && strchr(n + len + 1, '/'))
+            continue;
+        json_array_append_new(out, json_string(n));
+    }
+    return out;
 }

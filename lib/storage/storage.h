@@ -89,8 +89,16 @@ int vs_clone(vs_pool *pool, const char *snapname, const char *newname, json_t *p
  * on it or any snapshot has holds; VS_RECURSIVE also destroys children and
  * snapshots (still refused for holds and for dependent clones outside). */
 int vs_destroy(vs_pool *pool, const char *name, int flags, vm_err *err);
-/* Roll a dataset back to "ds@snap"; snapshots newer than it are destroyed
- * (zfs rollback -r semantics, refused if those have holds/clones). */
+/* Roll a dataset back to "ds@snap", with zfs rollback's rule checked under
+ * the pool lock: without VS_RECURSIVE it is refused (VMERR_BUSY) while
+ * snapshots newer than ds@snap exist, nothing changed, with zfs's message
+ * naming them one per line and no trailing newline ("cannot rollback to
+ * '<snap>': more recent snapshots or bookmarks exist\nuse '-r' to force
+ * deletion of the following snapshots and bookmarks:\n<ds@a>\n<ds@b>"; a
+ * list too long for vm_err ends with "(N more not listed)").  With
+ * VS_RECURSIVE (-r) the newer snapshots are destroyed (refused if those have
+ * holds/clones).  A missing snapshot: "cannot open '<snap>': dataset does
+ * not exist". */
 int vs_rollback(vs_pool *pool, const char *snapname, int flags, vm_err *err);
 int vs_rename(vs_pool *pool, const char *from, const char *to, vm_err *err);
 /* Exchanges the names of two datasets (and their descendants) in a single

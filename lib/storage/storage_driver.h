@@ -1,7 +1,8 @@
-/* The seam between the storage API (storage.c) and the code that holds the
- * data (one driver per pool, libvirt storage-backend style).
+/* The seam between the storage API (pool.c, dataset.c, snapshot.c, ...) and
+ * the code that holds the data (one driver per pool, libvirt storage-backend
+ * style).
  *
- * storage.c owns the metadata (pool.json), names, locking and accounting; a
+ * The API files own the metadata (pool.json), names, locking and accounting; a
  * driver owns only the bytes.  Every data-creating hook runs BEFORE the
  * metadata commit and only creates files nobody references yet (so a crash
  * leaves garbage, never a dangling reference); it records the names of what
@@ -46,7 +47,7 @@ typedef struct vs_driver {
      * child dataset links named in `children` (array of basenames). */
     int (*snapshot)(vs_pool *pool, json_t *ds, json_t *snap, json_t *children, vm_err *err);
     /* New dataset `nds` (its "type" set) whose data starts as snap.
-     * Filesystem clones are called WITHOUT the pool lock (storage.c); their
+     * Filesystem clones are called WITHOUT the pool lock (clone.c); their
      * data must carry ".work." in its name (see gc). */
     int (*clone)(vs_pool *pool, json_t *snap, json_t *nds, uint64_t volsize, vm_err *err);
     /* Replacement data for ds equal to snap (volume: sets "pending";

@@ -217,7 +217,7 @@ static void test_rollback_and_chain(void **state)
 
     /* hold on a newer snapshot blocks rollback */
     OK(vs_hold(p, "t", "zones/d@c", &_e));
-    FAILS(VMERR_BUSY, "is held", vs_rollback(p, "zones/d@a", 0, &_e));
+    FAILS(VMERR_BUSY, "is held", vs_rollback(p, "zones/d@a", VS_RECURSIVE, &_e));
     qio(p, "zones/d", "read -P 0x44 3M 64k", 1);
     OK(vs_release(p, "t", "zones/d@c", &_e));
     OK(vs_rollback(p, "zones/d@a", VS_RECURSIVE, &_e));
@@ -342,12 +342,71 @@ static void test_crash_leftovers(void **state)
     (void)p;
 }
 
+/* zfs rollback's rule lives in vs_rollback: without VS_RECURSIVE newer
+ * snapshots refuse it (zfs's message, nothing destroyed); with it they go. */
+static void test_rollback_newer_needs_recursive(void **state)
+{
+    fx *f = *state;
+    vs_pool *p = f->pool;
+    OK(vs_create_vol(p, "zones/v", 16 * MiB, NULL, &_e));
+    qio(p, "zones/v", "write -P 0x11 0 64k", 1);
+    OK(vs_snapshot(p, "zones/v@a", 0, &_e));
+    qio(p, "zones/v", "write -P 0x22 0 64k", 1);
+    OK(vs_snapshot(p, "zones/v@b", 0, &_e));
+    OK(vs_snapshot(p, "zones/v@c", 0, &_e));
+    qio(p, "zones/v", "write -P 0x33 0 64k", 1);
+
+    vm_err err = VM_ERR_INIT;
+    assert_true(vs_rollback(p, "zones/v@a", 0, &err) < 0);
+    assert_int_equal(err.code, VMERR_BUSY);
+    assert_string_equal(err.msg, "cannot rollback to 'zones/v@a': more recent snapshots or bookmarks exist\n"
+                                 "use '-r' to force deletion of the following snapshots and bookmarks:\n"
+                                 "zones/v@b\nzones/v@c");
+    assert_true(vs_exists(p, "zones/v@b"));
+    assert_true(vs_exists(p, "zones/v@c"));
+    qio(p, "zones/v", "read -P 0x33 0 64k", 1);
+    /* the newest snapshot needs no -r; a missing one keeps its message */
+    FAILS(VMERR_NOTFOUND, "cannot open 'zones/v@x': dataset does not exist", vs_rollback(p, "zones/v@x", 0, &_e));
+    OK(vs_rollback(p, "zones/v@c", 0, &_e));
+    qio(p, "zones/v", "read -P 0x22 0 64k", 1);
+    OK(vs_rollback(p, "zones/v@a", VS_RECURSIVE, &_e));
+    qio(p, "zones/v", "read -P 0x11 0 64k", 1);
+    assert_false(vs_exists(p, "zones/v@b"));
+    assert_false(vs_exists(p, "zones/v@c"));
+
+    /* a list longer than a message ends with the count left out */
+    OK(vs_create_fs(p, "zones/fs", NULL, &_e));
+    char snap[300];
+    for (int i = 0; i < 24; i++) {
+        snprintf(snap, sizeof snap, "zones/fs@s%02d%0230d", i, 0);
+        OK(vs_snapshot(p, snap, 0, &_e));
+    }
+    snprintf(snap, sizeof snap, "zones/fs@s00%0230d", 0);
+    vm_err e2 = VM_ERR_INIT;
+    assert_true(vs_rollback(p, snap, 0, &e2) < 0);
+    assert_int_equal(e2.code, VMERR_BUSY);
+    assert_true(strlen(e2.msg) < VM_ERR_MSGLEN - 1);
+    assert_non_null(strstr(e2.msg, "zones/fs@s01"));
+    const char *tail = strrchr(e2.msg, '\n');
+    assert_non_null(tail);
+    assert_true(strstr(tail, " more not listed)") != NULL);
+    int listed = 0;
+    for (const char *q = strstr(e2.msg, "\nzones/fs@"); q; q = strstr(q + 1, "\nzones/fs@"))
+        listed++;
+    char want[64];
+    snprintf(want, sizeof want, "\n(%d more not listed)", 23 - listed);
+    assert_string_equal(tail, want);
+    snprintf(snap, sizeof snap, "zones/fs@s23%0230d", 0);
+    assert_true(vs_exists(p, snap));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_and_props, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_clone_destroy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_and_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_newer_needs_recursive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_swap_resize, setup, teardown),
         cmocka_unit_test_setup_teardown(test_space, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_leftovers, setup, teardown),

@@ -1,0 +1,35 @@
+/* vmstore changed / space: changed blocks and pool capacity as JSON. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "vmstore.h"
+
+int cmd_changed(vs_pool *pool, int argc, char **argv)
+{
+    vm_err err = VM_ERR_INIT;
+    cleanup_json json_t *ext = NULL;
+    if (argc - optind < 1 || argc - optind > 2)
+        return usage("changed needs one or two snapshots");
+    if (vs_changed_blocks(pool, argv[optind], argc - optind == 2 ? argv[optind + 1] : NULL, &ext, &err) < 0)
+        return fail(&err);
+    cleanup_free char *s = json_compact(ext);
+    printf("%s\n", s);
+    return 0;
+}
+
+int cmd_space(vs_pool *pool, int argc, char **argv)
+{
+    vm_err err = VM_ERR_INIT;
+    vs_space sp;
+    (void)argc;
+    (void)argv;
+    if (vs_pool_space(pool, &sp, &err) < 0)
+        return fail(&err);
+    printf("{\"size\":%llu,\"used\":%llu,\"free\":%llu,\"reserved\":%llu,\"available\":%llu}\n",
+           (unsigned long long)sp.size, (unsigned long long)sp.used, (unsigned long long)sp.free,
+           (unsigned long long)sp.reserved, (unsigned long long)sp.available);
+    return 0;
+}
