@@ -10,9 +10,7 @@
 #include "common/ctx.h"
 #include "common/util.h"
 #include "image/image.h"
-#ifdef HAVE_VMOBJ
 #include "vm/vmobj.h"
-#endif
 
 static const char usage_text[] =
     "Usage: imgadm <command> [options]\n"
@@ -343,13 +341,8 @@ static int cmd_create(vm_ctx *ctx, int argc, char **argv)
         if (read_json_file(vmfile, &vm, &err) < 0)
             return fail(&err);
     } else {
-#ifdef HAVE_VMOBJ
         if (vmobj_load(ctx, vmuuid, &vm, &err) < 0)
             return fail(&err);
-#else
-        vm_err_set(&err, VMERR_UNSUPPORTED, "this build cannot load VMs (lib/vm missing); use --vmobj FILE");
-        return fail(&err);
-#endif
     }
     bar b = { .on = !quiet && isatty(2), .last_pct = -2 };
     img_create_opts o = { .progress = bar_cb, .progress_arg = &b, .compression = comp };

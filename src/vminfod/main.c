@@ -14,9 +14,7 @@
 #include "common/util.h"
 #include "httpd.h"
 #include "server.h"
-#ifdef HAVE_VMOBJ
 #include "vm/vmobj.h"
-#endif
 
 static const char usage_text[] =
     "Usage: vminfod [options]\n"
@@ -38,7 +36,6 @@ static const char usage_text[] =
     "                           as-is, for testing)\n"
     "  -h, --help\n";
 
-#ifdef HAVE_VMOBJ
 static int vm_load_each(void *arg, vminfod_want_fn want, vminfod_each_fn fn, void *fnarg, vm_err *err)
 {
     /* vminfod's callbacks have vmobj's shape; vmobj passes fnarg to both. */
@@ -59,7 +56,6 @@ static json_t *vm_watch(void *arg, const char *uuid)
 {
     return vmobj_watch_paths(arg, uuid);
 }
-#endif
 
 static int parse_num(const char *opt, const char *s, int64_t max, int64_t *out)
 {
@@ -146,16 +142,7 @@ int main(int argc, char **argv)
     if (which && !strcmp(which, "files")) {
         vminfod_files_loader(&ctx, &loader);
     } else if (!which || !strcmp(which, "vm")) {
-#ifdef HAVE_VMOBJ
         loader = (vminfod_loader){ &ctx, vm_load_each, vm_load_one, vm_list, vm_watch };
-#else
-        if (which) {
-            fprintf(stderr, "vminfod: this build has no VM loader (lib/vm); use --loader files\n");
-            vm_ctx_free(&ctx);
-            return 2;
-        }
-        vminfod_files_loader(&ctx, &loader);
-#endif
     } else {
         fprintf(stderr, "vminfod: unknown loader: %s\n", which);
         vm_ctx_free(&ctx);
