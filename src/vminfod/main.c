@@ -14,9 +14,7 @@
 #include "common/util.h"
 #include "httpd.h"
 #include "server.h"
-#ifdef HAVE_VMOBJ
 #include "vm/vmobj.h"
-#endif
 
 static const char usage_text[] =
     "Usage: vminfod [options]\n"
@@ -38,7 +36,6 @@ static const char usage_text[] =
     "                           as-is, for testing)\n"
     "  -h, --help\n";
 
-#ifdef HAVE_VMOBJ
 static int vm_load_each(void *arg, vminfod_want_fn want, vminfod_each_fn fn, void *fnarg, vm_err *err)
 {
     /* vminfod's callbacks have vmobj's shape; vmobj passes fnarg to both. */
@@ -59,7 +56,6 @@ static json_t *vm_watch(void *arg, const char *uuid)
 {
     return vmobj_watch_paths(arg, uuid);
 }
-#endif
 
 static int parse_num(const char *opt, const char *s, int64_t max, int64_t *out)
 {
@@ -70,7 +66,13 @@ static int parse_num(const char *opt, const char *s, int64_t max, int64_t *out)
     return 0;
 }
 
-int main(int argc, char **argv)
+struct args {
+    const char *listen_addr, *sock, *which;
+    vminfod_opts opts;
+};
+
+/* Returns -1 to go on, else the exit status (usage printed, or an error). */
+static int parse_args(int argc, char **argv, struct args *a)
 {
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, 'l' },
@@ -83,46 +85,37 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    vm_ctx ctx;
-    vm_err err = VM_ERR_INIT;
-    vminfod_opts opts;
-    vminfod_loader loader;
-    const char *listen_addr = NULL, *sock = NULL, *which = NULL;
+    vminfod_opts *opts = &a->opts;
     int64_t v;
-    int c, rc = 1;
+    int c;
 
-    /* Memory stays proportional to the VMs: big buffers (the /vms body, ready
-     * lines) go back to the system when freed instead of fragmenting the
-     * heap, and the HTTP threads share arenas. */
-    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    mallopt(M_ARENA_MAX, 2);
-    vminfod_opts_default(&opts);
+    vminfod_opts_default(opts);
     while ((c = getopt_long(argc, argv, "l:s:r:d:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'l': listen_addr = optarg; break;
-        case 's': sock = optarg; break;
-        case 'L': which = optarg; break;
+        case 'l': a->listen_addr = optarg; break;
+        case 's': a->sock = optarg; break;
+        case 'L': a->which = optarg; break;
         case 'r':
             if (parse_num("--rescan", optarg, 86400 * 7, &v) < 0)
                 return 2;
-            opts.rescan_ms = (int)(v * 1000);
+            opts->rescan_ms = (int)(v * 1000);
             break;
         case 'd':
             if (parse_num("--debounce-ms", optarg, 10000, &v) < 0)
                 return 2;
-            opts.debounce_ms = (int)v;
+            opts->debounce_ms = (int)v;
             break;
         case 'H':
             if (parse_num("--history", optarg, 1 << 24, &v) < 0 || v < 1)
                 return 2;
-            opts.ring_events = (size_t)v;
+            opts->ring_events = (size_t)v;
             break;
         case 'B':
             if (parse_num("--client-buffer", optarg, (int64_t)1 << 40, &v) < 0 || v < 1024)
                 return 2;
-            opts.client_buffer = (size_t)v;
-            if (opts.ring_bytes < opts.client_buffer * 2)
-                opts.ring_bytes = opts.client_buffer * 2;
+            opts->client_buffer = (size_t)v;
+            if (opts->ring_bytes < opts->client_buffer * 2)
+                opts->ring_bytes = opts->client_buffer * 2;
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -136,6 +129,29 @@ int main(int argc, char **argv)
         fprintf(stderr, "vminfod: unexpected argument: %s\n", argv[optind]);
         return 2;
     }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    vm_ctx ctx;
+    vm_err err = VM_ERR_INIT;
+    struct args a = { NULL, NULL, NULL, { 0 } };
+    vminfod_loader loader;
+    const char *listen_addr, *sock, *which;
+    int rc = 1;
+
+    /* Memory stays proportional to the VMs: big buffers (the /vms body, ready
+     * lines) go back to the system when freed instead of fragmenting the
+     * heap, and the HTTP threads share arenas. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_ARENA_MAX, 2);
+    int r = parse_args(argc, argv, &a);
+    if (r >= 0)
+        return r;
+    listen_addr = a.listen_addr;
+    sock = a.sock;
+    which = a.which;
     if (vm_ctx_init(&ctx, &err) < 0) {
         fprintf(stderr, "vminfod: %s\n", err.msg);
         return 1;
@@ -146,16 +162,7 @@ int main(int argc, char **argv)
     if (which && !strcmp(which, "files")) {
         vminfod_files_loader(&ctx, &loader);
     } else if (!which || !strcmp(which, "vm")) {
-#ifdef HAVE_VMOBJ
         loader = (vminfod_loader){ &ctx, vm_load_each, vm_load_one, vm_list, vm_watch };
-#else
-        if (which) {
-            fprintf(stderr, "vminfod: this build has no VM loader (lib/vm); use --loader files\n");
-            vm_ctx_free(&ctx);
-            return 2;
-        }
-        vminfod_files_loader(&ctx, &loader);
-#endif
     } else {
         fprintf(stderr, "vminfod: unknown loader: %s\n", which);
         vm_ctx_free(&ctx);
@@ -187,7 +194,7 @@ int main(int argc, char **argv)
         vm_err_sys(&err, errno, "signalfd");
         goto out;
     }
-    if (vminfod_new(&ctx, &loader, &opts, &d, &err) < 0)
+    if (vminfod_new(&ctx, &loader, &a.opts, &d, &err) < 0)
         goto out;
     vminfod_log(d, "info", "starting for root %s", ctx.root);
     if (vminfod_start(d, &err) < 0)

@@ -1,7 +1,9 @@
 /* vminfod core: the VM object cache, the event history, event listeners,
  * request routing and the file/process watcher loop.  Everything but the
  * HTTP transport (httpd.c) and the real VM loader (main.c), so unit tests
- * and the fuzz harness drive it with a fake loader.
+ * and the fuzz harness drive it with a fake loader.  Its parts are listed
+ * in server_internal.h; the watcher (watch.h) reports to it through a table
+ * of callbacks and never calls back into it.
  *
  * Threads: vminfod_run() is the only writer (one thread: watcher loop);
  * request handling and listener reads come from the HTTP threads.  All

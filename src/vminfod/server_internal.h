@@ -1,13 +1,25 @@
-/* Shared between server.c (cache, events, requests) and watch.c (loop). */
+/* Shared between the parts of the vminfod core behind server.h:
+ *   server.c  lifecycle, log, and the watcher (watch.h) wiring
+ *   cache.c   the VM object cache and its refresh through the loader
+ *   vms.c     the /vms answers: whole cache, ?fields= projection
+ *   events.c  the event history and the /events listeners
+ *   status.c  /status
+ *   routes.c  request routing and responses
+ * watch.c does not see this: it reports through its vminfod_watch_ops.
+ *
+ * Locking: everything under "shared" is read and written with d->lock
+ * held; functions named *_locked expect it held, the others take it. */
 #ifndef VMINFOD_SERVER_INTERNAL_H
 #define VMINFOD_SERVER_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "server.h"
 #include "strmap.h"
 #include "vminfo/ring.h"
+#include "watch.h"
 
 /* One cached VM: its compact JSON text, exactly what /vms/<uuid> sends. */
 struct vment {
@@ -23,28 +35,11 @@ struct vment {
     size_t frag_len;
 };
 
-/* A watched directory; refs say which entries matter to whom. */
-struct wref {
-    char *name;        /* entry name, NULL for any entry */
-    char *owner;       /* VM uuid, or "@list" / "@globals" */
-};
-
-struct wdir {
-    int wd;            /* -1 once the kernel dropped the watch */
-    char *path;
-    struct wref *refs;
-    size_t nrefs, cap;
-};
-
-/* Watcher-side state of one VM (exists while the VM, or its directory, does). */
-struct vmw {
-    char uuid[37];
-    struct wdir **dirs;   /* one entry per ref this VM holds (parallel to names) */
-    char **names;
-    size_t n;
-    int pid;
-    int pidfd;
-    int retries;
+/* An immutable response body shared by reference (vminfod_blob_unref). */
+struct vms_blob {
+    atomic_int refs;
+    size_t len;
+    char data[];
 };
 
 struct vminfod_listener {
@@ -66,7 +61,7 @@ struct vminfod {
     vminfod_loader loader;
     vminfod_opts opts;
     int64_t start_ms;
-    int64_t last_keepalive;      /* watch thread only */
+    vminfod_watch *watch;        /* its tables are written under lock too */
 
     /* ---- shared: under lock ---- */
     pthread_mutex_t lock;
@@ -81,31 +76,53 @@ struct vminfod {
     json_t *refresh_log;         /* [{reason, cacheChanges, vmChanges, started, ended}] */
     int64_t last_refresh_ms;
     int refreshing;
-    size_t npending;             /* VMs waiting for reload */
-    long long overflows;
     long long events_lost_rescans;
-    /* the watch tables below are written under lock, read freely by the
-     * watcher thread (their only writer) */
-    strmap *dirs;                /* path → struct wdir */
-    strmap *wds;                 /* "%d" wd → struct wdir */
-    strmap *vmw;                 /* uuid → struct vmw */
-
-    /* ---- watcher thread only ---- */
-    int epfd, inofd, timerfd, wakefd;
-    strmap *dirty;               /* uuid → due time (int64_t *) */
-    int rescan_pending;
-    const char *rescan_reason;
-    int stopping;
 };
 
-/* server.c, for watch.c */
-void vminfod_record_error(vminfod *d, const char *msg);
-/* Reloads these VMs (array of uuids) in one load_all pass; returns the
+/* Listeners to resume once the lock is released (a push wakes them). */
+struct wake {
+    const vminfod_listener_ops *ops;
+    void *conn;
+};
+
+struct wakes {
+    struct wake *v;
+    size_t n, cap;
+};
+
+/* ---- cache.c ---- */
+
+void vminfod_vment_free(void *p);
+/* Reloads these VMs (array of uuids) in one load_each pass; returns the
  * uuids to retry (new array). */
 json_t *vminfod_refresh_many(vminfod *d, json_t *uuids);
-/* watch.c, for server.c: keep watches and the pidfd of a VM current
- * (present = the VM or its directory exists), or drop them. */
-void vminfod_watch_vm(vminfod *d, const char *uuid, int present);
-void vminfod_watch_free_all(vminfod *d);
+
+/* ---- vms.c ---- */
+
+/* Lock held: the cached VMs changed, so a kept /vms?fields= answer is stale. */
+void vminfod_cache_changed_locked(vminfod *d);
+/* Lock held: "[<vm>,...]" of the VMs in only (uuids; NULL: every VM),
+ * sorted by uuid; a new blob the caller releases. */
+struct vms_blob *vminfod_vms_locked(vminfod *d, char **only);
+/* Lock held: /vms?fields=<fields> (kept until the cache changes); a
+ * reference the caller releases. */
+struct vms_blob *vminfod_vms_fields_locked(vminfod *d, const char *fields);
+/* Lock held, for cache.c: repacks e's scalars from vm (drops e->frag). */
+void vminfod_vment_scalars(json_t *vm, struct vment *e);
+
+/* ---- events.c ---- */
+
+/* Lock held: appends the event (its "seq" added here) to the history and
+ * tells the listeners; the ones to wake land in w (vminfod_wakes_run once
+ * the lock is released). */
+void vminfod_event_push_locked(vminfod *d, json_t *ev, struct wakes *w);
+void vminfod_wakes_run(struct wakes *w);
+/* A new listener from ?since / ?vms= (registered; see server.h). */
+struct vminfod_listener *vminfod_listener_new(vminfod *d, const char *ua, int has_since,
+                                              long long since, char **only);
+
+/* ---- status.c ---- */
+
+json_t *vminfod_status_json(vminfod *d, int full);
 
 #endif

@@ -1,0 +1,49 @@
+/* imgadm's command table and the helpers its commands share.  A command
+ * gets its own argv (argv[0] is its name, getopt reset), prints its output
+ * and returns the exit status: 0; 1 on failure ("imgadm: error: <msg>" on
+ * stderr); 2 on a usage error (the message, then the usage text, on
+ * stderr).  Messages and output follow SmartOS imgadm(8). */
+#ifndef IMGADM_H
+#define IMGADM_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/ctx.h"
+#include "common/err.h"
+
+typedef struct imgadm_cmd {
+    const char *name;
+    int (*run)(vm_ctx *ctx, int argc, char **argv);
+    const char *synopsis;    /* usage line, after "imgadm " */
+    const char *summary;     /* what it does, one line */
+} imgadm_cmd;
+
+int imgadm_cmd_install(vm_ctx *ctx, int argc, char **argv);   /* install.c */
+int imgadm_cmd_list(vm_ctx *ctx, int argc, char **argv);      /* list.c */
+int imgadm_cmd_get(vm_ctx *ctx, int argc, char **argv);       /* get_delete.c */
+int imgadm_cmd_delete(vm_ctx *ctx, int argc, char **argv);    /* get_delete.c */
+int imgadm_cmd_create(vm_ctx *ctx, int argc, char **argv);    /* create.c */
+
+/* The usage text (from the command table) on f. */
+void imgadm_usage(FILE *f);
+/* "imgadm: error: <fmt>" and the usage text on stderr; returns 2. */
+int imgadm_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "imgadm: error: <msg>" on stderr; returns 2 for VMERR_USAGE, else 1. */
+int imgadm_fail(const vm_err *err);
+
+/* Progress bar on stderr while installing or creating (progress.c): drawn
+ * only when on (a TTY and no -q), erased by imgadm_bar_end. */
+typedef struct imgadm_bar {
+    int on;
+    char phase[16];
+    int last_pct;
+    int64_t last_ms;
+    int drawn;
+} imgadm_bar;
+
+/* The img_*_opts progress callback; arg is an imgadm_bar. */
+void imgadm_bar_cb(void *arg, const char *phase, uint64_t done, uint64_t total);
+void imgadm_bar_end(imgadm_bar *b);
+
+#endif
