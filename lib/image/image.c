@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/lock.h"
+#include "common/units.h"
 #include "common/util.h"
 #include "image/compress.h"
 #include "image/catalog.h"
@@ -17,7 +18,6 @@
 #include "image/sha1.h"
 #include "storage/storage.h"
 
-#define MiB (1024ULL * 1024ULL)
 #define OWNER_PROP "imgadm:image"
 
 static void report(const img_progress_fn fn, void *arg, const char *phase, uint64_t done, uint64_t total)
@@ -269,7 +269,10 @@ static int install_zvol(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *
 {
     const char *uuid = json_string_value(json_object_get(m, "uuid"));
     const char *want = json_string_value(json_object_get(json_array_get(json_object_get(m, "files"), 0), "sha1"));
-    uint64_t volsize = (uint64_t)json_integer_value(json_object_get(m, "image_size")) * MiB;
+    int64_t vbytes;
+    if (!mib_to_bytes(json_integer_value(json_object_get(m, "image_size")), &vbytes))
+        return vm_err_set(err, VMERR_INVALID, "manifest image_size is out of range");
+    uint64_t volsize = (uint64_t)vbytes;
     img_progress_fn pf = opts ? opts->progress : NULL;
     void *pa = opts ? opts->progress_arg : NULL;
     cleanup_free char *tmpdir = xasprintf("%s/var/imgadm/tmp", ctx->root);
@@ -307,7 +310,7 @@ static int install_zvol(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *
         goto out;
     if (dp.virtual_size > volsize) {
         vm_err_set(err, VMERR_INVALID, "image file is larger than its manifest image_size: %llu bytes > %llu MiB",
-                   (unsigned long long)dp.virtual_size, (unsigned long long)(volsize / MiB));
+                   (unsigned long long)dp.virtual_size, (unsigned long long)(volsize / VM_MiB));
         goto out;
     }
     if (comp == IMG_COMP_NONE) {
