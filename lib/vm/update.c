@@ -94,8 +94,10 @@ static void plan_properties(json_t *payload, update_plan *p)
 static int check_pool_promise(update_plan *p, vm_err *err)
 {
     vs_space sp;
-    if (!vm_brand_is_hvm(p->brand) || vs_pool_space(p->pool, &sp, err) < 0)
-        return vm_brand_is_hvm(p->brand) ? -1 : 0;
+    if (!vm_brand_is_hvm(p->brand))
+        return 0; /* RFD 154's reservation is the HVM brands' space rule */
+    if (vs_pool_space(p->pool, &sp, err) < 0)
+        return -1;
     int64_t cur_res = 0;
     if (vs_get_int(p->pool, p->ds, "reservation", &cur_res, err) < 0)
         return -1;
