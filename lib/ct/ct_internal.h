@@ -78,7 +78,7 @@ enum { CT_DEAD = 0, CT_ALIVE = 1, CT_ENDING = 2 };
 /* Is the init recorded in the run dir alive?  *pid set when recorded;
  * *pidstr_out (may be NULL) gets the pid file's text. */
 int ct_check_init(const ct_paths *p, pid_t *pid, char **pidstr_out);
-/* Removes the running-state files if the pid file still says `pidstr`
+/* Removes the running-state files (pid last) if the pid file still says `pidstr`
  * (someone may have started the VM again meanwhile); NULL: unconditionally. */
 void ct_clean_running_files(const ct_paths *p, const char *uuid, const char *pidstr);
 /* A liblxc handle of the running container, else VMERR_STATE. */

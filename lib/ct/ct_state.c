@@ -170,15 +170,18 @@ void ct_clean_running_files(const ct_paths *p, const char *uuid, const char *pid
     cleanup_free char *now = ct_read_small(p->pid);
     if (pidstr && (!now || strcmp(now, pidstr)))
         return;
-    unlink(p->pid);
-    unlink(p->ctinit);
-    unlink(p->state);
-    unlink(p->boot);
     /* Nobody will come back for these (the supervisor is gone too). */
     vm_err e = VM_ERR_INIT;
     cleanup_free char *self_cg = ct_read_small("/proc/self/cgroup");
     rm_rf(p->lxcpath, &e);
     cgroup_leftovers(uuid, self_cg);
+    unlink(p->state);
+    unlink(p->boot);
+    /* pid (with ctinit, which makes it "ours") last: until it is gone the
+     * container counts as ending, and ct_stop waits for it, so a new start
+     * never meets this cleanup in the run dir or the cgroups. */
+    unlink(p->ctinit);
+    unlink(p->pid);
 }
 
 int ct_check_init(const ct_paths *p, pid_t *pid, char **pidstr_out)
