@@ -4,9 +4,6 @@
 
 /* errno.h before attach_options.h: LXC_ATTACH_OPTIONS_DEFAULT uses EBADF. */
 #include <errno.h>
-#include <poll.h>
-#include <stdbool.h>
-#include <string.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -14,10 +11,9 @@
 #include <lxc/attach_options.h>
 #include <lxc/lxccontainer.h>
 
+#include "common/tty.h"
 #include "common/util.h"
 #include "ct/ct_internal.h"
-
-#define CT_CONSOLE_DETACH 0x1d /* CTRL-] */
 
 int ct_login(const vm_ctx *ctx, const char *uuid, char *const argv[], int *exit_status,
              vm_err *err)
@@ -55,25 +51,6 @@ int ct_login(const vm_ctx *ctx, const char *uuid, char *const argv[], int *exit_
     return 0;
 }
 
-static bool write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, buf, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && errno == EAGAIN) {
-            struct pollfd pfd = {fd, POLLOUT, 0};
-            poll(&pfd, 1, 100);
-            continue;
-        }
-        if (w <= 0)
-            return false;
-        buf += w;
-        len -= (size_t)w;
-    }
-    return true;
-}
-
 int ct_console(const vm_ctx *ctx, const char *uuid, vm_err *err)
 {
     cleanup_paths ct_paths p;
@@ -83,63 +60,14 @@ int ct_console(const vm_ctx *ctx, const char *uuid, vm_err *err)
     cleanup_lxc struct lxc_container *c = ct_running_handle(&p, uuid, err);
     if (!c)
         return -1;
-    /* Our own proxy loop instead of c->console(): LXC's escape is a
-     * two-key sequence (<escape> q), the console must detach on CTRL-]
-     * alone. */
+    /* Our own relay instead of c->console(): LXC's escape is a two-key
+     * sequence (<escape> q), the console must detach on CTRL-] alone. */
     int ttynum = 0, ptx = -1;
     cleanup_close int keep = c->console_getfd(c, &ttynum, &ptx);
     if (keep < 0 || ptx < 0)
         return vm_err_set(err, VMERR_BUSY, "cannot attach to the console of container %s "
                           "(another console session may be attached)", uuid);
     cleanup_close int ptxfd = ptx;
-
-    struct termios saved, raw;
-    bool tty = isatty(0) && tcgetattr(0, &saved) == 0;
-    if (tty) {
-        raw = saved;
-        cfmakeraw(&raw);
-        tcsetattr(0, TCSAFLUSH, &raw);
-    }
-    bool in_open = true;
-    char buf[4096];
-    for (;;) {
-        struct pollfd pfd[2] = {{ptxfd, POLLIN, 0}, {in_open ? 0 : -1, POLLIN, 0}};
-        if (poll(pfd, 2, 1000) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t r = read(ptxfd, buf, sizeof buf);
-            if (r < 0 && (errno == EINTR || errno == EAGAIN))
-                continue;
-            if (r <= 0 || !write_all(1, buf, (size_t)r))
-                break; /* container gone */
-        }
-        if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t r = read(0, buf, sizeof buf);
-            if (r < 0 && (errno == EINTR || errno == EAGAIN))
-                continue;
-            if (r <= 0) {
-                /* stdin closed: drain what the console still says briefly */
-                in_open = false;
-                struct pollfd d = {ptxfd, POLLIN, 0};
-                while (poll(&d, 1, 300) > 0) {
-                    ssize_t n = read(ptxfd, buf, sizeof buf);
-                    if (n <= 0 || !write_all(1, buf, (size_t)n))
-                        break;
-                }
-                break;
-            }
-            char *esc = memchr(buf, CT_CONSOLE_DETACH, (size_t)r);
-            size_t n = esc ? (size_t)(esc - buf) : (size_t)r;
-            if (n && !write_all(ptxfd, buf, n))
-                break;
-            if (esc)
-                break;
-        }
-    }
-    if (tty)
-        tcsetattr(0, TCSAFLUSH, &saved);
-    return 0;
+    vm_tty_opts opts = {.tcsa = TCSAFLUSH, .quiet_ms = 300};
+    return vm_tty_relay(ptxfd, &opts, err);
 }
