@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/lock.h"
+#include "common/tty.h"
 #include "common/util.h"
 #include "hv/hv_proc.h"
 #include "hv/qmp.h"
@@ -358,21 +358,6 @@ int hv_info(const vm_ctx *ctx, const char *uuid, char **types, json_t **out, vm_
 
 /* ---------------- console ---------------- */
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int hv_console(const vm_ctx *ctx, const char *uuid, vm_err *err)
 {
     if (!uuid_valid(uuid))
@@ -391,56 +376,8 @@ int hv_console(const vm_ctx *ctx, const char *uuid, vm_err *err)
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
         return vm_err_sys(err, errno, "cannot connect to the console of VM %s", uuid);
 
-    bool tty = isatty(0);
-    struct termios saved, raw;
-    if (tty && tcgetattr(0, &saved) == 0) {
-        raw = saved;
-        cfmakeraw(&raw);
-        tcsetattr(0, TCSANOW, &raw);
-        fprintf(stderr, "[Connected to VM %s console; CTRL-] detaches]\r\n", uuid);
-    } else {
-        tty = false;
-    }
-    char buf[4096];
-    int rc = 0;
-    bool in_open = true;
-    for (;;) {
-        struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = 0, .events = POLLIN } };
-        /* After input ends (a pipe, not a tty), show the guest's answer and
-         * leave once it has been quiet for a second. */
-        int r = poll(p, in_open ? 2 : 1, in_open ? -1 : 1000);
-        if (r == 0)
-            break;
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = vm_err_sys(err, errno, "console poll");
-            break;
-        }
-        if (p[0].revents) {
-            ssize_t n = read(fd, buf, sizeof buf);
-            if (n <= 0)
-                break; /* QEMU closed the console: the VM stopped */
-            if (write_all(1, buf, (size_t)n) < 0)
-                break;
-        }
-        if (in_open && p[1].revents) {
-            ssize_t n = read(0, buf, sizeof buf);
-            if (n <= 0) {
-                in_open = false;
-                continue;
-            }
-            char *esc = memchr(buf, 0x1d, (size_t)n);
-            size_t len = esc ? (size_t)(esc - buf) : (size_t)n;
-            if (len && write_all(fd, buf, len) < 0)
-                break;
-            if (esc)
-                break;
-        }
-    }
-    if (tty) {
-        tcsetattr(0, TCSANOW, &saved);
-        fprintf(stderr, "\r\n[Connection to VM %s console closed]\r\n", uuid);
-    }
-    return rc;
+    cleanup_free char *banner = xasprintf("[Connected to VM %s console; CTRL-] detaches]\r\n", uuid);
+    cleanup_free char *farewell = xasprintf("\r\n[Connection to VM %s console closed]\r\n", uuid);
+    vm_tty_opts opts = { .tcsa = TCSANOW, .quiet_ms = 1000, .banner = banner, .farewell = farewell };
+    return vm_tty_relay(fd, &opts, err);
 }

@@ -1,0 +1,120 @@
+/* ct_stop and ct_kill: signals to the container's init through a pidfd
+ * pinned to the recorded identity. */
+#include "ct/ct.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/pidfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lxc/lxccontainer.h>
+
+#include "common/util.h"
+#include "ct/ct_internal.h"
+
+/* How long ct_stop waits for the supervisor to record the exit. */
+#define CT_REAP_TIMEOUT_MS 15000
+#define CT_DEFAULT_STOP_TIMEOUT 60
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Waits until the supervisor has recorded the exit (pid file gone); cleans
+ * up itself if the supervisor is gone.  -1 if init is still alive. */
+static int wait_reaped(const ct_paths *p, const char *uuid, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        pid_t pid;
+        cleanup_free char *pidstr = NULL;
+        int r = ct_check_init(p, &pid, &pidstr);
+        if (!pidstr)
+            return 0;
+        if (r == CT_DEAD) {
+            ct_clean_running_files(p, uuid, pidstr);
+            return 0;
+        }
+        if (now_ms() >= deadline)
+            return r == CT_ALIVE ? -1 : 0;
+        sleep_ms(10);
+    }
+}
+
+static int open_init(const ct_paths *p, const char *uuid, pid_t *pid_out, vm_err *err)
+{
+    pid_t pid;
+    if (ct_check_init(p, &pid, NULL) != CT_ALIVE)
+        return vm_err_set(err, VMERR_STATE, "container %s is not running", uuid);
+    int fd = pidfd_open(pid, 0);
+    ct_ident id;
+    unsigned long long start;
+    /* Re-check after opening: the pidfd now pins this very process. */
+    if (fd < 0 || ct_read_ident(p, &id) < 0 || ct_proc_stat(pid, NULL, &start) < 0 ||
+        start != id.init_start) {
+        if (fd >= 0)
+            close(fd);
+        return vm_err_set(err, VMERR_STATE, "container %s is not running", uuid);
+    }
+    if (pid_out)
+        *pid_out = pid;
+    return fd;
+}
+
+int ct_kill(const vm_ctx *ctx, const char *uuid, int sig, vm_err *err)
+{
+    cleanup_paths ct_paths p;
+    if (!uuid_valid(uuid))
+        return vm_err_set(err, VMERR_INVALID, "invalid uuid: %s", uuid);
+    ct_paths_init(ctx, uuid, &p);
+    cleanup_close int fd = open_init(&p, uuid, NULL, err);
+    if (fd < 0)
+        return -1;
+    if (pidfd_send_signal(fd, sig, NULL, 0) < 0)
+        return vm_err_sys(err, errno, "cannot signal container %s", uuid);
+    return 0;
+}
+
+int ct_stop(const vm_ctx *ctx, json_t *vmobj, int force, int timeout_s, vm_err *err)
+{
+    const char *uuid = json_string_value(json_object_get(vmobj, "uuid"));
+    if (!uuid || !uuid_valid(uuid))
+        return vm_err_set(err, VMERR_INVALID, "VM object has no valid uuid");
+    cleanup_paths ct_paths p;
+    ct_paths_init(ctx, uuid, &p);
+    pid_t pid;
+    cleanup_close int pfd = open_init(&p, uuid, &pid, err);
+    if (pfd < 0)
+        return -1;
+    if (timeout_s <= 0)
+        timeout_s = CT_DEFAULT_STOP_TIMEOUT;
+    char stline[64];
+    snprintf(stline, sizeof stline, "shutting_down %ld\n", (long)getpid());
+    if (ct_write_small(p.state, stline, err) < 0)
+        return -1;
+
+    cleanup_lxc struct lxc_container *c = ct_lxc_new(uuid, p.lxcpath);
+    bool stopped = false;
+    if (c && !force) {
+        stopped = c->shutdown(c, timeout_s);
+        if (!stopped)
+            vm_log(ctx, "info", "container %s did not halt within %d s, killing it", uuid, timeout_s);
+    }
+    if (!stopped) {
+        if (!c || !c->stop(c)) {
+            /* No monitor to ask: kill init ourselves. */
+            if (pidfd_send_signal(pfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+                return vm_err_sys(err, errno, "cannot kill container %s", uuid);
+        }
+    }
+    if (wait_reaped(&p, uuid, CT_REAP_TIMEOUT_MS) < 0) {
+        unlink(p.state);
+        return vm_err_set(err, VMERR_TIMEOUT, "container %s did not stop", uuid);
+    }
+    return 0;
+}

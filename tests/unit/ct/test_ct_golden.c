@@ -1,0 +1,193 @@
+/* Golden LXC configs: for each VM object tests/unit/ct/golden/<name>.json
+ * the config ct_config_build produces, as LXC saves it ("key = value" lines
+ * in the order set), must equal golden/<name>.conf byte for byte, or, for
+ * objects that must be refused, the error message must equal
+ * golden/<name>.err.  VMADM_GOLDEN_UPDATE=1 rewrites the expected files
+ * instead (review the git diff!).
+ *
+ * Everything the config depends on besides the object is fixed here: the
+ * VM context's root is GOLDEN_ROOT (nothing is created there), the zone
+ * root is <root>/<zfs_filesystem>/root and a delegated dataset's directory
+ * <root>/<dataset> (the mount view of lib/storage), the run dir
+ * <root>/run/vms/<uuid>; the host's cgroup layout and whether init is
+ * systemd come from the table below. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "ct/ct_config.h"
+
+#define GOLDEN_ROOT "/vmadm-golden"
+
+static const ct_host v1_memsw = {CT_CG_V1, CT_CG_V1, CT_CG_V1, true};
+static const ct_host v1_nomemsw = {CT_CG_V1, CT_CG_V1, CT_CG_V1, false};
+static const ct_host v2 = {CT_CG_V2, CT_CG_V2, CT_CG_V2, false};
+
+enum { SYSTEMD = 1, FAILS = 2 };
+
+typedef struct gcase {
+    const char *name;
+    const ct_host *host;
+    int flags;
+} gcase;
+
+static const gcase cases[] = {
+    {"joyent", &v1_memsw, 0},
+    {"joyent-minimal", &v1_memsw, 0},
+    {"lx", &v1_memsw, SYSTEMD},
+    {"lx-sysvinit", &v1_memsw, 0},
+    {"limits-v1", &v1_memsw, 0},
+    {"limits-v1-nomemsw", &v1_nomemsw, 0},
+    {"limits-v2", &v2, 0},
+    {"delegate-dataset", &v1_memsw, 0},
+    {"indestructible", &v2, 0},
+    {"init-halt-override", &v1_memsw, SYSTEMD},
+    {"err-brand", &v1_memsw, FAILS},
+    {"err-hostname", &v1_memsw, FAILS},
+    {"err-limit-type", &v1_memsw, FAILS},
+    {"err-dataset-name", &v1_memsw, FAILS},
+    {"err-halt-signal", &v1_memsw, FAILS},
+};
+#define NCASES (sizeof cases / sizeof cases[0])
+
+static const char *golden_dir;
+
+static bool update_mode(void)
+{
+    const char *u = getenv("VMADM_GOLDEN_UPDATE");
+    return u && !strcmp(u, "1");
+}
+
+/* The lines of text (without their newlines) as a string vector. */
+static char **split_lines(const char *text, size_t *n)
+{
+    char **v = xcalloc(strlen(text) + 2, sizeof *v);
+    size_t k = 0;
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        v[k++] = xstrndup(p, len);
+        p += len + (nl ? 1 : 0);
+    }
+    *n = k;
+    return v;
+}
+
+/* Unified-diff-like: the differing middle (after the common first and last
+ * lines) as "-expected" / "+actual" lines, one line of context around. */
+static void print_diff(const char *path, const char *expected, const char *actual)
+{
+    size_t ne, na, pre = 0, suf = 0;
+    cleanup_strv char **e = split_lines(expected, &ne);
+    cleanup_strv char **a = split_lines(actual, &na);
+    while (pre < ne && pre < na && !strcmp(e[pre], a[pre]))
+        pre++;
+    while (suf < ne - pre && suf < na - pre && !strcmp(e[ne - 1 - suf], a[na - 1 - suf]))
+        suf++;
+    fprintf(stderr, "golden mismatch: %s (VMADM_GOLDEN_UPDATE=1 rewrites it)\n--- %s\n+++ actual\n",
+            path, path);
+    fprintf(stderr, "@@ -%zu,%zu +%zu,%zu @@\n", pre + 1, ne - pre - suf, pre + 1, na - pre - suf);
+    if (pre > 0)
+        fprintf(stderr, " %s\n", e[pre - 1]);
+    for (size_t i = pre; i < ne - suf; i++)
+        fprintf(stderr, "-%s\n", e[i]);
+    for (size_t i = pre; i < na - suf; i++)
+        fprintf(stderr, "+%s\n", a[i]);
+    if (suf > 0)
+        fprintf(stderr, " %s\n", e[ne - suf]);
+    if (ne == na && pre == ne)
+        fprintf(stderr, "(the texts differ only in the final newline)\n");
+}
+
+/* Compares actual with the file (or rewrites it in update mode). */
+static int golden_check(const char *path, const char *actual)
+{
+    vm_err err = VM_ERR_INIT;
+    if (update_mode()) {
+        if (write_file_atomic(path, actual, strlen(actual), 0644, &err) < 0) {
+            fprintf(stderr, "cannot update %s: %s\n", path, err.msg);
+            return -1;
+        }
+        fprintf(stderr, "VMADM_GOLDEN_UPDATE=1: rewrote %s\n", path);
+        return 0;
+    }
+    cleanup_free char *expected = NULL;
+    size_t len;
+    if (read_file(path, &expected, &len, &err) < 0) {
+        fprintf(stderr, "golden file missing: %s (%s); VMADM_GOLDEN_UPDATE=1 creates it\n", path,
+                err.msg);
+        return -1;
+    }
+    if (len == strlen(actual) && !memcmp(expected, actual, len))
+        return 0;
+    print_diff(path, expected, actual);
+    return -1;
+}
+
+/* The text compared with the golden file: the config as LXC's save_config
+ * writes it, or (*failed) the error message. */
+static char *render(const gcase *c, json_t *vm, bool *failed)
+{
+    const char *uuid = json_string_value(json_object_get(vm, "uuid"));
+    const char *zfs = json_string_value(json_object_get(vm, "zfs_filesystem"));
+    cleanup_free char *rootfs = xasprintf(GOLDEN_ROOT "/%s/root", zfs ? zfs : "(none)");
+    cleanup_free char *rundir = xasprintf(GOLDEN_ROOT "/run/vms/%s", uuid ? uuid : "(none)");
+    cleanup_json json_t *dirs = json_array();
+    size_t i;
+    json_t *ds;
+    json_array_foreach(json_object_get(vm, "datasets"), i, ds)
+        json_array_append_new(dirs, json_sprintf(GOLDEN_ROOT "/%s", json_string_value(ds)));
+    ct_inputs in = {.rootfs = rootfs, .rundir = rundir, .dataset_dirs = dirs,
+                    .init_is_systemd = (c->flags & SYSTEMD) != 0};
+    cleanup_json json_t *items = NULL;
+    vm_err err = VM_ERR_INIT;
+    *failed = ct_config_build(vm, c->host, &in, &items, NULL, &err) < 0;
+    if (*failed)
+        return xasprintf("%s\n", err.msg);
+    char *text = xstrdup("");
+    json_t *pair;
+    json_array_foreach(items, i, pair) {
+        char *t = xasprintf("%s%s = %s\n", text, json_string_value(json_array_get(pair, 0)),
+                            json_string_value(json_array_get(pair, 1)));
+        free(text);
+        text = t;
+    }
+    return text;
+}
+
+static void test_case(void **state)
+{
+    const gcase *c = *state;
+    cleanup_free char *jpath = xasprintf("%s/%s.json", golden_dir, c->name);
+    cleanup_json json_t *vm = NULL;
+    vm_err err = VM_ERR_INIT;
+    if (read_json_file(jpath, &vm, &err) < 0)
+        fail_msg("%s", err.msg);
+    bool failed;
+    cleanup_free char *text = render(c, vm, &failed);
+    if (failed != ((c->flags & FAILS) != 0))
+        fail_msg("%s: expected %s, got:\n%s", c->name, failed ? "a config" : "an error", text);
+    cleanup_free char *gpath =
+        xasprintf("%s/%s.%s", golden_dir, c->name, (c->flags & FAILS) ? "err" : "conf");
+    if (golden_check(gpath, text) < 0)
+        fail_msg("%s differs from %s", c->name, gpath);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s GOLDEN_DIR\n", argv[0]);
+        return 2;
+    }
+    golden_dir = argv[1];
+    struct CMUnitTest tests[NCASES];
+    for (size_t i = 0; i < NCASES; i++)
+        tests[i] = (struct CMUnitTest){cases[i].name, test_case, NULL, NULL, (void *)&cases[i]};
+    return _cmocka_run_group_tests("ct_golden", tests, NCASES, NULL, NULL);
+}
