@@ -22,6 +22,7 @@
 
 #include "common/util.h"
 #include "ct/ct_config.h"
+#include "../common/golden.h"
 
 #define GOLDEN_ROOT "/vmadm-golden"
 
@@ -57,78 +58,6 @@ static const gcase cases[] = {
 #define NCASES (sizeof cases / sizeof cases[0])
 
 static const char *golden_dir;
-
-static bool update_mode(void)
-{
-    const char *u = getenv("VMADM_GOLDEN_UPDATE");
-    return u && !strcmp(u, "1");
-}
-
-/* The lines of text (without their newlines) as a string vector. */
-static char **split_lines(const char *text, size_t *n)
-{
-    char **v = xcalloc(strlen(text) + 2, sizeof *v);
-    size_t k = 0;
-    for (const char *p = text; *p;) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        v[k++] = xstrndup(p, len);
-        p += len + (nl ? 1 : 0);
-    }
-    *n = k;
-    return v;
-}
-
-/* Unified-diff-like: the differing middle (after the common first and last
- * lines) as "-expected" / "+actual" lines, one line of context around. */
-static void print_diff(const char *path, const char *expected, const char *actual)
-{
-    size_t ne, na, pre = 0, suf = 0;
-    cleanup_strv char **e = split_lines(expected, &ne);
-    cleanup_strv char **a = split_lines(actual, &na);
-    while (pre < ne && pre < na && !strcmp(e[pre], a[pre]))
-        pre++;
-    while (suf < ne - pre && suf < na - pre && !strcmp(e[ne - 1 - suf], a[na - 1 - suf]))
-        suf++;
-    fprintf(stderr, "golden mismatch: %s (VMADM_GOLDEN_UPDATE=1 rewrites it)\n--- %s\n+++ actual\n",
-            path, path);
-    fprintf(stderr, "@@ -%zu,%zu +%zu,%zu @@\n", pre + 1, ne - pre - suf, pre + 1, na - pre - suf);
-    if (pre > 0)
-        fprintf(stderr, " %s\n", e[pre - 1]);
-    for (size_t i = pre; i < ne - suf; i++)
-        fprintf(stderr, "-%s\n", e[i]);
-    for (size_t i = pre; i < na - suf; i++)
-        fprintf(stderr, "+%s\n", a[i]);
-    if (suf > 0)
-        fprintf(stderr, " %s\n", e[ne - suf]);
-    if (ne == na && pre == ne)
-        fprintf(stderr, "(the texts differ only in the final newline)\n");
-}
-
-/* Compares actual with the file (or rewrites it in update mode). */
-static int golden_check(const char *path, const char *actual)
-{
-    vm_err err = VM_ERR_INIT;
-    if (update_mode()) {
-        if (write_file_atomic(path, actual, strlen(actual), 0644, &err) < 0) {
-            fprintf(stderr, "cannot update %s: %s\n", path, err.msg);
-            return -1;
-        }
-        fprintf(stderr, "VMADM_GOLDEN_UPDATE=1: rewrote %s\n", path);
-        return 0;
-    }
-    cleanup_free char *expected = NULL;
-    size_t len;
-    if (read_file(path, &expected, &len, &err) < 0) {
-        fprintf(stderr, "golden file missing: %s (%s); VMADM_GOLDEN_UPDATE=1 creates it\n", path,
-                err.msg);
-        return -1;
-    }
-    if (len == strlen(actual) && !memcmp(expected, actual, len))
-        return 0;
-    print_diff(path, expected, actual);
-    return -1;
-}
 
 /* The text compared with the golden file: the config as LXC's save_config
  * writes it, or (*failed) the error message. */
