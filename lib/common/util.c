@@ -437,6 +437,17 @@ void iso_time_ms(int64_t ms, char out[32])
     snprintf(out, 32, "%.19s.%03dZ", date, (int)(ms % 1000));
 }
 
+int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 bool parse_i64(const char *s, int64_t *out)
 {
     char *end;

@@ -80,6 +80,8 @@ int64_t now_ms(void);
 /* ISO-8601 UTC with milliseconds: 2019-05-23T15:54:24.802Z */
 void iso_time_ms(int64_t ms, char out[32]);
 
+/* 0..15 for a hex digit, -1 otherwise. */
+int hex_digit(char c);
 /* Parses a non-negative decimal integer that fits int64 (whole string). */
 bool parse_i64(const char *s, int64_t *out);
 

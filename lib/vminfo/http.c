@@ -58,17 +58,6 @@ enum {
     CK_TRAILER_START, CK_TRAILER_LINE, CK_TRAILER_LF, CK_FINAL_LF, CK_DONE,
 };
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 ssize_t vminfo_chunked_feed(vminfo_chunked *c, const char *in, size_t len, vminfo_buf *out,
                             int *done, vm_err *err)
 {
@@ -79,7 +68,7 @@ ssize_t vminfo_chunked_feed(vminfo_chunked *c, const char *in, size_t len, vminf
         char ch = in[i];
         switch (c->state) {
         case CK_SIZE: {
-            int v = hexval(ch);
+            int v = hex_digit(ch);
             if (v >= 0) {
                 if (c->digits >= 15)
                     return vm_err_set(err, VMERR_IO, "vminfod: chunk size too large");

@@ -7,17 +7,6 @@
 
 #include "common/util.h"
 
-static int hexv(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static char *url_decode(const char *s, size_t n)
 {
     char *o = xmalloc(n + 1);
@@ -25,8 +14,8 @@ static char *url_decode(const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '+') {
             o[j++] = ' ';
-        } else if (s[i] == '%' && i + 2 < n && hexv(s[i + 1]) >= 0 && hexv(s[i + 2]) >= 0) {
-            o[j++] = (char)(hexv(s[i + 1]) * 16 + hexv(s[i + 2]));
+        } else if (s[i] == '%' && i + 2 < n && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
+            o[j++] = (char)(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
             i += 2;
         } else {
             o[j++] = s[i];

@@ -18,50 +18,30 @@
 #include "common/util.h"
 #include "storage/storage.h"
 #include "vm/store.h"
+#include "vmtest.h"
 
 #define U1 "11111111-2222-4333-8444-555555555555"
 #define U2 "66666666-7777-4888-8999-aaaaaaaaaaaa"
 
-typedef struct fx {
-    char root[64];
-    vm_ctx ctx;
-} fx;
+typedef vmt_root fx;
 
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    strcpy(f->root, "/tmp/vmt-unit-store.XXXXXX");
-    if (!mkdtemp(f->root))
+    if (vmt_root_setup(f, "store") < 0)
         return -1;
-    setenv("VMADM_ROOT", f->root, 1);
-    setenv("VMINFOD_ADDR", "none", 1);
-    unsetenv("VMADM_POOL");
-    vm_err err = VM_ERR_INIT;
-    if (vm_ctx_init(&f->ctx, &err) < 0) {
-        fprintf(stderr, "vm_ctx_init: %s\n", err.msg);
-        return -1;
-    }
     *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fx *f = *state;
-    rm_rf(f->root, NULL);
-    vm_ctx_free(&f->ctx);
-    free(f);
+    vmt_root_teardown(*state);
+    free(*state);
     return 0;
 }
 
-static json_t *J(const char *s)
-{
-    json_error_t e;
-    json_t *j = json_loads(s, 0, &e);
-    if (!j)
-        fail_msg("bad json %s: %s", s, e.text);
-    return j;
-}
+#define J vmt_json
 
 static void put_json(const char *path, json_t *j)
 {
