@@ -54,6 +54,7 @@ static int prepare_nics(json_t *cfg, vm_err *err)
 {
     json_t *nics = json_object_get(cfg, "nics");
     const char *brand = json_string_value(json_object_get(cfg, "brand"));
+    /* HVM brands' NICs are emulated devices: they need a model. */
     bool hvm = vm_brand_is_hvm(brand);
     const char *driver = json_string_value(json_object_get(cfg, "nic_driver"));
     size_t i, primaries = 0;
