@@ -2,17 +2,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/units.h"
 #include "common/util.h"
 #include "image/compress.h"
 #include "image/internal.h"
 #include "image/sha1.h"
 #include "storage/storage.h"
-
-#define MiB (1024ULL * 1024ULL)
 
 static const char *jstr(json_t *o, const char *k)
 {
@@ -175,127 +175,172 @@ static void comp_progress(void *arg, uint64_t done)
     report(arg, "compress", done, 0);
 }
 
-int img_create(const vm_ctx *ctx, json_t *vm, json_t *ov, const char *outdir,
-               const img_create_opts *o, json_t **manifest_out, vm_err *err)
+/* What img_create makes and where, decided before anything is written. */
+typedef struct image_job {
+    const img_create_opts *o;
+    const char *vmuuid, *brand, *type, *name, *version;
+    const char *origin; /* image the VM was made from, if any */
+    bool hvm;
+    int comp;
+    uint64_t volsize;   /* HVM: bytes of disk0 */
+    char *mpath, *fpath, *tmp1, *tmp2;
+} image_job;
+
+static void job_free(image_job *j)
+{
+    free(j->mpath);
+    free(j->fpath);
+    free(j->tmp1);
+    free(j->tmp2);
+}
+
+/* Every check on the arguments and the VM, then the output paths (which
+ * must not exist yet); only the output directory is made. */
+static int plan_image(json_t *vm, json_t *ov, const char *outdir, image_job *j, vm_err *err)
 {
     if (check_overrides(ov, err) < 0)
         return -1;
-    const char *cname = o && o->compression ? o->compression : "zstd";
-    int comp = img_comp_parse(cname);
-    if (comp != IMG_COMP_ZSTD && comp != IMG_COMP_GZIP && comp != IMG_COMP_NONE)
+    const char *cname = j->o && j->o->compression ? j->o->compression : "zstd";
+    j->comp = img_comp_parse(cname);
+    if (j->comp != IMG_COMP_ZSTD && j->comp != IMG_COMP_GZIP && j->comp != IMG_COMP_NONE)
         return vm_err_set(err, VMERR_USAGE, "unsupported compression \"%s\" (use zstd, gzip or none)", cname);
-    const char *vmuuid = jstr(vm, "uuid") ?: "?";
-    const char *brand = jstr(vm, "brand");
-    if (!brand)
-        return vm_err_set(err, VMERR_INVALID, "VM %s has no brand", vmuuid);
+    j->vmuuid = jstr(vm, "uuid") ?: "?";
+    j->brand = jstr(vm, "brand");
+    if (!j->brand)
+        return vm_err_set(err, VMERR_INVALID, "VM %s has no brand", j->vmuuid);
     const char *state = jstr(vm, "state");
     if (state && strcmp(state, "stopped") != 0 && strcmp(state, "installed") != 0)
         return vm_err_set(err, VMERR_STATE, "VM %s must be stopped to create an image from it (state: %s)",
-                          vmuuid, state);
-    bool hvm = is_hvm(brand);
-    const char *type = hvm ? "zvol" : strcmp(brand, "lx") == 0 ? "lx-dataset" : "zone-dataset";
-    const char *name = jstr(ov, "name"), *version = jstr(ov, "version");
+                          j->vmuuid, state);
+    j->hvm = is_hvm(j->brand);
+    j->type = j->hvm ? "zvol" : strcmp(j->brand, "lx") == 0 ? "lx-dataset" : "zone-dataset";
+    j->name = jstr(ov, "name");
+    j->version = jstr(ov, "version");
     if (mkdir_p(outdir, 0755, err) < 0)
         return -1;
-    const char *ext = comp == IMG_COMP_ZSTD ? ".zst" : comp == IMG_COMP_GZIP ? ".gz" : "";
-    cleanup_free char *mpath = xasprintf("%s/%s-%s.json", outdir, name, version);
-    cleanup_free char *fpath = xasprintf("%s/%s-%s.%s%s", outdir, name, version, hvm ? "qcow2" : "tar", ext);
-    cleanup_free char *tmp1 = xasprintf("%s/.%s-%s.%d.tmp1", outdir, name, version, (int)getpid());
-    cleanup_free char *tmp2 = xasprintf("%s/.%s-%s.%d.tmp2", outdir, name, version, (int)getpid());
-    if (path_exists(mpath) || path_exists(fpath))
-        return vm_err_set(err, VMERR_EXISTS, "%s already exists", path_exists(mpath) ? mpath : fpath);
+    const char *ext = j->comp == IMG_COMP_ZSTD ? ".zst" : j->comp == IMG_COMP_GZIP ? ".gz" : "";
+    j->mpath = xasprintf("%s/%s-%s.json", outdir, j->name, j->version);
+    j->fpath = xasprintf("%s/%s-%s.%s%s", outdir, j->name, j->version, j->hvm ? "qcow2" : "tar", ext);
+    j->tmp1 = xasprintf("%s/.%s-%s.%d.tmp1", outdir, j->name, j->version, (int)getpid());
+    j->tmp2 = xasprintf("%s/.%s-%s.%d.tmp2", outdir, j->name, j->version, (int)getpid());
+    if (path_exists(j->mpath) || path_exists(j->fpath))
+        return vm_err_set(err, VMERR_EXISTS, "%s already exists", path_exists(j->mpath) ? j->mpath : j->fpath);
+    return 0;
+}
 
-    int rc = -1;
-    uint64_t volsize = 0;
-    const char *origin = NULL;
-    cleanup_json json_t *m = NULL;
-    cleanup_json json_t *om = NULL; /* before any goto out */
-    if (hvm) {
+/* The dataset the image is made from (HVM: disk0's volume; containers:
+ * the zone root), and the image the VM came from.  NULL if the VM has none. */
+static const char *source_dataset(json_t *vm, image_job *j, vm_err *err)
+{
+    if (j->hvm) {
         json_t *d0 = json_array_get(json_object_get(vm, "disks"), 0);
         const char *ds = jstr(d0, "zfs_filesystem");
         if (!ds)
-            return vm_err_set(err, VMERR_INVALID, "VM %s has no disk to make an image from", vmuuid);
-        origin = jstr(d0, "image_uuid");
-        if (export_volume(ctx, ds, tmp1, &volsize, o, err) < 0)
-            goto out;
-        if (comp != IMG_COMP_NONE) {
-            if (img_compress_file(tmp1, tmp2, comp, comp_progress, (void *)o, err) < 0)
-                goto out;
-            if (rename(tmp2, fpath) < 0) {
-                vm_err_sys(err, errno, "cannot create %s", fpath);
-                goto out;
-            }
-        } else if (rename(tmp1, fpath) < 0) {
-            vm_err_sys(err, errno, "cannot create %s", fpath);
-            goto out;
-        }
-    } else {
-        const char *ds = jstr(vm, "zfs_filesystem");
-        if (!ds)
-            return vm_err_set(err, VMERR_INVALID, "VM %s has no zfs_filesystem", vmuuid);
-        origin = jstr(vm, "image_uuid");
-        cleanup_free char *pn = pool_part(ds);
-        cleanup_vs_pool vs_pool *vp = NULL;
-        cleanup_free char *dir = NULL;
-        if (vs_pool_open(ctx, pn, &vp, err) < 0 || vs_fs_path(vp, ds, &dir, err) < 0)
-            goto out;
-        cleanup_free char *root = xasprintf("%s/root", dir);
-        if (!path_exists(root)) {
-            vm_err_set(err, VMERR_NOTFOUND, "zone root %s does not exist", root);
-            goto out;
-        }
-        if (archive_root(root, tmp1, comp, o, err) < 0)
-            goto out;
-        if (rename(tmp1, fpath) < 0) {
-            vm_err_sys(err, errno, "cannot create %s", fpath);
-            goto out;
-        }
+            vm_err_set(err, VMERR_INVALID, "VM %s has no disk to make an image from", j->vmuuid);
+        else
+            j->origin = jstr(d0, "image_uuid");
+        return ds;
     }
+    const char *ds = jstr(vm, "zfs_filesystem");
+    if (!ds)
+        vm_err_set(err, VMERR_INVALID, "VM %s has no zfs_filesystem", j->vmuuid);
+    else
+        j->origin = jstr(vm, "image_uuid");
+    return ds;
+}
 
+/* The image file at fpath (through tmp1/tmp2). */
+static int make_file(const vm_ctx *ctx, const char *ds, image_job *j, vm_err *err)
+{
+    if (j->hvm) {
+        if (export_volume(ctx, ds, j->tmp1, &j->volsize, j->o, err) < 0)
+            return -1;
+        if (j->comp != IMG_COMP_NONE) {
+            if (img_compress_file(j->tmp1, j->tmp2, j->comp, comp_progress, (void *)j->o, err) < 0)
+                return -1;
+            if (rename(j->tmp2, j->fpath) < 0)
+                return vm_err_sys(err, errno, "cannot create %s", j->fpath);
+        } else if (rename(j->tmp1, j->fpath) < 0) {
+            return vm_err_sys(err, errno, "cannot create %s", j->fpath);
+        }
+        return 0;
+    }
+    cleanup_free char *pn = pool_part(ds);
+    cleanup_vs_pool vs_pool *vp = NULL;
+    cleanup_free char *dir = NULL;
+    if (vs_pool_open(ctx, pn, &vp, err) < 0 || vs_fs_path(vp, ds, &dir, err) < 0)
+        return -1;
+    cleanup_free char *root = xasprintf("%s/root", dir);
+    if (!path_exists(root))
+        return vm_err_set(err, VMERR_NOTFOUND, "zone root %s does not exist", root);
+    if (archive_root(root, j->tmp1, j->comp, j->o, err) < 0)
+        return -1;
+    if (rename(j->tmp1, j->fpath) < 0)
+        return vm_err_sys(err, errno, "cannot create %s", j->fpath);
+    return 0;
+}
+
+/* The manifest of the file at fpath (checksum, derived fields, then the
+ * operator's overrides), validated. */
+static int make_manifest(const vm_ctx *ctx, image_job *j, json_t *ov, json_t **out, vm_err *err)
+{
     char hex[41];
     uint64_t size;
-    if (img_sha1_file(fpath, hex, &size, sha_progress, (void *)o, err) < 0)
-        goto out;
+    if (img_sha1_file(j->fpath, hex, &size, sha_progress, (void *)j->o, err) < 0)
+        return -1;
     char uuid[37], now[32];
     uuid_new(uuid);
     iso_time_ms(now_ms(), now);
-    const char *os = hvm ? "other" : strcmp(type, "lx-dataset") == 0 ? "linux" : "smartos";
+    const char *os = j->hvm ? "other" : strcmp(j->type, "lx-dataset") == 0 ? "linux" : "smartos";
+    cleanup_json json_t *om = NULL;
     vm_err e2 = VM_ERR_INIT;
-    if (origin && img_get(ctx, NULL, origin, &om, &e2) == 0 && jstr(om, "os"))
+    if (j->origin && img_get(ctx, NULL, j->origin, &om, &e2) == 0 && jstr(om, "os"))
         os = jstr(om, "os");
-    m = json_object();
+    json_t *m = json_object();
+    *out = m;
     json_object_set_new(m, "v", json_integer(2));
     json_object_set_new(m, "uuid", json_string(uuid));
-    json_object_set_new(m, "name", json_string(name));
-    json_object_set_new(m, "version", json_string(version));
-    json_object_set_new(m, "type", json_string(type));
+    json_object_set_new(m, "name", json_string(j->name));
+    json_object_set_new(m, "version", json_string(j->version));
+    json_object_set_new(m, "type", json_string(j->type));
     json_object_set_new(m, "os", json_string(os));
     json_object_set_new(m, "published_at", json_string(now));
     json_object_set_new(m, "public", json_false());
     json_object_set_new(m, "state", json_string("active"));
     json_object_set_new(m, "disabled", json_false());
-    if (hvm)
-        json_object_set_new(m, "image_size", json_integer((json_int_t)((volsize + MiB - 1) / MiB)));
-    json_object_set_new(m, "requirements", json_pack("{ss}", "brand", brand));
-    if (origin && uuid_valid(origin))
-        json_object_set_new(m, "origin", json_string(origin));
+    if (j->hvm)
+        json_object_set_new(m, "image_size", json_integer((json_int_t)((j->volsize + VM_MiB - 1) / VM_MiB)));
+    json_object_set_new(m, "requirements", json_pack("{ss}", "brand", j->brand));
+    if (j->origin && uuid_valid(j->origin))
+        json_object_set_new(m, "origin", json_string(j->origin));
     json_object_set_new(m, "files", json_pack("[{sssIss}]", "sha1", hex, "size", (json_int_t)size,
-                                              "compression", img_comp_name(comp)));
+                                              "compression", img_comp_name(j->comp)));
     const char *k;
     json_t *v;
     json_object_foreach(ov, k, v)
         json_object_set(m, k, v);
-    if (img_manifest_validate(m, err) < 0 || write_json_atomic(mpath, m, err) < 0)
-        goto out;
-    rc = 0;
-out:
-    unlink(tmp1);
-    unlink(tmp2);
-    if (rc < 0) {
-        unlink(fpath);
-        return -1;
+    return img_manifest_validate(m, err);
+}
+
+int img_create(const vm_ctx *ctx, json_t *vm, json_t *ov, const char *outdir,
+               const img_create_opts *o, json_t **manifest_out, vm_err *err)
+{
+    image_job j = { .o = o };
+    cleanup_json json_t *m = NULL;
+    const char *ds = NULL;
+    int rc = -1;
+    /* Nothing to remove until the source dataset is known. */
+    if (plan_image(vm, ov, outdir, &j, err) == 0 && (ds = source_dataset(vm, &j, err)) != NULL) {
+        if (make_file(ctx, ds, &j, err) == 0 && make_manifest(ctx, &j, ov, &m, err) == 0 &&
+            write_json_atomic(j.mpath, m, err) == 0)
+            rc = 0;
+        unlink(j.tmp1);
+        unlink(j.tmp2);
+        if (rc < 0)
+            unlink(j.fpath);
     }
-    if (manifest_out)
+    job_free(&j);
+    if (rc == 0 && manifest_out)
         *manifest_out = json_incref(m);
-    return 0;
+    return rc;
 }

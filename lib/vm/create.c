@@ -1,5 +1,6 @@
 /* vmadm create: every check first, then storage under a staging directory,
  * then one rename commits the VM (store.h). */
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -53,6 +54,7 @@ static int prepare_nics(json_t *cfg, vm_err *err)
 {
     json_t *nics = json_object_get(cfg, "nics");
     const char *brand = json_string_value(json_object_get(cfg, "brand"));
+    /* HVM brands' NICs are emulated devices: they need a model. */
     bool hvm = vm_brand_is_hvm(brand);
     const char *driver = json_string_value(json_object_get(cfg, "nic_driver"));
     size_t i, primaries = 0;
@@ -115,6 +117,7 @@ static int create_storage(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, json_t 
     const char *uuid = json_string_value(json_object_get(cfg, "uuid"));
     const char *brand = json_string_value(json_object_get(cfg, "brand"));
     const char *poolname = vs_pool_name(pool);
+    /* The brand's storage layout rule: HVM brands get disks, the others a zone root. */
     bool hvm = vm_brand_is_hvm(brand);
     cleanup_free char *ds = xasprintf("%s/%s", poolname, uuid);
     long long quota_gib = json_integer_value(json_object_get(cfg, "quota"));
@@ -176,19 +179,33 @@ fail:;
     return -1;
 }
 
-int vm_create(const vm_ctx *ctx, json_t *payload, char uuid_out[37], vm_err *err)
-{
-    cleanup_json json_t *plan = NULL;
-    cleanup_vs_pool vs_pool *pool = NULL;
-    cleanup_lock vm_lock lk = VM_LOCK_INIT;
-    /* Everything `goto fail` may clean up is declared here, first. */
-    cleanup_json json_t *canon = NULL;
-    cleanup_free char *cdir = NULL;
-    cleanup_json json_t *meta = NULL;
-    const char *brand, *uuid;
-    int r = -1;
+/* Everything vm_create decided and built; plan_free releases it. */
+typedef struct create_plan {
+    json_t *cfg;         /* the payload, completed into the stored config (borrowed) */
+    const char *uuid, *brand, *poolname;
+    vs_pool *pool;
+    json_t *plan;        /* disk storage actions (disks.h) */
+    json_t *meta;        /* metadata, split off the config */
+    json_t *canon;       /* the config as vm.json stores it */
+    char *staging, *mpath;
+    bool staged;         /* the staging directory exists: a failure removes it */
+} create_plan;
 
-    uuid_out[0] = '\0';
+static void plan_free(create_plan *p)
+{
+    vs_pool_close(p->pool);
+    json_decref(p->plan);
+    json_decref(p->meta);
+    json_decref(p->canon);
+    free(p->staging);
+    free(p->mpath);
+}
+
+/* The payload's own rules: uuid, brand, validation (nothing looked up yet
+ * but whether the uuid is taken). */
+static int check_payload(const vm_ctx *ctx, create_plan *p, char uuid_out[37], vm_err *err)
+{
+    json_t *payload = p->cfg;
     if (vm_payload_normalize(payload, "create", err) < 0)
         return -1;
     json_t *pu = json_object_get(payload, "uuid");
@@ -201,17 +218,17 @@ int vm_create(const vm_ctx *ctx, json_t *payload, char uuid_out[37], vm_err *err
 
     if (!json_object_get(payload, "brand"))
         json_object_set_new(payload, "brand", json_string("joyent"));
-    brand = json_string_value(json_object_get(payload, "brand"));
-    if (!brand)
+    p->brand = json_string_value(json_object_get(payload, "brand"));
+    if (!p->brand)
         return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: brand");
-    if (!vm_brand_bit(brand))
-        return vm_err_set(err, VMERR_INVALID, "Unsupported brand: %s", brand);
+    if (!vm_brand_bit(p->brand))
+        return vm_err_set(err, VMERR_INVALID, "Unsupported brand: %s", p->brand);
     /* flexible_disk_size only means something for bhyve; SmartOS drops it
      * silently elsewhere (issue: flexible disks §5). */
-    if (strcmp(brand, "bhyve") != 0)
+    if (strcmp(p->brand, "bhyve") != 0)
         json_object_del(payload, "flexible_disk_size");
-    cleanup_json json_t *verr = vm_validate(brand, "create", payload);
-    if (vm_validate_err(verr, brand, "create", err) < 0)
+    cleanup_json json_t *verr = vm_validate(p->brand, "create", payload);
+    if (vm_validate_err(verr, p->brand, "create", err) < 0)
         return -1;
     /* A null alias means "no alias" (V20). */
     if (json_is_null(json_object_get(payload, "alias")))
@@ -219,107 +236,158 @@ int vm_create(const vm_ctx *ctx, json_t *payload, char uuid_out[37], vm_err *err
     json_t *vp = json_object_get(payload, "vnc_password");
     if (json_is_string(vp) && strlen(json_string_value(vp)) > 8)
         return vm_err_set(err, VMERR_INVALID, "VNC password is too long, maximum length is 8 characters.");
+    return 0;
+}
 
-    vm_apply_defaults(payload, ctx->pool);
-    vm_fix_memory_create(payload);
-    json_object_set_new(payload, "uuid", json_string(uuid_out));
-    uuid = uuid_out;
-    const char *poolname = json_string_value(json_object_get(payload, "zpool"));
-    if (strcmp(poolname, ctx->pool) != 0 && !vs_pool_exists(ctx, poolname))
-        return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: zpool");
-    if (vs_pool_open(ctx, poolname, &pool, err) < 0)
-        return -1;
-
-    /* Zone root image (V6). */
-    const char *image = json_string_value(json_object_get(payload, "image_uuid"));
-    if (image && !vm_brand_is_hvm(brand)) {
-        cleanup_json json_t *man = NULL;
-        vm_err e2 = VM_ERR_INIT;
-        if (img_get(ctx, poolname, image, &man, &e2) < 0 ||
-            strcmp(json_string_value(json_object_get(man, "type")) ?: "", zoneroot_type(brand)) != 0)
-            return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: image_uuid");
-    }
-    json_t *cfg = payload;
-    if (prepare_nics(cfg, err) < 0)
-        return -1;
-    if (vm_brand_is_hvm(brand)) {
+/* Disks (HVM) or the delegated dataset (containers), then the space check. */
+static int plan_storage(const vm_ctx *ctx, create_plan *p, vm_err *err)
+{
+    json_t *cfg = p->cfg;
+    /* The brand's storage layout rule: HVM brands get disks, the others a zone root. */
+    if (vm_brand_is_hvm(p->brand)) {
         json_t *disks = json_object_get(cfg, "disks");
         cleanup_json json_t *pdisks = disks ? json_incref(disks) : json_array();
         json_object_set_new(cfg, "disks", json_array());
-        if (vm_disks_plan_add(ctx, cfg, pdisks, &plan, err) < 0)
+        if (vm_disks_plan_add(ctx, cfg, pdisks, &p->plan, err) < 0)
             return -1;
         json_t *nd = json_array();
         size_t i;
         json_t *pe;
-        json_array_foreach(plan, i, pe)
+        json_array_foreach(p->plan, i, pe)
             json_array_append(nd, json_object_get(pe, "disk"));
         json_object_set_new(cfg, "disks", nd);
     } else {
-        plan = json_array();
+        p->plan = json_array();
         if (json_is_true(json_object_get(cfg, "delegate_dataset"))) {
-            cleanup_free char *data = xasprintf("%s/%s/data", poolname, uuid);
+            cleanup_free char *data = xasprintf("%s/%s/data", p->poolname, p->uuid);
             json_object_set_new(cfg, "datasets", json_pack("[s]", data));
         }
     }
-    if (vm_space_check_create(ctx, pool, cfg, plan, err) < 0)
+    return vm_space_check_create(ctx, p->pool, cfg, p->plan, err);
+}
+
+/* Defaults, pool, image, NICs and storage: the whole VM, checked; nothing
+ * is written. */
+static int plan_create(const vm_ctx *ctx, create_plan *p, vm_err *err)
+{
+    json_t *cfg = p->cfg;
+    vm_apply_defaults(cfg, ctx->pool);
+    vm_fix_memory_create(cfg);
+    json_object_set_new(cfg, "uuid", json_string(p->uuid));
+    p->poolname = json_string_value(json_object_get(cfg, "zpool"));
+    if (strcmp(p->poolname, ctx->pool) != 0 && !vs_pool_exists(ctx, p->poolname))
+        return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: zpool");
+    if (vs_pool_open(ctx, p->poolname, &p->pool, err) < 0)
         return -1;
 
-    /* Everything is checked: now build it under the VM's lock. */
-    if (vm_lock_acquire(ctx, uuid, -1, &lk, err) < 0)
+    /* Zone root image (V6). */
+    const char *image = json_string_value(json_object_get(cfg, "image_uuid"));
+    /* The brand's storage layout rule: only a zone root is cloned from the image. */
+    if (image && !vm_brand_is_hvm(p->brand)) {
+        cleanup_json json_t *man = NULL;
+        vm_err e2 = VM_ERR_INIT;
+        if (img_get(ctx, p->poolname, image, &man, &e2) < 0 ||
+            strcmp(json_string_value(json_object_get(man, "type")) ?: "", zoneroot_type(p->brand)) != 0)
+            return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: image_uuid");
+    }
+    if (prepare_nics(cfg, err) < 0)
         return -1;
-    if (vm_store_exists(ctx, uuid))
-        return vm_err_set(err, VMERR_EXISTS, "VM with UUID %s already exists", uuid);
-    cleanup_free char *staging = vm_store_staging_dir(ctx, uuid);
-    cleanup_free char *zonepath = vm_store_zonepath(ctx, poolname, uuid);
-    rm_rf(staging, NULL);
-    if (mkdir_p(staging, 0755, err) < 0)
-        return -1;
-    /* Record the pool first so a crash can be rolled back (store.c). */
-    cleanup_json json_t *marker = json_pack("{s:s,s:s}", "uuid", uuid, "zpool", poolname);
-    cleanup_free char *mpath = xasprintf("%s/vm.json", staging);
-    if (write_json_atomic(mpath, marker, err) < 0)
-        goto fail;
+    return plan_storage(ctx, p, err);
+}
 
+/* Under the VM's lock: the staging directory, with the pool recorded first
+ * so a crash can be rolled back (store.c). */
+static int stage_create(const vm_ctx *ctx, create_plan *p, vm_err *err)
+{
+    if (vm_store_exists(ctx, p->uuid))
+        return vm_err_set(err, VMERR_EXISTS, "VM with UUID %s already exists", p->uuid);
+    p->staging = vm_store_staging_dir(ctx, p->uuid);
+    rm_rf(p->staging, NULL);
+    if (mkdir_p(p->staging, 0755, err) < 0)
+        return -1;
+    p->staged = true;
+    cleanup_json json_t *marker = json_pack("{s:s,s:s}", "uuid", p->uuid, "zpool", p->poolname);
+    p->mpath = xasprintf("%s/vm.json", p->staging);
+    return write_json_atomic(p->mpath, marker, err);
+}
+
+/* Version and timestamp in; metadata and creation-only keys out. */
+static void split_config(create_plan *p)
+{
+    json_t *cfg = p->cfg;
     char ts[32];
     iso_time_ms(now_ms(), ts);
     json_object_set_new(cfg, "v", json_integer(1));
     json_object_set_new(cfg, "create_timestamp", json_string(ts));
-    meta = json_object();
+    p->meta = json_object();
     for (size_t i = 0; meta_keys[i]; i++) {
         json_t *m = json_object_get(cfg, meta_keys[i]);
-        json_object_set_new(meta, meta_keys[i], m ? json_incref(m) : json_object());
+        json_object_set_new(p->meta, meta_keys[i], m ? json_incref(m) : json_object());
         json_object_del(cfg, meta_keys[i]);
     }
     json_object_del(cfg, "delegate_dataset");
+}
 
-    if (create_storage(ctx, pool, cfg, plan, err) < 0)
-        goto fail;
+/* Storage, then the config files, then the rename that commits the VM; a
+ * failure after the storage exists destroys it. */
+static int commit_create(const vm_ctx *ctx, create_plan *p, vm_err *err)
+{
+    json_t *cfg = p->cfg;
+    if (create_storage(ctx, p->pool, cfg, p->plan, err) < 0)
+        return -1;
     json_object_del(cfg, "indestructible_zoneroot");
     json_object_del(cfg, "indestructible_delegated");
     json_object_del(cfg, "uuid");
     json_object_del(cfg, "zonename");
-    canon = vm_cfg_canonical(cfg);
-    cdir = xasprintf("%s/config", zonepath);
-    if (mkdir_p(cdir, 0755, err) < 0 || vm_write_meta(zonepath, meta, err) < 0 ||
-        write_json_atomic(mpath, canon, err) < 0 || vm_store_commit_create(ctx, uuid, err) < 0) {
+    p->canon = vm_cfg_canonical(cfg);
+    cleanup_free char *zonepath = vm_store_zonepath(ctx, p->poolname, p->uuid);
+    cleanup_free char *cdir = xasprintf("%s/config", zonepath);
+    if (mkdir_p(cdir, 0755, err) < 0 || vm_write_meta(zonepath, p->meta, err) < 0 ||
+        write_json_atomic(p->mpath, p->canon, err) < 0 || vm_store_commit_create(ctx, p->uuid, err) < 0) {
         vm_err e2 = VM_ERR_INIT;
-        cleanup_free char *ds = xasprintf("%s/%s", poolname, uuid);
-        if (vs_exists(pool, ds))
-            vs_destroy(pool, ds, VS_RECURSIVE | VS_FORCE, &e2);
-        goto fail;
+        cleanup_free char *ds = xasprintf("%s/%s", p->poolname, p->uuid);
+        if (vs_exists(p->pool, ds))
+            vs_destroy(p->pool, ds, VS_RECURSIVE | VS_FORCE, &e2);
+        return -1;
     }
-    vm_log(ctx, "info", "VM %s created (brand %s)", uuid, brand);
-    vm_lock_release(&lk);
-    r = 0;
-    if (json_is_true(json_object_get(canon, "autoboot"))) {
+    return 0;
+}
+
+/* Past the commit: an autoboot VM is started; failing to start leaves it
+ * created. */
+static int autostart(const vm_ctx *ctx, create_plan *p, vm_err *err)
+{
+    if (json_is_true(json_object_get(p->canon, "autoboot"))) {
         vm_err se = VM_ERR_INIT;
-        if (vm_start(ctx, uuid, &se) < 0 && se.code != VMERR_ALREADY) {
-            vm_err_set(err, se.code, "VM %s was created but failed to start: %s", uuid, se.msg);
-            return -1;
+        if (vm_start(ctx, p->uuid, &se) < 0 && se.code != VMERR_ALREADY)
+            return vm_err_set(err, se.code, "VM %s was created but failed to start: %s", p->uuid, se.msg);
+    }
+    return 0;
+}
+
+int vm_create(const vm_ctx *ctx, json_t *payload, char uuid_out[37], vm_err *err)
+{
+    create_plan p = { .cfg = payload, .uuid = uuid_out };
+    vm_lock lk = VM_LOCK_INIT;
+    int r = -1;
+
+    uuid_out[0] = '\0';
+    /* Everything is checked before the VM's lock is taken to build it. */
+    if (check_payload(ctx, &p, uuid_out, err) == 0 && plan_create(ctx, &p, err) == 0 &&
+        vm_lock_acquire(ctx, p.uuid, -1, &lk, err) == 0) {
+        if (stage_create(ctx, &p, err) == 0) {
+            split_config(&p);
+            r = commit_create(ctx, &p, err);
+        }
+        if (r < 0 && p.staged) {
+            rm_rf(p.staging, NULL);
+        } else if (r == 0) {
+            vm_log(ctx, "info", "VM %s created (brand %s)", p.uuid, p.brand);
+            vm_lock_release(&lk);
+            r = autostart(ctx, &p, err);
         }
     }
+    vm_lock_release(&lk);
+    plan_free(&p);
     return r;
-fail:
-    rm_rf(staging, NULL);
-    return -1;
 }

@@ -14,11 +14,6 @@
 static const char *const compressions =
     "on, off, gzip, gzip-1, gzip-2, gzip-3, gzip-4, gzip-5, gzip-6, gzip-7, gzip-8, gzip-9, lz4, lzjb, zle";
 
-static bool valid_model(const char *m)
-{
-    return vm_disk_model_known(m);
-}
-
 static int parse_uint(const char *s, int max, int *out)
 {
     if (!*s || strlen(s) > 3)
@@ -38,7 +33,6 @@ int vm_pci_parse(const char *s, int *bus, int *dev, int *fn)
     cleanup_free char *c = xstrdup(s);
     char *parts[4] = { 0 };
     int n = 0;
-    char *save = NULL;
     /* strtok would merge empty fields ("4::1"); split by hand. */
     char *p = c;
     parts[n++] = p;
@@ -50,7 +44,6 @@ int vm_pci_parse(const char *s, int *bus, int *dev, int *fn)
             parts[n++] = p + 1;
         }
     }
-    (void)save;
     *bus = 0;
     *fn = 0;
     if (n == 1)
@@ -153,151 +146,207 @@ static bool power_of_two(int64_t v)
     return v > 0 && (v & (v - 1)) == 0;
 }
 
+/* The VM and the disks planned so far, while vm_disks_plan_add runs. */
+typedef struct disk_planner {
+    const vm_ctx *ctx;
+    const char *uuid, *brand, *pool, *disk_driver;
+    const char *disk0_model; /* model of the VM's first existing disk */
+    json_t *all;             /* existing + new stored configs, for slots and uuids */
+    json_t *plan;            /* the new disks' plan entries (disks.h) */
+    bool used_index[1000];
+} disk_planner;
+
+/* The payload's model, else the VM's disk_driver, else the first disk's. */
+static const char *disk_model(const disk_planner *dp, json_t *d, size_t i)
+{
+    const char *model = json_string_value(json_object_get(d, "model"));
+    if (!model)
+        model = dp->disk_driver;
+    if (!model && json_array_size(dp->all) > 0)
+        model = dp->disk0_model ? dp->disk0_model
+                                : json_string_value(json_object_get(json_array_get(dp->all, 0), "model"));
+    if (!model && i > 0)
+        model = json_string_value(json_object_get(json_object_get(json_array_get(dp->plan, 0), "disk"), "model"));
+    return model;
+}
+
+/* The rules on one payload disk alone, in SmartOS's order. */
+static int check_disk(const disk_planner *dp, json_t *d, size_t i, const char *model, vm_err *err)
+{
+    const char *media = json_string_value(json_object_get(d, "media"));
+    bool cdrom = media && !strcmp(media, "cdrom");
+    bool nocreate = json_is_true(json_object_get(d, "nocreate"));
+    const char *path = json_string_value(json_object_get(d, "path"));
+    json_t *bsz = json_object_get(d, "block_size");
+    const char *comp = json_string_value(json_object_get(d, "compression"));
+
+    if (!model) {
+        cleanup_free char *s = json_compact(d);
+        return vm_err_set(err, VMERR_INVALID, "missing .model option for disk: %s", s);
+    }
+    if (!vm_disk_model_known(model))
+        return vm_err_set(err, VMERR_INVALID,
+                          "\"%s\" is not a valid disk model for %s brand. Valid are: virtio,ahci,nvme", model,
+                          dp->brand);
+    if (path && !cdrom && !nocreate)
+        return vm_err_set(err, VMERR_INVALID, "you cannot specify a path for a disk unless you set nocreate=true");
+    if (json_is_integer(bsz) && (!power_of_two(json_integer_value(bsz)) || json_integer_value(bsz) < 512 ||
+                                 json_integer_value(bsz) > 131072))
+        return vm_err_set(err, VMERR_INVALID, "invalid .block_size(%lld), must be 512-131072 and a power of 2.",
+                          (long long)json_integer_value(bsz));
+    if (bsz && json_string_value(json_object_get(d, "image_uuid")))
+        return vm_err_set(err, VMERR_INVALID, "setting both .block_size and .image_uuid on a volume is invalid");
+    if (comp && !vm_compression_known(comp))
+        return vm_err_set(err, VMERR_INVALID, "invalid compression setting for disk, must be one of: %s",
+                          compressions);
+    if ((cdrom || nocreate) && !path)
+        return vm_err_set(err, VMERR_INVALID, "Missing required properties: disks.%zu.path", i);
+    return 0;
+}
+
+/* A disk made from an image: the image must be a zvol at most `size_mib`
+ * (-1: none given, the disk takes the image's size).  Records the image in
+ * the stored config; *origin is the snapshot to clone. */
+static int plan_image_disk(const disk_planner *dp, json_t *d, size_t i, json_t *c, int64_t size_mib,
+                           int64_t *volsize, char **origin, vm_err *err)
+{
+    const char *image = json_string_value(json_object_get(d, "image_uuid"));
+    cleanup_json json_t *man = NULL;
+    vm_err e2 = VM_ERR_INIT;
+    if (img_get(dp->ctx, dp->pool, image, &man, &e2) < 0 ||
+        strcmp(json_string_value(json_object_get(man, "type")) ?: "", "zvol") != 0)
+        return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: disks.%zu.image_uuid", i);
+    json_t *isz = json_object_get(man, "image_size");
+    int64_t img_mib = json_is_integer(isz) ? json_integer_value(isz) : 0;
+    json_t *given = json_object_get(d, "image_size");
+    if (json_is_integer(given) && json_integer_value(given) != img_mib)
+        return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: disks.%zu.image_size", i);
+    if (size_mib >= 0 && size_mib < img_mib)
+        return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: size");
+    if (size_mib < 0)
+        *volsize = img_mib * VM_MiB;
+    json_object_set_new(c, "image_uuid", json_string(image));
+    json_object_set_new(c, "image_size", json_integer(img_mib));
+    *origin = xasprintf("%s/%s@final", dp->pool, image);
+    return 0;
+}
+
+/* The storage action of a new volume disk<idx>: its dataset, size, origin
+ * and properties. */
+static void plan_volume(const disk_planner *dp, json_t *pe, json_t *c, json_t *d, int idx, int64_t volsize,
+                        const char *origin)
+{
+    const char *comp = json_string_value(json_object_get(d, "compression"));
+    json_t *bsz = json_object_get(d, "block_size");
+    char *ds = xasprintf("%s/%s/disk%d", dp->pool, dp->uuid, idx);
+    json_object_set_new(c, "zfs_filesystem", json_string(ds));
+    json_object_set_new(pe, "dataset", json_string(ds));
+    free(ds);
+    json_object_set_new(pe, "volsize", json_integer(volsize));
+    json_object_set_new(pe, "origin", origin ? json_string(origin) : json_null());
+    json_t *props = json_object();
+    if (comp)
+        json_object_set_new(props, "compression", json_string(comp));
+    if (json_is_integer(bsz))
+        json_object_set(props, "volblocksize", bsz);
+    json_t *rr = json_object_get(d, "refreservation");
+    if (json_is_integer(rr))
+        json_object_set_new(props, "refreservation", json_integer(json_integer_value(rr) * VM_MiB));
+    else
+        json_object_set_new(props, "refreservation", json_string("auto"));
+    json_object_set_new(pe, "props", props);
+}
+
+/* One payload disk: its plan entry (appended first), checks, stored config
+ * and storage action. */
+static int plan_disk(disk_planner *dp, json_t *d, size_t i, vm_err *err)
+{
+    json_t *c = json_object();
+    const char *media = json_string_value(json_object_get(d, "media"));
+    bool cdrom = media && !strcmp(media, "cdrom");
+    bool nocreate = json_is_true(json_object_get(d, "nocreate"));
+    json_t *size = json_object_get(d, "size");
+    int64_t size_mib = json_is_integer(size) ? json_integer_value(size) : -1;
+
+    json_array_append_new(dp->plan, json_pack("{s:o}", "disk", c));
+    const char *model = disk_model(dp, d, i);
+    if (check_disk(dp, d, i, model, err) < 0)
+        return -1;
+
+    /* Stored config, in the order vmadm get shows it (O8). */
+    int idx = -1;
+    if (!cdrom && !nocreate) {
+        for (idx = 0; idx < 1000 && dp->used_index[idx]; idx++)
+            ;
+        dp->used_index[idx] = true;
+        char *p = xasprintf("%s%s/%s/disk%d", VM_ZVOL_PREFIX, dp->pool, dp->uuid, idx);
+        json_object_set_new(c, "path", json_string(p));
+        free(p);
+    } else {
+        json_object_set_new(c, "path", json_string(json_string_value(json_object_get(d, "path"))));
+    }
+    json_object_set_new(c, "boot", json_boolean(json_is_true(json_object_get(d, "boot"))));
+    json_object_set_new(c, "model", json_string(model));
+    json_object_set_new(c, "media", json_string(cdrom ? "cdrom" : "disk"));
+
+    int64_t volsize = size_mib > 0 ? size_mib * VM_MiB : 0;
+    cleanup_free char *origin = NULL;
+    if (json_string_value(json_object_get(d, "image_uuid"))) {
+        if (plan_image_disk(dp, d, i, c, size_mib, &volsize, &origin, err) < 0)
+            return -1;
+    } else if (!cdrom && !nocreate && size_mib <= 0) {
+        return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: disks.%zu.size", i);
+    }
+    if (json_object_get(d, "pci_slot"))
+        json_object_set(c, "pci_slot", json_object_get(d, "pci_slot"));
+    const char *du = json_string_value(json_object_get(d, "uuid"));
+    char nu[37];
+    if (!du) {
+        uuid_new(nu);
+        du = nu;
+    }
+    json_object_set_new(c, "uuid", json_string(du));
+    if (json_object_get(d, "notrim"))
+        json_object_set_new(c, "notrim", json_boolean(json_is_true(json_object_get(d, "notrim"))));
+    if (json_object_get(d, "guest_block_size"))
+        json_object_set(c, "guest_block_size", json_object_get(d, "guest_block_size"));
+
+    json_t *pe = json_array_get(dp->plan, json_array_size(dp->plan) - 1);
+    if (idx >= 0)
+        plan_volume(dp, pe, c, d, idx, volsize, origin);
+    else
+        json_object_set_new(pe, "dataset", json_null());
+    json_array_append(dp->all, c);
+    return 0;
+}
+
 int vm_disks_plan_add(const vm_ctx *ctx, json_t *vm, json_t *payload_disks, json_t **plan_out, vm_err *err)
 {
-    const char *uuid = json_string_value(json_object_get(vm, "uuid"));
-    const char *brand = json_string_value(json_object_get(vm, "brand"));
-    const char *pool = json_string_value(json_object_get(vm, "zpool"));
-    const char *disk_driver = json_string_value(json_object_get(vm, "disk_driver"));
-    json_t *existing = json_object_get(vm, "disks");
-    cleanup_json json_t *all = json_array(); /* existing + new, for slots and uuids */
-    cleanup_json json_t *plan = json_array();
-    const char *disk0_model = NULL;
-    bool used_index[1000] = { false };
+    disk_planner dp = {
+        .ctx = ctx,
+        .uuid = json_string_value(json_object_get(vm, "uuid")),
+        .brand = json_string_value(json_object_get(vm, "brand")),
+        .pool = json_string_value(json_object_get(vm, "zpool")),
+        .disk_driver = json_string_value(json_object_get(vm, "disk_driver")),
+    };
+    cleanup_json json_t *all = dp.all = json_array();
+    cleanup_json json_t *plan = dp.plan = json_array();
     size_t i;
     json_t *d;
 
-    if (!pool)
-        pool = ctx->pool;
-    json_array_foreach(existing, i, d) {
+    if (!dp.pool)
+        dp.pool = ctx->pool;
+    json_array_foreach(json_object_get(vm, "disks"), i, d) {
         json_array_append(all, d);
         int n = vm_disk_index(d);
         if (n >= 0)
-            used_index[n] = true;
+            dp.used_index[n] = true;
         if (i == 0)
-            disk0_model = json_string_value(json_object_get(d, "model"));
+            dp.disk0_model = json_string_value(json_object_get(d, "model"));
     }
-
-    json_array_foreach(payload_disks, i, d) {
-        json_t *c = json_object();
-        const char *media = json_string_value(json_object_get(d, "media"));
-        bool cdrom = media && !strcmp(media, "cdrom");
-        bool nocreate = json_is_true(json_object_get(d, "nocreate"));
-        const char *path = json_string_value(json_object_get(d, "path"));
-        const char *image = json_string_value(json_object_get(d, "image_uuid"));
-        const char *model = json_string_value(json_object_get(d, "model"));
-        json_t *size = json_object_get(d, "size");
-        json_t *bsz = json_object_get(d, "block_size");
-        const char *comp = json_string_value(json_object_get(d, "compression"));
-        int64_t size_mib = json_is_integer(size) ? json_integer_value(size) : -1;
-
-        json_array_append_new(plan, json_pack("{s:o}", "disk", c));
-        if (!model)
-            model = disk_driver;
-        if (!model && json_array_size(all) > 0)
-            model = disk0_model ? disk0_model : json_string_value(json_object_get(json_array_get(all, 0), "model"));
-        if (!model && i > 0)
-            model = json_string_value(json_object_get(json_object_get(json_array_get(plan, 0), "disk"), "model"));
-        if (!model) {
-            cleanup_free char *s = json_compact(d);
-            return vm_err_set(err, VMERR_INVALID, "missing .model option for disk: %s", s);
-        }
-        if (!valid_model(model))
-            return vm_err_set(err, VMERR_INVALID,
-                              "\"%s\" is not a valid disk model for %s brand. Valid are: virtio,ahci,nvme", model, brand);
-        if (path && !cdrom && !nocreate)
-            return vm_err_set(err, VMERR_INVALID, "you cannot specify a path for a disk unless you set nocreate=true");
-        if (json_is_integer(bsz) && (!power_of_two(json_integer_value(bsz)) || json_integer_value(bsz) < 512 ||
-                                     json_integer_value(bsz) > 131072))
-            return vm_err_set(err, VMERR_INVALID, "invalid .block_size(%lld), must be 512-131072 and a power of 2.",
-                              (long long)json_integer_value(bsz));
-        if (bsz && image)
-            return vm_err_set(err, VMERR_INVALID, "setting both .block_size and .image_uuid on a volume is invalid");
-        if (comp && !vm_compression_known(comp))
-            return vm_err_set(err, VMERR_INVALID, "invalid compression setting for disk, must be one of: %s",
-                              compressions);
-        if ((cdrom || nocreate) && !path)
-            return vm_err_set(err, VMERR_INVALID, "Missing required properties: disks.%zu.path", i);
-
-        /* Stored config, in the order vmadm get shows it (O8). */
-        int idx = -1;
-        if (!cdrom && !nocreate) {
-            for (idx = 0; idx < 1000 && used_index[idx]; idx++)
-                ;
-            used_index[idx] = true;
-            char *p = xasprintf("%s%s/%s/disk%d", VM_ZVOL_PREFIX, pool, uuid, idx);
-            json_object_set_new(c, "path", json_string(p));
-            free(p);
-        } else {
-            json_object_set_new(c, "path", json_string(path));
-        }
-        json_object_set_new(c, "boot", json_boolean(json_is_true(json_object_get(d, "boot"))));
-        json_object_set_new(c, "model", json_string(model));
-        json_object_set_new(c, "media", json_string(cdrom ? "cdrom" : "disk"));
-
-        int64_t volsize = size_mib > 0 ? size_mib * VM_MiB : 0;
-        const char *origin = NULL;
-        cleanup_free char *origin_buf = NULL;
-        if (image) {
-            cleanup_json json_t *man = NULL;
-            vm_err e2 = VM_ERR_INIT;
-            if (img_get(ctx, pool, image, &man, &e2) < 0 ||
-                strcmp(json_string_value(json_object_get(man, "type")) ?: "", "zvol") != 0)
-                return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: disks.%zu.image_uuid", i);
-            json_t *isz = json_object_get(man, "image_size");
-            int64_t img_mib = json_is_integer(isz) ? json_integer_value(isz) : 0;
-            json_t *given = json_object_get(d, "image_size");
-            if (json_is_integer(given) && json_integer_value(given) != img_mib)
-                return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: disks.%zu.image_size", i);
-            if (size_mib >= 0 && size_mib < img_mib)
-                return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: size");
-            if (size_mib < 0)
-                volsize = img_mib * VM_MiB;
-            json_object_set_new(c, "image_uuid", json_string(image));
-            json_object_set_new(c, "image_size", json_integer(img_mib));
-            origin_buf = xasprintf("%s/%s@final", pool, image);
-            origin = origin_buf;
-        } else if (!cdrom && !nocreate && size_mib <= 0) {
-            return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: disks.%zu.size", i);
-        }
-        if (json_object_get(d, "pci_slot"))
-            json_object_set(c, "pci_slot", json_object_get(d, "pci_slot"));
-        const char *du = json_string_value(json_object_get(d, "uuid"));
-        char nu[37];
-        if (!du) {
-            uuid_new(nu);
-            du = nu;
-        }
-        json_object_set_new(c, "uuid", json_string(du));
-        if (json_object_get(d, "notrim"))
-            json_object_set_new(c, "notrim", json_boolean(json_is_true(json_object_get(d, "notrim"))));
-        if (json_object_get(d, "guest_block_size"))
-            json_object_set(c, "guest_block_size", json_object_get(d, "guest_block_size"));
-
-        json_t *pe = json_array_get(plan, json_array_size(plan) - 1);
-        if (idx >= 0) {
-            char *ds = xasprintf("%s/%s/disk%d", pool, uuid, idx);
-            json_object_set_new(c, "zfs_filesystem", json_string(ds));
-            json_object_set_new(pe, "dataset", json_string(ds));
-            free(ds);
-            json_object_set_new(pe, "volsize", json_integer(volsize));
-            json_object_set_new(pe, "origin", origin ? json_string(origin) : json_null());
-            json_t *props = json_object();
-            if (comp)
-                json_object_set_new(props, "compression", json_string(comp));
-            if (json_is_integer(bsz))
-                json_object_set(props, "volblocksize", bsz);
-            json_t *rr = json_object_get(d, "refreservation");
-            if (json_is_integer(rr))
-                json_object_set_new(props, "refreservation", json_integer(json_integer_value(rr) * VM_MiB));
-            else
-                json_object_set_new(props, "refreservation", json_string("auto"));
-            json_object_set_new(pe, "props", props);
-        } else {
-            json_object_set_new(pe, "dataset", json_null());
-        }
-        json_array_append(all, c);
-    }
+    json_array_foreach(payload_disks, i, d)
+        if (plan_disk(&dp, d, i, err) < 0)
+            return -1;
 
     /* Disk uuids are unique within the VM (D30). */
     json_array_foreach(all, i, d) {

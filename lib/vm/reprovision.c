@@ -34,6 +34,7 @@
 
 static const char *allowed_type(const char *brand)
 {
+    /* The brand's storage layout rule: HVM brands boot from a disk image. */
     if (vm_brand_is_hvm(brand))
         return "zvol";
     if (!strcmp(brand, "lx"))
@@ -73,6 +74,7 @@ static int recover(const vm_ctx *ctx, vs_pool *pool, const char *uuid, json_t *c
 {
     json_t *rp = json_object_get(cfg, "_reprovision");
     const char *brand = json_string_value(json_object_get(cfg, "brand"));
+    /* The brand's storage layout rule: HVM brands swap disk0, the others the zone root. */
     bool hvm = vm_brand_is_hvm(brand);
     const char *token = json_string_value(json_object_get(rp, "token"));
     const char *image = json_string_value(json_object_get(rp, "image_uuid"));
@@ -181,6 +183,7 @@ static int preflight(const vm_ctx *ctx, vs_pool *pool, const char *uuid, json_t 
     cleanup_free char *snap = xasprintf("%s/%s@final", poolname, image);
     if (!vs_exists(pool, snap))
         return vm_err_set(err, VMERR_NOTFOUND, "Image %s not found in zpool %s", image, poolname);
+    /* The brand's storage layout rule: HVM brands need disk0, the others a zone root. */
     if (vm_brand_is_hvm(brand)) {
         json_t *disks = json_object_get(cfg, "disks");
         if (!json_array_size(disks))
@@ -236,10 +239,130 @@ static int copy_config(vs_pool *pool, const char *from_ds, const char *to_ds, vm
     return run_cmd(argv, NULL, err) == 0 ? 0 : -1;
 }
 
+/* One reprovision past its checks; the names are the VM's datasets. */
+typedef struct reprov {
+    const vm_ctx *ctx;
+    vs_pool *pool;
+    const char *uuid, *image;
+    json_t *cfg;
+    bool hvm, autoboot;
+    const char *ds, *snap, *aside, *live;
+    char token[37];
+} reprov;
+
+/* Stops a running VM gracefully (forced after the stop timeout). */
+static int stop_vm(reprov *r, vm_err *err)
+{
+    cleanup_json json_t *obj = NULL;
+    if (vmobj_load(r->ctx, r->uuid, &obj, err) < 0)
+        return -1;
+    const char *state = json_string_value(json_object_get(obj, "state"));
+    if (state && strcmp(state, "stopped") != 0) {
+        vm_err se = VM_ERR_INIT;
+        if (vm_stop_locked(r->ctx, r->uuid, r->cfg, 0, 0, false, &se) < 0 && se.code != VMERR_ALREADY) {
+            *err = se;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Intent and transition in one write (R13, R35). */
+static int record_intent(reprov *r, vm_err *err)
+{
+    uuid_new(r->token);
+    char tr[96];
+    snprintf(tr, sizeof tr, "provisioning:running:%lld", (long long)(now_ms() + PROVISION_TIMEOUT_MS));
+    json_object_set_new(r->cfg, "transition", json_string(tr));
+    json_object_set_new(r->cfg, "_reprovision", json_pack("{s:s,s:s,s:b}", "image_uuid", r->image, "token",
+                                                          r->token, "autoboot", r->autoboot));
+    return write_cfg(r->ctx, r->uuid, r->cfg, err);
+}
+
+/* The new boot disk aside: the old one's size, compression and space
+ * guarantee. */
+static int build_disk(reprov *r, json_t *props, vm_err *err)
+{
+    int64_t volsize = 0;
+    cleanup_free char *comp = NULL;
+    if (vs_get_int(r->pool, r->live, "volsize", &volsize, err) < 0)
+        return -1;
+    /* Keep the operator's disk size (SmartOS shrinks it back). */
+    json_object_set_new(props, "volsize", json_integer(volsize));
+    if (vs_get_str(r->pool, r->live, "compression", &comp, err) == 0 && comp)
+        json_object_set_new(props, "compression", json_string(comp));
+    vm_err_clear(err);
+    /* The new disk keeps the old one's space guarantee. */
+    int64_t refres = 0;
+    vm_err e2 = VM_ERR_INIT;
+    if (vs_get_int(r->pool, r->live, "refreservation", &refres, &e2) == 0 && refres > 0)
+        json_object_set_new(props, "refreservation", refres >= volsize ? json_string("auto") : json_integer(refres));
+    return vs_clone(r->pool, r->snap, r->aside, props, err);
+}
+
+/* The new zone root aside: the old quota and config, and the delegated
+ * dataset moved under it. */
+static int build_root(reprov *r, json_t *props, vm_err *err)
+{
+    int64_t quota = 0;
+    vm_err e2 = VM_ERR_INIT;
+    if (vs_get_int(r->pool, r->ds, "quota", &quota, &e2) == 0 && quota > 0)
+        json_object_set_new(props, "quota", json_integer(quota));
+    if (vs_clone(r->pool, r->snap, r->aside, props, err) < 0)
+        return -1;
+    if (copy_config(r->pool, r->ds, r->aside, err) < 0)
+        return -1;
+    cleanup_free char *data = xasprintf("%s/data", r->ds);
+    cleanup_free char *moved = xasprintf("%s/data", r->aside);
+    if (vs_exists(r->pool, data) && vs_rename(r->pool, data, moved, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* Builds the new boot disk / zone root aside, tagged with the token. */
+static int build_aside(reprov *r, vm_err *err)
+{
+    if (vs_exists(r->pool, r->aside))
+        vs_destroy(r->pool, r->aside, VS_RECURSIVE | VS_FORCE, err);
+    cleanup_json json_t *props = json_object();
+    json_object_set_new(props, TOKEN_PROP, json_string(r->token));
+    return r->hvm ? build_disk(r, props, err) : build_root(r, props, err);
+}
+
+/* Past the swap: config follows it; then the old disk/root goes. */
+static int finish_swap(reprov *r, vm_err *err)
+{
+    if (r->hvm) {
+        json_t *d0 = find_disk0(json_object_get(r->cfg, "disks"));
+        json_object_set_new(d0, "image_uuid", json_string(r->image));
+    } else {
+        json_object_set_new(r->cfg, "image_uuid", json_string(r->image));
+    }
+    json_object_set_new(r->cfg, "autoboot", json_boolean(r->autoboot));
+    /* The intent stays recorded until the old disk/root is gone, so a crash
+     * here is completed (not leaked) by the next command. */
+    {
+        vm_err e2 = VM_ERR_INIT;
+        if (vs_destroy(r->pool, r->aside, VS_RECURSIVE | VS_FORCE, &e2) < 0)
+            vm_log(r->ctx, "warn", "VM %s: old %s not destroyed: %s", r->uuid, r->aside, e2.msg);
+    }
+    json_object_del(r->cfg, "_reprovision");
+    json_object_del(r->cfg, "transition");
+    if (write_cfg(r->ctx, r->uuid, r->cfg, err) < 0)
+        return -1; /* the next command rolls forward */
+    if (r->hvm) {
+        vm_err e2 = VM_ERR_INIT;
+        json_object_set_new(r->cfg, "uuid", json_string(r->uuid));
+        vm_space_apply(r->ctx, r->pool, r->cfg, &e2);
+        json_object_del(r->cfg, "uuid");
+    }
+    return 0;
+}
+
 int vm_reprovision(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err *err)
 {
     cleanup_lock vm_lock lk = VM_LOCK_INIT;
-    cleanup_json json_t *cfg = NULL, *manifest = NULL, *obj = NULL;
+    cleanup_json json_t *cfg = NULL, *manifest = NULL;
     cleanup_vs_pool vs_pool *pool = NULL;
 
     if (!uuid_valid(uuid) || !vm_store_exists(ctx, uuid))
@@ -254,125 +377,40 @@ int vm_reprovision(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err 
     if (preflight(ctx, pool, uuid, cfg, payload, &manifest, err) < 0)
         return -1;
 
-    const char *brand = json_string_value(json_object_get(cfg, "brand"));
-    bool hvm = vm_brand_is_hvm(brand);
-    const char *image = json_string_value(json_object_get(payload, "image_uuid"));
+    reprov r = { .ctx = ctx, .pool = pool, .uuid = uuid, .cfg = cfg };
+    /* The brand's storage layout rule: HVM brands swap disk0, the others the zone root. */
+    r.hvm = vm_brand_is_hvm(json_string_value(json_object_get(cfg, "brand")));
+    r.image = json_string_value(json_object_get(payload, "image_uuid"));
     cleanup_free char *ds = xasprintf("%s/%s", poolname, uuid);
-    cleanup_free char *snap = xasprintf("%s/%s@final", poolname, image);
-    cleanup_free char *aside = aside_name(poolname, uuid, hvm);
-    cleanup_free char *live = hvm ? xasprintf("%s/disk0", ds) : xstrdup(ds);
-    json_t *was_autoboot = json_object_get(cfg, "autoboot");
-    bool autoboot = json_is_true(was_autoboot);
+    cleanup_free char *snap = xasprintf("%s/%s@final", poolname, r.image);
+    cleanup_free char *aside = aside_name(poolname, uuid, r.hvm);
+    cleanup_free char *live = r.hvm ? xasprintf("%s/disk0", ds) : xstrdup(ds);
+    r.ds = ds;
+    r.snap = snap;
+    r.aside = aside;
+    r.live = live;
+    r.autoboot = json_is_true(json_object_get(cfg, "autoboot"));
 
-    /* Stop a running VM gracefully (forced after the stop timeout). */
-    if (vmobj_load(ctx, uuid, &obj, err) < 0)
+    if (stop_vm(&r, err) < 0 || record_intent(&r, err) < 0)
         return -1;
-    const char *state = json_string_value(json_object_get(obj, "state"));
-    if (state && strcmp(state, "stopped") != 0) {
-        vm_err se = VM_ERR_INIT;
-        if (vm_stop_locked(ctx, uuid, cfg, 0, 0, false, &se) < 0 && se.code != VMERR_ALREADY) {
-            *err = se;
-            return -1;
-        }
-    }
-
-    /* Intent and transition in one write (R13, R35). */
-    char token[37];
-    uuid_new(token);
-    char tr[96];
-    snprintf(tr, sizeof tr, "provisioning:running:%lld", (long long)(now_ms() + PROVISION_TIMEOUT_MS));
-    json_object_set_new(cfg, "transition", json_string(tr));
-    json_object_set_new(cfg, "_reprovision", json_pack("{s:s,s:s,s:b}", "image_uuid", image, "token", token,
-                                                       "autoboot", autoboot));
-    if (write_cfg(ctx, uuid, cfg, err) < 0)
-        return -1;
-
-    /* Build the new boot disk / zone root aside. */
-    int r = -1;
-    if (vs_exists(pool, aside))
-        vs_destroy(pool, aside, VS_RECURSIVE | VS_FORCE, err);
-    cleanup_json json_t *props = json_object();
-    json_object_set_new(props, TOKEN_PROP, json_string(token));
-    if (hvm) {
-        int64_t volsize = 0;
-        cleanup_free char *comp = NULL;
-        if (vs_get_int(pool, live, "volsize", &volsize, err) < 0)
-            goto rollback;
-        /* Keep the operator's disk size (SmartOS shrinks it back). */
-        json_object_set_new(props, "volsize", json_integer(volsize));
-        if (vs_get_str(pool, live, "compression", &comp, err) == 0 && comp)
-            json_object_set_new(props, "compression", json_string(comp));
-        vm_err_clear(err);
-        /* The new disk keeps the old one's space guarantee. */
-        int64_t refres = 0;
-        vm_err e2 = VM_ERR_INIT;
-        if (vs_get_int(pool, live, "refreservation", &refres, &e2) == 0 && refres > 0)
-            json_object_set_new(props, "refreservation",
-                                refres >= volsize ? json_string("auto") : json_integer(refres));
-        if (vs_clone(pool, snap, aside, props, err) < 0)
-            goto rollback;
-    } else {
-        int64_t quota = 0;
-        vm_err e2 = VM_ERR_INIT;
-        if (vs_get_int(pool, ds, "quota", &quota, &e2) == 0 && quota > 0)
-            json_object_set_new(props, "quota", json_integer(quota));
-        if (vs_clone(pool, snap, aside, props, err) < 0)
-            goto rollback;
-        if (copy_config(pool, ds, aside, err) < 0)
-            goto rollback;
-        cleanup_free char *data = xasprintf("%s/data", ds);
-        cleanup_free char *moved = xasprintf("%s/data", aside);
-        if (vs_exists(pool, data) && vs_rename(pool, data, moved, err) < 0)
-            goto rollback;
-    }
-
     /* The commit: one storage transaction exchanges old and new. */
-    if (vs_swap(pool, live, aside, err) < 0)
-        goto rollback;
-    vm_log(ctx, "info", "VM %s: reprovision to image %s committed", uuid, image);
-
-    /* Config follows the swap; then the old disk/root goes. */
-    if (hvm) {
-        json_t *d0 = find_disk0(json_object_get(cfg, "disks"));
-        json_object_set_new(d0, "image_uuid", json_string(image));
-    } else {
-        json_object_set_new(cfg, "image_uuid", json_string(image));
-    }
-    json_object_set_new(cfg, "autoboot", json_boolean(autoboot));
-    /* The intent stays recorded until the old disk/root is gone, so a crash
-     * here is completed (not leaked) by the next command. */
-    {
+    if (build_aside(&r, err) < 0 || vs_swap(pool, live, aside, err) < 0) {
         vm_err e2 = VM_ERR_INIT;
-        if (vs_destroy(pool, aside, VS_RECURSIVE | VS_FORCE, &e2) < 0)
-            vm_log(ctx, "warn", "VM %s: old %s not destroyed: %s", uuid, aside, e2.msg);
+        recover(ctx, pool, uuid, cfg, &e2);
+        return -1;
     }
-    json_object_del(cfg, "_reprovision");
-    json_object_del(cfg, "transition");
-    if (write_cfg(ctx, uuid, cfg, err) < 0)
-        return -1; /* the next command rolls forward */
-    {
-        vm_err e2 = VM_ERR_INIT;
-        if (hvm) {
-            json_object_set_new(cfg, "uuid", json_string(uuid));
-            vm_space_apply(ctx, pool, cfg, &e2);
-            json_object_del(cfg, "uuid");
-        }
-    }
-    r = 0;
+    vm_log(ctx, "info", "VM %s: reprovision to image %s committed", uuid, r.image);
+    if (finish_swap(&r, err) < 0)
+        return -1;
     /* HVM: start again if it was autoboot (R20); native zones always boot
      * after reprovision (R31). */
-    if (!hvm || autoboot) {
+    if (!r.hvm || r.autoboot) {
         vm_err se = VM_ERR_INIT;
         if (vm_start_locked(ctx, uuid, cfg, &se) < 0 && se.code != VMERR_ALREADY)
-            return vm_err_set(err, se.code, "reprovisioned to image %s, but the VM failed to start: %s", image,
+            return vm_err_set(err, se.code, "reprovisioned to image %s, but the VM failed to start: %s", r.image,
                               se.msg);
     }
-    return r;
-
-rollback:;
-    vm_err e2 = VM_ERR_INIT;
-    recover(ctx, pool, uuid, cfg, &e2);
-    return -1;
+    return 0;
 }
 
 VM_INTENT(reprovision, "_reprovision", vm_reprovision_recover)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/units.h"
 #include "common/util.h"
 #include "storage/storage.h"
 #include "vm/props.h"
@@ -19,9 +20,6 @@
 #include "vm/vm.h"
 #include "vm/vm_internal.h"
 #include "common/lock.h"
-
-#define MiB (1024.0 * 1024.0)
-#define GiB (1024.0 * 1024.0 * 1024.0)
 
 /* Pools opened once per load_all. */
 typedef struct pool_cache {
@@ -104,12 +102,12 @@ static void add_disk_storage(vs_pool *pool, json_t *disk, int64_t *sum_vol, int6
     const char *comp = prop_str(props, "compression");
     json_object_set_new(disk, "zpool", json_string(vs_pool_name(pool)));
     if (volsize >= 0) {
-        json_object_set_new(disk, "size", json_integer((json_int_t)(volsize / (int64_t)MiB)));
+        json_object_set_new(disk, "size", json_integer((json_int_t)(volsize / VM_MiB)));
         *sum_vol += volsize;
     }
     json_object_set_new(disk, "compression", json_string(comp ? comp : "off"));
     json_object_set_new(disk, "refreservation",
-                        json_integer(refres > 0 ? (json_int_t)ceil((double)refres / MiB) : 0));
+                        json_integer(refres > 0 ? (json_int_t)ceil((double)refres / VM_MiB) : 0));
     if (bs > 0)
         json_object_set_new(disk, "block_size", json_integer(bs));
     if (snaps > 0)
@@ -143,7 +141,7 @@ static json_t *vm_snapshots(vs_pool *pool, const char *ds)
             size = prop_int(props, "used");
         }
         json_array_append_new(out, json_pack("{s:s,s:I,s:s}", "name", at + 1 + strlen("vmsnap-"), "size",
-                                             (json_int_t)(size > 0 ? size / (int64_t)MiB : 0),
+                                             (json_int_t)(size > 0 ? size / VM_MiB : 0),
                                              "created_at", ts));
     }
     return out;
@@ -161,83 +159,101 @@ static const char *hostinfo_server_uuid(pool_cache *pc)
     return pc->server_uuid;
 }
 
-static int build_obj(const vm_ctx *ctx, pool_cache *pc, const char *uuid, json_t **out, vm_err *err)
+/* The stored config; an interrupted reprovision or rollback whose owner is
+ * gone is finished or undone first, so no reader sees it half done. */
+static int load_config(const vm_ctx *ctx, const char *uuid, json_t **cfg, vm_err *err)
 {
-    cleanup_json json_t *cfg = NULL;
-    if (vm_store_load_config(ctx, uuid, &cfg, err) < 0)
+    if (vm_store_load_config(ctx, uuid, cfg, err) < 0)
         return -1;
-    if (vm_has_intents(cfg)) {
-        /* An interrupted reprovision or rollback whose owner is gone:
-         * finish or undo it now, so no reader sees it half done. */
+    if (vm_has_intents(*cfg)) {
         cleanup_lock vm_lock lk = VM_LOCK_INIT;
         vm_err e2 = VM_ERR_INIT;
         if (vm_lock_try(ctx, uuid, &lk, &e2) == 1) {
-            json_decref(cfg);
-            cfg = NULL;
-            if (vm_store_load_config(ctx, uuid, &cfg, err) < 0)
+            json_decref(*cfg);
+            *cfg = NULL;
+            if (vm_store_load_config(ctx, uuid, cfg, err) < 0)
                 return -1;
-            vm_recover_intents(ctx, uuid, cfg, &e2);
+            vm_recover_intents(ctx, uuid, *cfg, &e2);
         }
     }
+    return 0;
+}
 
-    const char *brand = json_string_value(json_object_get(cfg, "brand"));
-    const char *poolname = json_string_value(json_object_get(cfg, "zpool"));
-    if (!brand)
-        return vm_err_set(err, VMERR_INTERNAL, "VM %s has a config without brand", uuid);
-    if (!poolname)
-        poolname = ctx->pool;
-    bool hvm = vm_brand_is_hvm(brand);
-    vs_pool *pool = cache_pool(pc, poolname);
-    cleanup_free char *zonepath = vm_store_zonepath(ctx, poolname, uuid);
-    cleanup_free char *ds = xasprintf("%s/%s", poolname, uuid);
+/* One VM object being built, in the order its keys are shown. */
+typedef struct obj_build {
+    const vm_ctx *ctx;
+    pool_cache *pc;
+    const char *uuid, *brand, *poolname;
+    bool hvm;
+    vs_pool *pool;   /* NULL when the pool cannot be opened */
+    const char *zonepath, *ds;
+    json_t *cfg;     /* stored config */
+    json_t *o;       /* the object */
+    vm_runstate rs;
+} obj_build;
 
-    json_t *o = json_object();
-    json_object_set_new(o, "zonename", json_string(uuid));
+/* Config part: the stored properties, without internal bookkeeping. */
+static void obj_config(obj_build *b)
+{
+    json_object_set_new(b->o, "zonename", json_string(b->uuid));
     const char *k;
     json_t *v;
-    json_object_foreach(cfg, k, v) {
+    json_object_foreach(b->cfg, k, v) {
         /* Internal bookkeeping keys start with '_' or are transition markers. */
         if (k[0] == '_' || !strcmp(k, "transition") || !strcmp(k, "provisioning"))
             continue;
-        json_object_set(o, k, v);
+        json_object_set(b->o, k, v);
     }
+}
 
-    /* Runtime and state (O1–O4). */
-    vm_runstate rs;
-    vm_runtime_state(ctx, brand, uuid, &rs);
-    json_object_set_new(o, "uuid", json_string(uuid));
-    json_object_set_new(o, "zone_state", json_string(rs.zone_state));
-    json_object_set_new(o, "zonepath", json_string(zonepath));
-    json_object_set_new(o, "hvm", json_boolean(hvm));
+/* Runtime and state (O1–O4): asks the runtime once; the state itself is
+ * shown later (obj_state). */
+static void obj_runtime(obj_build *b)
+{
+    vm_runtime_state(b->ctx, b->brand, b->uuid, &b->rs);
+    json_object_set_new(b->o, "uuid", json_string(b->uuid));
+    json_object_set_new(b->o, "zone_state", json_string(b->rs.zone_state));
+    json_object_set_new(b->o, "zonepath", json_string(b->zonepath));
+    json_object_set_new(b->o, "hvm", json_boolean(b->hvm));
+}
 
-    /* Disks and space (O6, D12). */
+/* Storage part, disks and space (O6, D12). */
+static void obj_disks(obj_build *b)
+{
     int64_t sum_vol = 0, sum_snap = 0;
-    if (hvm && (pc->parts & VMOBJ_DISKS)) {
-        json_t *disks = json_object_get(o, "disks");
-        json_t *nd = json_array();
-        size_t i;
-        json_t *d;
-        json_array_foreach(disks, i, d) {
-            json_t *c = json_dup(d);
-            add_disk_storage(pool, c, &sum_vol, &sum_snap);
-            json_array_append_new(nd, c);
-        }
-        json_object_set_new(o, "disks", nd);
-        json_t *fds = json_object_get(cfg, "flexible_disk_size");
-        if (json_is_integer(fds)) {
-            double free_mib = (double)json_integer_value(fds) - (double)sum_vol / MiB - (double)sum_snap / MiB;
-            json_object_set_new(o, "free_space", json_integer((json_int_t)floor(free_mib)));
-        }
+    if (!b->hvm || !(b->pc->parts & VMOBJ_DISKS))
+        return;
+    json_t *disks = json_object_get(b->o, "disks");
+    json_t *nd = json_array();
+    size_t i;
+    json_t *d;
+    json_array_foreach(disks, i, d) {
+        json_t *c = json_dup(d);
+        add_disk_storage(b->pool, c, &sum_vol, &sum_snap);
+        json_array_append_new(nd, c);
     }
+    json_object_set_new(b->o, "disks", nd);
+    json_t *fds = json_object_get(b->cfg, "flexible_disk_size");
+    if (json_is_integer(fds)) {
+        double free_mib = (double)json_integer_value(fds) - (double)sum_vol / VM_MiB - (double)sum_snap / VM_MiB;
+        json_object_set_new(b->o, "free_space", json_integer((json_int_t)floor(free_mib)));
+    }
+}
+
+/* Empty lists for absent ones, the last change to any of the VM's files,
+ * and the host. */
+static void obj_host(obj_build *b)
+{
+    json_t *o = b->o;
     if (!json_object_get(o, "nics"))
         json_object_set_new(o, "nics", json_array());
 
     int64_t lm = 0;
-    cleanup_free char *cfgpath = vm_store_config_path(ctx, uuid);
-    cleanup_free char *p1 = xasprintf("%s/config/metadata.json", zonepath);
-    cleanup_free char *p2 = xasprintf("%s/config/tags.json", zonepath);
-    cleanup_free char *p3 = xasprintf("%s/config/routes.json", zonepath);
-    cleanup_free char *p4 = xasprintf("%s/vms/%s/lastexited", ctx->run_dir, uuid);
+    cleanup_free char *cfgpath = vm_store_config_path(b->ctx, b->uuid);
+    cleanup_free char *p1 = xasprintf("%s/config/metadata.json", b->zonepath);
+    cleanup_free char *p2 = xasprintf("%s/config/tags.json", b->zonepath);
+    cleanup_free char *p3 = xasprintf("%s/config/routes.json", b->zonepath);
+    cleanup_free char *p4 = xasprintf("%s/vms/%s/lastexited", b->ctx->run_dir, b->uuid);
     mtime_max(cfgpath, &lm);
     mtime_max(p1, &lm);
     mtime_max(p2, &lm);
@@ -250,75 +266,120 @@ static int build_obj(const vm_ctx *ctx, pool_cache *pc, const char *uuid, json_t
         json_object_set_new(o, "resolvers", json_array());
     if (!json_object_get(o, "firewall_enabled"))
         json_object_set_new(o, "firewall_enabled", json_false());
-    json_object_set_new(o, "server_uuid", json_string(hostinfo_server_uuid(pc)));
+    json_object_set_new(o, "server_uuid", json_string(hostinfo_server_uuid(b->pc)));
     json_object_set_new(o, "platform_buildstamp", json_string(VMADM_BUILDSTAMP));
+}
 
-    /* state (O2): transition first, then failed, provisioning, runtime. */
-    const char *tr = json_string_value(json_object_get(cfg, "transition"));
-    char tstate[32] = "", tto[32] = "";
+/* Runtime-state part.  state (O2): transition first, then failed,
+ * provisioning, runtime; then the process or its exit. */
+static void obj_state(obj_build *b)
+{
+    json_t *o = b->o;
+    const vm_runstate *rs = &b->rs;
+    const char *tr = json_string_value(json_object_get(b->cfg, "transition"));
+    char tstate[32] = "", tto[32] = "", ts[32];
     long long texp = 0;
     if (tr && sscanf(tr, "%31[^:]:%31[^:]:%lld", tstate, tto, &texp) == 3) {
         json_object_set_new(o, "state", json_string(tstate));
         json_object_set_new(o, "transition_to", json_string(tto));
         json_object_set_new(o, "transition_expire", json_integer(texp));
-    } else if (json_object_get(cfg, "failed")) {
+    } else if (json_object_get(b->cfg, "failed")) {
         json_object_set_new(o, "state", json_string("failed"));
-    } else if (rs.running) {
-        json_object_set_new(o, "state", json_string(!strcmp(rs.zone_state, "running") ? "running" : rs.zone_state));
+    } else if (rs->running) {
+        json_object_set_new(o, "state", json_string(!strcmp(rs->zone_state, "running") ? "running" : rs->zone_state));
     } else {
         json_object_set_new(o, "state", json_string("stopped"));
     }
-    if (rs.running) {
-        json_object_set_new(o, "pid", json_integer(rs.pid));
-        if (rs.boot_ms > 0) {
-            iso_time_ms(rs.boot_ms, ts);
+    if (rs->running) {
+        json_object_set_new(o, "pid", json_integer(rs->pid));
+        if (rs->boot_ms > 0) {
+            iso_time_ms(rs->boot_ms, ts);
             json_object_set_new(o, "boot_timestamp", json_string(ts));
         }
-        if (rs.accel[0])
-            json_object_set_new(o, "accel", json_string(rs.accel));
-        if (rs.warning[0])
-            json_object_set_new(o, "warning", json_string(rs.warning));
-    } else if (rs.has_exit) {
-        json_object_set_new(o, "exit_status", json_integer(rs.exit_status));
-        iso_time_ms(rs.exit_ms, ts);
+        if (rs->accel[0])
+            json_object_set_new(o, "accel", json_string(rs->accel));
+        if (rs->warning[0])
+            json_object_set_new(o, "warning", json_string(rs->warning));
+    } else if (rs->has_exit) {
+        json_object_set_new(o, "exit_status", json_integer(rs->exit_status));
+        iso_time_ms(rs->exit_ms, ts);
         json_object_set_new(o, "exit_timestamp", json_string(ts));
     }
+}
 
+/* Metadata part: empty when not asked for; a damaged file is shown empty. */
+static void obj_metadata(obj_build *b)
+{
     cleanup_json json_t *meta = NULL;
     vm_err me = VM_ERR_INIT;
-    if (!(pc->parts & VMOBJ_META))
+    if (!(b->pc->parts & VMOBJ_META))
         meta = json_pack("{s:{},s:{},s:{},s:{}}", "customer_metadata", "internal_metadata", "routes", "tags");
-    else if (vm_store_load_meta(zonepath, &meta, &me) < 0)
-        vm_log(ctx, "warn", "VM %s: %s (shown empty)", uuid, me.msg);
-    json_object_set(o, "customer_metadata", json_object_get(meta, "customer_metadata"));
-    json_object_set(o, "internal_metadata", json_object_get(meta, "internal_metadata"));
-    json_object_set(o, "routes", json_object_get(meta, "routes"));
-    json_object_set(o, "tags", json_object_get(meta, "tags"));
+    else if (vm_store_load_meta(b->zonepath, &meta, &me) < 0)
+        vm_log(b->ctx, "warn", "VM %s: %s (shown empty)", b->uuid, me.msg);
+    json_object_set(b->o, "customer_metadata", json_object_get(meta, "customer_metadata"));
+    json_object_set(b->o, "internal_metadata", json_object_get(meta, "internal_metadata"));
+    json_object_set(b->o, "routes", json_object_get(meta, "routes"));
+    json_object_set(b->o, "tags", json_object_get(meta, "tags"));
+}
 
-    /* Root dataset (D10): quota is refquota for bhyve/kvm, quota otherwise. */
+/* Storage part, the root dataset (D10): quota is refquota for bhyve/kvm,
+ * quota otherwise; then the snapshots. */
+static void obj_root_dataset(obj_build *b)
+{
+    json_t *o = b->o;
     cleanup_json json_t *rprops = NULL;
     vm_err e2 = VM_ERR_INIT;
     static const char *const rwant[] = { "quota", "refquota", NULL };
-    if (pool && vs_get_some(pool, ds, rwant, &rprops, &e2) == 0) {
-        int64_t q = prop_int(rprops, hvm ? "refquota" : "quota");
+    if (b->pool && vs_get_some(b->pool, b->ds, rwant, &rprops, &e2) == 0) {
+        int64_t q = prop_int(rprops, b->hvm ? "refquota" : "quota");
         if (q > 0)
-            json_object_set_new(o, "quota", json_integer((json_int_t)(q / (int64_t)GiB)));
-        json_object_set_new(o, "zfs_filesystem", json_string(ds));
-        json_object_set_new(o, "zpool", json_string(poolname));
+            json_object_set_new(o, "quota", json_integer((json_int_t)(q / VM_GiB)));
+        json_object_set_new(o, "zfs_filesystem", json_string(b->ds));
+        json_object_set_new(o, "zpool", json_string(b->poolname));
         /* indestructible_* are holds on @indestructible snapshots (§7.2). */
-        if (pc->parts & VMOBJ_HOLDS) {
-            if (vm_is_indestructible(pool, ds))
+        if (b->pc->parts & VMOBJ_HOLDS) {
+            if (vm_is_indestructible(b->pool, b->ds))
                 json_object_set_new(o, "indestructible_zoneroot", json_true());
-            cleanup_free char *data = xasprintf("%s/data", ds);
-            if (vm_is_indestructible(pool, data))
+            cleanup_free char *data = xasprintf("%s/data", b->ds);
+            if (vm_is_indestructible(b->pool, data))
                 json_object_set_new(o, "indestructible_delegated", json_true());
         }
     } else {
-        json_object_set_new(o, "zfs_filesystem", json_string(ds));
-        json_object_set_new(o, "zpool", json_string(poolname));
+        json_object_set_new(o, "zfs_filesystem", json_string(b->ds));
+        json_object_set_new(o, "zpool", json_string(b->poolname));
     }
-    json_object_set_new(o, "snapshots", (pc->parts & VMOBJ_SNAPSHOTS) ? vm_snapshots(pool, ds) : json_array());
-    *out = o;
+    json_object_set_new(o, "snapshots",
+                        (b->pc->parts & VMOBJ_SNAPSHOTS) ? vm_snapshots(b->pool, b->ds) : json_array());
+}
+
+static int build_obj(const vm_ctx *ctx, pool_cache *pc, const char *uuid, json_t **out, vm_err *err)
+{
+    cleanup_json json_t *cfg = NULL;
+    if (load_config(ctx, uuid, &cfg, err) < 0)
+        return -1;
+    obj_build b = { .ctx = ctx, .pc = pc, .uuid = uuid, .cfg = cfg };
+    b.brand = json_string_value(json_object_get(cfg, "brand"));
+    b.poolname = json_string_value(json_object_get(cfg, "zpool"));
+    if (!b.brand)
+        return vm_err_set(err, VMERR_INTERNAL, "VM %s has a config without brand", uuid);
+    if (!b.poolname)
+        b.poolname = ctx->pool;
+    b.hvm = vm_brand_is_hvm(b.brand);
+    b.pool = cache_pool(pc, b.poolname);
+    cleanup_free char *zonepath = vm_store_zonepath(ctx, b.poolname, uuid);
+    cleanup_free char *ds = xasprintf("%s/%s", b.poolname, uuid);
+    b.zonepath = zonepath;
+    b.ds = ds;
+
+    b.o = json_object();
+    obj_config(&b);
+    obj_runtime(&b);
+    obj_disks(&b);
+    obj_host(&b);
+    obj_state(&b);
+    obj_metadata(&b);
+    obj_root_dataset(&b);
+    *out = b.o;
     return 0;
 }
 
