@@ -9,10 +9,12 @@
  *   boot         boot time, ms since epoch
  *   lastexited   "<epoch-secs> <status>" written when the process ended
  *                (status: exit code, or -signal), SmartOS's lastexited
- *   state        optional one word while transitioning: "shutting_down"
+ *   state        optional while transitioning: "shutting_down <pid of the
+ *                stopper>", stale (ignored) once that process is gone
  *   accel        "kvm" or "tcg" (HVM only)
  * A pid whose process is gone, or belongs to another program (stale after a
- * host crash), is cleaned up and reported as not running. */
+ * host crash), is cleaned up and reported as not running.  common/proc.h
+ * reads and writes these files for both runtimes. */
 #ifndef VM_RUNSTATE_H
 #define VM_RUNSTATE_H
 

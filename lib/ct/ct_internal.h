@@ -56,9 +56,8 @@ void ct_paths_init(const vm_ctx *ctx, const char *uuid, ct_paths *p);
 void ct_paths_free(ct_paths *p);
 #define cleanup_paths __attribute__((cleanup(ct_paths_free)))
 
-/* Small text file -> trimmed string, or NULL if absent/unreadable. */
-char *ct_read_small(const char *path);
-int ct_write_small(const char *path, const char *text, vm_err *err);
+/* The run dir files are read and written with common/proc.h; the container
+ * runtime writes them VM_RUN_SYNCED (mode 0644), as it always has. */
 /* /proc/<pid>/stat: state letter and start time (clock ticks since boot);
  * either output may be NULL.  -1 if the process is gone. */
 int ct_proc_stat(pid_t pid, char *state, unsigned long long *start);

@@ -15,6 +15,7 @@
 
 #include <lxc/lxccontainer.h>
 
+#include "common/proc.h"
 #include "common/util.h"
 #include "ct/ct_config.h"
 #include "ct/ct_internal.h"
@@ -25,7 +26,7 @@
 /* Last lines of a log, for error messages. */
 static char *log_tail(const char *path, int nlines)
 {
-    cleanup_free char *buf = ct_read_small(path);
+    cleanup_free char *buf = vm_run_read(path);
     if (!buf || !*buf)
         return NULL;
     size_t len = strlen(buf);
@@ -175,8 +176,9 @@ static void record_started(const vm_ctx *ctx, const ct_paths *p, const char *uui
     snprintf(pidbuf, sizeof pidbuf, "%d\n", (int)init);
     unlink(p->state);
     /* pid last: its presence means the rest is there. */
-    if (ct_write_small(p->ctinit, buf, &e) < 0 || ct_write_small(p->boot, bootbuf, &e) < 0 ||
-        ct_write_small(p->pid, pidbuf, &e) < 0) {
+    if (vm_run_write(p->ctinit, buf, 0644, VM_RUN_SYNCED, &e) < 0 ||
+        vm_run_write(p->boot, bootbuf, 0644, VM_RUN_SYNCED, &e) < 0 ||
+        vm_run_write(p->pid, pidbuf, 0644, VM_RUN_SYNCED, &e) < 0) {
         c->stop(c);
         sync_report(syncfd, "ERR %s", e.msg);
     } else {
@@ -260,9 +262,7 @@ static void __attribute__((noreturn)) supervise(const vm_ctx *ctx, const char *u
     bool have = read_monitor(st[0], &ok, &status) == 0;
     waitpid(mon, NULL, 0);
     if (have) {
-        char buf[64];
-        snprintf(buf, sizeof buf, "%lld %d\n", (long long)(now_ms() / 1000), exit_code_of(status));
-        if (ct_write_small(p.lastexited, buf, &e) < 0)
+        if (vm_runstate_write_exit(p.rundir, exit_code_of(status), &e) < 0)
             vm_log(ctx, "warn", "container %s: %s", uuid, e.msg);
         vm_log(ctx, "info", "container %s ended, status %d", uuid, exit_code_of(status));
     } else {

@@ -2,9 +2,6 @@
  * runstate, and cleaning up what an ended container leaves behind. */
 #include "ct/ct.h"
 
-#include <errno.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +9,7 @@
 
 #include <lxc/lxccontainer.h>
 
+#include "common/proc.h"
 #include "common/util.h"
 #include "ct/ct_internal.h"
 
@@ -42,30 +40,13 @@ void ct_paths_free(ct_paths *p)
     memset(p, 0, sizeof *p);
 }
 
-char *ct_read_small(const char *path)
-{
-    char *buf = NULL;
-    size_t len;
-    vm_err e = VM_ERR_INIT;
-    if (read_file(path, &buf, &len, &e) < 0)
-        return NULL;
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
-        buf[--len] = '\0';
-    return buf;
-}
-
-int ct_write_small(const char *path, const char *text, vm_err *err)
-{
-    return write_file_atomic(path, text, strlen(text), 0644, err);
-}
-
 /* /proc/<pid>/stat: state letter and start time (clock ticks since boot).
  * The comm field may hold spaces and ')', so parse after the last ')'. */
 int ct_proc_stat(pid_t pid, char *state, unsigned long long *start)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    cleanup_free char *buf = ct_read_small(path);
+    cleanup_free char *buf = vm_run_read(path);
     if (!buf)
         return -1;
     char *p = strrchr(buf, ')');
@@ -96,7 +77,7 @@ int ct_proc_stat(pid_t pid, char *state, unsigned long long *start)
 
 int ct_read_ident(const ct_paths *p, ct_ident *id)
 {
-    cleanup_free char *s = ct_read_small(p->ctinit);
+    cleanup_free char *s = vm_run_read(p->ctinit);
     long sup = 0;
     memset(id, 0, sizeof *id);
     if (!s || sscanf(s, "%llu %ld %llu", &id->init_start, &sup, &id->sup_start) != 3)
@@ -111,15 +92,6 @@ static bool supervisor_alive(const ct_ident *id)
     char state;
     return id->sup_pid > 0 && ct_proc_stat(id->sup_pid, &state, &st) == 0 && st == id->sup_start &&
            state != 'Z' && state != 'X';
-}
-
-static int parse_pid(const char *s, pid_t *pid)
-{
-    int64_t v;
-    if (!s || !parse_i64(s, &v) || v <= 1 || v > INT_MAX)
-        return -1;
-    *pid = (pid_t)v;
-    return 0;
 }
 
 /* ---- cgroup leftovers ---- */
@@ -167,12 +139,12 @@ static void cgroup_leftovers(const char *uuid, const char *self_cgroup)
 
 void ct_clean_running_files(const ct_paths *p, const char *uuid, const char *pidstr)
 {
-    cleanup_free char *now = ct_read_small(p->pid);
+    cleanup_free char *now = vm_run_read(p->pid);
     if (pidstr && (!now || strcmp(now, pidstr)))
         return;
     /* Nobody will come back for these (the supervisor is gone too). */
     vm_err e = VM_ERR_INIT;
-    cleanup_free char *self_cg = ct_read_small("/proc/self/cgroup");
+    cleanup_free char *self_cg = vm_run_read("/proc/self/cgroup");
     rm_rf(p->lxcpath, &e);
     cgroup_leftovers(uuid, self_cg);
     unlink(p->state);
@@ -186,14 +158,14 @@ void ct_clean_running_files(const ct_paths *p, const char *uuid, const char *pid
 
 int ct_check_init(const ct_paths *p, pid_t *pid, char **pidstr_out)
 {
-    cleanup_free char *pidstr = ct_read_small(p->pid);
+    cleanup_free char *pidstr = vm_run_read(p->pid);
     ct_ident id;
     unsigned long long start;
     char state;
     *pid = 0;
     if (!pidstr)
         return CT_DEAD;
-    if (parse_pid(pidstr, pid) < 0 || ct_read_ident(p, &id) < 0) {
+    if (!vm_parse_pid(pidstr, pid) || ct_read_ident(p, &id) < 0) {
         /* Torn or foreign files: treat like a stale pid. */
         if (pidstr_out)
             *pidstr_out = steal_ptr(pidstr);
@@ -210,51 +182,24 @@ int ct_check_init(const ct_paths *p, pid_t *pid, char **pidstr_out)
     return r;
 }
 
-static void read_lastexited(const ct_paths *p, vm_runstate *out)
-{
-    cleanup_free char *s = ct_read_small(p->lastexited);
-    long long secs;
-    int status;
-    if (s && sscanf(s, "%lld %d", &secs, &status) == 2) {
-        out->has_exit = 1;
-        out->exit_status = status;
-        out->exit_ms = secs * 1000;
-    }
-}
-
 int ct_runstate(const vm_ctx *ctx, const char *uuid, vm_runstate *out)
 {
     cleanup_paths ct_paths p;
     cleanup_free char *pidstr = NULL;
     pid_t pid;
 
-    memset(out, 0, sizeof *out);
-    snprintf(out->zone_state, sizeof out->zone_state, "installed");
+    vm_runstate_reset(out);
     if (!uuid_valid(uuid))
         return 0;
     ct_paths_init(ctx, uuid, &p);
     int r = ct_check_init(&p, &pid, &pidstr);
     if (r == CT_ALIVE) {
-        cleanup_free char *boot = ct_read_small(p.boot);
-        cleanup_free char *state = ct_read_small(p.state);
-        int64_t b = 0;
-        out->running = 1;
-        out->pid = pid;
-        if (boot && parse_i64(boot, &b))
-            out->boot_ms = b;
-        /* "shutting_down <pid of the stopper>": stale once that process is
-         * gone (a stop killed midway leaves the container running). */
-        bool stopping = state && str_has_prefix(state, "shutting_down");
-        long long who = 0;
-        if (stopping && sscanf(state, "%*s %lld", &who) == 1 && who > 0 && kill((pid_t)who, 0) < 0 &&
-            errno == ESRCH)
-            stopping = false;
-        snprintf(out->zone_state, sizeof out->zone_state, "%s", stopping ? "shutting_down" : "running");
+        vm_runstate_read_live(p.rundir, pid, out);
         return 0;
     }
     if (r == CT_DEAD && pidstr)
         ct_clean_running_files(&p, uuid, pidstr);
-    read_lastexited(&p, out);
+    vm_runstate_read_exit(p.rundir, out);
     return 0;
 }
 

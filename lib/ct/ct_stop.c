@@ -5,25 +5,17 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
-#include <sys/pidfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <lxc/lxccontainer.h>
 
+#include "common/proc.h"
 #include "common/util.h"
 #include "ct/ct_internal.h"
 
 /* How long ct_stop waits for the supervisor to record the exit. */
 #define CT_REAP_TIMEOUT_MS 15000
 #define CT_DEFAULT_STOP_TIMEOUT 60
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
 
 /* Waits until the supervisor has recorded the exit (pid file gone); cleans
  * up itself if the supervisor is gone.  -1 if init is still alive. */
@@ -42,7 +34,7 @@ static int wait_reaped(const ct_paths *p, const char *uuid, int timeout_ms)
         }
         if (now_ms() >= deadline)
             return r == CT_ALIVE ? -1 : 0;
-        sleep_ms(10);
+        vm_sleep_ms(10);
     }
 }
 
@@ -51,7 +43,7 @@ static int open_init(const ct_paths *p, const char *uuid, pid_t *pid_out, vm_err
     pid_t pid;
     if (ct_check_init(p, &pid, NULL) != CT_ALIVE)
         return vm_err_set(err, VMERR_STATE, "container %s is not running", uuid);
-    int fd = pidfd_open(pid, 0);
+    int fd = vm_pidfd_open(pid);
     ct_ident id;
     unsigned long long start;
     /* Re-check after opening: the pidfd now pins this very process. */
@@ -75,7 +67,7 @@ int ct_kill(const vm_ctx *ctx, const char *uuid, int sig, vm_err *err)
     cleanup_close int fd = open_init(&p, uuid, NULL, err);
     if (fd < 0)
         return -1;
-    if (pidfd_send_signal(fd, sig, NULL, 0) < 0)
+    if (vm_pidfd_signal(fd, sig) < 0)
         return vm_err_sys(err, errno, "cannot signal container %s", uuid);
     return 0;
 }
@@ -93,9 +85,7 @@ int ct_stop(const vm_ctx *ctx, json_t *vmobj, int force, int timeout_s, vm_err *
         return -1;
     if (timeout_s <= 0)
         timeout_s = CT_DEFAULT_STOP_TIMEOUT;
-    char stline[64];
-    snprintf(stline, sizeof stline, "shutting_down %ld\n", (long)getpid());
-    if (ct_write_small(p.state, stline, err) < 0)
+    if (vm_runstate_write_stopping(p.rundir, VM_RUN_SYNCED, err) < 0)
         return -1;
 
     cleanup_lxc struct lxc_container *c = ct_lxc_new(uuid, p.lxcpath);
@@ -108,7 +98,7 @@ int ct_stop(const vm_ctx *ctx, json_t *vmobj, int force, int timeout_s, vm_err *
     if (!stopped) {
         if (!c || !c->stop(c)) {
             /* No monitor to ask: kill init ourselves. */
-            if (pidfd_send_signal(pfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+            if (vm_pidfd_signal(pfd, SIGKILL) < 0 && errno != ESRCH)
                 return vm_err_sys(err, errno, "cannot kill container %s", uuid);
         }
     }

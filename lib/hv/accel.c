@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/proc.h"
 #include "common/util.h"
 #include "hv/hv_internal.h"
 #include "hv/hv_proc.h"
@@ -53,12 +53,6 @@ static json_t *probe_key(void)
                         (long long)sb.st_mtime);
     return json_pack("{s:s,s:s,s:b}", "kernel", u.release, "qemu", qid ? qid : "missing",
                      "dev_kvm", access("/dev/kvm", F_OK) == 0);
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
 }
 
 /* Returns 1 if KVM ran the firmware normally, 0 if not (reason filled). */
@@ -117,7 +111,7 @@ static int probe_kvm(const vm_ctx *ctx, char *reason, size_t rsize)
         vm_err e = VM_ERR_INIT;
         if (c.fd < 0 && qmp_connect(&c, sock, 3000, &e) < 0) {
             qmp_close(&c);
-            sleep_ms(5);
+            vm_sleep_ms(5);
             continue;
         }
         /* Connected: watch the status for a while. */
@@ -140,7 +134,7 @@ static int probe_kvm(const vm_ctx *ctx, char *reason, size_t rsize)
                     snprintf(reason, rsize, "guest status %s under KVM", s);
                 break;
             }
-            sleep_ms(100);
+            vm_sleep_ms(100);
         }
         break;
     }

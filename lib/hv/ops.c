@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/lock.h"
+#include "common/proc.h"
 #include "common/tty.h"
 #include "common/util.h"
 #include "hv/hv_proc.h"
@@ -21,40 +22,20 @@
 static void read_word(const vm_ctx *ctx, const char *uuid, const char *name, char *out, size_t size)
 {
     cleanup_free char *p = hv_run_path(ctx, uuid, name);
-    cleanup_free char *s = hv_read_small(p);
+    cleanup_free char *s = vm_run_read(p);
     snprintf(out, size, "%s", s ? s : "");
 }
 
 int hv_runstate(const vm_ctx *ctx, const char *uuid, vm_runstate *out)
 {
-    memset(out, 0, sizeof *out);
-    snprintf(out->zone_state, sizeof out->zone_state, "installed");
+    vm_runstate_reset(out);
     if (!uuid_valid(uuid))
         return 0;
     cleanup_free char *rundir = vm_ctx_vm_rundir(ctx, uuid);
     cleanup_free char *pidpath = xasprintf("%s/pid", rundir);
-    pid_t pid = hv_read_pid(pidpath);
+    pid_t pid = vm_run_read_pid(pidpath);
     if (pid && hv_pid_is_qemu_of(pid, uuid)) {
-        char st[32];
-        out->running = 1;
-        out->pid = pid;
-        read_word(ctx, uuid, "state", st, sizeof st);
-        /* "shutting_down <pid of the stopper>": stale once that process is
-         * gone (a stop killed midway leaves the VM simply running). */
-        bool stopping = !strcmp(st, "shutting_down");
-        if (stopping) {
-            cleanup_free char *sp = xasprintf("%s/state", rundir);
-            cleanup_free char *sb = hv_read_small(sp);
-            long long who = 0;
-            if (sb && sscanf(sb, "%*s %lld", &who) == 1 && who > 0 && kill((pid_t)who, 0) < 0 && errno == ESRCH)
-                stopping = false;
-        }
-        snprintf(out->zone_state, sizeof out->zone_state, "%s", stopping ? "shutting_down" : "running");
-        cleanup_free char *bp = xasprintf("%s/boot", rundir);
-        cleanup_free char *b = hv_read_small(bp);
-        int64_t v;
-        if (b && parse_i64(b, &v))
-            out->boot_ms = v;
+        vm_runstate_read_live(rundir, pid, out);
         read_word(ctx, uuid, "accel", out->accel, sizeof out->accel);
         read_word(ctx, uuid, "accel_warning", out->warning, sizeof out->warning);
         return 0;
@@ -70,15 +51,7 @@ int hv_runstate(const vm_ctx *ctx, const char *uuid, vm_runstate *out)
             vm_lock_release(&lk);
         }
     }
-    cleanup_free char *lepath = xasprintf("%s/lastexited", rundir);
-    cleanup_free char *le = hv_read_small(lepath);
-    long long secs;
-    int status;
-    if (le && sscanf(le, "%lld %d", &secs, &status) == 2) {
-        out->has_exit = 1;
-        out->exit_status = status;
-        out->exit_ms = secs * 1000;
-    }
+    vm_runstate_read_exit(rundir, out);
     return 0;
 }
 
@@ -139,8 +112,8 @@ int hv_stop(const vm_ctx *ctx, const char *uuid, int force, int timeout_s, vm_er
     cleanup_close int sfd = hv_open_supervisor(ctx, uuid);
     cleanup_free char *rundir = vm_ctx_vm_rundir(ctx, uuid);
     cleanup_free char *statepath = xasprintf("%s/state", rundir);
-    cleanup_free char *stline = xasprintf("shutting_down %ld\n", (long)getpid());
-    (void)hv_write_run_file(statepath, stline, 0644);
+    vm_err se = VM_ERR_INIT;
+    (void)vm_runstate_write_stopping(rundir, VM_RUN_FAST, &se);
 
     int gone = 0;
     if (!force) {
@@ -148,25 +121,25 @@ int hv_stop(const vm_ctx *ctx, const char *uuid, int force, int timeout_s, vm_er
         if (simple_cmd(ctx, uuid, "system_powerdown", NULL, NULL, &pe) < 0)
             vm_log(ctx, "warn", "VM %s: ACPI power button failed: %s", uuid, pe.msg);
         else
-            gone = hv_pidfd_wait(qfd, timeout_s > 0 ? timeout_s * 1000 : 0) == 1;
+            gone = vm_pidfd_wait(qfd, timeout_s > 0 ? timeout_s * 1000 : 0) == 1;
         if (!gone)
             vm_log(ctx, "warn", "VM %s did not power off within %d s; forcing", uuid, timeout_s);
     }
     if (!gone) {
         qmp_quit(ctx, uuid);
-        gone = hv_pidfd_wait(qfd, 5000) == 1;
+        gone = vm_pidfd_wait(qfd, 5000) == 1;
     }
     if (!gone) {
         vm_log(ctx, "warn", "VM %s: QEMU ignored quit; sending SIGKILL", uuid);
-        hv_pidfd_signal(qfd, SIGKILL);
-        gone = hv_pidfd_wait(qfd, 10000) == 1;
+        vm_pidfd_signal(qfd, SIGKILL);
+        gone = vm_pidfd_wait(qfd, 10000) == 1;
     }
     if (!gone)
         return vm_err_set(err, VMERR_TIMEOUT, "QEMU (pid %d) of VM %s did not exit", (int)pid,
                           uuid);
     /* The supervisor records lastexited and removes the pid file; wait for it
      * so that the caller sees the final state. */
-    if (sfd < 0 || hv_pidfd_wait(sfd, 5000) != 1)
+    if (sfd < 0 || vm_pidfd_wait(sfd, 5000) != 1)
         hv_remove_run_files(rundir, pid);
     unlink(statepath);
     vm_log(ctx, "info", "VM %s stopped%s", uuid, force ? " (forced)" : "");
@@ -180,7 +153,7 @@ int hv_kill(const vm_ctx *ctx, const char *uuid, int sig, vm_err *err)
     cleanup_close int qfd = hv_open_qemu(ctx, uuid, NULL);
     if (qfd < 0)
         return not_running(uuid, err);
-    if (hv_pidfd_signal(qfd, sig) < 0)
+    if (vm_pidfd_signal(qfd, sig) < 0)
         return vm_err_sys(err, errno, "cannot signal VM %s", uuid);
     return 0;
 }

@@ -1,87 +1,19 @@
-/* Process plumbing for lib/hv: pidfds, /proc identity checks, runtime files. */
+/* Process plumbing for lib/hv: the QEMU/supervisor identity checks and the
+ * run files only QEMU has (pidfds and the shared files: common/proc.h). */
 #include "hv/hv_proc.h"
 
-#include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/proc.h"
 #include "common/util.h"
-
-int hv_pidfd_open(pid_t pid)
-{
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-int hv_pidfd_signal(int pidfd, int sig)
-{
-    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
-}
-
-int hv_pidfd_wait(int pidfd, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        struct pollfd p = { .fd = pidfd, .events = POLLIN };
-        int64_t left = deadline - now_ms();
-        int r = poll(&p, 1, left < 0 ? 0 : (int)left);
-        if (r > 0)
-            return 1;
-        if (r == 0)
-            return 0;
-        if (errno != EINTR)
-            return -1;
-    }
-}
-
-int hv_write_run_file(const char *path, const char *text, mode_t mode)
-{
-    /* Runtime files describe live processes and are meaningless after a
-     * host crash, so rename() atomicity is enough: no fsync on the start
-     * path. */
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0)
-        return -1;
-    size_t len = strlen(text);
-    ssize_t n = write(fd, text, len);
-    if (close(fd) < 0 || n != (ssize_t)len || rename(tmp, path) < 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
 
 char *hv_run_path(const vm_ctx *ctx, const char *uuid, const char *name)
 {
     return xasprintf("%s/vms/%s/%s", ctx->run_dir, uuid, name);
-}
-
-char *hv_read_small(const char *path)
-{
-    char *buf = NULL;
-    size_t len;
-    vm_err err = VM_ERR_INIT;
-    if (read_file(path, &buf, &len, &err) < 0)
-        return NULL;
-    while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
-        buf[--len] = '\0';
-    return buf;
-}
-
-pid_t hv_read_pid(const char *path)
-{
-    cleanup_free char *s = hv_read_small(path);
-    int64_t v;
-    if (!s || !parse_i64(s, &v) || v <= 1 || v > 0x3fffffff)
-        return 0;
-    return (pid_t)v;
 }
 
 bool hv_pid_is_qemu_of(pid_t pid, const char *uuid)
@@ -111,21 +43,21 @@ bool hv_pid_is_supervisor(pid_t pid)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
-    cleanup_free char *comm = hv_read_small(path);
+    cleanup_free char *comm = vm_run_read(path);
     return comm && !strcmp(comm, HV_SUPERVISOR_COMM);
 }
 
 int hv_open_qemu(const vm_ctx *ctx, const char *uuid, pid_t *pid_out)
 {
     cleanup_free char *pidpath = hv_run_path(ctx, uuid, "pid");
-    pid_t pid = hv_read_pid(pidpath);
+    pid_t pid = vm_run_read_pid(pidpath);
     if (!pid)
         return -1;
-    int fd = hv_pidfd_open(pid);
+    int fd = vm_pidfd_open(pid);
     if (fd < 0)
         return -1;
     /* Checked after opening the pidfd: the fd then pins this very process. */
-    if (!hv_pid_is_qemu_of(pid, uuid) || hv_pidfd_wait(fd, 0) != 0) {
+    if (!hv_pid_is_qemu_of(pid, uuid) || vm_pidfd_wait(fd, 0) != 0) {
         close(fd);
         return -1;
     }
@@ -137,10 +69,10 @@ int hv_open_qemu(const vm_ctx *ctx, const char *uuid, pid_t *pid_out)
 int hv_open_supervisor(const vm_ctx *ctx, const char *uuid)
 {
     cleanup_free char *p = hv_run_path(ctx, uuid, "supervisor");
-    pid_t pid = hv_read_pid(p);
+    pid_t pid = vm_run_read_pid(p);
     if (!pid)
         return -1;
-    int fd = hv_pidfd_open(pid);
+    int fd = vm_pidfd_open(pid);
     if (fd < 0)
         return -1;
     if (!hv_pid_is_supervisor(pid)) {
@@ -156,7 +88,7 @@ void hv_remove_run_files(const char *rundir, pid_t only_if_pid)
     char path[4096];
     snprintf(path, sizeof path, "%s/pid", rundir);
     if (only_if_pid) {
-        if (hv_read_pid(path) == only_if_pid)
+        if (vm_run_read_pid(path) == only_if_pid)
             unlink(path);
         else
             return; /* a newer start owns the directory now */

@@ -11,10 +11,10 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/lock.h"
+#include "common/proc.h"
 #include "common/util.h"
 #include "hv/hv_internal.h"
 #include "hv/hv_proc.h"
@@ -23,22 +23,17 @@
 /* How long QEMU may take to open its QMP socket and report "running". */
 #define START_TIMEOUT_MS 30000
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
+/* Runtime files describe live processes and are meaningless after a host
+ * crash, so rename() atomicity is enough: no fsync on the start path. */
 static void write_quiet(const char *path, const char *text, mode_t mode)
 {
-    (void)hv_write_run_file(path, text, mode);
+    vm_err e = VM_ERR_INIT;
+    (void)vm_run_write(path, text, mode, VM_RUN_FAST, &e);
 }
 
 static int write_run(const char *path, const char *text, mode_t mode, vm_err *err)
 {
-    if (hv_write_run_file(path, text, mode) < 0)
-        return vm_err_sys(err, errno, "cannot write %s", path);
-    return 0;
+    return vm_run_write(path, text, mode, VM_RUN_FAST, err);
 }
 
 static void status_write(int fd, const char *s)
@@ -133,11 +128,8 @@ static void __attribute__((noreturn)) supervise(const char *rundir, char **argv,
     while (waitpid(qpid, &st, 0) < 0 && errno == EINTR)
         ;
     int code = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? -WTERMSIG(st) : -1;
-    char le[64];
-    snprintf(le, sizeof le, "%lld %d\n", (long long)(now_ms() / 1000), code);
-    snprintf(path, sizeof path, "%s/lastexited", rundir);
-    vm_err e = VM_ERR_INIT; /* the exit record is worth an fsync */
-    write_file_atomic(path, le, strlen(le), 0644, &e);
+    vm_err e = VM_ERR_INIT;
+    (void)vm_runstate_write_exit(rundir, code, &e);
     hv_remove_run_files(rundir, qpid);
     _exit(0);
 }
@@ -220,7 +212,7 @@ static int wait_running(const char *qmp_path, int qpidfd, json_t *vnc, vm_err *e
     int rc = -1;
     int64_t deadline = now_ms() + START_TIMEOUT_MS;
     for (;;) {
-        if (hv_pidfd_wait(qpidfd, 0) == 1) {
+        if (vm_pidfd_wait(qpidfd, 0) == 1) {
             vm_err_set(err, VMERR_INTERNAL, "QEMU exited while starting");
             goto out;
         }
@@ -233,7 +225,7 @@ static int wait_running(const char *qmp_path, int qpidfd, json_t *vnc, vm_err *e
             vm_err e = VM_ERR_INIT;
             if (qmp_connect(&c, qmp_path, 5000, &e) < 0) {
                 qmp_close(&c);
-                sleep_ms(1);
+                vm_sleep_ms(1);
                 continue;
             }
         }
@@ -248,7 +240,7 @@ static int wait_running(const char *qmp_path, int qpidfd, json_t *vnc, vm_err *e
             vm_err_set(err, VMERR_INTERNAL, "QEMU stopped the guest (status %s)", s);
             goto out;
         }
-        sleep_ms(5);
+        vm_sleep_ms(5);
     }
     /* The password never goes on the command line. */
     const char *pw = json_string_value(json_object_get(vnc, "password"));
@@ -376,18 +368,18 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
         vm_err_prefix(err, "cannot start QEMU: ");
         return -1;
     }
-    cleanup_close int qfd = hv_pidfd_open(qpid);
-    cleanup_close int sfd = hv_pidfd_open(spid);
+    cleanup_close int qfd = vm_pidfd_open(qpid);
+    cleanup_close int sfd = vm_pidfd_open(spid);
     /* Written while QEMU initialises, off the critical path. */
     if (qfd < 0 || write_state_files(rundir, accel, warning, vnc, err) < 0 ||
         wait_running(qmppath, qfd, vnc, err) < 0) {
         if (qfd >= 0) {
-            hv_pidfd_signal(qfd, SIGKILL);
-            hv_pidfd_wait(qfd, 10000);
+            vm_pidfd_signal(qfd, SIGKILL);
+            vm_pidfd_wait(qfd, 10000);
         }
         /* Let the supervisor record the exit and clean up, then make sure. */
         if (sfd >= 0)
-            hv_pidfd_wait(sfd, 5000);
+            vm_pidfd_wait(sfd, 5000);
         hv_remove_run_files(rundir, 0);
         cleanup_free char *tail = hv_log_tail(logpath, 5);
         if (!vm_err_is_set(err))
