@@ -20,5 +20,11 @@ if [ ! -f "$dir/build.ninja" ]; then
 fi
 # The fuzz build compiles the whole tree with clang and -Werror too: clang
 # refuses a goto that skips a cleanup variable, which gcc accepts silently.
+# It also checks the house style (.clang-format) and the size limits
+# (scripts/check-size.py: files and functions a reader can hold).
+if [ "$mode" = fuzz ]; then
+  ./scripts/check-format.sh >&2 || exit 1
+  ./scripts/check-size.py >&2 || exit 1
+fi
 ninja -C "$dir" -j"$(nproc)" >/dev/null || ninja -C "$dir" -j1
 echo "$dir"

@@ -23,8 +23,7 @@ static struct {
 
 static bool plain_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           strchr("_@%+=:,./-", c);
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("_@%+=:,./-", c);
 }
 
 char *cmd_shell_quote(const char *s, size_t len)
@@ -109,8 +108,7 @@ char *cmd_recorded_text(void)
 /* ---- results ---- */
 /* The caller's view of a finished command: *out, the message, the return
  * value.  Takes ownership of ob and eb. */
-static int finish(char *const argv[], bool killed, int code, char *ob, char *eb, char **out,
-                  vm_err *err)
+static int finish(char *const argv[], bool killed, int code, char *ob, char *eb, char **out, vm_err *err)
 {
     if (out)
         *out = ob ? ob : xstrdup("");
@@ -224,8 +222,7 @@ static int execute(char *const argv[], const char *in, size_t len, char **out, v
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     bool killed = !WIFEXITED(status);
-    return finish(argv, killed, killed ? WTERMSIG(status) : WEXITSTATUS(status), ob, eb, out,
-                  err);
+    return finish(argv, killed, killed ? WTERMSIG(status) : WEXITSTATUS(status), ob, eb, out, err);
 }
 
 int run_cmd_input(char *const argv[], const char *in, size_t len, char **out, vm_err *err)
@@ -236,8 +233,7 @@ int run_cmd_input(char *const argv[], const char *in, size_t len, char **out, vm
         if (dry.fn)
             dry.fn(argv, in, len, &r, dry.opaque);
         if (!r.pass_through)
-            return finish(argv, r.signal != 0, r.signal ? r.signal : r.status, r.out, r.errtext,
-                          out, err);
+            return finish(argv, r.signal != 0, r.signal ? r.signal : r.status, r.out, r.errtext, out, err);
         free(r.out);
         free(r.errtext);
     }

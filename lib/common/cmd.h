@@ -36,14 +36,13 @@ int run_cmd_input(char *const argv[], const char *in, size_t len, char **out, vm
  * real command run (record and pass through).  fn NULL: every command
  * succeeds with no output.  Process-global, not thread-safe. */
 typedef struct cmd_reply {
-    int status;        /* exit status */
-    int signal;        /* non-zero: "killed by" this signal (status ignored) */
-    char *out;         /* stdout, or NULL for none */
-    char *errtext;     /* stderr, or NULL for none */
+    int status; /* exit status */
+    int signal; /* non-zero: "killed by" this signal (status ignored) */
+    char *out; /* stdout, or NULL for none */
+    char *errtext; /* stderr, or NULL for none */
     bool pass_through; /* run the real command; the fields above are ignored */
 } cmd_reply;
-typedef void (*cmd_dry_run_fn)(char *const argv[], const char *in, size_t len, cmd_reply *reply,
-                               void *opaque);
+typedef void (*cmd_dry_run_fn)(char *const argv[], const char *in, size_t len, cmd_reply *reply, void *opaque);
 
 /* Starts a dry run with an empty record (ending any previous one). */
 void cmd_set_dry_run(cmd_dry_run_fn fn, void *opaque);

@@ -83,8 +83,7 @@ void vm_log(const vm_ctx *ctx, const char *level, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     iso_time_ms(now_ms(), ts);
-    json_t *rec = json_pack("{s:s,s:s,s:i,s:s}", "time", ts, "level", level, "pid", (int)getpid(),
-                            "msg", msg);
+    json_t *rec = json_pack("{s:s,s:s,s:i,s:s}", "time", ts, "level", level, "pid", (int)getpid(), "msg", msg);
     if (!rec)
         return;
     cleanup_free char *line = json_compact(rec);

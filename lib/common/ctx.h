@@ -23,14 +23,14 @@
 #include "common/err.h"
 
 typedef struct vm_ctx {
-    char *root;       /* VMADM_ROOT, default /var/lib/vmadm */
-    char *pool;       /* default pool name, VMADM_POOL or "zones" */
-    char *etc_dir;    /* root/etc/vms */
-    char *lock_dir;   /* root/var/lock */
-    char *run_dir;    /* root/run */
-    char *log_path;   /* root/var/log/vmadm.log */
+    char *root; /* VMADM_ROOT, default /var/lib/vmadm */
+    char *pool; /* default pool name, VMADM_POOL or "zones" */
+    char *etc_dir; /* root/etc/vms */
+    char *lock_dir; /* root/var/lock */
+    char *run_dir; /* root/run */
+    char *log_path; /* root/var/log/vmadm.log */
     char *vminfod_addr; /* VMINFOD_ADDR host:port, default 127.0.0.1:9090; "none" disables */
-    int accel;        /* VM_ACCEL_AUTO/KVM/TCG from VMADM_ACCEL */
+    int accel; /* VM_ACCEL_AUTO/KVM/TCG from VMADM_ACCEL */
 } vm_ctx;
 
 enum { VM_ACCEL_AUTO = 0, VM_ACCEL_KVM, VM_ACCEL_TCG };
@@ -45,7 +45,6 @@ char *vm_ctx_vm_dir(const vm_ctx *ctx, const char *uuid);
 char *vm_ctx_vm_rundir(const vm_ctx *ctx, const char *uuid);
 
 /* Appends one JSON-lines record to the log; never fails the caller. */
-void vm_log(const vm_ctx *ctx, const char *level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void vm_log(const vm_ctx *ctx, const char *level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -12,7 +12,10 @@ typedef struct vm_lock {
     int fd;
 } vm_lock;
 
-#define VM_LOCK_INIT { -1 }
+#define VM_LOCK_INIT \
+    { \
+        -1 \
+    }
 
 /* Blocks until the lock named `name` is held (timeout_ms < 0: forever).
  * Fails with VMERR_BUSY on timeout. */

@@ -112,12 +112,10 @@ void vm_runstate_reset(vm_runstate *rs)
 static bool stopping(const char *state)
 {
     static const char word[] = "shutting_down";
-    if (!state || strncmp(state, word, sizeof word - 1) ||
-        (state[sizeof word - 1] && state[sizeof word - 1] != ' '))
+    if (!state || strncmp(state, word, sizeof word - 1) || (state[sizeof word - 1] && state[sizeof word - 1] != ' '))
         return false;
     long long who = 0;
-    if (sscanf(state, "%*s %lld", &who) == 1 && who > 0 && kill((pid_t)who, 0) < 0 &&
-        errno == ESRCH)
+    if (sscanf(state, "%*s %lld", &who) == 1 && who > 0 && kill((pid_t)who, 0) < 0 && errno == ESRCH)
         return false;
     return true;
 }
@@ -133,8 +131,7 @@ void vm_runstate_read_live(const char *rundir, pid_t pid, vm_runstate *rs)
     rs->pid = pid;
     if (boot && parse_i64(boot, &b))
         rs->boot_ms = b;
-    snprintf(rs->zone_state, sizeof rs->zone_state, "%s",
-             stopping(state) ? "shutting_down" : "running");
+    snprintf(rs->zone_state, sizeof rs->zone_state, "%s", stopping(state) ? "shutting_down" : "running");
 }
 
 void vm_runstate_read_exit(const char *rundir, vm_runstate *rs)

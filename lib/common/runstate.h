@@ -21,15 +21,15 @@
 #include <stdint.h>
 
 typedef struct vm_runstate {
-    int running;            /* process alive */
-    char zone_state[16];    /* "running", "shutting_down", "installed" */
-    int pid;                /* 0 when not running */
-    int64_t boot_ms;        /* 0 when not running */
-    int has_exit;           /* lastexited present and not running */
+    int running; /* process alive */
+    char zone_state[16]; /* "running", "shutting_down", "installed" */
+    int pid; /* 0 when not running */
+    int64_t boot_ms; /* 0 when not running */
+    int has_exit; /* lastexited present and not running */
     int exit_status;
     int64_t exit_ms;
-    char accel[8];          /* HVM: "kvm" or "tcg" while running */
-    char warning[256];      /* e.g. TCG fallback warning; "" if none */
+    char accel[8]; /* HVM: "kvm" or "tcg" while running */
+    char warning[256]; /* e.g. TCG fallback warning; "" if none */
 } vm_runstate;
 
 #endif

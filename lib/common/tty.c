@@ -16,7 +16,7 @@ static bool write_all(int fd, const char *buf, size_t len)
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && errno == EAGAIN) {
-            struct pollfd pfd = {fd, POLLOUT, 0};
+            struct pollfd pfd = { fd, POLLOUT, 0 };
             poll(&pfd, 1, 100);
             continue;
         }
@@ -33,7 +33,7 @@ static int relay(int fd, int quiet_ms, vm_err *err)
     char buf[4096];
     bool in_open = true;
     for (;;) {
-        struct pollfd p[2] = {{fd, POLLIN, 0}, {0, POLLIN, 0}};
+        struct pollfd p[2] = { { fd, POLLIN, 0 }, { 0, POLLIN, 0 } };
         /* After input ends (a pipe, not a tty), show the answer and leave
          * once fd has been quiet for quiet_ms. */
         int r = poll(p, in_open ? 2 : 1, in_open ? -1 : quiet_ms);

@@ -24,9 +24,9 @@
 #define VM_TTY_DETACH 0x1d /* CTRL-] */
 
 typedef struct vm_tty_opts {
-    int tcsa;             /* tcsetattr action: TCSANOW or TCSAFLUSH */
-    int quiet_ms;         /* after stdin EOF, leave once fd is quiet this long */
-    const char *banner;   /* e.g. "[Connected to ...]\r\n" */
+    int tcsa; /* tcsetattr action: TCSANOW or TCSAFLUSH */
+    int quiet_ms; /* after stdin EOF, leave once fd is quiet this long */
+    const char *banner; /* e.g. "[Connected to ...]\r\n" */
     const char *farewell;
 } vm_tty_opts;
 

@@ -4,8 +4,8 @@
 
 const char *const vm_disk_models[] = { "virtio", "ahci", "nvme", NULL };
 const char *const vm_nic_models[] = { "virtio", "e1000", "rtl8139", NULL };
-const char *const vm_compressions[] = { "on", "off", "gzip", "gzip-1", "gzip-2", "gzip-3", "gzip-4", "gzip-5",
-    "gzip-6", "gzip-7", "gzip-8", "gzip-9", "lz4", "lzjb", "zle", NULL };
+const char *const vm_compressions[] = { "on",     "off",    "gzip",   "gzip-1", "gzip-2", "gzip-3", "gzip-4", "gzip-5",
+                                        "gzip-6", "gzip-7", "gzip-8", "gzip-9", "lz4",    "lzjb",   "zle",    NULL };
 
 static bool in_list(const char *const *list, const char *s)
 {

@@ -461,4 +461,3 @@ bool parse_i64(const char *s, int64_t *out)
     *out = v;
     return true;
 }
-

@@ -27,8 +27,18 @@ void cleanup_strvp(char ***v);
 #define cleanup_strv __attribute__((cleanup(cleanup_strvp)))
 
 /* Hands ownership to the caller: `return steal_ptr(x);` */
-#define steal_ptr(p) ({ __typeof__(p) _t = (p); (p) = NULL; _t; })
-#define steal_fd(fd) ({ int _t = (fd); (fd) = -1; _t; })
+#define steal_ptr(p) \
+    ({ \
+        __typeof__(p) _t = (p); \
+        (p) = NULL; \
+        _t; \
+    })
+#define steal_fd(fd) \
+    ({ \
+        int _t = (fd); \
+        (fd) = -1; \
+        _t; \
+    })
 
 /* Abort on OOM: allocation failure is not a recoverable operator error here. */
 void *xmalloc(size_t n);

@@ -63,8 +63,7 @@ int ct_runstate(const vm_ctx *ctx, const char *uuid, vm_runstate *out);
  * stdin/stdout/stderr (through a pty when stdin is a terminal), clean
  * environment (PATH, HOME=/root, TERM kept), and returns its exit status
  * in *exit_status (128+N when killed by signal N). */
-int ct_login(const vm_ctx *ctx, const char *uuid, char *const argv[], int *exit_status,
-             vm_err *err);
+int ct_login(const vm_ctx *ctx, const char *uuid, char *const argv[], int *exit_status, vm_err *err);
 
 /* Attaches stdin/stdout to the container console (/dev/console inside)
  * until CTRL-] (0x1d) is typed, stdin reaches EOF, or the container ends.

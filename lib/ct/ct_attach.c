@@ -15,8 +15,7 @@
 #include "common/util.h"
 #include "ct/ct_internal.h"
 
-int ct_login(const vm_ctx *ctx, const char *uuid, char *const argv[], int *exit_status,
-             vm_err *err)
+int ct_login(const vm_ctx *ctx, const char *uuid, char *const argv[], int *exit_status, vm_err *err)
 {
     cleanup_paths ct_paths p;
     if (!uuid_valid(uuid))
@@ -26,11 +25,11 @@ int ct_login(const vm_ctx *ctx, const char *uuid, char *const argv[], int *exit_
     if (!c)
         return -1;
 
-    char *shell[] = {"/bin/sh", "-l", NULL};
+    char *shell[] = { "/bin/sh", "-l", NULL };
     char **cmd = argv && argv[0] ? (char **)argv : shell;
-    char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                   "HOME=/root", "LOGNAME=root", "USER=root", NULL};
-    char *keep[] = {"TERM", NULL};
+    char *env[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LOGNAME=root",
+                    "USER=root", NULL };
+    char *keep[] = { "TERM", NULL };
     lxc_attach_options_t opts = LXC_ATTACH_OPTIONS_DEFAULT;
     opts.env_policy = LXC_ATTACH_CLEAR_ENV;
     opts.extra_env_vars = env;
@@ -38,7 +37,7 @@ int ct_login(const vm_ctx *ctx, const char *uuid, char *const argv[], int *exit_
     opts.initial_cwd = "/root";
     if (isatty(0))
         opts.attach_flags |= LXC_ATTACH_TERMINAL;
-    lxc_attach_command_t ac = {.program = cmd[0], .argv = cmd};
+    lxc_attach_command_t ac = { .program = cmd[0], .argv = cmd };
     pid_t pid = -1;
     if (c->attach(c, ct_lxc_run_command(), &ac, &opts, &pid) < 0 || pid <= 0)
         return vm_err_set(err, VMERR_INTERNAL, "cannot attach to container %s", uuid);
@@ -65,9 +64,11 @@ int ct_console(const vm_ctx *ctx, const char *uuid, vm_err *err)
     int ttynum = 0, ptx = -1;
     cleanup_close int keep = c->console_getfd(c, &ttynum, &ptx);
     if (keep < 0 || ptx < 0)
-        return vm_err_set(err, VMERR_BUSY, "cannot attach to the console of container %s "
-                          "(another console session may be attached)", uuid);
+        return vm_err_set(err, VMERR_BUSY,
+                          "cannot attach to the console of container %s "
+                          "(another console session may be attached)",
+                          uuid);
     cleanup_close int ptxfd = ptx;
-    vm_tty_opts opts = {.tcsa = TCSAFLUSH, .quiet_ms = 300};
+    vm_tty_opts opts = { .tcsa = TCSAFLUSH, .quiet_ms = 300 };
     return vm_tty_relay(ptxfd, &opts, err);
 }

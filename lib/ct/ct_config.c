@@ -17,8 +17,7 @@ static void add(json_t *items, const char *key, const char *value)
     json_array_append_new(items, json_pack("[ss]", key, value));
 }
 
-static void addf(json_t *items, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void addf(json_t *items, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void addf(json_t *items, const char *key, const char *fmt, ...)
 {
     va_list ap;
@@ -56,16 +55,14 @@ static int get_uint(json_t *vmobj, const char *key, int64_t max, int64_t *out, v
     *out = 0;
     if (!v || json_is_null(v))
         return 0;
-    if (json_is_real(v) && json_real_value(v) >= 0 &&
-        json_real_value(v) == (double)(int64_t)json_real_value(v))
+    if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) == (double)(int64_t)json_real_value(v))
         *out = (int64_t)json_real_value(v);
     else if (json_is_integer(v) && json_integer_value(v) >= 0)
         *out = json_integer_value(v);
     else
         return vm_err_set(err, VMERR_INVALID, "invalid value for %s: must be a non-negative integer", key);
     if (*out > max)
-        return vm_err_set(err, VMERR_INVALID, "invalid value for %s: %lld is too large", key,
-                          (long long)*out);
+        return vm_err_set(err, VMERR_INVALID, "invalid value for %s: %lld is too large", key, (long long)*out);
     return 0;
 }
 
@@ -74,19 +71,17 @@ static const char *cg_prefix(int version)
     return version == CT_CG_V2 ? "lxc.cgroup2." : "lxc.cgroup.";
 }
 
-int ct_config_limits(json_t *vmobj, const ct_host *host, bool explicit_defaults,
-                     json_t *items, json_t *notes, vm_err *err)
+int ct_config_limits(json_t *vmobj, const ct_host *host, bool explicit_defaults, json_t *items, json_t *notes,
+                     vm_err *err)
 {
     int64_t mem, swap, lwps, cap, shares;
     /* MiB values up to 2^40 MiB keep bytes inside int64. */
     if (get_uint(vmobj, "max_physical_memory", 1LL << 40, &mem, err) < 0 ||
         get_uint(vmobj, "max_swap", 1LL << 40, &swap, err) < 0 ||
-        get_uint(vmobj, "max_lwps", INT_MAX, &lwps, err) < 0 ||
-        get_uint(vmobj, "cpu_cap", 1000000, &cap, err) < 0 ||
+        get_uint(vmobj, "max_lwps", INT_MAX, &lwps, err) < 0 || get_uint(vmobj, "cpu_cap", 1000000, &cap, err) < 0 ||
         get_uint(vmobj, "cpu_shares", 1000000, &shares, err) < 0)
         return -1;
-    bool has_shares = json_object_get(vmobj, "cpu_shares") &&
-                      !json_is_null(json_object_get(vmobj, "cpu_shares"));
+    bool has_shares = json_object_get(vmobj, "cpu_shares") && !json_is_null(json_object_get(vmobj, "cpu_shares"));
     char key[128];
 
     if (host->memory == CT_CG_V1) {
@@ -100,8 +95,8 @@ int ct_config_limits(json_t *vmobj, const ct_host *host, bool explicit_defaults,
              * requires memsw >= memory, so a smaller max_swap is raised. */
             int64_t memsw = swap;
             if (memsw && mem && memsw < mem) {
-                note(notes, "max_swap %lld MiB < max_physical_memory %lld MiB: using %lld MiB",
-                     (long long)swap, (long long)mem, (long long)mem);
+                note(notes, "max_swap %lld MiB < max_physical_memory %lld MiB: using %lld MiB", (long long)swap,
+                     (long long)mem, (long long)mem);
                 memsw = mem;
             }
             snprintf(key, sizeof key, "%smemory.memsw.limit_in_bytes", cg_prefix(CT_CG_V1));
@@ -182,8 +177,9 @@ int ct_config_limits(json_t *vmobj, const ct_host *host, bool explicit_defaults,
 /* Signal names LXC accepts for lxc.signal.halt that make sense for an init. */
 static bool valid_signal_name(const char *s)
 {
-    static const char *const names[] = {"SIGPWR", "SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1",
-                                        "SIGUSR2", "SIGQUIT", NULL};
+    static const char *const names[] = {
+        "SIGPWR", "SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGQUIT", NULL
+    };
     for (size_t i = 0; names[i]; i++)
         if (!strcmp(s, names[i]))
             return true;
@@ -233,16 +229,16 @@ static bool valid_hostname(const char *h)
     if (n == 0 || n > 63)
         return false;
     for (const char *p = h; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-' || *p == '.' || *p == '_'))
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+              *p == '.' || *p == '_'))
             return false;
     return true;
 }
 
-static const char *const brands[] = {"joyent", "joyent-minimal", "lx", NULL};
+static const char *const brands[] = { "joyent", "joyent-minimal", "lx", NULL };
 
-int ct_config_build(json_t *vmobj, const ct_host *host, const ct_inputs *in,
-                    json_t **items_out, json_t *notes, vm_err *err)
+int ct_config_build(json_t *vmobj, const ct_host *host, const ct_inputs *in, json_t **items_out, json_t *notes,
+                    vm_err *err)
 {
     cleanup_json json_t *items = json_array();
     const char *uuid = json_string_value(json_object_get(vmobj, "uuid"));
@@ -254,8 +250,7 @@ int ct_config_build(json_t *vmobj, const ct_host *host, const ct_inputs *in,
     for (size_t i = 0; brand && brands[i]; i++)
         brand_ok |= !strcmp(brand, brands[i]);
     if (!brand_ok)
-        return vm_err_set(err, VMERR_INVALID, "brand %s is not a container brand",
-                          brand ? brand : "(none)");
+        return vm_err_set(err, VMERR_INVALID, "brand %s is not a container brand", brand ? brand : "(none)");
     if (!in->rootfs || in->rootfs[0] != '/' || !safe_value(in->rootfs))
         return vm_err_set(err, VMERR_INVALID, "invalid zone root path");
     if (!in->rundir || !safe_value(in->rundir))
@@ -307,9 +302,9 @@ int ct_config_build(json_t *vmobj, const ct_host *host, const ct_inputs *in,
     add(items, "lxc.cap.drop", "mac_admin mac_override sys_time sys_module sys_rawio");
 
     int devver = host->memory == CT_CG_V2 ? CT_CG_V2 : CT_CG_V1;
-    static const char *const dev_allow[] = {
-        "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-        "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:229 rwm", NULL};
+    static const char *const dev_allow[] = { "c *:* m",     "b *:* m",      "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",
+                                             "c 1:8 rwm",   "c 1:9 rwm",    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm",
+                                             "c 136:* rwm", "c 10:229 rwm", NULL };
     char key[64];
     snprintf(key, sizeof key, "%sdevices.deny", cg_prefix(devver));
     add(items, key, "a");
@@ -318,8 +313,7 @@ int ct_config_build(json_t *vmobj, const ct_host *host, const ct_inputs *in,
         add(items, key, dev_allow[i]);
 
     if (tmpfs_mib > 0)
-        addf(items, "lxc.mount.entry",
-             "tmpfs tmp tmpfs rw,nosuid,nodev,mode=1777,size=%lldm,create=dir 0 0",
+        addf(items, "lxc.mount.entry", "tmpfs tmp tmpfs rw,nosuid,nodev,mode=1777,size=%lldm,create=dir 0 0",
              (long long)tmpfs_mib);
 
     /* Delegated datasets: zones/<uuid>/data is bind-mounted at /data. */
@@ -333,14 +327,14 @@ int ct_config_build(json_t *vmobj, const ct_host *host, const ct_inputs *in,
         const char *dir = json_string_value(json_array_get(in->dataset_dirs, i));
         const char *slash = name ? strrchr(name, '/') : NULL;
         if (!name || !slash || !slash[1])
-            return vm_err_set(err, VMERR_INVALID, "invalid delegated dataset name: %s",
-                              name ? name : "(not a string)");
+            return vm_err_set(err, VMERR_INVALID, "invalid delegated dataset name: %s", name ? name : "(not a string)");
         if (!dir || dir[0] != '/')
             return vm_err_set(err, VMERR_INVALID, "no directory for delegated dataset %s", name);
         if (!safe_path_field(dir) || !safe_path_field(slash + 1))
             return vm_err_set(err, VMERR_INVALID,
                               "delegated dataset %s: path %s cannot be bind-mounted "
-                              "(blanks or backslashes)", name, dir);
+                              "(blanks or backslashes)",
+                              name, dir);
         addf(items, "lxc.mount.entry", "%s %s none bind,create=dir 0 0", dir, slash + 1);
     }
 

@@ -35,17 +35,17 @@ enum ct_cg_version { CT_CG_NONE = 0, CT_CG_V1 = 1, CT_CG_V2 = 2 };
 
 /* Which cgroup hierarchy manages each controller on this host. */
 typedef struct ct_host {
-    int memory;     /* enum ct_cg_version */
+    int memory; /* enum ct_cg_version */
     int pids;
     int cpu;
-    bool memsw;     /* v1 memory.memsw.* present (swap accounting on) */
+    bool memsw; /* v1 memory.memsw.* present (swap accounting on) */
 } ct_host;
 
 /* Facts about paths and the rootfs, resolved by the caller. */
 typedef struct ct_inputs {
-    const char *rootfs;        /* host directory of the container's / */
-    const char *rundir;        /* run/vms/<uuid> */
-    json_t *dataset_dirs;      /* array of host dirs, parallel to vmobj.datasets; may be NULL */
+    const char *rootfs; /* host directory of the container's / */
+    const char *rundir; /* run/vms/<uuid> */
+    json_t *dataset_dirs; /* array of host dirs, parallel to vmobj.datasets; may be NULL */
     bool init_is_systemd;
 } ct_inputs;
 
@@ -56,14 +56,14 @@ void ct_host_probe(ct_host *host);
  * string pairs in the order they must be set.  Notes for the operator log
  * (e.g. "max_swap ignored: no swap accounting") are appended to *notes (a
  * JSON array, may be NULL).  Fails with VMERR_INVALID on bad values. */
-int ct_config_build(json_t *vmobj, const ct_host *host, const ct_inputs *in,
-                    json_t **items, json_t *notes, vm_err *err);
+int ct_config_build(json_t *vmobj, const ct_host *host, const ct_inputs *in, json_t **items, json_t *notes,
+                    vm_err *err);
 
 /* The cgroup items only.  With `explicit_defaults`, limits that are absent
  * get their "unlimited"/default value, so that applying them to a running
  * container removes a limit that was dropped (live update). */
-int ct_config_limits(json_t *vmobj, const ct_host *host, bool explicit_defaults,
-                     json_t *items, json_t *notes, vm_err *err);
+int ct_config_limits(json_t *vmobj, const ct_host *host, bool explicit_defaults, json_t *items, json_t *notes,
+                     vm_err *err);
 
 /* The halt signal name for the brand (see above); NULL + err on a bad override. */
 const char *ct_halt_signal(json_t *vmobj, bool init_is_systemd, vm_err *err);

@@ -41,8 +41,8 @@ int ct_lxc_save_config(const char *uuid, const char *lxcpath, json_t *items, vm_
 /* ---- run dir files (ct_state.c) ---- */
 
 typedef struct ct_paths {
-    char *rundir;   /* run/vms/<uuid> */
-    char *lxcpath;  /* run/vms/<uuid>/lxc */
+    char *rundir; /* run/vms/<uuid> */
+    char *lxcpath; /* run/vms/<uuid>/lxc */
     char *pid;
     char *boot;
     char *lastexited;
@@ -87,12 +87,15 @@ struct lxc_container *ct_running_handle(const ct_paths *p, const char *uuid, vm_
 
 /* What a start checked about the zone root before changing anything. */
 typedef struct ct_root {
-    char *rootfs;          /* host directory of the container's / */
-    int rootfd;            /* O_PATH of rootfs */
-    bool init_is_systemd;  /* <root><init> resolves to .../systemd */
-    json_t *dataset_dirs;  /* host dirs, parallel to vmobj.datasets */
+    char *rootfs; /* host directory of the container's / */
+    int rootfd; /* O_PATH of rootfs */
+    bool init_is_systemd; /* <root><init> resolves to .../systemd */
+    json_t *dataset_dirs; /* host dirs, parallel to vmobj.datasets */
 } ct_root;
-#define CT_ROOT_INIT {NULL, -1, false, NULL}
+#define CT_ROOT_INIT \
+    { \
+        NULL, -1, false, NULL \
+    }
 
 void ct_root_free(ct_root *r);
 #define cleanup_root __attribute__((cleanup(ct_root_free)))

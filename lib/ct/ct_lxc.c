@@ -33,7 +33,7 @@ static void lxcapi_load(void)
         snprintf(lxcapi.error, sizeof lxcapi.error, "cannot load liblxc: %s", dlerror());
         return;
     }
-    lxcapi.new_ = (struct lxc_container * (*)(const char *, const char *))dlsym(h, "lxc_container_new");
+    lxcapi.new_ = (struct lxc_container * (*)(const char *, const char *)) dlsym(h, "lxc_container_new");
     lxcapi.put = (int (*)(struct lxc_container *))dlsym(h, "lxc_container_put");
     lxcapi.run_command = (int (*)(void *))dlsym(h, "lxc_attach_run_command");
     if (!lxcapi.new_ || !lxcapi.put || !lxcapi.run_command)
@@ -123,12 +123,11 @@ int ct_apply_limits(const vm_ctx *ctx, json_t *vmobj, vm_err *err)
         json_array_foreach(todo, i, pair) {
             const char *k = json_string_value(json_array_get(pair, 0));
             const char *v = json_string_value(json_array_get(pair, 1));
-            const char *sub = str_has_prefix(k, "lxc.cgroup2.") ? k + strlen("lxc.cgroup2.")
-                                                                : k + strlen("lxc.cgroup.");
+            const char *sub =
+                str_has_prefix(k, "lxc.cgroup2.") ? k + strlen("lxc.cgroup2.") : k + strlen("lxc.cgroup.");
             if (!c->set_cgroup_item(c, sub, v)) {
                 if (pass)
-                    return vm_err_set(err, VMERR_INTERNAL,
-                                      "cannot set %s = %s on container %s", sub, v, uuid);
+                    return vm_err_set(err, VMERR_INTERNAL, "cannot set %s = %s on container %s", sub, v, uuid);
                 json_array_append(again, pair);
             }
         }

@@ -28,25 +28,21 @@ static int openat2_in_root(int rootfd, const char *rel, int flags)
 /* <root><init> must be an executable regular file, symlinks followed inside
  * the root (an absolute link like /sbin/init -> /lib/systemd/systemd must
  * not be judged against the host). */
-static int check_init_file(int rootfd, const char *rootfs, const char *init, bool *is_systemd,
-                           vm_err *err)
+static int check_init_file(int rootfd, const char *rootfs, const char *init, bool *is_systemd, vm_err *err)
 {
     cleanup_close int fd = openat2_in_root(rootfd, init + 1, O_PATH);
     struct stat st;
     if (fd < 0) {
         if (errno == ENOENT)
-            return vm_err_set(err, VMERR_NOTFOUND,
-                              "cannot start container: init %s is missing in zone root %s", init,
+            return vm_err_set(err, VMERR_NOTFOUND, "cannot start container: init %s is missing in zone root %s", init,
                               rootfs);
-        return vm_err_sys(err, errno, "cannot start container: init %s in zone root %s", init,
-                          rootfs);
+        return vm_err_sys(err, errno, "cannot start container: init %s in zone root %s", init, rootfs);
     }
     if (fstat(fd, &st) < 0)
         return vm_err_sys(err, errno, "stat %s%s", rootfs, init);
     if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111))
         return vm_err_set(err, VMERR_INVALID,
-                          "cannot start container: init %s in zone root %s is not an executable file",
-                          init, rootfs);
+                          "cannot start container: init %s in zone root %s is not an executable file", init, rootfs);
     char link[64], target[PATH_MAX];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(link, target, sizeof target - 1);
@@ -72,8 +68,7 @@ int ct_root_write_resolvers(int rootfd, json_t *vmobj, vm_err *err)
     json_array_foreach(res, i, r) {
         const char *s = json_string_value(r);
         if (!s || !*s || strpbrk(s, " \t\r\n#;"))
-            return vm_err_set(err, VMERR_INVALID, "invalid resolver: %s",
-                              s ? s : "(not a string)");
+            return vm_err_set(err, VMERR_INVALID, "invalid resolver: %s", s ? s : "(not a string)");
         char *t = xasprintf("%snameserver %s\n", text, s);
         free(text);
         text = t;
@@ -141,8 +136,7 @@ int ct_root_check(vs_pool *pool, json_t *vmobj, ct_root *r, vm_err *err)
     r->rootfs = xasprintf("%s/root", zonedir);
     r->rootfd = open(r->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (r->rootfd < 0 && (errno == ENOENT || errno == ENOTDIR))
-        return vm_err_set(err, VMERR_NOTFOUND, "cannot start container: zone root %s is missing",
-                          r->rootfs);
+        return vm_err_set(err, VMERR_NOTFOUND, "cannot start container: zone root %s is missing", r->rootfs);
     if (r->rootfd < 0)
         return vm_err_sys(err, errno, "cannot start container: zone root %s", r->rootfs);
 
@@ -166,8 +160,7 @@ int ct_root_check(vs_pool *pool, json_t *vmobj, ct_root *r, vm_err *err)
         if (resolve_fs(pool, vmobj, json_string_value(ds), &dir, err) < 0)
             return -1;
         if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-            return vm_err_set(err, VMERR_NOTFOUND,
-                              "cannot start container: delegated dataset %s has no directory %s",
+            return vm_err_set(err, VMERR_NOTFOUND, "cannot start container: delegated dataset %s has no directory %s",
                               json_string_value(ds), dir);
         json_array_append_new(r->dataset_dirs, json_string(dir));
     }

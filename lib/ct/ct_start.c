@@ -147,7 +147,7 @@ static pid_t wait_for_init(struct lxc_container *c, int stfd, bool *mon_done)
     int64_t deadline = now_ms() + CT_START_TIMEOUT_MS;
     *mon_done = false;
     while (c && now_ms() < deadline) {
-        struct pollfd pfd = {stfd, POLLIN, 0};
+        struct pollfd pfd = { stfd, POLLIN, 0 };
         if (poll(&pfd, 1, 10) > 0) {
             *mon_done = true;
             break;
@@ -163,9 +163,8 @@ static pid_t wait_for_init(struct lxc_container *c, int stfd, bool *mon_done)
 }
 
 /* Init runs: writes ctinit, boot and pid, and reports to ct_start. */
-static void record_started(const vm_ctx *ctx, const ct_paths *p, const char *uuid,
-                           struct lxc_container *c, pid_t init, unsigned long long init_start,
-                           unsigned long long sup_start, int syncfd)
+static void record_started(const vm_ctx *ctx, const ct_paths *p, const char *uuid, struct lxc_container *c, pid_t init,
+                           unsigned long long init_start, unsigned long long sup_start, int syncfd)
 {
     vm_err e = VM_ERR_INIT;
     char buf[128];
@@ -188,9 +187,8 @@ static void record_started(const vm_ctx *ctx, const ct_paths *p, const char *uui
 }
 
 /* Never ran (or ended at once): report why, leave nothing behind. */
-static void __attribute__((noreturn)) start_failed(const ct_paths *p, const char *uuid,
-                                                   struct lxc_container *c, int stfd, pid_t mon,
-                                                   bool mon_done, int syncfd)
+static void __attribute__((noreturn)) start_failed(const ct_paths *p, const char *uuid, struct lxc_container *c,
+                                                   int stfd, pid_t mon, bool mon_done, int syncfd)
 {
     if (!mon_done && c) {
         c->stop(c);
@@ -201,16 +199,14 @@ static void __attribute__((noreturn)) start_failed(const ct_paths *p, const char
     cleanup_free char *tail = log_tail(p->lxclog, 6);
     cleanup_free char *ctail = log_tail(p->consolelog, 4);
     if (have && ok)
-        sync_report(syncfd,
-                    "ERR container init exited at once (status %d)%s%s",
-                    exit_code_of(status), ctail ? "; console:\n" : "", ctail ? ctail : "");
+        sync_report(syncfd, "ERR container init exited at once (status %d)%s%s", exit_code_of(status),
+                    ctail ? "; console:\n" : "", ctail ? ctail : "");
     else if (!mon_done)
-        sync_report(syncfd, "ERR LXC did not start the container within %d s%s%s",
-                    CT_START_TIMEOUT_MS / 1000, tail ? "; LXC log:\n" : "",
-                    tail ? tail : "");
+        sync_report(syncfd, "ERR LXC did not start the container within %d s%s%s", CT_START_TIMEOUT_MS / 1000,
+                    tail ? "; LXC log:\n" : "", tail ? tail : "");
     else
-        sync_report(syncfd, "ERR LXC failed to start the container%s%s",
-                    tail ? "; LXC log:\n" : " (no LXC log)", tail ? tail : "");
+        sync_report(syncfd, "ERR LXC failed to start the container%s%s", tail ? "; LXC log:\n" : " (no LXC log)",
+                    tail ? tail : "");
     if (c)
         ct_lxc_put(c);
     ct_clean_running_files(p, uuid, NULL);
@@ -250,8 +246,7 @@ static void __attribute__((noreturn)) supervise(const vm_ctx *ctx, const char *u
     bool mon_done;
     pid_t init = wait_for_init(c, st[0], &mon_done);
     unsigned long long init_start = 0, sup_start = 0;
-    if (!(init > 0 && ct_proc_stat(init, NULL, &init_start) == 0 &&
-          ct_proc_stat(getpid(), NULL, &sup_start) == 0))
+    if (!(init > 0 && ct_proc_stat(init, NULL, &init_start) == 0 && ct_proc_stat(getpid(), NULL, &sup_start) == 0))
         start_failed(&p, uuid, c, st[0], mon, mon_done, syncfd);
     record_started(ctx, &p, uuid, c, init, init_start, sup_start, syncfd);
     close(syncfd);
@@ -325,8 +320,7 @@ static int await_supervisor(int rfd, const char *uuid, vm_err *err)
     if (str_has_prefix(msg, "ERR "))
         vm_err_set(err, VMERR_INTERNAL, "cannot start container %s: %s", uuid, msg + 4);
     else
-        vm_err_set(err, VMERR_INTERNAL, "cannot start container %s: supervisor exited without reporting",
-                   uuid);
+        vm_err_set(err, VMERR_INTERNAL, "cannot start container %s: supervisor exited without reporting", uuid);
     return -1;
 }
 
@@ -348,8 +342,10 @@ int ct_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     ct_paths_init(ctx, uuid, &p);
     ct_host host;
     ct_host_probe(&host);
-    ct_inputs in = {.rootfs = root.rootfs, .rundir = p.rundir, .dataset_dirs = root.dataset_dirs,
-                    .init_is_systemd = root.init_is_systemd};
+    ct_inputs in = { .rootfs = root.rootfs,
+                     .rundir = p.rundir,
+                     .dataset_dirs = root.dataset_dirs,
+                     .init_is_systemd = root.init_is_systemd };
     cleanup_json json_t *items = NULL;
     cleanup_json json_t *notes = json_array();
     if (ct_config_build(vmobj, &host, &in, &items, notes, err) < 0)
@@ -369,8 +365,7 @@ int ct_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     unlink(p.consolelog);
     unlink(p.state);
     int rfd = -1;
-    if (ct_root_write_resolvers(root.rootfd, vmobj, err) < 0 ||
-        ct_lxc_save_config(uuid, p.lxcpath, items, err) < 0 ||
+    if (ct_root_write_resolvers(root.rootfd, vmobj, err) < 0 || ct_lxc_save_config(uuid, p.lxcpath, items, err) < 0 ||
         (rfd = spawn_supervisor(ctx, uuid, err)) < 0) {
         vm_err e2 = VM_ERR_INIT;
         rm_rf(p.lxcpath, &e2);

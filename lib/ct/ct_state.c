@@ -90,8 +90,8 @@ static bool supervisor_alive(const ct_ident *id)
 {
     unsigned long long st;
     char state;
-    return id->sup_pid > 0 && ct_proc_stat(id->sup_pid, &state, &st) == 0 && st == id->sup_start &&
-           state != 'Z' && state != 'X';
+    return id->sup_pid > 0 && ct_proc_stat(id->sup_pid, &state, &st) == 0 && st == id->sup_start && state != 'Z' &&
+        state != 'X';
 }
 
 /* ---- cgroup leftovers ---- */
@@ -104,7 +104,7 @@ static void cgroup_leftovers(const char *uuid, const char *self_cgroup)
 {
     cleanup_free char *payload = xasprintf("lxc.payload.%s", uuid);
     cleanup_free char *monitor = xasprintf("lxc.monitor.%s", uuid);
-    const char *names[] = {payload, monitor, "lxc.pivot", NULL};
+    const char *names[] = { payload, monitor, "lxc.pivot", NULL };
     cleanup_strv char **lines = strv_split(self_cgroup ? self_cgroup : "", "\n");
 
     /* Per hierarchy: its mount dir and our cgroup path inside it. */
@@ -117,8 +117,7 @@ static void cgroup_leftovers(const char *uuid, const char *self_cgroup)
         const char *ctrls = c1 + 1, *path = c2 + 1;
         cleanup_free char *mnt = NULL;
         if (!*ctrls)
-            mnt = xstrdup(access("/sys/fs/cgroup/unified", F_OK) == 0 ? "/sys/fs/cgroup/unified"
-                                                                      : "/sys/fs/cgroup");
+            mnt = xstrdup(access("/sys/fs/cgroup/unified", F_OK) == 0 ? "/sys/fs/cgroup/unified" : "/sys/fs/cgroup");
         else if (str_has_prefix(ctrls, "name="))
             mnt = xasprintf("/sys/fs/cgroup/%s", ctrls + 5);
         else

@@ -47,8 +47,7 @@ static int open_init(const ct_paths *p, const char *uuid, pid_t *pid_out, vm_err
     ct_ident id;
     unsigned long long start;
     /* Re-check after opening: the pidfd now pins this very process. */
-    if (fd < 0 || ct_read_ident(p, &id) < 0 || ct_proc_stat(pid, NULL, &start) < 0 ||
-        start != id.init_start) {
+    if (fd < 0 || ct_read_ident(p, &id) < 0 || ct_proc_stat(pid, NULL, &start) < 0 || start != id.init_start) {
         if (fd >= 0)
             close(fd);
         return vm_err_set(err, VMERR_STATE, "container %s is not running", uuid);

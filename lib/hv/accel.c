@@ -49,10 +49,9 @@ static json_t *probe_key(void)
     cleanup_free char *qemu = find_in_path(HV_QEMU_BIN);
     cleanup_free char *qid = NULL;
     if (qemu && stat(qemu, &sb) == 0)
-        qid = xasprintf("%s size=%lld mtime=%lld", qemu, (long long)sb.st_size,
-                        (long long)sb.st_mtime);
-    return json_pack("{s:s,s:s,s:b}", "kernel", u.release, "qemu", qid ? qid : "missing",
-                     "dev_kvm", access("/dev/kvm", F_OK) == 0);
+        qid = xasprintf("%s size=%lld mtime=%lld", qemu, (long long)sb.st_size, (long long)sb.st_mtime);
+    return json_pack("{s:s,s:s,s:b}", "kernel", u.release, "qemu", qid ? qid : "missing", "dev_kvm",
+                     access("/dev/kvm", F_OK) == 0);
 }
 
 /* Returns 1 if KVM ran the firmware normally, 0 if not (reason filled). */
@@ -75,10 +74,24 @@ static int probe_kvm(const vm_ctx *ctx, char *reason, size_t rsize)
         snprintf(reason, rsize, "probe failed: %.150s", err.msg);
         return 0;
     }
-    char *argv[] = { HV_QEMU_BIN, "-machine", "q35", "-accel", "kvm", "-m", "64",
-                     "-no-user-config", "-nodefaults", "-display", "none",
-                     "-bios", PROBE_FIRMWARE, "-chardev", chardev, "-mon",
-                     "chardev=qmp,mode=control", NULL };
+    char *argv[] = { HV_QEMU_BIN,
+                     "-machine",
+                     "q35",
+                     "-accel",
+                     "kvm",
+                     "-m",
+                     "64",
+                     "-no-user-config",
+                     "-nodefaults",
+                     "-display",
+                     "none",
+                     "-bios",
+                     PROBE_FIRMWARE,
+                     "-chardev",
+                     chardev,
+                     "-mon",
+                     "chardev=qmp,mode=control",
+                     NULL };
     int ok = 0;
     /* Not run_cmd (common/cmd.h): QEMU keeps running while we ask it over
      * QMP, then is killed. */
@@ -128,8 +141,9 @@ static int probe_kvm(const vm_ctx *ctx, char *reason, size_t rsize)
             if (s && strcmp(s, "running")) {
                 ok = 0;
                 if (!strcmp(s, "internal-error"))
-                    snprintf(reason, rsize, "KVM internal error: the firmware hit an "
-                                            "emulation failure");
+                    snprintf(reason, rsize,
+                             "KVM internal error: the firmware hit an "
+                             "emulation failure");
                 else
                     snprintf(reason, rsize, "guest status %s under KVM", s);
                 break;
@@ -173,14 +187,11 @@ int hv_accel(const vm_ctx *ctx, char accel[8], char warning[256], vm_err *err)
     int ok = probe_kvm(ctx, reason, sizeof reason);
     snprintf(accel, 8, "%s", ok ? "kvm" : "tcg");
     if (!ok)
-        snprintf(warning, 256,
-                 "KVM is not usable on this host (%s); using TCG software emulation (slow)",
-                 reason);
-    cleanup_json json_t *rec = json_pack("{s:O,s:s,s:s,s:I}", "key", key, "accel", accel,
-                                         "warning", warning, "probed_ms", (json_int_t)now_ms());
+        snprintf(warning, 256, "KVM is not usable on this host (%s); using TCG software emulation (slow)", reason);
+    cleanup_json json_t *rec = json_pack("{s:O,s:s,s:s,s:I}", "key", key, "accel", accel, "warning", warning,
+                                         "probed_ms", (json_int_t)now_ms());
     if (mkdir_p(cachedir, 0755, err) < 0 || write_json_atomic(cache, rec, err) < 0)
         return -1;
-    vm_log(ctx, ok ? "info" : "warn", "accelerator probe: %s%s%s", accel, ok ? "" : ": ",
-           ok ? "" : warning);
+    vm_log(ctx, ok ? "info" : "warn", "accelerator probe: %s%s%s", accel, ok ? "" : ": ", ok ? "" : warning);
     return 0;
 }

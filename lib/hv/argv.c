@@ -64,8 +64,7 @@ static int parse_cpu(const char *cpu_type, const char *accel, char **cpu, vm_err
     return 0;
 }
 
-int hv_machine_parse(const vm_ctx *ctx, json_t *vmobj, const char *accel, hv_machine *m,
-                     vm_err *err)
+int hv_machine_parse(const vm_ctx *ctx, json_t *vmobj, const char *accel, hv_machine *m, vm_err *err)
 {
     *m = (hv_machine){ .accel = accel };
     m->uuid = json_string_value(json_object_get(vmobj, "uuid"));
@@ -73,8 +72,7 @@ int hv_machine_parse(const vm_ctx *ctx, json_t *vmobj, const char *accel, hv_mac
         return vm_err_set(err, VMERR_INVALID, "VM object has no valid uuid");
     if (!accel || (strcmp(accel, "kvm") && strcmp(accel, "tcg")))
         return vm_err_set(err, VMERR_INVALID, "accelerator must be kvm or tcg");
-    if (json_int_or(vmobj, "ram", 256, &m->ram, err) < 0 ||
-        json_int_or(vmobj, "vcpus", 1, &m->vcpus, err) < 0 ||
+    if (json_int_or(vmobj, "ram", 256, &m->ram, err) < 0 || json_int_or(vmobj, "vcpus", 1, &m->vcpus, err) < 0 ||
         json_int_or(vmobj, "vnc_port", 0, &m->vnc_port, err) < 0)
         return -1;
     if (m->ram < 1)
@@ -129,14 +127,11 @@ void argv_add_monitor(hv_argv *a, const hv_machine *m)
 void argv_add_serial(hv_argv *a, const hv_machine *m)
 {
     cleanup_free char *r = qemu_opt_escape(m->rundir);
-    argv_optf(a, "-chardev",
-              "socket,id=serial0,path=%s/console.sock,server=on,wait=off,logfile=%s/console.log",
-              r, r);
+    argv_optf(a, "-chardev", "socket,id=serial0,path=%s/console.sock,server=on,wait=off,logfile=%s/console.log", r, r);
     argv_optf(a, "-serial", "chardev:serial0");
 }
 
-int argv_add_firmware(hv_argv *a, const vm_ctx *ctx, const hv_machine *m, json_t *vmobj,
-                      char **uefi_vars, vm_err *err)
+int argv_add_firmware(hv_argv *a, const vm_ctx *ctx, const hv_machine *m, json_t *vmobj, char **uefi_vars, vm_err *err)
 {
     const char *bootrom = json_string_value(json_object_get(vmobj, "bootrom"));
     if (!bootrom || !strcmp(bootrom, "bios")) {
@@ -155,21 +150,18 @@ int argv_add_firmware(hv_argv *a, const vm_ctx *ctx, const hv_machine *m, json_t
     return 0;
 }
 
-int argv_add_display(hv_argv *a, const hv_machine *m, const hv_pci_bus *bus, json_t *vmobj,
-                     json_t **vnc, vm_err *err)
+int argv_add_display(hv_argv *a, const hv_machine *m, const hv_pci_bus *bus, json_t *vmobj, json_t **vnc, vm_err *err)
 {
     long port = m->vnc_port;
     if (port == -1)
         return 0;
     if (port != 0 && (port < 5900 || port > 65535))
-        return vm_err_set(err, VMERR_INVALID,
-                          "vnc_port %ld is not usable: QEMU serves VNC on ports 5900-65535", port);
+        return vm_err_set(err, VMERR_INVALID, "vnc_port %ld is not usable: QEMU serves VNC on ports 5900-65535", port);
     const char *pw = json_string_value(json_object_get(vmobj, "vnc_password"));
     int disp = port ? (int)(port - 5900) : 0;
     /* Port 0 = the first free display from 5900 on, as SmartOS picks one.
      * The password never goes on the command line (hv_start sets it). */
-    argv_optf(a, "-vnc", "127.0.0.1:%d%s%s", disp, port ? "" : ",to=99",
-              pw && *pw ? ",password=on" : "");
+    argv_optf(a, "-vnc", "127.0.0.1:%d%s%s", disp, port ? "" : ",to=99", pw && *pw ? ",password=on" : "");
     cleanup_free char *addr = hv_pci_addr(bus, HV_PCI_VGA_DEV, 0);
     argv_optf(a, "-device", "VGA,id=video0,%s", addr);
     *vnc = json_pack("{s:s,s:i,s:b}", "host", "127.0.0.1", "display", disp, "auto", port == 0);
@@ -194,9 +186,8 @@ void argv_add_extra(hv_argv *a, json_t *vmobj)
         argv_add(a, *e);
 }
 
-int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const char *accel,
-                       char ***argv_out, json_t **files_out, char **uefi_out, json_t **vnc_out,
-                       vm_err *err)
+int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const char *accel, char ***argv_out,
+                       json_t **files_out, char **uefi_out, json_t **vnc_out, vm_err *err)
 {
     hv_argv a = { 0 };
     hv_machine m;
@@ -244,8 +235,7 @@ out:
     return rc;
 }
 
-int hv_build_argv(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const char *accel, char ***argv,
-                  vm_err *err)
+int hv_build_argv(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const char *accel, char ***argv, vm_err *err)
 {
     return hv_build_argv_full(ctx, pool, vmobj, accel, argv, NULL, NULL, NULL, err);
 }

@@ -45,8 +45,7 @@ static int block_size_opts(const char *gbs, char **out, vm_err *err)
     int n = sscanf(gbs, "%lu/%lu%c", &l, &p, &extra);
     if (n == 1)
         p = l;
-    if ((n != 1 && n != 2) || !l || (l & (l - 1)) || !p || (p & (p - 1)) || l < 512 || p < l ||
-        p > 65536)
+    if ((n != 1 && n != 2) || !l || (l & (l - 1)) || !p || (p & (p - 1)) || l < 512 || p < l || p > 65536)
         return vm_err_set(err, VMERR_INVALID, "guest_block_size \"%s\" is not valid", gbs);
     *out = xasprintf(",logical_block_size=%lu,physical_block_size=%lu", l, p);
     return 0;
@@ -73,8 +72,7 @@ static int disk_file(vs_pool *pool, json_t *d, hv_disk *p, vm_err *err)
 }
 
 /* disks[i] → *p (p->id already set). */
-static int plan_disk(vs_pool *pool, json_t *d, hv_pci_bus *bus, hv_disk *p, json_t *files,
-                     vm_err *err)
+static int plan_disk(vs_pool *pool, json_t *d, hv_pci_bus *bus, hv_disk *p, json_t *files, vm_err *err)
 {
     const char *media = json_string_value(json_object_get(d, "media"));
     p->cdrom = media && !strcmp(media, "cdrom");
@@ -84,8 +82,7 @@ static int plan_disk(vs_pool *pool, json_t *d, hv_pci_bus *bus, hv_disk *p, json
     if (!p->model)
         p->model = p->cdrom ? "ahci" : "virtio";
     if (!vm_disk_model_known(p->model))
-        return vm_err_set(err, VMERR_INVALID, "disk %s: model \"%s\" is not valid", p->id,
-                          p->model);
+        return vm_err_set(err, VMERR_INVALID, "disk %s: model \"%s\" is not valid", p->id, p->model);
     p->boot = json_is_true(json_object_get(d, "boot"));
     p->notrim = json_is_true(json_object_get(d, "notrim"));
     p->serial = json_string_value(json_object_get(d, "uuid"));
@@ -101,8 +98,7 @@ static int plan_disk(vs_pool *pool, json_t *d, hv_pci_bus *bus, hv_disk *p, json
     return hv_pci_claim(bus, slot, "disks", &p->dev, &p->fn, err);
 }
 
-int hv_disks_plan(vs_pool *pool, json_t *vmobj, hv_pci_bus *bus, hv_disks *out, json_t *files,
-                  vm_err *err)
+int hv_disks_plan(vs_pool *pool, json_t *vmobj, hv_pci_bus *bus, hv_disks *out, json_t *files, vm_err *err)
 {
     json_t *disks = json_object_get(vmobj, "disks");
     if (disks && !json_is_array(disks))
@@ -159,16 +155,13 @@ void argv_add_disk(hv_argv *a, const hv_pci_bus *bus, const hv_disk *d)
     cleanup_free char *addr = hv_pci_addr(bus, d->dev, d->fn);
     const char *boot = d->boot ? ",bootindex=0" : "";
     const char *bs = d->bs_opts ? d->bs_opts : "";
-    argv_optf(a, "-drive", "if=none,id=%s,format=%s,file=%s%s", d->id, d->fmt, f,
-              d->notrim ? "" : ",discard=unmap");
+    argv_optf(a, "-drive", "if=none,id=%s,format=%s,file=%s%s", d->id, d->fmt, f, d->notrim ? "" : ",discard=unmap");
     if (!strcmp(d->model, "ahci")) {
         add_ahci(a, addr, d, "ide-hd");
     } else if (!strcmp(d->model, "nvme")) {
         cleanup_free char *serial = qemu_opt_escape(d->serial ? d->serial : d->id);
-        argv_optf(a, "-device", "nvme,id=%s,drive=%s,serial=%s,%s%s%s", d->id, d->id, serial,
-                  addr, boot, bs);
+        argv_optf(a, "-device", "nvme,id=%s,drive=%s,serial=%s,%s%s%s", d->id, d->id, serial, addr, boot, bs);
     } else {
-        argv_optf(a, "-device", "virtio-blk-pci,id=%s,drive=%s,%s%s%s", d->id, d->id, addr, boot,
-                  bs);
+        argv_optf(a, "-device", "virtio-blk-pci,id=%s,drive=%s,%s%s%s", d->id, d->id, addr, boot, bs);
     }
 }

@@ -33,8 +33,7 @@ typedef struct hv_argv {
 void argv_add(hv_argv *a, const char *arg);
 void argv_addf(hv_argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Option `opt` followed by its formatted value: argv_optf(a, "-m", "%ld", ram). */
-void argv_optf(hv_argv *a, const char *opt, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void argv_optf(hv_argv *a, const char *opt, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The vector, handed to the caller (free with strv_free); `a` is emptied. */
 char **argv_steal(hv_argv *a);
 void argv_free(hv_argv *a);
@@ -47,7 +46,7 @@ char *qemu_opt_escape(const char *s);
 
 typedef struct hv_pci_bus {
     unsigned char used[32]; /* bit f set: function f of device d is taken */
-    unsigned int reserved;  /* bit d set: device d is not for the config's slots */
+    unsigned int reserved; /* bit d set: device d is not for the config's slots */
 } hv_pci_bus;
 
 /* Device 0 (host bridge) and 31 (ICH9 LPC) are always reserved; device 30
@@ -56,8 +55,7 @@ void hv_pci_init(hv_pci_bus *bus, bool vga);
 /* Takes the sticky slot `slot` (D23 syntax) recorded in the VM config for
  * one of the VM's `what` ("disks"): fails on bad syntax, a bus other than 0,
  * a reserved device or a slot already taken. */
-int hv_pci_claim(hv_pci_bus *bus, const char *slot, const char *what, int *dev, int *fn,
-                 vm_err *err);
+int hv_pci_claim(hv_pci_bus *bus, const char *slot, const char *what, int *dev, int *fn, vm_err *err);
 /* "bus=pcie.0,addr=0x<dev>.<fn>", plus ",multifunction=on" on function 0
  * of a device with other functions taken.  Caller frees. */
 char *hv_pci_addr(const hv_pci_bus *bus, int dev, int fn);
@@ -66,23 +64,22 @@ char *hv_pci_addr(const hv_pci_bus *bus, int dev, int fn);
 typedef struct hv_machine {
     const char *uuid;
     const char *accel; /* "kvm" or "tcg" */
-    long ram, vcpus;   /* MiB, count */
-    long vnc_port;     /* -1 off, 0 first free display, else the TCP port */
-    char *cpu;         /* -cpu value */
-    char *rundir;      /* the VM's runtime directory */
+    long ram, vcpus; /* MiB, count */
+    long vnc_port; /* -1 off, 0 first free display, else the TCP port */
+    char *cpu; /* -cpu value */
+    char *rundir; /* the VM's runtime directory */
 } hv_machine;
 
 /* Reads and checks uuid, ram, vcpus, vnc_port, cpu_type (and the socket
  * path length under ctx's run directory). */
-int hv_machine_parse(const vm_ctx *ctx, json_t *vmobj, const char *accel, hv_machine *m,
-                     vm_err *err);
+int hv_machine_parse(const vm_ctx *ctx, json_t *vmobj, const char *accel, hv_machine *m, vm_err *err);
 void hv_machine_free(hv_machine *m);
 
 /* ---- disks (disks[], including cdroms) ---- */
 typedef struct hv_disk {
-    char *id;          /* see hv.h "disk ids" */
-    char *file;        /* what QEMU opens */
-    const char *fmt;   /* "qcow2" or "raw" */
+    char *id; /* see hv.h "disk ids" */
+    char *file; /* what QEMU opens */
+    const char *fmt; /* "qcow2" or "raw" */
     const char *model; /* "virtio", "ahci" or "nvme" */
     const char *serial;
     bool cdrom, boot, notrim;
@@ -97,23 +94,20 @@ typedef struct hv_disks {
 
 /* Resolves every disk (volume path through `pool`, else its path), checks
  * it and claims its pci_slot on `bus`; appends each file to `files`. */
-int hv_disks_plan(vs_pool *pool, json_t *vmobj, hv_pci_bus *bus, hv_disks *out, json_t *files,
-                  vm_err *err);
+int hv_disks_plan(vs_pool *pool, json_t *vmobj, hv_pci_bus *bus, hv_disks *out, json_t *files, vm_err *err);
 void hv_disks_free(hv_disks *d);
 
 /* ---- device classes, in command-line order ---- */
-void argv_add_machine(hv_argv *a, const hv_machine *m);   /* machine, cpu, memory */
-void argv_add_monitor(hv_argv *a, const hv_machine *m);   /* QMP */
-void argv_add_serial(hv_argv *a, const hv_machine *m);    /* console */
+void argv_add_machine(hv_argv *a, const hv_machine *m); /* machine, cpu, memory */
+void argv_add_monitor(hv_argv *a, const hv_machine *m); /* QMP */
+void argv_add_serial(hv_argv *a, const hv_machine *m); /* console */
 /* bootrom: SeaBIOS, UEFI (*uefi_vars = the NVRAM path) or a ROM file. */
-int argv_add_firmware(hv_argv *a, const vm_ctx *ctx, const hv_machine *m, json_t *vmobj,
-                      char **uefi_vars, vm_err *err);
+int argv_add_firmware(hv_argv *a, const vm_ctx *ctx, const hv_machine *m, json_t *vmobj, char **uefi_vars, vm_err *err);
 /* VNC and its framebuffer; *vnc as hv_build_argv_full describes. */
-int argv_add_display(hv_argv *a, const hv_machine *m, const hv_pci_bus *bus, json_t *vmobj,
-                     json_t **vnc, vm_err *err);
+int argv_add_display(hv_argv *a, const hv_machine *m, const hv_pci_bus *bus, json_t *vmobj, json_t **vnc, vm_err *err);
 void argv_add_disk(hv_argv *a, const hv_pci_bus *bus, const hv_disk *d);
 void argv_add_cdrom(hv_argv *a, const hv_pci_bus *bus, const hv_disk *d);
-void argv_add_nics(hv_argv *a);                 /* none yet: "-nic none" */
+void argv_add_nics(hv_argv *a); /* none yet: "-nic none" */
 void argv_add_extra(hv_argv *a, json_t *vmobj); /* qemu_extra_opts */
 
 #endif

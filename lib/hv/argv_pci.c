@@ -43,9 +43,12 @@ int hv_parse_pci_slot(const char *s, int *bus, int *dev, int *fn, vm_err *err)
     }
     int b = 0, d, fu = 0;
     if (nf == 3) {
-        b = f[0]; d = f[1]; fu = f[2];
+        b = f[0];
+        d = f[1];
+        fu = f[2];
     } else if (nf == 2) {
-        d = f[0]; fu = f[1];
+        d = f[0];
+        fu = f[1];
     } else {
         d = f[0];
     }
@@ -67,18 +70,15 @@ void hv_pci_init(hv_pci_bus *bus, bool vga)
         bus->reserved |= 1u << HV_PCI_VGA_DEV;
 }
 
-int hv_pci_claim(hv_pci_bus *bus, const char *slot, const char *what, int *dev, int *fn,
-                 vm_err *err)
+int hv_pci_claim(hv_pci_bus *bus, const char *slot, const char *what, int *dev, int *fn, vm_err *err)
 {
     int b;
     if (hv_parse_pci_slot(slot, &b, dev, fn, err) < 0)
         return -1;
     if (b != 0)
-        return vm_err_set(err, VMERR_UNSUPPORTED,
-                          "pci_slot \"%s\": only PCI bus 0 is supported on this host", slot);
+        return vm_err_set(err, VMERR_UNSUPPORTED, "pci_slot \"%s\": only PCI bus 0 is supported on this host", slot);
     if (bus->reserved & (1u << *dev))
-        return vm_err_set(err, VMERR_INVALID, "pci_slot \"%s\" invalid: PCI device %d is reserved",
-                          slot, *dev);
+        return vm_err_set(err, VMERR_INVALID, "pci_slot \"%s\" invalid: PCI device %d is reserved", slot, *dev);
     if (bus->used[*dev] & (1u << *fn))
         return vm_err_set(err, VMERR_INVALID, "VM has multiple %s in pci_slot \"%s\"", what, slot);
     bus->used[*dev] |= (unsigned char)(1u << *fn);

@@ -73,8 +73,7 @@ int hv_console(const vm_ctx *ctx, const char *uuid, vm_err *err);
 int hv_sysrq(const vm_ctx *ctx, const char *uuid, const char *type, json_t **out, vm_err *err);
 /* Online resize of a disk (disk id as above).  Does not refuse shrinking:
  * the caller decides (dangerous_allow_shrink). */
-int hv_block_resize(const vm_ctx *ctx, const char *uuid, const char *disk_id, uint64_t bytes,
-                    vm_err *err);
+int hv_block_resize(const vm_ctx *ctx, const char *uuid, const char *disk_id, uint64_t bytes, vm_err *err);
 /* Runs one QMP command object {"execute":..., "arguments":...}. */
 int hv_qmp_command(const vm_ctx *ctx, const char *uuid, json_t *cmd, json_t **ret, vm_err *err);
 
@@ -87,8 +86,7 @@ int hv_accel(const vm_ctx *ctx, char accel[8], char warning[256], vm_err *err);
 /* The exact QEMU argv for a VM: a pure function of vmobj, the resolved disk
  * paths and ctx's directories (creates nothing).  *argv: NULL-terminated,
  * free with strv_free. */
-int hv_build_argv(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const char *accel, char ***argv,
-                  vm_err *err);
+int hv_build_argv(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const char *accel, char ***argv, vm_err *err);
 
 /* PCI slot "b:d:f" | "d:f" | "d" (D23).  Returns -1 (message
  * `pci_slot "<v>" is not valid`) on bad syntax or range. */

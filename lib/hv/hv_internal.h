@@ -15,9 +15,8 @@
  * *files = JSON array of the disk files QEMU will open, *uefi_vars = the
  * NVRAM path (NULL for BIOS), *vnc = {host, display, auto, password} or
  * NULL when VNC is off. */
-int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const char *accel,
-                       char ***argv, json_t **files, char **uefi_vars, json_t **vnc,
-                       vm_err *err);
+int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const char *accel, char ***argv, json_t **files,
+                       char **uefi_vars, json_t **vnc, vm_err *err);
 
 /* Host MemTotal in MiB (0 if unknown). */
 long hv_host_mem_mib(void);

@@ -81,8 +81,7 @@ int hv_qmp_command(const vm_ctx *ctx, const char *uuid, json_t *cmd, json_t **re
     return rc;
 }
 
-static int simple_cmd(const vm_ctx *ctx, const char *uuid, const char *cmd, json_t *args,
-                      json_t **ret, vm_err *err)
+static int simple_cmd(const vm_ctx *ctx, const char *uuid, const char *cmd, json_t *args, json_t **ret, vm_err *err)
 {
     cleanup_json json_t *o = json_pack("{s:s}", "execute", cmd);
     if (args)
@@ -135,8 +134,7 @@ int hv_stop(const vm_ctx *ctx, const char *uuid, int force, int timeout_s, vm_er
         gone = vm_pidfd_wait(qfd, 10000) == 1;
     }
     if (!gone)
-        return vm_err_set(err, VMERR_TIMEOUT, "QEMU (pid %d) of VM %s did not exit", (int)pid,
-                          uuid);
+        return vm_err_set(err, VMERR_TIMEOUT, "QEMU (pid %d) of VM %s did not exit", (int)pid, uuid);
     /* The supervisor records lastexited and removes the pid file; wait for it
      * so that the caller sees the final state. */
     if (sfd < 0 || vm_pidfd_wait(sfd, 5000) != 1)
@@ -163,8 +161,7 @@ int hv_reset(const vm_ctx *ctx, const char *uuid, vm_err *err)
     return simple_cmd(ctx, uuid, "system_reset", NULL, NULL, err);
 }
 
-int hv_block_resize(const vm_ctx *ctx, const char *uuid, const char *disk_id, uint64_t bytes,
-                    vm_err *err)
+int hv_block_resize(const vm_ctx *ctx, const char *uuid, const char *disk_id, uint64_t bytes, vm_err *err)
 {
     cleanup_json json_t *a = json_pack("{s:s,s:I}", "device", disk_id, "size", (json_int_t)bytes);
     return simple_cmd(ctx, uuid, "block_resize", a, NULL, err);
@@ -191,17 +188,19 @@ int hv_sysrq(const vm_ctx *ctx, const char *uuid, const char *type, json_t **out
 
 /* ---------------- info ---------------- */
 
-static const char *const info_types[] = { "block", "blockstats", "chardev", "cpus", "pci",
-                                          "version", "vnc", "status", NULL };
+static const char *const info_types[] = { "block",   "blockstats", "chardev", "cpus", "pci",
+                                          "version", "vnc",        "status",  NULL };
 
 static const char *class_name(int cls)
 {
-    static const struct { int c; const char *n; } t[] = {
-        { 0x0100, "SCSI controller" }, { 0x0101, "IDE controller" },
-        { 0x0106, "SATA controller" }, { 0x0108, "NVMe controller" },
-        { 0x0200, "Ethernet controller" }, { 0x0300, "VGA controller" },
-        { 0x0600, "Host bridge" }, { 0x0601, "ISA bridge" }, { 0x0604, "PCI bridge" },
-        { 0x0c05, "SMBus" }, { 0x00ff, "Unclassified device" },
+    static const struct {
+        int c;
+        const char *n;
+    } t[] = {
+        { 0x0100, "SCSI controller" }, { 0x0101, "IDE controller" },      { 0x0106, "SATA controller" },
+        { 0x0108, "NVMe controller" }, { 0x0200, "Ethernet controller" }, { 0x0300, "VGA controller" },
+        { 0x0600, "Host bridge" },     { 0x0601, "ISA bridge" },          { 0x0604, "PCI bridge" },
+        { 0x0c05, "SMBus" },           { 0x00ff, "Unclassified device" },
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (t[i].c == cls)
@@ -230,14 +229,13 @@ static json_t *decode_pci(json_t *raw)
             snprintf(cbuf, sizeof cbuf, "%04x", cls & 0xffff);
             snprintf(vbuf, sizeof vbuf, "%04x", (int)json_integer_value(json_object_get(id, "vendor")) & 0xffff);
             snprintf(dbuf, sizeof dbuf, "%04x", (int)json_integer_value(json_object_get(id, "device")) & 0xffff);
-            json_t *e = json_pack("{s:s,s:i,s:i,s:i,s:s,s:s,s:s,s:s}", "address", addr, "bus", b,
-                                  "slot", s, "function", f, "class", cbuf, "class_desc",
-                                  desc ? desc : class_name(cls), "vendor", vbuf, "device", dbuf);
+            json_t *e =
+                json_pack("{s:s,s:i,s:i,s:i,s:s,s:s,s:s,s:s}", "address", addr, "bus", b, "slot", s, "function", f,
+                          "class", cbuf, "class_desc", desc ? desc : class_name(cls), "vendor", vbuf, "device", dbuf);
             if (qdev && *qdev) {
                 json_object_set_new(e, "qdev_id", json_string(qdev));
                 const char *drive = str_has_prefix(qdev, "sata-") ? qdev + 5 : qdev;
-                if (str_has_prefix(drive, "disk") || str_has_prefix(drive, "cdrom") ||
-                    str_has_prefix(drive, "file"))
+                if (str_has_prefix(drive, "disk") || str_has_prefix(drive, "cdrom") || str_has_prefix(drive, "file"))
                     json_object_set_new(e, "drive", json_string(drive));
             }
             json_array_append_new(list, e);
@@ -246,13 +244,13 @@ static json_t *decode_pci(json_t *raw)
     return list;
 }
 
-static int info_one(const vm_ctx *ctx, const char *uuid, qmp_conn *c, const char *type,
-                    json_t **out, vm_err *err)
+static int info_one(const vm_ctx *ctx, const char *uuid, qmp_conn *c, const char *type, json_t **out, vm_err *err)
 {
-    static const struct { const char *type, *cmd; } map[] = {
-        { "block", "query-block" },     { "blockstats", "query-blockstats" },
-        { "chardev", "query-chardev" }, { "cpus", "query-cpus-fast" },
-        { "version", "query-version" }, { "status", "query-status" },
+    static const struct {
+        const char *type, *cmd;
+    } map[] = {
+        { "block", "query-block" },    { "blockstats", "query-blockstats" }, { "chardev", "query-chardev" },
+        { "cpus", "query-cpus-fast" }, { "version", "query-version" },       { "status", "query-status" },
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strcmp(type, map[i].type))
@@ -281,8 +279,8 @@ static int info_one(const vm_ctx *ctx, const char *uuid, qmp_conn *c, const char
         const char *svc = json_string_value(json_object_get(q, "service"));
         if (svc && parse_i64(svc, &port)) {
             /* {host, port, display[, password]} in SmartOS's order */
-            json_t *v = json_pack("{s:O,s:I,s:I}", "host", json_object_get(*out, "host"), "port",
-                                  (json_int_t)port, "display", (json_int_t)(port - 5900));
+            json_t *v = json_pack("{s:O,s:I,s:I}", "host", json_object_get(*out, "host"), "port", (json_int_t)port,
+                                  "display", (json_int_t)(port - 5900));
             json_t *pw = json_object_get(*out, "password");
             if (pw)
                 json_object_set(v, "password", pw);

@@ -164,9 +164,8 @@ int qmp_connect(qmp_conn *c, const char *path, int timeout_ms, vm_err *err)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     if (strlen(path) >= sizeof sa.sun_path)
-        return vm_err_set(err, VMERR_INVALID,
-                          "socket path %s is too long (%zu bytes, limit %zu)", path,
-                          strlen(path), sizeof sa.sun_path - 1);
+        return vm_err_set(err, VMERR_INVALID, "socket path %s is too long (%zu bytes, limit %zu)", path, strlen(path),
+                          sizeof sa.sun_path - 1);
     memcpy(sa.sun_path, path, strlen(path) + 1);
     cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)

@@ -15,14 +15,17 @@
 
 typedef struct qmp_conn {
     int fd;
-    char *buf;          /* bytes received but not yet parsed */
+    char *buf; /* bytes received but not yet parsed */
     size_t len, cap;
-    json_t *events;     /* array of event objects seen so far */
-    json_t *greeting;   /* the "QMP" member of the greeting */
-    int timeout_ms;     /* per-read limit */
+    json_t *events; /* array of event objects seen so far */
+    json_t *greeting; /* the "QMP" member of the greeting */
+    int timeout_ms; /* per-read limit */
 } qmp_conn;
 
-#define QMP_CONN_INIT { -1, NULL, 0, 0, NULL, NULL, 5000 }
+#define QMP_CONN_INIT \
+    { \
+        -1, NULL, 0, 0, NULL, NULL, 5000 \
+    }
 
 /* Takes ownership of a connected fd: reads the greeting and negotiates
  * capabilities. */

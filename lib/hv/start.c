@@ -217,8 +217,7 @@ static int wait_running(const char *qmp_path, int qpidfd, json_t *vnc, vm_err *e
             goto out;
         }
         if (now_ms() > deadline) {
-            vm_err_set(err, VMERR_TIMEOUT, "QEMU did not become ready within %d s",
-                       START_TIMEOUT_MS / 1000);
+            vm_err_set(err, VMERR_TIMEOUT, "QEMU did not become ready within %d s", START_TIMEOUT_MS / 1000);
             goto out;
         }
         if (c.fd < 0) {
@@ -235,8 +234,9 @@ static int wait_running(const char *qmp_path, int qpidfd, json_t *vnc, vm_err *e
         const char *s = json_string_value(json_object_get(st, "status"));
         if (s && !strcmp(s, "running"))
             break;
-        if (s && (!strcmp(s, "internal-error") || !strcmp(s, "guest-panicked") ||
-                  !strcmp(s, "shutdown") || !strcmp(s, "io-error"))) {
+        if (s &&
+            (!strcmp(s, "internal-error") || !strcmp(s, "guest-panicked") || !strcmp(s, "shutdown") ||
+             !strcmp(s, "io-error"))) {
             vm_err_set(err, VMERR_INTERNAL, "QEMU stopped the guest (status %s)", s);
             goto out;
         }
@@ -255,8 +255,7 @@ out:
     return rc;
 }
 
-static int write_state_files(const char *rundir, const char *accel, const char *warning,
-                             json_t *vnc, vm_err *err)
+static int write_state_files(const char *rundir, const char *accel, const char *warning, json_t *vnc, vm_err *err)
 {
     cleanup_free char *p = xasprintf("%s/accel", rundir);
     cleanup_free char *t = xasprintf("%s\n", accel);
@@ -327,8 +326,7 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     json_int_t ram = json_integer_value(json_object_get(vmobj, "ram"));
     long host = hv_host_mem_mib();
     if (host > 0 && ram > host)
-        return vm_err_set(err, VMERR_INVALID, "ram (%lld MiB) exceeds host memory (%ld MiB)",
-                          (long long)ram, host);
+        return vm_err_set(err, VMERR_INVALID, "ram (%lld MiB) exceeds host memory (%ld MiB)", (long long)ram, host);
     size_t i;
     json_t *f;
     json_array_foreach(files, i, f) {
@@ -344,8 +342,9 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     if (mkdir_p(rundir, 0755, err) < 0)
         return -1;
     hv_remove_run_files(rundir, 0);
-    static const char *const old[] = { "lastexited", "vnc.json", "accel_warning",
-                                       "screenshot.ppm", "console.log", NULL };
+    static const char *const old[] = {
+        "lastexited", "vnc.json", "accel_warning", "screenshot.ppm", "console.log", NULL
+    };
     for (const char *const *n = old; *n; n++) {
         cleanup_free char *p = xasprintf("%s/%s", rundir, *n);
         unlink(p);
@@ -354,8 +353,7 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     cleanup_free char *qmppath = xasprintf("%s/qmp.sock", rundir);
     {
         cleanup_free char *cmd = strv_join(argv, " ");
-        cleanup_free char *head = xasprintf("# vmadm: starting VM %s with accel %s\n# %s\n", uuid,
-                                            accel, cmd);
+        cleanup_free char *head = xasprintf("# vmadm: starting VM %s with accel %s\n# %s\n", uuid, accel, cmd);
         if (write_run(logpath, head, 0644, err) < 0)
             return -1;
     }

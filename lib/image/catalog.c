@@ -117,7 +117,7 @@ int img_list(const vm_ctx *ctx, const char *pool, json_t **manifests, vm_err *er
         json_t *m = NULL;
         vm_err e2 = VM_ERR_INIT;
         if (read_json_file(path, &m, &e2) < 0)
-            continue;   /* a torn file cannot exist (atomic writes); skip foreign junk */
+            continue; /* a torn file cannot exist (atomic writes); skip foreign junk */
         if (n == cap)
             v = xrealloc(v, (cap *= 2) * sizeof(*v));
         v[n++] = m;
@@ -130,4 +130,3 @@ int img_list(const vm_ctx *ctx, const char *pool, json_t **manifests, vm_err *er
     *manifests = steal_ptr(out);
     return 0;
 }
-

@@ -13,7 +13,7 @@
 
 static const char *const names[] = {
     [IMG_COMP_NONE] = "none", [IMG_COMP_GZIP] = "gzip", [IMG_COMP_BZIP2] = "bzip2",
-    [IMG_COMP_XZ] = "xz", [IMG_COMP_ZSTD] = "zstd",
+    [IMG_COMP_XZ] = "xz",     [IMG_COMP_ZSTD] = "zstd",
 };
 
 const char *img_comp_name(int comp)
@@ -38,7 +38,11 @@ int img_comp_detect(const void *head, size_t len)
         return IMG_COMP_GZIP;
     if (len >= 3 && memcmp(p, "BZh", 3) == 0 && (len < 4 || (p[3] >= '1' && p[3] <= '9')))
         return IMG_COMP_BZIP2;
-    if (len >= 6 && memcmp(p, "\xfd" "7zXZ\0", 6) == 0)
+    if (len >= 6 &&
+        memcmp(p,
+               "\xfd"
+               "7zXZ\0",
+               6) == 0)
         return IMG_COMP_XZ;
     if (len >= 4 && memcmp(p, "\x28\xb5\x2f\xfd", 4) == 0)
         return IMG_COMP_ZSTD;
@@ -60,8 +64,8 @@ int img_comp_detect_file(const char *path, int *comp, vm_err *err)
 
 struct img_decomp {
     int comp;
-    bool mid;          /* inside a compressed stream (input seen, end not yet) */
-    bool active;       /* library state initialised */
+    bool mid; /* inside a compressed stream (input seen, end not yet) */
+    bool active; /* library state initialised */
     z_stream z;
     bz_stream bz;
     lzma_stream xz;
@@ -93,8 +97,7 @@ static int start_stream(img_decomp *d, vm_err *err)
         if (!d->zs || ZSTD_isError(ZSTD_initDStream(d->zs)))
             return vm_err_set(err, VMERR_INTERNAL, "zstd init failed");
         break;
-    default:
-        break;
+    default: break;
     }
     d->active = true;
     return 0;
@@ -108,7 +111,10 @@ static void end_stream(img_decomp *d)
     case IMG_COMP_GZIP: inflateEnd(&d->z); break;
     case IMG_COMP_BZIP2: BZ2_bzDecompressEnd(&d->bz); break;
     case IMG_COMP_XZ: lzma_end(&d->xz); break;
-    case IMG_COMP_ZSTD: ZSTD_freeDStream(d->zs); d->zs = NULL; break;
+    case IMG_COMP_ZSTD:
+        ZSTD_freeDStream(d->zs);
+        d->zs = NULL;
+        break;
     default: break;
     }
     d->active = false;
@@ -141,8 +147,7 @@ static int corrupt(img_decomp *d, vm_err *err, const char *detail)
     return vm_err_set(err, VMERR_INVALID, "corrupt %s data: %s", img_comp_name(d->comp), detail);
 }
 
-long img_decomp_step(img_decomp *d, const uint8_t **in, size_t *inlen,
-                     uint8_t *out, size_t outcap, vm_err *err)
+long img_decomp_step(img_decomp *d, const uint8_t **in, size_t *inlen, uint8_t *out, size_t outcap, vm_err *err)
 {
     size_t produced = 0;
     switch (d->comp) {
@@ -150,7 +155,8 @@ long img_decomp_step(img_decomp *d, const uint8_t **in, size_t *inlen,
         size_t n = *inlen < outcap ? *inlen : outcap;
         if (n)
             memcpy(out, *in, n);
-        *in += n; *inlen -= n;
+        *in += n;
+        *inlen -= n;
         return (long)n;
     }
     case IMG_COMP_GZIP: {
@@ -165,13 +171,14 @@ long img_decomp_step(img_decomp *d, const uint8_t **in, size_t *inlen,
         d->z.avail_out = (uInt)outcap;
         int rc = inflate(&d->z, Z_NO_FLUSH);
         size_t used = given - d->z.avail_in;
-        *in += used; *inlen -= used;
+        *in += used;
+        *inlen -= used;
         produced = outcap - d->z.avail_out;
         if (used)
             d->mid = true;
         if (rc == Z_STREAM_END) {
             d->mid = false;
-            end_stream(d);           /* next member (if any) restarts it */
+            end_stream(d); /* next member (if any) restarts it */
         } else if (rc == Z_BUF_ERROR && used == 0 && produced == 0) {
             /* no progress possible: needs more input */
         } else if (rc != Z_OK) {
@@ -191,7 +198,8 @@ long img_decomp_step(img_decomp *d, const uint8_t **in, size_t *inlen,
         d->bz.avail_out = (unsigned)outcap;
         int rc = BZ2_bzDecompress(&d->bz);
         size_t used = given - d->bz.avail_in;
-        *in += used; *inlen -= used;
+        *in += used;
+        *inlen -= used;
         produced = outcap - d->bz.avail_out;
         if (used)
             d->mid = true;
@@ -210,7 +218,8 @@ long img_decomp_step(img_decomp *d, const uint8_t **in, size_t *inlen,
         d->xz.avail_out = outcap;
         lzma_ret rc = lzma_code(&d->xz, LZMA_RUN);
         size_t used = *inlen - d->xz.avail_in;
-        *in += used; *inlen -= used;
+        *in += used;
+        *inlen -= used;
         produced = outcap - d->xz.avail_out;
         if (used)
             d->mid = true;
@@ -226,7 +235,8 @@ long img_decomp_step(img_decomp *d, const uint8_t **in, size_t *inlen,
         size_t rc = ZSTD_decompressStream(d->zs, &ob, &ib);
         if (ZSTD_isError(rc))
             return corrupt(d, err, ZSTD_getErrorName(rc));
-        *in += ib.pos; *inlen -= ib.pos;
+        *in += ib.pos;
+        *inlen -= ib.pos;
         if (ib.pos || ob.pos)
             d->mid = rc != 0;
         return (long)ob.pos;
@@ -271,8 +281,8 @@ static int write_all(int fd, const void *buf, size_t len, const char *path, vm_e
     return 0;
 }
 
-int img_compress_file(const char *src, const char *dst, int comp,
-                      void (*progress)(void *arg, uint64_t done), void *arg, vm_err *err)
+int img_compress_file(const char *src, const char *dst, int comp, void (*progress)(void *arg, uint64_t done), void *arg,
+                      vm_err *err)
 {
     if (comp == IMG_COMP_NONE)
         return copy_file_sparse(src, dst, err);

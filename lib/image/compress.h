@@ -33,14 +33,13 @@ void img_decomp_free(img_decomp *d);
 /* One step: consumes input from (*in, *inlen), writes at most outcap bytes
  * to out and returns how many (0 is possible while input lasts).  Handles
  * concatenated streams (pigz, pzstd).  Negative on corrupt data. */
-long img_decomp_step(img_decomp *d, const uint8_t **in, size_t *inlen,
-                     uint8_t *out, size_t outcap, vm_err *err);
+long img_decomp_step(img_decomp *d, const uint8_t **in, size_t *inlen, uint8_t *out, size_t outcap, vm_err *err);
 /* After the last input: fails if the compressed stream was cut short. */
 int img_decomp_finish(img_decomp *d, vm_err *err);
 
 /* Compresses src into dst (created/truncated) with `comp`. progress
  * (nullable) gets input bytes done. */
-int img_compress_file(const char *src, const char *dst, int comp,
-                      void (*progress)(void *arg, uint64_t done), void *arg, vm_err *err);
+int img_compress_file(const char *src, const char *dst, int comp, void (*progress)(void *arg, uint64_t done), void *arg,
+                      vm_err *err);
 
 #endif

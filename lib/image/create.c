@@ -44,7 +44,8 @@ static int check_overrides(json_t *ov, vm_err *err)
     static const char *const fixed[] = { "v", "uuid", "type", "files", NULL };
     for (int i = 0; fixed[i]; i++)
         if (json_object_get(ov, fixed[i]))
-            return vm_err_set(err, VMERR_INVALID, "manifest field \"%s\" cannot be set: it is derived from the VM", fixed[i]);
+            return vm_err_set(err, VMERR_INVALID, "manifest field \"%s\" cannot be set: it is derived from the VM",
+                              fixed[i]);
     static const char *const need[] = { "name", "version", NULL };
     for (int i = 0; need[i]; i++) {
         const char *v = jstr(ov, need[i]);
@@ -182,7 +183,7 @@ typedef struct image_job {
     const char *origin; /* image the VM was made from, if any */
     bool hvm;
     int comp;
-    uint64_t volsize;   /* HVM: bytes of disk0 */
+    uint64_t volsize; /* HVM: bytes of disk0 */
     char *mpath, *fpath, *tmp1, *tmp2;
 } image_job;
 
@@ -210,8 +211,8 @@ static int plan_image(json_t *vm, json_t *ov, const char *outdir, image_job *j, 
         return vm_err_set(err, VMERR_INVALID, "VM %s has no brand", j->vmuuid);
     const char *state = jstr(vm, "state");
     if (state && strcmp(state, "stopped") != 0 && strcmp(state, "installed") != 0)
-        return vm_err_set(err, VMERR_STATE, "VM %s must be stopped to create an image from it (state: %s)",
-                          j->vmuuid, state);
+        return vm_err_set(err, VMERR_STATE, "VM %s must be stopped to create an image from it (state: %s)", j->vmuuid,
+                          state);
     j->hvm = is_hvm(j->brand);
     j->type = j->hvm ? "zvol" : strcmp(j->brand, "lx") == 0 ? "lx-dataset" : "zone-dataset";
     j->name = jstr(ov, "name");
@@ -313,8 +314,9 @@ static int make_manifest(const vm_ctx *ctx, image_job *j, json_t *ov, json_t **o
     json_object_set_new(m, "requirements", json_pack("{ss}", "brand", j->brand));
     if (j->origin && uuid_valid(j->origin))
         json_object_set_new(m, "origin", json_string(j->origin));
-    json_object_set_new(m, "files", json_pack("[{sssIss}]", "sha1", hex, "size", (json_int_t)size,
-                                              "compression", img_comp_name(j->comp)));
+    json_object_set_new(
+        m, "files",
+        json_pack("[{sssIss}]", "sha1", hex, "size", (json_int_t)size, "compression", img_comp_name(j->comp)));
     const char *k;
     json_t *v;
     json_object_foreach(ov, k, v)
@@ -322,8 +324,8 @@ static int make_manifest(const vm_ctx *ctx, image_job *j, json_t *ov, json_t **o
     return img_manifest_validate(m, err);
 }
 
-int img_create(const vm_ctx *ctx, json_t *vm, json_t *ov, const char *outdir,
-               const img_create_opts *o, json_t **manifest_out, vm_err *err)
+int img_create(const vm_ctx *ctx, json_t *vm, json_t *ov, const char *outdir, const img_create_opts *o,
+               json_t **manifest_out, vm_err *err)
 {
     image_job j = { .o = o };
     cleanup_json json_t *m = NULL;

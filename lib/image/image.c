@@ -37,14 +37,14 @@ typedef struct img_src {
     const char *path;
     img_decomp *dc;
     img_sha1 sha;
-    uint8_t *in;        /* compressed input buffer */
+    uint8_t *in; /* compressed input buffer */
     size_t inpos, inlen;
-    uint64_t consumed;  /* compressed bytes read */
-    uint64_t total;     /* file size */
+    uint64_t consumed; /* compressed bytes read */
+    uint64_t total; /* file size */
     bool eof;
-    bool finished;      /* decompressor end checked */
-    uint8_t *out;       /* decompressed output for archive callbacks */
-    vm_err err;         /* failure seen inside a libarchive callback */
+    bool finished; /* decompressor end checked */
+    uint8_t *out; /* decompressed output for archive callbacks */
+    vm_err err; /* failure seen inside a libarchive callback */
     img_progress_fn progress;
     void *parg;
     const char *phase;
@@ -176,7 +176,9 @@ static int decompress_to(img_src *s, const char *dst, vm_err *err)
                         continue;
                     if (w < 0)
                         return vm_err_sys(err, errno, "cannot write %s", dst);
-                    p += w; o += (uint64_t)w; left -= (size_t)w;
+                    p += w;
+                    o += (uint64_t)w;
+                    left -= (size_t)w;
                 }
             }
         }
@@ -190,7 +192,7 @@ static int decompress_to(img_src *s, const char *dst, vm_err *err)
 }
 
 typedef struct disk_probe {
-    const char *format;     /* "raw" or "qcow2" */
+    const char *format; /* "raw" or "qcow2" */
     uint64_t virtual_size;
 } disk_probe;
 
@@ -259,13 +261,12 @@ static void *hash_thread(void *arg)
     char hex[41];
     j->rc = img_sha1_file(j->path, hex, NULL, hash_progress, j, &j->err);
     if (j->rc == 0 && strcmp(hex, j->want) != 0)
-        j->rc = vm_err_set(&j->err, VMERR_INVALID, "sha1 mismatch: manifest says %s, %s has %s",
-                           j->want, j->path, hex);
+        j->rc = vm_err_set(&j->err, VMERR_INVALID, "sha1 mismatch: manifest says %s, %s has %s", j->want, j->path, hex);
     return NULL;
 }
 
-static int install_zvol(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *m, const char *file,
-                        int comp, const img_install_opts *opts, vm_err *err)
+static int install_zvol(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *m, const char *file, int comp,
+                        const img_install_opts *opts, vm_err *err)
 {
     const char *uuid = json_string_value(json_object_get(m, "uuid"));
     const char *want = json_string_value(json_object_get(json_array_get(json_object_get(m, "files"), 0), "sha1"));
@@ -296,7 +297,9 @@ static int install_zvol(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *
             src_close(&s);
             return -1;
         }
-        s.progress = pf; s.parg = pa; s.phase = "decompress";
+        s.progress = pf;
+        s.parg = pa;
+        s.phase = "decompress";
         int r = decompress_to(&s, tmp, err);
         if (r == 0)
             r = check_sha1(&s.sha, want, file, err);
@@ -374,8 +377,9 @@ static int arch_fail(struct archive *a, img_src *s, const char *type, vm_err *er
         *err = s->err;
         return -1;
     }
-    return vm_err_set(err, VMERR_INVALID, "image type mismatch: manifest says \"%s\" but %s is not a valid tar archive: %s",
-                      type, s->path, archive_error_string(a));
+    return vm_err_set(err, VMERR_INVALID,
+                      "image type mismatch: manifest says \"%s\" but %s is not a valid tar archive: %s", type, s->path,
+                      archive_error_string(a));
 }
 
 /* One pass over the tarball: checks every entry, and extracts into root
@@ -394,7 +398,7 @@ static int tar_pass(const char *file, int comp, const char *type, int tflags, co
     s.progress = opts ? opts->progress : NULL;
     s.parg = opts ? opts->progress_arg : NULL;
     s.phase = root ? "extract" : "verify";
-    archive_read_support_format_tar(a);   /* decompression is ours */
+    archive_read_support_format_tar(a); /* decompression is ours */
     if (archive_read_open(a, &s, NULL, arch_read, NULL) != ARCHIVE_OK) {
         arch_fail(a, &s, type, err);
         goto out;
@@ -403,8 +407,8 @@ static int tar_pass(const char *file, int comp, const char *type, int tflags, co
         w = archive_write_disk_new();
         /* Paths are absolute (root prefixed, root has no symlinks: realpath),
          * so libarchive's own guards are the ones that still apply. */
-        int xf = ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                 ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR;
+        int xf = ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_PERM |
+            ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR;
         if (geteuid() == 0)
             xf |= ARCHIVE_EXTRACT_OWNER;
         archive_write_disk_set_options(w, xf);
@@ -437,8 +441,8 @@ static int tar_pass(const char *file, int comp, const char *type, int tflags, co
         }
         r = archive_write_header(w, e);
         if (r < ARCHIVE_WARN) {
-            vm_err_set(err, archive_errno(w) == ENOSPC ? VMERR_NOSPACE : VMERR_IO,
-                       "cannot extract \"%s\": %s", rel, archive_error_string(w));
+            vm_err_set(err, archive_errno(w) == ENOSPC ? VMERR_NOSPACE : VMERR_IO, "cannot extract \"%s\": %s", rel,
+                       archive_error_string(w));
             goto out;
         }
         if (archive_entry_size(e) > 0 && !rlink) {
@@ -447,8 +451,8 @@ static int tar_pass(const char *file, int comp, const char *type, int tflags, co
             la_int64_t off;
             while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK) {
                 if (archive_write_data_block(w, buf, len, off) < ARCHIVE_WARN) {
-                    vm_err_set(err, archive_errno(w) == ENOSPC ? VMERR_NOSPACE : VMERR_IO,
-                               "cannot extract \"%s\": %s", rel, archive_error_string(w));
+                    vm_err_set(err, archive_errno(w) == ENOSPC ? VMERR_NOSPACE : VMERR_IO, "cannot extract \"%s\": %s",
+                               rel, archive_error_string(w));
                     goto out;
                 }
             }
@@ -479,8 +483,8 @@ out:
     return rc;
 }
 
-static int install_tar(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *m, const char *file,
-                       int comp, const img_install_opts *opts, vm_err *err)
+static int install_tar(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *m, const char *file, int comp,
+                       const img_install_opts *opts, vm_err *err)
 {
     const char *uuid = json_string_value(json_object_get(m, "uuid"));
     const char *type = json_string_value(json_object_get(m, "type"));
@@ -557,8 +561,8 @@ static bool leftover_of(vs_pool *vp, const char *ds, const char *uuid)
     return strcmp(owner, uuid) == 0;
 }
 
-int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path,
-                const char *file_path, const img_install_opts *opts, vm_err *err)
+int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path, const char *file_path,
+                const img_install_opts *opts, vm_err *err)
 {
     const char *pn = img_pool_of(ctx, pool);
     cleanup_json json_t *m = NULL;
@@ -588,8 +592,8 @@ int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path,
     if (img_comp_detect_file(file_path, &detected, err) < 0)
         return -1;
     if (detected != comp)
-        return vm_err_set(err, VMERR_INVALID, "compression mismatch: manifest says \"%s\" but %s is \"%s\"",
-                          cname, file_path, img_comp_name(detected));
+        return vm_err_set(err, VMERR_INVALID, "compression mismatch: manifest says \"%s\" but %s is \"%s\"", cname,
+                          file_path, img_comp_name(detected));
 
     cleanup_free char *lockname = xasprintf("image-%s", uuid);
     cleanup_lock vm_lock lk = VM_LOCK_INIT;

@@ -31,15 +31,15 @@ enum img_install_flags {
 };
 
 typedef struct img_install_opts {
-    img_progress_fn progress;   /* nullable */
+    img_progress_fn progress; /* nullable */
     void *progress_arg;
-    int flags;                  /* img_install_flags */
+    int flags; /* img_install_flags */
 } img_install_opts;
 
 typedef struct img_create_opts {
-    img_progress_fn progress;   /* nullable */
+    img_progress_fn progress; /* nullable */
     void *progress_arg;
-    const char *compression;    /* "zstd" (default when NULL), "gzip", "none" */
+    const char *compression; /* "zstd" (default when NULL), "gzip", "none" */
 } img_create_opts;
 
 /* The manifest of an installed image (new reference).  VMERR_INVALID for a
@@ -50,8 +50,8 @@ int img_get(const vm_ctx *ctx, const char *pool, const char *uuid, json_t **mani
 int img_list(const vm_ctx *ctx, const char *pool, json_t **manifests, vm_err *err);
 /* Installs the image described by manifest_path from file_path.  Nothing is
  * changed on failure.  opts nullable. */
-int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path,
-                const char *file_path, const img_install_opts *opts, vm_err *err);
+int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path, const char *file_path,
+                const img_install_opts *opts, vm_err *err);
 /* Refused (VMERR_BUSY) while datasets are clones of <pool>/<uuid>@final;
  * the message names them. */
 int img_delete(const vm_ctx *ctx, const char *pool, const char *uuid, vm_err *err);

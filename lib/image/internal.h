@@ -10,8 +10,8 @@
 
 /* Per-archive state of the tarball safety checker. */
 typedef struct img_tarcheck {
-    int flags;          /* img_tar_flags */
-    json_t *symlinks;   /* set of normalized paths that are symlinks in the archive */
+    int flags; /* img_tar_flags */
+    json_t *symlinks; /* set of normalized paths that are symlinks in the archive */
 } img_tarcheck;
 
 void img_tarcheck_init(img_tarcheck *c, int flags);

@@ -41,8 +41,7 @@ int img_manifest_validate(json_t *m, vm_err *err)
     const char *uuid = json_string_value(json_object_get(m, "uuid"));
     if (!uuid_valid(uuid))
         return BAD("invalid uuid: \"%s\"", uuid);
-    if (need_string(m, "name", err) < 0 || need_string(m, "version", err) < 0 ||
-        need_string(m, "type", err) < 0)
+    if (need_string(m, "name", err) < 0 || need_string(m, "version", err) < 0 || need_string(m, "type", err) < 0)
         return -1;
     const char *name = json_string_value(json_object_get(m, "name"));
     if (strchr(name, '/'))
@@ -80,8 +79,7 @@ int img_manifest_validate(json_t *m, vm_err *err)
     json_t *isz = json_object_get(m, "image_size");
     if (zvol && !isz)
         return BAD("missing \"image_size\" (required for zvol images, MiB)");
-    if (isz && (!json_is_integer(isz) || json_integer_value(isz) <= 0 ||
-                json_integer_value(isz) > (INT64_MAX >> 20)))
+    if (isz && (!json_is_integer(isz) || json_integer_value(isz) <= 0 || json_integer_value(isz) > (INT64_MAX >> 20)))
         return BAD("\"image_size\" must be a positive integer (MiB)");
     json_t *req = json_object_get(m, "requirements");
     if (req && !json_is_object(req))

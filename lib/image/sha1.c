@@ -16,24 +16,30 @@
 #define HAVE_SHANI_CODE 1
 #endif
 
-static inline uint32_t rol(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
+static inline uint32_t rol(uint32_t x, int n)
+{
+    return (x << n) | (x >> (32 - n));
+}
 
 static void blocks_portable(uint32_t h[5], const uint8_t *p, size_t nblocks)
 {
     for (; nblocks; nblocks--, p += 64) {
         uint32_t w[80];
         for (int i = 0; i < 16; i++)
-            w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-                   (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+            w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
         for (int i = 16; i < 80; i++)
             w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
         uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
         /* Four loops of 20 rounds: no per-round branch on the round type. */
-#define R(f, k, i)                                               \
-        do {                                                     \
-            uint32_t t = rol(a, 5) + (f) + e + (k) + w[i];       \
-            e = d; d = c; c = rol(b, 30); b = a; a = t;          \
-        } while (0)
+#define R(f, k, i) \
+    do { \
+        uint32_t t = rol(a, 5) + (f) + e + (k) + w[i]; \
+        e = d; \
+        d = c; \
+        c = rol(b, 30); \
+        b = a; \
+        a = t; \
+    } while (0)
         for (int i = 0; i < 20; i++)
             R((b & c) | (~b & d), 0x5a827999, i);
         for (int i = 20; i < 40; i++)
@@ -43,7 +49,11 @@ static void blocks_portable(uint32_t h[5], const uint8_t *p, size_t nblocks)
         for (int i = 60; i < 80; i++)
             R(b ^ c ^ d, 0xca62c1d6, i);
 #undef R
-        h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e;
+        h[0] += a;
+        h[1] += b;
+        h[2] += c;
+        h[3] += d;
+        h[4] += e;
     }
 }
 
@@ -51,25 +61,20 @@ static void blocks_portable(uint32_t h[5], const uint8_t *p, size_t nblocks)
 /* Four rounds per step: the message schedule runs on 4-word groups
  * W[i] = msg2(msg1(W[i-4], W[i-3]) ^ W[i-2], W[i-1]); E for group i is
  * derived (nexte) from ABCD as it was before group i-1. */
-#define SHANI_GROUP(i, f)                                                      \
-    do {                                                                       \
-        if ((i) < 4) {                                                         \
-            w[(i) & 3] = _mm_shuffle_epi8(                                     \
-                _mm_loadu_si128((const __m128i *)(p + 16 * (i))), mask);       \
-        } else {                                                               \
-            w[(i) & 3] = _mm_sha1msg2_epu32(                                   \
-                _mm_xor_si128(_mm_sha1msg1_epu32(w[(i) & 3], w[((i) + 1) & 3]),\
-                              w[((i) + 2) & 3]),                               \
-                w[((i) + 3) & 3]);                                             \
-        }                                                                      \
-        __m128i ev = (i) == 0 ? _mm_add_epi32(e0, w[0])                        \
-                              : _mm_sha1nexte_epu32(prev, w[(i) & 3]);         \
-        prev = abcd;                                                           \
-        abcd = _mm_sha1rnds4_epu32(abcd, ev, f);                               \
+#define SHANI_GROUP(i, f) \
+    do { \
+        if ((i) < 4) { \
+            w[(i)&3] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * (i))), mask); \
+        } else { \
+            w[(i)&3] = _mm_sha1msg2_epu32( \
+                _mm_xor_si128(_mm_sha1msg1_epu32(w[(i)&3], w[((i) + 1) & 3]), w[((i) + 2) & 3]), w[((i) + 3) & 3]); \
+        } \
+        __m128i ev = (i) == 0 ? _mm_add_epi32(e0, w[0]) : _mm_sha1nexte_epu32(prev, w[(i)&3]); \
+        prev = abcd; \
+        abcd = _mm_sha1rnds4_epu32(abcd, ev, f); \
     } while (0)
 
-__attribute__((target("sha,sse4.1,ssse3")))
-static void blocks_shani(uint32_t h[5], const uint8_t *p, size_t nblocks)
+__attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t h[5], const uint8_t *p, size_t nblocks)
 {
     const __m128i mask = _mm_set_epi64x(0x0001020304050607ULL, 0x08090a0b0c0d0e0fULL);
     __m128i abcd = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)h), 0x1b);
@@ -78,11 +83,26 @@ static void blocks_shani(uint32_t h[5], const uint8_t *p, size_t nblocks)
     for (; nblocks; nblocks--, p += 64) {
         __m128i abcd_save = abcd, e_save = e0, prev = abcd;
         __m128i w[4];
-        SHANI_GROUP(0, 0);  SHANI_GROUP(1, 0);  SHANI_GROUP(2, 0);  SHANI_GROUP(3, 0);
-        SHANI_GROUP(4, 0);  SHANI_GROUP(5, 1);  SHANI_GROUP(6, 1);  SHANI_GROUP(7, 1);
-        SHANI_GROUP(8, 1);  SHANI_GROUP(9, 1);  SHANI_GROUP(10, 2); SHANI_GROUP(11, 2);
-        SHANI_GROUP(12, 2); SHANI_GROUP(13, 2); SHANI_GROUP(14, 2); SHANI_GROUP(15, 3);
-        SHANI_GROUP(16, 3); SHANI_GROUP(17, 3); SHANI_GROUP(18, 3); SHANI_GROUP(19, 3);
+        SHANI_GROUP(0, 0);
+        SHANI_GROUP(1, 0);
+        SHANI_GROUP(2, 0);
+        SHANI_GROUP(3, 0);
+        SHANI_GROUP(4, 0);
+        SHANI_GROUP(5, 1);
+        SHANI_GROUP(6, 1);
+        SHANI_GROUP(7, 1);
+        SHANI_GROUP(8, 1);
+        SHANI_GROUP(9, 1);
+        SHANI_GROUP(10, 2);
+        SHANI_GROUP(11, 2);
+        SHANI_GROUP(12, 2);
+        SHANI_GROUP(13, 2);
+        SHANI_GROUP(14, 2);
+        SHANI_GROUP(15, 3);
+        SHANI_GROUP(16, 3);
+        SHANI_GROUP(17, 3);
+        SHANI_GROUP(18, 3);
+        SHANI_GROUP(19, 3);
         e0 = _mm_sha1nexte_epu32(prev, e_save);
         abcd = _mm_add_epi32(abcd, abcd_save);
     }
@@ -123,7 +143,9 @@ void img_sha1_update(img_sha1 *s, const void *data, size_t len)
     if (s->nbuf) {
         size_t n = 64 - s->nbuf < len ? 64 - s->nbuf : len;
         memcpy(s->buf + s->nbuf, p, n);
-        s->nbuf += n; p += n; len -= n;
+        s->nbuf += n;
+        p += n;
+        len -= n;
         if (s->nbuf < 64)
             return;
         blocks(s, s->buf, 1);
@@ -174,8 +196,8 @@ void img_sha1_hex(const uint8_t d[20], char out[41])
     out[40] = 0;
 }
 
-int img_sha1_file(const char *path, char hex[41], uint64_t *size,
-                  void (*progress)(void *arg, uint64_t done), void *arg, vm_err *err)
+int img_sha1_file(const char *path, char hex[41], uint64_t *size, void (*progress)(void *arg, uint64_t done), void *arg,
+                  vm_err *err)
 {
     cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -192,9 +214,9 @@ int img_sha1_file(const char *path, char hex[41], uint64_t *size,
         /* Data up to the next hole is read; a hole is hashed from memory. */
         off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
         if (data < 0 && errno == ENXIO)
-            data = (off_t)total;             /* trailing hole */
+            data = (off_t)total; /* trailing hole */
         else if (data < 0)
-            data = (off_t)pos;               /* no SEEK_DATA: read everything */
+            data = (off_t)pos; /* no SEEK_DATA: read everything */
         if ((uint64_t)data > pos) {
             img_sha1_update_zeros(&s, (uint64_t)data - pos);
             pos = (uint64_t)data;

@@ -11,10 +11,10 @@
 
 typedef struct img_sha1 {
     uint32_t h[5];
-    uint64_t len;      /* bytes hashed so far */
+    uint64_t len; /* bytes hashed so far */
     uint8_t buf[64];
     size_t nbuf;
-    int hw;            /* use the SHA extensions; set by init, tests may clear it */
+    int hw; /* use the SHA extensions; set by init, tests may clear it */
 } img_sha1;
 
 void img_sha1_init(img_sha1 *s);
@@ -26,7 +26,7 @@ void img_sha1_hex(const uint8_t digest[20], char out[41]);
 
 /* Hashes a whole file; holes (SEEK_HOLE) are hashed as zeros without being
  * read.  progress (nullable) is called with bytes done so far. */
-int img_sha1_file(const char *path, char hex[41], uint64_t *size,
-                  void (*progress)(void *arg, uint64_t done), void *arg, vm_err *err);
+int img_sha1_file(const char *path, char hex[41], uint64_t *size, void (*progress)(void *arg, uint64_t done), void *arg,
+                  vm_err *err);
 
 #endif

@@ -31,7 +31,7 @@ static int normalize(const char *entry, const char *p, const char *what, char **
         if (strcmp(parts[i], "..") == 0)
             return vm_err_set(err, VMERR_INVALID, "unsafe tarball: entry \"%s\": \"..\" in %s \"%s\"", entry, what, p);
         if (strcmp(parts[i], ".") != 0)
-            keep[n++] = parts[i];   /* borrowed from parts */
+            keep[n++] = parts[i]; /* borrowed from parts */
     }
     *out = n ? strv_join(keep, "/") : xstrdup("");
     return 0;
@@ -66,7 +66,8 @@ int img_tarcheck_entry(img_tarcheck *c, struct archive_entry *e, char **norm, ch
     char buf[4096];
     const char *via = through_symlink(c, rel, buf, sizeof(buf));
     if (via)
-        return vm_err_set(err, VMERR_INVALID, "unsafe tarball: entry \"%s\" is written through symlink \"%s\"", path, via);
+        return vm_err_set(err, VMERR_INVALID, "unsafe tarball: entry \"%s\" is written through symlink \"%s\"", path,
+                          via);
 
     mode_t type = archive_entry_filetype(e);
     if (type == AE_IFCHR || type == AE_IFBLK)
@@ -75,8 +76,7 @@ int img_tarcheck_entry(img_tarcheck *c, struct archive_entry *e, char **norm, ch
         return vm_err_set(err, VMERR_INVALID, "unsafe tarball: entry \"%s\" is a socket", path);
     mode_t mode = archive_entry_perm(e);
     if (type != AE_IFDIR && (mode & (S_ISUID | S_ISGID)) && !(c->flags & IMG_TAR_ALLOW_SETUID))
-        return vm_err_set(err, VMERR_INVALID,
-                          "unsafe tarball: entry \"%s\" is a %s file (allow with --allow-setuid)",
+        return vm_err_set(err, VMERR_INVALID, "unsafe tarball: entry \"%s\" is a %s file (allow with --allow-setuid)",
                           path, (mode & S_ISUID) ? "setuid" : "setgid");
 
     const char *hl = archive_entry_hardlink(e);
@@ -86,7 +86,8 @@ int img_tarcheck_entry(img_tarcheck *c, struct archive_entry *e, char **norm, ch
         if (!rlink[0])
             return vm_err_set(err, VMERR_INVALID, "unsafe tarball: entry \"%s\" is a hardlink to the root", path);
         if (json_object_get(c->symlinks, rlink) || through_symlink(c, rlink, buf, sizeof(buf)))
-            return vm_err_set(err, VMERR_INVALID, "unsafe tarball: hardlink \"%s\" -> \"%s\" goes through a symlink", path, hl);
+            return vm_err_set(err, VMERR_INVALID, "unsafe tarball: hardlink \"%s\" -> \"%s\" goes through a symlink",
+                              path, hl);
     }
 
     if (type == AE_IFLNK) {
@@ -106,14 +107,15 @@ int img_tarcheck_entry(img_tarcheck *c, struct archive_entry *e, char **norm, ch
                     depth++;
                 if (depth < 0)
                     return vm_err_set(err, VMERR_INVALID,
-                                      "unsafe tarball: symlink \"%s\" -> \"%s\" points outside the image root", path, target);
+                                      "unsafe tarball: symlink \"%s\" -> \"%s\" points outside the image root", path,
+                                      target);
             }
         }
         if (!rel[0])
             return vm_err_set(err, VMERR_INVALID, "unsafe tarball: the root is a symlink");
         json_object_set_new(c->symlinks, rel, json_true());
     } else if (rel[0]) {
-        json_object_del(c->symlinks, rel);   /* replaced by a real entry */
+        json_object_del(c->symlinks, rel); /* replaced by a real entry */
     }
     *norm = steal_ptr(rel);
     if (norm_link)

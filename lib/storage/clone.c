@@ -23,7 +23,7 @@ static int clone_fs_unlocked(vs_pool *pool, vs_txn *t, vs_space_before *sb, cons
     json_object_del(t->dss, newname);
     vs_space_free(sb);
     vs_txn_end(t);
-    vs_tx_mark(pool);   /* a crash mid-copy: the next opener collects the copy */
+    vs_tx_mark(pool); /* a crash mid-copy: the next opener collects the copy */
     int r = pool->drv->clone(pool, frozen, nds, 0, err);
     vm_err e2 = VM_ERR_INIT;
     if (vs_txn_begin(pool, t, r < 0 ? &e2 : err) < 0) {

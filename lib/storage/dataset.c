@@ -50,8 +50,8 @@ int vs_check_volsize(json_t *props, uint64_t volsize, const char *prefix, vm_err
     return 0;
 }
 
-int vs_create_common(vs_pool *pool, int kind, const char *name, uint64_t volsize, const char *src,
-                     const char *src_fmt, json_t *props, vm_err *err)
+int vs_create_common(vs_pool *pool, int kind, const char *name, uint64_t volsize, const char *src, const char *src_fmt,
+                     json_t *props, vm_err *err)
 {
     cleanup_free char *prefix = xasprintf("cannot create '%s'", name);
     cleanup_json json_t *parsed = NULL, *ds = NULL;
@@ -75,8 +75,7 @@ int vs_create_common(vs_pool *pool, int kind, const char *name, uint64_t volsize
     }
     ds = vs_new_ds(type);
     json_object_update(json_object_get(ds, "props"), parsed);
-    if (kind == VS_MK_IMPORT &&
-        vs_import_copy(pool, name, ds, parsed, src, src_fmt, volsize, prefix, err) < 0)
+    if (kind == VS_MK_IMPORT && vs_import_copy(pool, name, ds, parsed, src, src_fmt, volsize, prefix, err) < 0)
         return -1;
     if (vs_txn_begin(pool, &t, err) < 0) {
         vs_discard_data(pool, ds);
@@ -95,7 +94,7 @@ int vs_create_common(vs_pool *pool, int kind, const char *name, uint64_t volsize
     else if (kind == VS_MK_VOL)
         r = pool->drv->vol_create(pool, ds, volsize, err);
     else
-        r = 0;   /* copied above */
+        r = 0; /* copied above */
     if (r < 0) {
         vm_err_prefix(err, "%s: ", prefix);
         goto out;

@@ -75,8 +75,10 @@ static int create_qcow2(vs_pool *pool, const char *backing, uint64_t size, char 
      * whole root can be moved. */
     /* -u: the size is given, so the backing file need not be opened, and
      * it may be the active image of a running QEMU, which holds its lock. */
-    char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=off", "-u",
-                     backing ? "-b" : sz, (char *)backing, "-F", "qcow2", path, sz, NULL };
+    char *argv[] = {
+        "qemu-img",      "create", "-q",    "-f", "qcow2", "-o", "lazy_refcounts=off", "-u", backing ? "-b" : sz,
+        (char *)backing, "-F",     "qcow2", path, sz,      NULL
+    };
     if (!backing) {
         argv[7] = path;
         argv[8] = sz;
@@ -113,15 +115,15 @@ static uint64_t qcow2_virtual_size(const char *path)
     return v;
 }
 
-static int dir_vol_import(vs_pool *pool, json_t *ds, const char *src, const char *src_fmt,
-                          uint64_t volsize, vm_err *err)
+static int dir_vol_import(vs_pool *pool, json_t *ds, const char *src, const char *src_fmt, uint64_t volsize,
+                          vm_err *err)
 {
     /* Written without the pool lock (import.c): ".work." names are
      * collected only once their creator is gone, never for their age. */
     cleanup_free char *name = new_dataname(".work.qcow2");
     cleanup_free char *path = dpath(pool, name);
     cleanup_free char *sz = xasprintf("%llu", (unsigned long long)volsize);
-    char *conv[] = { "qemu-img", "convert", "-q", "-O", "qcow2", src_fmt ? "-f" : (char *)src,
+    char *conv[] = { "qemu-img",      "convert",   "-q", "-O", "qcow2", src_fmt ? "-f" : (char *)src,
                      (char *)src_fmt, (char *)src, path, NULL };
     if (!src_fmt) {
         conv[6] = path;
@@ -155,8 +157,7 @@ static int copy_tree(const char *src, const char *dst, vm_err *err)
 /* Copies a filesystem's files to a new data dir, leaving out the links of
  * child datasets (they are datasets of their own, not content). */
 /* ext: ".d", or ".work.d" for a copy made without the pool lock. */
-static int fs_copy(vs_pool *pool, const char *from, json_t *children, const char *ext, char **namep,
-                   vm_err *err)
+static int fs_copy(vs_pool *pool, const char *from, json_t *children, const char *ext, char **namep, vm_err *err)
 {
     cleanup_free char *name = new_dataname(ext);
     cleanup_free char *top = dpath(pool, name);
@@ -218,7 +219,7 @@ static int dir_clone(vs_pool *pool, json_t *snap, json_t *nds, uint64_t volsize,
     const char *layer = vs_jstr(snap, "layer");
     int r;
     if (vs_ds_type(nds) == VS_FILESYSTEM)
-        r = fs_copy(pool, layer, NULL, ".work.d", &name, err);   /* unlocked: clone.c */
+        r = fs_copy(pool, layer, NULL, ".work.d", &name, err); /* unlocked: clone.c */
     else
         r = create_qcow2(pool, layer, volsize, &name, err);
     if (r < 0)
@@ -235,8 +236,8 @@ static int dir_rollback(vs_pool *pool, json_t *ds, json_t *snap, vm_err *err)
     if (vs_ds_type(ds) == VS_FILESYSTEM)
         r = fs_copy(pool, vs_jstr(snap, "layer"), NULL, ".d", &name, err);
     else
-        r = create_qcow2(pool, vs_jstr(snap, "layer"),
-                         (uint64_t)json_integer_value(json_object_get(snap, "volsize")), &name, err);
+        r = create_qcow2(pool, vs_jstr(snap, "layer"), (uint64_t)json_integer_value(json_object_get(snap, "volsize")),
+                         &name, err);
     if (r < 0)
         return -1;
     json_object_set_new(ds, "pending", json_string(name));
@@ -251,15 +252,14 @@ static int dir_snap_detach(vs_pool *pool, json_t *ds, size_t idx, vm_err *err)
 
     if (vs_ds_type(ds) == VS_FILESYSTEM)
         return 0; /* filesystem snapshots are whole copies */
-    above = idx + 1 < json_array_size(snaps) ? vs_jstr(json_array_get(snaps, idx + 1), "layer")
-                                             : vs_jstr(ds, "file");
+    above = idx + 1 < json_array_size(snaps) ? vs_jstr(json_array_get(snaps, idx + 1), "layer") : vs_jstr(ds, "file");
     below = idx > 0 ? vs_jstr(json_array_get(snaps, idx - 1), "layer") : vs_jstr(ds, "origin_layer");
     cleanup_free char *apath = dpath(pool, above);
     /* Safe-mode rebase copies into `above` whatever it used to read through
      * the layer going away; the visible content never changes, so an
      * interruption leaves a valid (if larger) chain. */
-    char *argv[] = { "qemu-img", "rebase", "-q", "-f", "qcow2", "-b", below ? (char *)below : "",
-                     below ? "-F" : apath, "qcow2", apath, NULL };
+    char *argv[] = { "qemu-img",           "rebase", "-q",  "-f", "qcow2", "-b", below ? (char *)below : "",
+                     below ? "-F" : apath, "qcow2",  apath, NULL };
     if (!below)
         argv[8] = NULL;
     return qemu_img(argv, NULL, err);
@@ -336,7 +336,9 @@ static void dir_gc(vs_pool *pool, json_t *referenced)
 static __thread uint64_t du_total;
 static int du_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
-    (void)p; (void)flag; (void)f;
+    (void)p;
+    (void)flag;
+    (void)f;
     du_total += (uint64_t)st->st_blocks * 512;
     return 0;
 }
@@ -384,11 +386,11 @@ static int dir_layer_extents(vs_pool *pool, const char *dataname, json_t *out, v
     /* depth 0 and present: the cluster is allocated in this layer itself
      * (data or an explicit zero write), i.e. it changed here. */
     json_array_foreach(map, i, e) {
-        if (json_integer_value(json_object_get(e, "depth")) != 0 ||
-            !json_is_true(json_object_get(e, "present")))
+        if (json_integer_value(json_object_get(e, "depth")) != 0 || !json_is_true(json_object_get(e, "present")))
             continue;
-        json_array_append_new(out, json_pack("[II]", json_integer_value(json_object_get(e, "start")),
-                                             json_integer_value(json_object_get(e, "length"))));
+        json_array_append_new(out,
+                              json_pack("[II]", json_integer_value(json_object_get(e, "start")),
+                                        json_integer_value(json_object_get(e, "length"))));
     }
     return 0;
 }

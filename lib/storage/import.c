@@ -10,11 +10,11 @@
 #include "common/util.h"
 #include "storage/storage_internal.h"
 
-int vs_import_size(const char *src, const char *src_fmt, json_t *parsed, uint64_t *volsize,
-                   const char *prefix, vm_err *err)
+int vs_import_size(const char *src, const char *src_fmt, json_t *parsed, uint64_t *volsize, const char *prefix,
+                   vm_err *err)
 {
-    char *argv[] = { "qemu-img", "info", "--output=json", src_fmt ? "-f" : (char *)src,
-                     (char *)src_fmt, (char *)src, NULL };
+    char *argv[] = { "qemu-img",  "info", "--output=json", src_fmt ? "-f" : (char *)src, (char *)src_fmt,
+                     (char *)src, NULL };
     if (!src_fmt)
         argv[4] = NULL;
     cleanup_free char *out = NULL;
@@ -23,7 +23,7 @@ int vs_import_size(const char *src, const char *src_fmt, json_t *parsed, uint64_
     if (stat(src, &st) < 0)
         return vm_err_set(err, VMERR_NOTFOUND, "%s: cannot open '%s': no such file", prefix, src);
     if (src_fmt && !strcmp(src_fmt, "raw")) {
-        vsz = (uint64_t)st.st_size;   /* no need to ask qemu-img */
+        vsz = (uint64_t)st.st_size; /* no need to ask qemu-img */
     } else {
         if (run_cmd(argv, &out, err) != 0) {
             vm_err_prefix(err, "%s: ", prefix);
@@ -40,14 +40,13 @@ int vs_import_size(const char *src, const char *src_fmt, json_t *parsed, uint64_
         char a[16], c[16];
         vs_format_size(*volsize, a);
         vs_format_size(vsz, c);
-        return vm_err_set(err, VMERR_INVALID, "%s: volume size %s is smaller than the image (%s)",
-                          prefix, a, c);
+        return vm_err_set(err, VMERR_INVALID, "%s: volume size %s is smaller than the image (%s)", prefix, a, c);
     }
     return 0;
 }
 
-int vs_import_copy(vs_pool *pool, const char *name, json_t *ds, json_t *parsed, const char *src,
-                   const char *src_fmt, uint64_t volsize, const char *prefix, vm_err *err)
+int vs_import_copy(vs_pool *pool, const char *name, json_t *ds, json_t *parsed, const char *src, const char *src_fmt,
+                   uint64_t volsize, const char *prefix, vm_err *err)
 {
     vs_space_before sb = { 0, NULL };
     vs_txn t;
@@ -82,8 +81,8 @@ int vs_import_copy(vs_pool *pool, const char *name, json_t *ds, json_t *parsed, 
     return 0;
 }
 
-int vs_import_vol(vs_pool *pool, const char *name, const char *src, const char *src_fmt,
-                  uint64_t volsize, json_t *props, vm_err *err)
+int vs_import_vol(vs_pool *pool, const char *name, const char *src, const char *src_fmt, uint64_t volsize,
+                  json_t *props, vm_err *err)
 {
     return vs_create_common(pool, VS_MK_IMPORT, name, volsize, src, src_fmt, props, err);
 }

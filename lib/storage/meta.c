@@ -15,8 +15,7 @@
 
 static bool comp_char_ok(char c, bool snap)
 {
-    return isalnum((unsigned char)c) || c == '-' || c == '_' || c == '.' || c == ':' ||
-           (snap && c == '%');
+    return isalnum((unsigned char)c) || c == '-' || c == '_' || c == '.' || c == ':' || (snap && c == '%');
 }
 
 static bool component_ok(const char *s, size_t n, bool snap)
@@ -199,7 +198,10 @@ json_t *vs_sorted_names(json_t *datasets)
     return out;
 }
 
-static uint64_t u64max(uint64_t a, uint64_t b) { return a > b ? a : b; }
+static uint64_t u64max(uint64_t a, uint64_t b)
+{
+    return a > b ? a : b;
+}
 
 static uint64_t default_refres(json_t *ds, bool quota)
 {

@@ -39,8 +39,8 @@ char *vs_new_guid(void)
 json_t *vs_new_ds(int type)
 {
     cleanup_free char *guid = vs_new_guid();
-    return json_pack("{s:s, s:s, s:I, s:{}, s:[]}", "guid", guid, "type", vs_type_name(type),
-                     "creation", (json_int_t)time(NULL), "props", "snaps");
+    return json_pack("{s:s, s:s, s:I, s:{}, s:[]}", "guid", guid, "type", vs_type_name(type), "creation",
+                     (json_int_t)time(NULL), "props", "snaps");
 }
 
 /* ------------------------------------------------------------------ */
@@ -284,8 +284,7 @@ int vs_lookup_ds(vs_txn *t, const char *name, json_t **ds, vm_err *err)
     return 0;
 }
 
-int vs_lookup_snap(vs_txn *t, const char *snapname, const char *prefix, json_t **ds, ssize_t *idx,
-                       vm_err *err)
+int vs_lookup_snap(vs_txn *t, const char *snapname, const char *prefix, json_t **ds, ssize_t *idx, vm_err *err)
 {
     const char *snap;
     cleanup_free char *dsname = vs_split_snap(snapname, &snap);
@@ -387,8 +386,8 @@ int vs_pool_open(const vm_ctx *ctx, const char *name, vs_pool **out, vm_err *err
         int r = 0;
         if (!path_exists(pool->meta_path)) {
             cleanup_json json_t *root = vs_new_ds(VS_FILESYSTEM);
-            cleanup_json json_t *meta = json_pack("{s:i, s:s, s:s, s:{}}", "version", 1, "pool", name,
-                                                  "driver", pool->drv->name, "datasets");
+            cleanup_json json_t *meta =
+                json_pack("{s:i, s:s, s:s, s:{}}", "version", 1, "pool", name, "driver", pool->drv->name, "datasets");
             r = pool->drv->fs_create(pool, root, err);
             if (r == 0) {
                 json_object_set(json_object_get(meta, "datasets"), name, root);

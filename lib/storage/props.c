@@ -7,13 +7,14 @@
 #include "common/util.h"
 #include "storage/storage_internal.h"
 
-static const char *const compress_values[] = {
-    "on", "off", "gzip", "gzip-1", "gzip-2", "gzip-3", "gzip-4", "gzip-5", "gzip-6",
-    "gzip-7", "gzip-8", "gzip-9", "lz4", "lzjb", "zle", "zstd", NULL };
+static const char *const compress_values[] = { "on",     "off",    "gzip",   "gzip-1", "gzip-2", "gzip-3",
+                                               "gzip-4", "gzip-5", "gzip-6", "gzip-7", "gzip-8", "gzip-9",
+                                               "lz4",    "lzjb",   "zle",    "zstd",   NULL };
 
-static const char *const readonly_props[] = {
-    "name", "type", "origin", "used", "referenced", "usedbysnapshots", "available",
-    "creation", "userrefs", "mountpoint", "guid", NULL };
+static const char *const readonly_props[] = { "name",       "type",       "origin",
+                                              "used",       "referenced", "usedbysnapshots",
+                                              "available",  "creation",   "userrefs",
+                                              "mountpoint", "guid",       NULL };
 
 static bool in_list(const char *const *l, const char *s)
 {
@@ -52,7 +53,8 @@ static int parse_prop(int type, const char *prop, json_t *val, json_t **out, vm_
         return vm_err_set(err, VMERR_INVALID, "'%s' is readonly", prop);
     if (!strcmp(prop, "compression")) {
         if (!in_list(compress_values, s))
-            return vm_err_set(err, VMERR_INVALID, "'compression' must be one of 'on | off | lzjb | "
+            return vm_err_set(err, VMERR_INVALID,
+                              "'compression' must be one of 'on | off | lzjb | "
                               "gzip | gzip-[1-9] | zle | lz4 | zstd'");
         *out = json_string(s);
         return 0;
@@ -209,8 +211,7 @@ static int get_props(vs_pool *pool, vs_view *v, const char *name, const char *co
         if (WANT("referenced"))
             json_object_set_new(o, "referenced", pv(json_integer((json_int_t)own), "-"));
         if (WANT("usedbysnapshots"))
-            json_object_set_new(o, "usedbysnapshots",
-                                snap ? none() : pv(json_integer((json_int_t)snaps), "-"));
+            json_object_set_new(o, "usedbysnapshots", snap ? none() : pv(json_integer((json_int_t)snaps), "-"));
     }
     if (WANT("available")) {
         if (snap) {
@@ -231,8 +232,8 @@ static int get_props(vs_pool *pool, vs_view *v, const char *name, const char *co
         }
     }
     if (WANT("origin"))
-        json_object_set_new(o, "origin", !snap && vs_jstr(ds, "origin")
-                                             ? pv(json_string(vs_jstr(ds, "origin")), "-") : none());
+        json_object_set_new(o, "origin",
+                            !snap && vs_jstr(ds, "origin") ? pv(json_string(vs_jstr(ds, "origin")), "-") : none());
     if (WANT("quota"))
         json_object_set_new(o, "quota", type == VS_FILESYSTEM ? size_prop(ds, "quota") : none());
     if (WANT("reservation"))
@@ -241,15 +242,16 @@ static int get_props(vs_pool *pool, vs_view *v, const char *name, const char *co
         if (type == VS_VOLUME)
             json_object_set_new(o, "volsize", pv(json_integer((json_int_t)vs_ds_prop_u64(ds, "volsize")), "local"));
         else if (snap && json_object_get(snap, "volsize"))
-            json_object_set_new(o, "volsize", pv(json_integer(json_integer_value(json_object_get(snap, "volsize"))), "-"));
+            json_object_set_new(o, "volsize",
+                                pv(json_integer(json_integer_value(json_object_get(snap, "volsize"))), "-"));
         else
             json_object_set_new(o, "volsize", none());
     }
     if (WANT("volblocksize")) {
         json_t *b = json_object_get(json_object_get(ds, "props"), "volblocksize");
         if (type == VS_VOLUME)
-            json_object_set_new(o, "volblocksize", b ? pv(json_incref(b), "-")
-                                                     : pv(json_integer(VS_DEFAULT_VOLBLOCKSIZE), "default"));
+            json_object_set_new(o, "volblocksize",
+                                b ? pv(json_incref(b), "-") : pv(json_integer(VS_DEFAULT_VOLBLOCKSIZE), "default"));
         else
             json_object_set_new(o, "volblocksize", none());
     }
@@ -260,8 +262,8 @@ static int get_props(vs_pool *pool, vs_view *v, const char *name, const char *co
             json_object_set_new(o, "refreservation", none());
         } else {
             json_t *r = json_object_get(json_object_get(ds, "props"), "refreservation");
-            json_object_set_new(o, "refreservation", pv(json_integer((json_int_t)vs_ds_refres_eff(ds)),
-                                                        r ? "local" : "default"));
+            json_object_set_new(o, "refreservation",
+                                pv(json_integer((json_int_t)vs_ds_refres_eff(ds)), r ? "local" : "default"));
         }
     }
     if (WANT("compression")) {
@@ -269,8 +271,9 @@ static int get_props(vs_pool *pool, vs_view *v, const char *name, const char *co
         json_object_set_new(o, "compression", c ? c : none());
     }
     if (WANT("userrefs"))
-        json_object_set_new(o, "userrefs", snap ? pv(json_integer((json_int_t)json_object_size(
-                                                     json_object_get(snap, "holds"))), "-") : none());
+        json_object_set_new(o, "userrefs",
+                            snap ? pv(json_integer((json_int_t)json_object_size(json_object_get(snap, "holds"))), "-")
+                                 : none());
     if (WANT("guid"))
         json_object_set_new(o, "guid", pv(json_string(vs_jstr(obj, "guid")), "-"));
     user_props(v->dss, dsname, snap, only, o);
@@ -357,8 +360,7 @@ static int resize_locked(vs_txn *t, const char *name, uint64_t volsize, int flag
         char a[16], b[16];
         vs_format_size(cur, a);
         vs_format_size(volsize, b);
-        return vm_err_set(err, VMERR_INVALID, "%s: new size must be greater than current size (%s > %s)",
-                          prefix, a, b);
+        return vm_err_set(err, VMERR_INVALID, "%s: new size must be greater than current size (%s > %s)", prefix, a, b);
     }
     json_t *props = json_object_get(ds, "props");
     json_t *b = json_object_get(props, "volblocksize");

@@ -42,14 +42,12 @@ static json_t *live_switches(vs_pool *pool, vs_txn *t, json_t *made)
             continue;
         cleanup_free char *active = pool->drv->path(pool, vs_jstr(d, "file"), VS_VOLUME);
         cleanup_free char *overlay = pool->drv->path(pool, vs_jstr(d, "pending"), VS_VOLUME);
-        json_array_append_new(sw, json_pack("{s:O, s:s, s:s}", "dataset", v, "active", active,
-                                            "overlay", overlay));
+        json_array_append_new(sw, json_pack("{s:O, s:s, s:s}", "dataset", v, "active", active, "overlay", overlay));
     }
     return sw;
 }
 
-int vs_snapshot_live(vs_pool *pool, const char *snapname, int flags, vs_switch_fn live, void *arg,
-                     vm_err *err)
+int vs_snapshot_live(vs_pool *pool, const char *snapname, int flags, vs_switch_fn live, void *arg, vm_err *err)
 {
     const char *snap;
     cleanup_free char *dsname = vs_split_snap(snapname, &snap);
@@ -61,7 +59,8 @@ int vs_snapshot_live(vs_pool *pool, const char *snapname, int flags, vs_switch_f
     json_t *v;
 
     if (!snap)
-        return vm_err_set(err, VMERR_INVALID, "cannot create snapshot '%s': missing '@' delimiter in snapshot name", snapname);
+        return vm_err_set(err, VMERR_INVALID, "cannot create snapshot '%s': missing '@' delimiter in snapshot name",
+                          snapname);
     if (!vs_valid_name(snapname))
         return vm_err_set(err, VMERR_INVALID, "cannot create snapshot '%s': invalid character in name", snapname);
     if (vs_txn_begin(pool, &t, err) < 0)
@@ -83,8 +82,8 @@ int vs_snapshot_live(vs_pool *pool, const char *snapname, int flags, vs_switch_f
         const char *n = json_string_value(v);
         json_t *d = json_object_get(t.dss, n);
         cleanup_free char *guid = vs_new_guid();
-        json_t *s = json_pack("{s:s, s:s, s:I, s:{}, s:{}}", "name", snap, "guid", guid,
-                              "creation", (json_int_t)now, "holds", "props");
+        json_t *s = json_pack("{s:s, s:s, s:I, s:{}, s:{}}", "name", snap, "guid", guid, "creation", (json_int_t)now,
+                              "holds", "props");
         if (vs_ds_type(d) == VS_VOLUME)
             json_object_set_new(s, "volsize", json_integer((json_int_t)vs_ds_prop_u64(d, "volsize")));
         cleanup_json json_t *links = child_links(t.dss, n);
@@ -156,8 +155,8 @@ static char *holds_list(json_t *snap)
 
 /* Refuses removing snapshot `idx` of ds `dsname` (holds, clones outside
  * `keep_under`, which is being destroyed as well). */
-int vs_snap_removable(vs_txn *t, const char *dsname, json_t *snap, const char *keep_under,
-                          const char *prefix, vm_err *err)
+int vs_snap_removable(vs_txn *t, const char *dsname, json_t *snap, const char *keep_under, const char *prefix,
+                      vm_err *err)
 {
     cleanup_free char *full = xasprintf("%s@%s", dsname, vs_jstr(snap, "name"));
     cleanup_free char *holds = holds_list(snap);
@@ -197,8 +196,7 @@ int vs_destroy_snapshot(vs_txn *t, const char *name, vm_err *err)
 /* zfs rollback without -r: refused while snapshots newer than `idx` exist,
  * naming them one per line.  A list too long for the message ends with the
  * count of the snapshots left out. */
-static int newer_snaps_error(const char *snapname, const char *dsname, json_t *snaps, size_t idx,
-                             vm_err *err)
+static int newer_snaps_error(const char *snapname, const char *dsname, json_t *snaps, size_t idx, vm_err *err)
 {
     size_t n = json_array_size(snaps);
     cleanup_free char *msg = xasprintf("cannot rollback to '%s': more recent snapshots or bookmarks exist\n"
@@ -340,8 +338,8 @@ int vs_changed_blocks(vs_pool *pool, const char *snap_a, const char *snap_b, jso
     /* The layer of snapshot i holds what was written between snapshot i-1
      * and i; the active file what was written since the last one. */
     for (ssize_t i = ia + 1; i <= ib; i++) {
-        const char *layer = i < (ssize_t)json_array_size(snaps)
-                                ? vs_jstr(json_array_get(snaps, (size_t)i), "layer") : vs_jstr(ds, "file");
+        const char *layer = i < (ssize_t)json_array_size(snaps) ? vs_jstr(json_array_get(snaps, (size_t)i), "layer")
+                                                                : vs_jstr(ds, "file");
         if (pool->drv->layer_extents(pool, layer, raw, err) < 0)
             goto out;
     }
@@ -365,8 +363,8 @@ int vs_changed_blocks(vs_pool *pool, const char *snap_a, const char *snap_b, jso
         }
     }
     for (size_t i = 0; i < m; i++)
-        json_array_append_new(*extents, json_pack("{s:I, s:I}", "offset", (json_int_t)e[2 * i],
-                                                  "length", (json_int_t)e[2 * i + 1]));
+        json_array_append_new(
+            *extents, json_pack("{s:I, s:I}", "offset", (json_int_t)e[2 * i], "length", (json_int_t)e[2 * i + 1]));
     free(e);
     r = 0;
 out:

@@ -28,7 +28,7 @@ uint64_t vs_ds_refres_eff(json_t *ds)
 
 typedef struct wctx {
     vs_pool *pool;
-    bool exact;       /* also measure filesystems (du) */
+    bool exact; /* also measure filesystems (du) */
 } wctx;
 
 static uint64_t written_cb(void *opaque, const char *name, json_t *obj)
@@ -85,8 +85,7 @@ void vs_space_snap(vs_pool *pool, json_t *dss, vs_space_before *sb)
 /* Refuses a change (already applied to `dss` in memory, data not yet
  * written) that would promise more than the pool has or exceed a quota.
  * `what` names the cause ("refreservation 10G"), `prefix` the operation. */
-int vs_space_check(vs_pool *pool, json_t *dss, vs_space_before *sb, const char *prefix,
-                       const char *what, vm_err *err)
+int vs_space_check(vs_pool *pool, json_t *dss, vs_space_before *sb, const char *prefix, const char *what, vm_err *err)
 {
     vs_acct a;
     cleanup_json json_t *qafter = NULL;
@@ -107,8 +106,10 @@ int vs_space_check(vs_pool *pool, json_t *dss, vs_space_before *sb, const char *
         vs_format_size(size, s3);
         vs_format_size(free_, s4);
         vs_format_size(sb->unconsumed, s5);
-        r = vm_err_set(err, VMERR_NOSPACE, "%s: out of space: %s needs %s but only %s is available "
-                       "(pool size %s, free %s, reserved %s)", prefix, what, s1, s2, s3, s4, s5);
+        r = vm_err_set(err, VMERR_NOSPACE,
+                       "%s: out of space: %s needs %s but only %s is available "
+                       "(pool size %s, free %s, reserved %s)",
+                       prefix, what, s1, s2, s3, s4, s5);
         goto out;
     }
     const char *n;
@@ -124,8 +125,10 @@ int vs_space_check(vs_pool *pool, json_t *dss, vs_space_before *sb, const char *
             vs_format_size(q, s1);
             vs_format_size(after, s2);
             vs_format_size(before < q ? q - before : 0, s3);
-            r = vm_err_set(err, VMERR_NOSPACE, "%s: size is greater than available space "
-                           "(%s: quota of '%s' is %s, would use %s, %s available)", prefix, what, n, s1, s2, s3);
+            r = vm_err_set(err, VMERR_NOSPACE,
+                           "%s: size is greater than available space "
+                           "(%s: quota of '%s' is %s, would use %s, %s available)",
+                           prefix, what, n, s1, s2, s3);
             goto out;
         }
     }

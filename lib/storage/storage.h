@@ -33,9 +33,9 @@ enum vs_type {
 };
 
 enum vs_flags {
-    VS_RECURSIVE = 1,   /* destroy -r, snapshot -r, list -r */
+    VS_RECURSIVE = 1, /* destroy -r, snapshot -r, list -r */
     VS_FORCE = 2,
-    VS_ALLOW_SHRINK = 4,/* resize below current volsize */
+    VS_ALLOW_SHRINK = 4, /* resize below current volsize */
     VS_DEFER = 8,
 };
 
@@ -64,8 +64,8 @@ int vs_create_vol(vs_pool *pool, const char *name, uint64_t volsize, json_t *pro
  * "@final".  volsize (bytes, 0 = the file's virtual size rounded up to
  * volblocksize) must not be smaller than the image.  The copy is made before
  * the metadata commit, so a crash leaves no half-imported volume. */
-int vs_import_vol(vs_pool *pool, const char *name, const char *src, const char *src_fmt,
-                  uint64_t volsize, json_t *props, vm_err *err);
+int vs_import_vol(vs_pool *pool, const char *name, const char *src, const char *src_fmt, uint64_t volsize,
+                  json_t *props, vm_err *err);
 
 /* Snapshot "ds@snap"; with VS_RECURSIVE every descendant gets @snap too
  * (all or nothing). */
@@ -79,8 +79,7 @@ int vs_snapshot(vs_pool *pool, const char *snapname, int flags, vm_err *err);
  * stays committed but the writer kept writing into the frozen layers, so
  * the caller must stop the writer and destroy the snapshot. */
 typedef int (*vs_switch_fn)(void *arg, json_t *switches, vm_err *err);
-int vs_snapshot_live(vs_pool *pool, const char *snapname, int flags, vs_switch_fn live, void *arg,
-                     vm_err *err);
+int vs_snapshot_live(vs_pool *pool, const char *snapname, int flags, vs_switch_fn live, void *arg, vm_err *err);
 /* Clone "ds@snap" to a new dataset whose `origin` is the snapshot.  Cost does
  * not depend on the size of the snapshot.  props may carry "volsize" (bytes,
  * grow only) and the creation properties above. */
@@ -154,10 +153,10 @@ char *vs_mountpoint(vs_pool *pool, const char *name);
  * Pool capacity (statvfs of the backing filesystem), promised reservations
  * and what is left to promise. */
 typedef struct vs_space {
-    uint64_t size;      /* filesystem size */
-    uint64_t used;      /* allocated by the filesystem */
-    uint64_t free;      /* statvfs free for unprivileged use */
-    uint64_t reserved;  /* sum of reservations promised by the pool */
+    uint64_t size; /* filesystem size */
+    uint64_t used; /* allocated by the filesystem */
+    uint64_t free; /* statvfs free for unprivileged use */
+    uint64_t reserved; /* sum of reservations promised by the pool */
     uint64_t available; /* free - (unconsumed part of reservations) */
 } vs_space;
 int vs_pool_space(vs_pool *pool, vs_space *out, vm_err *err);
@@ -173,7 +172,7 @@ int vs_parse_size(const char *s, bool allow_none, uint64_t *out);
 void vs_format_size(uint64_t v, char buf[16]);
 
 /* Validation helpers (no pool needed). */
-bool vs_valid_name(const char *name);      /* dataset or snapshot name */
+bool vs_valid_name(const char *name); /* dataset or snapshot name */
 bool vs_valid_snap_component(const char *s);
 
 #endif

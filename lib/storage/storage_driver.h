@@ -40,8 +40,7 @@ typedef struct vs_driver {
      * "qcow2", NULL = probe); sets ds "file".  Called WITHOUT the pool lock
      * (a copy can take minutes): its data must survive other processes'
      * gc until the commit, which follows right after. */
-    int (*vol_import)(vs_pool *pool, json_t *ds, const char *src, const char *src_fmt,
-                      uint64_t volsize, vm_err *err);
+    int (*vol_import)(vs_pool *pool, json_t *ds, const char *src, const char *src_fmt, uint64_t volsize, vm_err *err);
     /* Freezes ds's current data as snap "layer".  Volumes: sets snap "layer"
      * and ds "pending" (fresh overlay); filesystems: a copy without the
      * child dataset links named in `children` (array of basenames). */

@@ -32,13 +32,13 @@
 struct vs_pool {
     const vm_ctx *ctx;
     char *name;
-    char *dir;        /* root/var/vmstore/<pool> */
-    char *datadir;    /* dir/data */
-    char *meta_path;  /* dir/pool.json */
-    char *txdir;      /* dir/tx: one file per process doing data work */
+    char *dir; /* root/var/vmstore/<pool> */
+    char *datadir; /* dir/data */
+    char *meta_path; /* dir/pool.json */
+    char *txdir; /* dir/tx: one file per process doing data work */
     const vs_driver *drv;
-    int lockfd;       /* held flock on dir/pool.lock, or -1 */
-    json_t *meta;     /* last metadata read (cache for readers) */
+    int lockfd; /* held flock on dir/pool.lock, or -1 */
+    json_t *meta; /* last metadata read (cache for readers) */
     dev_t meta_dev;
     ino_t meta_ino;
     struct timespec meta_mtime;
@@ -70,10 +70,10 @@ typedef uint64_t (*vs_written_fn)(void *opaque, const char *name, json_t *ds);
  * numbers, "auto" = volsize. */
 typedef uint64_t (*vs_refres_fn)(json_t *ds, bool quota);
 typedef struct vs_acct {
-    json_t *inner;        /* {name: inner bytes} */
-    json_t *qinner;       /* {name: inner with quota charges} */
-    uint64_t promised;    /* outer(root) with every written = 0 */
-    uint64_t unconsumed;  /* outer(root) - total written */
+    json_t *inner; /* {name: inner bytes} */
+    json_t *qinner; /* {name: inner with quota charges} */
+    uint64_t promised; /* outer(root) with every written = 0 */
+    uint64_t unconsumed; /* outer(root) - total written */
 } vs_acct;
 void vs_acct_compute(json_t *datasets, vs_written_fn fn, void *opaque, vs_refres_fn rfn, vs_acct *out);
 void vs_acct_free(vs_acct *a);
@@ -118,9 +118,9 @@ void vs_tx_unmark(vs_pool *pool);
 typedef struct vs_txn {
     vs_pool *pool;
     json_t *meta;
-    json_t *dss;       /* meta["datasets"] (borrowed) */
-    json_t *garbage;   /* data names to remove after the commit */
-    json_t *finish;    /* dataset names whose "pending" to apply after commit */
+    json_t *dss; /* meta["datasets"] (borrowed) */
+    json_t *garbage; /* data names to remove after the commit */
+    json_t *finish; /* dataset names whose "pending" to apply after commit */
     bool committed;
 } vs_txn;
 int vs_txn_begin(vs_pool *pool, vs_txn *t, vm_err *err);
@@ -133,8 +133,7 @@ void vs_discard_data(vs_pool *pool, json_t *obj);
  * when missing; vs_lookup_snap says "<prefix>: invalid snapshot name" for
  * a malformed name. */
 int vs_lookup_ds(vs_txn *t, const char *name, json_t **ds, vm_err *err);
-int vs_lookup_snap(vs_txn *t, const char *snapname, const char *prefix, json_t **ds, ssize_t *idx,
-                   vm_err *err);
+int vs_lookup_snap(vs_txn *t, const char *snapname, const char *prefix, json_t **ds, ssize_t *idx, vm_err *err);
 
 /* Read-only access: the cached metadata, no lock (commits are atomic). */
 typedef struct vs_view {
@@ -160,8 +159,7 @@ typedef struct vs_space_before {
 void vs_space_snap(vs_pool *pool, json_t *dss, vs_space_before *sb);
 /* VMERR_NOSPACE "<prefix>: out of space: <what> needs ..." or "<prefix>:
  * size is greater than available space (...)". */
-int vs_space_check(vs_pool *pool, json_t *dss, vs_space_before *sb, const char *prefix,
-                   const char *what, vm_err *err);
+int vs_space_check(vs_pool *pool, json_t *dss, vs_space_before *sb, const char *prefix, const char *what, vm_err *err);
 void vs_space_free(vs_space_before *sb);
 /* The cause named in a creation's space message ("refreservation 10G"). */
 const char *vs_space_what(json_t *props, char buf[96]);
@@ -184,23 +182,23 @@ int vs_check_new_name(vs_txn *t, const char *name, const char *prefix, vm_err *e
 int vs_check_volsize(json_t *props, uint64_t volsize, const char *prefix, vm_err *err);
 enum { VS_MK_FS, VS_MK_VOL, VS_MK_IMPORT };
 /* Creation of a filesystem, volume or (import.c) imported volume. */
-int vs_create_common(vs_pool *pool, int kind, const char *name, uint64_t volsize, const char *src,
-                     const char *src_fmt, json_t *props, vm_err *err);
+int vs_create_common(vs_pool *pool, int kind, const char *name, uint64_t volsize, const char *src, const char *src_fmt,
+                     json_t *props, vm_err *err);
 
 /* ---- import.c ---- */
 /* Size of the image `src` checked against (or giving, when 0) *volsize. */
-int vs_import_size(const char *src, const char *src_fmt, json_t *parsed, uint64_t *volsize,
-                   const char *prefix, vm_err *err);
+int vs_import_size(const char *src, const char *src_fmt, json_t *parsed, uint64_t *volsize, const char *prefix,
+                   vm_err *err);
 /* Name and space checked under the lock, then the copy without it (the
  * tx marker stays set; the caller commits and unmarks). */
-int vs_import_copy(vs_pool *pool, const char *name, json_t *ds, json_t *parsed, const char *src,
-                   const char *src_fmt, uint64_t volsize, const char *prefix, vm_err *err);
+int vs_import_copy(vs_pool *pool, const char *name, json_t *ds, json_t *parsed, const char *src, const char *src_fmt,
+                   uint64_t volsize, const char *prefix, vm_err *err);
 
 /* ---- snapshot.c ---- */
 /* Refuses removing snapshot `snap` of `dsname` (VMERR_BUSY: holds, clones
  * outside `keep_under`, which is being destroyed as well). */
-int vs_snap_removable(vs_txn *t, const char *dsname, json_t *snap, const char *keep_under,
-                      const char *prefix, vm_err *err);
+int vs_snap_removable(vs_txn *t, const char *dsname, json_t *snap, const char *keep_under, const char *prefix,
+                      vm_err *err);
 /* destroy / rename of "ds@snap" inside t; both commit. */
 int vs_destroy_snapshot(vs_txn *t, const char *name, vm_err *err);
 int vs_rename_snapshot(vs_txn *t, const char *from, const char *to, vm_err *err);

@@ -57,8 +57,7 @@ int vm_info(const vm_ctx *ctx, const char *uuid, char **types, json_t **out, vm_
     const char *state = str_of(obj, "state");
     if (strcmp(state, "running") && strcmp(state, "stopping"))
         return vm_err_set(err, VMERR_STATE,
-                          "Unable to get info for vm from state \"%s\", must be \"running\" or \"stopping\".",
-                          state);
+                          "Unable to get info for vm from state \"%s\", must be \"running\" or \"stopping\".", state);
     return rt->info(ctx, uuid, types, out, err);
 }
 

@@ -17,18 +17,63 @@
 #include "vm/vm.h"
 #include "vm/vm_internal.h"
 
-
 /* The order vm.json (and so `vmadm get`) keeps properties in (O8). */
 static const char *const cfg_order[] = {
-    "autoboot", "brand", "limit_priv", "v", "create_timestamp", "cpu_shares", "cpu_cap", "max_lwps",
-    "max_msg_ids", "max_sem_ids", "max_shm_ids", "max_shm_memory", "zfs_io_priority",
-    "max_physical_memory", "max_locked_memory", "max_swap", "tmpfs", "billing_id", "owner_uuid",
-    "alias", "hostname", "dns_domain", "image_uuid", "kernel_version", "package_name", "package_version",
-    "ram", "vcpus", "cpu_type", "bootrom", "boot", "disk_driver", "nic_driver", "vnc_port",
-    "vnc_password", "qemu_extra_opts", "flexible_disk_size", "disks", "nics", "datasets", "com1",
-    "com2", "zlog_mode", "zlog_name", "resolvers", "firewall_enabled", "do_not_inventory",
-    "archive_on_delete", "maintain_resolvers", "mdata_exec_timeout", "quota", "zfs_root_compression",
-    "zfs_root_recsize", "zpool", NULL,
+    "autoboot",
+    "brand",
+    "limit_priv",
+    "v",
+    "create_timestamp",
+    "cpu_shares",
+    "cpu_cap",
+    "max_lwps",
+    "max_msg_ids",
+    "max_sem_ids",
+    "max_shm_ids",
+    "max_shm_memory",
+    "zfs_io_priority",
+    "max_physical_memory",
+    "max_locked_memory",
+    "max_swap",
+    "tmpfs",
+    "billing_id",
+    "owner_uuid",
+    "alias",
+    "hostname",
+    "dns_domain",
+    "image_uuid",
+    "kernel_version",
+    "package_name",
+    "package_version",
+    "ram",
+    "vcpus",
+    "cpu_type",
+    "bootrom",
+    "boot",
+    "disk_driver",
+    "nic_driver",
+    "vnc_port",
+    "vnc_password",
+    "qemu_extra_opts",
+    "flexible_disk_size",
+    "disks",
+    "nics",
+    "datasets",
+    "com1",
+    "com2",
+    "zlog_mode",
+    "zlog_name",
+    "resolvers",
+    "firewall_enabled",
+    "do_not_inventory",
+    "archive_on_delete",
+    "maintain_resolvers",
+    "mdata_exec_timeout",
+    "quota",
+    "zfs_root_compression",
+    "zfs_root_recsize",
+    "zpool",
+    NULL,
 };
 
 json_t *vm_cfg_canonical(json_t *cfg)
@@ -162,8 +207,7 @@ static int create_storage(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, json_t 
     }
     if (vm_space_apply(ctx, pool, cfg, err) < 0)
         goto fail;
-    if (json_is_true(json_object_get(cfg, "indestructible_zoneroot")) &&
-        vm_set_indestructible(pool, ds, true, err) < 0)
+    if (json_is_true(json_object_get(cfg, "indestructible_zoneroot")) && vm_set_indestructible(pool, ds, true, err) < 0)
         goto fail;
     if (json_is_true(json_object_get(cfg, "indestructible_delegated")) &&
         json_array_size(json_object_get(cfg, "datasets")) > 0) {
@@ -181,14 +225,14 @@ fail:;
 
 /* Everything vm_create decided and built; plan_free releases it. */
 typedef struct create_plan {
-    json_t *cfg;         /* the payload, completed into the stored config (borrowed) */
+    json_t *cfg; /* the payload, completed into the stored config (borrowed) */
     const char *uuid, *brand, *poolname;
     vs_pool *pool;
-    json_t *plan;        /* disk storage actions (disks.h) */
-    json_t *meta;        /* metadata, split off the config */
-    json_t *canon;       /* the config as vm.json stores it */
+    json_t *plan; /* disk storage actions (disks.h) */
+    json_t *meta; /* metadata, split off the config */
+    json_t *canon; /* the config as vm.json stores it */
     char *staging, *mpath;
-    bool staged;         /* the staging directory exists: a failure removes it */
+    bool staged; /* the staging directory exists: a failure removes it */
 } create_plan;
 
 static void plan_free(create_plan *p)

@@ -29,8 +29,7 @@ static const struct vm_default {
     { "quota", BR_HVM, D_INT, 1, NULL },
     { "quota", BR_OS, D_INT, 10, NULL },
     { "limit_priv", BR_OS, D_STR, 0, "default" },
-    { "limit_priv", BR_HVM, D_STR, 0,
-      "default,-file_link_any,-net_access,-proc_fork,-proc_info,-proc_session" },
+    { "limit_priv", BR_HVM, D_STR, 0, "default,-file_link_any,-net_access,-proc_fork,-proc_info,-proc_session" },
     { "firewall_enabled", BR_ALL, D_BOOL, 0, NULL },
     { "resolvers", BR_ALL, D_EMPTY_ARRAY, 0, NULL },
     { "mdata_exec_timeout", BR_JOYENT | BR_JM, D_INT, 300, NULL },
@@ -57,18 +56,10 @@ void vm_apply_defaults(json_t *payload, const char *pool)
         if (!(d->brands & b) || json_object_get(payload, d->name))
             continue;
         switch (d->kind) {
-        case D_INT:
-            json_object_set_new(payload, d->name, json_integer(d->i));
-            break;
-        case D_STR:
-            json_object_set_new(payload, d->name, json_string(d->s));
-            break;
-        case D_BOOL:
-            json_object_set_new(payload, d->name, json_boolean(d->i));
-            break;
-        case D_EMPTY_ARRAY:
-            json_object_set_new(payload, d->name, json_array());
-            break;
+        case D_INT: json_object_set_new(payload, d->name, json_integer(d->i)); break;
+        case D_STR: json_object_set_new(payload, d->name, json_string(d->s)); break;
+        case D_BOOL: json_object_set_new(payload, d->name, json_boolean(d->i)); break;
+        case D_EMPTY_ARRAY: json_object_set_new(payload, d->name, json_array()); break;
         }
     }
     /* cpu_shares above 65535 is capped, as SmartOS does. */
@@ -148,8 +139,7 @@ void vm_fix_memory_update(json_t *p, json_t *cur)
     bool has_phys = json_object_get(p, "max_physical_memory") != NULL;
     long long phys;
 
-    if (!has_ram && !has_phys && !json_object_get(p, "max_locked_memory") &&
-        !json_object_get(p, "max_swap"))
+    if (!has_ram && !has_phys && !json_object_get(p, "max_locked_memory") && !json_object_get(p, "max_swap"))
         return;
     if (has_phys)
         phys = geti(p, "max_physical_memory", old_phys);
@@ -161,8 +151,8 @@ void vm_fix_memory_update(json_t *p, json_t *cur)
         phys = ram + VM_HVM_MIN_MEM_OVERHEAD;
 
     /* locked and swap keep their previous offset from physical memory. */
-    long long locked = json_object_get(p, "max_locked_memory") ? geti(p, "max_locked_memory", 0)
-                                                              : phys + (old_locked - old_phys);
+    long long locked =
+        json_object_get(p, "max_locked_memory") ? geti(p, "max_locked_memory", 0) : phys + (old_locked - old_phys);
     long long swap = json_object_get(p, "max_swap") ? geti(p, "max_swap", 0)
                                                     : (old_swap == 256 ? phys : phys + (old_swap - old_phys));
     if (hvm && locked < ram + VM_HVM_MIN_MEM_OVERHEAD)

@@ -11,7 +11,6 @@
 #include "vm/vm.h"
 #include "vm/vm_internal.h"
 
-
 int vm_delete(const vm_ctx *ctx, const char *uuid, vm_err *err)
 {
     cleanup_lock vm_lock lk = VM_LOCK_INIT;

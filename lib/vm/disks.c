@@ -10,7 +10,6 @@
 #include "image/image.h"
 #include "vm/validate.h"
 
-
 static const char *const compressions =
     "on, off, gzip, gzip-1, gzip-2, gzip-3, gzip-4, gzip-5, gzip-6, gzip-7, gzip-8, gzip-9, lz4, lzjb, zle";
 
@@ -50,8 +49,9 @@ int vm_pci_parse(const char *s, int *bus, int *dev, int *fn)
         return parse_uint(parts[0], 31, dev);
     if (n == 2)
         return (parse_uint(parts[0], 31, dev) < 0 || parse_uint(parts[1], 7, fn) < 0) ? -1 : 0;
-    return (parse_uint(parts[0], 255, bus) < 0 || parse_uint(parts[1], 31, dev) < 0 ||
-            parse_uint(parts[2], 7, fn) < 0) ? -1 : 0;
+    return (parse_uint(parts[0], 255, bus) < 0 || parse_uint(parts[1], 31, dev) < 0 || parse_uint(parts[2], 7, fn) < 0)
+        ? -1
+        : 0;
 }
 
 static const char *media_of(json_t *d)
@@ -89,8 +89,8 @@ int vm_disks_assign_slots(json_t *disks, vm_err *err)
             return vm_err_set(err, VMERR_INVALID, "pci_slot \"%s\" invalid: PCI device %d is reserved", slot, dev);
         if (owner[dev][fn]) {
             json_t *o = json_array_get(disks, (size_t)owner[dev][fn] - 1);
-            return vm_err_set(err, VMERR_INVALID, "VM has multiple disks in pci_slot \"%s\": \"%s\" and \"%s\"",
-                              slot, json_string_value(json_object_get(o, "path")),
+            return vm_err_set(err, VMERR_INVALID, "VM has multiple disks in pci_slot \"%s\": \"%s\" and \"%s\"", slot,
+                              json_string_value(json_object_get(o, "path")),
                               json_string_value(json_object_get(d, "path")));
         }
         owner[dev][fn] = (int)i + 1;
@@ -108,9 +108,10 @@ int vm_disks_assign_slots(json_t *disks, vm_err *err)
             else if (!strcmp(media, "disk"))
                 dev = 4;
             else
-                return vm_err_set(err, VMERR_INVALID,
-                                  "VM has no PCI bus or slot assigned for %s devices; automatic pci_slot assignment not possible",
-                                  media);
+                return vm_err_set(
+                    err, VMERR_INVALID,
+                    "VM has no PCI bus or slot assigned for %s devices; automatic pci_slot assignment not possible",
+                    media);
             int fn = 0;
             while (fn < 8 && owner[dev][fn])
                 fn++;
@@ -151,8 +152,8 @@ typedef struct disk_planner {
     const vm_ctx *ctx;
     const char *uuid, *brand, *pool, *disk_driver;
     const char *disk0_model; /* model of the VM's first existing disk */
-    json_t *all;             /* existing + new stored configs, for slots and uuids */
-    json_t *plan;            /* the new disks' plan entries (disks.h) */
+    json_t *all; /* existing + new stored configs, for slots and uuids */
+    json_t *plan; /* the new disks' plan entries (disks.h) */
     bool used_index[1000];
 } disk_planner;
 
@@ -163,8 +164,8 @@ static const char *disk_model(const disk_planner *dp, json_t *d, size_t i)
     if (!model)
         model = dp->disk_driver;
     if (!model && json_array_size(dp->all) > 0)
-        model = dp->disk0_model ? dp->disk0_model
-                                : json_string_value(json_object_get(json_array_get(dp->all, 0), "model"));
+        model =
+            dp->disk0_model ? dp->disk0_model : json_string_value(json_object_get(json_array_get(dp->all, 0), "model"));
     if (!model && i > 0)
         model = json_string_value(json_object_get(json_object_get(json_array_get(dp->plan, 0), "disk"), "model"));
     return model;
@@ -190,15 +191,14 @@ static int check_disk(const disk_planner *dp, json_t *d, size_t i, const char *m
                           dp->brand);
     if (path && !cdrom && !nocreate)
         return vm_err_set(err, VMERR_INVALID, "you cannot specify a path for a disk unless you set nocreate=true");
-    if (json_is_integer(bsz) && (!power_of_two(json_integer_value(bsz)) || json_integer_value(bsz) < 512 ||
-                                 json_integer_value(bsz) > 131072))
+    if (json_is_integer(bsz) &&
+        (!power_of_two(json_integer_value(bsz)) || json_integer_value(bsz) < 512 || json_integer_value(bsz) > 131072))
         return vm_err_set(err, VMERR_INVALID, "invalid .block_size(%lld), must be 512-131072 and a power of 2.",
                           (long long)json_integer_value(bsz));
     if (bsz && json_string_value(json_object_get(d, "image_uuid")))
         return vm_err_set(err, VMERR_INVALID, "setting both .block_size and .image_uuid on a volume is invalid");
     if (comp && !vm_compression_known(comp))
-        return vm_err_set(err, VMERR_INVALID, "invalid compression setting for disk, must be one of: %s",
-                          compressions);
+        return vm_err_set(err, VMERR_INVALID, "invalid compression setting for disk, must be one of: %s", compressions);
     if ((cdrom || nocreate) && !path)
         return vm_err_set(err, VMERR_INVALID, "Missing required properties: disks.%zu.path", i);
     return 0;
@@ -207,8 +207,8 @@ static int check_disk(const disk_planner *dp, json_t *d, size_t i, const char *m
 /* A disk made from an image: the image must be a zvol at most `size_mib`
  * (-1: none given, the disk takes the image's size).  Records the image in
  * the stored config; *origin is the snapshot to clone. */
-static int plan_image_disk(const disk_planner *dp, json_t *d, size_t i, json_t *c, int64_t size_mib,
-                           int64_t *volsize, char **origin, vm_err *err)
+static int plan_image_disk(const disk_planner *dp, json_t *d, size_t i, json_t *c, int64_t size_mib, int64_t *volsize,
+                           char **origin, vm_err *err)
 {
     const char *image = json_string_value(json_object_get(d, "image_uuid"));
     cleanup_json json_t *man = NULL;

@@ -10,7 +10,6 @@
 #include "vm/vm.h"
 #include "vm/vmobj.h"
 
-
 int vm_disk_view(const vm_ctx *ctx, const char *uuid, json_t **out, vm_err *err)
 {
     cleanup_json json_t *obj = NULL;

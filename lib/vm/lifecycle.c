@@ -126,8 +126,9 @@ int vm_reboot(const vm_ctx *ctx, const char *uuid, int force, vm_err *err)
     const char *state = state_of(ctx, uuid, cfg, &rs);
     const vm_runtime *rt = vm_runtime_of(cfg);
     if (!rs.running)
-        return vm_err_set(err, VMERR_STATE, force ? "Cannot reset vm from state \"%s\", must be \"running\"."
-                                                  : "Cannot reboot vm from state \"%s\", must be \"running\"",
+        return vm_err_set(err, VMERR_STATE,
+                          force ? "Cannot reset vm from state \"%s\", must be \"running\"."
+                                : "Cannot reboot vm from state \"%s\", must be \"running\"",
                           state);
     if (force && rt->reset)
         return rt->reset(ctx, uuid, err);

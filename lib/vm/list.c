@@ -14,22 +14,50 @@ static const struct field {
     const char *header;
     int width;
 } fields[] = {
-    { "alias", "ALIAS", 10 }, { "autoboot", "AUTOBOOT", 8 }, { "billing_id", "BILLING_ID", 36 },
-    { "boot_timestamp", "BOOT_TIMESTAMP", 24 }, { "brand", "BRAND", 14 }, { "cpu_cap", "CPU_CAP", 7 },
-    { "cpu_shares", "CPU_SHARE", 9 }, { "cpu_type", "CPU_TYPE", 8 },
-    { "create_timestamp", "CREATE_TIMESTAMP", 24 }, { "dns_domain", "DOMAIN", 32 },
-    { "do_not_inventory", "DNI", 5 }, { "docker", "DOCKER", 6 }, { "exit_status", "EXIT", 4 },
-    { "exit_timestamp", "EXIT_TIMESTAMP", 24 }, { "firewall_enabled", "FIREWALL_ENABLED", 16 },
-    { "flexible_disk_size", "FLEX_DISK_SIZE", 14 }, { "free_space", "FREE_SPACE", 14 },
-    { "hostname", "HOSTNAME", 32 }, { "hvm", "HVM", 5 }, { "image_uuid", "IMAGE_UUID", 36 },
-    { "indestructible_delegated", "INDESTR_DATA", 12 }, { "indestructible_zoneroot", "INDESTR_ROOT", 12 },
-    { "ram", "RAM", 7 }, { "max_locked_memory", "MAX_LOCKED", 10 }, { "max_lwps", "MAX_LWP", 7 },
-    { "max_physical_memory", "MAX_PHYS", 8 }, { "max_swap", "MAX_SWAP", 8 }, { "owner_uuid", "OWNER_UUID", 36 },
-    { "package_name", "PACKAGE_NAME", 32 }, { "package_version", "PACKAGE_VER", 11 }, { "pid", "PID", 6 },
-    { "qemu_extra_opts", "QEMU_EXTRA_OPTS", 15 }, { "quota", "QUOTA", 5 }, { "zone_state", "ZONE_STATE", 10 },
-    { "state", "STATE", 16 }, { "tmpfs", "TMPFS", 5 }, { "type", "TYPE", 4 }, { "uuid", "UUID", 36 },
-    { "vcpus", "VCPUS", 5 }, { "zfs_io_priority", "IO_PRIORITY", 11 }, { "zpool", "ZPOOL", 12 },
-    { "zonename", "ZONENAME", 12 }, { "zonepath", "ZONEPATH", 40 }, { "zoneid", "ZONEID", 6 },
+    { "alias", "ALIAS", 10 },
+    { "autoboot", "AUTOBOOT", 8 },
+    { "billing_id", "BILLING_ID", 36 },
+    { "boot_timestamp", "BOOT_TIMESTAMP", 24 },
+    { "brand", "BRAND", 14 },
+    { "cpu_cap", "CPU_CAP", 7 },
+    { "cpu_shares", "CPU_SHARE", 9 },
+    { "cpu_type", "CPU_TYPE", 8 },
+    { "create_timestamp", "CREATE_TIMESTAMP", 24 },
+    { "dns_domain", "DOMAIN", 32 },
+    { "do_not_inventory", "DNI", 5 },
+    { "docker", "DOCKER", 6 },
+    { "exit_status", "EXIT", 4 },
+    { "exit_timestamp", "EXIT_TIMESTAMP", 24 },
+    { "firewall_enabled", "FIREWALL_ENABLED", 16 },
+    { "flexible_disk_size", "FLEX_DISK_SIZE", 14 },
+    { "free_space", "FREE_SPACE", 14 },
+    { "hostname", "HOSTNAME", 32 },
+    { "hvm", "HVM", 5 },
+    { "image_uuid", "IMAGE_UUID", 36 },
+    { "indestructible_delegated", "INDESTR_DATA", 12 },
+    { "indestructible_zoneroot", "INDESTR_ROOT", 12 },
+    { "ram", "RAM", 7 },
+    { "max_locked_memory", "MAX_LOCKED", 10 },
+    { "max_lwps", "MAX_LWP", 7 },
+    { "max_physical_memory", "MAX_PHYS", 8 },
+    { "max_swap", "MAX_SWAP", 8 },
+    { "owner_uuid", "OWNER_UUID", 36 },
+    { "package_name", "PACKAGE_NAME", 32 },
+    { "package_version", "PACKAGE_VER", 11 },
+    { "pid", "PID", 6 },
+    { "qemu_extra_opts", "QEMU_EXTRA_OPTS", 15 },
+    { "quota", "QUOTA", 5 },
+    { "zone_state", "ZONE_STATE", 10 },
+    { "state", "STATE", 16 },
+    { "tmpfs", "TMPFS", 5 },
+    { "type", "TYPE", 4 },
+    { "uuid", "UUID", 36 },
+    { "vcpus", "VCPUS", 5 },
+    { "zfs_io_priority", "IO_PRIORITY", 11 },
+    { "zpool", "ZPOOL", 12 },
+    { "zonename", "ZONENAME", 12 },
+    { "zonepath", "ZONEPATH", 40 },
+    { "zoneid", "ZONEID", 6 },
     { NULL, NULL, 0 },
 };
 
@@ -77,16 +105,17 @@ static bool indexed_key(const char *key, const char *prefix, const char *const *
 
 bool vm_list_valid_filter_key(const char *key)
 {
-    static const char *const dsubs[] = { "boot", "image_name", "image_size", "image_uuid", "size", "media",
-                                         "model", "zpool", NULL };
-    static const char *const nsubs[] = { "dhcp_server", "gateway", "interface", "ip", "mac", "model", "netmask",
-                                         "nic_tag", "vlan_id", NULL };
+    static const char *const dsubs[] = { "boot",  "image_name", "image_size", "image_uuid", "size",
+                                         "media", "model",      "zpool",      NULL };
+    static const char *const nsubs[] = { "dhcp_server", "gateway", "interface", "ip",      "mac",
+                                         "model",       "netmask", "nic_tag",   "vlan_id", NULL };
     if (find_field(key))
         return true;
     if (indexed_key(key, "disks", dsubs) || indexed_key(key, "nics", nsubs))
         return true;
     return (str_has_prefix(key, "tags.") || str_has_prefix(key, "customer_metadata.") ||
-            str_has_prefix(key, "internal_metadata.")) && strchr(key, '.')[1];
+            str_has_prefix(key, "internal_metadata.")) &&
+        strchr(key, '.')[1];
 }
 
 bool vm_list_valid_column(const char *key)
@@ -94,8 +123,9 @@ bool vm_list_valid_column(const char *key)
     if (find_field(key))
         return true;
     /* disks.N.x, nics.N.x, pci_devices.N.x and dictionary keys (C31). */
-    static const char *const pre[] = { "disks.", "nics.", "pci_devices.", "tags.", "customer_metadata.",
-                                       "internal_metadata.", "routes.", NULL };
+    static const char *const pre[] = {
+        "disks.", "nics.", "pci_devices.", "tags.", "customer_metadata.", "internal_metadata.", "routes.", NULL
+    };
     for (size_t i = 0; pre[i]; i++)
         if (str_has_prefix(key, pre[i]) && key[strlen(pre[i])])
             return true;
@@ -107,8 +137,8 @@ static bool normalize_mac(const char *in, char out[18])
     unsigned o[6];
     if (sscanf(in, "%x:%x:%x:%x:%x:%x", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5]) != 6)
         return false;
-    snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", o[0] & 255, o[1] & 255, o[2] & 255, o[3] & 255,
-             o[4] & 255, o[5] & 255);
+    snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", o[0] & 255, o[1] & 255, o[2] & 255, o[3] & 255, o[4] & 255,
+             o[5] & 255);
     return true;
 }
 
@@ -247,8 +277,7 @@ void vm_list_add_fake_fields_table(vm_table *t)
             vm_cell c = { VM_CELL_STR, vm_brand_type(b), 0 };
             vm_table_set_cell(t, r, (size_t)type, &c);
         }
-        if (ram >= 0 && mpm >= 0 && !vm_brand_is_hvm(b) &&
-            vm_table_cell(t, r, (size_t)mpm)->kind != VM_CELL_MISSING) {
+        if (ram >= 0 && mpm >= 0 && !vm_brand_is_hvm(b) && vm_table_cell(t, r, (size_t)mpm)->kind != VM_CELL_MISSING) {
             vm_cell c = *vm_table_cell(t, r, (size_t)mpm);
             vm_table_set_cell(t, r, (size_t)ram, &c);
         }

@@ -19,10 +19,10 @@ bool vm_list_valid_column(const char *key);
 json_t *vm_list_filter(json_t *vms, char **filters, vm_err *err);
 
 typedef struct vm_list_opts {
-    const char *order;  /* columns, default "uuid,type,ram,state,alias" */
-    const char *sort;   /* default "ram,uuid" */
-    bool parsable;      /* -p */
-    int header;         /* 1 on, 0 off, -1 default (on unless -p) */
+    const char *order; /* columns, default "uuid,type,ram,state,alias" */
+    const char *sort; /* default "ram,uuid" */
+    bool parsable; /* -p */
+    int header; /* 1 on, 0 off, -1 default (on unless -p) */
 } vm_list_opts;
 
 /* The whole `vmadm list` output (filters applied by the caller). */

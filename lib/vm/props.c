@@ -180,13 +180,9 @@ bool vm_brand_is_hvm(const char *brand)
 const char *vm_brand_type(const char *brand)
 {
     switch (vm_brand_bit(brand)) {
-    case BR_BHYVE:
-        return "BHYV";
-    case BR_KVM:
-        return "KVM";
-    case BR_LX:
-        return "LX";
-    default:
-        return "OS";
+    case BR_BHYVE: return "BHYV";
+    case BR_KVM: return "KVM";
+    case BR_LX: return "LX";
+    default: return "OS";
     }
 }

@@ -25,18 +25,18 @@ enum vm_ptype {
     PT_INTEGER,
     PT_BOOLEAN,
     PT_UUID,
-    PT_LIST,      /* comma-separated string or array of strings/numbers */
-    PT_FLATOBJ,   /* object of string/number/boolean */
-    PT_OBJARRAY,  /* array of objects (disks, nics, add_*) */
-    PT_ARRAY,     /* array of strings (remove_*) */
+    PT_LIST, /* comma-separated string or array of strings/numbers */
+    PT_FLATOBJ, /* object of string/number/boolean */
+    PT_OBJARRAY, /* array of objects (disks, nics, add_*) */
+    PT_ARRAY, /* array of strings (remove_*) */
     PT_ZPOOL,
 };
 
 typedef struct vm_prop {
     const char *name;
     enum vm_ptype type;
-    unsigned create;  /* brands allowed on create */
-    unsigned update;  /* brands allowed on update */
+    unsigned create; /* brands allowed on create */
+    unsigned update; /* brands allowed on update */
     bool has_min, has_max;
     int64_t min, max;
     const char *const *values; /* allowed string values, NULL-terminated, or NULL */
@@ -49,8 +49,8 @@ bool vm_brand_is_hvm(const char *brand);
 const char *vm_brand_type(const char *brand);
 
 const vm_prop *vm_prop_find(const vm_prop *table, const char *name);
-extern const vm_prop vm_props_top[];   /* top-level payload properties */
-extern const vm_prop vm_props_disk[];  /* disks.*.x (create=add, update=update) */
-extern const vm_prop vm_props_nic[];   /* nics.*.x */
+extern const vm_prop vm_props_top[]; /* top-level payload properties */
+extern const vm_prop vm_props_disk[]; /* disks.*.x (create=add, update=update) */
+extern const vm_prop vm_props_nic[]; /* nics.*.x */
 
 #endif

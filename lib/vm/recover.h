@@ -27,7 +27,7 @@
 #include "common/err.h"
 
 typedef struct vm_intent {
-    const char *key;  /* vm.json key, "_<kind>" */
+    const char *key; /* vm.json key, "_<kind>" */
     /* Caller holds the VM lock; cfg is the VM's vm.json (updated in place). */
     int (*recover)(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err);
     struct vm_intent *next;
@@ -35,11 +35,11 @@ typedef struct vm_intent {
 
 void vm_intent_register(vm_intent *h);
 
-#define VM_INTENT(name, key_, fn)                                                   \
-    static vm_intent name##_intent = { .key = (key_), .recover = (fn) };           \
-    __attribute__((constructor)) static void name##_intent_register(void)          \
-    {                                                                              \
-        vm_intent_register(&name##_intent);                                        \
+#define VM_INTENT(name, key_, fn) \
+    static vm_intent name##_intent = { .key = (key_), .recover = (fn) }; \
+    __attribute__((constructor)) static void name##_intent_register(void) \
+    { \
+        vm_intent_register(&name##_intent); \
     }
 
 /* Any registered intent recorded in cfg. */

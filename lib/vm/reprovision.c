@@ -29,7 +29,6 @@
 
 #define PROVISION_TIMEOUT_MS 300000
 
-
 #define TOKEN_PROP "vmadm:reprovision"
 
 static const char *allowed_type(const char *brand)
@@ -78,8 +77,8 @@ static int recover(const vm_ctx *ctx, vs_pool *pool, const char *uuid, json_t *c
     bool hvm = vm_brand_is_hvm(brand);
     const char *token = json_string_value(json_object_get(rp, "token"));
     const char *image = json_string_value(json_object_get(rp, "image_uuid"));
-    cleanup_free char *live = hvm ? xasprintf("%s/%s/disk0", vs_pool_name(pool), uuid)
-                                  : xasprintf("%s/%s", vs_pool_name(pool), uuid);
+    cleanup_free char *live =
+        hvm ? xasprintf("%s/%s/disk0", vs_pool_name(pool), uuid) : xasprintf("%s/%s", vs_pool_name(pool), uuid);
     cleanup_free char *aside = aside_name(vs_pool_name(pool), uuid, hvm);
     cleanup_free char *have = NULL;
     vm_err e2 = VM_ERR_INIT;
@@ -192,8 +191,9 @@ static int preflight(const vm_ctx *ctx, vs_pool *pool, const char *uuid, json_t 
         if (!d0)
             return vm_err_set(err, VMERR_INVALID, "disk0 not found for %s VM", brand);
         if (!json_is_true(json_object_get(d0, "boot")))
-            return vm_err_set(err, VMERR_INVALID,
-                              "disk0 found but does not have boot property set to true - reprovision requires a bootable disk0");
+            return vm_err_set(
+                err, VMERR_INVALID,
+                "disk0 found but does not have boot property set to true - reprovision requires a bootable disk0");
         const char *d0ds = vm_disk_dataset(d0);
         int64_t volsize = 0;
         if (!d0ds || vs_get_int(pool, d0ds, "volsize", &volsize, err) < 0)
@@ -274,8 +274,8 @@ static int record_intent(reprov *r, vm_err *err)
     char tr[96];
     snprintf(tr, sizeof tr, "provisioning:running:%lld", (long long)(now_ms() + PROVISION_TIMEOUT_MS));
     json_object_set_new(r->cfg, "transition", json_string(tr));
-    json_object_set_new(r->cfg, "_reprovision", json_pack("{s:s,s:s,s:b}", "image_uuid", r->image, "token",
-                                                          r->token, "autoboot", r->autoboot));
+    json_object_set_new(r->cfg, "_reprovision",
+                        json_pack("{s:s,s:s,s:b}", "image_uuid", r->image, "token", r->token, "autoboot", r->autoboot));
     return write_cfg(r->ctx, r->uuid, r->cfg, err);
 }
 

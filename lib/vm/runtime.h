@@ -29,8 +29,8 @@
 #include "storage/storage.h"
 
 typedef struct vm_runtime {
-    const char *name;   /* "qemu", "lxc", "fake" */
-    int stop_grace_s;   /* default stop timeout before forcing */
+    const char *name; /* "qemu", "lxc", "fake" */
+    int stop_grace_s; /* default stop timeout before forcing */
 
     /* ---- required ---- */
     void (*state)(const vm_ctx *ctx, const char *uuid, vm_runstate *rs);

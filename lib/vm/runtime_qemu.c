@@ -26,11 +26,11 @@ static int qemu_snapshot_switch(const vm_ctx *ctx, const char *uuid, json_t *swi
         cleanup_json json_t *disk = json_pack("{s:O}", "zfs_filesystem", json_object_get(sw, "dataset"));
         cleanup_free char *id = hv_disk_id(disk, i);
         json_array_append_new(actions,
-            json_pack("{s:s, s:{s:s, s:O, s:s, s:s}}", "type", "blockdev-snapshot-sync", "data", "device", id,
-                      "snapshot-file", json_object_get(sw, "overlay"), "format", "qcow2", "mode", "existing"));
+                              json_pack("{s:s, s:{s:s, s:O, s:s, s:s}}", "type", "blockdev-snapshot-sync", "data",
+                                        "device", id, "snapshot-file", json_object_get(sw, "overlay"), "format",
+                                        "qcow2", "mode", "existing"));
     }
-    cleanup_json json_t *cmd = json_pack("{s:s, s:{s:O}}", "execute", "transaction", "arguments", "actions",
-                                         actions);
+    cleanup_json json_t *cmd = json_pack("{s:s, s:{s:O}}", "execute", "transaction", "arguments", "actions", actions);
     if (hv_qmp_command(ctx, uuid, cmd, NULL, err) == 0)
         return 0;
     vm_runstate rs;

@@ -69,8 +69,7 @@ static char **needed_columns(const char *const *cols, char **filters, bool *dott
     *dotted = false;
     for (int pass = 0; pass < 3; pass++) {
         for (size_t i = 0;; i++) {
-            const char *c = pass == 0 ? (cols ? cols[i] : NULL) : pass == 1 ? (filters ? filters[i] : NULL)
-                                                                             : always[i];
+            const char *c = pass == 0 ? (cols ? cols[i] : NULL) : pass == 1 ? (filters ? filters[i] : NULL) : always[i];
             if (!c)
                 break;
             const char *eq = pass == 1 ? strchr(c, '=') : NULL;
@@ -92,7 +91,7 @@ static int rows_from_vminfod(const vm_ctx *ctx, vm_table *t, vm_err *err)
     cleanup_strv char **fields = xcalloc(vm_table_ncols(t) + 1, sizeof *fields);
     size_t n = 0;
     for (size_t c = 0; c < vm_table_ncols(t); c++)
-        if (strcmp(vm_table_col_name(t, c), "type"))   /* list's own, never stored */
+        if (strcmp(vm_table_col_name(t, c), "type")) /* list's own, never stored */
             fields[n++] = xstrdup(vm_table_col_name(t, c));
     cleanup_free char *joined = strv_join(fields, ",");
     cleanup_free char *path = xasprintf("/vms?fields=%s", joined);
@@ -112,8 +111,7 @@ static json_t *filtered_objects(json_t *all, char **filters, vm_err *err)
     return vm_list_filter(all, filters, err);
 }
 
-vm_table *vm_select_rows(const vm_ctx *ctx, const char *const *cols, char **filters, const char *what,
-                         vm_err *err)
+vm_table *vm_select_rows(const vm_ctx *ctx, const char *const *cols, char **filters, const char *what, vm_err *err)
 {
     if (check_filter_keys(filters, what, err) < 0)
         return NULL;

@@ -21,8 +21,7 @@ int vm_select_load_all(const vm_ctx *ctx, json_t **out, vm_err *err);
 /* Rows of the VMs matching `filters` ("key=value", "key=~re"), with the
  * columns `cols` (and those the filters and fake fields use).  `what`
  * names the filter in the bad-key message: `Invalid <what> key: "<key>"`. */
-vm_table *vm_select_rows(const vm_ctx *ctx, const char *const *cols, char **filters, const char *what,
-                         vm_err *err);
+vm_table *vm_select_rows(const vm_ctx *ctx, const char *const *cols, char **filters, const char *what, vm_err *err);
 /* Whole VM objects matching `filters`, fake fields added (lookup -j). */
 json_t *vm_select_objects(const vm_ctx *ctx, char **filters, const char *what, vm_err *err);
 

@@ -25,7 +25,6 @@
 #include "vm/vm_internal.h"
 #include "vm/vmobj.h"
 
-
 static bool valid_snapname(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
@@ -59,8 +58,8 @@ static int prepare(const vm_ctx *ctx, const char *uuid, const char *name, snapct
 
 /* create-snapshot and delete-snapshot bump last_modified (S17): the config
  * is written again. */
-static void snapshot_changed(const vm_ctx *ctx, const char *uuid, snapctx *c, const char *name,
-                             const char *what, vm_err *err)
+static void snapshot_changed(const vm_ctx *ctx, const char *uuid, snapctx *c, const char *name, const char *what,
+                             vm_err *err)
 {
     cleanup_free char *cfgpath = vm_store_config_path(ctx, uuid);
     write_json_atomic(cfgpath, c->cfg, err);
@@ -84,8 +83,7 @@ static int each_member(snapctx *c, const char *name, int (*op)(vs_pool *, const 
 }
 
 /* Lock, load and check the snapshot exists (delete and rollback). */
-static int open_existing(const vm_ctx *ctx, const char *uuid, const char *name, vm_lock *lk, snapctx *c,
-                         vm_err *err)
+static int open_existing(const vm_ctx *ctx, const char *uuid, const char *name, vm_lock *lk, snapctx *c, vm_err *err)
 {
     memset(c, 0, sizeof *c);
     if (vm_lock_acquire(ctx, uuid, -1, lk, err) < 0)
@@ -163,8 +161,7 @@ int vm_snapshot_create(const vm_ctx *ctx, const char *uuid, const char *name, vm
             /* QEMU kept writing into the frozen layers: stop it, then the
              * snapshot can be destroyed like any other. */
             vm_err e2 = VM_ERR_INIT;
-            if (vm_stop_locked(ctx, uuid, c.cfg, 1, 0, true, &e2) < 0 ||
-                each_member(&c, name, vs_destroy, 0, &e2) < 0)
+            if (vm_stop_locked(ctx, uuid, c.cfg, 1, 0, true, &e2) < 0 || each_member(&c, name, vs_destroy, 0, &e2) < 0)
                 vm_log(ctx, "error", "VM %s: undoing snapshot %s: %s", uuid, name, e2.msg);
             vm_err_prefix(err, "snapshot not taken, the VM was stopped: ");
             r = -1;

@@ -11,7 +11,6 @@
 #include "vm/props.h"
 #include "vm/vm_internal.h"
 
-
 static void fmt_mib(int64_t bytes, char buf[32])
 {
     snprintf(buf, 32, "%lld MiB", (long long)(bytes / VM_MiB));
@@ -54,7 +53,8 @@ int vm_space_check_create(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, json_t 
         sum_res += json_is_integer(rr) ? json_integer_value(rr) : vs;
     }
     json_t *fds = json_object_get(cfg, "flexible_disk_size");
-    if (json_is_integer(fds) && json_integer_value(fds) < INT64_MAX / VM_MiB && sum_vol > json_integer_value(fds) * VM_MiB) {
+    if (json_is_integer(fds) && json_integer_value(fds) < INT64_MAX / VM_MiB &&
+        sum_vol > json_integer_value(fds) * VM_MiB) {
         char a[32];
         fmt_mib(sum_vol, a);
         return vm_err_set(err, VMERR_NOSPACE,
@@ -72,9 +72,10 @@ int vm_space_check_create(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, json_t 
         else
             fmt_mib(need, a);
         fmt_mib((int64_t)sp.available, b);
-        return vm_err_set(err, VMERR_NOSPACE,
-                          "not enough space in zpool \"%s\": the VM needs %s (quota, disks and flexible_disk_size), %s available",
-                          vs_pool_name(pool), a, b);
+        return vm_err_set(
+            err, VMERR_NOSPACE,
+            "not enough space in zpool \"%s\": the VM needs %s (quota, disks and flexible_disk_size), %s available",
+            vs_pool_name(pool), a, b);
     }
     return 0;
 }

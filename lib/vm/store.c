@@ -48,9 +48,9 @@ bool vm_store_exists(const vm_ctx *ctx, const char *uuid)
 
 struct vm_txn {
     json_t *writes; /* [{path, content}] */
-    json_t *ops;    /* storage ops, see store.h */
+    json_t *ops; /* storage ops, see store.h */
     char *pool;
-    bool space;     /* recompute the VM's quota/reservation afterwards */
+    bool space; /* recompute the VM's quota/reservation afterwards */
 };
 
 vm_txn *vm_txn_new(void)
@@ -82,8 +82,7 @@ void vm_txn_write(vm_txn *t, const char *path, json_t *content)
     json_array_append_new(t->writes, json_pack("{s:s,s:o}", "path", path, "content", json_dup(content)));
 }
 
-void vm_txn_write_vm(vm_txn *t, const vm_ctx *ctx, const char *uuid, json_t *cfg, const char *zonepath,
-                     json_t *meta)
+void vm_txn_write_vm(vm_txn *t, const vm_ctx *ctx, const char *uuid, json_t *cfg, const char *zonepath, json_t *meta)
 {
     cleanup_free char *cfgpath = vm_store_config_path(ctx, uuid);
     vm_txn_write(t, cfgpath, cfg);
@@ -92,9 +91,8 @@ void vm_txn_write_vm(vm_txn *t, const vm_ctx *ctx, const char *uuid, json_t *cfg
     cleanup_free char *mdp = xasprintf("%s/config/metadata.json", zonepath);
     cleanup_free char *tagp = xasprintf("%s/config/tags.json", zonepath);
     cleanup_free char *rtp = xasprintf("%s/config/routes.json", zonepath);
-    cleanup_json json_t *md = json_pack("{s:O,s:O}", "customer_metadata",
-                                        json_object_get(meta, "customer_metadata"), "internal_metadata",
-                                        json_object_get(meta, "internal_metadata"));
+    cleanup_json json_t *md = json_pack("{s:O,s:O}", "customer_metadata", json_object_get(meta, "customer_metadata"),
+                                        "internal_metadata", json_object_get(meta, "internal_metadata"));
     vm_txn_write(t, mdp, md);
     vm_txn_write(t, tagp, json_object_get(meta, "tags"));
     vm_txn_write(t, rtp, json_object_get(meta, "routes"));

@@ -47,8 +47,7 @@ void cleanup_txnp(vm_txn **t);
 #define cleanup_txn __attribute__((cleanup(cleanup_txnp)))
 void vm_txn_write(vm_txn *t, const char *path, json_t *content); /* content borrowed, copied */
 /* Writes vm.json and the metadata files of `meta` under zonepath/config. */
-void vm_txn_write_vm(vm_txn *t, const vm_ctx *ctx, const char *uuid, json_t *cfg,
-                     const char *zonepath, json_t *meta);
+void vm_txn_write_vm(vm_txn *t, const vm_ctx *ctx, const char *uuid, json_t *cfg, const char *zonepath, json_t *meta);
 int vm_txn_commit(const vm_ctx *ctx, const char *uuid, vm_txn *t, vm_err *err);
 /* Storage operations that belong to the same change.  They are recorded in
  * the journal before they run, so a crash mid-way is rolled forward.  Each

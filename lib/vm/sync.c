@@ -27,9 +27,10 @@ vm_sync *vm_sync_begin(const vm_ctx *ctx, const char *name, const char *uuid)
 
 /* Runtime fields move on their own (a guest may power off meanwhile); the
  * write is visible once everything else matches. */
-static const char *const volatile_keys[] = { "state", "zone_state", "pid", "boot_timestamp", "exit_status",
-                                             "exit_timestamp", "last_modified", "snapshots", "accel", "warning",
-                                             NULL };
+static const char *const volatile_keys[] = { "state",          "zone_state",  "pid",
+                                             "boot_timestamp", "exit_status", "exit_timestamp",
+                                             "last_modified",  "snapshots",   "accel",
+                                             "warning",        NULL };
 
 static void strip_volatile(json_t *o)
 {

@@ -20,9 +20,9 @@ struct block {
 struct vm_table {
     char **cols;
     size_t ncols;
-    vm_cell *cells;        /* physical rows × ncols */
+    vm_cell *cells; /* physical rows × ncols */
     size_t nphys, cap;
-    size_t *order;         /* visible rows → physical rows */
+    size_t *order; /* visible rows → physical rows */
     size_t nrows;
     struct block *blocks;
 };
@@ -131,12 +131,8 @@ static vm_cell cell_of(vm_table *t, json_t *v)
     if (!v)
         return c;
     switch (json_typeof(v)) {
-    case JSON_NULL:
-        c.kind = VM_CELL_NULL;
-        break;
-    case JSON_FALSE:
-        c.kind = VM_CELL_FALSE;
-        break;
+    case JSON_NULL: c.kind = VM_CELL_NULL; break;
+    case JSON_FALSE: c.kind = VM_CELL_FALSE; break;
     case JSON_TRUE:
         c.kind = VM_CELL_TRUE;
         c.text = "true";
@@ -284,8 +280,7 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
             return 0;
         cp = cp << 6 | (p[i] & 0x3f);
     }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
         return 0;
     return n;
 }
@@ -347,9 +342,9 @@ static char *scan_string(struct scan *s, vm_table *t, char *tmp, size_t tmpn)
             return NULL;
         c = (unsigned char)*s->p++;
         switch (c) {
-        case '"': case '\\': case '/':
-            out[n++] = (char)c;
-            break;
+        case '"':
+        case '\\':
+        case '/': out[n++] = (char)c; break;
         case 'b': out[n++] = '\b'; break;
         case 'f': out[n++] = '\f'; break;
         case 'n': out[n++] = '\n'; break;
@@ -363,8 +358,8 @@ static char *scan_string(struct scan *s, vm_table *t, char *tmp, size_t tmpn)
             if (cp >= 0xdc00 && cp <= 0xdfff)
                 return NULL;
             if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u' ||
-                    hex4(s->p + 2, s->end, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
+                if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u' || hex4(s->p + 2, s->end, &lo) < 0 ||
+                    lo < 0xdc00 || lo > 0xdfff)
                     return NULL;
                 s->p += 6;
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
@@ -374,8 +369,7 @@ static char *scan_string(struct scan *s, vm_table *t, char *tmp, size_t tmpn)
             n += put_utf8(out + n, cp);
             break;
         }
-        default:
-            return NULL;
+        default: return NULL;
         }
     }
     return NULL;
@@ -417,7 +411,7 @@ static int scan_number(struct scan *s, vm_table *t, vm_cell *c)
     char buf[64], num[32];
     size_t n = (size_t)(p - b);
     if (n >= sizeof buf)
-        return -1;   /* jansson's business: overlong numbers are rare */
+        return -1; /* jansson's business: overlong numbers are rare */
     memcpy(buf, b, n);
     buf[n] = '\0';
     if (!real) {
@@ -425,7 +419,7 @@ static int scan_number(struct scan *s, vm_table *t, vm_cell *c)
         errno = 0;
         long long v = strtoll(buf, &e, 10);
         if (errno)
-            return -1;   /* jansson refuses integers beyond 64 bits */
+            return -1; /* jansson refuses integers beyond 64 bits */
         c->num = (double)v;
         snprintf(num, sizeof num, "%lld", v);
     } else {
@@ -459,17 +453,10 @@ static int scan_value(struct scan *s, vm_table *t, vm_cell *c)
         c->text = scan_string(s, t, NULL, 0);
         c->kind = VM_CELL_STR;
         return c->text ? 0 : -1;
-    case 't':
-        *c = (vm_cell){ VM_CELL_TRUE, "true", 0 };
-        return eat_word(s, "true") ? 0 : -1;
-    case 'f':
-        *c = (vm_cell){ VM_CELL_FALSE, NULL, 0 };
-        return eat_word(s, "false") ? 0 : -1;
-    case 'n':
-        *c = (vm_cell){ VM_CELL_NULL, NULL, 0 };
-        return eat_word(s, "null") ? 0 : -1;
-    default:
-        return scan_number(s, t, c);   /* objects and arrays fail here too */
+    case 't': *c = (vm_cell){ VM_CELL_TRUE, "true", 0 }; return eat_word(s, "true") ? 0 : -1;
+    case 'f': *c = (vm_cell){ VM_CELL_FALSE, NULL, 0 }; return eat_word(s, "false") ? 0 : -1;
+    case 'n': *c = (vm_cell){ VM_CELL_NULL, NULL, 0 }; return eat_word(s, "null") ? 0 : -1;
+    default: return scan_number(s, t, c); /* objects and arrays fail here too */
     }
 }
 
@@ -511,8 +498,7 @@ int vm_table_add_text(vm_table *t, const char *text, size_t len, vm_err *err)
 bad:
     t->nrows = nrows0;
     t->nphys = nphys0;
-    return vm_err_set(err, VMERR_INVALID, "not a flat JSON array of objects at byte %zu",
-                      (size_t)(s.p - text));
+    return vm_err_set(err, VMERR_INVALID, "not a flat JSON array of objects at byte %zu", (size_t)(s.p - text));
 }
 
 /* ---- order ---- */
@@ -545,6 +531,6 @@ void vm_table_sort_rows(vm_table *t, vm_table_cmp cmp, void *arg)
 {
     struct sortarg sa = { t, cmp, arg };
     if (t->nrows < 2)
-        return;   /* also: no rows, no order array */
+        return; /* also: no rows, no order array */
     qsort_r(t->order, t->nrows, sizeof *t->order, cmp_phys, &sa);
 }

@@ -21,13 +21,13 @@ typedef enum {
     VM_CELL_TRUE,
     VM_CELL_NUM,
     VM_CELL_STR,
-    VM_CELL_OTHER,   /* array or object: text is its String() form */
+    VM_CELL_OTHER, /* array or object: text is its String() form */
 } vm_cell_kind;
 
 typedef struct vm_cell {
     vm_cell_kind kind;
-    const char *text;   /* NULL for missing, null and false (rendered "-") */
-    double num;         /* VM_CELL_NUM only */
+    const char *text; /* NULL for missing, null and false (rendered "-") */
+    double num; /* VM_CELL_NUM only */
 } vm_cell;
 
 typedef struct vm_table vm_table;

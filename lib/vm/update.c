@@ -18,7 +18,6 @@
 #include "vm/vm_internal.h"
 #include "vm/vmobj.h"
 
-
 static const char *const meta_names[] = { "customer_metadata", "internal_metadata", "tags", "routes", NULL };
 
 /* set_<name> / remove_<name> (C20): removes first, then sets. */
@@ -50,7 +49,7 @@ typedef struct update_plan {
     const char *brand;
     disk_change dc;
     int indestructible; /* -1: unchanged */
-    bool space;         /* quota/reservation follow the change */
+    bool space; /* quota/reservation follow the change */
 } update_plan;
 
 static void plan_free(update_plan *p)
@@ -104,12 +103,12 @@ static int check_pool_promise(update_plan *p, vm_err *err)
     /* The reservation RFD 154 will give the VM (space.c), before the disks'
      * own refreservations move within it. */
     int64_t want = json_is_integer(json_object_get(p->newcfg, "flexible_disk_size"))
-                       ? vm_space_reservation(p->newcfg, 0, 0) : cur_res;
+        ? vm_space_reservation(p->newcfg, 0, 0)
+        : cur_res;
     if (want > cur_res && (uint64_t)(want - cur_res) > sp.available)
-        return vm_err_set(err, VMERR_NOSPACE,
-                          "not enough space in zpool \"%s\": the VM needs %lld MiB more, %llu MiB available",
-                          vs_pool_name(p->pool), (long long)((want - cur_res) / VM_MiB),
-                          (unsigned long long)(sp.available / VM_MiB));
+        return vm_err_set(
+            err, VMERR_NOSPACE, "not enough space in zpool \"%s\": the VM needs %lld MiB more, %llu MiB available",
+            vs_pool_name(p->pool), (long long)((want - cur_res) / VM_MiB), (unsigned long long)(sp.available / VM_MiB));
     return 0;
 }
 

@@ -60,9 +60,10 @@ typedef struct disk_ctx {
 
 static int not_stopped(const disk_ctx *c, vm_err *err)
 {
-    return vm_err_set(err, VMERR_STATE,
-                      "at least one specified update to disks is only allowed when state is \"stopped\", currently: %s (%s)",
-                      c->state, c->zstate);
+    return vm_err_set(
+        err, VMERR_STATE,
+        "at least one specified update to disks is only allowed when state is \"stopped\", currently: %s (%s)",
+        c->state, c->zstate);
 }
 
 static int plan_remove(disk_ctx *c, const char *path, disk_change *dc, vm_err *err)
@@ -106,9 +107,10 @@ static int plan_resize(disk_ctx *c, json_t *d, json_t *v, const char *path, disk
     if (!mib_to_bytes(json_integer_value(json_object_get(v, "size")), &want))
         return vm_err_set(err, VMERR_INVALID, "invalid disk size");
     if (want < cur && !json_is_true(json_object_get(v, "dangerous_allow_shrink")))
-        return vm_err_set(err, VMERR_INVALID,
-                          "first of 1 error: cannot resize disk: new size must be greater than current size. (%lld > %lld)",
-                          (long long)(cur / VM_MiB), (long long)(want / VM_MiB));
+        return vm_err_set(
+            err, VMERR_INVALID,
+            "first of 1 error: cannot resize disk: new size must be greater than current size. (%lld > %lld)",
+            (long long)(cur / VM_MiB), (long long)(want / VM_MiB));
     if (want < cur && !c->stopped)
         return not_stopped(c, err);
     if (want == cur)
@@ -133,12 +135,13 @@ static int plan_props(disk_ctx *c, json_t *d, json_t *v, const char *path, disk_
     const char *comp = json_string_value(json_object_get(v, "compression"));
     if (comp && ds) {
         if (!vm_compression_known(comp))
-            return vm_err_set(err, VMERR_INVALID,
-                              "invalid compression type for disk, must be one of: on, off, gzip, gzip-1, gzip-2, gzip-3, gzip-4, gzip-5, gzip-6, gzip-7, gzip-8, gzip-9, lz4, lzjb, zle");
+            return vm_err_set(
+                err, VMERR_INVALID,
+                "invalid compression type for disk, must be one of: on, off, gzip, gzip-1, gzip-2, gzip-3, gzip-4, gzip-5, gzip-6, gzip-7, gzip-8, gzip-9, lz4, lzjb, zle");
         const char *old = json_string_value(json_object_get(od, "compression"));
-        plan(dc, json_pack("{s:s,s:s,s:s,s:s}", "op", "set", "name", ds, "prop", "compression", "value", comp),
-             json_pack("{s:s,s:s,s:s,s:s}", "op", "set", "name", ds, "prop", "compression", "value",
-                       old ? old : "off"));
+        plan(
+            dc, json_pack("{s:s,s:s,s:s,s:s}", "op", "set", "name", ds, "prop", "compression", "value", comp),
+            json_pack("{s:s,s:s,s:s,s:s}", "op", "set", "name", ds, "prop", "compression", "value", old ? old : "off"));
     }
     json_t *rr = json_object_get(v, "refreservation");
     if (json_is_integer(rr) && ds) {
@@ -166,7 +169,7 @@ static int plan_update(disk_ctx *c, json_t *v, disk_change *dc, vm_err *err)
     json_t *x;
     json_object_foreach(v, k, x) {
         bool online_ok = !strcmp(k, "path") || !strcmp(k, "compression") || !strcmp(k, "refreservation") ||
-                         !strcmp(k, "size") || !strcmp(k, "dangerous_allow_shrink");
+            !strcmp(k, "size") || !strcmp(k, "dangerous_allow_shrink");
         if (!c->stopped && !online_ok)
             return not_stopped(c, err);
     }
@@ -218,15 +221,16 @@ static int plan_add(const vm_ctx *ctx, disk_ctx *c, json_t *add, disk_change *dc
     return 0;
 }
 
-int vm_update_plan_disks(const vm_ctx *ctx, json_t *payload, json_t *cfg, json_t *obj, disk_change *dc,
-                         vm_err *err)
+int vm_update_plan_disks(const vm_ctx *ctx, json_t *payload, json_t *cfg, json_t *obj, disk_change *dc, vm_err *err)
 {
     json_t *add = json_object_get(payload, "add_disks");
     json_t *upd = json_object_get(payload, "update_disks");
     json_t *rem = json_object_get(payload, "remove_disks");
     if (!add && !upd && !rem)
         return 0;
-    disk_ctx c = { .payload = payload, .cfg = cfg, .disks = json_object_get(cfg, "disks"),
+    disk_ctx c = { .payload = payload,
+                   .cfg = cfg,
+                   .disks = json_object_get(cfg, "disks"),
                    .objdisks = json_object_get(obj, "disks"),
                    .state = json_string_value(json_object_get(obj, "state")),
                    .zstate = json_string_value(json_object_get(obj, "zone_state")) };
@@ -297,12 +301,14 @@ int vm_update_check_flexible(json_t *cfg, json_t *obj, const disk_change *dc, vm
         old_total += json_integer_value(json_object_get(d, "size")) * VM_MiB;
     if (total <= old_total && !json_is_integer(fds))
         return 0;
-    int64_t free_now = json_is_integer(json_object_get(obj, "free_space")) ?
-        json_integer_value(json_object_get(obj, "free_space")) : 0;
+    int64_t free_now = json_is_integer(json_object_get(obj, "free_space"))
+        ? json_integer_value(json_object_get(obj, "free_space"))
+        : 0;
     if (!json_is_integer(fds)) {
-        return vm_err_set(err, VMERR_NOSPACE,
-                          "cannot grow disks by %lld MiB: no space available (flexible_disk_size is not set, so the disks use all the VM's space)",
-                          (long long)((total - old_total) / VM_MiB));
+        return vm_err_set(
+            err, VMERR_NOSPACE,
+            "cannot grow disks by %lld MiB: no space available (flexible_disk_size is not set, so the disks use all the VM's space)",
+            (long long)((total - old_total) / VM_MiB));
     }
     /* Absurd sizes saturate (and then fail the check with their numbers). */
     int64_t limit, obj_fds, free_b;
@@ -319,9 +325,10 @@ int vm_update_check_flexible(json_t *cfg, json_t *obj, const disk_change *dc, vm
         used_snaps = 0;
     int64_t need;
     if (!i64_add(total, used_snaps, &need) || need > limit)
-        return vm_err_set(err, VMERR_NOSPACE,
-                          "disks need %lld MiB but flexible_disk_size is %lld MiB (%lld MiB used by snapshots); %lld MiB available",
-                          (long long)(total / VM_MiB), (long long)(limit / VM_MiB), (long long)(used_snaps / VM_MiB),
-                          (long long)((limit - used_snaps - old_total) / VM_MiB));
+        return vm_err_set(
+            err, VMERR_NOSPACE,
+            "disks need %lld MiB but flexible_disk_size is %lld MiB (%lld MiB used by snapshots); %lld MiB available",
+            (long long)(total / VM_MiB), (long long)(limit / VM_MiB), (long long)(used_snaps / VM_MiB),
+            (long long)((limit - used_snaps - old_total) / VM_MiB));
     return 0;
 }

@@ -15,19 +15,18 @@
 int vm_update_plan_nics(json_t *payload, json_t *cfg, vm_err *err);
 
 typedef struct disk_change {
-    json_t *ops;       /* pre-commit storage ops, in order (store.h op format) */
-    json_t *undo;      /* inverse ops, applied in reverse on failure */
-    json_t *post;      /* post-commit ops (destroy removed volumes) */
-    json_t *online;    /* [{id, bytes, name}] grows of a running VM's disks */
-    bool touched;      /* sizes changed: recompute space */
+    json_t *ops; /* pre-commit storage ops, in order (store.h op format) */
+    json_t *undo; /* inverse ops, applied in reverse on failure */
+    json_t *post; /* post-commit ops (destroy removed volumes) */
+    json_t *online; /* [{id, bytes, name}] grows of a running VM's disks */
+    bool touched; /* sizes changed: recompute space */
 } disk_change;
 
 void vm_disk_change_init(disk_change *dc);
 void vm_disk_change_free(disk_change *dc);
 
 /* add_disks / update_disks / remove_disks against obj (the VM as it is). */
-int vm_update_plan_disks(const vm_ctx *ctx, json_t *payload, json_t *cfg, json_t *obj, disk_change *dc,
-                         vm_err *err);
+int vm_update_plan_disks(const vm_ctx *ctx, json_t *payload, json_t *cfg, json_t *obj, disk_change *dc, vm_err *err);
 /* The planned disks and the snapshots fit flexible_disk_size. */
 int vm_update_check_flexible(json_t *cfg, json_t *obj, const disk_change *dc, vm_err *err);
 

@@ -132,8 +132,7 @@ static int normalize_value(const vm_prop *p, const char *key, json_t *obj, json_
             json_object_set_new(obj, key, arr);
         }
         return 0;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -224,15 +223,12 @@ static bool check_type(const vm_prop *p, json_t *v)
         if (p->has_max && n > p->max)
             return false;
         return true;
-    case PT_BOOLEAN:
-        return vm_check_boolean(v, &b) == 0;
-    case PT_UUID:
-        return json_is_string(v) && uuid_valid(json_string_value(v));
+    case PT_BOOLEAN: return vm_check_boolean(v, &b) == 0;
+    case PT_UUID: return json_is_string(v) && uuid_valid(json_string_value(v));
     case PT_ZPOOL:
         return json_is_string(v) && *json_string_value(v) &&
-               strspn(json_string_value(v),
-                      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") ==
-                   strlen(json_string_value(v));
+            strspn(json_string_value(v), "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") ==
+            strlen(json_string_value(v));
     case PT_LIST: {
         if (json_is_string(v))
             return true;
@@ -284,9 +280,8 @@ static bool check_type(const vm_prop *p, json_t *v)
     return false;
 }
 
-static void validate_members(const vm_prop *table, const char *base, json_t *arr, unsigned brand,
-                             bool update, bool disks, json_t *bad_values, json_t *bad_props,
-                             json_t *missing, const char *arrname)
+static void validate_members(const vm_prop *table, const char *base, json_t *arr, unsigned brand, bool update,
+                             bool disks, json_t *bad_values, json_t *bad_props, json_t *missing, const char *arrname)
 {
     size_t i;
     json_t *o;
@@ -352,11 +347,11 @@ json_t *vm_validate(const char *brand, const char *action, json_t *payload)
         if (!strcmp(k, "alias") && json_is_string(v) && !vm_valid_alias(json_string_value(v)))
             add_unique(bad_values, k);
         if (!strcmp(k, "nics") || !strcmp(k, "add_nics") || !strcmp(k, "update_nics"))
-            validate_members(vm_props_nic, "nics", v, b, !strcmp(k, "update_nics"), false, bad_values,
-                             bad_props, missing, k);
+            validate_members(vm_props_nic, "nics", v, b, !strcmp(k, "update_nics"), false, bad_values, bad_props,
+                             missing, k);
         if (!strcmp(k, "disks") || !strcmp(k, "add_disks") || !strcmp(k, "update_disks"))
-            validate_members(vm_props_disk, "disks", v, b, !strcmp(k, "update_disks"), true,
-                             bad_values, bad_props, missing, k);
+            validate_members(vm_props_disk, "disks", v, b, !strcmp(k, "update_disks"), true, bad_values, bad_props,
+                             missing, k);
     }
     /* NIC MACs must be real MACs when given. */
     static const char *const nic_keys[] = { "nics", "add_nics", "update_nics", NULL };
@@ -386,8 +381,8 @@ json_t *vm_validate(const char *brand, const char *action, json_t *payload)
         json_decref(missing);
         return NULL;
     }
-    return json_pack("{s:o,s:o,s:o}", "bad_values", bad_values, "bad_properties", bad_props,
-                     "missing_properties", missing);
+    return json_pack("{s:o,s:o,s:o}", "bad_values", bad_values, "bad_properties", bad_props, "missing_properties",
+                     missing);
 }
 
 static char *join_array(json_t *arr)
@@ -422,8 +417,7 @@ int vm_validate_err(json_t *res, const char *brand, const char *action, vm_err *
     }
     if (json_array_size(bp)) {
         cleanup_free char *s = join_array(bp);
-        return vm_err_set(err, VMERR_INVALID, "Invalid properties for brand \"%s\" on %s: %s", brand,
-                          action, s);
+        return vm_err_set(err, VMERR_INVALID, "Invalid properties for brand \"%s\" on %s: %s", brand, action, s);
     }
     return 0;
 }

@@ -25,7 +25,7 @@ int vm_validate_err(json_t *res, const char *brand, const char *action, vm_err *
 
 /* Individual value checks shared with update/disk code. */
 int vm_check_integer(json_t *v, int64_t *out); /* 0 ok; accepts numeric strings */
-int vm_check_boolean(json_t *v, int *out);     /* true/false/"true"/"false"/1/0 */
+int vm_check_boolean(json_t *v, int *out); /* true/false/"true"/"false"/1/0 */
 int vm_valid_mac(const char *s);
 int vm_valid_alias(const char *s);
 

@@ -29,7 +29,6 @@ bool vm_is_indestructible(vs_pool *pool, const char *ds);
  * leftover journal. */
 int vm_load_locked(const vm_ctx *ctx, const char *uuid, json_t **cfg, vm_err *err);
 
-
 /* Validates a NIC's addresses and fills both the legacy (ip, netmask,
  * gateway) and array (ips, gateways) forms (V20). */
 int vm_nic_normalize(json_t *nic, vm_err *err);

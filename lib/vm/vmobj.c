@@ -26,7 +26,7 @@ typedef struct pool_cache {
     const vm_ctx *ctx;
     size_t n;
     vs_pool *pools[8];
-    unsigned parts;      /* VMOBJ_* parts to build */
+    unsigned parts; /* VMOBJ_* parts to build */
     char server_uuid[37];
 } pool_cache;
 
@@ -89,8 +89,8 @@ static void add_disk_storage(vs_pool *pool, json_t *disk, int64_t *sum_vol, int6
 
     if (!json_is_string(zfs))
         return;
-    static const char *const want[] = { "volsize", "refreservation", "volblocksize", "usedbysnapshots",
-                                        "compression", NULL };
+    static const char *const want[] = { "volsize",         "refreservation", "volblocksize",
+                                        "usedbysnapshots", "compression",    NULL };
     if (!pool || vs_get_some(pool, json_string_value(zfs), want, &props, &e) < 0) {
         json_object_set_new(disk, "missing", json_true());
         return;
@@ -140,9 +140,9 @@ static json_t *vm_snapshots(vs_pool *pool, const char *ds)
                 iso_time_ms(c * 1000, ts);
             size = prop_int(props, "used");
         }
-        json_array_append_new(out, json_pack("{s:s,s:I,s:s}", "name", at + 1 + strlen("vmsnap-"), "size",
-                                             (json_int_t)(size > 0 ? size / VM_MiB : 0),
-                                             "created_at", ts));
+        json_array_append_new(out,
+                              json_pack("{s:s,s:I,s:s}", "name", at + 1 + strlen("vmsnap-"), "size",
+                                        (json_int_t)(size > 0 ? size / VM_MiB : 0), "created_at", ts));
     }
     return out;
 }
@@ -185,10 +185,10 @@ typedef struct obj_build {
     pool_cache *pc;
     const char *uuid, *brand, *poolname;
     bool hvm;
-    vs_pool *pool;   /* NULL when the pool cannot be opened */
+    vs_pool *pool; /* NULL when the pool cannot be opened */
     const char *zonepath, *ds;
-    json_t *cfg;     /* stored config */
-    json_t *o;       /* the object */
+    json_t *cfg; /* stored config */
+    json_t *o; /* the object */
     vm_runstate rs;
 } obj_build;
 
@@ -348,8 +348,7 @@ static void obj_root_dataset(obj_build *b)
         json_object_set_new(o, "zfs_filesystem", json_string(b->ds));
         json_object_set_new(o, "zpool", json_string(b->poolname));
     }
-    json_object_set_new(o, "snapshots",
-                        (b->pc->parts & VMOBJ_SNAPSHOTS) ? vm_snapshots(b->pool, b->ds) : json_array());
+    json_object_set_new(o, "snapshots", (b->pc->parts & VMOBJ_SNAPSHOTS) ? vm_snapshots(b->pool, b->ds) : json_array());
 }
 
 static int build_obj(const vm_ctx *ctx, pool_cache *pc, const char *uuid, json_t **out, vm_err *err)
@@ -413,8 +412,8 @@ unsigned vmobj_parts_for(const char *const *fields)
         size_t n = strcspn(f, ".");
         if (!strncmp(f, "disks", n) || !strncmp(f, "free_space", n))
             p |= VMOBJ_DISKS;
-        else if (!strncmp(f, "customer_metadata", n) || !strncmp(f, "internal_metadata", n) ||
-                 !strncmp(f, "tags", n) || !strncmp(f, "routes", n))
+        else if (!strncmp(f, "customer_metadata", n) || !strncmp(f, "internal_metadata", n) || !strncmp(f, "tags", n) ||
+                 !strncmp(f, "routes", n))
             p |= VMOBJ_META;
         else if (!strncmp(f, "snapshots", n))
             p |= VMOBJ_SNAPSHOTS;
@@ -424,8 +423,7 @@ unsigned vmobj_parts_for(const char *const *fields)
     return p;
 }
 
-int vmobj_load_each(const vm_ctx *ctx, unsigned parts, vmobj_want_fn want, vmobj_each_fn fn, void *arg,
-                    vm_err *err)
+int vmobj_load_each(const vm_ctx *ctx, unsigned parts, vmobj_want_fn want, vmobj_each_fn fn, void *arg, vm_err *err)
 {
     pool_cache pc = { .ctx = ctx, .parts = parts };
     cleanup_json json_t *uuids = NULL;

@@ -16,10 +16,10 @@ int vmobj_load_all(const vm_ctx *ctx, json_t **out, vm_err *err);
 /* The expensive parts of a VM object; readers that show only some fields
  * (vmadm list) skip the rest.  The fields they do get are exact. */
 enum vmobj_parts {
-    VMOBJ_DISKS = 1,     /* per-disk storage properties, free_space */
-    VMOBJ_META = 2,      /* customer/internal metadata, tags, routes */
+    VMOBJ_DISKS = 1, /* per-disk storage properties, free_space */
+    VMOBJ_META = 2, /* customer/internal metadata, tags, routes */
     VMOBJ_SNAPSHOTS = 4,
-    VMOBJ_HOLDS = 8,     /* indestructible_* */
+    VMOBJ_HOLDS = 8, /* indestructible_* */
     VMOBJ_ALL = 15,
 };
 /* Parts needed to show `fields` (top-level or dotted names; NULL: all). */
@@ -31,8 +31,7 @@ int vmobj_load_all_parts(const vm_ctx *ctx, unsigned parts, json_t **out, vm_err
  * Stops when fn returns -1. */
 typedef bool (*vmobj_want_fn)(void *arg, const char *uuid);
 typedef int (*vmobj_each_fn)(void *arg, const char *uuid, json_t *vm);
-int vmobj_load_each(const vm_ctx *ctx, unsigned parts, vmobj_want_fn want, vmobj_each_fn fn, void *arg,
-                    vm_err *err);
+int vmobj_load_each(const vm_ctx *ctx, unsigned parts, vmobj_want_fn want, vmobj_each_fn fn, void *arg, vm_err *err);
 /* UUIDs of every committed VM (directory scan only). */
 int vmobj_list_uuids(const vm_ctx *ctx, json_t **out, vm_err *err);
 

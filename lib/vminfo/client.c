@@ -23,8 +23,7 @@ static int64_t deadline_of(int timeout_ms)
 }
 
 /* Opens `path` and checks status and identity.  The body is left to read. */
-static int request(vminfo_http *h, const vm_ctx *ctx, const char *path, const char *name,
-                   int64_t deadline, vm_err *err)
+static int request(vminfo_http *h, const vm_ctx *ctx, const char *path, const char *name, int64_t deadline, vm_err *err)
 {
     cleanup_free char *ua = vminfo_user_agent(name);
 
@@ -32,11 +31,10 @@ static int request(vminfo_http *h, const vm_ctx *ctx, const char *path, const ch
         return -1;
     /* A daemon serving another VMADM_ROOT must never answer for this one. */
     if (!h->root || strcmp(h->root, ctx->root) != 0)
-        return vm_err_set(err, VMERR_IO, "vminfod at %s serves another root (%s)",
-                          ctx->vminfod_addr, h->root ? h->root : "unknown");
+        return vm_err_set(err, VMERR_IO, "vminfod at %s serves another root (%s)", ctx->vminfod_addr,
+                          h->root ? h->root : "unknown");
     if (h->status != 200)
-        return vm_err_set(err, h->status == 404 ? VMERR_NOTFOUND : VMERR_IO,
-                          "bad statusCode: %d", h->status);
+        return vm_err_set(err, h->status == 404 ? VMERR_NOTFOUND : VMERR_IO, "bad statusCode: %d", h->status);
     return 0;
 }
 
@@ -48,8 +46,7 @@ int vminfo_client_available(const vm_ctx *ctx)
 
     if (!ctx->vminfod_addr || !strcmp(ctx->vminfod_addr, "none"))
         return 0;
-    if (request(&h, ctx, "/ping", NULL, deadline, &err) < 0 ||
-        vminfo_http_read_all(&h, deadline, &err) < 0)
+    if (request(&h, ctx, "/ping", NULL, deadline, &err) < 0 || vminfo_http_read_all(&h, deadline, &err) < 0)
         return 0;
     return h.body.len > 0 && strstr(h.body.data, "pong") != NULL;
 }
@@ -60,8 +57,7 @@ int vminfo_client_get_json(const vm_ctx *ctx, const char *path, json_t **out, vm
     int64_t deadline = deadline_of(GET_TIMEOUT_MS);
     json_error_t je;
 
-    if (request(&h, ctx, path, NULL, deadline, err) < 0 ||
-        vminfo_http_read_all(&h, deadline, err) < 0)
+    if (request(&h, ctx, path, NULL, deadline, err) < 0 || vminfo_http_read_all(&h, deadline, err) < 0)
         return -1;
     json_t *j = json_loadb(h.body.data ? h.body.data : "", h.body.len, JSON_DECODE_ANY, &je);
     if (!j)
@@ -70,8 +66,7 @@ int vminfo_client_get_json(const vm_ctx *ctx, const char *path, json_t **out, vm
     return 0;
 }
 
-int vminfo_client_get_text(const vm_ctx *ctx, const char *path, int timeout_ms, char **body,
-                           size_t *len, vm_err *err)
+int vminfo_client_get_text(const vm_ctx *ctx, const char *path, int timeout_ms, char **body, size_t *len, vm_err *err)
 {
     cleanup_http vminfo_http h = VMINFO_HTTP_INIT;
     int64_t deadline = deadline_of(timeout_ms);
@@ -80,7 +75,7 @@ int vminfo_client_get_text(const vm_ctx *ctx, const char *path, int timeout_ms, 
         return vm_err_set(err, VMERR_IO, "vminfod is disabled (VMINFOD_ADDR=none)");
     if (request(&h, ctx, path, NULL, deadline, err) < 0 || vminfo_http_read_all(&h, deadline, err) < 0)
         return -1;
-    *len = h.body.len;   /* the buffer is always NUL-terminated */
+    *len = h.body.len; /* the buffer is always NUL-terminated */
     *body = h.body.data ? h.body.data : xstrdup("");
     h.body = (vminfo_buf){ 0 };
     return 0;
@@ -142,8 +137,7 @@ static bool one_change_matches(json_t *wanted, json_t *change)
         if (!strcmp(k, "path")) {
             size_t i;
             json_t *el;
-            if (!json_is_array(v) || !json_is_array(seen) ||
-                json_array_size(v) != json_array_size(seen))
+            if (!json_is_array(v) || !json_is_array(seen) || json_array_size(v) != json_array_size(seen))
                 return false;
             json_array_foreach(v, i, el)
                 if (!json_is_null(el) && !json_equal(el, json_array_get(seen, i)))
@@ -173,14 +167,13 @@ bool vminfo_change_matches(json_t *wanted, json_t *change)
 struct vminfo_stream {
     vminfo_http h;
     char *name;
-    json_t *first;   /* ready / resumed / resync event */
-    json_t *vms;     /* uuid → current VM object */
+    json_t *first; /* ready / resumed / resync event */
+    json_t *vms; /* uuid → current VM object */
 };
 
 static void set_vms_from_string(vminfo_stream *s, json_t *str)
 {
-    cleanup_json json_t *arr = json_is_string(str)
-        ? json_loads(json_string_value(str), JSON_DECODE_ANY, NULL) : NULL;
+    cleanup_json json_t *arr = json_is_string(str) ? json_loads(json_string_value(str), JSON_DECODE_ANY, NULL) : NULL;
     size_t i;
     json_t *vm;
 
@@ -239,8 +232,7 @@ static int read_event(vminfo_stream *s, json_t **ev, int64_t deadline, vm_err *e
     }
 }
 
-static int stream_start(const vm_ctx *ctx, const char *name, const char *path,
-                        vminfo_stream **out, vm_err *err)
+static int stream_start(const vm_ctx *ctx, const char *name, const char *path, vminfo_stream **out, vm_err *err)
 {
     vminfo_stream *s = xcalloc(1, sizeof *s);
     json_t *ev = NULL;
@@ -256,8 +248,7 @@ static int stream_start(const vm_ctx *ctx, const char *name, const char *path,
     if (r < 0)
         goto fail;
     if (r == 0) {
-        vm_err_set(err, VMERR_TIMEOUT, "VminfodEventStream ready timeout (%dms) exceeded",
-                   READY_TIMEOUT_MS);
+        vm_err_set(err, VMERR_TIMEOUT, "VminfodEventStream ready timeout (%dms) exceeded", READY_TIMEOUT_MS);
         goto fail;
     }
     apply_event(s, ev);
@@ -269,30 +260,27 @@ fail:
     return -1;
 }
 
-int vminfo_stream_open(const vm_ctx *ctx, const char *name, vminfo_stream **s,
-                       json_t **ready_vms, vm_err *err)
+int vminfo_stream_open(const vm_ctx *ctx, const char *name, vminfo_stream **s, json_t **ready_vms, vm_err *err)
 {
     if (stream_start(ctx, name, "/events", s, err) < 0)
         return -1;
     if (ready_vms) {
         json_t *str = json_object_get((*s)->first, "vms");
-        json_t *arr = json_is_string(str)
-            ? json_loads(json_string_value(str), JSON_DECODE_ANY, NULL) : NULL;
+        json_t *arr = json_is_string(str) ? json_loads(json_string_value(str), JSON_DECODE_ANY, NULL) : NULL;
         *ready_vms = arr ? arr : json_array();
     }
     return 0;
 }
 
-int vminfo_stream_open_only(const vm_ctx *ctx, const char *name, const char *const *uuids,
-                            vminfo_stream **s, vm_err *err)
+int vminfo_stream_open_only(const vm_ctx *ctx, const char *name, const char *const *uuids, vminfo_stream **s,
+                            vm_err *err)
 {
     cleanup_free char *list = strv_join((char **)uuids, ",");
     cleanup_free char *path = xasprintf("/events?vms=%s", list);
     return stream_start(ctx, name, path, s, err);
 }
 
-int vminfo_stream_open_since(const vm_ctx *ctx, const char *name, long long since,
-                             vminfo_stream **s, vm_err *err)
+int vminfo_stream_open_since(const vm_ctx *ctx, const char *name, long long since, vminfo_stream **s, vm_err *err)
 {
     cleanup_free char *path = xasprintf("/events?since=%lld", since);
     return stream_start(ctx, name, path, s, err);
@@ -341,8 +329,7 @@ int vminfo_stream_wait_event(vminfo_stream *s, json_t *tmpl, int timeout_ms, vm_
     }
 }
 
-int vminfo_stream_wait_changes(vminfo_stream *s, const char *uuid, json_t *wanted,
-                               int timeout_ms, vm_err *err)
+int vminfo_stream_wait_changes(vminfo_stream *s, const char *uuid, json_t *wanted, int timeout_ms, vm_err *err)
 {
     int64_t deadline = deadline_of(timeout_ms);
     cleanup_json json_t *left = json_copy(wanted);
@@ -372,8 +359,7 @@ int vminfo_stream_wait_changes(vminfo_stream *s, const char *uuid, json_t *wante
     return 0;
 }
 
-int vminfo_stream_wait_vm(vminfo_stream *s, const char *uuid,
-                          int (*pred)(json_t *vm, void *arg), void *arg,
+int vminfo_stream_wait_vm(vminfo_stream *s, const char *uuid, int (*pred)(json_t *vm, void *arg), void *arg,
                           int timeout_ms, vm_err *err)
 {
     int64_t deadline = deadline_of(timeout_ms);

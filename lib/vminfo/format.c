@@ -83,8 +83,7 @@ char *vminfo_format_event(json_t *ev, int flags)
     }
     if (!strcmp(type, "resync") || !strcmp(type, "resumed")) {
         json_t *since = json_object_get(ev, "since");
-        return xasprintf("[%s] %s (since %lld)\n", date, type,
-                         (long long)json_integer_value(since));
+        return xasprintf("[%s] %s (since %lld)\n", date, type, (long long)json_integer_value(since));
     }
 
     const char *zonename = str_or(ev, "zonename", str_or(ev, "uuid", "-"));
@@ -113,9 +112,8 @@ char *vminfo_format_event(json_t *ev, int flags)
     json_array_foreach(changes, i, c) {
         cleanup_free char *o = value_text(c, "oldValue");
         cleanup_free char *nv = value_text(c, "newValue");
-        cleanup_free char *line = xasprintf("%s: %s %s :: %s -> %s\n", base,
-                                            str_or(c, "prettyPath", ""),
-                                            str_or(c, "action", ""), o, nv);
+        cleanup_free char *line =
+            xasprintf("%s: %s %s :: %s -> %s\n", base, str_or(c, "prettyPath", ""), str_or(c, "action", ""), o, nv);
         size_t l = strlen(line);
         if (n + l + 1 > cap) {
             cap = (n + l + 1) * 2;

@@ -54,12 +54,20 @@ void vminfo_buf_free(vminfo_buf *b)
 /* ---- chunked decoding ---- */
 
 enum {
-    CK_SIZE, CK_EXT, CK_SIZE_LF, CK_DATA, CK_DATA_CR, CK_DATA_LF,
-    CK_TRAILER_START, CK_TRAILER_LINE, CK_TRAILER_LF, CK_FINAL_LF, CK_DONE,
+    CK_SIZE,
+    CK_EXT,
+    CK_SIZE_LF,
+    CK_DATA,
+    CK_DATA_CR,
+    CK_DATA_LF,
+    CK_TRAILER_START,
+    CK_TRAILER_LINE,
+    CK_TRAILER_LF,
+    CK_FINAL_LF,
+    CK_DONE,
 };
 
-ssize_t vminfo_chunked_feed(vminfo_chunked *c, const char *in, size_t len, vminfo_buf *out,
-                            int *done, vm_err *err)
+ssize_t vminfo_chunked_feed(vminfo_chunked *c, const char *in, size_t len, vminfo_buf *out, int *done, vm_err *err)
 {
     size_t i = 0;
 
@@ -224,8 +232,7 @@ static int connect_tcp(const char *addr, int64_t deadline, vm_err *err)
     }
     int r = getaddrinfo(h, colon + 1, &hints, &res);
     if (r != 0)
-        return vm_err_set(err, VMERR_IO, "cannot resolve vminfod address %s: %s", addr,
-                          gai_strerror(r));
+        return vm_err_set(err, VMERR_IO, "cannot resolve vminfod address %s: %s", addr, gai_strerror(r));
     for (ai = res; ai; ai = ai->ai_next) {
         fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0) {
@@ -307,8 +314,7 @@ static int parse_head(vminfo_http *h, size_t headlen, vm_err *err)
     char *line = strtok_r(head, "\r\n", &save);
     int major, minor, status;
 
-    if (!line || sscanf(line, "HTTP/%d.%d %d", &major, &minor, &status) != 3 || status < 100 ||
-        status > 999)
+    if (!line || sscanf(line, "HTTP/%d.%d %d", &major, &minor, &status) != 3 || status < 100 || status > 999)
         return vm_err_set(err, VMERR_IO, "vminfod: malformed HTTP response");
     h->status = status;
     while ((line = strtok_r(NULL, "\r\n", &save))) {
@@ -362,8 +368,8 @@ static int decode(vminfo_http *h, vm_err *err)
     return 0;
 }
 
-int vminfo_http_get(vminfo_http *h, const vm_ctx *ctx, const char *path, const char *user_agent,
-                    int64_t deadline, vm_err *err)
+int vminfo_http_get(vminfo_http *h, const vm_ctx *ctx, const char *path, const char *user_agent, int64_t deadline,
+                    vm_err *err)
 {
     if (!ctx->vminfod_addr || !strcmp(ctx->vminfod_addr, "none"))
         return vm_err_set(err, VMERR_IO, "vminfod disabled (VMINFOD_ADDR=none)");
@@ -450,6 +456,6 @@ char *vminfo_user_agent(const char *name)
         close(fd);
     }
     const char *base = strrchr(prog, '/') ? strrchr(prog, '/') + 1 : prog;
-    return xasprintf("%s - %s/%ld (%s)", name && *name ? name : (*base ? base : "vminfo"), host,
-                     (long)getpid(), *prog ? prog : "-");
+    return xasprintf("%s - %s/%ld (%s)", name && *name ? name : (*base ? base : "vminfo"), host, (long)getpid(),
+                     *prog ? prog : "-");
 }

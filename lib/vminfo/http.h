@@ -32,29 +32,31 @@ typedef struct vminfo_chunked {
 /* Decodes `in`, appending payload to `out`.  Returns the bytes consumed
  * (less than len only once the last chunk and trailers were read, *done
  * set), or -1 with err on malformed input. */
-ssize_t vminfo_chunked_feed(vminfo_chunked *c, const char *in, size_t len, vminfo_buf *out,
-                            int *done, vm_err *err);
+ssize_t vminfo_chunked_feed(vminfo_chunked *c, const char *in, size_t len, vminfo_buf *out, int *done, vm_err *err);
 
 typedef struct vminfo_http {
     int fd;
     int status;
     int chunked;
-    long long clen;        /* -1: until EOF (or chunked) */
-    long long got;         /* body bytes received (non-chunked) */
-    int done;              /* whole body received */
+    long long clen; /* -1: until EOF (or chunked) */
+    long long got; /* body bytes received (non-chunked) */
+    int done; /* whole body received */
     vminfo_chunked ck;
-    vminfo_buf raw;        /* received, not yet decoded */
-    vminfo_buf body;       /* decoded, not yet consumed by the caller */
-    char *root;            /* X-Vminfod-Root of the daemon */
+    vminfo_buf raw; /* received, not yet decoded */
+    vminfo_buf body; /* decoded, not yet consumed by the caller */
+    char *root; /* X-Vminfod-Root of the daemon */
 } vminfo_http;
 
-#define VMINFO_HTTP_INIT { .fd = -1, .clen = -1 }
+#define VMINFO_HTTP_INIT \
+    { \
+        .fd = -1, .clen = -1 \
+    }
 
 /* Connects to the daemon for ctx (unix socket of the root, then TCP at
  * ctx->vminfod_addr), sends `GET path` and reads the status line and
  * headers.  deadline: absolute now_ms() value, or -1 for none. */
-int vminfo_http_get(vminfo_http *h, const vm_ctx *ctx, const char *path, const char *user_agent,
-                    int64_t deadline, vm_err *err);
+int vminfo_http_get(vminfo_http *h, const vm_ctx *ctx, const char *path, const char *user_agent, int64_t deadline,
+                    vm_err *err);
 /* Reads more of the body into h->body.  Returns 1 on progress (or body
  * complete: h->done), 0 when the deadline passed, -1 on error / premature
  * end. */

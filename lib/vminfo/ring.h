@@ -9,17 +9,17 @@
 
 typedef struct vminfo_ring_ev {
     long long seq;
-    char *text;        /* one event line, '\n'-terminated */
+    char *text; /* one event line, '\n'-terminated */
     size_t len;
-    long long off;     /* position of its first byte in the whole stream */
+    long long off; /* position of its first byte in the whole stream */
 } vminfo_ring_ev;
 
 typedef struct vminfo_ring {
     vminfo_ring_ev *ev;
     size_t cap, head, count;
     size_t max_bytes, bytes;
-    long long next_seq;   /* seq the next pushed event gets */
-    long long total;      /* bytes ever pushed: stream position of next_seq */
+    long long next_seq; /* seq the next pushed event gets */
+    long long total; /* bytes ever pushed: stream position of next_seq */
 } vminfo_ring;
 
 void vminfo_ring_init(vminfo_ring *r, size_t max_events, size_t max_bytes, long long first_seq);

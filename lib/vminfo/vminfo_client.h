@@ -43,8 +43,7 @@ int vminfo_client_get_vms(const vm_ctx *ctx, json_t **out, vm_err *err);
 /* GET <path>: the body as text (NUL-terminated, *len without the NUL;
  * caller frees), within timeout_ms (< 0: none).  No daemon, a daemon of
  * another root, a non-200 answer or the timeout → -1 with err. */
-int vminfo_client_get_text(const vm_ctx *ctx, const char *path, int timeout_ms, char **body,
-                           size_t *len, vm_err *err);
+int vminfo_client_get_text(const vm_ctx *ctx, const char *path, int timeout_ms, char **body, size_t *len, vm_err *err);
 /* GET <path> (e.g. "/ping", "/status?full=1"), parsed JSON body. */
 int vminfo_client_get_json(const vm_ctx *ctx, const char *path, json_t **out, vm_err *err);
 
@@ -57,18 +56,16 @@ typedef struct vminfo_stream vminfo_stream;
  * messages.  *ready_vms (optional) gets the VM array from the ready event
  * (new reference).  Errors: `VminfodEventStream ready timeout (30000ms)
  * exceeded`, `bad statusCode: <code>`, connection failures. */
-int vminfo_stream_open(const vm_ctx *ctx, const char *name, vminfo_stream **s,
-                       json_t **ready_vms, vm_err *err);
+int vminfo_stream_open(const vm_ctx *ctx, const char *name, vminfo_stream **s, json_t **ready_vms, vm_err *err);
 /* Like vminfo_stream_open, but the ready event carries only the VMs listed
  * in `uuids` (NULL-terminated; none when empty): what a write needs to
  * watch one VM, without the whole host's VMs. */
-int vminfo_stream_open_only(const vm_ctx *ctx, const char *name, const char *const *uuids,
-                            vminfo_stream **s, vm_err *err);
+int vminfo_stream_open_only(const vm_ctx *ctx, const char *name, const char *const *uuids, vminfo_stream **s,
+                            vm_err *err);
 /* Like vminfo_stream_open but resumes after event `since` (its "seq"): the
  * first event is {"type":"resumed",...} when every later event is still in
  * the daemon's ring, else {"type":"resync","vms":"<array as string>",...}. */
-int vminfo_stream_open_since(const vm_ctx *ctx, const char *name, long long since,
-                             vminfo_stream **s, vm_err *err);
+int vminfo_stream_open_since(const vm_ctx *ctx, const char *name, long long since, vminfo_stream **s, vm_err *err);
 
 /* The ready (or resumed/resync) event the stream opened with; borrowed. */
 json_t *vminfo_stream_ready_event(vminfo_stream *s);
@@ -92,14 +89,12 @@ int vminfo_stream_wait_event(vminfo_stream *s, json_t *tmpl, int timeout_ms, vm_
  * (I20: path arrays of equal length, null in the template matches any
  * element, other keys objSameValues).  Empty list succeeds at once.  Timeout
  * → VMERR_TIMEOUT `vminfod watchForChanges "<name>" timeout exceeded`. */
-int vminfo_stream_wait_changes(vminfo_stream *s, const char *uuid, json_t *wanted,
-                               int timeout_ms, vm_err *err);
+int vminfo_stream_wait_changes(vminfo_stream *s, const char *uuid, json_t *wanted, int timeout_ms, vm_err *err);
 /* Until pred(vm, arg) != 0 for the stream's current object of `uuid` (vm ==
  * NULL once deleted / when unknown); checked first against the state already
  * known, so a change that happened before the call is not missed.  Timeout
  * → VMERR_TIMEOUT `vminfod watchForChanges "<name>" timeout exceeded`. */
-int vminfo_stream_wait_vm(vminfo_stream *s, const char *uuid,
-                          int (*pred)(json_t *vm, void *arg), void *arg,
+int vminfo_stream_wait_vm(vminfo_stream *s, const char *uuid, int (*pred)(json_t *vm, void *arg), void *arg,
                           int timeout_ms, vm_err *err);
 /* The stream's current object of `uuid` (borrowed; NULL if unknown). */
 json_t *vminfo_stream_vm(vminfo_stream *s, const char *uuid);
@@ -123,8 +118,8 @@ char *vminfo_pretty_path(json_t *path);
 /* ---- event lines (C44–C46) ---- */
 
 enum {
-    VMINFO_FMT_FULL = 1,   /* -f: full ISO date and zonename */
-    VMINFO_FMT_JSON = 2,   /* -j: one-line JSON; overrides -f */
+    VMINFO_FMT_FULL = 1, /* -f: full ISO date and zonename */
+    VMINFO_FMT_JSON = 2, /* -j: one-line JSON; overrides -f */
 };
 /* The lines `vmadm events` / `vminfo events` print for one event, each ending
  * in '\n' (several for a modify with several changes).  A ready event gives

@@ -64,7 +64,6 @@ int imgadm_cmd_create(vm_ctx *ctx, int argc, char **argv)
         return imgadm_fail(&err);
     if (!quiet)
         printf("Created image %s (%s@%s) in %s\n", json_string_value(json_object_get(m, "uuid")),
-               json_string_value(json_object_get(m, "name")),
-               json_string_value(json_object_get(m, "version")), outdir);
+               json_string_value(json_object_get(m, "name")), json_string_value(json_object_get(m, "version")), outdir);
     return 0;
 }

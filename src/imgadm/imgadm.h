@@ -15,15 +15,15 @@
 typedef struct imgadm_cmd {
     const char *name;
     int (*run)(vm_ctx *ctx, int argc, char **argv);
-    const char *synopsis;    /* usage line, after "imgadm " */
-    const char *summary;     /* what it does, one line */
+    const char *synopsis; /* usage line, after "imgadm " */
+    const char *summary; /* what it does, one line */
 } imgadm_cmd;
 
-int imgadm_cmd_install(vm_ctx *ctx, int argc, char **argv);   /* install.c */
-int imgadm_cmd_list(vm_ctx *ctx, int argc, char **argv);      /* list.c */
-int imgadm_cmd_get(vm_ctx *ctx, int argc, char **argv);       /* get_delete.c */
-int imgadm_cmd_delete(vm_ctx *ctx, int argc, char **argv);    /* get_delete.c */
-int imgadm_cmd_create(vm_ctx *ctx, int argc, char **argv);    /* create.c */
+int imgadm_cmd_install(vm_ctx *ctx, int argc, char **argv); /* install.c */
+int imgadm_cmd_list(vm_ctx *ctx, int argc, char **argv); /* list.c */
+int imgadm_cmd_get(vm_ctx *ctx, int argc, char **argv); /* get_delete.c */
+int imgadm_cmd_delete(vm_ctx *ctx, int argc, char **argv); /* get_delete.c */
+int imgadm_cmd_create(vm_ctx *ctx, int argc, char **argv); /* create.c */
 
 /* The usage text (from the command table) on f. */
 void imgadm_usage(FILE *f);

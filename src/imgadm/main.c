@@ -8,17 +8,12 @@
 #include "imgadm.h"
 
 static const imgadm_cmd cmds[] = {
-    { "install", imgadm_cmd_install,
-      "install -m <manifest> -f <file> [-P <pool>] [-q] [--allow-setuid]",
+    { "install", imgadm_cmd_install, "install -m <manifest> -f <file> [-P <pool>] [-q] [--allow-setuid]",
       "Install an image from a manifest and its file." },
-    { "list", imgadm_cmd_list,
-      "list [-j] [-H] [-o field,...] [-P <pool>] [field=value ...]",
+    { "list", imgadm_cmd_list, "list [-j] [-H] [-o field,...] [-P <pool>] [field=value ...]",
       "List installed images (default columns: uuid,name,version,os,type,pub)." },
-    { "get", imgadm_cmd_get,
-      "get [-P <pool>] <uuid>",
-      "Print an installed image's manifest." },
-    { "delete", imgadm_cmd_delete,
-      "delete [-P <pool>] <uuid>",
+    { "get", imgadm_cmd_get, "get [-P <pool>] <uuid>", "Print an installed image's manifest." },
+    { "delete", imgadm_cmd_delete, "delete [-P <pool>] <uuid>",
       "Delete an installed image (refused while VMs use it)." },
     { "create", imgadm_cmd_create,
       "create [-o <outdir>] [-c zstd|gzip|none] [-q] <vm uuid> name=<name> version=<version> "

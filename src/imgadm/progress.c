@@ -38,8 +38,8 @@ void imgadm_bar_cb(void *arg, const char *phase, uint64_t done, uint64_t total)
     if (total) {
         human(total, t);
         int fill = pct * 30 / 100;
-        fprintf(stderr, "\r%-10s [%.*s%*s] %3d%% %s/%s\033[K", phase, fill,
-                "##############################", 30 - fill, "", pct, d, t);
+        fprintf(stderr, "\r%-10s [%.*s%*s] %3d%% %s/%s\033[K", phase, fill, "##############################", 30 - fill,
+                "", pct, d, t);
     } else {
         fprintf(stderr, "\r%-10s %s\033[K", phase, done ? d : "...");
     }

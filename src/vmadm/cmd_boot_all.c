@@ -26,4 +26,3 @@ int cmd_boot_all(const vm_ctx *ctx, args *a)
     }
     return bad ? 1 : 0;
 }
-

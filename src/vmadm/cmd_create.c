@@ -26,4 +26,3 @@ int cmd_create(const vm_ctx *ctx, args *a)
     fprintf(stderr, "Successfully created VM %s\n", uuid);
     return 0;
 }
-

@@ -16,4 +16,3 @@ int cmd_delete(const vm_ctx *ctx, args *a)
     r = vm_delete(ctx, a->pos[0], &e);
     return write_done(s, a->pos[0], r, &e, "Failed to delete VM", "Successfully deleted VM");
 }
-

@@ -46,7 +46,8 @@ int cmd_disks(const vm_ctx *ctx, args *a)
             json_t *x = json_object_get(d, c[k]);
             if (!x)
                 x = json_object_get(v, c[k]);
-            if (!x && !strstr("slot,boot,image,size,snapshot_size,pci_slot,uuid,model,media,total_space,free_space", c[k])) {
+            if (!x &&
+                !strstr("slot,boot,image,size,snapshot_size,pci_slot,uuid,model,media,total_space,free_space", c[k])) {
                 fprintf(stderr, "invalid field: %s\n", c[k]);
                 return 1;
             }
@@ -62,4 +63,3 @@ int cmd_disks(const vm_ctx *ctx, args *a)
     }
     return 0;
 }
-

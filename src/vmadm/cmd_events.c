@@ -48,4 +48,3 @@ int cmd_events(const vm_ctx *ctx, args *a)
         json_decref(ev);
     }
 }
-

@@ -24,4 +24,3 @@ int cmd_get(const vm_ctx *ctx, args *a)
     json_decref(o);
     return 0;
 }
-

@@ -10,10 +10,12 @@
 
 static int parse_signal(const char *s)
 {
-    static const struct { const char *n; int v; } sigs[] = {
-        { "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "KILL", SIGKILL }, { "USR1", SIGUSR1 },
-        { "USR2", SIGUSR2 }, { "TERM", SIGTERM }, { "STOP", SIGSTOP }, { "CONT", SIGCONT }, { "PWR", SIGPWR },
-        { NULL, 0 } };
+    static const struct {
+        const char *n;
+        int v;
+    } sigs[] = { { "HUP", SIGHUP },   { "INT", SIGINT },   { "QUIT", SIGQUIT }, { "KILL", SIGKILL },
+                 { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "TERM", SIGTERM }, { "STOP", SIGSTOP },
+                 { "CONT", SIGCONT }, { "PWR", SIGPWR },   { NULL, 0 } };
     if (str_has_prefix(s, "SIG"))
         s += 3;
     for (size_t i = 0; sigs[i].n; i++)
@@ -50,4 +52,3 @@ int cmd_kill(const vm_ctx *ctx, args *a)
     fprintf(stderr, "Sent signal \"%s\" to init process for VM %s\n", sig, uuid);
     return 0;
 }
-

@@ -23,4 +23,3 @@ int cmd_list(const vm_ctx *ctx, args *a)
     fputs(out, stdout);
     return 0;
 }
-

@@ -67,4 +67,3 @@ int cmd_lookup(const vm_ctx *ctx, args *a)
     print_json(sel);
     return 0;
 }
-

@@ -16,4 +16,3 @@ int cmd_reboot(const vm_ctx *ctx, args *a)
     r = vm_reboot(ctx, a->pos[0], a->F, &e);
     return write_done(s, a->pos[0], r, &e, NULL, "Successfully completed reboot for VM");
 }
-

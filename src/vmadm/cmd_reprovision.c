@@ -22,4 +22,3 @@ int cmd_reprovision(const vm_ctx *ctx, args *a)
         e.code = VMERR_INVALID; /* a reprovision error is never a no-op */
     return write_done(s, a->pos[0], r, &e, "Failed to reprovision VM", "Successfully reprovisioned VM");
 }
-

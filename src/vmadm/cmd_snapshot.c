@@ -33,4 +33,3 @@ int cmd_snapshot(const vm_ctx *ctx, args *a)
     }
     return write_done(s, u, r, &e, NULL, ok);
 }
-

@@ -12,8 +12,9 @@ int cmd_start(const vm_ctx *ctx, args *a)
     if (r)
         return r;
     for (int i = 1; i < a->npos; i++) {
-        cleanup_free char *k = strchr(a->pos[i], '=') ? xstrndup(a->pos[i], (size_t)(strchr(a->pos[i], '=') - a->pos[i]))
-                                                      : xstrdup(a->pos[i]);
+        cleanup_free char *k = strchr(a->pos[i], '=')
+            ? xstrndup(a->pos[i], (size_t)(strchr(a->pos[i], '=') - a->pos[i]))
+            : xstrdup(a->pos[i]);
         char m[256];
         snprintf(m, sizeof m, "Invalid argument to start: %s", k);
         return usage(m);
@@ -23,4 +24,3 @@ int cmd_start(const vm_ctx *ctx, args *a)
     r = vm_start(ctx, a->pos[0], &e);
     return write_done(s, a->pos[0], r, &e, "Unable to start VM", "Successfully started VM");
 }
-

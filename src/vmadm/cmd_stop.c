@@ -19,4 +19,3 @@ int cmd_stop(const vm_ctx *ctx, args *a)
     r = vm_stop(ctx, a->pos[0], a->F, (int)t, &e);
     return write_done(s, a->pos[0], r, &e, NULL, "Successfully completed stop for VM");
 }
-

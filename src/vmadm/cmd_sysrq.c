@@ -31,4 +31,3 @@ int cmd_sysrq(const vm_ctx *ctx, args *a)
     }
     return 0;
 }
-

@@ -37,4 +37,3 @@ int cmd_update(const vm_ctx *ctx, args *a)
     json_decref(payload);
     return write_done(s, a->pos[0], r, &e, NULL, "Successfully updated VM");
 }
-

@@ -16,8 +16,8 @@ int cmd_validate(const vm_ctx *ctx, args *a)
     int r = read_payload(a->f, "Will not validate from stdin when stdin is a tty.", &payload);
     if (r)
         return r;
-    cleanup_free char *brand = xstrdup(!strcmp(a->pos[0], "update") ? a->pos[1]
-                                       : json_string_value(json_object_get(payload, "brand")));
+    cleanup_free char *brand =
+        xstrdup(!strcmp(a->pos[0], "update") ? a->pos[1] : json_string_value(json_object_get(payload, "brand")));
     json_t *res = vm_validate_payload(ctx, a->pos[0], brand, payload);
     json_decref(payload);
     if (!res) {
@@ -29,4 +29,3 @@ int cmd_validate(const vm_ctx *ctx, args *a)
     json_decref(res);
     return 1;
 }
-

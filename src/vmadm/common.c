@@ -89,7 +89,8 @@ int parse_args(int argc, char **argv, int start, const char *valopts, const char
                 case 'F': a->F = true; break;
                 case 'r': a->r = true; break;
                 case 'f': a->full = true; break;
-                case 'v': case 'd': break; /* accepted, no effect (C8) */
+                case 'v':
+                case 'd': break; /* accepted, no effect (C8) */
                 }
             }
             continue;
@@ -214,8 +215,7 @@ vm_sync *sync_open(const vm_ctx *ctx, const char *what, const char *uuid)
 /* The tail every mutating command shares: on failure the message (after
  * the command's prefix) and exit 1 — 0 for SmartOS's "already" no-ops; on
  * success wait until vminfod shows the change, then the success line. */
-int write_done(vm_sync *s, const char *uuid, int r, const vm_err *e, const char *fail_prefix,
-                      const char *ok_msg)
+int write_done(vm_sync *s, const char *uuid, int r, const vm_err *e, const char *fail_prefix, const char *ok_msg)
 {
     if (r < 0) {
         vm_sync_end(s);
@@ -237,4 +237,3 @@ char **positional_filters(args *a, char **filters)
         filters[i] = a->pos[i];
     return filters;
 }
-

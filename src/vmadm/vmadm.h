@@ -19,13 +19,13 @@
 typedef struct args {
     char *pos[64];
     int npos;
-    const char *f;    /* -f */
-    const char *o;    /* -o */
-    const char *s;    /* -s */
-    const char *t;    /* -t */
+    const char *f; /* -f */
+    const char *o; /* -o */
+    const char *s; /* -s */
+    const char *t; /* -t */
     bool p, H, h, j, one, F, r, full;
     /* The whole command line, for verbs that parse it themselves. */
-    const char *cmd;  /* the verb as typed (aliases included) */
+    const char *cmd; /* the verb as typed (aliases included) */
     int argc;
     char **argv;
 } args;
@@ -34,19 +34,19 @@ typedef int (*vmadm_verb_fn)(const vm_ctx *ctx, args *a);
 
 typedef struct vmadm_verb {
     const char *name;
-    const char *alias;    /* SmartOS's other name, or NULL */
+    const char *alias; /* SmartOS's other name, or NULL */
     vmadm_verb_fn run;
-    const char *valopts;  /* options taking a value; NULL: the verb parses argv */
+    const char *valopts; /* options taking a value; NULL: the verb parses argv */
 } vmadm_verb;
 
 /* ---- common.c ---- */
 void usage_text(FILE *f);
-int usage(const char *msg);                 /* message + usage on stderr; 2 */
-int fail(const vm_err *e);                  /* message on stderr; 1 (2 for usage errors) */
+int usage(const char *msg); /* message + usage on stderr; 2 */
+int fail(const vm_err *e); /* message on stderr; 1 (2 for usage errors) */
 int parse_args(int argc, char **argv, int start, const char *valopts, const char *flagopts, args *a);
 /* Reads and parses a payload (C10, C11); 0, or the exit code after saying why. */
 int read_payload(const char *file, const char *tty_msg, json_t **out);
-int need_uuid(args *a, const char *cmd);    /* 0, or usage's exit code */
+int need_uuid(args *a, const char *cmd); /* 0, or usage's exit code */
 void print_json(json_t *j);
 char **positional_filters(args *a, char **filters);
 vm_sync *sync_open(const vm_ctx *ctx, const char *what, const char *uuid);

@@ -12,8 +12,7 @@ int vminfo_cmd_events(const vm_ctx *ctx, int argc, char **argv)
     vm_err err = VM_ERR_INIT;
     vminfo_stream *s = NULL;
     const char *envname = getenv("VMINFOD_NAME");
-    cleanup_free char *name = envname && *envname ? xasprintf("%s (Vminfod CLI)", envname)
-                                                 : xstrdup("Vminfod CLI");
+    cleanup_free char *name = envname && *envname ? xasprintf("%s (Vminfod CLI)", envname) : xstrdup("Vminfod CLI");
 
     if (vminfo_parse_flags(argc, argv, "fjr", fl) < 0) {
         vminfo_usage(NULL);

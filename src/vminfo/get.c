@@ -12,8 +12,7 @@ static char *url_segment(const char *s)
     char *o = xmalloc(strlen(s) * 3 + 1), *p = o;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            strchr("-._~", c))
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-._~", c))
             *p++ = (char)c;
         else
             p += sprintf(p, "%%%02X", c);
@@ -54,6 +53,5 @@ int vminfo_cmd_vm(const vm_ctx *ctx, int argc, char **argv)
     cleanup_free char *path = xasprintf("/vms/%s", seg);
 
     (void)argc;
-    return vminfo_client_get_json(ctx, path, &j, &err) < 0 ? vminfo_fail(&err)
-                                                           : vminfo_print_pretty(j);
+    return vminfo_client_get_json(ctx, path, &j, &err) < 0 ? vminfo_fail(&err) : vminfo_print_pretty(j);
 }

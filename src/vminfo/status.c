@@ -36,11 +36,10 @@ int vminfo_cmd_status(const vm_ctx *ctx, int argc, char **argv)
     printf("state: %s (%s)\n", vminfo_jstr(st, "state", "undefined"), vminfo_jstr(st, "status", "undefined"));
     printf("pid: %lld\n", jint(st, "pid"));
     printf("uptime: %s\n", vminfo_jstr(st, "uptime", "undefined"));
-    printf("rss: %.2fmb\n", json_number_value(json_object_get(json_object_get(st, "memory"),
-                                                                "rss")) / 1024.0 / 1024.0);
+    printf("rss: %.2fmb\n", json_number_value(json_object_get(json_object_get(st, "memory"), "rss")) / 1024.0 / 1024.0);
     printf("numVms: %lld\n", jint(st, "numVms"));
-    printf("queue\n  paused: %s\n  idle: %s\n  npending: %lld\n  nqueued: %lld\n",
-           jbool(q, "paused"), jbool(q, "idle"), jint(vq, "npending"), jint(vq, "nqueued"));
+    printf("queue\n  paused: %s\n  idle: %s\n  npending: %lld\n  nqueued: %lld\n", jbool(q, "paused"), jbool(q, "idle"),
+           jint(vq, "npending"), jint(vq, "nqueued"));
     printf("fullRefresh\n  lastRefresh: %s\n", json_is_string(lr) ? json_string_value(lr) : "null");
 
     json_t *errs = json_object_get(st, "refreshErrors");
@@ -62,8 +61,8 @@ int vminfo_cmd_status(const vm_ctx *ctx, int argc, char **argv)
     json_t *fw = json_object_get(st, "fswatcher");
     if (fw) {
         printf("fswatcher\n  running: %s\n  pid: %lld\n  watching: %zu\n  tryingToWatch: %zu\n"
-               "  pendingActions: %zu\n", jbool(fw, "running"), jint(fw, "watcher_pid"),
-               json_array_size(json_object_get(fw, "watching")),
+               "  pendingActions: %zu\n",
+               jbool(fw, "running"), jint(fw, "watcher_pid"), json_array_size(json_object_get(fw, "watching")),
                json_array_size(json_object_get(fw, "not_yet_watching")),
                json_object_size(json_object_get(fw, "pending_actions")));
     }

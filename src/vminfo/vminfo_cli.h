@@ -13,15 +13,15 @@
 typedef struct vminfo_cmd {
     const char *name;
     int (*run)(const vm_ctx *ctx, int argc, char **argv);
-    const char *usage;       /* its line in the usage text, after "  " */
-    const char *needs_arg;   /* usage message when its argument is missing, or NULL */
+    const char *usage; /* its line in the usage text, after "  " */
+    const char *needs_arg; /* usage message when its argument is missing, or NULL */
 } vminfo_cmd;
 
-int vminfo_cmd_ping(const vm_ctx *ctx, int argc, char **argv);     /* get.c */
-int vminfo_cmd_vms(const vm_ctx *ctx, int argc, char **argv);      /* get.c */
-int vminfo_cmd_vm(const vm_ctx *ctx, int argc, char **argv);       /* get.c */
-int vminfo_cmd_status(const vm_ctx *ctx, int argc, char **argv);   /* status.c */
-int vminfo_cmd_events(const vm_ctx *ctx, int argc, char **argv);   /* events.c */
+int vminfo_cmd_ping(const vm_ctx *ctx, int argc, char **argv); /* get.c */
+int vminfo_cmd_vms(const vm_ctx *ctx, int argc, char **argv); /* get.c */
+int vminfo_cmd_vm(const vm_ctx *ctx, int argc, char **argv); /* get.c */
+int vminfo_cmd_status(const vm_ctx *ctx, int argc, char **argv); /* status.c */
+int vminfo_cmd_events(const vm_ctx *ctx, int argc, char **argv); /* events.c */
 
 /* msg (if any) and a blank line, then the usage text, on stdout. */
 void vminfo_usage(const char *msg);

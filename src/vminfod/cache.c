@@ -32,8 +32,8 @@ static void record_error(vminfod *d, const char *msg)
     char ts[32];
     iso_time_ms(now_ms(), ts);
     pthread_mutex_lock(&d->lock);
-    json_array_append_new(d->refresh_errors, json_pack("{s:s, s:s, s:I}", "err", msg, "time", ts,
-                                                       "timeMs", (json_int_t)now_ms()));
+    json_array_append_new(d->refresh_errors,
+                          json_pack("{s:s, s:s, s:I}", "err", msg, "time", ts, "timeMs", (json_int_t)now_ms()));
     while (json_array_size(d->refresh_errors) > MAX_REFRESH_ERRORS)
         json_array_remove(d->refresh_errors, 0);
     pthread_mutex_unlock(&d->lock);
@@ -42,8 +42,7 @@ static void record_error(vminfod *d, const char *msg)
 
 /* Commits one change of the cache and its event atomically, so a listener
  * sees either the old snapshot plus the event, or the new snapshot. */
-static void commit(vminfod *d, const char *type, const char *uuid, json_t *vm, char *text,
-                   size_t len, json_t *changes)
+static void commit(vminfod *d, const char *type, const char *uuid, json_t *vm, char *text, size_t len, json_t *changes)
 {
     char date[32];
     struct wakes w = { 0 };
@@ -147,10 +146,8 @@ static int apply_gone(vminfod *d, const char *uuid)
 
     iso_time_ms(now_ms(), date);
     /* delete events carry no "vm" (I12). */
-    cleanup_json json_t *ev = json_pack("{s:s, s:s, s:s, s:s}", "type", "delete", "date", date,
-                                        "zonename",
-                                        json_is_string(zn) ? json_string_value(zn) : uuid,
-                                        "uuid", uuid);
+    cleanup_json json_t *ev = json_pack("{s:s, s:s, s:s, s:s}", "type", "delete", "date", date, "zonename",
+                                        json_is_string(zn) ? json_string_value(zn) : uuid, "uuid", uuid);
     pthread_mutex_lock(&d->lock);
     vminfod_vment_free(strmap_del(d->cache, uuid));
     vminfod_cache_changed_locked(d);
@@ -295,8 +292,8 @@ void vminfod_refresh_all(vminfod *d, const char *reason)
     d->refreshing = 0;
     d->last_refresh_ms = ended;
     json_array_append_new(d->refresh_log,
-                          json_pack("{s:s, s:i, s:I, s:I}", "reason", reason, "vmChanges", changes,
-                                    "started", (json_int_t)started, "ended", (json_int_t)ended));
+                          json_pack("{s:s, s:i, s:I, s:I}", "reason", reason, "vmChanges", changes, "started",
+                                    (json_int_t)started, "ended", (json_int_t)ended));
     while (json_array_size(d->refresh_log) > MAX_REFRESH_LOG)
         json_array_remove(d->refresh_log, 0);
     if (changes && strcmp(reason, "startup"))
@@ -305,8 +302,7 @@ void vminfod_refresh_all(vminfod *d, const char *reason)
     pthread_mutex_unlock(&d->lock);
 
     if (changes && strcmp(reason, "startup"))
-        vminfod_log(d, "warn", "%s rescan found %d VM(s) changed without an event: events were lost",
-                    reason, changes);
+        vminfod_log(d, "warn", "%s rescan found %d VM(s) changed without an event: events were lost", reason, changes);
     vminfod_log(d, "info", "%s refresh done: %zu VMs, %d changed, %lld ms", reason, nvms, changes,
                 (long long)(ended - started));
 }

@@ -36,8 +36,7 @@ static void listener_drop(vminfod *d, struct vminfod_listener *l, const char *wh
      * listener is still in the list. */
     if (l->ops && l->ops->kill)
         l->ops->kill(l->conn);
-    vminfod_log(d, "warn", "dropping events listener %s (%s): %s", l->uuid,
-                l->ua ? l->ua : "-", why);
+    vminfod_log(d, "warn", "dropping events listener %s (%s): %s", l->uuid, l->ua ? l->ua : "-", why);
 }
 
 void vminfod_keepalive(vminfod *d)
@@ -69,8 +68,7 @@ static void listeners_after_push(vminfod *d, struct wakes *w)
         if (l->next_seq < oldest) {
             listener_drop(d, l, "its next event left the history");
         } else {
-            long long pending = d->ring.total - vminfo_ring_pos(&d->ring, l->next_seq) -
-                                (long long)l->off;
+            long long pending = d->ring.total - vminfo_ring_pos(&d->ring, l->next_seq) - (long long)l->off;
             if (pending > (long long)d->opts.client_buffer)
                 listener_drop(d, l, "client buffer limit exceeded");
         }
@@ -126,8 +124,7 @@ static char *json_escape(const char *s, size_t len, size_t *outlen)
     return o;
 }
 
-struct vminfod_listener *vminfod_listener_new(vminfod *d, const char *ua, int has_since,
-                                              long long since, char **only)
+struct vminfod_listener *vminfod_listener_new(vminfod *d, const char *ua, int has_since, long long since, char **only)
 {
     struct vminfod_listener *l = xcalloc(1, sizeof *l);
     char date[32];
@@ -158,7 +155,8 @@ struct vminfod_listener *vminfod_listener_new(vminfod *d, const char *ua, int ha
 
     if (resume) {
         l->head = xasprintf("{\"type\":\"resumed\",\"date\":\"%s\",\"uuid\":\"%s\","
-                            "\"since\":%lld,\"seq\":%lld}\n", date, l->uuid, since, last);
+                            "\"since\":%lld,\"seq\":%lld}\n",
+                            date, l->uuid, since, last);
     } else {
         /* Escaping the snapshot outside the lock: the blob is immutable and
          * the listener already counts from the matching seq. */
@@ -166,10 +164,9 @@ struct vminfod_listener *vminfod_listener_new(vminfod *d, const char *ua, int ha
         cleanup_free char *esc = json_escape(blob->data, blob->len, &elen);
         cleanup_free char *pre = has_since
             ? xasprintf("{\"type\":\"resync\",\"date\":\"%s\",\"uuid\":\"%s\",\"since\":%lld,"
-                        "\"oldest\":%lld,\"vms\":\"", date, l->uuid, since,
-                        vminfo_ring_oldest(&d->ring))
-            : xasprintf("{\"type\":\"ready\",\"date\":\"%s\",\"uuid\":\"%s\",\"vms\":\"", date,
-                        l->uuid);
+                        "\"oldest\":%lld,\"vms\":\"",
+                        date, l->uuid, since, vminfo_ring_oldest(&d->ring))
+            : xasprintf("{\"type\":\"ready\",\"date\":\"%s\",\"uuid\":\"%s\",\"vms\":\"", date, l->uuid);
         cleanup_free char *post = xasprintf("\",\"seq\":%lld}\n", last);
         size_t pl = strlen(pre), ql = strlen(post);
         char *h = xmalloc(pl + elen + ql + 1);
@@ -189,8 +186,7 @@ struct vminfod_listener *vminfod_listener_new(vminfod *d, const char *ua, int ha
     return l;
 }
 
-void vminfod_listener_attach(vminfod *d, vminfod_listener *l, const vminfod_listener_ops *ops,
-                             void *conn)
+void vminfod_listener_attach(vminfod *d, vminfod_listener *l, const vminfod_listener_ops *ops, void *conn)
 {
     pthread_mutex_lock(&d->lock);
     l->ops = ops;

@@ -97,8 +97,7 @@ static int files_load_each(void *arg, vminfod_want_fn want, vminfod_each_fn fn, 
         vm_err e = VM_ERR_INIT;
         if (want && !want(fnarg, json_string_value(u)))
             continue;
-        if (files_load_one(arg, json_string_value(u), &vm, &e) == 0 &&
-            fn(fnarg, json_string_value(u), vm) < 0)
+        if (files_load_one(arg, json_string_value(u), &vm, &e) == 0 && fn(fnarg, json_string_value(u), vm) < 0)
             return -1;
     }
     return 0;

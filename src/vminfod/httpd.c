@@ -95,9 +95,8 @@ static const char *arg_lookup(void *cls, const char *key)
     return MHD_lookup_connection_value(cls, MHD_GET_ARGUMENT_KIND, key);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
 {
     vminfod_httpd *h = cls;
     vminfod_resp r;
@@ -121,15 +120,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     vminfod_handle(h->d, &req, &r);
     if (r.kind == VMINFOD_RESP_EVENTS) {
         struct evconn *ec = xcalloc(1, sizeof *ec);
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         ec->h = h;
         ec->l = r.listener;
         ec->conn = conn;
         ec->fd = ci ? ci->connect_fd : -1;
         vminfod_listener_attach(h->d, ec->l, &ev_ops, ec);
-        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, ev_read, ec,
-                                                 ev_free);
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, ev_read, ec, ev_free);
         if (!resp) {
             ev_free(ec);
             return MHD_NO;
@@ -137,8 +134,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* Event streams stay open forever (I9). */
         MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 0);
     } else if (r.blob) {
-        resp = MHD_create_response_from_buffer_with_free_callback_cls(r.len, r.body, blob_free,
-                                                                      r.blob);
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(r.len, r.body, blob_free, r.blob);
         if (!resp) {
             vminfod_resp_free(&r);
             return MHD_NO;
@@ -168,29 +164,21 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     while (n && msg[n - 1] == '\n')
         msg[--n] = '\0';
     /* A client closing its event stream is routine, not a warning. */
-    int routine = strstr(msg, "Failed to send") || strstr(msg, "closed") ||
-                  strstr(msg, "reset by peer");
+    int routine = strstr(msg, "Failed to send") || strstr(msg, "closed") || strstr(msg, "reset by peer");
     vminfod_log(h->d, routine ? "debug" : "warn", "http: %s", msg);
 }
 
-static struct MHD_Daemon *start_mhd(vminfod_httpd *h, int listen_fd, const struct sockaddr *sa,
-                                    int ipv6)
+static struct MHD_Daemon *start_mhd(vminfod_httpd *h, int listen_fd, const struct sockaddr *sa, int ipv6)
 {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ipv6)
         flags |= MHD_USE_IPv6;
     if (listen_fd >= 0)
-        return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
-                                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-                                MHD_OPTION_LISTEN_SOCKET, listen_fd,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+                                MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                                 MHD_OPTION_END);
-    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
-                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-                            MHD_OPTION_SOCK_ADDR, sa,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                            MHD_OPTION_END);
+    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+                            MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
 }
 
 static int open_unix(const char *path, vm_err *err)
@@ -220,8 +208,7 @@ static int open_unix(const char *path, vm_err *err)
     return fd;
 }
 
-int vminfod_httpd_start(vminfod *d, const char *listen, const char *sock_path,
-                        vminfod_httpd **out, vm_err *err)
+int vminfod_httpd_start(vminfod *d, const char *listen, const char *sock_path, vminfod_httpd **out, vm_err *err)
 {
     vminfod_httpd *h = xcalloc(1, sizeof *h);
 
@@ -243,8 +230,7 @@ int vminfod_httpd_start(vminfod *d, const char *listen, const char *sock_path,
     if (listen) {
         cleanup_free char *host = xstrdup(listen);
         char *colon = strrchr(host, ':');
-        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                                  .ai_flags = AI_PASSIVE };
+        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
         struct addrinfo *res = NULL;
         if (!colon || colon == host) {
             vm_err_set(err, VMERR_INVALID, "invalid listen address %s (want host:port)", listen);
@@ -258,8 +244,7 @@ int vminfod_httpd_start(vminfod *d, const char *listen, const char *sock_path,
         }
         int r = getaddrinfo(hn, colon + 1, &hints, &res);
         if (r != 0) {
-            vm_err_set(err, VMERR_INVALID, "invalid listen address %s: %s", listen,
-                       gai_strerror(r));
+            vm_err_set(err, VMERR_INVALID, "invalid listen address %s: %s", listen, gai_strerror(r));
             goto fail;
         }
         h->tcp = start_mhd(h, -1, res->ai_addr, res->ai_family == AF_INET6);
@@ -269,8 +254,8 @@ int vminfod_httpd_start(vminfod *d, const char *listen, const char *sock_path,
             goto fail;
         }
         const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->tcp, MHD_DAEMON_INFO_BIND_PORT);
-        snprintf(h->addr, sizeof h->addr, "%.*s:%u", (int)(strrchr(listen, ':') - listen),
-                 listen, di ? (unsigned)di->port : 0);
+        snprintf(h->addr, sizeof h->addr, "%.*s:%u", (int)(strrchr(listen, ':') - listen), listen,
+                 di ? (unsigned)di->port : 0);
     }
     *out = h;
     return 0;

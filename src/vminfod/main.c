@@ -117,12 +117,8 @@ static int parse_args(int argc, char **argv, struct args *a)
             if (opts->ring_bytes < opts->client_buffer * 2)
                 opts->ring_bytes = opts->client_buffer * 2;
             break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return 0;
-        default:
-            fputs(usage_text, stderr);
-            return 2;
+        case 'h': fputs(usage_text, stdout); return 0;
+        default: fputs(usage_text, stderr); return 2;
         }
     }
     if (optind < argc) {
@@ -199,8 +195,7 @@ int main(int argc, char **argv)
     vminfod_log(d, "info", "starting for root %s", ctx.root);
     if (vminfod_start(d, &err) < 0)
         goto out;
-    if (vminfod_httpd_start(d, strcmp(listen_addr, "none") ? listen_addr : NULL, sockpath, &h,
-                            &err) < 0)
+    if (vminfod_httpd_start(d, strcmp(listen_addr, "none") ? listen_addr : NULL, sockpath, &h, &err) < 0)
         goto out;
     {
         cleanup_free char *pidtxt = xasprintf("%ld\n", (long)getpid());
@@ -209,8 +204,8 @@ int main(int argc, char **argv)
         write_file_atomic(pidfile, pidtxt, strlen(pidtxt), 0644, &e2);
         write_file_atomic(addrfile, addrtxt, strlen(addrtxt), 0644, &e2);
     }
-    vminfod_log(d, "info", "listening on %s%s%s", *vminfod_httpd_addr(h) ? vminfod_httpd_addr(h)
-                : "-", sockpath ? " and " : "", sockpath ? sockpath : "");
+    vminfod_log(d, "info", "listening on %s%s%s", *vminfod_httpd_addr(h) ? vminfod_httpd_addr(h) : "-",
+                sockpath ? " and " : "", sockpath ? sockpath : "");
     if (vminfod_run(d, sigfd, &err) < 0)
         goto out;
     vminfod_log(d, "info", "shutting down");

@@ -154,8 +154,7 @@ void vminfod_handle(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
         }
         resp->status = 200;
         resp->kind = VMINFOD_RESP_EVENTS;
-        resp->listener = vminfod_listener_new(d, req->user_agent, since != NULL, (long long)s,
-                                              only);
+        resp->listener = vminfod_listener_new(d, req->user_agent, since != NULL, (long long)s, only);
     } else {
         set_body(resp, 404, xstrdup("Unsupported URL Path"));
     }

@@ -30,8 +30,8 @@ void vminfod_log(vminfod *d, const char *level, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     iso_time_ms(now_ms(), ts);
-    cleanup_json json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:i}", "time", ts, "level", level,
-                                         "name", "vminfod", "msg", msg, "pid", (int)getpid());
+    cleanup_json json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:i}", "time", ts, "level", level, "name", "vminfod",
+                                         "msg", msg, "pid", (int)getpid());
     cleanup_free char *line = rec ? json_compact(rec) : NULL;
     if (line)
         fprintf(stderr, "%s\n", line);
@@ -75,8 +75,7 @@ static const vminfod_watch_ops watch_ops = {
     watch_changed, watch_changed_many, watch_rescan, watch_tick, watch_paths, watch_log,
 };
 
-int vminfod_new(const vm_ctx *ctx, const vminfod_loader *loader, const vminfod_opts *opts,
-                vminfod **out, vm_err *err)
+int vminfod_new(const vm_ctx *ctx, const vminfod_loader *loader, const vminfod_opts *opts, vminfod **out, vm_err *err)
 {
     vminfod *d = xcalloc(1, sizeof *d);
 
@@ -90,15 +89,13 @@ int vminfod_new(const vm_ctx *ctx, const vminfod_loader *loader, const vminfod_o
     d->start_ms = now_ms();
     pthread_mutex_init(&d->lock, NULL);
     d->cache = strmap_new();
-    d->watch = vminfod_watch_new(ctx, d->opts.rescan_ms, d->opts.debounce_ms, &d->lock,
-                                 &watch_ops, d);
+    d->watch = vminfod_watch_new(ctx, d->opts.rescan_ms, d->opts.debounce_ms, &d->lock, &watch_ops, d);
     d->refresh_errors = json_array();
     d->refresh_log = json_array();
     /* Sequence numbers start at start-time × 1000 so they keep increasing
      * across restarts: a client resuming with a seq from an earlier daemon
      * is always older than this ring and gets a resync. */
-    vminfo_ring_init(&d->ring, d->opts.ring_events, d->opts.ring_bytes,
-                     (long long)d->start_ms * 1000);
+    vminfo_ring_init(&d->ring, d->opts.ring_events, d->opts.ring_bytes, (long long)d->start_ms * 1000);
     *out = d;
     return 0;
 }

@@ -44,27 +44,25 @@ typedef struct vminfod_loader {
 void vminfod_files_loader(const vm_ctx *ctx, vminfod_loader *out);
 
 typedef struct vminfod_opts {
-    int rescan_ms;          /* periodic full rescan; default 60000, 0 = never */
-    int debounce_ms;        /* coalescing window for bursts; default 1 */
-    size_t ring_events;     /* event history kept for ?since; default 4096 */
-    size_t ring_bytes;      /* ... and its byte bound; default 4 MiB */
-    size_t client_buffer;   /* per-listener unsent bytes before disconnect; 4 MiB */
+    int rescan_ms; /* periodic full rescan; default 60000, 0 = never */
+    int debounce_ms; /* coalescing window for bursts; default 1 */
+    size_t ring_events; /* event history kept for ?since; default 4096 */
+    size_t ring_bytes; /* ... and its byte bound; default 4 MiB */
+    size_t client_buffer; /* per-listener unsent bytes before disconnect; 4 MiB */
 } vminfod_opts;
 
 void vminfod_opts_default(vminfod_opts *o);
 
 typedef struct vminfod vminfod;
 
-int vminfod_new(const vm_ctx *ctx, const vminfod_loader *loader, const vminfod_opts *opts,
-                vminfod **out, vm_err *err);
+int vminfod_new(const vm_ctx *ctx, const vminfod_loader *loader, const vminfod_opts *opts, vminfod **out, vm_err *err);
 void vminfod_free(vminfod *d);
 /* The VMADM_ROOT served (sent as X-Vminfod-Root so clients of another root
  * never trust this daemon). */
 const char *vminfod_root(const vminfod *d);
 
 /* JSON-lines log record on stderr: {"time","level","msg"}. */
-void vminfod_log(vminfod *d, const char *level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void vminfod_log(vminfod *d, const char *level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- cache maintenance (watcher thread) ---- */
 
@@ -89,11 +87,11 @@ void vminfod_stop(vminfod *d);
 
 typedef struct vminfod_req {
     const char *method;
-    const char *path;        /* URL path, without query */
+    const char *path; /* URL path, without query */
     /* Query argument lookup (NULL if absent; "" for a bare key). */
     const char *(*arg)(void *cls, const char *key);
     void *arg_cls;
-    const char *user_agent;  /* may be NULL */
+    const char *user_agent; /* may be NULL */
 } vminfod_req;
 
 enum { VMINFOD_RESP_BODY = 0, VMINFOD_RESP_EVENTS };
@@ -103,9 +101,9 @@ typedef struct vminfod_listener vminfod_listener;
 typedef struct vminfod_resp {
     int status;
     int kind;
-    char *body;              /* malloc'd (BODY); may be NULL for empty */
+    char *body; /* malloc'd (BODY); may be NULL for empty */
     size_t len;
-    void *blob;              /* shared body (/vms): release with vminfod_blob_unref */
+    void *blob; /* shared body (/vms): release with vminfod_blob_unref */
     vminfod_listener *listener; /* EVENTS: registered, owned by the transport */
 } vminfod_resp;
 
@@ -127,12 +125,11 @@ char *vminfod_query_get(const char *query, const char *key);
 typedef struct vminfod_listener_ops {
     void (*suspend)(void *conn);
     void (*resume)(void *conn);
-    void (*kill)(void *conn);     /* shut the socket down (slow client) */
+    void (*kill)(void *conn); /* shut the socket down (slow client) */
     int (*peer_gone)(void *conn); /* 1 when the client closed its end */
 } vminfod_listener_ops;
 
-void vminfod_listener_attach(vminfod *d, vminfod_listener *l, const vminfod_listener_ops *ops,
-                             void *conn);
+void vminfod_listener_attach(vminfod *d, vminfod_listener *l, const vminfod_listener_ops *ops, void *conn);
 /* Copies up to max bytes of the stream.  Returns bytes (>0), 0 when nothing
  * is pending (suspend was called if attached), -1 at end of stream (daemon
  * stopping), -2 when the listener was dropped (too slow). */

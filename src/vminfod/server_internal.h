@@ -47,10 +47,10 @@ struct vminfod_listener {
     char uuid[37];
     char *ua;
     int64_t created;
-    char *head;            /* first line (ready / resumed / resync) */
+    char *head; /* first line (ready / resumed / resync) */
     size_t head_len, head_off;
-    long long next_seq;    /* next ring event to send */
-    size_t off;            /* bytes of it already sent */
+    long long next_seq; /* next ring event to send */
+    size_t off; /* bytes of it already sent */
     int dead, closing, suspended;
     const vminfod_listener_ops *ops;
     void *conn;
@@ -61,19 +61,19 @@ struct vminfod {
     vminfod_loader loader;
     vminfod_opts opts;
     int64_t start_ms;
-    vminfod_watch *watch;        /* its tables are written under lock too */
+    vminfod_watch *watch; /* its tables are written under lock too */
 
     /* ---- shared: under lock ---- */
     pthread_mutex_t lock;
-    strmap *cache;               /* uuid → struct vment */
-    struct vms_blob *proj;       /* last /vms?fields= answer, until the cache changes */
-    char *proj_fields;           /* ... and the fields it was asked for */
-    char *frag_fields;           /* the fields of every vment.frag */
+    strmap *cache; /* uuid → struct vment */
+    struct vms_blob *proj; /* last /vms?fields= answer, until the cache changes */
+    char *proj_fields; /* ... and the fields it was asked for */
+    char *frag_fields; /* the fields of every vment.frag */
     vminfo_ring ring;
     struct vminfod_listener *listeners;
     size_t nlisteners;
-    json_t *refresh_errors;      /* [{err, time}] newest last */
-    json_t *refresh_log;         /* [{reason, cacheChanges, vmChanges, started, ended}] */
+    json_t *refresh_errors; /* [{err, time}] newest last */
+    json_t *refresh_log; /* [{reason, cacheChanges, vmChanges, started, ended}] */
     int64_t last_refresh_ms;
     int refreshing;
     long long events_lost_rescans;
@@ -118,8 +118,7 @@ void vminfod_vment_scalars(json_t *vm, struct vment *e);
 void vminfod_event_push_locked(vminfod *d, json_t *ev, struct wakes *w);
 void vminfod_wakes_run(struct wakes *w);
 /* A new listener from ?since / ?vms= (registered; see server.h). */
-struct vminfod_listener *vminfod_listener_new(vminfod *d, const char *ua, int has_since,
-                                              long long since, char **only);
+struct vminfod_listener *vminfod_listener_new(vminfod *d, const char *ua, int has_since, long long since, char **only);
 
 /* ---- status.c ---- */
 

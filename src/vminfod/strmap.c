@@ -7,7 +7,7 @@
 #include "common/util.h"
 
 struct slot {
-    char *key;     /* NULL: empty; TOMB: deleted */
+    char *key; /* NULL: empty; TOMB: deleted */
     void *val;
     uint64_t hash;
 };

@@ -33,8 +33,8 @@ void vminfod_watch_log(vminfod_watch *wt, const char *level, const char *fmt, ..
     wt->ops->log(wt->arg, level, msg);
 }
 
-vminfod_watch *vminfod_watch_new(const vm_ctx *ctx, int rescan_ms, int debounce_ms,
-                                 pthread_mutex_t *lock, const vminfod_watch_ops *ops, void *arg)
+vminfod_watch *vminfod_watch_new(const vm_ctx *ctx, int rescan_ms, int debounce_ms, pthread_mutex_t *lock,
+                                 const vminfod_watch_ops *ops, void *arg)
 {
     vminfod_watch *wt = xcalloc(1, sizeof *wt);
 
@@ -113,8 +113,9 @@ static void read_inotify(vminfod_watch *wt)
                 pthread_mutex_lock(wt->lock);
                 wt->overflows++;
                 pthread_mutex_unlock(wt->lock);
-                vminfod_watch_log(wt, "warn", "inotify queue overflowed: file events were lost, "
-                            "rescanning all VMs");
+                vminfod_watch_log(wt, "warn",
+                                  "inotify queue overflowed: file events were lost, "
+                                  "rescanning all VMs");
                 request_rescan(wt, "overflow");
                 continue;
             }

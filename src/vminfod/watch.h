@@ -42,8 +42,8 @@ typedef struct vminfod_watch vminfod_watch;
 
 /* Nothing is watched until vminfod_watch_start.  ctx, lock and ops must
  * outlive the watcher; rescan_ms 0 = no periodic rescan. */
-vminfod_watch *vminfod_watch_new(const vm_ctx *ctx, int rescan_ms, int debounce_ms,
-                                 pthread_mutex_t *lock, const vminfod_watch_ops *ops, void *arg);
+vminfod_watch *vminfod_watch_new(const vm_ctx *ctx, int rescan_ms, int debounce_ms, pthread_mutex_t *lock,
+                                 const vminfod_watch_ops *ops, void *arg);
 /* Drops every watch and closes the loop's descriptors. */
 void vminfod_watch_free(vminfod_watch *w);
 
@@ -59,9 +59,9 @@ void vminfod_watch_stop(vminfod_watch *w);
 
 /* What a reload of a VM found, for vminfod_watch_vm. */
 enum vminfod_vm_state {
-    VMINFOD_VM_LOADED,   /* the VM loaded */
-    VMINFOD_VM_BROKEN,   /* its directory exists but it could not be loaded */
-    VMINFOD_VM_GONE,     /* it and its directory are gone */
+    VMINFOD_VM_LOADED, /* the VM loaded */
+    VMINFOD_VM_BROKEN, /* its directory exists but it could not be loaded */
+    VMINFOD_VM_GONE, /* it and its directory are gone */
 };
 
 /* Keeps the watches and the pidfd of a VM current (LOADED, BROKEN) or drops

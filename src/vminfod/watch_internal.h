@@ -17,12 +17,12 @@
 
 /* A watched directory; refs say which entries matter to whom. */
 struct wref {
-    char *name;        /* entry name, NULL for any entry */
-    char *owner;       /* VM uuid, or "@list" / "@globals" */
+    char *name; /* entry name, NULL for any entry */
+    char *owner; /* VM uuid, or "@list" / "@globals" */
 };
 
 struct wdir {
-    int wd;            /* -1 once the kernel dropped the watch */
+    int wd; /* -1 once the kernel dropped the watch */
     char *path;
     struct wref *refs;
     size_t nrefs, cap;
@@ -31,7 +31,7 @@ struct wdir {
 /* Watcher-side state of one VM (exists while the VM, or its directory, does). */
 struct vmw {
     char uuid[37];
-    struct wdir **dirs;   /* one entry per ref this VM holds (parallel to names) */
+    struct wdir **dirs; /* one entry per ref this VM holds (parallel to names) */
     char **names;
     size_t n;
     int pid;
@@ -48,15 +48,15 @@ struct vminfod_watch {
     /* ---- shared: written under *lock by the loop thread, which reads them
      * freely (their only writer) ---- */
     pthread_mutex_t *lock;
-    strmap *dirs;                /* path → struct wdir */
-    strmap *wds;                 /* "%d" wd → struct wdir */
-    strmap *vmw;                 /* uuid → struct vmw */
-    size_t npending;             /* VMs waiting for reload */
+    strmap *dirs; /* path → struct wdir */
+    strmap *wds; /* "%d" wd → struct wdir */
+    strmap *vmw; /* uuid → struct vmw */
+    size_t npending; /* VMs waiting for reload */
     long long overflows;
 
     /* ---- loop thread only ---- */
     int epfd, inofd, timerfd, wakefd;
-    strmap *dirty;               /* uuid → due time (int64_t *) */
+    strmap *dirty; /* uuid → due time (int64_t *) */
     int rescan_pending;
     const char *rescan_reason;
     int stopping;

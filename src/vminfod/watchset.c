@@ -20,14 +20,14 @@
 
 #include "common/util.h"
 
-#define WATCH_MASK (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | \
-                    IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
+#define WATCH_MASK \
+    (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF | \
+     IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
 #define RETRY_LIMIT 40
 
 /* ---- watched directories ---- */
 
-static struct wdir *wdir_ref(vminfod_watch *wt, const char *path, const char *name,
-                             const char *owner)
+static struct wdir *wdir_ref(vminfod_watch *wt, const char *path, const char *name, const char *owner)
 {
     struct wdir *w = strmap_get(wt->dirs, path);
 
@@ -186,13 +186,12 @@ static void targets_free(struct target *v, size_t n)
 /* Swaps the refs held by `owner` for the new target set; refs are taken
  * before the old ones are dropped, so a directory watched before and after
  * is never unwatched in between (no lost events). */
-static void set_targets(vminfod_watch *wt, struct vmw *w, const char *owner, struct target *t,
-                        size_t n)
+static void set_targets(vminfod_watch *wt, struct vmw *w, const char *owner, struct target *t, size_t n)
 {
     int same = n == w->n;
     for (size_t i = 0; same && i < n; i++)
         same = w->dirs[i] && w->dirs[i]->wd >= 0 && !strcmp(w->dirs[i]->path, t[i].dir) &&
-               same_name(w->names[i], t[i].name);
+            same_name(w->names[i], t[i].name);
     if (same)
         return;
 
@@ -399,8 +398,7 @@ json_t *vminfod_watch_status_locked(const vminfod_watch *wt)
     it = 0;
     while (strmap_next(wt->dirty, &it, &k, NULL))
         json_object_set_new(pending, k, json_string("refresh"));
-    return json_pack("{s:b, s:i, s:o, s:o, s:o, s:i}",
-        "running", wt->inofd >= 0, "watcher_pid", (int)getpid(), "watching", watching,
-        "not_yet_watching", notyet, "pending_actions", pending,
-        "inotifyWatches", (int)strmap_count(wt->wds));
+    return json_pack("{s:b, s:i, s:o, s:o, s:o, s:i}", "running", wt->inofd >= 0, "watcher_pid", (int)getpid(),
+                     "watching", watching, "not_yet_watching", notyet, "pending_actions", pending, "inotifyWatches",
+                     (int)strmap_count(wt->wds));
 }

@@ -42,8 +42,7 @@ int cmd_create(vs_pool *pool, int argc, char **argv)
             if (add_opt_prop(props, optarg) < 0)
                 return 2;
             break;
-        default:
-            return opt_error(c);
+        default: return opt_error(c);
         }
     }
     if (optind >= argc)

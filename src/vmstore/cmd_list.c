@@ -9,10 +9,10 @@
 
 static const char *header(const char *p)
 {
-    static const char *const h[][2] = {
-        { "available", "AVAIL" }, { "referenced", "REFER" }, { "reservation", "RESERV" },
-        { "refreservation", "REFRESERV" }, { "compression", "COMPRESS" },
-        { "volblocksize", "VOLBLOCK" }, { "usedbysnapshots", "USEDSNAP" }, { NULL, NULL } };
+    static const char *const h[][2] = { { "available", "AVAIL" },          { "referenced", "REFER" },
+                                        { "reservation", "RESERV" },       { "refreservation", "REFRESERV" },
+                                        { "compression", "COMPRESS" },     { "volblocksize", "VOLBLOCK" },
+                                        { "usedbysnapshots", "USEDSNAP" }, { NULL, NULL } };
     for (size_t i = 0; h[i][0]; i++)
         if (!strcmp(p, h[i][0]))
             return h[i][1];
@@ -45,7 +45,8 @@ static int cmp_rows(const void *a, const void *b)
             return g_sort[i].desc ? -c : c;
     }
     /* qsort is not stable: fall back to list order. */
-    return (int)(json_integer_value(json_object_get(ra, "\x01idx")) - json_integer_value(json_object_get(rb, "\x01idx")));
+    return (int)(json_integer_value(json_object_get(ra, "\x01idx")) -
+                 json_integer_value(json_object_get(rb, "\x01idx")));
 }
 
 int cmd_list(vs_pool *pool, int argc, char **argv)
@@ -71,12 +72,12 @@ int cmd_list(vs_pool *pool, int argc, char **argv)
             strv_free(cols);
             cols = strv_split(optarg, ",");
             break;
-        case 's': case 'S':
+        case 's':
+        case 'S':
             if (g_nsort < 16)
                 g_sort[g_nsort++] = (sortkey){ canon_prop(optarg), c == 'S' };
             break;
-        default:
-            return opt_error(c);
+        default: return opt_error(c);
         }
     }
     cleanup_json json_t *names = json_array();

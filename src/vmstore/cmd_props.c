@@ -15,7 +15,8 @@ int cmd_get(vs_pool *pool, int argc, char **argv)
     vm_err err = VM_ERR_INIT;
     while ((c = getopt(argc, argv, "+rHpo:t:s:d:")) != -1) {
         switch (c) {
-        case 'r': case 'd': rec = true; break;
+        case 'r':
+        case 'd': rec = true; break;
         case 'H': scripted = true; break;
         case 'p': parsable = true; break;
         case 's': break;
@@ -23,16 +24,15 @@ int cmd_get(vs_pool *pool, int argc, char **argv)
             strv_free(fields);
             fields = strcmp(optarg, "all") ? strv_split(optarg, ",") : strv_split("name,property,value,source", ",");
             for (size_t i = 0; fields[i]; i++)
-                if (strcmp(fields[i], "name") && strcmp(fields[i], "property") &&
-                    strcmp(fields[i], "value") && strcmp(fields[i], "source") && strcmp(fields[i], "received"))
+                if (strcmp(fields[i], "name") && strcmp(fields[i], "property") && strcmp(fields[i], "value") &&
+                    strcmp(fields[i], "source") && strcmp(fields[i], "received"))
                     return usage("invalid field '%s'", fields[i]);
             break;
         case 't':
             if (parse_types(optarg, &types) < 0)
                 return 2;
             break;
-        default:
-            return opt_error(c);
+        default: return opt_error(c);
         }
     }
     if (argc - optind < 1)
@@ -90,9 +90,9 @@ int cmd_get(vs_pool *pool, int argc, char **argv)
             json_array_foreach(plist, k, pn) {
                 const char *p = json_string_value(pn);
                 json_t *pv = json_object_get(props, p);
-                if (!pv && !strchr(p, ':') && !is_size_prop(p) && strcmp(p, "origin") &&
-                    strcmp(p, "mountpoint") && strcmp(p, "compression") && strcmp(p, "type") &&
-                    strcmp(p, "creation") && strcmp(p, "name") && strcmp(p, "userrefs") && strcmp(p, "guid")) {
+                if (!pv && !strchr(p, ':') && !is_size_prop(p) && strcmp(p, "origin") && strcmp(p, "mountpoint") &&
+                    strcmp(p, "compression") && strcmp(p, "type") && strcmp(p, "creation") && strcmp(p, "name") &&
+                    strcmp(p, "userrefs") && strcmp(p, "guid")) {
                     return usage("bad property list: invalid property '%s'", p);
                 }
                 json_t *row = json_array();

@@ -44,7 +44,8 @@ int cmd_rollback(vs_pool *pool, int argc, char **argv)
     vm_err err = VM_ERR_INIT;
     while ((c = getopt(argc, argv, "+rRf")) != -1) {
         switch (c) {
-        case 'r': case 'R': rec = true; break;
+        case 'r':
+        case 'R': rec = true; break;
         case 'f': break;
         default: return opt_error(c);
         }
@@ -81,8 +82,7 @@ static int hold_or_release(vs_pool *pool, int argc, char **argv, bool release)
     if (argc - optind < 2)
         return usage("missing snapshot argument");
     for (int i = optind + 1; i < argc; i++) {
-        int r = release ? vs_release(pool, argv[optind], argv[i], &err)
-                        : vs_hold(pool, argv[optind], argv[i], &err);
+        int r = release ? vs_release(pool, argv[optind], argv[i], &err) : vs_hold(pool, argv[optind], argv[i], &err);
         if (r < 0) {
             fprintf(stderr, "%s\n", err.msg);
             vm_err_clear(&err);

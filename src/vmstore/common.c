@@ -48,10 +48,10 @@ int opt_error(int c)
 
 const char *canon_prop(const char *p)
 {
-    static const char *const alias[][2] = {
-        { "avail", "available" }, { "refer", "referenced" }, { "reserv", "reservation" },
-        { "refreserv", "refreservation" }, { "compress", "compression" },
-        { "volblock", "volblocksize" }, { "usedsnap", "usedbysnapshots" }, { NULL, NULL } };
+    static const char *const alias[][2] = { { "avail", "available" },          { "refer", "referenced" },
+                                            { "reserv", "reservation" },       { "refreserv", "refreservation" },
+                                            { "compress", "compression" },     { "volblock", "volblocksize" },
+                                            { "usedsnap", "usedbysnapshots" }, { NULL, NULL } };
     for (size_t i = 0; alias[i][0]; i++)
         if (!strcmp(p, alias[i][0]))
             return alias[i][1];
@@ -60,8 +60,8 @@ const char *canon_prop(const char *p)
 
 bool is_size_prop(const char *p)
 {
-    static const char *const s[] = { "used", "available", "referenced", "usedbysnapshots", "volsize",
-        "volblocksize", "quota", "refquota", "reservation", "refreservation", NULL };
+    static const char *const s[] = { "used",  "available", "referenced",  "usedbysnapshots", "volsize", "volblocksize",
+                                     "quota", "refquota",  "reservation", "refreservation",  NULL };
     for (size_t i = 0; s[i]; i++)
         if (!strcmp(p, s[i]))
             return true;
@@ -70,8 +70,7 @@ bool is_size_prop(const char *p)
 
 static bool none_when_zero(const char *p)
 {
-    return !strcmp(p, "quota") || !strcmp(p, "refquota") || !strcmp(p, "reservation") ||
-           !strcmp(p, "refreservation");
+    return !strcmp(p, "quota") || !strcmp(p, "refquota") || !strcmp(p, "reservation") || !strcmp(p, "refreservation");
 }
 
 void fmt_time(int64_t t, char *buf, size_t n)

@@ -22,7 +22,7 @@ typedef int (*vmstore_fn)(vs_pool *pool, int argc, char **argv);
 typedef struct vmstore_cmd {
     const char *name;
     vmstore_fn fn;
-    const char *usage;  /* NULL for an alias (not listed) */
+    const char *usage; /* NULL for an alias (not listed) */
 } vmstore_cmd;
 /* The verbs, in the order of the usage text; ends with a NULL name. */
 extern const vmstore_cmd vmstore_cmds[];
@@ -55,22 +55,22 @@ void print_table(json_t *rows, json_t *heads, json_t *right, bool scripted);
 int add_opt_prop(json_t *props, const char *arg);
 
 /* ---- the verbs ---- */
-int cmd_list(vs_pool *pool, int argc, char **argv);      /* cmd_list.c */
-int cmd_get(vs_pool *pool, int argc, char **argv);       /* cmd_props.c */
+int cmd_list(vs_pool *pool, int argc, char **argv); /* cmd_list.c */
+int cmd_get(vs_pool *pool, int argc, char **argv); /* cmd_props.c */
 int cmd_set(vs_pool *pool, int argc, char **argv);
-int cmd_create(vs_pool *pool, int argc, char **argv);    /* cmd_create.c */
+int cmd_create(vs_pool *pool, int argc, char **argv); /* cmd_create.c */
 int cmd_clone(vs_pool *pool, int argc, char **argv);
 int cmd_import(vs_pool *pool, int argc, char **argv);
-int cmd_snapshot(vs_pool *pool, int argc, char **argv);  /* cmd_snapshot.c */
+int cmd_snapshot(vs_pool *pool, int argc, char **argv); /* cmd_snapshot.c */
 int cmd_rollback(vs_pool *pool, int argc, char **argv);
 int cmd_hold(vs_pool *pool, int argc, char **argv);
 int cmd_release(vs_pool *pool, int argc, char **argv);
 int cmd_holds(vs_pool *pool, int argc, char **argv);
-int cmd_destroy(vs_pool *pool, int argc, char **argv);   /* cmd_dataset.c */
+int cmd_destroy(vs_pool *pool, int argc, char **argv); /* cmd_dataset.c */
 int cmd_rename(vs_pool *pool, int argc, char **argv);
 int cmd_swap(vs_pool *pool, int argc, char **argv);
 int cmd_resize(vs_pool *pool, int argc, char **argv);
-int cmd_changed(vs_pool *pool, int argc, char **argv);   /* cmd_space.c */
+int cmd_changed(vs_pool *pool, int argc, char **argv); /* cmd_space.c */
 int cmd_space(vs_pool *pool, int argc, char **argv);
 
 #endif

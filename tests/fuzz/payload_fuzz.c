@@ -39,9 +39,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         vm_apply_defaults(p, "zones");
                         vm_fix_memory_create(p);
                     } else if (!strcmp(actions[a], "update")) {
-                        json_t *cur = json_pack("{s:s,s:i,s:i,s:i,s:i}", "brand", brands[b], "ram", 1024,
-                                                "max_physical_memory", 2304, "max_locked_memory", 2304,
-                                                "max_swap", 2304);
+                        json_t *cur =
+                            json_pack("{s:s,s:i,s:i,s:i,s:i}", "brand", brands[b], "ram", 1024, "max_physical_memory",
+                                      2304, "max_locked_memory", 2304, "max_swap", 2304);
                         vm_fix_memory_update(p, cur);
                         json_decref(cur);
                     }

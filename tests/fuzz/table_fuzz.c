@@ -27,7 +27,7 @@ static int flat_and_short(json_t *j)
             if (strlen(k) >= 200 || json_is_object(v) || json_is_array(v))
                 return 0;
             if (json_is_integer(v) || json_is_real(v))
-                return 0;   /* number spellings jansson allows differ (length, range) */
+                return 0; /* number spellings jansson allows differ (length, range) */
         }
     }
     return 1;
@@ -48,8 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t r = 0; r < vm_table_nrows(a); r++)
             for (size_t c = 0; c < vm_table_ncols(a); c++) {
                 const vm_cell *x = vm_table_cell(a, r, c), *y = vm_table_cell(b, r, c);
-                if (x->kind != y->kind || (!x->text) != (!y->text) ||
-                    (x->text && strcmp(x->text, y->text)))
+                if (x->kind != y->kind || (!x->text) != (!y->text) || (x->text && strcmp(x->text, y->text)))
                     __builtin_trap();
             }
     } else if (j && flat_and_short(j) && !memchr(data, 0, size)) {

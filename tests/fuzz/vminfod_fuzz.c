@@ -38,8 +38,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     for (size_t i = 0; i < 2; i++) {
         char *dir = vm_ctx_vm_dir(&ctx, vms[i][0]);
         char *path = xasprintf("%s/vm.json", dir);
-        if (mkdir_p(dir, 0755, &err) < 0 ||
-            write_file_atomic(path, vms[i][1], strlen(vms[i][1]), 0644, &err) < 0)
+        if (mkdir_p(dir, 0755, &err) < 0 || write_file_atomic(path, vms[i][1], strlen(vms[i][1]), 0644, &err) < 0)
             abort();
         free(dir);
         free(path);

@@ -46,8 +46,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     cleanup_json json_t *vm = NULL;
     cleanup_vs_pool vs_pool *pool = NULL;
-    if (!strcmp(cmd, "start") || !strcmp(cmd, "stop") || !strcmp(cmd, "limits") ||
-        !strcmp(cmd, "mkzone")) {
+    if (!strcmp(cmd, "start") || !strcmp(cmd, "stop") || !strcmp(cmd, "limits") || !strcmp(cmd, "mkzone")) {
         vm = load(argv[2], &err);
         if (!vm)
             goto out;
@@ -95,8 +94,8 @@ int main(int argc, char **argv)
         if (!rc)
             printf("{\"running\": %d, \"zone_state\": \"%s\", \"pid\": %d, \"boot_ms\": %lld, "
                    "\"has_exit\": %d, \"exit_status\": %d, \"exit_ms\": %lld}\n",
-                   rs.running, rs.zone_state, rs.pid, (long long)rs.boot_ms, rs.has_exit,
-                   rs.exit_status, (long long)rs.exit_ms);
+                   rs.running, rs.zone_state, rs.pid, (long long)rs.boot_ms, rs.has_exit, rs.exit_status,
+                   (long long)rs.exit_ms);
     } else if (!strcmp(cmd, "kill") && argc == 4) {
         rc = ct_kill(&ctx, argv[2], atoi(argv[3]), &err) < 0;
     } else if (!strcmp(cmd, "login")) {

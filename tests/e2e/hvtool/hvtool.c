@@ -69,11 +69,10 @@ static int run(vm_ctx *ctx, int argc, char **argv, vm_err *err)
     if (!strcmp(cmd, "runstate")) {
         vm_runstate rs;
         hv_runstate(ctx, uuid, &rs);
-        cleanup_json json_t *j = json_pack(
-            "{s:b,s:s,s:i,s:I,s:b,s:i,s:I,s:s,s:s}", "running", rs.running, "zone_state",
-            rs.zone_state, "pid", rs.pid, "boot_ms", (json_int_t)rs.boot_ms, "has_exit",
-            rs.has_exit, "exit_status", rs.exit_status, "exit_ms", (json_int_t)rs.exit_ms,
-            "accel", rs.accel, "warning", rs.warning);
+        cleanup_json json_t *j =
+            json_pack("{s:b,s:s,s:i,s:I,s:b,s:i,s:I,s:s,s:s}", "running", rs.running, "zone_state", rs.zone_state,
+                      "pid", rs.pid, "boot_ms", (json_int_t)rs.boot_ms, "has_exit", rs.has_exit, "exit_status",
+                      rs.exit_status, "exit_ms", (json_int_t)rs.exit_ms, "accel", rs.accel, "warning", rs.warning);
         return print_json(j);
     }
     if (!strcmp(cmd, "kill"))

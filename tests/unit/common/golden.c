@@ -56,11 +56,10 @@ static void print_diff(const char *path, const char *expected, const char *actua
     cleanup_free size_t *lcs = xcalloc((ne + 1) * w, sizeof *lcs);
     for (size_t i = ne; i-- > 0;)
         for (size_t j = na; j-- > 0;)
-            lcs[i * w + j] = !strcmp(e[i], a[j]) ? lcs[(i + 1) * w + j + 1] + 1
-                             : lcs[(i + 1) * w + j] > lcs[i * w + j + 1] ? lcs[(i + 1) * w + j]
-                                                                          : lcs[i * w + j + 1];
-    fprintf(stderr, "golden mismatch: %s (VMADM_GOLDEN_UPDATE=1 rewrites it)\n--- %s\n+++ actual\n",
-            path, path);
+            lcs[i * w + j] = !strcmp(e[i], a[j])            ? lcs[(i + 1) * w + j + 1] + 1
+                : lcs[(i + 1) * w + j] > lcs[i * w + j + 1] ? lcs[(i + 1) * w + j]
+                                                            : lcs[i * w + j + 1];
+    fprintf(stderr, "golden mismatch: %s (VMADM_GOLDEN_UPDATE=1 rewrites it)\n--- %s\n+++ actual\n", path, path);
     size_t i = 0, j = 0;
     bool changed = false, any = false; /* the previous line / any line was a change */
     while (i < ne || j < na) {
@@ -98,8 +97,7 @@ int golden_check(const char *path, const char *actual)
     cleanup_free char *expected = NULL;
     size_t len;
     if (read_file(path, &expected, &len, &err) < 0) {
-        fprintf(stderr, "golden file missing: %s (%s); VMADM_GOLDEN_UPDATE=1 creates it\n", path,
-                err.msg);
+        fprintf(stderr, "golden file missing: %s (%s); VMADM_GOLDEN_UPDATE=1 creates it\n", path, err.msg);
         return -1;
     }
     if (len == strlen(actual) && !memcmp(expected, actual, len))

@@ -84,10 +84,16 @@ static void test_read_write(void **state)
 static void test_pid(void **state)
 {
     (void)state;
-    static const struct { const char *text; pid_t pid; } cases[] = {
-        { "1234", 1234 }, { "2", 2 }, { "1", 0 }, { "0", 0 }, { "-5", 0 }, { "", 0 },
-        { "12a", 0 }, { "1073741823", 1073741823 }, { "1073741824", 0 },
-        { "99999999999999999999", 0 }, { "garbage", 0 },
+    static const struct {
+        const char *text;
+        pid_t pid;
+    } cases[] = {
+        { "1234", 1234 },    { "2", 2 },
+        { "1", 0 },          { "0", 0 },
+        { "-5", 0 },         { "", 0 },
+        { "12a", 0 },        { "1073741823", 1073741823 },
+        { "1073741824", 0 }, { "99999999999999999999", 0 },
+        { "garbage", 0 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         pid_t pid = 0;
@@ -141,8 +147,7 @@ static void test_live_boot_state(void **state)
     assert_string_equal(live().zone_state, "shutting_down");
 
     /* Anything else is not a transition. */
-    static const char *const garbage[] = { "", "running\n", "shutting_downs 1\n",
-                                           "Shutting_down\n", "\x01\xff" };
+    static const char *const garbage[] = { "", "running\n", "shutting_downs 1\n", "Shutting_down\n", "\x01\xff" };
     for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++) {
         put("state", garbage[i]);
         assert_string_equal(live().zone_state, "running");
@@ -230,11 +235,8 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_read_write),
-        cmocka_unit_test(test_pid),
-        cmocka_unit_test(test_live_boot_state),
-        cmocka_unit_test(test_lastexited),
-        cmocka_unit_test(test_pidfd),
+        cmocka_unit_test(test_read_write), cmocka_unit_test(test_pid),   cmocka_unit_test(test_live_boot_state),
+        cmocka_unit_test(test_lastexited), cmocka_unit_test(test_pidfd),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

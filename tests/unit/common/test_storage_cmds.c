@@ -27,8 +27,7 @@
 
 static const char *golden_dir;
 
-static void pass_through(char *const argv[], const char *in, size_t len, cmd_reply *r,
-                         void *opaque)
+static void pass_through(char *const argv[], const char *in, size_t len, cmd_reply *r, void *opaque)
 {
     (void)argv;
     (void)in;
@@ -76,11 +75,11 @@ static char *number_random_names(const char *text)
     return out;
 }
 
-#define OK(call)                                                                                   \
-    do {                                                                                           \
-        vm_err _e = VM_ERR_INIT;                                                                   \
-        if ((call) < 0)                                                                            \
-            fail_msg("%s: %s", #call, _e.msg);                                                     \
+#define OK(call) \
+    do { \
+        vm_err _e = VM_ERR_INIT; \
+        if ((call) < 0) \
+            fail_msg("%s: %s", #call, _e.msg); \
     } while (0)
 
 /* A pool's life: volumes, snapshots, clones, resizes, imports, rollback,

@@ -11,9 +11,9 @@
 
 #define UUID "4a2f0f6e-1c7b-4d39-9d0f-6f1e2b3c4d5e"
 
-static const ct_host v1_memsw = {CT_CG_V1, CT_CG_V1, CT_CG_V1, true};
-static const ct_host v1_nomemsw = {CT_CG_V1, CT_CG_V1, CT_CG_V1, false};
-static const ct_host v2 = {CT_CG_V2, CT_CG_V2, CT_CG_V2, false};
+static const ct_host v1_memsw = { CT_CG_V1, CT_CG_V1, CT_CG_V1, true };
+static const ct_host v1_nomemsw = { CT_CG_V1, CT_CG_V1, CT_CG_V1, false };
+static const ct_host v2 = { CT_CG_V2, CT_CG_V2, CT_CG_V2, false };
 
 static json_t *vm(const char *extra_json)
 {
@@ -68,8 +68,10 @@ static bool has(json_t *items, const char *key, const char *value)
 
 static json_t *build_ok(json_t *o, const ct_host *h, json_t *dsdirs, bool systemd, json_t *notes)
 {
-    ct_inputs in = {.rootfs = "/zones/" UUID "/root", .rundir = "/r/run/vms/" UUID,
-                    .dataset_dirs = dsdirs, .init_is_systemd = systemd};
+    ct_inputs in = { .rootfs = "/zones/" UUID "/root",
+                     .rundir = "/r/run/vms/" UUID,
+                     .dataset_dirs = dsdirs,
+                     .init_is_systemd = systemd };
     json_t *items = NULL;
     vm_err err = VM_ERR_INIT;
     int r = ct_config_build(o, h, &in, &items, notes, &err);
@@ -81,8 +83,7 @@ static json_t *build_ok(json_t *o, const ct_host *h, json_t *dsdirs, bool system
 
 static void build_fails(json_t *o, const ct_host *h, json_t *dsdirs, const char *msg_part)
 {
-    ct_inputs in = {.rootfs = "/zones/" UUID "/root", .rundir = "/r/run/vms/" UUID,
-                    .dataset_dirs = dsdirs};
+    ct_inputs in = { .rootfs = "/zones/" UUID "/root", .rundir = "/r/run/vms/" UUID, .dataset_dirs = dsdirs };
     json_t *items = NULL;
     vm_err err = VM_ERR_INIT;
     assert_int_equal(ct_config_build(o, h, &in, &items, NULL, &err), -1);
@@ -153,8 +154,11 @@ static void test_limits_v1(void **state)
 static void test_shares_mapping(void **state)
 {
     (void)state;
-    struct { int in; const char *v1; const char *v2w; } cases[] = {
-        {100, "1024", "100"}, {1, "10", "1"}, {0, "2", "1"}, {100000, "262144", "10000"}};
+    struct {
+        int in;
+        const char *v1;
+        const char *v2w;
+    } cases[] = { { 100, "1024", "100" }, { 1, "10", "1" }, { 0, "2", "1" }, { 100000, "262144", "10000" } };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char js[64];
         snprintf(js, sizeof js, "{\"cpu_shares\": %d}", cases[i].in);
@@ -253,10 +257,8 @@ static void test_data_mount_and_tmpfs(void **state)
     cleanup_json json_t *dirs = json_pack("[s]", "/var/lib/vmadm/zones/" UUID "/data");
     cleanup_json json_t *items = build_ok(o, &v1_memsw, dirs, false, NULL);
     assert_int_equal(count(items, "lxc.mount.entry"), 2);
-    assert_true(has(items, "lxc.mount.entry",
-                    "/var/lib/vmadm/zones/" UUID "/data data none bind,create=dir 0 0"));
-    assert_true(has(items, "lxc.mount.entry",
-                    "tmpfs tmp tmpfs rw,nosuid,nodev,mode=1777,size=64m,create=dir 0 0"));
+    assert_true(has(items, "lxc.mount.entry", "/var/lib/vmadm/zones/" UUID "/data data none bind,create=dir 0 0"));
+    assert_true(has(items, "lxc.mount.entry", "tmpfs tmp tmpfs rw,nosuid,nodev,mode=1777,size=64m,create=dir 0 0"));
 }
 
 static void test_nics_ignored(void **state)

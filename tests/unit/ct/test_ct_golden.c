@@ -26,9 +26,9 @@
 
 #define GOLDEN_ROOT "/vmadm-golden"
 
-static const ct_host v1_memsw = {CT_CG_V1, CT_CG_V1, CT_CG_V1, true};
-static const ct_host v1_nomemsw = {CT_CG_V1, CT_CG_V1, CT_CG_V1, false};
-static const ct_host v2 = {CT_CG_V2, CT_CG_V2, CT_CG_V2, false};
+static const ct_host v1_memsw = { CT_CG_V1, CT_CG_V1, CT_CG_V1, true };
+static const ct_host v1_nomemsw = { CT_CG_V1, CT_CG_V1, CT_CG_V1, false };
+static const ct_host v2 = { CT_CG_V2, CT_CG_V2, CT_CG_V2, false };
 
 enum { SYSTEMD = 1, FAILS = 2 };
 
@@ -39,21 +39,21 @@ typedef struct gcase {
 } gcase;
 
 static const gcase cases[] = {
-    {"joyent", &v1_memsw, 0},
-    {"joyent-minimal", &v1_memsw, 0},
-    {"lx", &v1_memsw, SYSTEMD},
-    {"lx-sysvinit", &v1_memsw, 0},
-    {"limits-v1", &v1_memsw, 0},
-    {"limits-v1-nomemsw", &v1_nomemsw, 0},
-    {"limits-v2", &v2, 0},
-    {"delegate-dataset", &v1_memsw, 0},
-    {"indestructible", &v2, 0},
-    {"init-halt-override", &v1_memsw, SYSTEMD},
-    {"err-brand", &v1_memsw, FAILS},
-    {"err-hostname", &v1_memsw, FAILS},
-    {"err-limit-type", &v1_memsw, FAILS},
-    {"err-dataset-name", &v1_memsw, FAILS},
-    {"err-halt-signal", &v1_memsw, FAILS},
+    { "joyent", &v1_memsw, 0 },
+    { "joyent-minimal", &v1_memsw, 0 },
+    { "lx", &v1_memsw, SYSTEMD },
+    { "lx-sysvinit", &v1_memsw, 0 },
+    { "limits-v1", &v1_memsw, 0 },
+    { "limits-v1-nomemsw", &v1_nomemsw, 0 },
+    { "limits-v2", &v2, 0 },
+    { "delegate-dataset", &v1_memsw, 0 },
+    { "indestructible", &v2, 0 },
+    { "init-halt-override", &v1_memsw, SYSTEMD },
+    { "err-brand", &v1_memsw, FAILS },
+    { "err-hostname", &v1_memsw, FAILS },
+    { "err-limit-type", &v1_memsw, FAILS },
+    { "err-dataset-name", &v1_memsw, FAILS },
+    { "err-halt-signal", &v1_memsw, FAILS },
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
@@ -72,8 +72,9 @@ static char *render(const gcase *c, json_t *vm, bool *failed)
     json_t *ds;
     json_array_foreach(json_object_get(vm, "datasets"), i, ds)
         json_array_append_new(dirs, json_sprintf(GOLDEN_ROOT "/%s", json_string_value(ds)));
-    ct_inputs in = {.rootfs = rootfs, .rundir = rundir, .dataset_dirs = dirs,
-                    .init_is_systemd = (c->flags & SYSTEMD) != 0};
+    ct_inputs in = {
+        .rootfs = rootfs, .rundir = rundir, .dataset_dirs = dirs, .init_is_systemd = (c->flags & SYSTEMD) != 0
+    };
     cleanup_json json_t *items = NULL;
     vm_err err = VM_ERR_INIT;
     *failed = ct_config_build(vm, c->host, &in, &items, NULL, &err) < 0;
@@ -102,8 +103,7 @@ static void test_case(void **state)
     cleanup_free char *text = render(c, vm, &failed);
     if (failed != ((c->flags & FAILS) != 0))
         fail_msg("%s: expected %s, got:\n%s", c->name, failed ? "a config" : "an error", text);
-    cleanup_free char *gpath =
-        xasprintf("%s/%s.%s", golden_dir, c->name, (c->flags & FAILS) ? "err" : "conf");
+    cleanup_free char *gpath = xasprintf("%s/%s.%s", golden_dir, c->name, (c->flags & FAILS) ? "err" : "conf");
     if (golden_check(gpath, text) < 0)
         fail_msg("%s differs from %s", c->name, gpath);
 }
@@ -117,6 +117,6 @@ int main(int argc, char **argv)
     golden_dir = argv[1];
     struct CMUnitTest tests[NCASES];
     for (size_t i = 0; i < NCASES; i++)
-        tests[i] = (struct CMUnitTest){cases[i].name, test_case, NULL, NULL, (void *)&cases[i]};
+        tests[i] = (struct CMUnitTest){ cases[i].name, test_case, NULL, NULL, (void *)&cases[i] };
     return _cmocka_run_group_tests("ct_golden", tests, NCASES, NULL, NULL);
 }

@@ -89,8 +89,8 @@ static void test_pci_slot_parse(void **state)
     assert_true(b == 0 && d == 5 && f == 0);
     assert_int_equal(hv_parse_pci_slot("255:31:7", &b, &d, &f, &err), 0);
     assert_true(b == 255 && d == 31 && f == 7);
-    const char *bad[] = { "foo", "4:0:0:0", "256:0:0", "-1:0:0", "4:32:0", "4:0:8", "", "4::0",
-                          ":4", "4:", "0x4", " 4", "1000" };
+    const char *bad[] = { "foo",  "4:0:0:0", "256:0:0", "-1:0:0", "4:32:0", "4:0:8", "",
+                          "4::0", ":4",      "4:",      "0x4",    " 4",     "1000" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         vm_err e = VM_ERR_INIT;
         assert_int_equal(hv_parse_pci_slot(bad[i], &b, &d, &f, &e), -1);
@@ -104,8 +104,7 @@ static void test_basic(void **state)
 {
     (void)state;
     vm_err err = VM_ERR_INIT;
-    char **a = build("{\"uuid\":\"" UUID "\",\"ram\":1024,\"vcpus\":2,\"vnc_port\":-1}", "tcg",
-                     &err);
+    char **a = build("{\"uuid\":\"" UUID "\",\"ram\":1024,\"vcpus\":2,\"vnc_port\":-1}", "tcg", &err);
     assert_non_null(a);
     assert_string_equal(a[0], "qemu-system-x86_64");
     assert_true(find_opt(a, "-machine", "q35") > 0);
@@ -116,12 +115,11 @@ static void test_basic(void **state)
     assert_true(find_opt(a, "-uuid", UUID) > 0);
     assert_true(find_opt(a, "-display", "none") > 0);
     assert_true(has_arg(a, "-nodefaults"));
-    assert_true(find_opt(a, "-chardev", "socket,id=qmp,path=/tmp/vmadm-root/run/vms/" UUID
-                                        "/qmp.sock,server=on,wait=off") > 0);
+    assert_true(
+        find_opt(a, "-chardev", "socket,id=qmp,path=/tmp/vmadm-root/run/vms/" UUID "/qmp.sock,server=on,wait=off") > 0);
     assert_true(find_opt(a, "-chardev",
                          "socket,id=serial0,path=/tmp/vmadm-root/run/vms/" UUID
-                         "/console.sock,server=on,wait=off,logfile=/tmp/vmadm-root/run/vms/" UUID
-                         "/console.log") > 0);
+                         "/console.sock,server=on,wait=off,logfile=/tmp/vmadm-root/run/vms/" UUID "/console.log") > 0);
     assert_true(find_opt(a, "-serial", "chardev:serial0") > 0);
     assert_true(find_opt(a, "-nic", "none") > 0);
     assert_int_equal(count_opt(a, "-vnc"), 0);
@@ -142,18 +140,21 @@ static void test_disks_virtio_multifunction(void **state)
                      "tcg", &err);
     assert_non_null(a);
     /* pool NULL: the volume disk falls back to its path */
-    assert_true(find_opt(a, "-drive", "if=none,id=disk0,format=raw,file=/x/" UUID
-                                      "/disk0,discard=unmap") > 0);
-    assert_true(find_opt(a, "-device", "virtio-blk-pci,id=disk0,drive=disk0,bus=pcie.0,"
-                                       "addr=0x4.0,multifunction=on,bootindex=0") > 0);
-    assert_true(find_opt(a, "-drive", "if=none,id=file1,format=qcow2,file=/img/data.qcow2,"
-                                      "discard=unmap") > 0);
-    assert_true(find_opt(a, "-device", "virtio-blk-pci,id=file1,drive=file1,bus=pcie.0,"
-                                       "addr=0x4.1") > 0);
+    assert_true(find_opt(a, "-drive", "if=none,id=disk0,format=raw,file=/x/" UUID "/disk0,discard=unmap") > 0);
+    assert_true(find_opt(a, "-device",
+                         "virtio-blk-pci,id=disk0,drive=disk0,bus=pcie.0,"
+                         "addr=0x4.0,multifunction=on,bootindex=0") > 0);
+    assert_true(find_opt(a, "-drive",
+                         "if=none,id=file1,format=qcow2,file=/img/data.qcow2,"
+                         "discard=unmap") > 0);
+    assert_true(find_opt(a, "-device",
+                         "virtio-blk-pci,id=file1,drive=file1,bus=pcie.0,"
+                         "addr=0x4.1") > 0);
     /* alone on device 5: no multifunction, notrim: no discard */
     assert_true(find_opt(a, "-drive", "if=none,id=file2,format=raw,file=/img/z.raw") > 0);
-    assert_true(find_opt(a, "-device", "virtio-blk-pci,id=file2,drive=file2,bus=pcie.0,"
-                                       "addr=0x5.0") > 0);
+    assert_true(find_opt(a, "-device",
+                         "virtio-blk-pci,id=file2,drive=file2,bus=pcie.0,"
+                         "addr=0x5.0") > 0);
     strv_free(a);
 }
 
@@ -171,11 +172,13 @@ static void test_disks_ahci_nvme_cdrom(void **state)
     assert_non_null(a);
     assert_true(find_opt(a, "-device", "ich9-ahci,id=sata-disk0,bus=pcie.0,addr=0x4.0") > 0);
     assert_true(find_opt(a, "-device", "ide-hd,id=disk0,drive=disk0,bus=sata-disk0.0,bootindex=0") > 0);
-    assert_true(find_opt(a, "-device", "nvme,id=disk1,drive=disk1,serial=4869641c-555b-6809-bd97-"
-                                       "b9fc2a84e1b9,bus=pcie.0,addr=0x7.0,logical_block_size=512,"
-                                       "physical_block_size=4096") > 0);
-    assert_true(find_opt(a, "-drive", "if=none,id=cdrom2,format=raw,media=cdrom,readonly=on,"
-                                      "file=/iso/boot.iso") > 0);
+    assert_true(find_opt(a, "-device",
+                         "nvme,id=disk1,drive=disk1,serial=4869641c-555b-6809-bd97-"
+                         "b9fc2a84e1b9,bus=pcie.0,addr=0x7.0,logical_block_size=512,"
+                         "physical_block_size=4096") > 0);
+    assert_true(find_opt(a, "-drive",
+                         "if=none,id=cdrom2,format=raw,media=cdrom,readonly=on,"
+                         "file=/iso/boot.iso") > 0);
     assert_true(find_opt(a, "-device", "ich9-ahci,id=sata-cdrom2,bus=pcie.0,addr=0x3.0") > 0);
     assert_true(find_opt(a, "-device", "ide-cd,id=cdrom2,drive=cdrom2,bus=sata-cdrom2.0") > 0);
     strv_free(a);
@@ -187,10 +190,11 @@ static void test_firmware(void **state)
     vm_err err = VM_ERR_INIT;
     char **a = build("{\"uuid\":\"" UUID "\",\"bootrom\":\"uefi\",\"vnc_port\":-1}", "tcg", &err);
     assert_non_null(a);
-    assert_true(find_opt(a, "-drive", "if=pflash,format=raw,unit=0,readonly=on,"
-                                      "file=/usr/share/OVMF/OVMF_CODE_4M.fd") > 0);
-    assert_true(find_opt(a, "-drive", "if=pflash,format=raw,unit=1,file=/tmp/vmadm-root/etc/vms/" UUID
-                                      "/uefi-vars.fd") > 0);
+    assert_true(find_opt(a, "-drive",
+                         "if=pflash,format=raw,unit=0,readonly=on,"
+                         "file=/usr/share/OVMF/OVMF_CODE_4M.fd") > 0);
+    assert_true(
+        find_opt(a, "-drive", "if=pflash,format=raw,unit=1,file=/tmp/vmadm-root/etc/vms/" UUID "/uefi-vars.fd") > 0);
     strv_free(a);
     a = build("{\"uuid\":\"" UUID "\",\"bootrom\":\"bios\",\"vnc_port\":-1}", "tcg", &err);
     assert_non_null(a);
@@ -201,8 +205,7 @@ static void test_firmware(void **state)
     assert_non_null(a);
     assert_true(find_opt(a, "-bios", "/opt/rom.bin") > 0);
     strv_free(a);
-    expect_error("{\"uuid\":\"" UUID "\",\"bootrom\":\"coreboot\"}", "tcg",
-                 "bootrom \"coreboot\" is not valid");
+    expect_error("{\"uuid\":\"" UUID "\",\"bootrom\":\"coreboot\"}", "tcg", "bootrom \"coreboot\" is not valid");
 }
 
 static void test_vnc(void **state)
@@ -222,8 +225,8 @@ static void test_vnc(void **state)
     strv_free(a);
     expect_error("{\"uuid\":\"" UUID "\",\"vnc_port\":5000}", "tcg", "vnc_port 5000 is not usable");
     /* device 30 is the framebuffer when VNC is on */
-    expect_error("{\"uuid\":\"" UUID "\",\"disks\":[{\"path\":\"/a\",\"pci_slot\":\"0:30:0\"}]}",
-                 "tcg", "pci_slot \"0:30:0\" invalid: PCI device 30 is reserved");
+    expect_error("{\"uuid\":\"" UUID "\",\"disks\":[{\"path\":\"/a\",\"pci_slot\":\"0:30:0\"}]}", "tcg",
+                 "pci_slot \"0:30:0\" invalid: PCI device 30 is reserved");
 }
 
 static void test_cpu(void **state)
@@ -265,24 +268,23 @@ static void test_errors(void **state)
     (void)state;
     expect_error("{\"uuid\":\"nope\"}", "tcg", "VM object has no valid uuid");
     expect_error("{\"uuid\":\"" UUID "\"}", "hax", "accelerator must be kvm or tcg");
-    expect_error("{\"uuid\":\"" UUID "\",\"disks\":[{\"path\":\"/a\",\"pci_slot\":\"1:4:0\"}]}",
-                 "tcg", "pci_slot \"1:4:0\": only PCI bus 0 is supported");
+    expect_error("{\"uuid\":\"" UUID "\",\"disks\":[{\"path\":\"/a\",\"pci_slot\":\"1:4:0\"}]}", "tcg",
+                 "pci_slot \"1:4:0\": only PCI bus 0 is supported");
     expect_error("{\"uuid\":\"" UUID "\",\"disks\":[{\"path\":\"/a\",\"pci_slot\":\"0:4:0\"},"
                  "{\"path\":\"/b\",\"pci_slot\":\"4\"}]}",
                  "tcg", "VM has multiple disks in pci_slot \"4\"");
-    expect_error("{\"uuid\":\"" UUID "\",\"disks\":[{\"path\":\"/a\",\"pci_slot\":\"0:31:0\"}]}",
-                 "tcg", "pci_slot \"0:31:0\" invalid: PCI device 31 is reserved");
+    expect_error("{\"uuid\":\"" UUID "\",\"disks\":[{\"path\":\"/a\",\"pci_slot\":\"0:31:0\"}]}", "tcg",
+                 "pci_slot \"0:31:0\" invalid: PCI device 31 is reserved");
     expect_error("{\"uuid\":\"" UUID "\",\"disks\":[{\"path\":\"/a\",\"pci_slot\":\"0:4:0\",\"boot\":true},"
                  "{\"path\":\"/b\",\"pci_slot\":\"0:4:1\",\"boot\":true}]}",
                  "tcg", "multiple boot disks");
     expect_error("{\"uuid\":\"" UUID "\",\"disks\":[{\"path\":\"/a\",\"pci_slot\":\"x\"}]}", "tcg",
                  "pci_slot \"x\" is not valid");
-    expect_error("{\"uuid\":\"" UUID "\",\"disks\":[{\"path\":\"/a\"}]}", "tcg",
-                 "disk file0 has no pci_slot");
+    expect_error("{\"uuid\":\"" UUID "\",\"disks\":[{\"path\":\"/a\"}]}", "tcg", "disk file0 has no pci_slot");
     expect_error("{\"uuid\":\"" UUID "\",\"disks\":[{\"pci_slot\":\"4\"}]}", "tcg",
                  "disk file0 has neither a volume nor a path");
-    expect_error("{\"uuid\":\"" UUID "\",\"disks\":[{\"path\":\"/a\",\"pci_slot\":\"4\",\"model\":\"scsi\"}]}",
-                 "tcg", "disk file0: model \"scsi\" is not valid");
+    expect_error("{\"uuid\":\"" UUID "\",\"disks\":[{\"path\":\"/a\",\"pci_slot\":\"4\",\"model\":\"scsi\"}]}", "tcg",
+                 "disk file0: model \"scsi\" is not valid");
 }
 
 static void test_socket_path_limit(void **state)

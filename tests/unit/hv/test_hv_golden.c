@@ -131,8 +131,7 @@ static void pool_teardown(tpool *t)
 /* The text compared with the golden file: argv one per line, or the error. */
 static char *render(const gcase *c, json_t *vm)
 {
-    vm_ctx ctx = { .root = GOLDEN_ROOT, .run_dir = GOLDEN_ROOT "/run",
-                   .etc_dir = GOLDEN_ROOT "/etc/vms" };
+    vm_ctx ctx = { .root = GOLDEN_ROOT, .run_dir = GOLDEN_ROOT "/run", .etc_dir = GOLDEN_ROOT "/etc/vms" };
     tpool t = { 0 };
     if (c->flags & POOL)
         pool_setup(&t, vm);
@@ -164,8 +163,7 @@ static void test_case(void **state)
 {
     const gcase *c = *state;
     cleanup_free char *in = xasprintf("%s/%s.json", golden_dir, c->name);
-    cleanup_free char *out = xasprintf("%s/%s.%s", golden_dir, c->name,
-                                       c->flags & FAILS ? "err" : "argv");
+    cleanup_free char *out = xasprintf("%s/%s.%s", golden_dir, c->name, c->flags & FAILS ? "err" : "argv");
     json_error_t je;
     json_t *vm = json_load_file(in, JSON_PRESERVE_ORDER, &je);
     if (!vm)
@@ -212,8 +210,8 @@ int main(int argc, char **argv)
     golden_dir = argv[1];
     struct CMUnitTest tests[NCASES + 1];
     for (size_t i = 0; i < NCASES; i++)
-        tests[i] = (struct CMUnitTest){ .name = cases[i].name, .test_func = test_case,
-                                        .initial_state = (void *)&cases[i] };
+        tests[i] =
+            (struct CMUnitTest){ .name = cases[i].name, .test_func = test_case, .initial_state = (void *)&cases[i] };
     tests[NCASES] = (struct CMUnitTest){ .name = "no_orphans", .test_func = test_no_orphans };
     return _cmocka_run_group_tests("hv_golden", tests, NCASES + 1, NULL, NULL);
 }

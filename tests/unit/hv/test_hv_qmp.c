@@ -14,8 +14,9 @@
 #include "common/util.h"
 #include "hv/qmp.h"
 
-#define GREETING "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, " \
-                 "\"package\": \"\"}, \"capabilities\": [\"oob\"]}}\r\n"
+#define GREETING \
+    "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, " \
+    "\"package\": \"\"}, \"capabilities\": [\"oob\"]}}\r\n"
 #define OK "{\"return\": {}}\r\n"
 
 static int sp[2];
@@ -56,8 +57,9 @@ static void test_handshake_and_exec(void **state)
     vm_err err = VM_ERR_INIT;
     put(GREETING OK);
     assert_int_equal(qmp_attach_fd(&c, sp[0], 1000, &err), 0);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(
-                         c.greeting, "version"), "qemu"), "major")), 7);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(json_object_get(c.greeting, "version"), "qemu"), "major")),
+        7);
     assert_string_equal(sent(), "{\"execute\":\"qmp_capabilities\"}\n");
 
     /* An event arrives before the reply: kept, and the reply still found. */
@@ -98,10 +100,10 @@ static void test_error_reply(void **state)
 static void test_split_lines(void **state)
 {
     (void)state;
-    const char *script = GREETING OK
-        "{\"event\": \"POWERDOWN\", \"timestamp\": {\"seconds\": 1, \"microseconds\": 0}}\r\n"
-        "\r\n"
-        "{\"return\": [{\"bus\": 0, \"devices\": []}]}\r\n";
+    const char *script =
+        GREETING OK "{\"event\": \"POWERDOWN\", \"timestamp\": {\"seconds\": 1, \"microseconds\": 0}}\r\n"
+                    "\r\n"
+                    "{\"return\": [{\"bus\": 0, \"devices\": []}]}\r\n";
     pid_t pid = fork();
     if (pid == 0) {
         size_t n = strlen(script);

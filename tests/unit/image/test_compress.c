@@ -34,8 +34,10 @@ static uint8_t *compress_with(int comp, const uint8_t *in, size_t n, size_t *out
         z_stream z;
         memset(&z, 0, sizeof(z));
         assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-        z.next_in = (Bytef *)in; z.avail_in = (uInt)n;
-        z.next_out = out; z.avail_out = (uInt)cap;
+        z.next_in = (Bytef *)in;
+        z.avail_in = (uInt)n;
+        z.next_out = out;
+        z.avail_out = (uInt)cap;
         assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
         *outlen = cap - z.avail_out;
         deflateEnd(&z);
@@ -53,19 +55,15 @@ static uint8_t *compress_with(int comp, const uint8_t *in, size_t n, size_t *out
         *outlen = pos;
         break;
     }
-    case IMG_COMP_ZSTD:
-    {
+    case IMG_COMP_ZSTD: {
         /* as the zstd tool writes it: with a content checksum */
         ZSTD_CCtx *cc = ZSTD_createCCtx();
         ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
         *outlen = ZSTD_compress2(cc, out, cap, in, n);
         assert_false(ZSTD_isError(*outlen));
         ZSTD_freeCCtx(cc);
-    }
-        break;
-    default:
-        memcpy(out, in, n);
-        *outlen = n;
+    } break;
+    default: memcpy(out, in, n); *outlen = n;
     }
     return out;
 }
@@ -130,7 +128,7 @@ static void test_detect(void **state)
         assert_int_equal(img_comp_detect(z, n), c);
         free(z);
     }
-    assert_int_equal(img_comp_detect("QFI\xfb", 4), IMG_COMP_NONE);   /* qcow2 */
+    assert_int_equal(img_comp_detect("QFI\xfb", 4), IMG_COMP_NONE); /* qcow2 */
     assert_int_equal(img_comp_detect("BZx", 3), IMG_COMP_NONE);
     assert_int_equal(img_comp_detect("\x1f", 1), IMG_COMP_NONE);
     assert_int_equal(img_comp_detect("", 0), IMG_COMP_NONE);
@@ -147,7 +145,7 @@ static void test_roundtrip(void **state)
         uint8_t *z = compress_with(c, p, PLAIN_LEN, &n);
         for (size_t k = 0; k < 4; k++) {
             if (chunks[k] == 1 && c == IMG_COMP_BZIP2)
-                continue;   /* slow and adds nothing */
+                continue; /* slow and adds nothing */
             uint8_t *out;
             size_t outlen;
             vm_err err = VM_ERR_INIT;
@@ -207,7 +205,10 @@ static void test_concatenated(void **state)
             fail_msg("%s concatenated: %s", img_comp_name(c), err.msg);
         assert_int_equal(outlen, PLAIN_LEN);
         assert_memory_equal(out, p, PLAIN_LEN);
-        free(out); free(both); free(a); free(b);
+        free(out);
+        free(both);
+        free(a);
+        free(b);
     }
     free(p);
 }
@@ -215,10 +216,8 @@ static void test_concatenated(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),
-        cmocka_unit_test(test_detect),
-        cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_truncated_and_corrupt),
+        cmocka_unit_test(test_names),        cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_roundtrip),    cmocka_unit_test(test_truncated_and_corrupt),
         cmocka_unit_test(test_concatenated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,13 +27,14 @@ static void hash_hex(const void *p, size_t n, int hw, char out[41])
 static void test_vectors(void **state)
 {
     (void)state;
-    static const struct { const char *in; const char *hex; } v[] = {
+    static const struct {
+        const char *in;
+        const char *hex;
+    } v[] = {
         { "", "da39a3ee5e6b4b0d3255bfef95601890afd80709" },
         { "abc", "a9993e364706816aba3e25717850c26c9cd0d89d" },
-        { "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-          "84983e441c3bd26ebaae4aa1f95129e5e54670f1" },
-        { "The quick brown fox jumps over the lazy dog",
-          "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12" },
+        { "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", "84983e441c3bd26ebaae4aa1f95129e5e54670f1" },
+        { "The quick brown fox jumps over the lazy dog", "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12" },
     };
     for (int hw = 0; hw < 2; hw++)
         for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {

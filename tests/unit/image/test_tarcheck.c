@@ -19,7 +19,7 @@ typedef struct ent {
     const char *path;
     mode_t type;
     mode_t perm;
-    const char *link;   /* symlink target, or hardlink target when hard */
+    const char *link; /* symlink target, or hardlink target when hard */
     int hard;
 } ent;
 
@@ -75,19 +75,23 @@ static void expect(const ent *es, size_t n, int flags, const char *want)
     }
 }
 
-#define BASE { "./", AE_IFDIR, 0755, NULL, 0 }, { "etc", AE_IFDIR, 0755, NULL, 0 }, \
-             { "etc/hostname", AE_IFREG, 0644, NULL, 0 }
+#define BASE \
+    { "./", AE_IFDIR, 0755, NULL, 0 }, { "etc", AE_IFDIR, 0755, NULL, 0 }, \
+    { \
+        "etc/hostname", AE_IFREG, 0644, NULL, 0 \
+    }
 
 static void test_safe(void **state)
 {
     (void)state;
-    const ent es[] = { BASE,
+    const ent es[] = {
+        BASE,
         { "bin", AE_IFLNK, 0777, "usr/bin", 0 },
-        { "etc/localtime", AE_IFLNK, 0777, "/usr/share/zoneinfo/UTC", 0 },   /* absolute: inside the root */
+        { "etc/localtime", AE_IFLNK, 0777, "/usr/share/zoneinfo/UTC", 0 }, /* absolute: inside the root */
         { "etc/alt", AE_IFLNK, 0777, "../bin/sh", 0 },
         { "etc/hostname2", AE_IFREG, 0644, "etc/hostname", 1 },
         { "usr/bin/su", AE_IFREG, 04755, NULL, 0 },
-        { "var/mail", AE_IFDIR, 02775, NULL, 0 },                             /* setgid dir is fine */
+        { "var/mail", AE_IFDIR, 02775, NULL, 0 }, /* setgid dir is fine */
         { "run/fifo", AE_IFIFO, 0644, NULL, 0 },
     };
     expect(es, sizeof(es) / sizeof(es[0]), IMG_TAR_ALLOW_SETUID, NULL);
@@ -112,7 +116,8 @@ static void test_refused(void **state)
     expect(esc, 4, 0, "symlink \"etc/evil\" -> \"../../etc/shadow\" points outside the image root");
     const ent esc2[] = { BASE, { "a", AE_IFLNK, 0777, "b/../..", 0 } };
     expect(esc2, 4, 0, "points outside the image root");
-    const ent thru[] = { BASE, { "hostetc", AE_IFLNK, 0777, "/etc", 0 },
+    const ent thru[] = { BASE,
+                         { "hostetc", AE_IFLNK, 0777, "/etc", 0 },
                          { "hostetc/passwd", AE_IFREG, 0644, NULL, 0 } };
     expect(thru, 5, 0, "entry \"hostetc/passwd\" is written through symlink \"hostetc\"");
     const ent hl[] = { BASE, { "x", AE_IFREG, 0644, "../../etc/shadow", 1 } };

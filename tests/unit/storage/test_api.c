@@ -48,11 +48,21 @@ static int teardown(void **state)
     return 0;
 }
 
-#define OK(call) do { vm_err _e = VM_ERR_INIT; if ((call) < 0) fail_msg("%s: %s", #call, _e.msg); } while (0)
+#define OK(call) \
+    do { \
+        vm_err _e = VM_ERR_INIT; \
+        if ((call) < 0) \
+            fail_msg("%s: %s", #call, _e.msg); \
+    } while (0)
 /* Expects failure with `code` and a message containing `sub`. */
-#define FAILS(code_, sub, call) do { vm_err _e = VM_ERR_INIT; \
-    if ((call) >= 0) fail_msg("%s unexpectedly succeeded", #call); \
-    if (_e.code != (code_) || !strstr(_e.msg, sub)) fail_msg("%s: got %d '%s'", #call, _e.code, _e.msg); } while (0)
+#define FAILS(code_, sub, call) \
+    do { \
+        vm_err _e = VM_ERR_INIT; \
+        if ((call) >= 0) \
+            fail_msg("%s unexpectedly succeeded", #call); \
+        if (_e.code != (code_) || !strstr(_e.msg, sub)) \
+            fail_msg("%s: got %d '%s'", #call, _e.code, _e.msg); \
+    } while (0)
 
 static void qio(vs_pool *p, const char *vol, const char *cmd, int expect_ok)
 {
@@ -306,7 +316,8 @@ static void test_space(void **state)
     OK(vs_create_fs(p, "zones/vm", NULL, &_e));
     OK(vs_set(p, "zones/vm", "quota", "100M", &_e));
     OK(vs_create_vol(p, "zones/vm/disk0", 64 * MiB, auto_, &_e));
-    FAILS(VMERR_NOSPACE, "size is greater than available space", vs_create_vol(p, "zones/vm/disk1", 64 * MiB, NULL, &_e));
+    FAILS(VMERR_NOSPACE, "size is greater than available space",
+          vs_create_vol(p, "zones/vm/disk1", 64 * MiB, NULL, &_e));
     assert_false(vs_exists(p, "zones/vm/disk1"));
     FAILS(VMERR_NOSPACE, "size is greater than available space", vs_resize(p, "zones/vm/disk0", 128 * MiB, 0, &_e));
     int64_t v;
@@ -328,7 +339,8 @@ static void test_crash_leftovers(void **state)
     vs_pool *p = f->pool;
     /* Leftovers of a dead creator are collected on open; ours are not. */
     cleanup_free char *dead = xasprintf("%s/var/vmstore/zones/data/0123456789abcdef-p999999.qcow2", f->root);
-    cleanup_free char *mine = xasprintf("%s/var/vmstore/zones/data/0123456789abcdee-p%ld.qcow2", f->root, (long)getpid());
+    cleanup_free char *mine =
+        xasprintf("%s/var/vmstore/zones/data/0123456789abcdee-p%ld.qcow2", f->root, (long)getpid());
     cleanup_free char *tx = xasprintf("%s/var/vmstore/zones/tx/999999", f->root);
     assert_int_equal(write_file_atomic(dead, "x", 1, 0600, NULL), 0);
     assert_int_equal(write_file_atomic(mine, "x", 1, 0600, NULL), 0);
@@ -359,9 +371,10 @@ static void test_rollback_newer_needs_recursive(void **state)
     vm_err err = VM_ERR_INIT;
     assert_true(vs_rollback(p, "zones/v@a", 0, &err) < 0);
     assert_int_equal(err.code, VMERR_BUSY);
-    assert_string_equal(err.msg, "cannot rollback to 'zones/v@a': more recent snapshots or bookmarks exist\n"
-                                 "use '-r' to force deletion of the following snapshots and bookmarks:\n"
-                                 "zones/v@b\nzones/v@c");
+    assert_string_equal(err.msg,
+                        "cannot rollback to 'zones/v@a': more recent snapshots or bookmarks exist\n"
+                        "use '-r' to force deletion of the following snapshots and bookmarks:\n"
+                        "zones/v@b\nzones/v@c");
     assert_true(vs_exists(p, "zones/v@b"));
     assert_true(vs_exists(p, "zones/v@c"));
     qio(p, "zones/v", "read -P 0x33 0 64k", 1);

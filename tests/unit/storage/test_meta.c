@@ -110,14 +110,12 @@ static void test_acct(void **state)
     const uint64_t G = 1ULL << 30;
     /* zones/vm has reservation 12G covering two disks with refres 5G each
      * (one half written); an unrelated thin volume has 1G written. */
-    cleanup_json json_t *dss = json_pack(
-        "{s:{s:{}}, s:{s:{s:I, s:I}}, s:{s:{s:I, s:I}, s:I}, s:{s:{s:I, s:I}}, s:{s:{s:I}, s:I}}",
-        "zones", "props",
-        "zones/vm", "props", "reservation", (json_int_t)(12 * G), "quota", (json_int_t)(12 * G),
-        "zones/vm/disk0", "props", "refreservation", (json_int_t)(5 * G), "volsize", (json_int_t)(5 * G),
-        "w", (json_int_t)(2 * G),
-        "zones/vm/disk1", "props", "refreservation", (json_int_t)(5 * G), "volsize", (json_int_t)(5 * G),
-        "zones/thin", "props", "volsize", (json_int_t)(100 * G), "w", (json_int_t)G);
+    cleanup_json json_t *dss =
+        json_pack("{s:{s:{}}, s:{s:{s:I, s:I}}, s:{s:{s:I, s:I}, s:I}, s:{s:{s:I, s:I}}, s:{s:{s:I}, s:I}}", "zones",
+                  "props", "zones/vm", "props", "reservation", (json_int_t)(12 * G), "quota", (json_int_t)(12 * G),
+                  "zones/vm/disk0", "props", "refreservation", (json_int_t)(5 * G), "volsize", (json_int_t)(5 * G), "w",
+                  (json_int_t)(2 * G), "zones/vm/disk1", "props", "refreservation", (json_int_t)(5 * G), "volsize",
+                  (json_int_t)(5 * G), "zones/thin", "props", "volsize", (json_int_t)(100 * G), "w", (json_int_t)G);
     vs_acct a;
     vs_acct_compute(dss, fake_written, NULL, NULL, &a);
     /* promised: reservation of zones/vm (12G > 10G of disks) */
@@ -128,8 +126,8 @@ static void test_acct(void **state)
     vs_acct_free(&a);
 
     /* A refreservation of 0 with data written: used = written. */
-    cleanup_json json_t *d2 = json_pack("{s:{s:{}}, s:{s:{}, s:I, s:[{s:I}]}}", "zones", "props",
-                                        "zones/v", "props", "w", (json_int_t)G, "snaps", "w", (json_int_t)G);
+    cleanup_json json_t *d2 = json_pack("{s:{s:{}}, s:{s:{}, s:I, s:[{s:I}]}}", "zones", "props", "zones/v", "props",
+                                        "w", (json_int_t)G, "snaps", "w", (json_int_t)G);
     vs_acct_compute(d2, fake_written, NULL, NULL, &a);
     assert_true((uint64_t)json_integer_value(json_object_get(a.inner, "zones/v")) == 2 * G);
     assert_true(a.unconsumed == 0);

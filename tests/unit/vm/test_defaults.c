@@ -136,9 +136,10 @@ static void test_brand_defaults(void **state)
 static void test_given_values_kept(void **state)
 {
     (void)state;
-    json_t *p = created("{\"brand\":\"joyent\",\"autoboot\":false,\"owner_uuid\":\"930896af-bf8c-48d4-885c-6573a94b1853\","
-                        "\"quota\":20,\"dns_domain\":\"example.com\",\"cpu_shares\":7,\"resolvers\":[\"8.8.8.8\"],"
-                        "\"zpool\":\"other\",\"limit_priv\":\"default,dtrace_user\",\"max_lwps\":100}");
+    json_t *p =
+        created("{\"brand\":\"joyent\",\"autoboot\":false,\"owner_uuid\":\"930896af-bf8c-48d4-885c-6573a94b1853\","
+                "\"quota\":20,\"dns_domain\":\"example.com\",\"cpu_shares\":7,\"resolvers\":[\"8.8.8.8\"],"
+                "\"zpool\":\"other\",\"limit_priv\":\"default,dtrace_user\",\"max_lwps\":100}");
     assert_true(json_is_false(json_object_get(p, "autoboot")));
     assert_string_equal(S(p, "owner_uuid"), "930896af-bf8c-48d4-885c-6573a94b1853");
     assert_int_equal(I(p, "quota"), 20);
@@ -323,10 +324,8 @@ static void test_memory_update(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_common_defaults),
-        cmocka_unit_test(test_brand_defaults),
-        cmocka_unit_test(test_given_values_kept),
-        cmocka_unit_test(test_memory_create),
+        cmocka_unit_test(test_common_defaults),   cmocka_unit_test(test_brand_defaults),
+        cmocka_unit_test(test_given_values_kept), cmocka_unit_test(test_memory_create),
         cmocka_unit_test(test_memory_update),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -101,12 +101,13 @@ static char *match(json_t *vms, const char *f1, const char *f2)
     return out;
 }
 
-#define M(expect, f1, f2)                                 \
-    do {                                                  \
-        char *got_ = match(vms, f1, f2);                  \
-        if (strcmp(got_, expect))                         \
-            fail_msg("filter %s %s: expected [%s] got [%s]", (const char *)(f1), (const char *)(f2) ? (const char *)(f2) : "", expect, got_); \
-        free(got_);                                       \
+#define M(expect, f1, f2) \
+    do { \
+        char *got_ = match(vms, f1, f2); \
+        if (strcmp(got_, expect)) \
+            fail_msg("filter %s %s: expected [%s] got [%s]", (const char *)(f1), \
+                     (const char *)(f2) ? (const char *)(f2) : "", expect, got_); \
+        free(got_); \
     } while (0)
 
 static void test_filters(void **state)
@@ -116,20 +117,20 @@ static void test_filters(void **state)
     /* order of the input is kept: c, a, b, d */
     M("cccccccc,aaaaaaaa,bbbbbbbb,dddddddd", NULL, NULL);
     M("cccccccc", "alias=web0", NULL);
-    M("", "alias=web", NULL);              /* exact, not prefix */
-    M("", "alias=WEB0", NULL);             /* exact is case-sensitive */
-    M("cccccccc,aaaaaaaa", "alias=~web", NULL);   /* regex: unanchored, case-insensitive */
+    M("", "alias=web", NULL); /* exact, not prefix */
+    M("", "alias=WEB0", NULL); /* exact is case-sensitive */
+    M("cccccccc,aaaaaaaa", "alias=~web", NULL); /* regex: unanchored, case-insensitive */
     M("aaaaaaaa", "alias=~^my", NULL);
     M("cccccccc,dddddddd", "alias=~[0-9]$", NULL);
     M("dddddddd", "alias=~[0-9]$", "brand=kvm");
     M("cccccccc,bbbbbbbb,dddddddd", "state=stopped", NULL);
-    M("cccccccc", "state=stopped", "brand=bhyve");   /* AND */
+    M("cccccccc", "state=stopped", "brand=bhyve"); /* AND */
     M("cccccccc", "type=BHYV", NULL);
     M("", "type=BHYVE", NULL);
     M("bbbbbbbb", "type=LX", NULL);
     M("aaaaaaaa", "type=OS", NULL);
     M("aaaaaaaa,dddddddd", "ram=256", NULL);
-    M("aaaaaaaa", "ram=256", "type=OS");   /* fake OS ram */
+    M("aaaaaaaa", "ram=256", "type=OS"); /* fake OS ram */
     M("dddddddd", "max_physical_memory=1280", NULL);
     M("aaaaaaaa,bbbbbbbb", "autoboot=true", NULL);
     M("cccccccc,dddddddd", "autoboot=false", NULL);
@@ -187,12 +188,12 @@ static char *order(json_t *vms, const char *sort)
     return out;
 }
 
-#define SORT(expect, key)                                                            \
-    do {                                                                             \
-        char *got_ = order(vms, key);                                                \
-        if (strcmp(got_, expect))                                                    \
-            fail_msg("sort %s: expected [%s] got [%s]", key, expect, got_);          \
-        free(got_);                                                                  \
+#define SORT(expect, key) \
+    do { \
+        char *got_ = order(vms, key); \
+        if (strcmp(got_, expect)) \
+            fail_msg("sort %s: expected [%s] got [%s]", key, expect, got_); \
+        free(got_); \
     } while (0)
 
 static void test_sort(void **state)
@@ -230,12 +231,12 @@ static char *render(json_t *vms, const char *order_, const char *sort, bool pars
     return s ? s : xasprintf("ERR:%s", err.msg);
 }
 
-#define R(expect, ...)                                                                    \
-    do {                                                                                  \
-        char *got_ = render(vms, __VA_ARGS__);                                            \
-        if (strcmp(got_, expect))                                                         \
-            fail_msg("render:\nexpected:\n%s\ngot:\n%s", expect, got_);                   \
-        free(got_);                                                                       \
+#define R(expect, ...) \
+    do { \
+        char *got_ = render(vms, __VA_ARGS__); \
+        if (strcmp(got_, expect)) \
+            fail_msg("render:\nexpected:\n%s\ngot:\n%s", expect, got_); \
+        free(got_); \
     } while (0)
 
 /* One row with the C31 widths: "%-36s  %-4s  %-7s  %-16s  %s" etc. */
@@ -251,11 +252,8 @@ static void test_render(void **state)
                     "%-36s  %-4s  %-7s  %-16s  %s\n"
                     "%-36s  %-4s  %-7s  %-16s  %s\n"
                     "%-36s  %-4s  %-7s  %-16s  %s\n",
-                    "UUID", "TYPE", "RAM", "STATE", "ALIAS",
-                    UA, "OS", "256", "running", "MyWebServer",
-                    UD, "KVM", "256", "stopped", "db1",
-                    UC, "BHYV", "1024", "stopped", "web0",
-                    UB, "LX", "4096", "stopped", "-");
+                    "UUID", "TYPE", "RAM", "STATE", "ALIAS", UA, "OS", "256", "running", "MyWebServer", UD, "KVM",
+                    "256", "stopped", "db1", UC, "BHYV", "1024", "stopped", "web0", UB, "LX", "4096", "stopped", "-");
     R(exp, NULL, NULL, false, -1);
     /* the header literally, as SmartOS prints it */
     assert_memory_equal(exp, "UUID                                  TYPE  RAM      STATE             ALIAS\n", 77);
@@ -263,17 +261,12 @@ static void test_render(void **state)
     R(strchr(exp, '\n') + 1, NULL, NULL, false, 0);
     free(exp);
     /* -p: ':'-joined, no header, missing is empty */
-    R(UA ":OS:256:running:MyWebServer\n"
-      UD ":KVM:256:stopped:db1\n"
-      UC ":BHYV:1024:stopped:web0\n"
-      UB ":LX:4096:stopped:\n",
+    R(UA ":OS:256:running:MyWebServer\n" UD ":KVM:256:stopped:db1\n" UC ":BHYV:1024:stopped:web0\n" UB
+         ":LX:4096:stopped:\n",
       NULL, NULL, true, -1);
     /* -p -h: header forced on */
-    R("UUID:TYPE:RAM:STATE:ALIAS\n"
-      UA ":OS:256:running:MyWebServer\n"
-      UD ":KVM:256:stopped:db1\n"
-      UC ":BHYV:1024:stopped:web0\n"
-      UB ":LX:4096:stopped:\n",
+    R("UUID:TYPE:RAM:STATE:ALIAS\n" UA ":OS:256:running:MyWebServer\n" UD ":KVM:256:stopped:db1\n" UC
+      ":BHYV:1024:stopped:web0\n" UB ":LX:4096:stopped:\n",
       NULL, NULL, true, 1);
     /* -o / -s; false prints '-', true 'true', 0 '0'; a value wider than its
      * column pushes the rest right */
@@ -285,8 +278,7 @@ static void test_render(void **state)
       "alias,autoboot,cpu_cap", "-alias", false, -1);
     /* dictionary and indexed columns: upper-case header, width 20 */
     exp = xasprintf("%-36s  %-20s  %s\n%-36s  %-20s  %s\n%-36s  %-20s  %s\n%-36s  %-20s  %s\n%-36s  %-20s  %s\n",
-                    "UUID", "TAGS.ROLE", "DISKS.0.SIZE", UA, "db", "-", UB, "-", "-", UC, "web", "10240", UD, "-",
-                    "-");
+                    "UUID", "TAGS.ROLE", "DISKS.0.SIZE", UA, "db", "-", UB, "-", "-", UC, "web", "10240", UD, "-", "-");
     R(exp, "uuid,tags.role,disks.0.size", "uuid", false, -1);
     free(exp);
     /* every C31 column header and width */
@@ -304,17 +296,54 @@ static void test_render(void **state)
       "uuid", true, 1);
     json_decref(vms);
     vms = all;
-    static const struct { const char *f; int w; } widths[] = {
-        { "alias", 10 }, { "autoboot", 8 }, { "billing_id", 36 }, { "boot_timestamp", 24 }, { "brand", 14 },
-        { "cpu_cap", 7 }, { "cpu_shares", 9 }, { "cpu_type", 8 }, { "create_timestamp", 24 }, { "dns_domain", 32 },
-        { "do_not_inventory", 5 }, { "docker", 6 }, { "exit_status", 4 }, { "exit_timestamp", 24 },
-        { "firewall_enabled", 16 }, { "flexible_disk_size", 14 }, { "free_space", 14 }, { "hostname", 32 },
-        { "hvm", 5 }, { "image_uuid", 36 }, { "indestructible_delegated", 12 }, { "indestructible_zoneroot", 12 },
-        { "ram", 7 }, { "max_locked_memory", 10 }, { "max_lwps", 7 }, { "max_physical_memory", 8 },
-        { "max_swap", 8 }, { "owner_uuid", 36 }, { "package_name", 32 }, { "package_version", 11 }, { "pid", 6 },
-        { "qemu_extra_opts", 15 }, { "quota", 5 }, { "zone_state", 10 }, { "state", 16 }, { "tmpfs", 5 },
-        { "type", 4 }, { "uuid", 36 }, { "vcpus", 5 }, { "zfs_io_priority", 11 }, { "zpool", 12 },
-        { "zonename", 12 }, { "zonepath", 40 }, { "zoneid", 6 },
+    static const struct {
+        const char *f;
+        int w;
+    } widths[] = {
+        { "alias", 10 },
+        { "autoboot", 8 },
+        { "billing_id", 36 },
+        { "boot_timestamp", 24 },
+        { "brand", 14 },
+        { "cpu_cap", 7 },
+        { "cpu_shares", 9 },
+        { "cpu_type", 8 },
+        { "create_timestamp", 24 },
+        { "dns_domain", 32 },
+        { "do_not_inventory", 5 },
+        { "docker", 6 },
+        { "exit_status", 4 },
+        { "exit_timestamp", 24 },
+        { "firewall_enabled", 16 },
+        { "flexible_disk_size", 14 },
+        { "free_space", 14 },
+        { "hostname", 32 },
+        { "hvm", 5 },
+        { "image_uuid", 36 },
+        { "indestructible_delegated", 12 },
+        { "indestructible_zoneroot", 12 },
+        { "ram", 7 },
+        { "max_locked_memory", 10 },
+        { "max_lwps", 7 },
+        { "max_physical_memory", 8 },
+        { "max_swap", 8 },
+        { "owner_uuid", 36 },
+        { "package_name", 32 },
+        { "package_version", 11 },
+        { "pid", 6 },
+        { "qemu_extra_opts", 15 },
+        { "quota", 5 },
+        { "zone_state", 10 },
+        { "state", 16 },
+        { "tmpfs", 5 },
+        { "type", 4 },
+        { "uuid", 36 },
+        { "vcpus", 5 },
+        { "zfs_io_priority", 11 },
+        { "zpool", 12 },
+        { "zonename", 12 },
+        { "zonepath", 40 },
+        { "zoneid", 6 },
     };
     for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
         /* the column, then uuid: its cell padded to exactly w */
@@ -360,8 +389,8 @@ static void test_render_empty(void **state)
 static void test_cells_and_values(void **state)
 {
     (void)state;
-    json_t *v = json_pack("{s:[s,s],s:b,s:b,s:i,s:n,s:f,s:{}}", "a", "x", "y", "t", 1, "f", 0, "z", 0, "n", "r",
-                          1.5, "o");
+    json_t *v =
+        json_pack("{s:[s,s],s:b,s:b,s:i,s:n,s:f,s:{}}", "a", "x", "y", "t", 1, "f", 0, "z", 0, "n", "r", 1.5, "o");
     char *s;
     s = vm_list_cell(json_object_get(v, "a"));
     assert_string_equal(s, "x,y");
@@ -408,12 +437,9 @@ static void test_cells_and_values(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fake_fields),
-        cmocka_unit_test(test_filters),
-        cmocka_unit_test(test_sort),
-        cmocka_unit_test(test_render),
-        cmocka_unit_test(test_render_empty),
-        cmocka_unit_test(test_cells_and_values),
+        cmocka_unit_test(test_fake_fields),  cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_sort),         cmocka_unit_test(test_render),
+        cmocka_unit_test(test_render_empty), cmocka_unit_test(test_cells_and_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

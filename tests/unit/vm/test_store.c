@@ -87,9 +87,9 @@ static void test_journal_roll_forward(void **state)
     cleanup_free char *jp = xasprintf("%s/%s/journal.json", f->ctx.etc_dir, U1);
 
     /* A journal that was written, then the writer died before applying. */
-    cleanup_json json_t *j = json_pack("{s:[],s:[{s:s,s:{s:s,s:s,s:s}},{s:s,s:{s:s}}]}", "ops", "writes", "path",
-                                       cfgp, "content", "brand", "joyent-minimal", "zpool", "zones", "alias", "new",
-                                       "path", tagp, "content", "role", "db");
+    cleanup_json json_t *j =
+        json_pack("{s:[],s:[{s:s,s:{s:s,s:s,s:s}},{s:s,s:{s:s}}]}", "ops", "writes", "path", cfgp, "content", "brand",
+                  "joyent-minimal", "zpool", "zones", "alias", "new", "path", tagp, "content", "role", "db");
     put_json(jp, j);
 
     vm_err err = VM_ERR_INIT;
@@ -224,7 +224,8 @@ static void test_txn_commit(void **state)
     assert_true(json_equal(m, meta));
 
     /* begin (journal written) + crash = roll forward later */
-    cleanup_json json_t *cfg3 = json_pack("{s:s,s:s,s:s}", "brand", "joyent-minimal", "zpool", "zones", "alias", "later");
+    cleanup_json json_t *cfg3 =
+        json_pack("{s:s,s:s,s:s}", "brand", "joyent-minimal", "zpool", "zones", "alias", "later");
     cleanup_txn vm_txn *t2 = vm_txn_new();
     vm_txn_write_vm(t2, &f->ctx, U1, cfg3, zp, meta);
     assert_int_equal(vm_txn_begin(&f->ctx, U1, t2, &err), 0);
@@ -236,7 +237,8 @@ static void test_txn_commit(void **state)
     assert_string_equal(json_string_value(json_object_get(after, "alias")), "later");
 
     /* begin + abort = unchanged */
-    cleanup_json json_t *cfg4 = json_pack("{s:s,s:s,s:s}", "brand", "joyent-minimal", "zpool", "zones", "alias", "never");
+    cleanup_json json_t *cfg4 =
+        json_pack("{s:s,s:s,s:s}", "brand", "joyent-minimal", "zpool", "zones", "alias", "never");
     cleanup_txn vm_txn *t3 = vm_txn_new();
     vm_txn_write_vm(t3, &f->ctx, U1, cfg4, zp, meta);
     assert_int_equal(vm_txn_begin(&f->ctx, U1, t3, &err), 0);

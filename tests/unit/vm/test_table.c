@@ -65,12 +65,31 @@ static void test_parse_refuses(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "", "{}", "[", "[{]", "[{\"a\":1,}]", "[{\"alias\":{\"nested\":1}}]", "[{\"alias\":[1]}]",
-        "[{}] x", "[{\"alias\":\"\\x\"}]", "[{\"alias\":\"\\ud800\"}]", "[{\"alias\":\"\\udc00\"}]",
-        "[{\"alias\":\"a\nb\"}]", "[{\"alias\":\"unterminated}]", "[{\"ram\":01}]", "[{\"ram\":1.}]",
-        "[{\"ram\":-}]", "[{\"ram\":99999999999999999999}]", "[{\"ram\":tru}]", "[{\"alias\":\"\\u0000\"}]",
-        "[{\"ram\":1e999}]", "[{\"alias\":\"\xff\"}]", "[{\"alias\":\"\xc0\xaf\"}]",
-        "[{\"alias\":\"\xed\xa0\x80\"}]", "[{\"alias\":\"\xe2\x82\"}]", NULL,
+        "",
+        "{}",
+        "[",
+        "[{]",
+        "[{\"a\":1,}]",
+        "[{\"alias\":{\"nested\":1}}]",
+        "[{\"alias\":[1]}]",
+        "[{}] x",
+        "[{\"alias\":\"\\x\"}]",
+        "[{\"alias\":\"\\ud800\"}]",
+        "[{\"alias\":\"\\udc00\"}]",
+        "[{\"alias\":\"a\nb\"}]",
+        "[{\"alias\":\"unterminated}]",
+        "[{\"ram\":01}]",
+        "[{\"ram\":1.}]",
+        "[{\"ram\":-}]",
+        "[{\"ram\":99999999999999999999}]",
+        "[{\"ram\":tru}]",
+        "[{\"alias\":\"\\u0000\"}]",
+        "[{\"ram\":1e999}]",
+        "[{\"alias\":\"\xff\"}]",
+        "[{\"alias\":\"\xc0\xaf\"}]",
+        "[{\"alias\":\"\xed\xa0\x80\"}]",
+        "[{\"alias\":\"\xe2\x82\"}]",
+        NULL,
     };
     for (size_t i = 0; bad[i]; i++) {
         vm_table *t = vm_table_new(cols);
@@ -104,7 +123,7 @@ static void test_columns_and_order(void **state)
     bool keep[] = { true, false, true, true };
     vm_table_keep(t, keep);
     assert_int_equal(vm_table_nrows(t), 3);
-    assert_string_equal(vm_table_cell(t, 1, 1)->text, "x");   /* the third row, kept */
+    assert_string_equal(vm_table_cell(t, 1, 1)->text, "x"); /* the third row, kept */
     assert_int_equal(vm_list_sort_table(t, "ram", &err), 0);
     /* 2, 3, then the row without ram (missing sorts last) */
     assert_string_equal(vm_table_cell(t, 0, 0)->text, "2");

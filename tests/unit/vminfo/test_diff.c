@@ -37,9 +37,18 @@ static void check(const char *a, const char *b, const char *map, const char *wan
 static void test_identical(void **state)
 {
     (void)state;
-    const char *same[] = { "null", "\"\"", "\"a\"", "5", "[]", "[\"foo\"]", "[[\"foo\"]]",
-                           "[{\"name\":\"foo\"}]", "{}", "{\"name\":\"foo\"}",
-                           "{\"names\":[\"foo\",\"bar\"]}", "{\"things\":[{\"name\":\"foo\"}]}" };
+    const char *same[] = { "null",
+                           "\"\"",
+                           "\"a\"",
+                           "5",
+                           "[]",
+                           "[\"foo\"]",
+                           "[[\"foo\"]]",
+                           "[{\"name\":\"foo\"}]",
+                           "{}",
+                           "{\"name\":\"foo\"}",
+                           "{\"names\":[\"foo\",\"bar\"]}",
+                           "{\"things\":[{\"name\":\"foo\"}]}" };
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
         check(same[i], same[i], NULL, "[]");
         cleanup_json json_t *o = J(same[i]);
@@ -109,8 +118,8 @@ static void test_arrays(void **state)
           "{\"prettyPath\":\"nics.*\",\"path\":[\"nics\",null],\"action\":\"added\","
           "\"newValue\":{\"mac\":\"m3\"}}]");
     /* the map applies to top-level keys only */
-    check("{\"x\":{\"disks\":[{\"path\":\"p\",\"n\":1}]}}",
-          "{\"x\":{\"disks\":[{\"path\":\"p\",\"n\":2}]}}", "{\"disks\":\"path\"}",
+    check("{\"x\":{\"disks\":[{\"path\":\"p\",\"n\":1}]}}", "{\"x\":{\"disks\":[{\"path\":\"p\",\"n\":2}]}}",
+          "{\"disks\":\"path\"}",
           "[{\"prettyPath\":\"x.disks.*\",\"path\":[\"x\",\"disks\",null],\"action\":\"removed\","
           "\"oldValue\":{\"path\":\"p\",\"n\":1}},"
           "{\"prettyPath\":\"x.disks.*\",\"path\":[\"x\",\"disks\",null],\"action\":\"added\","
@@ -132,15 +141,16 @@ static void test_default_map(void **state)
                                "\"nics\":[{\"mac\":\"aa\",\"ip\":\"2\"}]}");
     cleanup_json json_t *d = vminfo_diff(a, b);
     assert_int_equal(json_array_size(d), 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(d, 0), "prettyPath")),
-                        "disks.*.size");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(d, 0), "prettyPath")), "disks.*.size");
     assert_string_equal(json_string_value(json_object_get(json_array_get(d, 1), "ident")), "aa");
 }
 
 static void test_pretty_path(void **state)
 {
     (void)state;
-    struct { const char *path, *want; } cases[] = {
+    struct {
+        const char *path, *want;
+    } cases[] = {
         { "[\"nics\",\"192.168.1.1\",\"name\"]", "nics[192.168.1.1].name" },
         { "[\"disks\",null,\"size\"]", "disks.*.size" },
         { "[\"a[b]\",\"c\"]", "[a\\[b\\]].c" },
@@ -189,12 +199,8 @@ static void test_matching(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_identical),
-        cmocka_unit_test(test_simple_objects),
-        cmocka_unit_test(test_arrays),
-        cmocka_unit_test(test_default_map),
-        cmocka_unit_test(test_pretty_path),
-        cmocka_unit_test(test_matching),
+        cmocka_unit_test(test_identical),   cmocka_unit_test(test_simple_objects), cmocka_unit_test(test_arrays),
+        cmocka_unit_test(test_default_map), cmocka_unit_test(test_pretty_path),    cmocka_unit_test(test_matching),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

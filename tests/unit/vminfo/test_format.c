@@ -24,8 +24,9 @@ static void check(const char *ev, int flags, const char *want)
 }
 
 #define UUID "54f1cc77-68f1-42ab-acac-5c4f64f5d6e0"
-#define MODIFY "{\"type\":\"modify\",\"date\":\"2019-05-23T18:22:31.123Z\",\"zonename\":\"" UUID \
-    "\",\"uuid\":\"" UUID "\",\"vm\":{\"alias\":\"web0\"},\"changes\":[" \
+#define MODIFY \
+    "{\"type\":\"modify\",\"date\":\"2019-05-23T18:22:31.123Z\",\"zonename\":\"" UUID "\",\"uuid\":\"" UUID \
+    "\",\"vm\":{\"alias\":\"web0\"},\"changes\":[" \
     "{\"prettyPath\":\"zone_state\",\"path\":[\"zone_state\"],\"action\":\"changed\"," \
     "\"oldValue\":\"installed\",\"newValue\":\"ready\"}," \
     "{\"prettyPath\":\"pid\",\"path\":[\"pid\"],\"action\":\"added\",\"newValue\":42}]," \
@@ -42,20 +43,20 @@ static void test_human(void **state)
           "\"ready\"\n"
           "[2019-05-23T18:22:31.123Z] " UUID " web0 modify: pid added :: undefined -> 42\n");
     /* delete: no vm, no alias */
-    check("{\"type\":\"delete\",\"date\":\"2019-05-23T18:22:31.123Z\",\"zonename\":\"" UUID
-          "\",\"uuid\":\"" UUID "\"}", 0, "[18:22:31.123Z] 54f1cc77 - delete\n");
-    check("{\"type\":\"create\",\"date\":\"2019-05-23T18:22:31.123Z\",\"zonename\":\"" UUID
-          "\",\"uuid\":\"" UUID "\",\"vm\":{\"alias\":\"a-very-long-alias-that-goes-on-and-on\"}}",
+    check("{\"type\":\"delete\",\"date\":\"2019-05-23T18:22:31.123Z\",\"zonename\":\"" UUID "\",\"uuid\":\"" UUID "\"}",
+          0, "[18:22:31.123Z] 54f1cc77 - delete\n");
+    check("{\"type\":\"create\",\"date\":\"2019-05-23T18:22:31.123Z\",\"zonename\":\"" UUID "\",\"uuid\":\"" UUID
+          "\",\"vm\":{\"alias\":\"a-very-long-alias-that-goes-on-and-on\"}}",
           0, "[18:22:31.123Z] 54f1cc77 a-very-long-alias-that-goes... create\n");
     /* exactly 30 characters are kept */
     check("{\"type\":\"create\",\"date\":\"2019-05-23T18:22:31.123Z\",\"zonename\":\"z\","
-          "\"vm\":{\"alias\":\"123456789012345678901234567890\"}}", 0,
-          "[18:22:31.123Z] z 123456789012345678901234567890 create\n");
+          "\"vm\":{\"alias\":\"123456789012345678901234567890\"}}",
+          0, "[18:22:31.123Z] z 123456789012345678901234567890 create\n");
     /* removed values print their old value and undefined */
     check("{\"type\":\"modify\",\"date\":\"2019-05-23T18:22:31.123Z\",\"zonename\":\"z\","
           "\"changes\":[{\"prettyPath\":\"tags\",\"path\":[\"tags\"],\"action\":\"removed\","
-          "\"oldValue\":{\"a\":1}}]}", 0,
-          "[18:22:31.123Z] z - modify: tags removed :: {\"a\":1} -> undefined\n");
+          "\"oldValue\":{\"a\":1}}]}",
+          0, "[18:22:31.123Z] z - modify: tags removed :: {\"a\":1} -> undefined\n");
 }
 
 static void test_json(void **state)
@@ -77,8 +78,7 @@ static void test_ready(void **state)
                         "\"uuid\":\"11111111-2222-3333-4444-555555555555\","
                         "\"vms\":\"[{\\\"zonename\\\":\\\"z1\\\",\\\"a\\\":1}]\",\"seq\":3}";
     check(ready, 0, "[18:22:31.123Z] ready\n");
-    check(ready, VMINFO_FMT_FULL,
-          "[2019-05-23T18:22:31.123Z] ready (uuid 11111111-2222-3333-4444-555555555555)\n");
+    check(ready, VMINFO_FMT_FULL, "[2019-05-23T18:22:31.123Z] ready (uuid 11111111-2222-3333-4444-555555555555)\n");
     check(ready, VMINFO_FMT_JSON,
           "{\"type\":\"ready\",\"date\":\"2019-05-23T18:22:31.123Z\","
           "\"uuid\":\"11111111-2222-3333-4444-555555555555\","

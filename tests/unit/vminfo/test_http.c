@@ -89,11 +89,8 @@ static void test_buf(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_whole),
-        cmocka_unit_test(test_bytewise),
-        cmocka_unit_test(test_streaming_lines),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_whole),     cmocka_unit_test(test_bytewise), cmocka_unit_test(test_streaming_lines),
+        cmocka_unit_test(test_malformed), cmocka_unit_test(test_buf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

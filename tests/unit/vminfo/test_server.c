@@ -83,8 +83,7 @@ static const char *query_arg(void *cls, const char *key)
     return buf;
 }
 
-static void get(struct fx *f, const char *method, const char *path, const char *query,
-                vminfod_resp *r)
+static void get(struct fx *f, const char *method, const char *path, const char *query, vminfod_resp *r)
 {
     vminfod_req req = { method, path, query_arg, (void *)query, "unit-test" };
     vminfod_handle(f->d, &req, r);
@@ -249,9 +248,12 @@ static void test_events(void **state)
     json_t *ch = json_array_get(json_object_get(m, "changes"), 0);
     assert_string_equal(json_string_value(json_object_get(ch, "prettyPath")), "disks.*.size");
     assert_string_equal(json_string_value(json_object_get(ch, "ident")), "/p");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "vm"), "disks") ?
-        json_object_get(json_array_get(json_object_get(json_object_get(m, "vm"), "disks"), 0),
-                        "size") : NULL), 2);
+    assert_int_equal(
+        json_integer_value(
+            json_object_get(json_object_get(m, "vm"), "disks")
+                ? json_object_get(json_array_get(json_object_get(json_object_get(m, "vm"), "disks"), 0), "size")
+                : NULL),
+        2);
     assert_string_equal(json_string_value(json_object_get(c, "type")), "create");
     assert_string_equal(json_string_value(json_object_get(c, "uuid")), U2);
     assert_non_null(json_object_get(c, "vm"));
@@ -285,8 +287,8 @@ static void test_events(void **state)
     cleanup_free char *t4 = drain(f, l, NULL);
     cleanup_json json_t *dr = line(t4, 0);
     assert_string_equal(json_string_value(json_object_get(dr, "type")), "modify");
-    assert_string_equal(json_string_value(
-        json_object_get(json_array_get(json_object_get(dr, "changes"), 0), "newValue")), "drifted");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(dr, "changes"), 0), "newValue")), "drifted");
 
     /* closing ends the stream */
     vminfod_close_listeners(f->d);
