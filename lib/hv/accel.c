@@ -71,7 +71,7 @@ static int probe_kvm(const vm_ctx *ctx, char *reason, size_t rsize)
     cleanup_free char *log = xasprintf("%s/qemu.log", dir);
     cleanup_free char *chardev = xasprintf("socket,id=qmp,path=%s,server=on,wait=off", sock);
     if (mkdir_p(dir, 0755, &err) < 0) {
-        snprintf(reason, rsize, "probe failed: %.150s", err.msg);
+        snprintf(reason, rsize, "probe failed: %.140s", err.msg);
         return 0;
     }
     char *argv[] = { HV_QEMU_BIN,
@@ -133,7 +133,7 @@ static int probe_kvm(const vm_ctx *ctx, char *reason, size_t rsize)
         while (now_ms() < until) {
             cleanup_json json_t *r = NULL;
             if (qmp_exec(&c, "query-status", NULL, &r, &e) < 0) {
-                snprintf(reason, rsize, "%.150s", e.msg);
+                snprintf(reason, rsize, "%.140s", e.msg);
                 ok = 0;
                 break;
             }

@@ -19,13 +19,9 @@ static void add_owned(hv_argv *a, char *owned)
 
 static __attribute__((format(printf, 1, 0))) char *vformat(const char *fmt, va_list ap)
 {
-    va_list again;
-    va_copy(again, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    char *s = xmalloc((size_t)(n < 0 ? 0 : n) + 1);
-    if (vsnprintf(s, (size_t)(n < 0 ? 0 : n) + 1, fmt, again) < 0)
-        s[0] = '\0';
-    va_end(again);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        abort(); /* out of memory: as xmalloc */
     return s;
 }
 
