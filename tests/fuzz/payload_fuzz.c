@@ -15,6 +15,7 @@
 static const char *const brands[] = { "bhyve", "kvm", "joyent", "joyent-minimal", "lx", "bogus", NULL };
 static const char *const actions[] = { "create", "receive", "update", "detonate", NULL };
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_error_t je;

@@ -33,6 +33,7 @@ static int flat_and_short(json_t *j)
     return 1;
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     vm_table *a = vm_table_new(cols), *b = vm_table_new(cols);
