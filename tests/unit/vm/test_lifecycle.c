@@ -109,7 +109,7 @@ static void test_start_stop(void **state)
     fx *f = *state;
     vm_err err = VM_ERR_INIT;
     char b[64];
-    take_log(f);
+    free(take_log(f));
     assert_string_equal(state_of(f, "state", b, sizeof b), "stopped");
     assert_int_equal(vm_start(&f->r.ctx, f->uuid, &err), 0);
     expect_log(f, "start %s\n");
@@ -141,7 +141,7 @@ static void test_start_failure_keeps_autoboot(void **state)
     fx *f = *state;
     vm_err err = VM_ERR_INIT;
     char b[64];
-    take_log(f);
+    free(take_log(f));
     snprintf(vm_fake_runtime_fail_next, sizeof vm_fake_runtime_fail_next, "no firmware");
     assert_int_equal(vm_start(&f->r.ctx, f->uuid, &err), -1);
     assert_string_equal(err.msg, "no firmware");
@@ -158,7 +158,7 @@ static void test_reboot_and_kill(void **state)
     assert_int_equal(err.code, VMERR_STATE);
     assert_string_equal(err.msg, "Cannot reboot vm from state \"stopped\", must be \"running\"");
     assert_int_equal(vm_start(&f->r.ctx, f->uuid, &err), 0);
-    take_log(f);
+    free(take_log(f));
     /* reboot -F: the runtime's hard reset. */
     assert_int_equal(vm_reboot(&f->r.ctx, f->uuid, 1, &err), 0);
     expect_log(f, "reset %s\n");
@@ -202,7 +202,7 @@ static void test_live_snapshot_switches_disks(void **state)
     fx *f = *state;
     vm_err err = VM_ERR_INIT;
     assert_int_equal(vm_start(&f->r.ctx, f->uuid, &err), 0);
-    take_log(f);
+    free(take_log(f));
     assert_int_equal(vm_snapshot_create(&f->r.ctx, f->uuid, "s1", &err), 0);
     expect_log(f, "snapshot_switch %s 1\n");
     /* Deleting waits for a stop: the runtime holds the layers open. */
