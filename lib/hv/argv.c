@@ -156,6 +156,7 @@ int argv_add_firmware(hv_argv *a, hv_fdplan *p, const vm_ctx *ctx, const hv_mach
         *uefi_vars = xasprintf("%s/uefi-vars.fd", vmdir);
         int set = p->next_set++;
         argv_add_fd(a, p, set, "file", *uefi_vars, NULL, "uefi-vars");
+        argv_add_fd(a, p, set, "file-ro", *uefi_vars, NULL, "uefi-vars-ro");
         argv_optf(a, "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=%s", HV_OVMF_CODE);
         argv_optf(a, "-drive", "if=pflash,format=raw,unit=1,file=/dev/fdset/%d", set);
     } else if (bootrom[0] == '/') {

@@ -92,5 +92,6 @@ void argv_add_fd(hv_argv *a, hv_fdplan *p, int set, const char *kind, const char
                  const char *opaque)
 {
     int fd = hv_fd_add(p, kind, path, dir);
-    argv_optf(a, "-add-fd", "fd=%d,set=%d,opaque=%s", fd, set, opaque);
+    cleanup_free char *o = qemu_opt_escape(opaque);
+    argv_optf(a, "-add-fd", "fd=%d,set=%d,opaque=%s", fd, set, o);
 }

@@ -158,7 +158,7 @@ void argv_add_cdrom(hv_argv *a, hv_fdplan *fp, const hv_pci_bus *bus, const hv_d
 {
     cleanup_free char *addr = hv_pci_addr(bus, d->dev, d->fn);
     int set = fp->next_set++;
-    argv_add_fd(a, fp, set, "path-ro", d->file, NULL, d->id);
+    argv_add_fd(a, fp, set, "path-ro", d->file, NULL, d->file);
     argv_optf(a, "-drive", "if=none,id=%s,format=raw,media=cdrom,readonly=on,file=/dev/fdset/%d", d->id, set);
     add_ahci(a, addr, d, "ide-cd");
 }
@@ -169,18 +169,16 @@ void argv_add_cdrom(hv_argv *a, hv_fdplan *fp, const hv_pci_bus *bus, const hv_d
 static char *disk_fds(hv_argv *a, hv_fdplan *fp, const hv_disk *d)
 {
     int set = fp->next_set++;
-    cleanup_free char *ro = xasprintf("%s-ro", d->id);
-    argv_add_fd(a, fp, set, d->volume ? "vol-rw" : "path-rw", d->file, NULL, d->id);
+    argv_add_fd(a, fp, set, d->volume ? "vol-rw" : "path-rw", d->file, NULL, d->file);
     /* read-only too: a live snapshot reopens this layer read-only */
-    argv_add_fd(a, fp, set, d->volume ? "vol-ro" : "path-ro", d->file, NULL, ro);
+    argv_add_fd(a, fp, set, d->volume ? "vol-ro" : "path-ro", d->file, NULL, d->file);
     char *opts = xasprintf("file=/dev/fdset/%d", set);
     cleanup_free char *prefix = xstrdup("");
     size_t i;
     json_t *l;
     json_array_foreach(d->layers, i, l) {
         int lset = fp->next_set++;
-        cleanup_free char *op = xasprintf("%s-layer%zu", d->id, i + 1);
-        argv_add_fd(a, fp, lset, "layer", json_string_value(l), d->volume ? d->volume_dir : NULL, op);
+        argv_add_fd(a, fp, lset, "layer", json_string_value(l), d->volume ? d->volume_dir : NULL, json_string_value(l));
         char *np = xasprintf("%sbacking.", prefix);
         free(prefix);
         prefix = np;

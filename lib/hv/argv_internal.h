@@ -48,7 +48,7 @@ char *qemu_opt_escape(const char *s);
  * index.  Entries: {"kind", "path"[, "dir"]}, kinds
  *   listen   a unix socket vmadm binds (0600) and QEMU accepts on
  *   log      created/truncated 0600, write-only
- *   file     vmadm's own file (UEFI NVRAM), read-write
+ *   file, file-ro    vmadm's own file (UEFI NVRAM), read-write / read-only
  *   vol-rw, vol-ro    the top layer of a pool volume
  *   path-rw, path-ro  a disk/cdrom path, checked by the path rule
  *   layer    a qcow2 backing layer, read-only, inside "dir" (a pool's data
@@ -62,7 +62,8 @@ typedef struct hv_fdplan {
 
 /* Adds an entry; returns its fd number. */
 int hv_fd_add(hv_fdplan *p, const char *kind, const char *path, const char *dir);
-/* "-add-fd fd=<n>,set=<set>,opaque=<opaque>" for a new entry. */
+/* "-add-fd fd=<n>,set=<set>,opaque=<opaque>" for a new entry.  A disk's
+ * opaque is its path: `vmadm info block` shows it instead of /dev/fdset/N. */
 void argv_add_fd(hv_argv *a, hv_fdplan *p, int set, const char *kind, const char *path, const char *dir,
                  const char *opaque);
 

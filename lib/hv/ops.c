@@ -313,17 +313,62 @@ static json_t *decode_pci(json_t *raw)
     return list;
 }
 
+/* QEMU names the files vmadm passed it /dev/fdset/N; show their paths (each
+ * set's opaque) instead, in every string of `j`. */
+static void name_fdsets(json_t *j, json_t *sets)
+{
+    const char *key;
+    json_t *v;
+    size_t i;
+    if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+            name_fdsets(v, sets);
+        return;
+    }
+    json_object_foreach(j, key, v) {
+        const char *s = json_string_value(v);
+        if (s && str_has_prefix(s, "/dev/fdset/")) {
+            const char *path = json_string_value(json_object_get(sets, s + strlen("/dev/fdset/")));
+            if (path)
+                json_object_set_new(j, key, json_string(path));
+        } else if (json_is_object(v) || json_is_array(v)) {
+            name_fdsets(v, sets);
+        }
+    }
+}
+
+static int query_block(qmp_conn *c, json_t **out, vm_err *err)
+{
+    cleanup_json json_t *fdsets = NULL;
+    if (qmp_exec(c, "query-block", NULL, out, err) < 0 || qmp_exec(c, "query-fdsets", NULL, &fdsets, err) < 0)
+        return -1;
+    cleanup_json json_t *sets = json_object();
+    size_t i;
+    json_t *fs;
+    json_array_foreach(fdsets, i, fs) {
+        json_t *opaque = json_object_get(json_array_get(json_object_get(fs, "fds"), 0), "opaque");
+        char id[32];
+        snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(fs, "fdset-id")));
+        if (json_is_string(opaque))
+            json_object_set(sets, id, opaque);
+    }
+    name_fdsets(*out, sets);
+    return 0;
+}
+
 static int info_one(const vm_ctx *ctx, const char *uuid, qmp_conn *c, const char *type, json_t **out, vm_err *err)
 {
     static const struct {
         const char *type, *cmd;
     } map[] = {
-        { "block", "query-block" },    { "blockstats", "query-blockstats" }, { "chardev", "query-chardev" },
-        { "cpus", "query-cpus-fast" }, { "version", "query-version" },       { "status", "query-status" },
+        { "blockstats", "query-blockstats" }, { "chardev", "query-chardev" }, { "cpus", "query-cpus-fast" },
+        { "version", "query-version" },       { "status", "query-status" },
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strcmp(type, map[i].type))
             return qmp_exec(c, map[i].cmd, NULL, out, err);
+    if (!strcmp(type, "block"))
+        return query_block(c, out, err);
     if (!strcmp(type, "pci")) {
         cleanup_json json_t *raw = NULL;
         if (qmp_exec(c, "query-pci", NULL, &raw, err) < 0)

@@ -383,7 +383,7 @@ static int open_one(const vm_ctx *ctx, vs_pool *pool, const char *uuid, json_t *
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     else if (!strcmp(kind, "file") || !strcmp(kind, "vol-rw"))
         fd = open(path, O_RDWR | O_CLOEXEC);
-    else if (!strcmp(kind, "vol-ro"))
+    else if (!strcmp(kind, "vol-ro") || !strcmp(kind, "file-ro"))
         fd = open(path, O_RDONLY | O_CLOEXEC);
     else if (!strcmp(kind, "path-rw") || !strcmp(kind, "path-ro"))
         return hv_open_disk_path(ctx, pool, uuid, path, !strcmp(kind, "path-rw") ? O_RDWR : O_RDONLY, err);
@@ -396,28 +396,33 @@ static int open_one(const vm_ctx *ctx, vs_pool *pool, const char *uuid, json_t *
     return fd;
 }
 
-/* Opens every descriptor of the plan, in order (*out: nfds fds). */
-static int open_fds(const vm_ctx *ctx, vs_pool *pool, const char *uuid, json_t *fds, int **out, vm_err *err)
+static bool in_rundir(json_t *e)
 {
-    size_t n = json_array_size(fds);
-    int *v = xcalloc(n + 1, sizeof *v);
-    for (size_t i = 0; i < n; i++) {
-        v[i] = open_one(ctx, pool, uuid, json_array_get(fds, i), err);
-        if (v[i] < 0) {
-            for (size_t j = 0; j < i; j++)
-                close(v[j]);
-            free(v);
+    const char *kind = json_string_value(json_object_get(e, "kind"));
+    return !strcmp(kind, "listen") || !strcmp(kind, "log");
+}
+
+/* Opens the descriptors of the plan that live in the runtime directory
+ * (rundir true) or the others: disks and NVRAM, checked before anything is
+ * created.  v[i] < 0 until opened; on failure the caller closes v. */
+static int open_fds(const vm_ctx *ctx, vs_pool *pool, const char *uuid, json_t *fds, int *v, bool rundir, vm_err *err)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(fds, i, e) {
+        if (in_rundir(e) != rundir)
+            continue;
+        if ((v[i] = open_one(ctx, pool, uuid, e, err)) < 0)
             return -1;
-        }
     }
-    *out = v;
     return 0;
 }
 
 static void close_fds(int *v, size_t n)
 {
     for (size_t i = 0; v && i < n; i++)
-        close(v[i]);
+        if (v[i] >= 0)
+            close(v[i]);
     free(v);
 }
 
@@ -486,11 +491,24 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
         return vm_err_set(err, VMERR_INVALID, "ram (%lld MiB) exceeds host memory (%ld MiB)", (long long)ram, host);
     if (uefi_vars && prepare_uefi_vars(uefi_vars, err) < 0)
         return -1;
+    /* Every file and socket QEMU uses is opened here (confine.c); the disks
+     * first, so that a bad one is refused before anything is created. */
+    spec.nfds = json_array_size(fds);
+    int *fdv = xcalloc(spec.nfds + 1, sizeof *fdv);
+    for (size_t i = 0; i < spec.nfds; i++)
+        fdv[i] = -1;
+    spec.fds = fdv;
+    if (open_fds(ctx, pool, uuid, fds, fdv, false, err) < 0) {
+        close_fds(fdv, spec.nfds);
+        return -1;
+    }
 
     /* ---- runtime directory: nothing of a previous run survives ---- */
     cleanup_free char *rundir = vm_ctx_vm_rundir(ctx, uuid);
-    if (mkdir_p(rundir, 0755, err) < 0)
+    if (mkdir_p(rundir, 0755, err) < 0) {
+        close_fds(fdv, spec.nfds);
         return -1;
+    }
     hv_remove_run_files(rundir, 0);
     static const char *const old[] = {
         "lastexited", "vnc.json", "accel_warning", "screenshot.ppm", "console.log", NULL
@@ -499,14 +517,11 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
         cleanup_free char *p = xasprintf("%s/%s", rundir, *n);
         unlink(p);
     }
-    /* Every file and socket QEMU uses, opened here (confine.c). */
-    int *fdv = NULL;
-    if (open_fds(ctx, pool, uuid, fds, &fdv, err) < 0) {
+    if (open_fds(ctx, pool, uuid, fds, fdv, true, err) < 0) {
+        close_fds(fdv, spec.nfds);
         hv_remove_run_files(rundir, 0);
         return -1;
     }
-    spec.fds = fdv;
-    spec.nfds = json_array_size(fds);
     cleanup_free char *cwd = NULL;
     if (json_object_get(vnc, "path") && prepare_vnc_dir(rundir, &spec.ids, &cwd, err) < 0) {
         close_fds(fdv, spec.nfds);

@@ -142,8 +142,8 @@ static void test_disks_virtio_multifunction(void **state)
                      "tcg", &err);
     assert_non_null(a);
     /* pool NULL: the volume disk falls back to its path */
-    assert_true(find_opt(a, "-add-fd", "fd=7,set=2,opaque=disk0") > 0);
-    assert_true(find_opt(a, "-add-fd", "fd=8,set=2,opaque=disk0-ro") > 0);
+    assert_true(find_opt(a, "-add-fd", "fd=7,set=2,opaque=/x/" UUID "/disk0") > 0);
+    assert_true(find_opt(a, "-add-fd", "fd=8,set=2,opaque=/x/" UUID "/disk0") > 0);
     assert_true(find_opt(a, "-drive", "if=none,id=disk0,format=raw,file=/dev/fdset/2,discard=unmap") > 0);
     assert_true(find_opt(a, "-device",
                          "virtio-blk-pci,id=disk0,drive=disk0,bus=pcie.0,"
