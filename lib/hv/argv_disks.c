@@ -159,7 +159,8 @@ void argv_add_cdrom(hv_argv *a, hv_fdplan *fp, const hv_pci_bus *bus, const hv_d
     cleanup_free char *addr = hv_pci_addr(bus, d->dev, d->fn);
     int set = fp->next_set++;
     argv_add_fd(a, fp, set, "path-ro", d->file, NULL, d->file);
-    argv_optf(a, "-drive", "if=none,id=%s,format=raw,media=cdrom,readonly=on,file=/dev/fdset/%d", d->id, set);
+    argv_optf(a, "-drive", "if=none,id=%s,format=raw,media=cdrom,readonly=on,file=/dev/fdset/%d,file.locking=off",
+              d->id, set);
     add_ahci(a, addr, d, "ide-cd");
 }
 
@@ -172,7 +173,11 @@ static char *disk_fds(hv_argv *a, hv_fdplan *fp, const hv_disk *d)
     argv_add_fd(a, fp, set, d->volume ? "vol-rw" : "path-rw", d->file, NULL, d->file);
     /* read-only too: a live snapshot reopens this layer read-only */
     argv_add_fd(a, fp, set, d->volume ? "vol-ro" : "path-ro", d->file, NULL, d->file);
-    char *opts = xasprintf("file=/dev/fdset/%d", set);
+    /* locking=off: QEMU's image locks (OFD locks) stay on the descriptors
+     * kept in the fd set and would block its own reopen (resize, live
+     * snapshot); the files are root-only and the VM's lock serialises
+     * vmadm's own users. */
+    char *opts = xasprintf("file=/dev/fdset/%d,file.locking=off", set);
     cleanup_free char *prefix = xstrdup("");
     size_t i;
     json_t *l;
@@ -182,7 +187,8 @@ static char *disk_fds(hv_argv *a, hv_fdplan *fp, const hv_disk *d)
         char *np = xasprintf("%sbacking.", prefix);
         free(prefix);
         prefix = np;
-        char *no = xasprintf("%s,%sdriver=qcow2,%sfile.filename=/dev/fdset/%d", opts, prefix, prefix, lset);
+        char *no = xasprintf("%s,%sdriver=qcow2,%sfile.filename=/dev/fdset/%d,%sfile.locking=off", opts, prefix, prefix,
+                             lset, prefix);
         free(opts);
         opts = no;
     }

@@ -144,18 +144,19 @@ static void test_disks_virtio_multifunction(void **state)
     /* pool NULL: the volume disk falls back to its path */
     assert_true(find_opt(a, "-add-fd", "fd=7,set=2,opaque=/x/" UUID "/disk0") > 0);
     assert_true(find_opt(a, "-add-fd", "fd=8,set=2,opaque=/x/" UUID "/disk0") > 0);
-    assert_true(find_opt(a, "-drive", "if=none,id=disk0,format=raw,file=/dev/fdset/2,discard=unmap") > 0);
+    assert_true(find_opt(a, "-drive", "if=none,id=disk0,format=raw,file=/dev/fdset/2,file.locking=off,discard=unmap") >
+                0);
     assert_true(find_opt(a, "-device",
                          "virtio-blk-pci,id=disk0,drive=disk0,bus=pcie.0,"
                          "addr=0x4.0,multifunction=on,bootindex=0") > 0);
     assert_true(find_opt(a, "-drive",
-                         "if=none,id=file1,format=qcow2,file=/dev/fdset/3,"
+                         "if=none,id=file1,format=qcow2,file=/dev/fdset/3,file.locking=off,"
                          "discard=unmap") > 0);
     assert_true(find_opt(a, "-device",
                          "virtio-blk-pci,id=file1,drive=file1,bus=pcie.0,"
                          "addr=0x4.1") > 0);
     /* alone on device 5: no multifunction, notrim: no discard */
-    assert_true(find_opt(a, "-drive", "if=none,id=file2,format=raw,file=/dev/fdset/4") > 0);
+    assert_true(find_opt(a, "-drive", "if=none,id=file2,format=raw,file=/dev/fdset/4,file.locking=off") > 0);
     assert_true(find_opt(a, "-device",
                          "virtio-blk-pci,id=file2,drive=file2,bus=pcie.0,"
                          "addr=0x5.0") > 0);
@@ -182,7 +183,7 @@ static void test_disks_ahci_nvme_cdrom(void **state)
                          "physical_block_size=4096") > 0);
     assert_true(find_opt(a, "-drive",
                          "if=none,id=cdrom2,format=raw,media=cdrom,readonly=on,"
-                         "file=/dev/fdset/4") > 0);
+                         "file=/dev/fdset/4,file.locking=off") > 0);
     assert_true(find_opt(a, "-device", "ich9-ahci,id=sata-cdrom2,bus=pcie.0,addr=0x3.0") > 0);
     assert_true(find_opt(a, "-device", "ide-cd,id=cdrom2,drive=cdrom2,bus=sata-cdrom2.0") > 0);
     strv_free(a);
