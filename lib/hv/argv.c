@@ -72,9 +72,15 @@ int hv_machine_parse(const vm_ctx *ctx, json_t *vmobj, const char *accel, hv_mac
         return vm_err_set(err, VMERR_INVALID, "VM object has no valid uuid");
     if (!accel || (strcmp(accel, "kvm") && strcmp(accel, "tcg")))
         return vm_err_set(err, VMERR_INVALID, "accelerator must be kvm or tcg");
+    /* VNC is off unless asked for: a vnc_port (0 = first free display), or
+     * a vnc_password alone (then the first free display).  SmartOS turns it
+     * on when vnc_port is absent; we do not (issue 14 #6). */
+    const char *pw = json_string_value(json_object_get(vmobj, "vnc_password"));
+    long vnc_def = pw && *pw ? 0 : -1;
     if (json_int_or(vmobj, "ram", 256, &m->ram, err) < 0 || json_int_or(vmobj, "vcpus", 1, &m->vcpus, err) < 0 ||
-        json_int_or(vmobj, "vnc_port", 0, &m->vnc_port, err) < 0)
+        json_int_or(vmobj, "vnc_port", vnc_def, &m->vnc_port, err) < 0)
         return -1;
+    m->vnc_unix = m->vnc_port != -1 && !(pw && *pw);
     if (m->ram < 1)
         return vm_err_set(err, VMERR_INVALID, "ram must be at least 1 (MiB)");
     if (m->vcpus < 1 || m->vcpus > 255)
@@ -115,23 +121,32 @@ void argv_add_machine(hv_argv *a, const hv_machine *m)
      * carry timestamps. */
     argv_optf(a, "-display", "none");
     argv_optf(a, "-msg", "timestamp=on");
+    /* QEMU's own seccomp filter (confine.c has the rest of the story). */
+    argv_optf(a, "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
 }
 
-void argv_add_monitor(hv_argv *a, const hv_machine *m)
+/* The sockets are bound by vmadm (root-owned, 0600) and inherited. */
+void argv_add_monitor(hv_argv *a, hv_fdplan *p, const hv_machine *m)
 {
-    cleanup_free char *r = qemu_opt_escape(m->rundir);
-    argv_optf(a, "-chardev", "socket,id=qmp,path=%s/qmp.sock,server=on,wait=off", r);
+    cleanup_free char *sock = xasprintf("%s/qmp.sock", m->rundir);
+    int fd = hv_fd_add(p, "listen", sock, NULL);
+    argv_optf(a, "-chardev", "socket,id=qmp,fd=%d,server=on,wait=off", fd);
     argv_optf(a, "-mon", "chardev=qmp,mode=control");
 }
 
-void argv_add_serial(hv_argv *a, const hv_machine *m)
+void argv_add_serial(hv_argv *a, hv_fdplan *p, const hv_machine *m)
 {
-    cleanup_free char *r = qemu_opt_escape(m->rundir);
-    argv_optf(a, "-chardev", "socket,id=serial0,path=%s/console.sock,server=on,wait=off,logfile=%s/console.log", r, r);
+    cleanup_free char *sock = xasprintf("%s/console.sock", m->rundir);
+    cleanup_free char *log = xasprintf("%s/console.log", m->rundir);
+    int set = p->next_set++;
+    argv_add_fd(a, p, set, "log", log, NULL, "console.log");
+    int fd = hv_fd_add(p, "listen", sock, NULL);
+    argv_optf(a, "-chardev", "socket,id=serial0,fd=%d,server=on,wait=off,logfile=/dev/fdset/%d", fd, set);
     argv_optf(a, "-serial", "chardev:serial0");
 }
 
-int argv_add_firmware(hv_argv *a, const vm_ctx *ctx, const hv_machine *m, json_t *vmobj, char **uefi_vars, vm_err *err)
+int argv_add_firmware(hv_argv *a, hv_fdplan *p, const vm_ctx *ctx, const hv_machine *m, json_t *vmobj, char **uefi_vars,
+                      vm_err *err)
 {
     const char *bootrom = json_string_value(json_object_get(vmobj, "bootrom"));
     if (!bootrom || !strcmp(bootrom, "bios")) {
@@ -139,10 +154,13 @@ int argv_add_firmware(hv_argv *a, const vm_ctx *ctx, const hv_machine *m, json_t
     } else if (!strcmp(bootrom, "uefi")) {
         cleanup_free char *vmdir = vm_ctx_vm_dir(ctx, m->uuid);
         *uefi_vars = xasprintf("%s/uefi-vars.fd", vmdir);
-        cleanup_free char *v = qemu_opt_escape(*uefi_vars);
+        int set = p->next_set++;
+        argv_add_fd(a, p, set, "file", *uefi_vars, NULL, "uefi-vars");
+        argv_add_fd(a, p, set, "file-ro", *uefi_vars, NULL, "uefi-vars-ro");
         argv_optf(a, "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=%s", HV_OVMF_CODE);
-        argv_optf(a, "-drive", "if=pflash,format=raw,unit=1,file=%s", v);
+        argv_optf(a, "-drive", "if=pflash,format=raw,unit=1,file=/dev/fdset/%d", set);
     } else if (bootrom[0] == '/') {
+        /* Read by QEMU itself: the file must be readable by the QEMU user. */
         argv_optf(a, "-bios", "%s", bootrom);
     } else {
         return vm_err_set(err, VMERR_INVALID, "bootrom \"%s\" is not valid", bootrom);
@@ -157,16 +175,23 @@ int argv_add_display(hv_argv *a, const hv_machine *m, const hv_pci_bus *bus, jso
         return 0;
     if (port != 0 && (port < 5900 || port > 65535))
         return vm_err_set(err, VMERR_INVALID, "vnc_port %ld is not usable: QEMU serves VNC on ports 5900-65535", port);
+    cleanup_free char *addr = hv_pci_addr(bus, HV_PCI_VGA_DEV, 0);
+    if (m->vnc_unix) {
+        /* No password: a unix socket only root (and the QEMU user) reach,
+         * in rundir/vnc/, QEMU's working directory. */
+        cleanup_free char *sock = xasprintf("%s/vnc/vnc.sock", m->rundir);
+        argv_optf(a, "-vnc", "unix:vnc.sock");
+        argv_optf(a, "-device", "VGA,id=video0,%s", addr);
+        *vnc = json_pack("{s:s}", "path", sock);
+        return 0;
+    }
     const char *pw = json_string_value(json_object_get(vmobj, "vnc_password"));
     int disp = port ? (int)(port - 5900) : 0;
     /* Port 0 = the first free display from 5900 on, as SmartOS picks one.
      * The password never goes on the command line (hv_start sets it). */
-    argv_optf(a, "-vnc", "127.0.0.1:%d%s%s", disp, port ? "" : ",to=99", pw && *pw ? ",password=on" : "");
-    cleanup_free char *addr = hv_pci_addr(bus, HV_PCI_VGA_DEV, 0);
+    argv_optf(a, "-vnc", "127.0.0.1:%d%s,password=on", disp, port ? "" : ",to=99");
     argv_optf(a, "-device", "VGA,id=video0,%s", addr);
-    *vnc = json_pack("{s:s,s:i,s:b}", "host", "127.0.0.1", "display", disp, "auto", port == 0);
-    if (pw && *pw)
-        json_object_set_new(*vnc, "password", json_string(pw));
+    *vnc = json_pack("{s:s,s:i,s:b,s:s}", "host", "127.0.0.1", "display", disp, "auto", port == 0, "password", pw);
     return 0;
 }
 
@@ -187,13 +212,14 @@ void argv_add_extra(hv_argv *a, json_t *vmobj)
 }
 
 int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const char *accel, char ***argv_out,
-                       json_t **files_out, char **uefi_out, json_t **vnc_out, vm_err *err)
+                       json_t **fds_out, char **uefi_out, json_t **vnc_out, vm_err *err)
 {
     hv_argv a = { 0 };
     hv_machine m;
     hv_pci_bus bus;
     hv_disks disks = { 0 };
-    cleanup_json json_t *files = json_array();
+    cleanup_json json_t *fds = json_array();
+    hv_fdplan fp = { .fds = fds, .next_set = 1 };
     cleanup_json json_t *vnc = NULL;
     cleanup_free char *uefi_vars = NULL;
     int rc = -1;
@@ -202,27 +228,27 @@ int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const ch
     if (hv_machine_parse(ctx, vmobj, accel, &m, err) < 0)
         goto out;
     hv_pci_init(&bus, m.vnc_port != -1);
-    if (hv_disks_plan(pool, vmobj, &bus, &disks, files, err) < 0)
+    if (hv_disks_plan(pool, vmobj, &bus, &disks, err) < 0)
         goto out;
 
     argv_add_machine(&a, &m);
-    argv_add_monitor(&a, &m);
-    argv_add_serial(&a, &m);
-    if (argv_add_firmware(&a, ctx, &m, vmobj, &uefi_vars, err) < 0 ||
+    argv_add_monitor(&a, &fp, &m);
+    argv_add_serial(&a, &fp, &m);
+    if (argv_add_firmware(&a, &fp, ctx, &m, vmobj, &uefi_vars, err) < 0 ||
         argv_add_display(&a, &m, &bus, vmobj, &vnc, err) < 0)
         goto out;
     for (size_t i = 0; i < disks.n; i++) {
         if (disks.v[i].cdrom)
-            argv_add_cdrom(&a, &bus, &disks.v[i]);
+            argv_add_cdrom(&a, &fp, &bus, &disks.v[i]);
         else
-            argv_add_disk(&a, &bus, &disks.v[i]);
+            argv_add_disk(&a, &fp, &bus, &disks.v[i]);
     }
     argv_add_nics(&a);
     argv_add_extra(&a, vmobj);
 
     *argv_out = argv_steal(&a);
-    if (files_out)
-        *files_out = json_incref(files);
+    if (fds_out)
+        *fds_out = json_incref(fds);
     if (uefi_out)
         *uefi_out = steal_ptr(uefi_vars);
     if (vnc_out)

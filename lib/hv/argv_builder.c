@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "common/util.h"
+#include <jansson.h>
 
 static void add_owned(hv_argv *a, char *owned)
 {
@@ -72,4 +73,21 @@ char *qemu_opt_escape(const char *s)
     }
     *o = '\0';
     return out;
+}
+
+int hv_fd_add(hv_fdplan *p, const char *kind, const char *path, const char *dir)
+{
+    json_t *e = json_pack("{s:s,s:s}", "kind", kind, "path", path);
+    if (dir)
+        json_object_set_new(e, "dir", json_string(dir));
+    json_array_append_new(p->fds, e);
+    return HV_FD_BASE + (int)json_array_size(p->fds) - 1;
+}
+
+void argv_add_fd(hv_argv *a, hv_fdplan *p, int set, const char *kind, const char *path, const char *dir,
+                 const char *opaque)
+{
+    int fd = hv_fd_add(p, kind, path, dir);
+    cleanup_free char *o = qemu_opt_escape(opaque);
+    argv_optf(a, "-add-fd", "fd=%d,set=%d,opaque=%s", fd, set, o);
 }

@@ -7,6 +7,7 @@
 
 #include "common/units.h"
 #include "common/util.h"
+#include "hv/confine.h"
 #include "hv/hv.h"
 
 /* Trailing "disk<N>" of a dataset name or path, or -1. */
@@ -51,7 +52,8 @@ static int block_size_opts(const char *gbs, char **out, vm_err *err)
     return 0;
 }
 
-/* What QEMU opens for disk `d`: a volume of `pool`, else its path. */
+/* What QEMU gets for disk `d`: a volume of `pool`, else its path, and
+ * the qcow2 backing layers below it. */
 static int disk_file(vs_pool *pool, json_t *d, hv_disk *p, vm_err *err)
 {
     const char *zfs = json_string_value(json_object_get(d, "zfs_filesystem"));
@@ -62,17 +64,27 @@ static int disk_file(vs_pool *pool, json_t *d, hv_disk *p, vm_err *err)
             return -1;
         }
         p->fmt = "qcow2";
+        p->volume = true;
+        p->volume_dir = xstrdup(p->file);
+        char *slash = strrchr(p->volume_dir, '/');
+        if (slash)
+            *(slash == p->volume_dir ? slash + 1 : slash) = '\0';
     } else if (path && *path) {
         p->file = xstrdup(path);
-        p->fmt = str_has_suffix(path, ".qcow2") ? "qcow2" : "raw";
+        p->fmt = !p->cdrom && str_has_suffix(path, ".qcow2") ? "qcow2" : "raw";
     } else {
         return vm_err_set(err, VMERR_INVALID, "disk %s has neither a volume nor a path", p->id);
+    }
+    p->layers = json_array();
+    if (!strcmp(p->fmt, "qcow2") && hv_qcow2_chain(p->file, p->layers, err) < 0) {
+        vm_err_prefix(err, "disk %s: ", p->id);
+        return -1;
     }
     return 0;
 }
 
 /* disks[i] → *p (p->id already set). */
-static int plan_disk(vs_pool *pool, json_t *d, hv_pci_bus *bus, hv_disk *p, json_t *files, vm_err *err)
+static int plan_disk(vs_pool *pool, json_t *d, hv_pci_bus *bus, hv_disk *p, vm_err *err)
 {
     const char *media = json_string_value(json_object_get(d, "media"));
     p->cdrom = media && !strcmp(media, "cdrom");
@@ -88,7 +100,6 @@ static int plan_disk(vs_pool *pool, json_t *d, hv_pci_bus *bus, hv_disk *p, json
     p->serial = json_string_value(json_object_get(d, "uuid"));
     if (disk_file(pool, d, p, err) < 0)
         return -1;
-    json_array_append_new(files, json_string(p->file));
     const char *gbs = json_string_value(json_object_get(d, "guest_block_size"));
     if (gbs && block_size_opts(gbs, &p->bs_opts, err) < 0)
         return -1;
@@ -98,7 +109,7 @@ static int plan_disk(vs_pool *pool, json_t *d, hv_pci_bus *bus, hv_disk *p, json
     return hv_pci_claim(bus, slot, "disks", &p->dev, &p->fn, err);
 }
 
-int hv_disks_plan(vs_pool *pool, json_t *vmobj, hv_pci_bus *bus, hv_disks *out, json_t *files, vm_err *err)
+int hv_disks_plan(vs_pool *pool, json_t *vmobj, hv_pci_bus *bus, hv_disks *out, vm_err *err)
 {
     json_t *disks = json_object_get(vmobj, "disks");
     if (disks && !json_is_array(disks))
@@ -113,7 +124,7 @@ int hv_disks_plan(vs_pool *pool, json_t *vmobj, hv_pci_bus *bus, hv_disks *out, 
         for (size_t j = 0; j < i; j++)
             if (!strcmp(out->v[j].id, p->id))
                 return vm_err_set(err, VMERR_INVALID, "two disks map to the same id %s", p->id);
-        if (plan_disk(pool, d, bus, p, files, err) < 0)
+        if (plan_disk(pool, d, bus, p, err) < 0)
             return -1;
         nboot += p->boot;
     }
@@ -128,6 +139,8 @@ void hv_disks_free(hv_disks *d)
         free(d->v[i].id);
         free(d->v[i].file);
         free(d->v[i].bs_opts);
+        free(d->v[i].volume_dir);
+        json_decref(d->v[i].layers);
     }
     free(d->v);
     *d = (hv_disks){ 0 };
@@ -141,21 +154,54 @@ static void add_ahci(hv_argv *a, const char *addr, const hv_disk *d, const char 
               d->boot ? ",bootindex=0" : "", d->bs_opts ? d->bs_opts : "");
 }
 
-void argv_add_cdrom(hv_argv *a, const hv_pci_bus *bus, const hv_disk *d)
+void argv_add_cdrom(hv_argv *a, hv_fdplan *fp, const hv_pci_bus *bus, const hv_disk *d)
 {
-    cleanup_free char *f = qemu_opt_escape(d->file);
     cleanup_free char *addr = hv_pci_addr(bus, d->dev, d->fn);
-    argv_optf(a, "-drive", "if=none,id=%s,format=raw,media=cdrom,readonly=on,file=%s", d->id, f);
+    int set = fp->next_set++;
+    argv_add_fd(a, fp, set, "path-ro", d->file, NULL, d->file);
+    argv_optf(a, "-drive", "if=none,id=%s,format=raw,media=cdrom,readonly=on,file=/dev/fdset/%d,file.locking=off",
+              d->id, set);
     add_ahci(a, addr, d, "ide-cd");
 }
 
-void argv_add_disk(hv_argv *a, const hv_pci_bus *bus, const hv_disk *d)
+/* The descriptors of a disk's file and backing layers, and the -drive
+ * options naming them: "file=/dev/fdset/N[,backing.driver=qcow2,
+ * backing.file.filename=/dev/fdset/M[,backing.backing....]]". */
+static char *disk_fds(hv_argv *a, hv_fdplan *fp, const hv_disk *d)
 {
-    cleanup_free char *f = qemu_opt_escape(d->file);
+    int set = fp->next_set++;
+    argv_add_fd(a, fp, set, d->volume ? "vol-rw" : "path-rw", d->file, NULL, d->file);
+    /* read-only too: a live snapshot reopens this layer read-only */
+    argv_add_fd(a, fp, set, d->volume ? "vol-ro" : "path-ro", d->file, NULL, d->file);
+    /* locking=off: QEMU's image locks (OFD locks) stay on the descriptors
+     * kept in the fd set and would block its own reopen (resize, live
+     * snapshot); the files are root-only and the VM's lock serialises
+     * vmadm's own users. */
+    char *opts = xasprintf("file=/dev/fdset/%d,file.locking=off", set);
+    cleanup_free char *prefix = xstrdup("");
+    size_t i;
+    json_t *l;
+    json_array_foreach(d->layers, i, l) {
+        int lset = fp->next_set++;
+        argv_add_fd(a, fp, lset, "layer", json_string_value(l), d->volume ? d->volume_dir : NULL, json_string_value(l));
+        char *np = xasprintf("%sbacking.", prefix);
+        free(prefix);
+        prefix = np;
+        char *no = xasprintf("%s,%sdriver=qcow2,%sfile.filename=/dev/fdset/%d,%sfile.locking=off", opts, prefix, prefix,
+                             lset, prefix);
+        free(opts);
+        opts = no;
+    }
+    return opts;
+}
+
+void argv_add_disk(hv_argv *a, hv_fdplan *fp, const hv_pci_bus *bus, const hv_disk *d)
+{
     cleanup_free char *addr = hv_pci_addr(bus, d->dev, d->fn);
     const char *boot = d->boot ? ",bootindex=0" : "";
     const char *bs = d->bs_opts ? d->bs_opts : "";
-    argv_optf(a, "-drive", "if=none,id=%s,format=%s,file=%s%s", d->id, d->fmt, f, d->notrim ? "" : ",discard=unmap");
+    cleanup_free char *files = disk_fds(a, fp, d);
+    argv_optf(a, "-drive", "if=none,id=%s,format=%s,%s%s", d->id, d->fmt, files, d->notrim ? "" : ",discard=unmap");
     if (!strcmp(d->model, "ahci")) {
         add_ahci(a, addr, d, "ide-hd");
     } else if (!strcmp(d->model, "nvme")) {

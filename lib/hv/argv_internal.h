@@ -10,7 +10,8 @@
  *                 hv_build_argv_full (argv.c) in command-line order.
  *
  * The builder is pure: nothing here touches the filesystem except
- * vs_vol_path's metadata read.  Fallible functions set `err` with the
+ * vs_vol_path's metadata read and the qcow2 headers of the disk files
+ * (their backing chains).  Fallible functions set `err` with the
  * operator-facing message; the order of the checks (and so which message
  * a config with several faults gets) is fixed by hv_build_argv_full. */
 #ifndef VM_HV_ARGV_INTERNAL_H
@@ -41,6 +42,31 @@ void argv_free(hv_argv *a);
  * Caller frees. */
 char *qemu_opt_escape(const char *s);
 
+/* ---- descriptors QEMU inherits ----
+ * QEMU opens no VM file by path (confine.c): every file and socket is an
+ * entry here, opened by hv_start and found by QEMU at fd HV_FD_BASE + its
+ * index.  Entries: {"kind", "path"[, "dir"]}, kinds
+ *   listen   a unix socket vmadm binds (0600) and QEMU accepts on
+ *   log      created/truncated 0600, write-only
+ *   file, file-ro    vmadm's own file (UEFI NVRAM), read-write / read-only
+ *   vol-rw, vol-ro    the top layer of a pool volume
+ *   path-rw, path-ro  a disk/cdrom path, checked by the path rule
+ *   layer    a qcow2 backing layer, read-only, inside "dir" (a pool's data
+ *            directory) or, without "dir", allowed by the list */
+#define HV_FD_BASE 4
+
+typedef struct hv_fdplan {
+    json_t *fds; /* array of entries, index i = fd HV_FD_BASE + i */
+    int next_set; /* next -add-fd set id */
+} hv_fdplan;
+
+/* Adds an entry; returns its fd number. */
+int hv_fd_add(hv_fdplan *p, const char *kind, const char *path, const char *dir);
+/* "-add-fd fd=<n>,set=<set>,opaque=<opaque>" for a new entry.  A disk's
+ * opaque is its path: `vmadm info block` shows it instead of /dev/fdset/N. */
+void argv_add_fd(hv_argv *a, hv_fdplan *p, int set, const char *kind, const char *path, const char *dir,
+                 const char *opaque);
+
 /* ---- PCI bus 0 ---- */
 #define HV_PCI_VGA_DEV 30 /* the framebuffer, where bhyve has its fbuf (D25) */
 
@@ -66,6 +92,7 @@ typedef struct hv_machine {
     const char *accel; /* "kvm" or "tcg" */
     long ram, vcpus; /* MiB, count */
     long vnc_port; /* -1 off, 0 first free display, else the TCP port */
+    bool vnc_unix; /* VNC on, no password: unix socket rundir/vnc/vnc.sock */
     char *cpu; /* -cpu value */
     char *rundir; /* the VM's runtime directory */
 } hv_machine;
@@ -80,6 +107,9 @@ typedef struct hv_disk {
     char *id; /* see hv.h "disk ids" */
     char *file; /* what QEMU opens */
     const char *fmt; /* "qcow2" or "raw" */
+    bool volume; /* file is a pool volume (trusted); else a checked path */
+    char *volume_dir; /* the pool's data directory (volumes) */
+    json_t *layers; /* qcow2 backing layers below file, top first */
     const char *model; /* "virtio", "ahci" or "nvme" */
     const char *serial;
     bool cdrom, boot, notrim;
@@ -93,20 +123,21 @@ typedef struct hv_disks {
 } hv_disks;
 
 /* Resolves every disk (volume path through `pool`, else its path), checks
- * it and claims its pci_slot on `bus`; appends each file to `files`. */
-int hv_disks_plan(vs_pool *pool, json_t *vmobj, hv_pci_bus *bus, hv_disks *out, json_t *files, vm_err *err);
+ * it, reads its qcow2 backing chain and claims its pci_slot on `bus`. */
+int hv_disks_plan(vs_pool *pool, json_t *vmobj, hv_pci_bus *bus, hv_disks *out, vm_err *err);
 void hv_disks_free(hv_disks *d);
 
 /* ---- device classes, in command-line order ---- */
 void argv_add_machine(hv_argv *a, const hv_machine *m); /* machine, cpu, memory */
-void argv_add_monitor(hv_argv *a, const hv_machine *m); /* QMP */
-void argv_add_serial(hv_argv *a, const hv_machine *m); /* console */
+void argv_add_monitor(hv_argv *a, hv_fdplan *p, const hv_machine *m); /* QMP */
+void argv_add_serial(hv_argv *a, hv_fdplan *p, const hv_machine *m); /* console */
 /* bootrom: SeaBIOS, UEFI (*uefi_vars = the NVRAM path) or a ROM file. */
-int argv_add_firmware(hv_argv *a, const vm_ctx *ctx, const hv_machine *m, json_t *vmobj, char **uefi_vars, vm_err *err);
+int argv_add_firmware(hv_argv *a, hv_fdplan *p, const vm_ctx *ctx, const hv_machine *m, json_t *vmobj, char **uefi_vars,
+                      vm_err *err);
 /* VNC and its framebuffer; *vnc as hv_build_argv_full describes. */
 int argv_add_display(hv_argv *a, const hv_machine *m, const hv_pci_bus *bus, json_t *vmobj, json_t **vnc, vm_err *err);
-void argv_add_disk(hv_argv *a, const hv_pci_bus *bus, const hv_disk *d);
-void argv_add_cdrom(hv_argv *a, const hv_pci_bus *bus, const hv_disk *d);
+void argv_add_disk(hv_argv *a, hv_fdplan *p, const hv_pci_bus *bus, const hv_disk *d);
+void argv_add_cdrom(hv_argv *a, hv_fdplan *p, const hv_pci_bus *bus, const hv_disk *d);
 void argv_add_nics(hv_argv *a); /* none yet: "-nic none" */
 void argv_add_extra(hv_argv *a, json_t *vmobj); /* qemu_extra_opts */
 

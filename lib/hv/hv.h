@@ -11,12 +11,13 @@
  *   pid, boot, lastexited, state, accel   the runstate.h contract
  *   accel_warning   why KVM was not used (only with accel tcg after a probe)
  *   supervisor      pid of the supervisor process
- *   qmp.sock        QMP monitor (unix socket)
- *   console.sock    serial console (unix socket, one client at a time)
+ *   qmp.sock        QMP monitor (unix socket, bound by vmadm, root 0600)
+ *   console.sock    serial console (likewise; one client at a time)
  *   console.log     everything the guest wrote to its serial port this boot
  *   qemu.log        QEMU's stdout/stderr (and the supervisor's notes)
  *   vnc.json        {host, port, display[, password]} (mode 0600)
  *   screenshot.ppm  last `sysrq screenshot`
+ *   vnc/vnc.sock    VNC without a password (dir 0700, the QEMU user's)
  * Persistent per-VM state: etc/vms/<uuid>/uefi-vars.fd (UEFI NVRAM, created
  * from OVMF_VARS_4M.fd on the first UEFI start).
  *
@@ -25,6 +26,14 @@
  * "file<i>" where i is the disk's index in disks[].  The id names the QEMU
  * block backend (query-block "device", block_resize) and the guest-visible
  * device (query-pci "qdev_id"; an ahci disk's controller is "sata-<id>").
+ *
+ * Confinement (confine.c): QEMU runs as the system user vmadm-qemu, never
+ * root, with no capabilities, no_new_privs and -sandbox on (obsolete,
+ * elevateprivileges, spawn, resourcecontrol denied); it opens no VM file
+ * by path: vmadm passes every disk layer, the NVRAM, the console log and
+ * the sockets as descriptors.  VNC is off unless vnc_port or vnc_password
+ * is given; with a vnc_password it listens on 127.0.0.1 with VNC password
+ * authentication, without one on run/vms/<uuid>/vnc/vnc.sock only.
  *
  * None of these take the per-VM lock: the caller (lib/vm) serialises
  * mutating operations on a VM. */
@@ -87,6 +96,19 @@ int hv_accel(const vm_ctx *ctx, char accel[8], char warning[256], vm_err *err);
  * paths and ctx's directories (creates nothing).  *argv: NULL-terminated,
  * free with strv_free. */
 int hv_build_argv(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const char *accel, char ***argv, vm_err *err);
+
+/* The host-path rule for a disk or cdrom `path` (a nocreate disk, a cdrom):
+ * it must exist and resolve inside the VM's own dataset (<pool>/<uuid>'s
+ * mountpoint; pool may be NULL) or a directory listed in
+ * $VMADM_ROOT/etc/hvm-paths.allow (one absolute directory per line, `#`
+ * comments; a block device only under a "<directory> block" line).
+ * hv_start applies it to the file it opens; lib/vm calls it at create and
+ * update to refuse early.  Messages: "disk path <p> is outside the VM's own
+ * dataset and the directories allowed in <file>", "disk path <p> is a block
+ * device: allowed only under a \"<directory> block\" line in <file>",
+ * "disk path <p> is neither a regular file nor a block device",
+ * "disk <p> is not usable: <strerror>". */
+int hv_check_disk_path(const vm_ctx *ctx, vs_pool *pool, const char *uuid, const char *path, vm_err *err);
 
 /* PCI slot "b:d:f" | "d:f" | "d" (D23).  Returns -1 (message
  * `pci_slot "<v>" is not valid`) on bad syntax or range. */

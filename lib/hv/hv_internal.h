@@ -12,10 +12,11 @@
 #define HV_OVMF_VARS "/usr/share/OVMF/OVMF_VARS_4M.fd"
 
 /* hv_build_argv plus what hv_start must check or prepare before launching:
- * *files = JSON array of the disk files QEMU will open, *uefi_vars = the
- * NVRAM path (NULL for BIOS), *vnc = {host, display, auto, password} or
+ * *fds = the descriptors QEMU inherits (argv_internal.h hv_fdplan: entry
+ * i is fd HV_FD_BASE + i), *uefi_vars = the NVRAM path (NULL for BIOS),
+ * *vnc = {host, display, auto, password} ({path} for a unix socket) or
  * NULL when VNC is off. */
-int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const char *accel, char ***argv, json_t **files,
+int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const char *accel, char ***argv, json_t **fds,
                        char **uefi_vars, json_t **vnc, vm_err *err);
 
 /* Host MemTotal in MiB (0 if unknown). */

@@ -71,12 +71,64 @@ static int connect_vm(const vm_ctx *ctx, const char *uuid, qmp_conn *c, vm_err *
     return qmp_connect(c, path, 10000, err);
 }
 
+/* Passes `path` (opened read-write and read-only, by root) into a new fd
+ * set; *set is its id. */
+static int pass_file(qmp_conn *c, const char *path, int64_t *set, vm_err *err)
+{
+    cleanup_close int rw = open(path, O_RDWR | O_CLOEXEC);
+    cleanup_close int ro = open(path, O_RDONLY | O_CLOEXEC);
+    if (rw < 0 || ro < 0)
+        return vm_err_sys(err, errno, "cannot open %s", path);
+    *set = -1;
+    if (qmp_add_fd(c, rw, path, set, err) < 0 || qmp_add_fd(c, ro, path, set, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* QEMU opens no VM file by path (confine.c): the overlay of each
+ * blockdev-snapshot-sync (alone or in a transaction) is handed over as a
+ * descriptor and the command names it /dev/fdset/N. */
+static int pass_snapshot_files(qmp_conn *c, json_t *cmd, vm_err *err)
+{
+    const char *name = json_string_value(json_object_get(cmd, "execute"));
+    json_t *args = json_object_get(cmd, "arguments");
+    json_t *datas = json_array();
+    if (name && !strcmp(name, "blockdev-snapshot-sync")) {
+        json_array_append(datas, args);
+    } else if (name && !strcmp(name, "transaction")) {
+        size_t i;
+        json_t *act;
+        json_array_foreach(json_object_get(args, "actions"), i, act) {
+            const char *t = json_string_value(json_object_get(act, "type"));
+            if (t && !strcmp(t, "blockdev-snapshot-sync"))
+                json_array_append(datas, json_object_get(act, "data"));
+        }
+    }
+    size_t i;
+    json_t *d;
+    int rc = 0;
+    json_array_foreach(datas, i, d) {
+        const char *file = json_string_value(json_object_get(d, "snapshot-file"));
+        if (!file || str_has_prefix(file, "/dev/fdset/"))
+            continue;
+        int64_t set;
+        if ((rc = pass_file(c, file, &set, err)) < 0)
+            break;
+        json_object_set_new(d, "snapshot-file", json_sprintf("/dev/fdset/%lld", (long long)set));
+    }
+    json_decref(datas);
+    return rc;
+}
+
 int hv_qmp_command(const vm_ctx *ctx, const char *uuid, json_t *cmd, json_t **ret, vm_err *err)
 {
     qmp_conn c = QMP_CONN_INIT;
+    cleanup_json json_t *copy = json_deep_copy(cmd);
     int rc = connect_vm(ctx, uuid, &c, err);
     if (rc == 0)
-        rc = qmp_exec_obj(&c, cmd, ret, err);
+        rc = pass_snapshot_files(&c, copy, err);
+    if (rc == 0)
+        rc = qmp_exec_obj(&c, copy, ret, err);
     qmp_close(&c);
     return rc;
 }
@@ -176,9 +228,26 @@ int hv_sysrq(const vm_ctx *ctx, const char *uuid, const char *type, json_t **out
         return 0;
     }
     if (type && !strcmp(type, "screenshot")) {
+        /* Written through a descriptor vmadm opens: QEMU's user cannot
+         * create files in the runtime directory. */
         cleanup_free char *path = hv_run_path(ctx, uuid, "screenshot.ppm");
-        cleanup_json json_t *a = json_pack("{s:s}", "filename", path);
-        if (simple_cmd(ctx, uuid, "screendump", a, NULL, err) < 0)
+        qmp_conn c = QMP_CONN_INIT;
+        int rc = connect_vm(ctx, uuid, &c, err);
+        int64_t set = -1;
+        if (rc == 0) {
+            cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+            rc =
+                fd < 0 ? vm_err_sys(err, errno, "cannot create %s", path) : qmp_add_fd(&c, fd, "screenshot", &set, err);
+        }
+        if (rc == 0) {
+            cleanup_json json_t *a = json_pack("{s:o}", "filename", json_sprintf("/dev/fdset/%lld", (long long)set));
+            rc = qmp_exec(&c, "screendump", a, NULL, err);
+            cleanup_json json_t *rm = json_pack("{s:I}", "fdset-id", (json_int_t)set);
+            vm_err e = VM_ERR_INIT;
+            (void)qmp_exec(&c, "remove-fd", rm, NULL, &e);
+        }
+        qmp_close(&c);
+        if (rc < 0)
             return -1;
         *out = json_pack("{s:s}", "path", path);
         return 0;
@@ -244,17 +313,62 @@ static json_t *decode_pci(json_t *raw)
     return list;
 }
 
+/* QEMU names the files vmadm passed it /dev/fdset/N; show their paths (each
+ * set's opaque) instead, in every string of `j`. */
+static void name_fdsets(json_t *j, json_t *sets)
+{
+    const char *key;
+    json_t *v;
+    size_t i;
+    if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+            name_fdsets(v, sets);
+        return;
+    }
+    json_object_foreach(j, key, v) {
+        const char *s = json_string_value(v);
+        if (s && str_has_prefix(s, "/dev/fdset/")) {
+            const char *path = json_string_value(json_object_get(sets, s + strlen("/dev/fdset/")));
+            if (path)
+                json_object_set_new(j, key, json_string(path));
+        } else if (json_is_object(v) || json_is_array(v)) {
+            name_fdsets(v, sets);
+        }
+    }
+}
+
+static int query_block(qmp_conn *c, json_t **out, vm_err *err)
+{
+    cleanup_json json_t *fdsets = NULL;
+    if (qmp_exec(c, "query-block", NULL, out, err) < 0 || qmp_exec(c, "query-fdsets", NULL, &fdsets, err) < 0)
+        return -1;
+    cleanup_json json_t *sets = json_object();
+    size_t i;
+    json_t *fs;
+    json_array_foreach(fdsets, i, fs) {
+        json_t *opaque = json_object_get(json_array_get(json_object_get(fs, "fds"), 0), "opaque");
+        char id[32];
+        snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(fs, "fdset-id")));
+        if (json_is_string(opaque))
+            json_object_set(sets, id, opaque);
+    }
+    name_fdsets(*out, sets);
+    return 0;
+}
+
 static int info_one(const vm_ctx *ctx, const char *uuid, qmp_conn *c, const char *type, json_t **out, vm_err *err)
 {
     static const struct {
         const char *type, *cmd;
     } map[] = {
-        { "block", "query-block" },    { "blockstats", "query-blockstats" }, { "chardev", "query-chardev" },
-        { "cpus", "query-cpus-fast" }, { "version", "query-version" },       { "status", "query-status" },
+        { "blockstats", "query-blockstats" }, { "chardev", "query-chardev" }, { "cpus", "query-cpus-fast" },
+        { "version", "query-version" },       { "status", "query-status" },
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strcmp(type, map[i].type))
             return qmp_exec(c, map[i].cmd, NULL, out, err);
+    if (!strcmp(type, "block"))
+        return query_block(c, out, err);
     if (!strcmp(type, "pci")) {
         cleanup_json json_t *raw = NULL;
         if (qmp_exec(c, "query-pci", NULL, &raw, err) < 0)
@@ -269,6 +383,8 @@ static int info_one(const vm_ctx *ctx, const char *uuid, qmp_conn *c, const char
             *out = json_object(); /* VNC disabled (vnc_port -1) */
             return 0;
         }
+        if (json_object_get(*out, "path"))
+            return 0; /* unix socket only: {"path": ...} */
         cleanup_json json_t *q = NULL;
         if (qmp_exec(c, "query-vnc", NULL, &q, err) < 0) {
             json_decref(*out);

@@ -95,14 +95,39 @@ static void keep_event(qmp_conn *c, json_t *msg)
     json_array_append(c->events, msg);
 }
 
-int qmp_exec_obj(qmp_conn *c, json_t *cmd, json_t **ret, vm_err *err)
+/* The whole line in one sendmsg carrying `fd` (QEMU takes the descriptor
+ * with the command it arrives with). */
+static int send_with_fd(int sock, const char *buf, size_t len, int fd, vm_err *err)
+{
+    union {
+        char b[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b };
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    ssize_t n;
+    do
+        n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return vm_err_sys(err, errno, "send failed");
+    return send_all(sock, buf + n, len - (size_t)n, err);
+}
+
+static int exec_obj_fd(qmp_conn *c, json_t *cmd, int fd, json_t **ret, vm_err *err)
 {
     const char *name = json_string_value(json_object_get(cmd, "execute"));
     cleanup_free char *text = json_compact(cmd);
     cleanup_free char *line = xasprintf("%s\n", text);
     if (!name)
         return vm_err_set(err, VMERR_INVALID, "QMP command has no \"execute\" member");
-    if (send_all(c->fd, line, strlen(line), err) < 0) {
+    if ((fd >= 0 ? send_with_fd(c->fd, line, strlen(line), fd, err) : send_all(c->fd, line, strlen(line), err)) < 0) {
         vm_err_prefix(err, "QMP %s: ", name);
         return -1;
     }
@@ -128,6 +153,23 @@ int qmp_exec_obj(qmp_conn *c, json_t *cmd, json_t **ret, vm_err *err)
             *ret = json_incref(r);
         return 0;
     }
+}
+
+int qmp_exec_obj(qmp_conn *c, json_t *cmd, json_t **ret, vm_err *err)
+{
+    return exec_obj_fd(c, cmd, -1, ret, err);
+}
+
+int qmp_add_fd(qmp_conn *c, int fd, const char *opaque, int64_t *set, vm_err *err)
+{
+    cleanup_json json_t *cmd = json_pack("{s:s,s:{s:s}}", "execute", "add-fd", "arguments", "opaque", opaque);
+    if (*set >= 0)
+        json_object_set_new(json_object_get(cmd, "arguments"), "fdset-id", json_integer(*set));
+    cleanup_json json_t *r = NULL;
+    if (exec_obj_fd(c, cmd, fd, &r, err) < 0)
+        return -1;
+    *set = json_integer_value(json_object_get(r, "fdset-id"));
+    return 0;
 }
 
 int qmp_exec(qmp_conn *c, const char *cmd, json_t *args, json_t **ret, vm_err *err)

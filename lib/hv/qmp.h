@@ -9,6 +9,7 @@
 #define VM_HV_QMP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #include "common/err.h"
@@ -42,6 +43,9 @@ int qmp_read_msg(qmp_conn *c, int timeout_ms, json_t **msg, vm_err *err);
 int qmp_exec(qmp_conn *c, const char *cmd, json_t *args, json_t **ret, vm_err *err);
 /* Same with a full command object {"execute":..., "arguments":...}. */
 int qmp_exec_obj(qmp_conn *c, json_t *cmd, json_t **ret, vm_err *err);
+/* QMP add-fd: passes `fd` (SCM_RIGHTS) into a new fd set; *set = its id,
+ * for "/dev/fdset/<set>".  With *set >= 0 on entry, adds to that set. */
+int qmp_add_fd(qmp_conn *c, int fd, const char *opaque, int64_t *set, vm_err *err);
 /* 1 if an event named `name` has been seen. */
 int qmp_saw_event(const qmp_conn *c, const char *name);
 void qmp_close(qmp_conn *c);

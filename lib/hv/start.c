@@ -9,13 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/lock.h"
 #include "common/proc.h"
 #include "common/util.h"
+#include "hv/argv_internal.h"
+#include "hv/confine.h"
 #include "hv/hv_internal.h"
 #include "hv/hv_proc.h"
 #include "hv/qmp.h"
@@ -42,12 +46,51 @@ static void status_write(int fd, const char *s)
     (void)r;
 }
 
+/* What QEMU is given besides its argv: the descriptors it inherits (moved
+ * to HV_FD_BASE + i), who it runs as, and its working directory. */
+typedef struct launch_spec {
+    const int *fds;
+    size_t nfds;
+    hv_ids ids;
+    const char *cwd;
+} launch_spec;
+
+/* Moves spec->fds out of the way (above every target number), so that the
+ * stdio set-up and the final dup2s clobber nothing. */
+static int stash_fds(const launch_spec *spec, int *tmp)
+{
+    for (size_t i = 0; i < spec->nfds; i++) {
+        tmp[i] = fcntl(spec->fds[i], F_DUPFD_CLOEXEC, HV_FD_BASE + (int)spec->nfds);
+        if (tmp[i] < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* In QEMU's process, just before exec: its descriptors, cwd, and the QEMU
+ * user (confine.c).  Returns -errno. */
+static int become_qemu(const launch_spec *spec, const int *tmp)
+{
+    for (size_t i = 0; i < spec->nfds; i++)
+        if (dup2(tmp[i], HV_FD_BASE + (int)i) < 0)
+            return -errno;
+    /* Everything else here is close-on-exec. */
+    if (chdir(spec->cwd ? spec->cwd : "/") < 0)
+        return -errno;
+    return hv_drop_privileges(&spec->ids);
+}
+
 /* The supervisor: QEMU's parent for its whole life.  Runs in its own
  * session with only /dev/null, qemu.log and the status pipe open, so it
  * holds none of the caller's locks or terminals.  Never returns. */
-static void __attribute__((noreturn)) supervise(const char *rundir, char **argv, int status_fd)
+static void __attribute__((noreturn)) supervise(const char *rundir, char **argv, int status_fd, const launch_spec *spec)
 {
     char path[4096];
+    int *tmp = xcalloc(spec->nfds + 1, sizeof *tmp);
+    if (stash_fds(spec, tmp) < 0) {
+        status_write(status_fd, "E cannot pass descriptors to QEMU\n");
+        _exit(1);
+    }
     setsid();
     prctl(PR_SET_NAME, HV_SUPERVISOR_COMM, 0, 0, 0);
     signal(SIGHUP, SIG_IGN);
@@ -69,7 +112,18 @@ static void __attribute__((noreturn)) supervise(const char *rundir, char **argv,
         status_fd = 3;
     }
     fcntl(status_fd, F_SETFD, FD_CLOEXEC);
-    close_range(4, ~0U, 0);
+    /* Keep only stdio, the status pipe and the stashed descriptors. */
+    int top = 3;
+    for (size_t i = 0; i < spec->nfds; i++)
+        top = tmp[i] > top ? tmp[i] : top;
+    for (int fd = 4; fd <= top; fd++) {
+        bool keep = false;
+        for (size_t i = 0; i < spec->nfds && !keep; i++)
+            keep = tmp[i] == fd;
+        if (!keep)
+            close(fd);
+    }
+    close_range((unsigned)top + 1, ~0U, 0);
 
     snprintf(path, sizeof path, "%s/supervisor", rundir);
     char num[32];
@@ -81,6 +135,16 @@ static void __attribute__((noreturn)) supervise(const char *rundir, char **argv,
         status_write(status_fd, "E pipe failed\n");
         _exit(1);
     }
+    /* Out of the way of QEMU's descriptor numbers too. */
+    for (int i = 0; i < 2; i++) {
+        int hi = fcntl(ep[i], F_DUPFD_CLOEXEC, HV_FD_BASE + (int)spec->nfds);
+        if (hi < 0) {
+            status_write(status_fd, "E pipe failed\n");
+            _exit(1);
+        }
+        close(ep[i]);
+        ep[i] = hi;
+    }
     pid_t qpid = fork();
     if (qpid < 0) {
         status_write(status_fd, "E fork failed\n");
@@ -91,13 +155,19 @@ static void __attribute__((noreturn)) supervise(const char *rundir, char **argv,
         signal(SIGINT, SIG_DFL);
         signal(SIGPIPE, SIG_DFL);
         close(ep[0]);
-        execvp(argv[0], argv);
-        int e = errno;
+        int e = -become_qemu(spec, tmp);
+        if (!e) {
+            execvp(argv[0], argv);
+            e = errno;
+        }
         ssize_t r = write(ep[1], &e, sizeof e);
         (void)r;
         _exit(127);
     }
     close(ep[1]);
+    /* QEMU has its own copies now. */
+    for (size_t i = 0; i < spec->nfds; i++)
+        close(tmp[i]);
     int eno = 0;
     ssize_t got;
     do
@@ -165,7 +235,7 @@ static int read_status(int fd, char *buf, size_t size, int timeout_ms)
 /* Forks the supervisor twice removed, so it is nobody's zombie to reap.
  * Not run_cmd (common/cmd.h): QEMU outlives this process and is watched,
  * not waited for. */
-static int launch(const char *rundir, char **argv, pid_t *qpid, pid_t *spid, vm_err *err)
+static int launch(const char *rundir, char **argv, const launch_spec *spec, pid_t *qpid, pid_t *spid, vm_err *err)
 {
     int sp[2];
     if (pipe2(sp, O_CLOEXEC) < 0)
@@ -182,7 +252,7 @@ static int launch(const char *rundir, char **argv, pid_t *qpid, pid_t *spid, vm_
         close(sp[0]);
         pid_t s = fork();
         if (s == 0)
-            supervise(rundir, argv, sp[1]);
+            supervise(rundir, argv, sp[1], spec);
         _exit(s < 0 ? 1 : 0);
     }
     close(sp[1]);
@@ -282,6 +352,95 @@ static int write_state_files(const char *rundir, const char *accel, const char *
     return 0;
 }
 
+/* A listening unix socket at path, root-owned 0600 (bound before anyone
+ * can connect: connecting before listen() is refused). */
+static int listen_at(const char *path, vm_err *err)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof sa.sun_path)
+        return vm_err_set(err, VMERR_INVALID, "socket path %s is too long", path);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    unlink(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return vm_err_sys(err, errno, "socket");
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
+        int e = errno;
+        close(fd);
+        return vm_err_sys(err, e, "cannot listen on %s", path);
+    }
+    return fd;
+}
+
+static int open_one(const vm_ctx *ctx, vs_pool *pool, const char *uuid, json_t *e, vm_err *err)
+{
+    const char *kind = json_string_value(json_object_get(e, "kind"));
+    const char *path = json_string_value(json_object_get(e, "path"));
+    int fd = -2;
+    if (!strcmp(kind, "listen"))
+        return listen_at(path, err);
+    if (!strcmp(kind, "log"))
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    else if (!strcmp(kind, "file") || !strcmp(kind, "vol-rw"))
+        fd = open(path, O_RDWR | O_CLOEXEC);
+    else if (!strcmp(kind, "vol-ro") || !strcmp(kind, "file-ro"))
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    else if (!strcmp(kind, "path-rw") || !strcmp(kind, "path-ro"))
+        return hv_open_disk_path(ctx, pool, uuid, path, !strcmp(kind, "path-rw") ? O_RDWR : O_RDONLY, err);
+    else if (!strcmp(kind, "layer"))
+        return hv_open_layer(ctx, path, json_string_value(json_object_get(e, "dir")), err);
+    if (fd == -2)
+        return vm_err_set(err, VMERR_INTERNAL, "unknown descriptor kind %s", kind);
+    if (fd < 0)
+        return vm_err_sys(err, errno, !strcmp(kind, "log") ? "cannot create %s" : "disk %s is not usable", path);
+    return fd;
+}
+
+static bool in_rundir(json_t *e)
+{
+    const char *kind = json_string_value(json_object_get(e, "kind"));
+    return !strcmp(kind, "listen") || !strcmp(kind, "log");
+}
+
+/* Opens the descriptors of the plan that live in the runtime directory
+ * (rundir true) or the others: disks and NVRAM, checked before anything is
+ * created.  v[i] < 0 until opened; on failure the caller closes v. */
+static int open_fds(const vm_ctx *ctx, vs_pool *pool, const char *uuid, json_t *fds, int *v, bool rundir, vm_err *err)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(fds, i, e) {
+        if (in_rundir(e) != rundir)
+            continue;
+        if ((v[i] = open_one(ctx, pool, uuid, e, err)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void close_fds(int *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        if (v[i] >= 0)
+            close(v[i]);
+    free(v);
+}
+
+/* The VNC unix socket's directory: QEMU creates the socket there (its cwd,
+ * so no parent directory needs to be searchable by the QEMU user). */
+static int prepare_vnc_dir(const char *rundir, const hv_ids *ids, char **cwd, vm_err *err)
+{
+    cleanup_free char *dir = xasprintf("%s/vnc", rundir);
+    cleanup_free char *sock = xasprintf("%s/vnc.sock", dir);
+    unlink(sock);
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return vm_err_sys(err, errno, "cannot create %s", dir);
+    if (chown(dir, ids->uid, ids->gid) < 0 || chmod(dir, 0700) < 0)
+        return vm_err_sys(err, errno, "cannot prepare %s", dir);
+    *cwd = steal_ptr(dir);
+    return 0;
+}
+
 static int prepare_uefi_vars(const char *vars, vm_err *err)
 {
     if (path_exists(vars))
@@ -317,30 +476,39 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
         return -1;
 
     cleanup_strv char **argv = NULL;
-    cleanup_json json_t *files = NULL;
+    cleanup_json json_t *fds = NULL;
     cleanup_json json_t *vnc = NULL;
     cleanup_free char *uefi_vars = NULL;
-    if (hv_build_argv_full(ctx, pool, vmobj, accel, &argv, &files, &uefi_vars, &vnc, err) < 0)
+    if (hv_build_argv_full(ctx, pool, vmobj, accel, &argv, &fds, &uefi_vars, &vnc, err) < 0)
+        return -1;
+    launch_spec spec = { 0 };
+    if (hv_qemu_ids(&spec.ids, err) < 0)
         return -1;
 
     json_int_t ram = json_integer_value(json_object_get(vmobj, "ram"));
     long host = hv_host_mem_mib();
     if (host > 0 && ram > host)
         return vm_err_set(err, VMERR_INVALID, "ram (%lld MiB) exceeds host memory (%ld MiB)", (long long)ram, host);
-    size_t i;
-    json_t *f;
-    json_array_foreach(files, i, f) {
-        struct stat sb;
-        if (stat(json_string_value(f), &sb) < 0)
-            return vm_err_sys(err, errno, "disk %s is not usable", json_string_value(f));
-    }
     if (uefi_vars && prepare_uefi_vars(uefi_vars, err) < 0)
         return -1;
+    /* Every file and socket QEMU uses is opened here (confine.c); the disks
+     * first, so that a bad one is refused before anything is created. */
+    spec.nfds = json_array_size(fds);
+    int *fdv = xcalloc(spec.nfds + 1, sizeof *fdv);
+    for (size_t i = 0; i < spec.nfds; i++)
+        fdv[i] = -1;
+    spec.fds = fdv;
+    if (open_fds(ctx, pool, uuid, fds, fdv, false, err) < 0) {
+        close_fds(fdv, spec.nfds);
+        return -1;
+    }
 
     /* ---- runtime directory: nothing of a previous run survives ---- */
     cleanup_free char *rundir = vm_ctx_vm_rundir(ctx, uuid);
-    if (mkdir_p(rundir, 0755, err) < 0)
+    if (mkdir_p(rundir, 0755, err) < 0) {
+        close_fds(fdv, spec.nfds);
         return -1;
+    }
     hv_remove_run_files(rundir, 0);
     static const char *const old[] = {
         "lastexited", "vnc.json", "accel_warning", "screenshot.ppm", "console.log", NULL
@@ -349,19 +517,35 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
         cleanup_free char *p = xasprintf("%s/%s", rundir, *n);
         unlink(p);
     }
+    if (open_fds(ctx, pool, uuid, fds, fdv, true, err) < 0) {
+        close_fds(fdv, spec.nfds);
+        hv_remove_run_files(rundir, 0);
+        return -1;
+    }
+    cleanup_free char *cwd = NULL;
+    if (json_object_get(vnc, "path") && prepare_vnc_dir(rundir, &spec.ids, &cwd, err) < 0) {
+        close_fds(fdv, spec.nfds);
+        hv_remove_run_files(rundir, 0);
+        return -1;
+    }
+    spec.cwd = cwd;
     cleanup_free char *logpath = xasprintf("%s/qemu.log", rundir);
     cleanup_free char *qmppath = xasprintf("%s/qmp.sock", rundir);
     {
         cleanup_free char *cmd = strv_join(argv, " ");
         cleanup_free char *head = xasprintf("# vmadm: starting VM %s with accel %s\n# %s\n", uuid, accel, cmd);
-        if (write_run(logpath, head, 0644, err) < 0)
+        if (write_run(logpath, head, 0644, err) < 0) {
+            close_fds(fdv, spec.nfds);
             return -1;
+        }
     }
     if (*warning)
         vm_log(ctx, "warn", "VM %s: %s", uuid, warning);
 
     pid_t qpid = 0, spid = 0;
-    if (launch(rundir, argv, &qpid, &spid, err) < 0) {
+    int lrc = launch(rundir, argv, &spec, &qpid, &spid, err);
+    close_fds(fdv, spec.nfds);
+    if (lrc < 0) {
         hv_remove_run_files(rundir, 0);
         vm_err_prefix(err, "cannot start QEMU: ");
         return -1;

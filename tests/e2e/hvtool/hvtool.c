@@ -7,7 +7,13 @@
  *   hvtool kill UUID [SIGNUM]     hvtool info UUID [TYPE...]
  *   hvtool sysrq UUID TYPE        hvtool resize UUID DISK BYTES
  *   hvtool qmp UUID JSON          hvtool console UUID
- *   hvtool accel */
+ *   hvtool accel
+ *
+ * Disks of hand-made VMs are plain files outside any pool, which lib/hv
+ * refuses unless the operator allow-lists their directories: `start`
+ * writes $VMADM_ROOT/etc/hvm-paths.allow with the directory of each disk
+ * (as an operator would) when that file does not exist yet; a test that
+ * wants the refusal creates the file first. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +36,29 @@ static int print_json(json_t *j)
     return 0;
 }
 
+static void allow_disk_dirs(const vm_ctx *ctx, json_t *vm)
+{
+    cleanup_free char *file = xasprintf("%s/etc/hvm-paths.allow", ctx->root);
+    if (path_exists(file))
+        return;
+    cleanup_free char *text = xstrdup("");
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(vm, "disks"), i, d) {
+        const char *p = json_string_value(json_object_get(d, "path"));
+        const char *slash = p ? strrchr(p, '/') : NULL;
+        if (!slash || slash == p)
+            continue;
+        char *t = xasprintf("%s%.*s\n", text, (int)(slash - p), p);
+        free(text);
+        text = t;
+    }
+    cleanup_free char *dir = xasprintf("%s/etc", ctx->root);
+    vm_err e = VM_ERR_INIT;
+    if (mkdir_p(dir, 0755, &e) == 0)
+        (void)write_file_atomic(file, text, strlen(text), 0644, &e);
+}
+
 static int run(vm_ctx *ctx, int argc, char **argv, vm_err *err)
 {
     const char *cmd = argv[1];
@@ -46,8 +75,10 @@ static int run(vm_ctx *ctx, int argc, char **argv, vm_err *err)
         cleanup_json json_t *vm = NULL;
         if (read_json_file(argv[2], &vm, err) < 0)
             return -1;
-        if (!strcmp(cmd, "start"))
+        if (!strcmp(cmd, "start")) {
+            allow_disk_dirs(ctx, vm);
             return hv_start(ctx, NULL, vm, err);
+        }
         cleanup_strv char **av = NULL;
         if (hv_build_argv(ctx, NULL, vm, argc > 3 ? argv[3] : "tcg", &av, err) < 0)
             return -1;

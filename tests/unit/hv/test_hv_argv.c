@@ -115,11 +115,13 @@ static void test_basic(void **state)
     assert_true(find_opt(a, "-uuid", UUID) > 0);
     assert_true(find_opt(a, "-display", "none") > 0);
     assert_true(has_arg(a, "-nodefaults"));
-    assert_true(
-        find_opt(a, "-chardev", "socket,id=qmp,path=/tmp/vmadm-root/run/vms/" UUID "/qmp.sock,server=on,wait=off") > 0);
-    assert_true(find_opt(a, "-chardev",
-                         "socket,id=serial0,path=/tmp/vmadm-root/run/vms/" UUID
-                         "/console.sock,server=on,wait=off,logfile=/tmp/vmadm-root/run/vms/" UUID "/console.log") > 0);
+    /* sockets and the console log are descriptors vmadm opens */
+    assert_true(find_opt(a, "-chardev", "socket,id=qmp,fd=4,server=on,wait=off") > 0);
+    assert_true(find_opt(a, "-add-fd", "fd=5,set=1,opaque=console.log") > 0);
+    assert_true(find_opt(a, "-chardev", "socket,id=serial0,fd=6,server=on,wait=off,logfile=/dev/fdset/1") > 0);
+    assert_true(find_opt(a, "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny") > 0);
+    for (int i = 0; a[i]; i++)
+        assert_null(strstr(a[i], "/tmp/vmadm-root")); /* QEMU opens no path of the VM */
     assert_true(find_opt(a, "-serial", "chardev:serial0") > 0);
     assert_true(find_opt(a, "-nic", "none") > 0);
     assert_int_equal(count_opt(a, "-vnc"), 0);
@@ -140,18 +142,21 @@ static void test_disks_virtio_multifunction(void **state)
                      "tcg", &err);
     assert_non_null(a);
     /* pool NULL: the volume disk falls back to its path */
-    assert_true(find_opt(a, "-drive", "if=none,id=disk0,format=raw,file=/x/" UUID "/disk0,discard=unmap") > 0);
+    assert_true(find_opt(a, "-add-fd", "fd=7,set=2,opaque=/x/" UUID "/disk0") > 0);
+    assert_true(find_opt(a, "-add-fd", "fd=8,set=2,opaque=/x/" UUID "/disk0") > 0);
+    assert_true(find_opt(a, "-drive", "if=none,id=disk0,format=raw,file=/dev/fdset/2,file.locking=off,discard=unmap") >
+                0);
     assert_true(find_opt(a, "-device",
                          "virtio-blk-pci,id=disk0,drive=disk0,bus=pcie.0,"
                          "addr=0x4.0,multifunction=on,bootindex=0") > 0);
     assert_true(find_opt(a, "-drive",
-                         "if=none,id=file1,format=qcow2,file=/img/data.qcow2,"
+                         "if=none,id=file1,format=qcow2,file=/dev/fdset/3,file.locking=off,"
                          "discard=unmap") > 0);
     assert_true(find_opt(a, "-device",
                          "virtio-blk-pci,id=file1,drive=file1,bus=pcie.0,"
                          "addr=0x4.1") > 0);
     /* alone on device 5: no multifunction, notrim: no discard */
-    assert_true(find_opt(a, "-drive", "if=none,id=file2,format=raw,file=/img/z.raw") > 0);
+    assert_true(find_opt(a, "-drive", "if=none,id=file2,format=raw,file=/dev/fdset/4,file.locking=off") > 0);
     assert_true(find_opt(a, "-device",
                          "virtio-blk-pci,id=file2,drive=file2,bus=pcie.0,"
                          "addr=0x5.0") > 0);
@@ -178,7 +183,7 @@ static void test_disks_ahci_nvme_cdrom(void **state)
                          "physical_block_size=4096") > 0);
     assert_true(find_opt(a, "-drive",
                          "if=none,id=cdrom2,format=raw,media=cdrom,readonly=on,"
-                         "file=/iso/boot.iso") > 0);
+                         "file=/dev/fdset/4,file.locking=off") > 0);
     assert_true(find_opt(a, "-device", "ich9-ahci,id=sata-cdrom2,bus=pcie.0,addr=0x3.0") > 0);
     assert_true(find_opt(a, "-device", "ide-cd,id=cdrom2,drive=cdrom2,bus=sata-cdrom2.0") > 0);
     strv_free(a);
@@ -193,8 +198,8 @@ static void test_firmware(void **state)
     assert_true(find_opt(a, "-drive",
                          "if=pflash,format=raw,unit=0,readonly=on,"
                          "file=/usr/share/OVMF/OVMF_CODE_4M.fd") > 0);
-    assert_true(
-        find_opt(a, "-drive", "if=pflash,format=raw,unit=1,file=/tmp/vmadm-root/etc/vms/" UUID "/uefi-vars.fd") > 0);
+    assert_true(find_opt(a, "-add-fd", "fd=7,set=2,opaque=uefi-vars") > 0);
+    assert_true(find_opt(a, "-drive", "if=pflash,format=raw,unit=1,file=/dev/fdset/2") > 0);
     strv_free(a);
     a = build("{\"uuid\":\"" UUID "\",\"bootrom\":\"bios\",\"vnc_port\":-1}", "tcg", &err);
     assert_non_null(a);
@@ -212,10 +217,22 @@ static void test_vnc(void **state)
 {
     (void)state;
     vm_err err = VM_ERR_INIT;
+    /* off unless asked for (issue 14 #6) */
     char **a = build("{\"uuid\":\"" UUID "\"}", "tcg", &err);
     assert_non_null(a);
-    assert_true(find_opt(a, "-vnc", "127.0.0.1:0,to=99") > 0);
+    assert_int_equal(count_opt(a, "-vnc"), 0);
+    assert_int_equal(count_opt(a, "-device"), 0);
+    strv_free(a);
+    /* asked for without a password: a unix socket only */
+    a = build("{\"uuid\":\"" UUID "\",\"vnc_port\":0}", "tcg", &err);
+    assert_non_null(a);
+    assert_true(find_opt(a, "-vnc", "unix:vnc.sock") > 0);
     assert_true(find_opt(a, "-device", "VGA,id=video0,bus=pcie.0,addr=0x1e.0") > 0);
+    strv_free(a);
+    /* a password alone asks for VNC on the first free display */
+    a = build("{\"uuid\":\"" UUID "\",\"vnc_password\":\"pw\"}", "tcg", &err);
+    assert_non_null(a);
+    assert_true(find_opt(a, "-vnc", "127.0.0.1:0,to=99,password=on") > 0);
     strv_free(a);
     a = build("{\"uuid\":\"" UUID "\",\"vnc_port\":5905,\"vnc_password\":\"s3cret\"}", "tcg", &err);
     assert_non_null(a);
@@ -225,7 +242,7 @@ static void test_vnc(void **state)
     strv_free(a);
     expect_error("{\"uuid\":\"" UUID "\",\"vnc_port\":5000}", "tcg", "vnc_port 5000 is not usable");
     /* device 30 is the framebuffer when VNC is on */
-    expect_error("{\"uuid\":\"" UUID "\",\"disks\":[{\"path\":\"/a\",\"pci_slot\":\"0:30:0\"}]}", "tcg",
+    expect_error("{\"uuid\":\"" UUID "\",\"vnc_port\":0,\"disks\":[{\"path\":\"/a\",\"pci_slot\":\"0:30:0\"}]}", "tcg",
                  "pci_slot \"0:30:0\" invalid: PCI device 30 is reserved");
 }
 
