@@ -18,7 +18,8 @@
  * bound, 1000000 (issue 14: integer parsing). */
 #define COUNT_MAX 2147483647LL
 /* A disk: 2^30 MiB (1 PiB); VM_MAX_DISKS of them still sum inside int64
- * bytes, and so does flexible_disk_size's 2^36 MiB. */
+ * bytes.  (flexible_disk_size has no bound: space.c saturates, and an
+ * impossible one is refused as "not enough space", D2.) */
 #define DISK_MAX (1LL << 30)
 
 static const char *const bootroms[] = { "bios", "uefi", NULL };
@@ -47,7 +48,7 @@ const vm_prop vm_props_top[] = {
     { .name = "dns_domain", .type = PT_STRING, .create = O, .update = O },
     { .name = "do_not_inventory", .type = PT_BOOLEAN, .create = A, .update = A },
     { .name = "firewall_enabled", .type = PT_BOOLEAN, .create = A, .update = A },
-    { .name = "flexible_disk_size", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(1LL << 36) },
+    { .name = "flexible_disk_size", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
     { .name = "hostname", .type = PT_STRING, .create = A, .update = A },
     { .name = "image_uuid", .type = PT_UUID, .create = A, .update = 0 },
     { .name = "indestructible_delegated", .type = PT_BOOLEAN, .create = O, .update = O },
