@@ -2,14 +2,34 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/util.h"
 
+/* A lock name is a uuid (a VM) or "<kind>-<uuid>" with a lower-case kind
+ * ("image-<uuid>"): nothing else can reach the path below, so no name an
+ * operator or a payload supplies can put a lock file outside var/lock. */
+static bool lock_name_valid(const char *name)
+{
+    if (uuid_valid(name))
+        return true;
+    const char *p = name;
+    while (*p >= 'a' && *p <= 'z')
+        p++;
+    return p > name && *p == '-' && uuid_valid(p + 1);
+}
+
 static int open_lockfile(const vm_ctx *ctx, const char *name, vm_err *err)
 {
+    if (!name || !lock_name_valid(name)) {
+        /* What the verbs say for a VM that does not exist (C16, C13). */
+        if (name && str_has_prefix(name, "image-"))
+            return vm_err_set(err, VMERR_INVALID, "invalid image uuid: %s", name + 6);
+        return vm_err_set(err, VMERR_NOTFOUND, "VM %s not found", name ? name : "(null)");
+    }
     cleanup_free char *path = xasprintf("%s/%s.lock", ctx->lock_dir, name);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)

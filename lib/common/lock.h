@@ -1,4 +1,9 @@
 /* Per-VM (and per-resource) advisory locks on files under var/lock.
+ * A lock name must be a VM uuid or "<kind>-<uuid>" ("image-<uuid>"),
+ * checked (uuid_valid) before any path is built: anything else fails with
+ * VMERR_NOTFOUND `VM <name> not found` (VMERR_INVALID for image names)
+ * and creates nothing, so a name from the command line cannot place a
+ * lock file outside var/lock (issue 14 #15).
  * Mutating commands on one VM take its lock exclusively, so they run one
  * after another; different VMs never contend.  Lock files are never removed
  * (removing them would race with waiters). */

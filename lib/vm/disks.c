@@ -139,7 +139,9 @@ int vm_disk_index(json_t *disk)
     if (!s || strncmp(s, "/disk", 5) != 0)
         return -1;
     int64_t n;
-    return parse_i64(s + 5, &n) && n >= 0 && n < 1000 ? (int)n : -1;
+    if (!s[5] || strspn(s + 5, "0123456789") != strlen(s + 5))
+        return -1;
+    return parse_i64(s + 5, &n) && n >= 0 && n < VM_DISK_INDEX_MAX ? (int)n : -1;
 }
 
 static bool power_of_two(int64_t v)
@@ -154,7 +156,7 @@ typedef struct disk_planner {
     const char *disk0_model; /* model of the VM's first existing disk */
     json_t *all; /* existing + new stored configs, for slots and uuids */
     json_t *plan; /* the new disks' plan entries (disks.h) */
-    bool used_index[1000];
+    bool used_index[VM_DISK_INDEX_MAX];
 } disk_planner;
 
 /* The payload's model, else the VM's disk_driver, else the first disk's. */
@@ -217,14 +219,16 @@ static int plan_image_disk(const disk_planner *dp, json_t *d, size_t i, json_t *
         strcmp(json_string_value(json_object_get(man, "type")) ?: "", "zvol") != 0)
         return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: disks.%zu.image_uuid", i);
     json_t *isz = json_object_get(man, "image_size");
-    int64_t img_mib = json_is_integer(isz) ? json_integer_value(isz) : 0;
+    int64_t img_mib = json_is_integer(isz) ? json_integer_value(isz) : 0, img_bytes;
+    if (img_mib < 0 || !mib_to_bytes(img_mib, &img_bytes))
+        return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: disks.%zu.image_uuid", i);
     json_t *given = json_object_get(d, "image_size");
     if (json_is_integer(given) && json_integer_value(given) != img_mib)
         return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: disks.%zu.image_size", i);
     if (size_mib >= 0 && size_mib < img_mib)
         return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: size");
     if (size_mib < 0)
-        *volsize = img_mib * VM_MiB;
+        *volsize = img_bytes;
     json_object_set_new(c, "image_uuid", json_string(image));
     json_object_set_new(c, "image_size", json_integer(img_mib));
     *origin = xasprintf("%s/%s@final", dp->pool, image);
@@ -250,8 +254,9 @@ static void plan_volume(const disk_planner *dp, json_t *pe, json_t *c, json_t *d
     if (json_is_integer(bsz))
         json_object_set(props, "volblocksize", bsz);
     json_t *rr = json_object_get(d, "refreservation");
-    if (json_is_integer(rr))
-        json_object_set_new(props, "refreservation", json_integer(json_integer_value(rr) * VM_MiB));
+    int64_t rr_bytes;
+    if (json_is_integer(rr) && mib_to_bytes(json_integer_value(rr), &rr_bytes))
+        json_object_set_new(props, "refreservation", json_integer(rr_bytes));
     else
         json_object_set_new(props, "refreservation", json_string("auto"));
     json_object_set_new(pe, "props", props);
@@ -276,8 +281,11 @@ static int plan_disk(disk_planner *dp, json_t *d, size_t i, vm_err *err)
     /* Stored config, in the order vmadm get shows it (O8). */
     int idx = -1;
     if (!cdrom && !nocreate) {
-        for (idx = 0; idx < 1000 && dp->used_index[idx]; idx++)
+        for (idx = 0; idx < VM_DISK_INDEX_MAX && dp->used_index[idx]; idx++)
             ;
+        if (idx == VM_DISK_INDEX_MAX)
+            return vm_err_set(err, VMERR_INVALID, "VM has no free disk index (disk0-disk%d are all in use)",
+                              VM_DISK_INDEX_MAX - 1);
         dp->used_index[idx] = true;
         char *p = xasprintf("%s%s/%s/disk%d", VM_ZVOL_PREFIX, dp->pool, dp->uuid, idx);
         json_object_set_new(c, "path", json_string(p));
@@ -289,7 +297,9 @@ static int plan_disk(disk_planner *dp, json_t *d, size_t i, vm_err *err)
     json_object_set_new(c, "model", json_string(model));
     json_object_set_new(c, "media", json_string(cdrom ? "cdrom" : "disk"));
 
-    int64_t volsize = size_mib > 0 ? size_mib * VM_MiB : 0;
+    int64_t volsize = 0;
+    if (size_mib > 0 && !mib_to_bytes(size_mib, &volsize))
+        return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: disks.%zu.size", i);
     cleanup_free char *origin = NULL;
     if (json_string_value(json_object_get(d, "image_uuid"))) {
         if (plan_image_disk(dp, d, i, c, size_mib, &volsize, &origin, err) < 0)
@@ -336,6 +346,10 @@ int vm_disks_plan_add(const vm_ctx *ctx, json_t *vm, json_t *payload_disks, json
 
     if (!dp.pool)
         dp.pool = ctx->pool;
+    /* The limit holds whatever the caller validated (issue 14 #7). */
+    size_t total = json_array_size(json_object_get(vm, "disks")) + json_array_size(payload_disks);
+    if (total > VM_MAX_DISKS)
+        return vm_err_set(err, VMERR_INVALID, "VM would have %zu disks, but is limited to %d", total, VM_MAX_DISKS);
     json_array_foreach(json_object_get(vm, "disks"), i, d) {
         json_array_append(all, d);
         int n = vm_disk_index(d);

@@ -10,6 +10,8 @@
 #include "common/err.h"
 
 #define VM_ZVOL_PREFIX "/dev/zvol/rdsk/"
+/* Volumes are named disk0 .. disk<VM_DISK_INDEX_MAX-1>. */
+#define VM_DISK_INDEX_MAX 1000
 
 /* "b:d:f", "d:f" or "d" (bus 0–255, dev 0–31, fn 0–7). */
 int vm_pci_parse(const char *s, int *bus, int *dev, int *fn);
@@ -23,7 +25,9 @@ int vm_disks_assign_slots(json_t *disks, vm_err *err);
  * vm: the VM config so far (uuid, brand, zpool, disk_driver, disks =
  * existing disks).  *plan: array of {"disk": <stored config>, "dataset":
  * name|null, "volsize": bytes, "origin": snapshot|null, "props": {...}}.
- * Indexes and slots avoid the existing disks. */
+ * Indexes and slots avoid the existing disks.  At most VM_MAX_DISKS
+ * (validate.h) existing + new disks, checked here too: the planner is
+ * bounded whatever its caller validated. */
 int vm_disks_plan_add(const vm_ctx *ctx, json_t *vm, json_t *payload_disks, json_t **plan, vm_err *err);
 
 /* Sorts disks by the N of ".../disk<N>" (D1); others keep their order, last. */

@@ -8,6 +8,7 @@
 #include "vm/cell.h"
 #include "vm/props.h"
 #include "vm/table.h"
+#include "vm/validate.h"
 
 static const struct field {
     const char *name;
@@ -132,16 +133,6 @@ bool vm_list_valid_column(const char *key)
     return false;
 }
 
-static bool normalize_mac(const char *in, char out[18])
-{
-    unsigned o[6];
-    if (sscanf(in, "%x:%x:%x:%x:%x:%x", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5]) != 6)
-        return false;
-    snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", o[0] & 255, o[1] & 255, o[2] & 255, o[3] & 255, o[4] & 255,
-             o[5] & 255);
-    return true;
-}
-
 /* Filters compiled once: "key=value" or "key=~regex" (C35–C37). */
 typedef struct filters {
     size_t n;
@@ -186,7 +177,7 @@ static int filters_compile(filters *f, char **in, vm_err *err)
             f->isre[i] = true;
         } else if (str_has_suffix(f->keys[i], ".mac")) {
             char m[18];
-            if (normalize_mac(f->vals[i], m)) {
+            if (vm_mac_normalize(f->vals[i], m)) {
                 free(f->vals[i]);
                 f->vals[i] = xstrdup(m);
             }
@@ -455,6 +446,11 @@ char *vm_list_render_table(vm_table *t, const vm_list_opts *o, vm_err *err)
             cleanup_free char *h = xstrdup(cf[c] ? cf[c]->header : cols[c]);
             if (!cf[c])
                 upper(h);
+            char *eh = vm_cell_escape(h);
+            if (eh) {
+                free(h);
+                h = eh;
+            }
             int w = cf[c] ? cf[c]->width : 20;
             if (o->parsable) {
                 if (c)
@@ -475,6 +471,9 @@ char *vm_list_render_table(vm_table *t, const vm_list_opts *o, vm_err *err)
             const char *txt = ci[c] >= 0 ? vm_table_cell(t, r, (size_t)ci[c])->text : NULL;
             if (!txt)
                 txt = o->parsable ? "" : "-";
+            cleanup_free char *esc = vm_cell_escape(txt);
+            if (esc)
+                txt = esc;
             size_t tl = strlen(txt);
             if (c)
                 append_n(&buf, &len, &cap, o->parsable ? ":" : "  ", o->parsable ? 1 : 2);

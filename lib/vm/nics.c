@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "vm/validate.h"
 #include "vm/vm_internal.h"
 
 static int mask_bits(const char *mask)
@@ -31,32 +32,6 @@ static void bits_mask(int bits, char out[16])
     inet_ntop(AF_INET, &a, out, 16);
 }
 
-static bool valid_ip(const char *s, bool allow_prefix)
-{
-    char buf[64];
-    snprintf(buf, sizeof buf, "%s", s);
-    char *slash = strchr(buf, '/');
-    int maxbits = 32;
-    if (slash) {
-        if (!allow_prefix)
-            return false;
-        *slash = '\0';
-    }
-    struct in6_addr a6;
-    struct in_addr a4;
-    if (inet_pton(AF_INET, buf, &a4) != 1) {
-        if (inet_pton(AF_INET6, buf, &a6) != 1)
-            return false;
-        maxbits = 128;
-    }
-    if (slash) {
-        int64_t n;
-        if (!parse_i64(slash + 1, &n) || n < 0 || n > maxbits)
-            return false;
-    }
-    return true;
-}
-
 void vm_random_mac(char out[18])
 {
     /* Locally administered unicast: bit 1 set, bit 0 clear in octet 0. */
@@ -78,24 +53,20 @@ int vm_nic_normalize(json_t *nic, vm_err *err)
 {
     /* MACs are stored as six two-digit lower-case octets (C38). */
     const char *mac = json_string_value(json_object_get(nic, "mac"));
-    unsigned o[6];
-    if (mac && sscanf(mac, "%x:%x:%x:%x:%x:%x", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5]) == 6) {
-        char m[18];
-        snprintf(m, sizeof m, "%02x:%02x:%02x:%02x:%02x:%02x", o[0] & 255, o[1] & 255, o[2] & 255, o[3] & 255,
-                 o[4] & 255, o[5] & 255);
+    char m[18];
+    if (mac && vm_mac_normalize(mac, m))
         json_object_set_new(nic, "mac", json_string(m));
-    }
     const char *ip = json_string_value(json_object_get(nic, "ip"));
     const char *mask = json_string_value(json_object_get(nic, "netmask"));
     const char *gw = json_string_value(json_object_get(nic, "gateway"));
     json_t *ips = json_object_get(nic, "ips");
     cleanup_free char *js = json_compact(nic);
 
-    if (ip && strcmp(ip, "dhcp") && strcmp(ip, "addrconf") && !valid_ip(ip, false))
+    if (ip && strcmp(ip, "dhcp") && strcmp(ip, "addrconf") && !vm_valid_ip(ip, false))
         return vm_err_set(err, VMERR_INVALID, "Invalid IP for NIC: %s", js);
     if (mask && mask_bits(mask) < 0)
         return vm_err_set(err, VMERR_INVALID, "Specified netmask value is invalid: %s", mask);
-    if (gw && !valid_ip(gw, false))
+    if (gw && !vm_valid_ip(gw, false))
         return vm_err_set(err, VMERR_INVALID, "Static gateways must be IPv4 addresses: %s", gw);
     if (ips) {
         size_t i;
@@ -105,7 +76,7 @@ int vm_nic_normalize(json_t *nic, vm_err *err)
                               json_array_size(ips));
         json_array_foreach(ips, i, e) {
             const char *s = json_string_value(e);
-            if (!s || (strcmp(s, "dhcp") && strcmp(s, "addrconf") && !valid_ip(s, true)))
+            if (!s || (strcmp(s, "dhcp") && strcmp(s, "addrconf") && !vm_valid_ip(s, true)))
                 return vm_err_set(err, VMERR_INVALID, "Invalid IP for NIC: %s", js);
         }
     }

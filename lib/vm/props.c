@@ -12,6 +12,15 @@
 /* Memory sizes in MiB: 2^40 MiB (1 EiB) keeps every derived byte count
  * (and the +1280 MiB overheads) inside int64. */
 #define MEM_MAX (1LL << 40)
+/* Counts, timeouts and record sizes: what a C int holds, so every runtime
+ * that turns them into config text or cgroup values can take them as they
+ * are.  cpu_cap (percent of one CPU) stops at the container runtime's
+ * bound, 1000000 (issue 14: integer parsing). */
+#define COUNT_MAX 2147483647LL
+/* A disk: 2^30 MiB (1 PiB); VM_MAX_DISKS of them still sum inside int64
+ * bytes.  (flexible_disk_size has no bound: space.c saturates, and an
+ * impossible one is refused as "not enough space", D2.) */
+#define DISK_MAX (1LL << 30)
 
 static const char *const bootroms[] = { "bios", "uefi", NULL };
 static const char *const cpu_types[] = { "qemu64", "host", NULL };
@@ -29,7 +38,7 @@ const vm_prop vm_props_top[] = {
     { .name = "brand", .type = PT_STRING, .create = A, .update = 0 },
     { .name = "com1", .type = PT_STRING, .create = H, .update = H },
     { .name = "com2", .type = PT_STRING, .create = H, .update = H },
-    { .name = "cpu_cap", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
+    { .name = "cpu_cap", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(1000000) },
     { .name = "cpu_shares", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
     { .name = "cpu_type", .type = PT_STRING, .create = H, .update = H, .values = cpu_types },
     { .name = "customer_metadata", .type = PT_FLATOBJ, .create = A, .update = 0 },
@@ -49,14 +58,19 @@ const vm_prop vm_props_top[] = {
     { .name = "limit_priv", .type = PT_LIST, .create = A, .update = A },
     { .name = "maintain_resolvers", .type = PT_BOOLEAN, .create = O, .update = O },
     { .name = "max_locked_memory", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(MEM_MAX) },
-    { .name = "max_lwps", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
-    { .name = "max_msg_ids", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
+    { .name = "max_lwps", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(COUNT_MAX) },
+    { .name = "max_msg_ids", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(COUNT_MAX) },
     { .name = "max_physical_memory", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(MEM_MAX) },
-    { .name = "max_sem_ids", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
-    { .name = "max_shm_ids", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
+    { .name = "max_sem_ids", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(COUNT_MAX) },
+    { .name = "max_shm_ids", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(COUNT_MAX) },
     { .name = "max_shm_memory", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(MEM_MAX) },
     { .name = "max_swap", .type = PT_INTEGER, .create = A, .update = A, MIN(256), MAX(MEM_MAX) },
-    { .name = "mdata_exec_timeout", .type = PT_INTEGER, .create = BR_JOYENT | BR_JM, .update = 0, MIN(0) },
+    { .name = "mdata_exec_timeout",
+      .type = PT_INTEGER,
+      .create = BR_JOYENT | BR_JM,
+      .update = 0,
+      MIN(0),
+      MAX(COUNT_MAX) },
     { .name = "nic_driver", .type = PT_STRING, .create = H, .update = H, .values = vm_nic_models },
     { .name = "nics", .type = PT_OBJARRAY, .create = A, .update = 0 },
     { .name = "owner_uuid", .type = PT_UUID, .create = A, .update = A },
@@ -75,7 +89,7 @@ const vm_prop vm_props_top[] = {
     { .name = "vnc_port", .type = PT_INTEGER, .create = H, .update = H, MIN(-1), MAX(65535) },
     { .name = "zfs_io_priority", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(16383) },
     { .name = "zfs_root_compression", .type = PT_STRING, .create = A, .update = A, .values = vm_compressions },
-    { .name = "zfs_root_recsize", .type = PT_INTEGER, .create = A, .update = A, MIN(0) },
+    { .name = "zfs_root_recsize", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(COUNT_MAX) },
     { .name = "zonename", .type = PT_STRING, .create = A, .update = 0 },
     { .name = "zpool", .type = PT_ZPOOL, .create = A, .update = 0 },
     /* update-only collection operators (C20, C21) */
@@ -100,12 +114,12 @@ const vm_prop vm_props_top[] = {
 /* disks.*.x: `create` = allowed in disks/add_disks, `update` = update_disks
  * (reference §3.1). */
 const vm_prop vm_props_disk[] = {
-    { .name = "block_size", .type = PT_INTEGER, .create = H, .update = 0, MIN(0) },
+    { .name = "block_size", .type = PT_INTEGER, .create = H, .update = 0, MIN(0), MAX(COUNT_MAX) },
     { .name = "boot", .type = PT_BOOLEAN, .create = H, .update = H },
     { .name = "compression", .type = PT_STRING, .create = H, .update = H },
     { .name = "dangerous_allow_shrink", .type = PT_BOOLEAN, .create = 0, .update = H },
     { .name = "guest_block_size", .type = PT_STRING, .create = H, .update = H },
-    { .name = "image_size", .type = PT_INTEGER, .create = H, .update = 0, MIN(0) },
+    { .name = "image_size", .type = PT_INTEGER, .create = H, .update = 0, MIN(0), MAX(DISK_MAX) },
     { .name = "image_uuid", .type = PT_UUID, .create = H, .update = 0 },
     { .name = "media", .type = PT_STRING, .create = H, .update = H, .values = disk_media },
     { .name = "model", .type = PT_STRING, .create = H, .update = H },
@@ -113,8 +127,8 @@ const vm_prop vm_props_disk[] = {
     { .name = "notrim", .type = PT_BOOLEAN, .create = H, .update = H },
     { .name = "path", .type = PT_STRING, .create = H, .update = H },
     { .name = "pci_slot", .type = PT_STRING, .create = H, .update = H },
-    { .name = "refreservation", .type = PT_INTEGER, .create = H, .update = H, MIN(0) },
-    { .name = "size", .type = PT_INTEGER, .create = H, .update = H, MIN(0) },
+    { .name = "refreservation", .type = PT_INTEGER, .create = H, .update = H, MIN(0), MAX(DISK_MAX) },
+    { .name = "size", .type = PT_INTEGER, .create = H, .update = H, MIN(0), MAX(DISK_MAX) },
     { .name = "uuid", .type = PT_UUID, .create = H, .update = H },
     { .name = "zpool", .type = PT_ZPOOL, .create = H, .update = 0 },
     { .name = NULL },

@@ -1,10 +1,12 @@
-/* vmadm update: add_nics, update_nics, remove_nics (C21). */
+/* vmadm update: add_nics, update_nics, remove_nics (C21); at most
+ * VM_MAX_NICS in all, and set_routes checked against the NICs that result. */
 #include <string.h>
 #include <strings.h>
 
 #include "common/util.h"
 #include "vm/props.h"
 #include "vm/update_internal.h"
+#include "vm/validate.h"
 #include "vm/vm_internal.h"
 
 int vm_update_plan_nics(json_t *payload, json_t *cfg, vm_err *err)
@@ -40,6 +42,9 @@ int vm_update_plan_nics(json_t *payload, json_t *cfg, vm_err *err)
             return vm_err_set(err, VMERR_INVALID, "update_nics: no NIC with mac %s", mac ? mac : "(none)");
         json_object_update(hit, v);
     }
+    size_t total = json_array_size(nics) + json_array_size(json_object_get(payload, "add_nics"));
+    if (total > VM_MAX_NICS)
+        return vm_err_set(err, VMERR_INVALID, "VM would have %zu NICs, but is limited to %d", total, VM_MAX_NICS);
     const char *brand = json_string_value(json_object_get(cfg, "brand"));
     json_array_foreach(json_object_get(payload, "add_nics"), i, v) {
         json_t *n = json_dup(v);
@@ -80,5 +85,7 @@ int vm_update_plan_nics(json_t *payload, json_t *cfg, vm_err *err)
             }
         json_array_append_new(nics, n);
     }
-    return 0;
+    /* Routes through "nics[N]" name a NIC the VM will have (V12). */
+    json_t *routes = json_object_get(payload, "set_routes");
+    return json_is_object(routes) ? vm_check_routes(routes, nics, err) : 0;
 }
