@@ -52,6 +52,10 @@ int img_list(const vm_ctx *ctx, const char *pool, json_t **manifests, vm_err *er
  * changed on failure.  opts nullable. */
 int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path, const char *file_path,
                 const img_install_opts *opts, vm_err *err);
+/* Removes what installs killed with -9 left in $VMADM_ROOT/var/imgadm/tmp:
+ * temp files are named "<uuid>.<pid>.raw" and go once <pid> is gone.  Every
+ * imgadm command calls it first; img_install does too. */
+void img_tmp_sweep(const vm_ctx *ctx);
 /* Refused (VMERR_BUSY) while datasets are clones of <pool>/<uuid>@final;
  * the message names them. */
 int img_delete(const vm_ctx *ctx, const char *pool, const char *uuid, vm_err *err);
