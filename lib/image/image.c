@@ -493,7 +493,7 @@ static int tar_pass(const img_file *f, int comp, const char *type, int tflags, u
     img_src s;
     int rc = -1;
     struct archive *a = archive_read_new();
-    struct archive *w = NULL;
+    img_extract *x = NULL;
     img_tarcheck c;
     img_tarcheck_init(&c, tflags);
     if (src_open(&s, f->fd, f->path, comp, err) < 0)
@@ -508,16 +508,8 @@ static int tar_pass(const img_file *f, int comp, const char *type, int tflags, u
         arch_fail(a, &s, type, err);
         goto out;
     }
-    if (root) {
-        w = archive_write_disk_new();
-        /* Paths are absolute (root prefixed, root has no symlinks: realpath),
-         * so libarchive's own guards are the ones that still apply. */
-        int xf = ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_PERM |
-            ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR;
-        if (geteuid() == 0)
-            xf |= ARCHIVE_EXTRACT_OWNER;
-        archive_write_disk_set_options(w, xf);
-    }
+    if (root && img_extract_open(root, &x, err) < 0)
+        goto out;
     for (;;) {
         struct archive_entry *e;
         int r = archive_read_next_header(a, &e);
@@ -538,50 +530,22 @@ static int tar_pass(const img_file *f, int comp, const char *type, int tflags, u
             }
             continue;
         }
-        cleanup_free char *dest = xasprintf("%s%s%s", root, rel[0] ? "/" : "", rel);
-        archive_entry_copy_pathname(e, dest);
-        if (rlink) {
-            cleanup_free char *ldest = xasprintf("%s/%s", root, rlink);
-            archive_entry_copy_hardlink(e, ldest);
-        }
-        r = archive_write_header(w, e);
-        if (r < ARCHIVE_WARN) {
-            vm_err_set(err, archive_errno(w) == ENOSPC ? VMERR_NOSPACE : VMERR_IO, "cannot extract \"%s\": %s", rel,
-                       archive_error_string(w));
+        r = img_extract_entry(x, a, e, rel, rlink, err);
+        if (r == IMG_EXTRACT_READ_ERROR) {
+            arch_fail(a, &s, type, err);
             goto out;
         }
-        if (archive_entry_size(e) > 0 && !rlink) {
-            const void *buf;
-            size_t len;
-            la_int64_t off;
-            while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK) {
-                if (archive_write_data_block(w, buf, len, off) < ARCHIVE_WARN) {
-                    vm_err_set(err, archive_errno(w) == ENOSPC ? VMERR_NOSPACE : VMERR_IO, "cannot extract \"%s\": %s",
-                               rel, archive_error_string(w));
-                    goto out;
-                }
-            }
-            if (r != ARCHIVE_EOF) {
-                arch_fail(a, &s, type, err);
-                goto out;
-            }
-        }
-        if (archive_write_finish_entry(w) < ARCHIVE_WARN) {
-            vm_err_set(err, VMERR_IO, "cannot extract \"%s\": %s", rel, archive_error_string(w));
+        if (r < 0)
             goto out;
-        }
     }
-    if (w && archive_write_close(w) < ARCHIVE_WARN) {
-        vm_err_set(err, VMERR_IO, "cannot finish extraction: %s", archive_error_string(w));
+    if (x && img_extract_finish(x, err) < 0)
         goto out;
-    }
     if (src_drain(&s, err) < 0)
         goto out;
     img_sha1_final(&s.sha, sha_out);
     rc = 0;
 out:
-    if (w)
-        archive_write_free(w);
+    img_extract_free(x);
     archive_read_free(a);
     img_tarcheck_free(&c);
     src_close(&s);
