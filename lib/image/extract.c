@@ -108,6 +108,7 @@ static int parent_fd(img_extract *x, const char *dir, const char *rel, int *out,
     drop_cache(x);
     cleanup_strv char **parts = strv_split(dir, "/");
     int cur = x->rootfd;
+    size_t plen = 0; /* length of the prefix of dir walked so far */
     for (size_t i = 0; parts[i]; i++) {
         int fd = open_beneath(cur, parts[i], O_RDONLY | O_DIRECTORY);
         if (fd < 0 && errno == ENOENT) {
@@ -120,8 +121,14 @@ static int parent_fd(img_extract *x, const char *dir, const char *rel, int *out,
             fd = open_beneath(cur, parts[i], O_RDONLY | O_DIRECTORY);
         }
         int e = errno;
+        struct stat st;
+        if (fd < 0 && (e == ENOTDIR || e == ELOOP) && fstatat(cur, parts[i], &st, AT_SYMLINK_NOFOLLOW) == 0)
+            e = S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR;
         if (cur != x->rootfd)
             close(cur);
+        plen += strlen(parts[i]) + (i ? 1 : 0);
+        if (fd < 0 && e == ELOOP)
+            return vm_err_set(err, VMERR_INVALID, "cannot extract \"%s\": \"%.*s\" is a symlink", rel, (int)plen, dir);
         if (fd < 0)
             return fail_errno(e, rel, e == ENOTDIR ? "a parent is not a directory" : "cannot open its directory", err);
         cur = fd;

@@ -621,6 +621,12 @@ static int install_tar(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *m
 out:
     if (rc < 0) {
         vm_err e2 = VM_ERR_INIT;
+        /* The files go first: on a full pool that frees the space the
+         * pool's own metadata update (the destroy) needs. */
+        char *rm[] = { "rm", "-rf", "--one-file-system", root, NULL };
+        if (root && run_cmd(rm, NULL, &e2) != 0)
+            vm_log(ctx, "error", "imgadm: cannot empty partial %s: %s", ds, e2.msg);
+        vm_err_clear(&e2);
         if (vs_destroy(vp, ds, VS_RECURSIVE, &e2) < 0)
             vm_log(ctx, "error", "imgadm: cannot remove partial %s: %s", ds, e2.msg);
     }

@@ -232,3 +232,73 @@ volume_is() {
     [ "$status" -eq 0 ]
     [ -z "$(ls -A "$VMADM_ROOT/var/imgadm/tmp")" ]
 }
+
+@test "#11 symlink chains and symlinks over directories never send a write outside the root" {
+    mkdir -p "$F/canary/etc"
+    chmod 755 "$F/canary/etc"
+    # a -> <canary> (absolute: allowed, it resolves inside the container),
+    # then a file written through it
+    mkdir -p "$F/t1/a"; echo pwned > "$F/t1/a/pwned"
+    ln -s "$F/canary" "$F/t1/l"
+    tar -C "$F/t1" -cf "$F/abs.tar" ./l
+    tar -C "$F/t1" -rf "$F/abs.tar" --transform 's,^\./a,./l,' ./a/pwned
+    write_manifest $TAR_IMG zone-dataset "$F/abs.tar" none
+    refused 'is written through symlink' install -m "$F/$TAR_IMG.json" -f "$F/abs.tar"
+
+    # a chain whose text stays inside: d/l1 -> .., d/l2 -> l1/.. (the root's
+    # parent), then a file through it
+    mkdir -p "$F/t2/d"
+    ln -s .. "$F/t2/d/l1"
+    ln -s l1/.. "$F/t2/d/l2"
+    echo pwned > "$F/t2/pwned"
+    tar -C "$F/t2" -cf "$F/chain.tar" ./d
+    tar -C "$F/t2" -rf "$F/chain.tar" --transform 's,^\./pwned,./d/l2/pwned,' ./pwned
+    write_manifest $TAR_IMG zone-dataset "$F/chain.tar" none
+    refused 'is written through symlink' install -m "$F/$TAR_IMG.json" -f "$F/chain.tar"
+
+    # a directory (mode 0777) replaced by a symlink to the canary: the
+    # directory's deferred mode must not land on the canary
+    mkdir -p "$F/t3/x" "$F/t4"
+    chmod 777 "$F/t3/x"
+    ln -s "$F/canary/etc" "$F/t4/x"
+    tar -C "$F/t3" -cf "$F/over.tar" ./x
+    tar -C "$F/t4" -rf "$F/over.tar" ./x
+    write_manifest $TAR_IMG zone-dataset "$F/over.tar" none
+    run imgadm install -q -m "$F/$TAR_IMG.json" -f "$F/over.tar"
+    [ "$status" -eq 0 ]
+    local mp; mp=$(vmstore list -H -o mountpoint zones/$TAR_IMG)
+    [ "$(readlink "$mp/root/x")" = "$F/canary/etc" ]
+
+    [ "$(stat -c %a "$F/canary/etc")" = 755 ]
+    [ -z "$(find "$F/canary" -mindepth 1 ! -path "$F/canary/etc")" ]
+}
+
+@test "#9 a write error during extraction fails the install: full pool, refused xattr" {
+    # a pool on a 24 MiB tmpfs, a tarball holding 30 MiB
+    mkdir -p "$VMADM_ROOT/var/vmstore"
+    mount -t tmpfs -o size=24m tmpfs "$VMADM_ROOT/var/vmstore"
+    MNT+=("$VMADM_ROOT/var/vmstore")
+    mkdir -p "$F/r/etc"
+    echo hi > "$F/r/etc/motd"
+    head -c 30M /dev/urandom > "$F/r/big"
+    tar -C "$F/r" -cf "$F/big.tar" .
+    write_manifest $TAR_IMG zone-dataset "$F/big.tar" none
+    local free0; free0=$(df --output=avail "$VMADM_ROOT/var/vmstore" | tail -1)
+    refused 'cannot extract "big": cannot write: No space left on device' \
+        install -m "$F/$TAR_IMG.json" -f "$F/big.tar"
+    # the partial dataset is gone (its files first, so the pool could
+    # record the destroy): the space is back
+    [ "$(df --output=avail "$VMADM_ROOT/var/vmstore" | tail -1)" -ge $((free0 - 64)) ]
+
+    # an extended attribute the file system will not store
+    python3 - "$F/xattr.tar" <<'PY'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    i = tarfile.TarInfo("etc/motd"); i.size = 3
+    i.pax_headers = {"SCHILY.xattr.bogus.attr": "x"}
+    t.addfile(i, io.BytesIO(b"hi\n"))
+PY
+    write_manifest $TAR_IMG zone-dataset "$F/xattr.tar" none
+    refused 'cannot extract "etc/motd": cannot set an extended attribute' \
+        install -m "$F/$TAR_IMG.json" -f "$F/xattr.tar"
+}
