@@ -4,9 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/lock.h"
@@ -33,14 +36,17 @@ static void report(const img_progress_fn fn, void *arg, const char *phase, uint6
  * decompressed output on demand ---- */
 
 typedef struct img_src {
-    int fd;
-    const char *path;
+    int fd; /* borrowed: read with pread, so one open file serves every pass */
+    const char *path; /* for messages */
     img_decomp *dc;
     img_sha1 sha;
     uint8_t *in; /* compressed input buffer */
     size_t inpos, inlen;
     uint64_t consumed; /* compressed bytes read */
     uint64_t total; /* file size */
+    uint64_t produced; /* decompressed bytes handed out */
+    uint64_t limit; /* refuse more decompressed bytes than this (0: none) */
+    const char *limit_why; /* names the bound in the message */
     bool eof;
     bool finished; /* decompressor end checked */
     uint8_t *out; /* decompressed output for archive callbacks */
@@ -52,16 +58,22 @@ typedef struct img_src {
 
 #define SRC_BUF (1u << 20)
 
-static int src_open(img_src *s, const char *path, int comp, vm_err *err)
+/* The image file of an install: opened once, every later use goes through
+ * this descriptor (fdpath names it for qemu-img). */
+typedef struct img_file {
+    int fd;
+    const char *path; /* as the operator gave it, for messages */
+    char fdpath[64]; /* /proc/<pid>/fd/<fd> */
+    struct stat st; /* at open */
+} img_file;
+
+static int src_open(img_src *s, int fd, const char *path, int comp, vm_err *err)
 {
     memset(s, 0, sizeof(*s));
-    s->fd = -1;
+    s->fd = fd;
     s->path = path;
-    s->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (s->fd < 0)
-        return vm_err_sys(err, errno, "cannot open %s", path);
     struct stat st;
-    if (fstat(s->fd, &st) < 0)
+    if (fstat(fd, &st) < 0)
         return vm_err_sys(err, errno, "cannot stat %s", path);
     s->total = (uint64_t)st.st_size;
     if (img_decomp_new(comp, &s->dc, err) < 0)
@@ -69,14 +81,12 @@ static int src_open(img_src *s, const char *path, int comp, vm_err *err)
     img_sha1_init(&s->sha);
     s->in = xmalloc(SRC_BUF);
     s->out = xmalloc(SRC_BUF);
-    posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     return 0;
 }
 
 static void src_close(img_src *s)
 {
-    if (s->fd >= 0)
-        close(s->fd);
     img_decomp_free(s->dc);
     free(s->in);
     free(s->out);
@@ -89,7 +99,7 @@ static long src_read(img_src *s, uint8_t *buf, size_t cap, vm_err *err)
 {
     for (;;) {
         if (s->inpos == s->inlen && !s->eof) {
-            ssize_t n = read(s->fd, s->in, SRC_BUF);
+            ssize_t n = pread(s->fd, s->in, SRC_BUF, (off_t)s->consumed);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0)
@@ -112,6 +122,11 @@ static long src_read(img_src *s, uint8_t *buf, size_t cap, vm_err *err)
             return -1;
         }
         s->inpos = s->inlen - left;
+        s->produced += (uint64_t)got;
+        if (s->limit && s->produced > s->limit)
+            return vm_err_set(err, VMERR_INVALID,
+                              "%s decompresses to more than %llu MiB (%s): refusing a decompression bomb", s->path,
+                              (unsigned long long)(s->limit / VM_MiB), s->limit_why);
         if (got > 0)
             return got;
         if (s->eof && s->inpos == s->inlen) {
@@ -240,7 +255,8 @@ static int probe_disk(const char *path, const char *type, disk_probe *dp, vm_err
 }
 
 typedef struct hash_job {
-    const char *path;
+    const char *path; /* what is opened: /proc/<pid>/fd/<n> of the install's fd */
+    const char *shown; /* the operator's name for it */
     const char *want;
     img_progress_fn progress;
     void *parg;
@@ -261,11 +277,101 @@ static void *hash_thread(void *arg)
     char hex[41];
     j->rc = img_sha1_file(j->path, hex, NULL, hash_progress, j, &j->err);
     if (j->rc == 0 && strcmp(hex, j->want) != 0)
-        j->rc = vm_err_set(&j->err, VMERR_INVALID, "sha1 mismatch: manifest says %s, %s has %s", j->want, j->path, hex);
+        j->rc =
+            vm_err_set(&j->err, VMERR_INVALID, "sha1 mismatch: manifest says %s, %s has %s", j->want, j->shown, hex);
     return NULL;
 }
 
-static int install_zvol(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *m, const char *file, int comp,
+/* Test hook (never set in production): VMADM_TEST_IMGADM_PAUSE_AFTER_HASH
+ * names a FIFO.  Once the image file has been hashed (and before its bytes
+ * are used again) imgadm writes "hashed\n" to it, then waits until the test
+ * opens it for writing and closes it.  Lets a test swap or rewrite the file
+ * at exactly the moment an attacker would. */
+static void test_pause_after_hash(void)
+{
+    const char *fifo = getenv("VMADM_TEST_IMGADM_PAUSE_AFTER_HASH");
+    if (!fifo || !*fifo)
+        return;
+    int fd = open(fifo, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t w = write(fd, "hashed\n", 7);
+        (void)w;
+        close(fd);
+    }
+    fd = open(fifo, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char b[64];
+        while (read(fd, b, sizeof b) > 0)
+            ;
+        close(fd);
+    }
+}
+
+/* The same bytes are hashed and installed: every pass reads the one file
+ * descriptor opened at the start (a rename or a new file at the path changes
+ * nothing), and a write into that file while it is used is caught by its
+ * change time.  A write in the same clock tick as the file's last change
+ * would keep ctime, so reading starts only once the coarse clock (the one
+ * the kernel stamps ctime with) has moved past it. */
+static void stable_begin(const struct stat *st)
+{
+    for (int i = 0; i < 200; i++) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME_COARSE, &now);
+        if (now.tv_sec > st->st_ctim.tv_sec || (now.tv_sec == st->st_ctim.tv_sec && now.tv_nsec > st->st_ctim.tv_nsec))
+            return;
+        struct timespec ms = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ms, NULL);
+    }
+}
+
+static int stable_check(int fd, const struct stat *st0, const char *path, vm_err *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return vm_err_sys(err, errno, "cannot stat %s", path);
+    if (st.st_size != st0->st_size || st.st_ctim.tv_sec != st0->st_ctim.tv_sec ||
+        st.st_ctim.tv_nsec != st0->st_ctim.tv_nsec || st.st_mtim.tv_sec != st0->st_mtim.tv_sec ||
+        st.st_mtim.tv_nsec != st0->st_mtim.tv_nsec)
+        return vm_err_set(err, VMERR_IO, "%s changed while being installed", path);
+    return 0;
+}
+
+/* Largest decompressed zvol image accepted: image_size plus room for qcow2
+ * metadata (1 MiB + 1/256).  Decompression stops there, before writing more. */
+static uint64_t bomb_limit(uint64_t bytes)
+{
+    return bytes + bytes / 256 + (uint64_t)VM_MiB;
+}
+
+/* qemu-img cannot read compressed streams: decompress to a sparse temp file
+ * (var/imgadm/tmp/<uuid>.<pid>.raw, swept once this process is gone),
+ * verifying the shipped bytes on the way. */
+static int zvol_decompress(const img_file *f, int comp, const char *tmp, const char *want, uint64_t volsize,
+                           const img_install_opts *opts, vm_err *err)
+{
+    img_src s;
+    if (src_open(&s, f->fd, f->path, comp, err) < 0) {
+        src_close(&s);
+        return -1;
+    }
+    s.progress = opts ? opts->progress : NULL;
+    s.parg = opts ? opts->progress_arg : NULL;
+    s.phase = "decompress";
+    s.limit = bomb_limit(volsize);
+    s.limit_why = "its manifest image_size plus margin";
+    int r = decompress_to(&s, tmp, err);
+    if (r == 0)
+        r = check_sha1(&s.sha, want, f->path, err);
+    src_close(&s);
+    if (r == 0) {
+        test_pause_after_hash();
+        r = stable_check(f->fd, &f->st, f->path, err);
+    }
+    return r;
+}
+
+static int install_zvol(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *m, const img_file *f, int comp,
                         const img_install_opts *opts, vm_err *err)
 {
     const char *uuid = json_string_value(json_object_get(m, "uuid"));
@@ -278,33 +384,20 @@ static int install_zvol(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *
     void *pa = opts ? opts->progress_arg : NULL;
     cleanup_free char *tmpdir = xasprintf("%s/var/imgadm/tmp", ctx->root);
     cleanup_free char *tmp = NULL;
-    const char *src = file;
+    const char *src = f->fdpath;
     int rc = -1;
     bool created = false, threaded = false;
     pthread_t th;
-    hash_job job = { .path = file, .want = want, .progress = pf, .parg = pa };
+    hash_job job = { .path = f->fdpath, .shown = f->path, .want = want, .progress = pf, .parg = pa };
     cleanup_json json_t *props = json_pack("{ss}", OWNER_PROP, uuid);
 
+    stable_begin(&f->st);
     if (comp != IMG_COMP_NONE) {
-        /* qemu-img cannot read compressed streams: decompress to a sparse
-         * temp file, verifying the shipped bytes on the way. */
         if (mkdir_p(tmpdir, 0700, err) < 0)
             return -1;
         tmp = xasprintf("%s/%s.%d.raw", tmpdir, uuid, (int)getpid());
         unlink(tmp);
-        img_src s;
-        if (src_open(&s, file, comp, err) < 0) {
-            src_close(&s);
-            return -1;
-        }
-        s.progress = pf;
-        s.parg = pa;
-        s.phase = "decompress";
-        int r = decompress_to(&s, tmp, err);
-        if (r == 0)
-            r = check_sha1(&s.sha, want, file, err);
-        src_close(&s);
-        if (r < 0)
+        if (zvol_decompress(f, comp, tmp, want, volsize, opts, err) < 0)
             goto out;
         src = tmp;
     }
@@ -317,15 +410,21 @@ static int install_zvol(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *
         goto out;
     }
     if (comp == IMG_COMP_NONE) {
-        /* The uncompressed file is hashed while qemu-img reads it: one pass
-         * over the data each, in parallel, instead of a copy. */
-        struct stat st;
-        job.total = stat(file, &st) == 0 ? (uint64_t)st.st_size : 0;
+        /* The uncompressed file is hashed while qemu-img reads it (both
+         * through the install's fd): one pass over the data each, in
+         * parallel, instead of a copy.  stable_check proves afterwards that
+         * both saw the same bytes.  The test hook serialises them. */
+        job.total = (uint64_t)f->st.st_size;
         if (pthread_create(&th, NULL, hash_thread, &job) != 0) {
             vm_err_set(err, VMERR_INTERNAL, "cannot start hashing thread");
             goto out;
         }
         threaded = true;
+        if (getenv("VMADM_TEST_IMGADM_PAUSE_AFTER_HASH")) {
+            pthread_join(th, NULL);
+            threaded = false;
+            test_pause_after_hash();
+        }
     }
     /* The storage layer copies (qemu-img convert, sparse) before its
      * metadata commit: a crash never leaves a half-filled volume. */
@@ -338,10 +437,14 @@ static int install_zvol(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *
     if (threaded) {
         pthread_join(th, NULL);
         threaded = false;
+    }
+    if (comp == IMG_COMP_NONE) {
         if (job.rc < 0) {
             *err = job.err;
             goto out;
         }
+        if (stable_check(f->fd, &f->st, f->path, err) < 0)
+            goto out;
     }
     rc = 0;
 out:
@@ -384,17 +487,19 @@ static int arch_fail(struct archive *a, img_src *s, const char *type, vm_err *er
 
 /* One pass over the tarball: checks every entry, and extracts into root
  * when root is not NULL.  sha_out gets the hash of the shipped bytes. */
-static int tar_pass(const char *file, int comp, const char *type, int tflags, const char *root,
+static int tar_pass(const img_file *f, int comp, const char *type, int tflags, uint64_t limit, const char *root,
                     const img_install_opts *opts, uint8_t sha_out[20], vm_err *err)
 {
     img_src s;
     int rc = -1;
     struct archive *a = archive_read_new();
-    struct archive *w = NULL;
+    img_extract *x = NULL;
     img_tarcheck c;
     img_tarcheck_init(&c, tflags);
-    if (src_open(&s, file, comp, err) < 0)
+    if (src_open(&s, f->fd, f->path, comp, err) < 0)
         goto out;
+    s.limit = limit;
+    s.limit_why = "the bound its manifest sets: image_size, or 100 times files.0.size + 256 MiB";
     s.progress = opts ? opts->progress : NULL;
     s.parg = opts ? opts->progress_arg : NULL;
     s.phase = root ? "extract" : "verify";
@@ -403,16 +508,8 @@ static int tar_pass(const char *file, int comp, const char *type, int tflags, co
         arch_fail(a, &s, type, err);
         goto out;
     }
-    if (root) {
-        w = archive_write_disk_new();
-        /* Paths are absolute (root prefixed, root has no symlinks: realpath),
-         * so libarchive's own guards are the ones that still apply. */
-        int xf = ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_PERM |
-            ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR;
-        if (geteuid() == 0)
-            xf |= ARCHIVE_EXTRACT_OWNER;
-        archive_write_disk_set_options(w, xf);
-    }
+    if (root && img_extract_open(root, &x, err) < 0)
+        goto out;
     for (;;) {
         struct archive_entry *e;
         int r = archive_read_next_header(a, &e);
@@ -433,59 +530,48 @@ static int tar_pass(const char *file, int comp, const char *type, int tflags, co
             }
             continue;
         }
-        cleanup_free char *dest = xasprintf("%s%s%s", root, rel[0] ? "/" : "", rel);
-        archive_entry_copy_pathname(e, dest);
-        if (rlink) {
-            cleanup_free char *ldest = xasprintf("%s/%s", root, rlink);
-            archive_entry_copy_hardlink(e, ldest);
-        }
-        r = archive_write_header(w, e);
-        if (r < ARCHIVE_WARN) {
-            vm_err_set(err, archive_errno(w) == ENOSPC ? VMERR_NOSPACE : VMERR_IO, "cannot extract \"%s\": %s", rel,
-                       archive_error_string(w));
+        r = img_extract_entry(x, a, e, rel, rlink, err);
+        if (r == IMG_EXTRACT_READ_ERROR) {
+            arch_fail(a, &s, type, err);
             goto out;
         }
-        if (archive_entry_size(e) > 0 && !rlink) {
-            const void *buf;
-            size_t len;
-            la_int64_t off;
-            while ((r = archive_read_data_block(a, &buf, &len, &off)) == ARCHIVE_OK) {
-                if (archive_write_data_block(w, buf, len, off) < ARCHIVE_WARN) {
-                    vm_err_set(err, archive_errno(w) == ENOSPC ? VMERR_NOSPACE : VMERR_IO, "cannot extract \"%s\": %s",
-                               rel, archive_error_string(w));
-                    goto out;
-                }
-            }
-            if (r != ARCHIVE_EOF) {
-                arch_fail(a, &s, type, err);
-                goto out;
-            }
-        }
-        if (archive_write_finish_entry(w) < ARCHIVE_WARN) {
-            vm_err_set(err, VMERR_IO, "cannot extract \"%s\": %s", rel, archive_error_string(w));
+        if (r < 0)
             goto out;
-        }
     }
-    if (w && archive_write_close(w) < ARCHIVE_WARN) {
-        vm_err_set(err, VMERR_IO, "cannot finish extraction: %s", archive_error_string(w));
+    if (x && img_extract_finish(x, err) < 0)
         goto out;
-    }
     if (src_drain(&s, err) < 0)
         goto out;
     img_sha1_final(&s.sha, sha_out);
     rc = 0;
 out:
-    if (w)
-        archive_write_free(w);
+    img_extract_free(x);
     archive_read_free(a);
     img_tarcheck_free(&c);
     src_close(&s);
     return rc;
 }
 
-static int install_tar(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *m, const char *file, int comp,
+/* Largest decompressed tar stream accepted (what extraction can write):
+ * image_size (MiB) plus margin when the manifest gives it, else 100 times
+ * the shipped size plus 256 MiB (real root file systems compress 2-10x). */
+static uint64_t tar_limit(json_t *m)
+{
+    int64_t b;
+    json_t *isz = json_object_get(m, "image_size");
+    if (json_is_integer(isz) && mib_to_bytes(json_integer_value(isz), &b))
+        return bomb_limit((uint64_t)b);
+    uint64_t size =
+        (uint64_t)json_integer_value(json_object_get(json_array_get(json_object_get(m, "files"), 0), "size"));
+    if (size > UINT64_MAX / 128)
+        return UINT64_MAX;
+    return size * 100 + 256 * (uint64_t)VM_MiB;
+}
+
+static int install_tar(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *m, const img_file *f, int comp,
                        const img_install_opts *opts, vm_err *err)
 {
+    uint64_t limit = tar_limit(m);
     const char *uuid = json_string_value(json_object_get(m, "uuid"));
     const char *type = json_string_value(json_object_get(m, "type"));
     const char *want = json_string_value(json_object_get(json_array_get(json_object_get(m, "files"), 0), "sha1"));
@@ -495,11 +581,13 @@ static int install_tar(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *m
 
     /* Pass 1 writes nothing: a lying or unsafe tarball is refused before
      * the dataset exists. */
-    if (tar_pass(file, comp, type, tflags, NULL, opts, d1, err) < 0)
+    stable_begin(&f->st);
+    if (tar_pass(f, comp, type, tflags, limit, NULL, opts, d1, err) < 0)
         return -1;
     img_sha1_hex(d1, hex);
     if (strcmp(hex, want) != 0)
-        return vm_err_set(err, VMERR_INVALID, "sha1 mismatch: manifest says %s, %s has %s", want, file, hex);
+        return vm_err_set(err, VMERR_INVALID, "sha1 mismatch: manifest says %s, %s has %s", want, f->path, hex);
+    test_pause_after_hash();
 
     cleanup_json json_t *props = json_pack("{ss}", OWNER_PROP, uuid);
     if (vs_create_fs(vp, ds, props, err) < 0)
@@ -520,35 +608,69 @@ static int install_tar(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *m
         vm_err_sys(err, errno, "cannot resolve %s", rootlink);
         goto out;
     }
-    if (tar_pass(file, comp, type, tflags, root, opts, d2, err) < 0)
+    /* Pass 2 hashes again what it extracts: the same bytes or a refusal. */
+    if (tar_pass(f, comp, type, tflags, limit, root, opts, d2, err) < 0)
         goto out;
     if (memcmp(d1, d2, 20) != 0) {
-        vm_err_set(err, VMERR_IO, "%s changed while being installed", file);
+        vm_err_set(err, VMERR_IO, "%s changed while being installed", f->path);
         goto out;
     }
+    if (stable_check(f->fd, &f->st, f->path, err) < 0)
+        goto out;
     rc = 0;
 out:
     if (rc < 0) {
         vm_err e2 = VM_ERR_INIT;
+        /* The files go first: on a full pool that frees the space the
+         * pool's own metadata update (the destroy) needs. */
+        char *rm[] = { "rm", "-rf", "--one-file-system", root, NULL };
+        if (root && run_cmd(rm, NULL, &e2) != 0)
+            vm_log(ctx, "error", "imgadm: cannot empty partial %s: %s", ds, e2.msg);
+        vm_err_clear(&e2);
         if (vs_destroy(vp, ds, VS_RECURSIVE, &e2) < 0)
             vm_log(ctx, "error", "imgadm: cannot remove partial %s: %s", ds, e2.msg);
     }
     return rc;
 }
 
-/* Temp files of an earlier, killed install of this image (we hold its lock). */
-static void remove_stale_tmp(const vm_ctx *ctx, const char *uuid)
+/* The pid in a temp file name "<uuid>.<pid>.raw", or 0. */
+static long tmp_owner(const char *name)
+{
+    const char *dot = strchr(name, '.');
+    if (!dot || dot - name != 36)
+        return 0;
+    char *end;
+    long pid = strtol(dot + 1, &end, 10);
+    if (end == dot + 1 || strcmp(end, ".raw") != 0 || pid <= 0)
+        return 0;
+    return pid;
+}
+
+/* uuid NULL: every temp file whose process is gone.  uuid set: also those of
+ * this image whatever their pid (the caller holds the image's lock, so no
+ * live install of it can own them). */
+static void sweep_tmp(const vm_ctx *ctx, const char *uuid)
 {
     cleanup_free char *dir = xasprintf("%s/var/imgadm/tmp", ctx->root);
     DIR *d = opendir(dir);
     if (!d)
         return;
     struct dirent *de;
-    size_t ul = strlen(uuid);
-    while ((de = readdir(d)))
-        if (strncmp(de->d_name, uuid, ul) == 0 && de->d_name[ul] == '.')
+    while ((de = readdir(d))) {
+        long pid = tmp_owner(de->d_name);
+        if (!pid)
+            continue;
+        bool mine = uuid && strncmp(de->d_name, uuid, 36) == 0;
+        bool dead = pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+        if (mine || dead)
             unlinkat(dirfd(d), de->d_name, 0);
+    }
     closedir(d);
+}
+
+void img_tmp_sweep(const vm_ctx *ctx)
+{
+    sweep_tmp(ctx, NULL);
 }
 
 /* A dataset that an interrupted install of this image left behind. */
@@ -579,18 +701,25 @@ int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path, 
     const char *cname = json_string_value(json_object_get(f0, "compression"));
     int comp = img_comp_parse(cname);
 
-    /* Cheap checks of the file against the manifest before any change. */
-    struct stat st;
-    if (stat(file_path, &st) < 0)
+    /* The file is opened once: every check and pass below reads this fd. */
+    cleanup_close int fd = open(file_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
         return vm_err_sys(err, errno, "cannot open image file %s", file_path);
-    if (!S_ISREG(st.st_mode))
+    img_file f = { .fd = fd, .path = file_path };
+    snprintf(f.fdpath, sizeof f.fdpath, "/proc/%ld/fd/%d", (long)getpid(), fd);
+    if (fstat(fd, &f.st) < 0)
+        return vm_err_sys(err, errno, "cannot open image file %s", file_path);
+    /* Cheap checks of the file against the manifest before any change. */
+    if (!S_ISREG(f.st.st_mode))
         return vm_err_set(err, VMERR_INVALID, "image file %s is not a regular file", file_path);
-    if ((uint64_t)st.st_size != want_size)
+    if ((uint64_t)f.st.st_size != want_size)
         return vm_err_set(err, VMERR_INVALID, "size mismatch: manifest says %llu bytes, %s has %llu bytes",
-                          (unsigned long long)want_size, file_path, (unsigned long long)st.st_size);
-    int detected;
-    if (img_comp_detect_file(file_path, &detected, err) < 0)
-        return -1;
+                          (unsigned long long)want_size, file_path, (unsigned long long)f.st.st_size);
+    uint8_t head[16];
+    ssize_t hn = pread(fd, head, sizeof head, 0);
+    if (hn < 0)
+        return vm_err_sys(err, errno, "cannot read %s", file_path);
+    int detected = img_comp_detect(head, (size_t)hn);
     if (detected != comp)
         return vm_err_set(err, VMERR_INVALID, "compression mismatch: manifest says \"%s\" but %s is \"%s\"", cname,
                           file_path, img_comp_name(detected));
@@ -599,7 +728,7 @@ int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path, 
     cleanup_lock vm_lock lk = VM_LOCK_INIT;
     if (vm_lock_acquire(ctx, lockname, -1, &lk, err) < 0)
         return -1;
-    remove_stale_tmp(ctx, uuid);
+    sweep_tmp(ctx, uuid);
     cleanup_free char *mpath = img_manifest_path(ctx, pn, uuid);
     cleanup_vs_pool vs_pool *vp = NULL;
     if (vs_pool_open(ctx, pn, &vp, err) < 0)
@@ -618,8 +747,8 @@ int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path, 
     if (mkdir_p(idir, 0755, err) < 0)
         return -1;
 
-    int r = strcmp(type, "zvol") == 0 ? install_zvol(ctx, vp, ds, m, file_path, comp, opts, err)
-                                      : install_tar(ctx, vp, ds, m, file_path, comp, opts, err);
+    int r = strcmp(type, "zvol") == 0 ? install_zvol(ctx, vp, ds, m, &f, comp, opts, err)
+                                      : install_tar(ctx, vp, ds, m, &f, comp, opts, err);
     if (r < 0)
         return -1;
     cleanup_free char *snap = xasprintf("%s@final", ds);

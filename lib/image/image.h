@@ -12,7 +12,28 @@
  * zvol images become a volume filled with `qemu-img convert` (raw or qcow2
  * input, sparseness kept); zone-dataset and lx-dataset images are tarballs
  * extracted into "<mountpoint>/root".  files[0].sha1/size describe the file
- * as shipped (compressed); both are verified before the commit. */
+ * as shipped (compressed); both are verified before the commit.
+ *
+ * Hostile image files (issue 14), no opt-out unless stated:
+ * - The file is opened once; hashing, probing, decompression, qemu-img
+ *   (through /proc/<pid>/fd/<n>) and both tar passes read that descriptor,
+ *   so a file renamed over the path is never used, and a write into the
+ *   open file (its ctime/mtime/size change) fails the install with
+ *   "<file> changed while being installed".
+ * - Decompression stops with "... decompresses to more than N MiB ...:
+ *   refusing a decompression bomb" before writing past the bound: zvol
+ *   image_size + 1/256 + 1 MiB; tarballs the same from image_size when the
+ *   manifest gives one (the documented way to admit a rootfs that expands
+ *   more), else 100 x files[0].size + 256 MiB.
+ * - Tarballs are extracted by lib/image/extract.c, never by
+ *   archive_write_disk: each path is resolved in the tree with openat2
+ *   (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), nothing is ever created through
+ *   a symlink, and every write error (data, owner, mode, xattr, times,
+ *   full pool) fails the install and removes the partial dataset.
+ * - Temp files are "<uuid>.<pid>.raw" in var/imgadm/tmp; img_tmp_sweep
+ *   (every imgadm command) removes those of dead processes.
+ * Test hook (never in production): VMADM_TEST_IMGADM_PAUSE_AFTER_HASH=<fifo>
+ * pauses an install after the file is hashed (image.c test_pause_after_hash). */
 #ifndef VM_IMAGE_H
 #define VM_IMAGE_H
 
@@ -52,6 +73,10 @@ int img_list(const vm_ctx *ctx, const char *pool, json_t **manifests, vm_err *er
  * changed on failure.  opts nullable. */
 int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path, const char *file_path,
                 const img_install_opts *opts, vm_err *err);
+/* Removes what installs killed with -9 left in $VMADM_ROOT/var/imgadm/tmp:
+ * temp files are named "<uuid>.<pid>.raw" and go once <pid> is gone.  Every
+ * imgadm command calls it first; img_install does too. */
+void img_tmp_sweep(const vm_ctx *ctx);
 /* Refused (VMERR_BUSY) while datasets are clones of <pool>/<uuid>@final;
  * the message names them. */
 int img_delete(const vm_ctx *ctx, const char *pool, const char *uuid, vm_err *err);

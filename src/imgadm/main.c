@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "image/image.h"
 #include "imgadm.h"
 
 static const imgadm_cmd cmds[] = {
@@ -63,6 +64,7 @@ int main(int argc, char **argv)
         vm_err err = VM_ERR_INIT;
         if (vm_ctx_init(&ctx, &err) < 0)
             return imgadm_fail(&err);
+        img_tmp_sweep(&ctx); /* temp files of installs killed with -9 */
         optind = 1;
         int rc = cmds[i].run(&ctx, argc - 1, argv + 1);
         vm_ctx_free(&ctx);
