@@ -95,6 +95,39 @@ int ct_root_write_resolvers(int rootfd, json_t *vmobj, vm_err *err)
     return 0;
 }
 
+int ct_grant_search(const char *dir, const char *limit, vm_err *err)
+{
+    cleanup_free char *path = xstrdup(dir);
+    size_t lim = limit ? strlen(limit) : 0;
+    while (lim > 1 && limit[lim - 1] == '/')
+        lim--;
+    /* Each prefix ending at a '/' (and the whole path), root "/" excluded. */
+    for (char *p = path + 1;; p++) {
+        bool end = *p == '\0';
+        if (!end && *p != '/')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        struct stat st;
+        if (stat(path, &st) < 0)
+            return vm_err_sys(err, errno, "cannot start container: %s", path);
+        if (S_ISDIR(st.st_mode) && !(st.st_mode & S_IXOTH)) {
+            bool inside = !limit || (strncmp(path, limit, lim) == 0 && (path[lim] == '\0' || path[lim] == '/'));
+            if (!inside || st.st_uid != 0)
+                return vm_err_set(err, VMERR_INVALID,
+                                  "cannot start container: %s is not searchable by the container's root "
+                                  "(an unprivileged host uid); grant it search permission (chmod o+x)",
+                                  path);
+            if (chmod(path, (st.st_mode & 07777) | S_IXOTH) < 0)
+                return vm_err_sys(err, errno, "cannot start container: chmod o+x %s", path);
+        }
+        *p = saved;
+        if (end)
+            break;
+    }
+    return 0;
+}
+
 static int resolve_fs(vs_pool *pool, json_t *vmobj, const char *dsname, char **out, vm_err *err)
 {
     if (pool)
