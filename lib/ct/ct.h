@@ -59,8 +59,11 @@
 /* Starts the container and returns once its init runs (pid file written).
  * Checks first, changing nothing on failure: brand, zone root present,
  * <root><init_name or /sbin/init> an executable file (symlinks resolved
- * inside the root), delegated dataset dirs present, not already running.
- * Writes /etc/resolv.conf in the rootfs from vmobj.resolvers (when
+ * inside the root), delegated dataset dirs present, not already running,
+ * "privileged": true only with the host-wide switch (see above).  Gives
+ * container root search permission (o+x) on the directories on the way to
+ * run/vms/<uuid>/lxc and to the delegated datasets (LXC opens them as that
+ * uid).  Writes /etc/resolv.conf in the rootfs from vmobj.resolvers (when
  * non-empty).  An LXC start failure carries the tail of lxc.log. */
 int ct_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err);
 
