@@ -118,11 +118,17 @@ void ct_root_free(ct_root *r);
  * and the delegated dataset dirs, checked with ct_start's messages. */
 int ct_root_check(vs_pool *pool, json_t *vmobj, ct_root *r, vm_err *err);
 /* LXC opens the lxcpath and the source of each bind mount as container
- * root, an unprivileged host uid: every directory on the way to `dir` gets
- * search permission for others (o+x, never read).  Directories outside
- * `limit` (VMADM_ROOT; NULL: no limit, the zonepath test hook) or not
- * owned by root are not changed: the start is refused with the reason. */
-int ct_grant_search(const char *dir, const char *limit, vm_err *err);
+ * root, an unprivileged host uid: every directory on the way to `dir` must
+ * be searchable by it.  `boundary` (an ancestor of dir or dir itself) is
+ * the VM's own directory (run/vms/<uuid>, the zone dir): it gets group
+ * `gid` (container root's host gid) and mode rwx--x--- (owner bits kept),
+ * so that no other host user reaches what container root wrote (uid 0 on
+ * disk through the idmapped mounts, setuid files included).  Directories
+ * above it get search permission for others (o+x, never read); those
+ * below it need o+x too.  Directories above the boundary outside `limit`
+ * (VMADM_ROOT; NULL: no limit, the zonepath test hook) or not owned by
+ * root are not changed: the start is refused with the reason. */
+int ct_grant_search(const char *dir, const char *boundary, unsigned gid, const char *limit, vm_err *err);
 /* /etc/resolv.conf from vmobj.resolvers (nothing when empty), written
  * without following any symlink out of the root. */
 int ct_root_write_resolvers(int rootfd, json_t *vmobj, vm_err *err);

@@ -375,11 +375,26 @@ int ct_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
         /* Container root must reach its LXC dir and its bind mount sources
          * (nothing else: the rootfs is mounted by the privileged parent). */
         const char *limit = pool ? ctx->root : NULL;
-        if (ct_grant_search(cdir, limit, err) < 0)
+        cleanup_free char *zonedir = xstrdup(root.rootfs);
+        *strrchr(zonedir, '/') = '\0';
+        size_t zl = strlen(zonedir);
+        /* The zone dir itself: its root/ is container root's (uid 0 on
+         * disk), no other host user may reach it. */
+        if (ct_grant_search(cdir, p.rundir, in.idmap_base, limit, err) < 0 ||
+            ct_grant_search(zonedir, zonedir, in.idmap_base, limit, err) < 0)
             return -1;
         json_t *d;
         json_array_foreach(root.dataset_dirs, i, d) {
-            if (ct_grant_search(json_string_value(d), limit, err) < 0)
+            const char *dd = json_string_value(d);
+            /* Under the zone dir (the test hook), or in a directory of its
+             * own (lib/storage: .../<id>.d/fs): that one is the boundary,
+             * /data itself keeps the mode the container gave it. */
+            bool under = !strncmp(dd, zonedir, zl) && dd[zl] == '/';
+            cleanup_free char *own = xstrdup(dd);
+            char *slash = strrchr(own, '/');
+            if (slash && slash != own)
+                *slash = '\0';
+            if (ct_grant_search(dd, under ? zonedir : own, in.idmap_base, limit, err) < 0)
                 return -1;
         }
     }

@@ -113,6 +113,18 @@ EOT
     [ "$(stat -c %u:%g "$ZP/root/root/g")" = 1000:1000 ]
     run inside stat -c %u /root/g
     [ "$output" = 1000 ]
+    # what container root writes is uid 0 on disk: no other host user may
+    # reach it (a setuid-root shell made inside must not be a host root shell)
+    inside sh -c 'cp /bin/busybox /root/suid && chmod 4755 /root/suid'
+    [ "$(stat -c %u:%a "$ZP/root/root/suid")" = 0:4755 ]
+    # (exec fails: setpriv exits 127, nothing ran)
+    run -127 setpriv --reuid=65534 --regid=65534 --clear-groups "$ZP/root/root/suid" id -u
+    echo "setpriv: $output"
+    [[ "$output" != *0* ]]
+    run setpriv --reuid=65534 --regid=65534 --clear-groups cat "$data/f"
+    [ "$status" -ne 0 ]
+    [ "$(stat -L -c %a "$ZP")" = 710 ]
+    [ "$(stat -c %a "$VMADM_ROOT/run/vms/$U")" = 710 ]
     # restart: same range
     vmadm stop -F "$U"
     vmadm start "$U"
