@@ -21,6 +21,25 @@
  *                      ticks, /proc/<pid>/stat field 22), so a pid left over
  *                      from before a host crash is never mistaken for ours
  *
+ *
+ * Confinement (see ct_config.h for what the LXC config holds): every
+ * container runs in a user namespace with its own 65536 host ids,
+ * container uid 0 = host uid CT_IDMAP_BASE + slot * 65536 (1000000,
+ * 1065536, ...).  The slot is allocated at the first start and recorded
+ * in <root>/etc/ct-idmap/<slot> (a symlink to the uuid), so it is stable
+ * across restarts; ct_idmap_release gives it back when the VM is deleted.
+ * The rootfs and delegated datasets are idmapped mounts, so the files on
+ * disk keep the image's ownership and nothing is chowned.  Consequence for
+ * the host: a file container root creates is owned by uid 0 on disk; the
+ * zone root must therefore stay unreachable by unprivileged host users
+ * (VMADM_ROOT and the pool mount view are root-only).
+ *
+ * Opt-out: a VM with "privileged": true runs without the user namespace
+ * (container root = host root, seccomp and dropped caps stay), and only
+ * when the operator allows it host-wide by creating the regular file
+ * <root>/etc/allow-privileged-containers (owned by root); otherwise the
+ * start is refused with a message naming that file.
+ *
  * Process model: ct_start forks a detached supervisor (own session) which
  * forks the LXC monitor (liblxc start, not daemonized) and reports back once
  * init runs.  When init ends (guest halted itself, stop, kill) the monitor
@@ -40,8 +59,11 @@
 /* Starts the container and returns once its init runs (pid file written).
  * Checks first, changing nothing on failure: brand, zone root present,
  * <root><init_name or /sbin/init> an executable file (symlinks resolved
- * inside the root), delegated dataset dirs present, not already running.
- * Writes /etc/resolv.conf in the rootfs from vmobj.resolvers (when
+ * inside the root), delegated dataset dirs present, not already running,
+ * "privileged": true only with the host-wide switch (see above).  Gives
+ * container root search permission (o+x) on the directories on the way to
+ * run/vms/<uuid>/lxc and to the delegated datasets (LXC opens them as that
+ * uid).  Writes /etc/resolv.conf in the rootfs from vmobj.resolvers (when
  * non-empty).  An LXC start failure carries the tail of lxc.log. */
 int ct_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err);
 
@@ -69,6 +91,10 @@ int ct_login(const vm_ctx *ctx, const char *uuid, char *const argv[], int *exit_
  * until CTRL-] (0x1d) is typed, stdin reaches EOF, or the container ends.
  * A terminal on stdin is put in raw mode and restored afterwards. */
 int ct_console(const vm_ctx *ctx, const char *uuid, vm_err *err);
+
+/* Gives back the VM's subordinate id range (call when the VM is deleted;
+ * nothing recorded is fine). */
+int ct_idmap_release(const vm_ctx *ctx, const char *uuid, vm_err *err);
 
 /* Applies vmobj's cgroup limits to the running container (limits that are
  * absent are reset to unlimited). */

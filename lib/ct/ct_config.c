@@ -237,6 +237,59 @@ static bool valid_hostname(const char *h)
 
 static const char *const brands[] = { "joyent", "joyent-minimal", "lx", NULL };
 
+/* Denied inside every container.  Inside the user namespace most of these
+ * already fail for lack of a capability in the host's namespace; the
+ * profile is the second wall (and the first one for a privileged
+ * container).  keyctl & co answer ENOSYS ("no keyring here", which
+ * programs handle), the rest EPERM. */
+static const char seccomp_profile[] = "2\n"
+                                      "denylist\n"
+                                      "reject_force_umount\n"
+                                      "[all]\n"
+                                      "open_by_handle_at errno 1\n"
+                                      "kexec_load errno 1\n"
+                                      "kexec_file_load errno 1\n"
+                                      "init_module errno 1\n"
+                                      "finit_module errno 1\n"
+                                      "delete_module errno 1\n"
+                                      "keyctl errno 38\n"
+                                      "add_key errno 38\n"
+                                      "request_key errno 38\n"
+                                      "bpf errno 1\n"
+                                      "perf_event_open errno 1\n"
+                                      "userfaultfd errno 1\n"
+                                      "iopl errno 1\n"
+                                      "ioperm errno 1\n"
+                                      "swapon errno 1\n"
+                                      "swapoff errno 1\n"
+                                      "acct errno 1\n"
+                                      "lookup_dcookie errno 1\n"
+                                      "quotactl errno 1\n"
+                                      "nfsservctl errno 1\n";
+
+const char *ct_seccomp_profile(void)
+{
+    return seccomp_profile;
+}
+
+/* User namespace, idmapped rootfs, seccomp, capabilities, AppArmor (see
+ * ct_config.h). */
+static int add_confinement(json_t *items, const char *uuid, const ct_host *host, const ct_inputs *in, vm_err *err)
+{
+    if (!in->privileged) {
+        if (in->idmap_base < CT_IDMAP_BASE || in->idmap_base > CT_IDMAP_BASE + (CT_IDMAP_SLOTS - 1) * CT_IDMAP_SIZE ||
+            (in->idmap_base - CT_IDMAP_BASE) % CT_IDMAP_SIZE)
+            return vm_err_set(err, VMERR_INVALID, "container %s has no valid subordinate id range", uuid);
+        addf(items, "lxc.idmap", "u 0 %u %u", in->idmap_base, CT_IDMAP_SIZE);
+        addf(items, "lxc.idmap", "g 0 %u %u", in->idmap_base, CT_IDMAP_SIZE);
+        /* Files on disk keep their ids: uid 0 on disk is container root. */
+        add(items, "lxc.rootfs.options", "idmap=container");
+    }
+    add(items, "lxc.apparmor.profile", host->apparmor ? "generated" : "unconfined");
+    addf(items, "lxc.seccomp.profile", "%s/lxc/%s/seccomp", in->rundir, uuid);
+    return 0;
+}
+
 int ct_config_build(json_t *vmobj, const ct_host *host, const ct_inputs *in, json_t **items_out, json_t *notes,
                     vm_err *err)
 {
@@ -280,8 +333,9 @@ int ct_config_build(json_t *vmobj, const ct_host *host, const ct_inputs *in, jso
 
     add(items, "lxc.uts.name", hostname);
     addf(items, "lxc.rootfs.path", "dir:%s", in->rootfs);
+    if (add_confinement(items, uuid, host, in, err) < 0)
+        return -1;
     add(items, "lxc.net.0.type", "empty");
-    add(items, "lxc.apparmor.profile", "unconfined");
     add(items, "lxc.autodev", "1");
     /* ":force": with a cgroup namespace LXC otherwise leaves /sys/fs/cgroup
      * empty, expecting init to mount it; busybox-style inits never do, and
@@ -335,7 +389,8 @@ int ct_config_build(json_t *vmobj, const ct_host *host, const ct_inputs *in, jso
                               "delegated dataset %s: path %s cannot be bind-mounted "
                               "(blanks or backslashes)",
                               name, dir);
-        addf(items, "lxc.mount.entry", "%s %s none bind,create=dir 0 0", dir, slash + 1);
+        addf(items, "lxc.mount.entry", "%s %s none bind,create=dir%s 0 0", dir, slash + 1,
+             in->privileged ? "" : ",idmap=container");
     }
 
     if (ct_config_limits(vmobj, host, false, items, notes, err) < 0)
@@ -382,4 +437,5 @@ void ct_host_probe(ct_host *host)
     host->pids = probe_one("pids", v2);
     host->cpu = probe_one("cpu", v2);
     host->memsw = access("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", F_OK) == 0;
+    host->apparmor = access("/sys/kernel/security/apparmor", F_OK) == 0;
 }

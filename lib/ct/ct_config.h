@@ -22,6 +22,25 @@
  *   joyent, joyent-minimal: SIGPWR (sysvinit/busybox-style inits)
  *   lx: SIGRTMIN+3 when /sbin/init resolves to systemd, else SIGPWR
  *   override: internal_metadata["vmadm:halt_signal"] ("SIGUSR1", ...).
+ *
+ * Confinement (issue 14, finding 1), safe by default:
+ *   - user namespace: container uid/gid 0..65535 = host ids
+ *     base..base+65535, base = CT_IDMAP_BASE + slot * CT_IDMAP_SIZE, one
+ *     slot per VM (see ct.h, ct_idmap.c), so container root is an
+ *     unprivileged host uid and two containers never share ids;
+ *   - the rootfs and the delegated datasets are idmapped mounts
+ *     (lxc.rootfs.options / mount option idmap=container): the files on
+ *     disk keep the image's ownership (uid 0 on disk = container root), no
+ *     chown at install or start, so the cost does not grow with the image;
+ *   - seccomp: LXC denylist profile ct_seccomp_profile() (open_by_handle_at,
+ *     kexec, module loading, keyctl & co, bpf, perf_event_open, ...);
+ *   - capabilities dropped: mac_admin mac_override sys_time sys_module
+ *     sys_rawio (all others are only namespaced ones inside the userns);
+ *   - AppArmor: LXC's "generated" profile when the host has AppArmor,
+ *     "unconfined" otherwise (the kernel has no AppArmor to enforce).
+ * The one opt-out: in->privileged (VM property "privileged": true, which
+ * ct_start accepts only when the host allows it) drops the user namespace
+ * and the idmapped mounts; seccomp, dropped caps and AppArmor stay.
  */
 #ifndef VM_CT_CONFIG_H
 #define VM_CT_CONFIG_H
@@ -39,7 +58,15 @@ typedef struct ct_host {
     int pids;
     int cpu;
     bool memsw; /* v1 memory.memsw.* present (swap accounting on) */
+    bool apparmor; /* /sys/kernel/security/apparmor exists */
 } ct_host;
+
+/* Subordinate id ranges: slot n maps container ids 0..CT_IDMAP_SIZE-1 to
+ * host ids CT_IDMAP_BASE + n * CT_IDMAP_SIZE ...; CT_IDMAP_SLOTS keeps the
+ * last range below uid 2^32-1. */
+#define CT_IDMAP_BASE 1000000u
+#define CT_IDMAP_SIZE 65536u
+#define CT_IDMAP_SLOTS 65520u
 
 /* Facts about paths and the rootfs, resolved by the caller. */
 typedef struct ct_inputs {
@@ -47,6 +74,8 @@ typedef struct ct_inputs {
     const char *rundir; /* run/vms/<uuid> */
     json_t *dataset_dirs; /* array of host dirs, parallel to vmobj.datasets; may be NULL */
     bool init_is_systemd;
+    bool privileged; /* no user namespace (the opt-out, see above) */
+    unsigned idmap_base; /* first host id of the VM's range (unprivileged) */
 } ct_inputs;
 
 /* Probes /sys/fs/cgroup. */
@@ -64,6 +93,10 @@ int ct_config_build(json_t *vmobj, const ct_host *host, const ct_inputs *in, jso
  * container removes a limit that was dropped (live update). */
 int ct_config_limits(json_t *vmobj, const ct_host *host, bool explicit_defaults, json_t *items, json_t *notes,
                      vm_err *err);
+
+/* The LXC seccomp profile (LXC's "2 / denylist" format) every container
+ * gets; written next to its config by ct_start. */
+const char *ct_seccomp_profile(void);
 
 /* The halt signal name for the brand (see above); NULL + err on a bad override. */
 const char *ct_halt_signal(json_t *vmobj, bool init_is_systemd, vm_err *err);

@@ -9,7 +9,8 @@
  *   ct_start.c   ct_start and the supervisor/monitor processes
  *   ct_stop.c    ct_stop, ct_kill
  *   ct_attach.c  ct_login, ct_console
- *   ct_config.c  the LXC config as a pure function of the VM object */
+ *   ct_config.c  the LXC config as a pure function of the VM object
+ *   ct_idmap.c   subordinate id ranges, the privileged opt-out */
 #ifndef VM_CT_INTERNAL_H
 #define VM_CT_INTERNAL_H
 
@@ -83,6 +84,19 @@ void ct_clean_running_files(const ct_paths *p, const char *uuid, const char *pid
 /* A liblxc handle of the running container, else VMERR_STATE. */
 struct lxc_container *ct_running_handle(const ct_paths *p, const char *uuid, vm_err *err);
 
+/* ---- confinement (ct_idmap.c) ---- */
+
+/* Host-wide switch for the privileged opt-out, relative to VMADM_ROOT. */
+#define CT_ALLOW_PRIVILEGED "etc/allow-privileged-containers"
+
+/* The VM's id range (allocated and recorded at first use): *base is the
+ * host uid/gid of container id 0. */
+int ct_idmap_get(const vm_ctx *ctx, const char *uuid, unsigned *base, vm_err *err);
+/* vmobj.privileged: false/absent -> *privileged = false; true -> allowed
+ * only when CT_ALLOW_PRIVILEGED exists, else VMERR_INVALID with the reason;
+ * anything else is invalid. */
+int ct_privileged_wanted(const vm_ctx *ctx, json_t *vmobj, bool *privileged, vm_err *err);
+
 /* ---- zone root (ct_rootfs.c) ---- */
 
 /* What a start checked about the zone root before changing anything. */
@@ -103,6 +117,18 @@ void ct_root_free(ct_root *r);
 /* The zone root (pool == NULL: the zonepath test hook, see ct.h), its init
  * and the delegated dataset dirs, checked with ct_start's messages. */
 int ct_root_check(vs_pool *pool, json_t *vmobj, ct_root *r, vm_err *err);
+/* LXC opens the lxcpath and the source of each bind mount as container
+ * root, an unprivileged host uid: every directory on the way to `dir` must
+ * be searchable by it.  `boundary` (an ancestor of dir or dir itself) is
+ * the VM's own directory (run/vms/<uuid>, the zone dir): it gets group
+ * `gid` (container root's host gid) and mode rwx--x--- (owner bits kept),
+ * so that no other host user reaches what container root wrote (uid 0 on
+ * disk through the idmapped mounts, setuid files included).  Directories
+ * above it get search permission for others (o+x, never read); those
+ * below it need o+x too.  Directories above the boundary outside `limit`
+ * (VMADM_ROOT; NULL: no limit, the zonepath test hook) or not owned by
+ * root are not changed: the start is refused with the reason. */
+int ct_grant_search(const char *dir, const char *boundary, unsigned gid, const char *limit, vm_err *err);
 /* /etc/resolv.conf from vmobj.resolvers (nothing when empty), written
  * without following any symlink out of the root. */
 int ct_root_write_resolvers(int rootfd, json_t *vmobj, vm_err *err);

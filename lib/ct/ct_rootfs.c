@@ -95,6 +95,58 @@ int ct_root_write_resolvers(int rootfd, json_t *vmobj, vm_err *err)
     return 0;
 }
 
+/* Is `p` (length n) a strict prefix directory of `of`? */
+static bool is_ancestor(const char *p, size_t n, const char *of)
+{
+    return strlen(of) > n && strncmp(p, of, n) == 0 && (of[n] == '/' || n == 1);
+}
+
+int ct_grant_search(const char *dir, const char *boundary, unsigned gid, const char *limit, vm_err *err)
+{
+    cleanup_free char *path = xstrdup(dir);
+    size_t lim = limit ? strlen(limit) : 0;
+    while (lim > 1 && limit[lim - 1] == '/')
+        lim--;
+    /* Each prefix ending at a '/' (and the whole path), root "/" excluded. */
+    for (char *p = path + 1;; p++) {
+        bool end = *p == '\0';
+        if (!end && *p != '/')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        struct stat st;
+        size_t n = (size_t)(p - path);
+        if (stat(path, &st) < 0)
+            return vm_err_sys(err, errno, "cannot start container: %s", path);
+        if (S_ISDIR(st.st_mode) && !strcmp(path, boundary)) {
+            /* The VM's own directory: searchable by its container root's
+             * group only, nobody else (what container root writes is uid 0
+             * on disk: no host user may reach it). */
+            if (st.st_uid != 0)
+                return vm_err_set(err, VMERR_INVALID, "cannot start container: %s is not owned by root", path);
+            mode_t m = (st.st_mode & 07700) | S_IXGRP;
+            if ((st.st_gid != gid && chown(path, (uid_t)-1, gid) < 0) ||
+                ((st.st_mode & 07777) != m && chmod(path, m) < 0))
+                return vm_err_sys(err, errno, "cannot start container: giving %s to the container's group", path);
+        } else if (S_ISDIR(st.st_mode) && !(st.st_mode & S_IXOTH)) {
+            bool shared = is_ancestor(path, n, boundary);
+            bool inside =
+                !limit || !shared || (strncmp(path, limit, lim) == 0 && (path[lim] == '\0' || path[lim] == '/'));
+            if (!inside || st.st_uid != 0)
+                return vm_err_set(err, VMERR_INVALID,
+                                  "cannot start container: %s is not searchable by the container's root "
+                                  "(an unprivileged host uid); grant it search permission (chmod o+x)",
+                                  path);
+            if (chmod(path, (st.st_mode & 07777) | S_IXOTH) < 0)
+                return vm_err_sys(err, errno, "cannot start container: chmod o+x %s", path);
+        }
+        *p = saved;
+        if (end)
+            break;
+    }
+    return 0;
+}
+
 static int resolve_fs(vs_pool *pool, json_t *vmobj, const char *dsname, char **out, vm_err *err)
 {
     if (pool)

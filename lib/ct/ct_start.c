@@ -346,6 +346,13 @@ int ct_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
                      .rundir = p.rundir,
                      .dataset_dirs = root.dataset_dirs,
                      .init_is_systemd = root.init_is_systemd };
+    /* The id range is recorded at the first start and kept (see ct.h). */
+    if (ct_privileged_wanted(ctx, vmobj, &in.privileged, err) < 0 ||
+        (!in.privileged && ct_idmap_get(ctx, uuid, &in.idmap_base, err) < 0))
+        return -1;
+    if (in.privileged)
+        vm_log(ctx, "warn", "container %s runs privileged (no user namespace): allowed by %s", uuid,
+               CT_ALLOW_PRIVILEGED);
     cleanup_json json_t *items = NULL;
     cleanup_json json_t *notes = json_array();
     if (ct_config_build(vmobj, &host, &in, &items, notes, err) < 0)
@@ -359,13 +366,43 @@ int ct_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     if (mkdir_p(p.rundir, 0755, err) < 0 || rm_rf(p.lxcpath, err) < 0)
         return -1;
     cleanup_free char *cdir = xasprintf("%s/%s", p.lxcpath, uuid);
-    if (mkdir_p(cdir, 0700, err) < 0)
+    if (mkdir_p(cdir, 0711, err) < 0)
         return -1;
     unlink(p.lxclog);
     unlink(p.consolelog);
     unlink(p.state);
+    if (!in.privileged) {
+        /* Container root must reach its LXC dir and its bind mount sources
+         * (nothing else: the rootfs is mounted by the privileged parent). */
+        const char *limit = pool ? ctx->root : NULL;
+        cleanup_free char *zonedir = xstrdup(root.rootfs);
+        *strrchr(zonedir, '/') = '\0';
+        size_t zl = strlen(zonedir);
+        /* The zone dir itself: its root/ is container root's (uid 0 on
+         * disk), no other host user may reach it. */
+        if (ct_grant_search(cdir, p.rundir, in.idmap_base, limit, err) < 0 ||
+            ct_grant_search(zonedir, zonedir, in.idmap_base, limit, err) < 0)
+            return -1;
+        json_t *d;
+        json_array_foreach(root.dataset_dirs, i, d) {
+            const char *dd = json_string_value(d);
+            /* Under the zone dir (the test hook), or in a directory of its
+             * own (lib/storage: .../<id>.d/fs): that one is the boundary,
+             * /data itself keeps the mode the container gave it. */
+            bool under = !strncmp(dd, zonedir, zl) && dd[zl] == '/';
+            cleanup_free char *own = xstrdup(dd);
+            char *slash = strrchr(own, '/');
+            if (slash && slash != own)
+                *slash = '\0';
+            if (ct_grant_search(dd, under ? zonedir : own, in.idmap_base, limit, err) < 0)
+                return -1;
+        }
+    }
+    cleanup_free char *seccomp = xasprintf("%s/seccomp", cdir);
+    const char *prof = ct_seccomp_profile();
     int rfd = -1;
-    if (ct_root_write_resolvers(root.rootfd, vmobj, err) < 0 || ct_lxc_save_config(uuid, p.lxcpath, items, err) < 0 ||
+    if (write_file_atomic(seccomp, prof, strlen(prof), 0644, err) < 0 ||
+        ct_root_write_resolvers(root.rootfd, vmobj, err) < 0 || ct_lxc_save_config(uuid, p.lxcpath, items, err) < 0 ||
         (rfd = spawn_supervisor(ctx, uuid, err)) < 0) {
         vm_err e2 = VM_ERR_INIT;
         rm_rf(p.lxcpath, &e2);

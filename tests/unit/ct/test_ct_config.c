@@ -11,9 +11,12 @@
 
 #define UUID "4a2f0f6e-1c7b-4d39-9d0f-6f1e2b3c4d5e"
 
-static const ct_host v1_memsw = { CT_CG_V1, CT_CG_V1, CT_CG_V1, true };
-static const ct_host v1_nomemsw = { CT_CG_V1, CT_CG_V1, CT_CG_V1, false };
-static const ct_host v2 = { CT_CG_V2, CT_CG_V2, CT_CG_V2, false };
+static const ct_host v1_memsw = { CT_CG_V1, CT_CG_V1, CT_CG_V1, true, false };
+static const ct_host v1_nomemsw = { CT_CG_V1, CT_CG_V1, CT_CG_V1, false, false };
+static const ct_host v2 = { CT_CG_V2, CT_CG_V2, CT_CG_V2, false, false };
+static const ct_host v1_apparmor = { CT_CG_V1, CT_CG_V1, CT_CG_V1, true, true };
+/* slot 2 of the subordinate id ranges */
+#define TEST_BASE (CT_IDMAP_BASE + 2 * CT_IDMAP_SIZE)
 
 static json_t *vm(const char *extra_json)
 {
@@ -71,7 +74,8 @@ static json_t *build_ok(json_t *o, const ct_host *h, json_t *dsdirs, bool system
     ct_inputs in = { .rootfs = "/zones/" UUID "/root",
                      .rundir = "/r/run/vms/" UUID,
                      .dataset_dirs = dsdirs,
-                     .init_is_systemd = systemd };
+                     .init_is_systemd = systemd,
+                     .idmap_base = TEST_BASE };
     json_t *items = NULL;
     vm_err err = VM_ERR_INIT;
     int r = ct_config_build(o, h, &in, &items, notes, &err);
@@ -83,7 +87,9 @@ static json_t *build_ok(json_t *o, const ct_host *h, json_t *dsdirs, bool system
 
 static void build_fails(json_t *o, const ct_host *h, json_t *dsdirs, const char *msg_part)
 {
-    ct_inputs in = { .rootfs = "/zones/" UUID "/root", .rundir = "/r/run/vms/" UUID, .dataset_dirs = dsdirs };
+    ct_inputs in = {
+        .rootfs = "/zones/" UUID "/root", .rundir = "/r/run/vms/" UUID, .dataset_dirs = dsdirs, .idmap_base = TEST_BASE
+    };
     json_t *items = NULL;
     vm_err err = VM_ERR_INIT;
     assert_int_equal(ct_config_build(o, h, &in, &items, NULL, &err), -1);
@@ -257,8 +263,78 @@ static void test_data_mount_and_tmpfs(void **state)
     cleanup_json json_t *dirs = json_pack("[s]", "/var/lib/vmadm/zones/" UUID "/data");
     cleanup_json json_t *items = build_ok(o, &v1_memsw, dirs, false, NULL);
     assert_int_equal(count(items, "lxc.mount.entry"), 2);
-    assert_true(has(items, "lxc.mount.entry", "/var/lib/vmadm/zones/" UUID "/data data none bind,create=dir 0 0"));
+    assert_true(has(items, "lxc.mount.entry",
+                    "/var/lib/vmadm/zones/" UUID "/data data none bind,create=dir,idmap=container 0 0"));
     assert_true(has(items, "lxc.mount.entry", "tmpfs tmp tmpfs rw,nosuid,nodev,mode=1777,size=64m,create=dir 0 0"));
+}
+
+/* Finding 1 of issue 14: container root must not be host root. */
+static void test_confinement(void **state)
+{
+    (void)state;
+    cleanup_json json_t *o = vm("{}");
+    cleanup_json json_t *items = build_ok(o, &v1_memsw, NULL, false, NULL);
+    assert_int_equal(count(items, "lxc.idmap"), 2);
+    assert_true(has(items, "lxc.idmap", "u 0 1131072 65536"));
+    assert_true(has(items, "lxc.idmap", "g 0 1131072 65536"));
+    assert_string_equal(val(items, "lxc.rootfs.options"), "idmap=container");
+    assert_string_equal(val(items, "lxc.seccomp.profile"), "/r/run/vms/" UUID "/lxc/" UUID "/seccomp");
+    assert_string_equal(val(items, "lxc.apparmor.profile"), "unconfined");
+    const char *drop = val(items, "lxc.cap.drop");
+    assert_non_null(drop);
+    assert_non_null(strstr(drop, "sys_module"));
+    assert_non_null(strstr(drop, "sys_rawio"));
+    /* a host with AppArmor gets LXC's generated profile */
+    cleanup_json json_t *aa = build_ok(o, &v1_apparmor, NULL, false, NULL);
+    assert_string_equal(val(aa, "lxc.apparmor.profile"), "generated");
+}
+
+static void test_no_range_refused(void **state)
+{
+    (void)state;
+    cleanup_json json_t *o = vm("{}");
+    unsigned bad[] = { 0, 1, CT_IDMAP_BASE - 1, CT_IDMAP_BASE + 5, CT_IDMAP_BASE + CT_IDMAP_SLOTS * CT_IDMAP_SIZE };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ct_inputs in = { .rootfs = "/zones/" UUID "/root", .rundir = "/r/run/vms/" UUID, .idmap_base = bad[i] };
+        json_t *items = NULL;
+        vm_err err = VM_ERR_INIT;
+        assert_int_equal(ct_config_build(o, &v1_memsw, &in, &items, NULL, &err), -1);
+        assert_null(items);
+        assert_non_null(strstr(err.msg, "no valid subordinate id range"));
+    }
+}
+
+static void test_privileged(void **state)
+{
+    (void)state;
+    cleanup_json json_t *o = vm("{\"datasets\": [\"zones/" UUID "/data\"]}");
+    cleanup_json json_t *dirs = json_pack("[s]", "/z/data");
+    ct_inputs in = { .rootfs = "/zones/" UUID "/root", .rundir = "/r", .dataset_dirs = dirs, .privileged = true };
+    cleanup_json json_t *items = NULL;
+    vm_err err = VM_ERR_INIT;
+    assert_int_equal(ct_config_build(o, &v1_memsw, &in, &items, NULL, &err), 0);
+    assert_int_equal(count(items, "lxc.idmap"), 0);
+    assert_null(val(items, "lxc.rootfs.options"));
+    assert_true(has(items, "lxc.mount.entry", "/z/data data none bind,create=dir 0 0"));
+    /* the rest of the confinement stays */
+    assert_string_equal(val(items, "lxc.seccomp.profile"), "/r/lxc/" UUID "/seccomp");
+    assert_non_null(val(items, "lxc.cap.drop"));
+}
+
+static void test_seccomp_profile(void **state)
+{
+    (void)state;
+    const char *p = ct_seccomp_profile();
+    assert_true(str_has_prefix(p, "2\ndenylist\n"));
+    static const char *const denied[] = { "\nopen_by_handle_at errno 1\n", "\nkexec_load errno 1\n",
+                                          "\nkexec_file_load errno 1\n",   "\ninit_module errno 1\n",
+                                          "\nfinit_module errno 1\n",      "\ndelete_module errno 1\n",
+                                          "\nkeyctl errno 38\n",           "\nadd_key errno 38\n",
+                                          "\nrequest_key errno 38\n",      "\nbpf errno 1\n",
+                                          "\nperf_event_open errno 1\n",   NULL };
+    for (size_t i = 0; denied[i]; i++)
+        if (!strstr(p, denied[i]))
+            fail_msg("seccomp profile lacks %s", denied[i] + 1);
 }
 
 static void test_nics_ignored(void **state)
@@ -312,6 +388,10 @@ int main(void)
         cmocka_unit_test(test_live_defaults),
         cmocka_unit_test(test_halt_signal),
         cmocka_unit_test(test_data_mount_and_tmpfs),
+        cmocka_unit_test(test_confinement),
+        cmocka_unit_test(test_no_range_refused),
+        cmocka_unit_test(test_privileged),
+        cmocka_unit_test(test_seccomp_profile),
         cmocka_unit_test(test_nics_ignored),
         cmocka_unit_test(test_init_name),
         cmocka_unit_test(test_invalid),

@@ -26,11 +26,15 @@
 
 #define GOLDEN_ROOT "/vmadm-golden"
 
-static const ct_host v1_memsw = { CT_CG_V1, CT_CG_V1, CT_CG_V1, true };
-static const ct_host v1_nomemsw = { CT_CG_V1, CT_CG_V1, CT_CG_V1, false };
-static const ct_host v2 = { CT_CG_V2, CT_CG_V2, CT_CG_V2, false };
+static const ct_host v1_memsw = { CT_CG_V1, CT_CG_V1, CT_CG_V1, true, false };
+static const ct_host v1_nomemsw = { CT_CG_V1, CT_CG_V1, CT_CG_V1, false, false };
+static const ct_host v2 = { CT_CG_V2, CT_CG_V2, CT_CG_V2, false, false };
+static const ct_host v1_apparmor = { CT_CG_V1, CT_CG_V1, CT_CG_V1, true, true };
 
-enum { SYSTEMD = 1, FAILS = 2 };
+/* PRIVILEGED: the opt-out (ct_start allowed it); otherwise the VM gets the
+ * subordinate id range of slot 3. */
+enum { SYSTEMD = 1, FAILS = 2, PRIVILEGED = 4 };
+#define GOLDEN_IDMAP_BASE (CT_IDMAP_BASE + 3 * CT_IDMAP_SIZE)
 
 typedef struct gcase {
     const char *name;
@@ -49,6 +53,8 @@ static const gcase cases[] = {
     { "delegate-dataset", &v1_memsw, 0 },
     { "indestructible", &v2, 0 },
     { "init-halt-override", &v1_memsw, SYSTEMD },
+    { "privileged", &v1_memsw, PRIVILEGED },
+    { "apparmor", &v1_apparmor, 0 },
     { "err-brand", &v1_memsw, FAILS },
     { "err-hostname", &v1_memsw, FAILS },
     { "err-limit-type", &v1_memsw, FAILS },
@@ -73,7 +79,12 @@ static char *render(const gcase *c, json_t *vm, bool *failed)
     json_array_foreach(json_object_get(vm, "datasets"), i, ds)
         json_array_append_new(dirs, json_sprintf(GOLDEN_ROOT "/%s", json_string_value(ds)));
     ct_inputs in = {
-        .rootfs = rootfs, .rundir = rundir, .dataset_dirs = dirs, .init_is_systemd = (c->flags & SYSTEMD) != 0
+        .rootfs = rootfs,
+        .rundir = rundir,
+        .dataset_dirs = dirs,
+        .init_is_systemd = (c->flags & SYSTEMD) != 0,
+        .privileged = (c->flags & PRIVILEGED) != 0,
+        .idmap_base = (c->flags & PRIVILEGED) ? 0 : GOLDEN_IDMAP_BASE,
     };
     cleanup_json json_t *items = NULL;
     vm_err err = VM_ERR_INIT;
