@@ -4,10 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/units.h"
 #include "common/util.h"
 #include "image/image.h"
+#include "vm/runtime.h"
 #include "vm/validate.h"
 
 static const char *const compressions =
@@ -203,6 +205,13 @@ static int check_disk(const disk_planner *dp, json_t *d, size_t i, const char *m
         return vm_err_set(err, VMERR_INVALID, "invalid compression setting for disk, must be one of: %s", compressions);
     if ((cdrom || nocreate) && !path)
         return vm_err_set(err, VMERR_INVALID, "Missing required properties: disks.%zu.path", i);
+    /* A host path the runtime would refuse is refused now; one that does
+     * not exist yet is the start's business (it may appear later). */
+    const vm_runtime *rt = vm_runtime_for(dp->brand);
+    struct stat st;
+    if ((cdrom || nocreate) && rt->check_disk_path && stat(path, &st) == 0 &&
+        rt->check_disk_path(dp->ctx, dp->pool, dp->uuid, path, err) < 0)
+        return -1;
     return 0;
 }
 

@@ -76,6 +76,7 @@ const vm_prop vm_props_top[] = {
     { .name = "owner_uuid", .type = PT_UUID, .create = A, .update = A },
     { .name = "package_name", .type = PT_STRING, .create = A, .update = A },
     { .name = "package_version", .type = PT_STRING, .create = A, .update = A },
+    { .name = "privileged", .type = PT_BOOLEAN, .create = O, .update = O },
     { .name = "qemu_extra_opts", .type = PT_STRING, .create = H, .update = H },
     { .name = "quota", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(1LL << 30) },
     { .name = "ram", .type = PT_INTEGER, .create = A, .update = A, MIN(0), MAX(MEM_MAX) },

@@ -55,6 +55,13 @@ typedef struct vm_runtime {
     int (*snapshot_switch)(const vm_ctx *ctx, const char *uuid, json_t *switches, vm_err *err);
     /* Applies resource limits of vmobj to the running VM, live. */
     int (*apply_limits)(const vm_ctx *ctx, json_t *vmobj, vm_err *err);
+    /* Refuses a host path (a nocreate disk, a cdrom) the runtime would not
+     * open for this VM (outside its datasets and the operator's allow-list);
+     * lib/vm asks at create and update, the runtime enforces it at start. */
+    int (*check_disk_path)(const vm_ctx *ctx, const char *pool, const char *uuid, const char *path, vm_err *err);
+    /* The VM is being deleted: release what the runtime holds for it
+     * across starts (e.g. a container's id range). */
+    int (*forget)(const vm_ctx *ctx, const char *uuid, vm_err *err);
 } vm_runtime;
 
 extern const vm_runtime vm_runtime_qemu;

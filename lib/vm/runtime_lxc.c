@@ -18,4 +18,5 @@ const vm_runtime vm_runtime_lxc = {
     .console = ct_console,
     .login = ct_login,
     .apply_limits = ct_apply_limits,
+    .forget = ct_idmap_release,
 };

@@ -42,6 +42,17 @@ static int qemu_snapshot_switch(const vm_ctx *ctx, const char *uuid, json_t *swi
     return -1;
 }
 
+static int qemu_check_disk_path(const vm_ctx *ctx, const char *poolname, const char *uuid, const char *path,
+                                vm_err *err)
+{
+    /* Before create there is no dataset yet: the allow-list alone decides. */
+    cleanup_vs_pool vs_pool *pool = NULL;
+    vm_err pe = VM_ERR_INIT;
+    if (uuid && poolname && vs_pool_open(ctx, poolname, &pool, &pe) < 0)
+        pool = NULL;
+    return hv_check_disk_path(ctx, pool, uuid, path, err);
+}
+
 const vm_runtime vm_runtime_qemu = {
     .name = "qemu",
     .stop_grace_s = 180,
@@ -55,4 +66,5 @@ const vm_runtime vm_runtime_qemu = {
     .sysrq = hv_sysrq,
     .grow_disk = hv_block_resize,
     .snapshot_switch = qemu_snapshot_switch,
+    .check_disk_path = qemu_check_disk_path,
 };

@@ -142,6 +142,8 @@ static int plan_update(const vm_ctx *ctx, const char *uuid, json_t *payload, upd
     vm_fix_memory_update(payload, p->cfg);
     plan_properties(payload, p);
     apply_meta_ops(payload, p->meta);
+    if (vm_check_limits(p->meta, err) < 0) /* several set_* may add up */
+        return -1;
     if (vm_update_plan_nics(payload, p->newcfg, err) < 0)
         return -1;
     /* Disks are a property of the HVM brands (validation refuses them for
