@@ -40,3 +40,10 @@ make_zvol_image() {
  "requirements": {}}
 EOT
 }
+
+# allow_host_dir DIR: lets HVM disks and cdroms use host files under DIR
+# (the operator's allow-list, $VMADM_ROOT/etc/hvm-paths.allow).
+allow_host_dir() {
+    mkdir -p "$VMADM_ROOT/etc"
+    echo "$1" >> "$VMADM_ROOT/etc/hvm-paths.allow"
+}

@@ -162,6 +162,10 @@ check_space() {
 
     : > "$F/iso"
     : > "$F/raw"
+    # Host paths outside the VM's datasets need the operator's allow-list.
+    create_fails "[$BOOT, {\"path\": \"$F/iso\", \"media\": \"cdrom\", \"model\": \"ahci\"}]" "" \
+        "disk path $F/iso is outside the VM's own dataset and the directories allowed in $VMADM_ROOT/etc/hvm-paths.allow"
+    allow_host_dir "$F"
     create_ok "[{\"image_uuid\": \"$IMG\", \"boot\": true}, {\"size\": 16}, {\"size\": 16, \"model\": \"ahci\"},
                 {\"path\": \"$F/iso\", \"media\": \"cdrom\", \"model\": \"ahci\"},
                 {\"path\": \"$F/raw\", \"nocreate\": true}]" '"disk_driver": "nvme"'
@@ -224,6 +228,7 @@ check_space() {
 
 @test "pci_slot: defaults persisted at create, before any boot; cdrom on device 3 (D29, D31, D32)" {
     : > "$F/iso"
+    allow_host_dir "$F"
     create_ok "[$BOOT, {\"size\": 16, \"model\": \"virtio\"},
                 {\"path\": \"$F/iso\", \"media\": \"cdrom\", \"model\": \"ahci\"}]"
     [ "$(slots)" = '["0:4:0","0:4:1","0:3:0"]' ]
