@@ -142,6 +142,7 @@ int vs_destroy(vs_pool *pool, const char *name, int flags, vm_err *err)
         return vm_err_set(err, VMERR_INVALID, "%s: invalid dataset name", prefix);
     if (vs_txn_begin(pool, &t, err) < 0)
         return -1;
+    t.frees_space = true; /* may use the reserve: works on a full pool */
     if (strchr(name, '@')) {
         r = vs_destroy_snapshot(&t, name, err);
         goto out;
@@ -171,7 +172,11 @@ int vs_destroy(vs_pool *pool, const char *name, int flags, vm_err *err)
     }
     r = vs_txn_commit(&t, err);
 out:
-    vs_txn_end(&t);
+    /* Success only when the data is really gone (a busy mount, EPERM...). */
+    if (vs_txn_finish(&t, r == 0 ? err : NULL) < 0 && r == 0) {
+        vm_err_prefix(err, "%s: ", prefix);
+        r = -1;
+    }
     return r;
 }
 

@@ -292,18 +292,31 @@ static void dir_apply_pending(vs_pool *pool, json_t *ds)
     }
 }
 
-static void dir_remove_data(vs_pool *pool, const char *dataname)
+static int dir_remove_data(vs_pool *pool, const char *dataname, vm_err *err)
 {
     cleanup_free char *p = dpath(pool, dataname);
-    rm_rf(p, NULL);
+    return rm_rf(p, err);
+}
+
+static bool dir_data_exists(vs_pool *pool, const char *dataname)
+{
+    cleanup_free char *p = dpath(pool, dataname);
+    return path_exists(p);
+}
+
+/* The creating pid in a data name ("<guid>-p<pid>..."), or 0. */
+static long data_pid(const char *name)
+{
+    const char *p = strstr(name, "-p");
+    if (!p)
+        return 0;
+    long pid = strtol(p + 2, NULL, 10);
+    return pid > 0 ? pid : 0;
 }
 
 static bool pid_gone(const char *name)
 {
-    const char *p = strstr(name, "-p");
-    if (!p)
-        return true;
-    long pid = strtol(p + 2, NULL, 10);
+    long pid = data_pid(name);
     if (pid <= 0)
         return true;
     if (pid == (long)getpid())
@@ -311,7 +324,7 @@ static bool pid_gone(const char *name)
     return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
-static void dir_gc(vs_pool *pool, json_t *referenced)
+static void dir_gc(vs_pool *pool, json_t *keep, json_t *removed)
 {
     DIR *d = opendir(pool->datadir);
     struct dirent *de;
@@ -319,7 +332,7 @@ static void dir_gc(vs_pool *pool, json_t *referenced)
     if (!d)
         return;
     while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' || json_object_get(referenced, de->d_name))
+        if (de->d_name[0] == '.' || json_object_get(keep, de->d_name))
             continue;
         struct stat st;
         if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -327,7 +340,8 @@ static void dir_gc(vs_pool *pool, json_t *referenced)
         bool unlocked_work = strstr(de->d_name, ".work.") != NULL;
         if (pid_gone(de->d_name) || (!unlocked_work && now - st.st_ctime > GC_GRACE_S)) {
             cleanup_free char *p = dpath(pool, de->d_name);
-            rm_rf(p, NULL);
+            if (rm_rf(p, NULL) == 0 && removed)
+                json_array_append_new(removed, json_string(de->d_name));
         }
     }
     closedir(d);
@@ -481,6 +495,7 @@ const vs_driver vs_driver_dir = {
     .resize = dir_resize,
     .apply_pending = dir_apply_pending,
     .remove_data = dir_remove_data,
+    .data_exists = dir_data_exists,
     .gc = dir_gc,
     .written = dir_written,
     .path = dir_path_pub,

@@ -72,8 +72,20 @@ int vs_meta_read(vs_pool *pool, json_t **out, vm_err *err)
     return 0;
 }
 
+/* The current generation becomes pool.json.prev (guard.c): a hard link,
+ * so keeping it costs no space even on a full pool. */
+static void keep_prev(vs_pool *pool)
+{
+    cleanup_free char *tmp = xasprintf("%s.tmp.%ld", pool->prev_path, (long)getpid());
+    unlink(tmp);
+    if (link(pool->meta_path, tmp) == 0 && rename(tmp, pool->prev_path) < 0)
+        unlink(tmp);
+}
+
 static int meta_write(vs_pool *pool, json_t *meta, vm_err *err)
 {
+    if (path_exists(pool->meta_path))
+        keep_prev(pool);
     /* Compact: this file is parsed by every listing of a big host. */
     cleanup_free char *s = json_compact(meta);
     size_t n = strlen(s);
@@ -167,34 +179,82 @@ int vs_txn_begin(vs_pool *pool, vs_txn *t, vm_err *err)
     return 0;
 }
 
+/* meta "released": the data this change gives up plus what earlier
+ * changes gave up and is still there (a crash came between their commit
+ * and the removal).  Recovery removes exactly these and the data of dead
+ * processes, nothing an older generation still references. */
+static void set_released(vs_txn *t)
+{
+    json_t *rel = json_array(), *v;
+    size_t i;
+    json_array_foreach(json_object_get(t->meta, "released"), i, v)
+        if (json_is_string(v) && t->pool->drv->data_exists(t->pool, json_string_value(v)))
+            json_array_append(rel, v);
+    json_array_extend(rel, t->garbage);
+    if (json_array_size(rel))
+        json_object_set_new(t->meta, "released", rel);
+    else {
+        json_object_del(t->meta, "released");
+        json_decref(rel);
+    }
+}
+
 int vs_txn_commit(vs_txn *t, vm_err *err)
 {
-    if (meta_write(t->pool, t->meta, err) < 0)
+    vm_err e = VM_ERR_INIT;
+    set_released(t);
+    int r = meta_write(t->pool, t->meta, &e);
+    /* A change that frees space may use the reserve (guard.c) for the
+     * metadata rewrite; it is re-created once the data is gone. */
+    if (r < 0 && e.code == VMERR_NOSPACE && t->frees_space && vs_reserve_release(t->pool)) {
+        t->used_reserve = true;
+        vm_err_clear(&e);
+        r = meta_write(t->pool, t->meta, &e);
+    }
+    if (r < 0) {
+        if (err)
+            *err = e;
         return -1;
+    }
     t->committed = true;
     return 0;
 }
 
 /* After the commit: finish, delete what became garbage, fix the view. */
-void vs_txn_end(vs_txn *t)
+int vs_txn_finish(vs_txn *t, vm_err *err)
 {
     size_t i;
     json_t *v;
+    int r = 0;
     if (t->committed) {
         json_array_foreach(t->finish, i, v) {
             json_t *ds = json_object_get(t->dss, json_string_value(v));
             if (ds)
                 t->pool->drv->apply_pending(t->pool, ds);
         }
-        json_array_foreach(t->garbage, i, v)
-            t->pool->drv->remove_data(t->pool, json_string_value(v));
+        json_array_foreach(t->garbage, i, v) {
+            vm_err e = VM_ERR_INIT;
+            if (t->pool->drv->remove_data(t->pool, json_string_value(v), &e) < 0 && r == 0) {
+                r = -1;
+                if (err)
+                    vm_err_set(err, e.code ? e.code : VMERR_IO, "its data could not be removed: %s", e.msg);
+            }
+        }
         t->pool->drv->view_sync(t->pool, t->meta);
     }
+    if (t->used_reserve)
+        vs_reserve_ensure(t->pool);
     json_decref(t->meta);
     json_decref(t->garbage);
     json_decref(t->finish);
     pool_unlock(t->pool);
     memset(t, 0, sizeof *t);
+    return r;
+}
+
+void vs_txn_end(vs_txn *t)
+{
+    vs_txn_finish(t, NULL);
 }
 
 /* Data created for an aborted change (nothing references it). */
@@ -203,10 +263,10 @@ void vs_discard_data(vs_pool *pool, json_t *obj)
     static const char *const keys[] = { "file", "pending", "layer" };
     for (size_t i = 0; i < 3; i++)
         if (vs_jstr(obj, keys[i]))
-            pool->drv->remove_data(pool, vs_jstr(obj, keys[i]));
+            pool->drv->remove_data(pool, vs_jstr(obj, keys[i]), NULL);
 }
 
-static void collect_refs(json_t *dss, json_t *refs)
+void vs_collect_refs(json_t *dss, json_t *refs)
 {
     const char *name;
     json_t *ds, *s;
@@ -222,7 +282,33 @@ static void collect_refs(json_t *dss, json_t *refs)
     }
 }
 
-/* With the lock held: finish committed work, drop orphaned data, fix view. */
+/* What recovery must keep: the current references, data a restore found
+ * unreferenced ("kept", guard.c) and what the previous generation
+ * references, except data a committed change released. */
+static json_t *recovery_keep(vs_pool *pool, json_t *meta)
+{
+    json_t *keep = json_object(), *v;
+    size_t i;
+    vs_collect_refs(json_object_get(meta, "datasets"), keep);
+    json_array_foreach(json_object_get(meta, "kept"), i, v)
+        if (json_is_string(v))
+            json_object_set_new(keep, json_string_value(v), json_true());
+    cleanup_json json_t *prev = vs_meta_load(pool->prev_path);
+    if (prev) {
+        cleanup_json json_t *old = json_object();
+        vs_collect_refs(json_object_get(prev, "datasets"), old);
+        json_array_foreach(json_object_get(meta, "released"), i, v)
+            if (json_is_string(v))
+                json_object_del(old, json_string_value(v));
+        json_object_update(keep, old);
+    }
+    return keep;
+}
+
+/* With the lock held: finish committed work, drop what dead processes left
+ * half-made, fix the view.  Never removes data the current or the previous
+ * generation references unless a committed change released it: only
+ * vs_pool_collect (vmstore gc) does. */
 static int pool_recover(vs_pool *pool, vm_err *err)
 {
     vs_txn t;
@@ -240,9 +326,8 @@ static int pool_recover(vs_pool *pool, vm_err *err)
     int r = 0;
     if (had_pending)
         r = vs_txn_commit(&t, err);
-    cleanup_json json_t *refs = json_object();
-    collect_refs(t.dss, refs);
-    pool->drv->gc(pool, refs);
+    cleanup_json json_t *keep = recovery_keep(pool, t.meta);
+    pool->drv->gc(pool, keep, NULL);
     pool->drv->view_sync(pool, t.meta);
     /* Markers of processes that are gone. */
     DIR *d = opendir(pool->txdir);
@@ -258,6 +343,29 @@ static int pool_recover(vs_pool *pool, vm_err *err)
     t.committed = false; /* view already synced; nothing else to finish */
     vs_txn_end(&t);
     return r;
+}
+
+int vs_pool_collect(vs_pool *pool, json_t **removed, vm_err *err)
+{
+    vs_txn t;
+    if (vs_txn_begin(pool, &t, err) < 0)
+        return -1;
+    /* What a restore kept is released now: the operator asked. */
+    if (json_object_get(t.meta, "kept")) {
+        json_object_del(t.meta, "kept");
+        if (vs_txn_commit(&t, err) < 0) {
+            vs_txn_end(&t);
+            return -1;
+        }
+    }
+    cleanup_json json_t *keep = json_object();
+    vs_collect_refs(t.dss, keep);
+    json_t *out = json_array();
+    pool->drv->gc(pool, keep, out);
+    t.committed = false; /* nothing to finish */
+    vs_txn_end(&t);
+    *removed = out;
+    return 0;
 }
 
 static bool stale_tx(vs_pool *pool)
@@ -351,6 +459,7 @@ void vs_pool_close(vs_pool *pool)
     free(pool->dir);
     free(pool->datadir);
     free(pool->meta_path);
+    free(pool->prev_path);
     free(pool->txdir);
     free(pool);
 }
@@ -359,6 +468,23 @@ void cleanup_vs_poolp(vs_pool **p)
 {
     vs_pool_close(*p);
     *p = NULL;
+}
+
+/* A new pool in a fresh directory (the lock held): its root filesystem. */
+static int pool_create(vs_pool *pool, vm_err *err)
+{
+    cleanup_json json_t *root = vs_new_ds(VS_FILESYSTEM);
+    cleanup_json json_t *meta =
+        json_pack("{s:i, s:s, s:s, s:{}}", "version", 1, "pool", pool->name, "driver", pool->drv->name, "datasets");
+    if (pool->drv->init(pool, err) < 0 || pool->drv->fs_create(pool, root, err) < 0)
+        return -1;
+    json_object_set(json_object_get(meta, "datasets"), pool->name, root);
+    if (meta_write(pool, meta, err) < 0) {
+        vs_discard_data(pool, root);
+        return -1;
+    }
+    pool->drv->view_sync(pool, meta);
+    return 0;
 }
 
 int vs_pool_open(const vm_ctx *ctx, const char *name, vs_pool **out, vm_err *err)
@@ -375,47 +501,36 @@ int vs_pool_open(const vm_ctx *ctx, const char *name, vs_pool **out, vm_err *err
     pool->dir = xasprintf("%s/var/vmstore/%s", ctx->root, name);
     pool->datadir = xasprintf("%s/data", pool->dir);
     pool->meta_path = xasprintf("%s/pool.json", pool->dir);
+    pool->prev_path = xasprintf("%s/pool.json.prev", pool->dir);
     pool->txdir = xasprintf("%s/tx", pool->dir);
     pool->drv = &vs_driver_dir;
     if (mkdir_p(pool->txdir, 0700, err) < 0)
         return -1;
 
-    if (!path_exists(pool->meta_path)) {
-        if (pool->drv->init(pool, err) < 0 || pool_lock(pool, err) < 0)
+    cleanup_json json_t *m = NULL;
+    if (vs_meta_read(pool, &m, NULL) < 0) {
+        /* Missing or unreadable: restore, create (fresh directory only) or
+         * refuse, under the lock (guard.c). */
+        bool create = false;
+        if (pool_lock(pool, err) < 0)
             return -1;
-        int r = 0;
-        if (!path_exists(pool->meta_path)) {
-            cleanup_json json_t *root = vs_new_ds(VS_FILESYSTEM);
-            cleanup_json json_t *meta =
-                json_pack("{s:i, s:s, s:s, s:{}}", "version", 1, "pool", name, "driver", pool->drv->name, "datasets");
-            r = pool->drv->fs_create(pool, root, err);
-            if (r == 0) {
-                json_object_set(json_object_get(meta, "datasets"), name, root);
-                r = meta_write(pool, meta, err);
-                if (r == 0)
-                    pool->drv->view_sync(pool, meta);
-                else
-                    vs_discard_data(pool, root);
-            }
-        }
+        int r = vs_pool_first_open(pool, &create, err);
+        if (r == 0 && create)
+            r = pool_create(pool, err);
         pool_unlock(pool);
-        if (r < 0)
-            return -1;
-    } else {
-        cleanup_json json_t *m = NULL;
-        if (vs_meta_read(pool, &m, err) < 0)
-            return -1;
-        const char *dn = vs_jstr(m, "driver");
-        pool->drv = NULL;
-        for (size_t i = 0; drivers[i]; i++)
-            if (dn && !strcmp(drivers[i]->name, dn))
-                pool->drv = drivers[i];
-        if (!pool->drv)
-            return vm_err_set(err, VMERR_UNSUPPORTED, "pool '%s': unknown storage driver '%s'", name,
-                              dn ? dn : "(none)");
-        if (stale_tx(pool) && pool_recover(pool, err) < 0)
+        if (r < 0 || vs_meta_read(pool, &m, err) < 0)
             return -1;
     }
+    const char *dn = vs_jstr(m, "driver");
+    pool->drv = NULL;
+    for (size_t i = 0; drivers[i]; i++)
+        if (dn && !strcmp(drivers[i]->name, dn))
+            pool->drv = drivers[i];
+    if (!pool->drv)
+        return vm_err_set(err, VMERR_UNSUPPORTED, "pool '%s': unknown storage driver '%s'", name, dn ? dn : "(none)");
+    if (stale_tx(pool) && pool_recover(pool, err) < 0)
+        return -1;
+    vs_reserve_ensure(pool);
     *out = steal_ptr(pool);
     return 0;
 }
@@ -424,6 +539,9 @@ bool vs_pool_exists(const vm_ctx *ctx, const char *name)
 {
     if (!name || !*name || strchr(name, '/'))
         return false;
+    /* A pool whose pool.json was lost still exists: opening it restores
+     * the previous generation. */
     cleanup_free char *p = xasprintf("%s/var/vmstore/%s/pool.json", ctx->root, name);
-    return path_exists(p);
+    cleanup_free char *prev = xasprintf("%s.prev", p);
+    return path_exists(p) || path_exists(prev);
 }

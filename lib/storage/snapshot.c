@@ -116,7 +116,7 @@ undo:
         json_t *snaps = json_object_get(d, "snaps");
         vs_discard_data(pool, json_array_get(snaps, json_array_size(snaps) - 1));
         if (vs_jstr(d, "pending"))
-            pool->drv->remove_data(pool, vs_jstr(d, "pending"));
+            pool->drv->remove_data(pool, vs_jstr(d, "pending"), NULL);
     }
 out:
     vs_txn_end(&t);
@@ -261,7 +261,7 @@ int vs_rollback(vs_pool *pool, const char *snapname, int flags, vm_err *err)
     }
     r = vs_txn_commit(&t, err);
     if (r < 0 && vs_jstr(ds, "pending"))
-        pool->drv->remove_data(pool, vs_jstr(ds, "pending"));
+        pool->drv->remove_data(pool, vs_jstr(ds, "pending"), NULL);
 out:
     vs_txn_end(&t);
     return r;

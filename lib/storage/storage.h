@@ -41,8 +41,16 @@ enum vs_flags {
 
 /* Opens (creating on first use) pool `name` (NULL = ctx->pool).  The pool's
  * data lives under VMADM_ROOT; the root filesystem dataset "<pool>" always
- * exists. */
+ * exists.  A pool is created only in a directory holding no data; when
+ * pool.json is missing or unreadable the previous generation
+ * (pool.json.prev) is restored with a warning on stderr, and without one a
+ * directory with data is refused (README "Pool safety"). */
 int vs_pool_open(const vm_ctx *ctx, const char *name, vs_pool **out, vm_err *err);
+/* Explicit garbage collection (vmstore gc): removes every data file the
+ * current pool.json does not reference and no live process is making,
+ * including what the previous generation still references (automatic
+ * recovery never does).  *removed: array of the data names removed. */
+int vs_pool_collect(vs_pool *pool, json_t **removed, vm_err *err);
 void vs_pool_close(vs_pool *pool);
 /* True when pool `name` has been created (opened once) under ctx's root. */
 bool vs_pool_exists(const vm_ctx *ctx, const char *name);
@@ -86,7 +94,11 @@ int vs_snapshot_live(vs_pool *pool, const char *snapname, int flags, vs_switch_f
 int vs_clone(vs_pool *pool, const char *snapname, const char *newname, json_t *props, vm_err *err);
 /* Destroy a dataset or snapshot.  Refused (VMERR_BUSY) while clones depend
  * on it or any snapshot has holds; VS_RECURSIVE also destroys children and
- * snapshots (still refused for holds and for dependent clones outside). */
+ * snapshots (still refused for holds and for dependent clones outside).
+ * Works on a full pool (the metadata rewrite may use the pool's reserve).
+ * Succeeds only when the data is gone too: if removing it fails after the
+ * commit, the dataset is no longer listed but the call fails naming what is
+ * left (vmstore gc collects it). */
 int vs_destroy(vs_pool *pool, const char *name, int flags, vm_err *err);
 /* Roll a dataset back to "ds@snap", with zfs rollback's rule checked under
  * the pool lock: without VS_RECURSIVE it is refused (VMERR_BUSY) while

@@ -23,6 +23,7 @@
 #ifndef VM_STORAGE_DRIVER_H
 #define VM_STORAGE_DRIVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
 
@@ -59,11 +60,14 @@ typedef struct vs_driver {
     /* After commit: applies ds "pending" (idempotent). */
     void (*apply_pending)(vs_pool *pool, json_t *ds);
     /* After commit: removes data no longer referenced (a name from "file",
-     * "pending" or "layer"). */
-    void (*remove_data)(vs_pool *pool, const char *dataname);
-    /* Collects garbage: data not in `referenced` (object used as a set)
-     * whose creator is gone or that is old.  Called with the pool locked. */
-    void (*gc)(vs_pool *pool, json_t *referenced);
+     * "pending" or "layer"); < 0 (err nullable) when some of it is left. */
+    int (*remove_data)(vs_pool *pool, const char *dataname, vm_err *err);
+    /* True while data `dataname` (or any part of it) exists. */
+    bool (*data_exists)(vs_pool *pool, const char *dataname);
+    /* Collects garbage: data not in `keep` (object used as a set) whose
+     * creator is gone or that is old; removed names are appended to
+     * `removed` (nullable).  Called with the pool locked. */
+    void (*gc)(vs_pool *pool, json_t *keep, json_t *removed);
     /* Bytes allocated by one data name (own blocks only). */
     uint64_t (*written)(vs_pool *pool, const char *dataname, int type);
     /* Absolute path of a data name (volume file / filesystem directory). */

@@ -13,6 +13,8 @@
  *               changed blocks
  *   clone.c     vs_clone (filesystem clones copy outside the lock)
  *   hold.c      holds
+ *   guard.c     pool safety: previous generation, fresh-directory creation,
+ *               the space reserve
  *   driver_*.c  the bytes (storage_driver.h)
  *
  * Every function below that takes `vm_err *err` returns < 0 with the
@@ -35,6 +37,7 @@ struct vs_pool {
     char *dir; /* root/var/vmstore/<pool> */
     char *datadir; /* dir/data */
     char *meta_path; /* dir/pool.json */
+    char *prev_path; /* dir/pool.json.prev: the previous generation */
     char *txdir; /* dir/tx: one file per process doing data work */
     const vs_driver *drv;
     int lockfd; /* held flock on dir/pool.lock, or -1 */
@@ -122,10 +125,18 @@ typedef struct vs_txn {
     json_t *garbage; /* data names to remove after the commit */
     json_t *finish; /* dataset names whose "pending" to apply after commit */
     bool committed;
+    bool frees_space; /* a destroy: may use the reserve to commit */
+    bool used_reserve; /* re-create the reserve at the end */
 } vs_txn;
 int vs_txn_begin(vs_pool *pool, vs_txn *t, vm_err *err);
 int vs_txn_commit(vs_txn *t, vm_err *err);
 void vs_txn_end(vs_txn *t);
+/* vs_txn_end that reports (< 0, "its data could not be removed: ...") when
+ * data the change gave up is still there afterwards. */
+int vs_txn_finish(vs_txn *t, vm_err *err);
+/* Adds the data names the datasets reference (file, pending, layers) to
+ * the set `refs`. */
+void vs_collect_refs(json_t *dss, json_t *refs);
 /* Removes the data an aborted change made for `obj` (dataset or snapshot
  * entry nothing references). */
 void vs_discard_data(vs_pool *pool, json_t *obj);
@@ -144,6 +155,19 @@ int vs_view_open(vs_pool *pool, vs_view *v, vm_err *err);
 void vs_view_close(vs_view *v);
 /* Finds a dataset or snapshot; *snap is NULL for a dataset. */
 int vs_view_find(vs_view *v, const char *name, json_t **ds, json_t **snap, vm_err *err);
+
+/* ---- guard.c: pool safety (generations, fresh directories, reserve) ---- */
+#define VS_RESERVE_BYTES (4ULL << 20)
+/* Preallocates dir/reserve when missing (best effort, all or nothing). */
+void vs_reserve_ensure(vs_pool *pool);
+/* Frees the reserve; false when there was none. */
+bool vs_reserve_release(vs_pool *pool);
+/* A pool.json-shaped file (object with a "datasets" object) or NULL. */
+json_t *vs_meta_load(const char *path);
+/* pool.json is missing or unreadable (the lock held): restores
+ * pool.json.prev (warning), or sets *create when the directory holds no
+ * data, or refuses naming the path and what to do. */
+int vs_pool_first_open(vs_pool *pool, bool *create, vm_err *err);
 
 /* ---- space.c ---- */
 /* Effective refreservation: "auto" also covers the qcow2 metadata. */

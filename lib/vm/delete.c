@@ -1,5 +1,7 @@
 /* vmadm delete (C16): refuse indestructible VMs, force-stop, hide the VM
- * (commit), then destroy every dataset and volume it had. */
+ * (commit), then destroy every dataset and volume it had.  Reports success
+ * only when the storage is really gone; destroy works on a full pool
+ * (lib/storage's reserve). */
 #include <string.h>
 
 #include "common/lock.h"
@@ -35,10 +37,17 @@ int vm_delete(const vm_ctx *ctx, const char *uuid, vm_err *err)
     }
     if (vm_store_begin_delete(ctx, uuid, err) < 0)
         return -1;
+    /* Success only when the storage is really gone (a full pool, a busy
+     * mount): otherwise "Failed to delete VM" with the cause.  The VM is
+     * hidden already; vmadm's next command retries the cleanup. */
     if (vm_store_finish_delete(ctx, uuid, err) < 0) {
-        /* Hidden already; the next command finishes the cleanup. */
-        vm_log(ctx, "warn", "VM %s: delete cleanup incomplete: %s", uuid, err->msg);
-        vm_err_clear(err);
+        vm_log(ctx, "error", "VM %s: delete cleanup incomplete: %s", uuid, err->msg);
+        vm_err_prefix(err, "storage not freed (vmadm retries on its next command): ");
+        return -1;
+    }
+    if (vs_exists(pool, ds)) {
+        vm_log(ctx, "error", "VM %s: dataset %s still exists after delete", uuid, ds);
+        return vm_err_set(err, VMERR_IO, "storage not freed: dataset %s still exists", ds);
     }
     vm_log(ctx, "info", "VM %s deleted", uuid);
     return 0;

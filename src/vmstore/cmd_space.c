@@ -1,4 +1,6 @@
-/* vmstore changed / space: changed blocks and pool capacity as JSON. */
+/* vmstore changed / space / gc: changed blocks and pool capacity as JSON,
+ * and the explicit garbage collection (the only thing that removes data the
+ * previous pool.json generation still references). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,5 +33,21 @@ int cmd_space(vs_pool *pool, int argc, char **argv)
     printf("{\"size\":%llu,\"used\":%llu,\"free\":%llu,\"reserved\":%llu,\"available\":%llu}\n",
            (unsigned long long)sp.size, (unsigned long long)sp.used, (unsigned long long)sp.free,
            (unsigned long long)sp.reserved, (unsigned long long)sp.available);
+    return 0;
+}
+
+int cmd_gc(vs_pool *pool, int argc, char **argv)
+{
+    vm_err err = VM_ERR_INIT;
+    cleanup_json json_t *removed = NULL;
+    size_t i;
+    json_t *v;
+    (void)argv;
+    if (argc - optind != 0)
+        return usage("gc takes no arguments");
+    if (vs_pool_collect(pool, &removed, &err) < 0)
+        return fail(&err);
+    json_array_foreach(removed, i, v)
+        printf("collected %s\n", json_string_value(v));
     return 0;
 }

@@ -26,6 +26,7 @@ const vmstore_cmd vmstore_cmds[] = {
     { "import", cmd_import, "import [-V size] [-f format] [-o property=value]... <file> <volume>" },
     { "changed", cmd_changed, "changed <snapshot> [<snapshot>]" },
     { "space", cmd_space, "space [-p]" },
+    { "gc", cmd_gc, "gc" },
     { NULL, NULL, NULL },
 };
 

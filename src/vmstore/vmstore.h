@@ -72,5 +72,6 @@ int cmd_swap(vs_pool *pool, int argc, char **argv);
 int cmd_resize(vs_pool *pool, int argc, char **argv);
 int cmd_changed(vs_pool *pool, int argc, char **argv); /* cmd_space.c */
 int cmd_space(vs_pool *pool, int argc, char **argv);
+int cmd_gc(vs_pool *pool, int argc, char **argv);
 
 #endif
