@@ -8,6 +8,7 @@
 #include "common/util.h"
 #include "storage/storage.h"
 #include "vm/props.h"
+#include "vm/runtime.h"
 #include "vm/store.h"
 #include "vm/validate.h"
 #include "vm/vm.h"
@@ -49,6 +50,11 @@ int vm_delete(const vm_ctx *ctx, const char *uuid, vm_err *err)
         vm_log(ctx, "error", "VM %s: dataset %s still exists after delete", uuid, ds);
         return vm_err_set(err, VMERR_IO, "storage not freed: dataset %s still exists", ds);
     }
+    /* What the runtime kept for the VM across starts goes too. */
+    const vm_runtime *rt = vm_runtime_of(cfg);
+    vm_err fe = VM_ERR_INIT;
+    if (rt->forget && rt->forget(ctx, uuid, &fe) < 0)
+        vm_log(ctx, "warn", "VM %s: %s", uuid, fe.msg);
     vm_log(ctx, "info", "VM %s deleted", uuid);
     return 0;
 }
