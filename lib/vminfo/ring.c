@@ -72,5 +72,7 @@ long long vminfo_ring_pos(const vminfo_ring *r, long long seq)
 
 int vminfo_ring_can_resume(const vminfo_ring *r, long long since)
 {
-    return since + 1 >= vminfo_ring_oldest(r) && since < r->next_seq;
+    /* since < next_seq first: since + 1 then cannot overflow (a client may
+     * send any int64, e.g. ?since=9223372036854775807). */
+    return since < r->next_seq && since + 1 >= vminfo_ring_oldest(r);
 }

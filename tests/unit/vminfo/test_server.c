@@ -384,6 +384,43 @@ static void test_slow_client(void **state)
     vminfod_listener_free(f->d, fast);
 }
 
+/* Issue 14 #14: hostile ?since values are answered without overflow: the
+ * int64 extremes resync, anything outside int64 is a 400. */
+static void test_since_extremes(void **state)
+{
+    struct fx *f = *state;
+    vminfod_resp r;
+    static const char *const resync[] = { "since=9223372036854775807", "since=-9223372036854775808",
+                                          "since=9223372036854775806", NULL };
+    static const char *const bad[] = { "since=9223372036854775808",
+                                       "since=-9223372036854775809",
+                                       "since=99999999999999999999999",
+                                       "since=1x",
+                                       "since=",
+                                       NULL };
+
+    vminfod_refresh_all(f->d, "startup");
+    for (size_t i = 0; resync[i]; i++) {
+        get(f, "GET", "/events", resync[i], &r);
+        assert_int_equal(r.status, 200);
+        cleanup_free char *t = drain(f, r.listener, NULL);
+        vminfod_listener_free(f->d, r.listener);
+        cleanup_json json_t *h = line(t, 0);
+        assert_string_equal(json_string_value(json_object_get(h, "type")), "resync");
+    }
+    for (size_t i = 0; bad[i]; i++) {
+        get(f, "GET", "/events", bad[i], &r);
+        assert_int_equal(r.status, 400);
+        assert_null(r.listener);
+        vminfod_resp_free(&r);
+    }
+    vminfo_ring ring;
+    vminfo_ring_init(&ring, 2, 100, INT64_MAX - 1);
+    assert_false(vminfo_ring_can_resume(&ring, INT64_MAX));
+    assert_true(vminfo_ring_can_resume(&ring, INT64_MAX - 2));
+    vminfo_ring_free(&ring);
+}
+
 static void test_ring(void **state)
 {
     (void)state;
@@ -424,6 +461,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_since, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_slow_client, setup_small, teardown),
         cmocka_unit_test(test_ring),
+        cmocka_unit_test_setup_teardown(test_since_extremes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
