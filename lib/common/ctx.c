@@ -1,10 +1,12 @@
 #include "common/ctx.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -15,6 +17,22 @@ static char *strip_trailing_slash(char *s)
     while (n > 1 && s[n - 1] == '/')
         s[--n] = '\0';
     return s;
+}
+
+/* path (parents 0755) with exactly `mode`: an existing directory from an
+ * older version is tightened too.  Not being able to tighten a directory
+ * we do not own (a non-root caller on a shared root) is not fatal here:
+ * every write below it fails anyway. */
+static int private_dir(const char *path, mode_t mode, vm_err *err)
+{
+    struct stat st;
+    if (mkdir_p(path, 0755, err) < 0)
+        return -1;
+    if (stat(path, &st) < 0)
+        return vm_err_sys(err, errno, "cannot stat %s", path);
+    if ((st.st_mode & 07777) != mode && chmod(path, mode) < 0 && errno != EPERM)
+        return vm_err_sys(err, errno, "cannot set the mode of %s", path);
+    return 0;
 }
 
 int vm_ctx_init(vm_ctx *ctx, vm_err *err)
@@ -42,9 +60,14 @@ int vm_ctx_init(vm_ctx *ctx, vm_err *err)
     else if (accel && !strcmp(accel, "tcg"))
         ctx->accel = VM_ACCEL_TCG;
 
+    /* Secrets stay with root: VM configs (vnc_password, metadata) under a
+     * 0700 etc/vms; run/vms is 0711 so a VM's own 0700 runtime directory
+     * (console log, QMP socket) can be handed to an unprivileged runtime
+     * user without letting anyone list the VMs; the log is 0600. */
     cleanup_free char *logdir = xasprintf("%s/var/log", ctx->root);
-    if (mkdir_p(ctx->etc_dir, 0755, err) < 0 || mkdir_p(ctx->lock_dir, 0755, err) < 0 ||
-        mkdir_p(ctx->run_dir, 0755, err) < 0 || mkdir_p(logdir, 0755, err) < 0) {
+    cleanup_free char *runvms = xasprintf("%s/vms", ctx->run_dir);
+    if (private_dir(ctx->etc_dir, 0700, err) < 0 || mkdir_p(ctx->lock_dir, 0755, err) < 0 ||
+        mkdir_p(ctx->run_dir, 0755, err) < 0 || private_dir(runvms, 0711, err) < 0 || mkdir_p(logdir, 0755, err) < 0) {
         vm_ctx_free(ctx);
         return -1;
     }
@@ -88,9 +111,10 @@ void vm_log(const vm_ctx *ctx, const char *level, const char *fmt, ...)
         return;
     cleanup_free char *line = json_compact(rec);
     json_decref(rec);
-    int fd = open(ctx->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(ctx->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return;
+    fchmod(fd, 0600); /* a log from an older version was 0644 */
     /* One write per record keeps lines whole under O_APPEND. */
     cleanup_free char *buf = xasprintf("%s\n", line);
     ssize_t r = write(fd, buf, strlen(buf));

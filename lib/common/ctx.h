@@ -3,8 +3,11 @@
  * environment, so tests and two "hosts" can share one machine by giving each
  * its own VMADM_ROOT.
  *
- * Layout under root (documented here, owned by the module named):
- *   etc/vms/<uuid>/vm.json        VM config                     (lib/vm/store)
+ * Layout under root (documented here, owned by the module named; modes in
+ * brackets, root-owned — they keep VM secrets such as vnc_password and
+ * metadata from local users):
+ *   etc/vms/                      [0700]
+ *   etc/vms/<uuid>/vm.json        VM config [0600]              (lib/vm/store)
  *   etc/vms/<uuid>/journal.json   pending multi-file update     (lib/vm/store)
  *   etc/vms/.creating-<uuid>/     create not yet committed      (lib/vm/store)
  *   etc/vms/.deleting-<uuid>/     delete committed, not cleaned (lib/vm/store)
@@ -13,9 +16,10 @@
  *   <pool>/...                    mount view: filesystem datasets (lib/storage)
  *   var/imgadm/                   image manifests               (lib/image)
  *   var/cache/                    host probes (kvm)             (lib/hv)
- *   var/log/vmadm.log             JSON-lines log
- *   run/vms/<uuid>/               runtime: qmp, serial, pid     (lib/hv, lib/ct)
- *   run/vminfod.sock              vminfod unix socket           (lib/vminfo)
+ *   var/log/vmadm.log             JSON-lines log [0600]
+ *   run/vms/                      [0711]: traversable, not listable
+ *   run/vms/<uuid>/               runtime: qmp, serial, pid [0700] (lib/hv, lib/ct)
+ *   run/vminfod.sock              vminfod unix socket [0600]    (lib/vminfo)
  */
 #ifndef VM_CTX_H
 #define VM_CTX_H
@@ -36,7 +40,7 @@ typedef struct vm_ctx {
 enum { VM_ACCEL_AUTO = 0, VM_ACCEL_KVM, VM_ACCEL_TCG };
 
 /* Reads VMADM_ROOT, VMADM_POOL, VMADM_ACCEL, VMINFOD_ADDR and creates the base
- * directories. */
+ * directories (tightening etc/vms and run/vms to the modes above). */
 int vm_ctx_init(vm_ctx *ctx, vm_err *err);
 void vm_ctx_free(vm_ctx *ctx);
 

@@ -205,6 +205,11 @@ int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode
         *(slash == dir ? slash + 1 : slash) = '\0';
     else
         strcpy(dir, ".");
+    /* A rewrite never widens a file's permissions: a config made private
+     * (0600) stays private whichever writer replaces it. */
+    struct stat cur;
+    if (stat(path, &cur) == 0)
+        mode &= cur.st_mode & 0777;
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
         return vm_err_sys(err, errno, "cannot create %s", tmp);

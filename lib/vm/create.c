@@ -347,12 +347,12 @@ static int stage_create(const vm_ctx *ctx, create_plan *p, vm_err *err)
         return vm_err_set(err, VMERR_EXISTS, "VM with UUID %s already exists", p->uuid);
     p->staging = vm_store_staging_dir(ctx, p->uuid);
     rm_rf(p->staging, NULL);
-    if (mkdir_p(p->staging, 0755, err) < 0)
+    if (vm_store_private_dir(p->staging, err) < 0)
         return -1;
     p->staged = true;
     cleanup_json json_t *marker = json_pack("{s:s,s:s}", "uuid", p->uuid, "zpool", p->poolname);
     p->mpath = xasprintf("%s/vm.json", p->staging);
-    return write_json_atomic(p->mpath, marker, err);
+    return vm_store_write_json(p->mpath, marker, err);
 }
 
 /* Version and timestamp in; metadata and creation-only keys out. */
@@ -386,8 +386,8 @@ static int commit_create(const vm_ctx *ctx, create_plan *p, vm_err *err)
     p->canon = vm_cfg_canonical(cfg);
     cleanup_free char *zonepath = vm_store_zonepath(ctx, p->poolname, p->uuid);
     cleanup_free char *cdir = xasprintf("%s/config", zonepath);
-    if (mkdir_p(cdir, 0755, err) < 0 || vm_write_meta(zonepath, p->meta, err) < 0 ||
-        write_json_atomic(p->mpath, p->canon, err) < 0 || vm_store_commit_create(ctx, p->uuid, err) < 0) {
+    if (vm_store_private_dir(cdir, err) < 0 || vm_write_meta(zonepath, p->meta, err) < 0 ||
+        vm_store_write_json(p->mpath, p->canon, err) < 0 || vm_store_commit_create(ctx, p->uuid, err) < 0) {
         vm_err e2 = VM_ERR_INIT;
         cleanup_free char *ds = xasprintf("%s/%s", p->poolname, p->uuid);
         if (vs_exists(p->pool, ds))

@@ -13,6 +13,28 @@
 #include "storage/storage.h"
 #include "vm/vm_internal.h"
 
+int vm_store_private_dir(const char *path, vm_err *err)
+{
+    struct stat st;
+    if (mkdir_p(path, 0755, err) < 0)
+        return -1;
+    if (stat(path, &st) < 0)
+        return vm_err_sys(err, errno, "cannot stat %s", path);
+    if ((st.st_mode & 07777) != 0700 && chmod(path, 0700) < 0)
+        return vm_err_sys(err, errno, "cannot make %s private", path);
+    return 0;
+}
+
+int vm_store_write_json(const char *path, json_t *j, vm_err *err)
+{
+    cleanup_free char *s = json_pretty(j);
+    size_t n = strlen(s);
+    s = xrealloc(s, n + 2);
+    s[n] = '\n';
+    s[n + 1] = '\0';
+    return write_file_atomic(path, s, n + 1, 0600, err);
+}
+
 char *vm_store_dir(const vm_ctx *ctx, const char *uuid)
 {
     return xasprintf("%s/%s", ctx->etc_dir, uuid);
@@ -161,9 +183,9 @@ static int apply_writes(json_t *writes, vm_err *err)
         char *slash = strrchr(dir, '/');
         if (slash)
             *slash = '\0';
-        if (mkdir_p(dir, 0755, err) < 0)
+        if (vm_store_private_dir(dir, err) < 0)
             return -1;
-        if (write_json_atomic(path, json_object_get(w, "content"), err) < 0)
+        if (vm_store_write_json(path, json_object_get(w, "content"), err) < 0)
             return -1;
     }
     return 0;
@@ -178,7 +200,7 @@ int vm_txn_begin(const vm_ctx *ctx, const char *uuid, vm_txn *t, vm_err *err)
 {
     cleanup_free char *jpath = journal_path(ctx, uuid);
     cleanup_json json_t *j = json_pack("{s:O,s:O,s:b}", "ops", t->ops, "writes", t->writes, "space", t->space);
-    return write_json_atomic(jpath, j, err);
+    return vm_store_write_json(jpath, j, err);
 }
 
 int vm_txn_finish(const vm_ctx *ctx, const char *uuid, vm_txn *t, vm_err *err)
@@ -206,7 +228,7 @@ int vm_txn_commit(const vm_ctx *ctx, const char *uuid, vm_txn *t, vm_err *err)
     /* Single-file transactions need no journal: the rename is atomic. */
     if (json_array_size(t->writes) == 1)
         return apply_writes(t->writes, err);
-    if (write_json_atomic(jpath, j, err) < 0)
+    if (vm_store_write_json(jpath, j, err) < 0)
         return -1;
     if (apply_writes(t->writes, err) < 0)
         return -1; /* journal stays: the next command rolls forward */
@@ -381,6 +403,11 @@ static int rename_entry(const vm_ctx *ctx, char *from, char *to, const char *wha
 
 int vm_store_commit_create(const vm_ctx *ctx, const char *uuid, vm_err *err)
 {
+    /* The runtime directory (console log, sockets) exists private before
+     * the VM does: a runtime creating it later keeps its mode. */
+    cleanup_free char *rundir = vm_ctx_vm_rundir(ctx, uuid);
+    if (vm_store_private_dir(rundir, err) < 0)
+        return -1;
     return rename_entry(ctx, vm_store_staging_dir(ctx, uuid), vm_store_dir(ctx, uuid), "commit", uuid, err);
 }
 
@@ -474,15 +501,15 @@ int vm_store_repair(const vm_ctx *ctx, vm_err *err)
 int vm_write_meta(const char *zonepath, json_t *meta, vm_err *err)
 {
     cleanup_free char *dir = xasprintf("%s/config", zonepath);
-    if (mkdir_p(dir, 0755, err) < 0)
+    if (vm_store_private_dir(dir, err) < 0)
         return -1;
     cleanup_free char *mdp = xasprintf("%s/metadata.json", dir);
     cleanup_free char *tagp = xasprintf("%s/tags.json", dir);
     cleanup_free char *rtp = xasprintf("%s/routes.json", dir);
     cleanup_json json_t *md = json_pack("{s:O,s:O}", "customer_metadata", json_object_get(meta, "customer_metadata"),
                                         "internal_metadata", json_object_get(meta, "internal_metadata"));
-    if (write_json_atomic(mdp, md, err) < 0 || write_json_atomic(tagp, json_object_get(meta, "tags"), err) < 0 ||
-        write_json_atomic(rtp, json_object_get(meta, "routes"), err) < 0)
+    if (vm_store_write_json(mdp, md, err) < 0 || vm_store_write_json(tagp, json_object_get(meta, "tags"), err) < 0 ||
+        vm_store_write_json(rtp, json_object_get(meta, "routes"), err) < 0)
         return -1;
     return 0;
 }

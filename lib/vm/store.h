@@ -13,7 +13,14 @@
  *  - update: the new contents of every file are first written to
  *    journal.json; the journal is then applied and removed.  A journal found
  *    later is applied again (roll forward; applying is idempotent).
- * vm_store_repair() finishes or rolls back what a dead process left. */
+ * vm_store_repair() finishes or rolls back what a dead process left.
+ *
+ * Privacy (vm.json holds vnc_password, metadata.json customer and internal
+ * metadata): every directory of the store — etc/vms/<uuid>/, the staging
+ * and deleting directories, <zonepath>/config/ and the runtime directory
+ * run/vms/<uuid>/ — is 0700 and every file 0600, root-owned; a rewrite by
+ * any writer keeps the file's mode (write_file_atomic never widens it).
+ * No opt-out: local users read VMs through vminfod's redacted TCP view. */
 #ifndef VM_STORE_H
 #define VM_STORE_H
 
@@ -24,6 +31,10 @@
 #include "storage/storage.h"
 
 char *vm_store_dir(const vm_ctx *ctx, const char *uuid);
+/* Creates path (parents 0755) and makes it 0700. */
+int vm_store_private_dir(const char *path, vm_err *err);
+/* write_json_atomic with mode 0600 (config, metadata, journal). */
+int vm_store_write_json(const char *path, json_t *j, vm_err *err);
 char *vm_store_config_path(const vm_ctx *ctx, const char *uuid);
 /* <root>/<pool>/<uuid>: the mount view of the VM's dataset. */
 char *vm_store_zonepath(const vm_ctx *ctx, const char *pool, const char *uuid);

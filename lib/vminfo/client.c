@@ -2,6 +2,7 @@
  * read-after-write contract needs (I18–I21). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "vminfo/http.h"
@@ -33,6 +34,13 @@ static int request(vminfo_http *h, const vm_ctx *ctx, const char *path, const ch
     if (!h->root || strcmp(h->root, ctx->root) != 0)
         return vm_err_set(err, VMERR_IO, "vminfod at %s serves another root (%s)", ctx->vminfod_addr,
                           h->root ? h->root : "unknown");
+    /* Root (vmadm) must see whole objects — it compares them with what it
+     * wrote — so it never uses the redacted TCP view: without the unix
+     * socket it reads the config files itself. */
+    if (h->redacted && geteuid() == 0)
+        return vm_err_set(err, VMERR_IO,
+                          "vminfod at %s serves only its redacted view over TCP (root uses %s/vminfod.sock)",
+                          ctx->vminfod_addr, ctx->run_dir);
     if (h->status != 200)
         return vm_err_set(err, h->status == 404 ? VMERR_NOTFOUND : VMERR_IO, "bad statusCode: %d", h->status);
     return 0;

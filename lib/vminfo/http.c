@@ -330,6 +330,8 @@ static int parse_head(vminfo_http *h, size_t headlen, vm_err *err)
             h->clen = n;
         } else if (!strcasecmp(line, "Transfer-Encoding")) {
             h->chunked = strcasestr(v, "chunked") != NULL;
+        } else if (!strcasecmp(line, "X-Vminfod-Redacted")) {
+            h->redacted = !strcasecmp(v, "true");
         } else if (!strcasecmp(line, "X-Vminfod-Root")) {
             free(h->root);
             h->root = xstrdup(v);

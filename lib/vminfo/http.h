@@ -45,6 +45,7 @@ typedef struct vminfo_http {
     vminfo_buf raw; /* received, not yet decoded */
     vminfo_buf body; /* decoded, not yet consumed by the caller */
     char *root; /* X-Vminfod-Root of the daemon */
+    int redacted; /* X-Vminfod-Redacted: the TCP view, secrets removed */
 } vminfo_http;
 
 #define VMINFO_HTTP_INIT \

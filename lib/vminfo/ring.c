@@ -18,9 +18,11 @@ void vminfo_ring_init(vminfo_ring *r, size_t max_events, size_t max_bytes, long 
 static void evict_oldest(vminfo_ring *r)
 {
     vminfo_ring_ev *e = &r->ev[r->head];
-    r->bytes -= e->len;
+    r->bytes -= e->len + e->rlen;
     free(e->text);
-    e->text = NULL;
+    free(e->rtext);
+    e->text = e->rtext = NULL;
+    e->rlen = 0;
     r->head = (r->head + 1) % r->cap;
     r->count--;
 }
@@ -35,18 +37,27 @@ void vminfo_ring_free(vminfo_ring *r)
 
 long long vminfo_ring_push(vminfo_ring *r, char *text, size_t len)
 {
+    return vminfo_ring_push2(r, text, len, NULL, 0);
+}
+
+long long vminfo_ring_push2(vminfo_ring *r, char *text, size_t len, char *rtext, size_t rlen)
+{
+    if (!rtext)
+        rlen = 0;
     if (r->count == r->cap)
         evict_oldest(r);
     /* The newest event is always kept, even when alone it exceeds max_bytes. */
-    while (r->count && r->bytes + len > r->max_bytes)
+    while (r->count && r->bytes + len + rlen > r->max_bytes)
         evict_oldest(r);
     vminfo_ring_ev *e = &r->ev[(r->head + r->count) % r->cap];
     e->seq = r->next_seq++;
     e->text = text;
     e->len = len;
+    e->rtext = rtext;
+    e->rlen = rlen;
     e->off = r->total;
     r->total += (long long)len;
-    r->bytes += len;
+    r->bytes += len + rlen;
     r->count++;
     return e->seq;
 }
@@ -72,5 +83,7 @@ long long vminfo_ring_pos(const vminfo_ring *r, long long seq)
 
 int vminfo_ring_can_resume(const vminfo_ring *r, long long since)
 {
-    return since + 1 >= vminfo_ring_oldest(r) && since < r->next_seq;
+    /* since < next_seq first: since + 1 then cannot overflow (a client may
+     * send any int64, e.g. ?since=9223372036854775807). */
+    return since < r->next_seq && since + 1 >= vminfo_ring_oldest(r);
 }

@@ -11,6 +11,8 @@ typedef struct vminfo_ring_ev {
     long long seq;
     char *text; /* one event line, '\n'-terminated */
     size_t len;
+    char *rtext; /* the line without secrets (vminfod's TCP view); NULL: same */
+    size_t rlen;
     long long off; /* position of its first byte in the whole stream */
 } vminfo_ring_ev;
 
@@ -26,6 +28,8 @@ void vminfo_ring_init(vminfo_ring *r, size_t max_events, size_t max_bytes, long 
 void vminfo_ring_free(vminfo_ring *r);
 /* Takes ownership of text (len bytes); returns its seq (r->next_seq before). */
 long long vminfo_ring_push(vminfo_ring *r, char *text, size_t len);
+/* Same, with the redacted variant of the line (owned; NULL: same as text). */
+long long vminfo_ring_push2(vminfo_ring *r, char *text, size_t len, char *rtext, size_t rlen);
 /* Seq of the oldest retained event (== next_seq when empty). */
 long long vminfo_ring_oldest(const vminfo_ring *r);
 /* The event with this seq, or NULL if evicted or not yet pushed. */

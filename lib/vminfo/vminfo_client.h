@@ -17,6 +17,13 @@
  * (X-Vminfod-Root header) is ignored, so a test root never reads the host's
  * VMs.  ctx->vminfod_addr == "none" disables vminfod entirely.
  *
+ * Secrets: the unix socket is root's (0600) and serves whole objects; TCP
+ * serves a redacted view (no vnc_password, internal_metadata or
+ * customer_metadata *_pw; header X-Vminfod-Redacted).  A root client
+ * refuses a redacted answer (vmadm then reads the files itself, and a
+ * write does not wait on a stream that could never match); others accept
+ * it (`vminfo` as a normal user).
+ *
  * Also here because vminfod, vminfo and `vmadm events` share them: the
  * change-object diff (I14–I17) and the event line formatter (C44–C46). */
 #ifndef VMINFO_CLIENT_H

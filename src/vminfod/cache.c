@@ -20,6 +20,7 @@ void vminfod_vment_free(void *p)
     struct vment *e = p;
     if (e) {
         free(e->text);
+        free(e->rtext);
         free(e->scalars);
         free(e->frag);
         free(e);
@@ -61,6 +62,7 @@ static void commit(vminfod *d, const char *type, const char *uuid, json_t *vm, c
     free(e->text);
     e->text = text;
     e->len = len;
+    vminfod_vment_redact(vm, e);
     if (vm)
         vminfod_vment_scalars(vm, e);
     vminfod_cache_changed_locked(d);
@@ -122,6 +124,7 @@ static int apply_loaded(vminfod *d, const char *uuid, json_t *vm)
             free(e->text);
             e->text = text;
             e->len = len;
+            vminfod_vment_redact(vm, e);
             vminfod_vment_scalars(vm, e);
             text = NULL;
             vminfod_cache_changed_locked(d);

@@ -39,14 +39,28 @@ static void listener_drop(vminfod *d, struct vminfod_listener *l, const char *wh
     vminfod_log(d, "warn", "dropping events listener %s (%s): %s", l->uuid, l->ua ? l->ua : "-", why);
 }
 
+/* Lock held: the listener has bytes its client has not taken. */
+static bool has_pending(vminfod *d, const struct vminfod_listener *l)
+{
+    return l->head_off < l->head_len || vminfo_ring_get(&d->ring, l->next_seq) != NULL;
+}
+
 void vminfod_keepalive(vminfod *d)
 {
     struct wakes w = { 0 };
+    int64_t now = now_ms();
     pthread_mutex_lock(&d->lock);
     for (struct vminfod_listener *l = d->listeners; l; l = l->next) {
-        if (l->dead || l->closing || !l->ops || !l->ops->peer_gone || !l->ops->peer_gone(l->conn))
+        if (l->dead || l->closing)
             continue;
-        listener_drop(d, l, "the client went away");
+        /* A client that reads nothing while data waits holds a connection
+         * and its share of the history: dropped after stall_ms. */
+        if (d->opts.stall_ms > 0 && has_pending(d, l) && now - l->progress_ms > d->opts.stall_ms)
+            listener_drop(d, l, "the client has read nothing for too long");
+        else if (!l->ops || !l->ops->peer_gone || !l->ops->peer_gone(l->conn))
+            continue;
+        else
+            listener_drop(d, l, "the client went away");
         /* A suspended connection must run once for the server to reap it. */
         if (l->suspended) {
             l->suspended = 0;
@@ -79,17 +93,27 @@ static void listeners_after_push(vminfod *d, struct wakes *w)
     }
 }
 
-/* Lock held: appends the event (its "seq" added here) to the history and
- * tells the listeners. */
-void vminfod_event_push_locked(vminfod *d, json_t *ev, struct wakes *w)
+static char *event_line(json_t *ev, size_t *len)
 {
-    json_object_set_new(ev, "seq", json_integer(d->ring.next_seq));
-    char *line = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *line = json_compact(ev);
     size_t n = strlen(line);
     line = xrealloc(line, n + 2);
     line[n++] = '\n';
     line[n] = '\0';
-    vminfo_ring_push(&d->ring, line, n);
+    *len = n;
+    return line;
+}
+
+/* Lock held: appends the event (its "seq" added here) to the history, with
+ * its redacted line for the TCP view, and tells the listeners. */
+void vminfod_event_push_locked(vminfod *d, json_t *ev, struct wakes *w)
+{
+    json_object_set_new(ev, "seq", json_integer(d->ring.next_seq));
+    size_t n, rn = 0;
+    char *line = event_line(ev, &n);
+    cleanup_json json_t *rev = vminfod_redact_event(ev);
+    char *rline = rev ? event_line(rev, &rn) : NULL;
+    vminfo_ring_push2(&d->ring, line, n, rline, rn);
     listeners_after_push(d, w);
 }
 
@@ -124,26 +148,60 @@ static char *json_escape(const char *s, size_t len, size_t *outlen)
     return o;
 }
 
-struct vminfod_listener *vminfod_listener_new(vminfod *d, const char *ua, int has_since, long long since, char **only)
+/* Lock held: whether one more stream for req fits the caps (per transport:
+ * a TCP flood never counts against the unix socket). */
+static int over_caps(vminfod *d, const vminfod_req *req, const char **why)
 {
-    struct vminfod_listener *l = xcalloc(1, sizeof *l);
+    size_t all = 0, mine = 0;
+    for (struct vminfod_listener *l = d->listeners; l; l = l->next) {
+        if (l->dead || l->redact != req->redact)
+            continue;
+        all++;
+        if ((!l->peer && !req->peer) || (l->peer && req->peer && !strcmp(l->peer, req->peer)))
+            mine++;
+    }
+    if (d->opts.max_streams && all >= d->opts.max_streams) {
+        *why = "too many event streams, try again later";
+        return 503;
+    }
+    if (d->opts.max_client_streams && !req->trusted && mine >= d->opts.max_client_streams) {
+        *why = "too many event streams from this client";
+        return 429;
+    }
+    return 0;
+}
+
+struct vminfod_listener *vminfod_listener_new(vminfod *d, const vminfod_req *req, int has_since, long long since,
+                                              char **only, int *status, const char **why)
+{
     char date[32];
     struct vms_blob *blob = NULL;
     long long last;
     int resume;
 
-    uuid_new(l->uuid);
-    l->ua = ua ? xstrdup(ua) : NULL;
-    l->created = now_ms();
-    iso_time_ms(l->created, date);
-
     pthread_mutex_lock(&d->lock);
+    int over = over_caps(d, req, why);
+    if (over) {
+        pthread_mutex_unlock(&d->lock);
+        *status = over;
+        vminfod_log(d, "warn", "refusing an events stream from %s (%s): %s", req->peer ? req->peer : "-",
+                    req->user_agent ? req->user_agent : "-", *why);
+        return NULL;
+    }
+    struct vminfod_listener *l = xcalloc(1, sizeof *l);
+    uuid_new(l->uuid);
+    l->ua = req->user_agent ? xstrdup(req->user_agent) : NULL;
+    l->peer = req->peer ? xstrdup(req->peer) : NULL;
+    l->redact = req->redact;
+    l->trusted = req->trusted;
+    l->created = l->progress_ms = now_ms();
+    iso_time_ms(l->created, date);
     last = d->ring.next_seq - 1;
     resume = has_since && vminfo_ring_can_resume(&d->ring, since);
     if (resume) {
         l->next_seq = since + 1;
     } else {
-        blob = vminfod_vms_locked(d, only);
+        blob = vminfod_vms_locked(d, only, l->redact);
         l->next_seq = d->ring.next_seq;
     }
     l->next = d->listeners;
@@ -209,6 +267,7 @@ ssize_t vminfod_listener_read(vminfod *d, vminfod_listener *l, char *buf, size_t
             n = max;
         memcpy(buf, l->head + l->head_off, n);
         l->head_off += n;
+        l->progress_ms = now_ms();
         if (l->head_off == l->head_len) {
             free(l->head);
             l->head = NULL;
@@ -221,13 +280,16 @@ ssize_t vminfod_listener_read(vminfod *d, vminfod_listener *l, char *buf, size_t
         const vminfo_ring_ev *e = vminfo_ring_get(&d->ring, l->next_seq);
         if (!e)
             break;
-        size_t k = e->len - l->off;
+        const char *text = l->redact && e->rtext ? e->rtext : e->text;
+        size_t len = l->redact && e->rtext ? e->rlen : e->len;
+        size_t k = len - l->off;
         if (k > max - n)
             k = max - n;
-        memcpy(buf + n, e->text + l->off, k);
+        memcpy(buf + n, text + l->off, k);
         n += k;
         l->off += k;
-        if (l->off == e->len) {
+        l->progress_ms = now_ms();
+        if (l->off == len) {
             l->next_seq++;
             l->off = 0;
         }
@@ -264,6 +326,7 @@ void vminfod_listener_free(vminfod *d, vminfod_listener *l)
     pthread_mutex_unlock(&d->lock);
     free(l->head);
     free(l->ua);
+    free(l->peer);
     free(l);
 }
 

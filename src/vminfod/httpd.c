@@ -10,6 +10,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -95,6 +96,43 @@ static const char *arg_lookup(void *cls, const char *key)
     return MHD_lookup_connection_value(cls, MHD_GET_ARGUMENT_KIND, key);
 }
 
+/* Who is asking: the unix socket (root only by its mode) gets the full
+ * objects and is keyed by peer uid; TCP, reachable by every local user,
+ * gets the redacted view and is keyed by address.  Decided from the
+ * connection's own socket, so nothing can be misattributed. */
+static void classify(struct MHD_Connection *conn, vminfod_req *req, char *peer, size_t peerlen)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    req->redact = 1;
+    req->peer = NULL;
+    req->trusted = 0;
+    if (!ci || getsockname(ci->connect_fd, (struct sockaddr *)&ss, &sl) < 0)
+        return;
+    if (ss.ss_family == AF_UNIX) {
+        struct ucred cr;
+        socklen_t cl = sizeof cr;
+        req->redact = 0;
+        if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0) {
+            snprintf(peer, peerlen, "uid:%u", (unsigned)cr.uid);
+            req->peer = peer;
+            req->trusted = cr.uid == 0;
+        }
+        return;
+    }
+    sl = sizeof ss;
+    if (getpeername(ci->connect_fd, (struct sockaddr *)&ss, &sl) < 0)
+        return;
+    char a[INET6_ADDRSTRLEN] = "";
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, a, sizeof a);
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, a, sizeof a);
+    snprintf(peer, peerlen, "ip:%s", a);
+    req->peer = peer;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
 {
@@ -117,6 +155,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     *con_cls = h;
+    char peer[80];
+    classify(conn, &req, peer, sizeof peer);
     vminfod_handle(h->d, &req, &r);
     if (r.kind == VMINFOD_RESP_EVENTS) {
         struct evconn *ec = xcalloc(1, sizeof *ec);
@@ -150,6 +190,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     MHD_add_response_header(resp, "Content-Type", "application/json");
     MHD_add_response_header(resp, "X-Vminfod-Root", h->root);
+    if (req.redact)
+        MHD_add_response_header(resp, "X-Vminfod-Redacted", "true");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r.status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -200,7 +242,9 @@ static int open_unix(const char *path, vm_err *err)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return vm_err_sys(err, errno, "socket");
-    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 || listen(fd, 128) < 0) {
+    /* Root only: the socket serves every secret.  Made private between
+     * bind and listen, so nobody can connect while it is still open. */
+    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 || chmod(path, 0600) < 0 || listen(fd, 128) < 0) {
         int e = errno;
         close(fd);
         return vm_err_sys(err, e, "cannot listen on %s", path);

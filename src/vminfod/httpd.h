@@ -1,6 +1,13 @@
 /* vminfod's HTTP transport (libmicrohttpd): TCP and unix-socket listeners
  * in front of vminfod_handle(), and /events streaming with suspend/resume so
- * an idle or slow client costs nothing and never blocks anyone. */
+ * an idle or slow client costs nothing and never blocks anyone.
+ *
+ * Security: the unix socket is 0600 (root only) and serves whole VM
+ * objects; TCP (any local user can connect) serves the redacted view — no
+ * vnc_password, internal_metadata or customer_metadata *_pw — and marks
+ * every answer "X-Vminfod-Redacted: true".  `vminfod --listen none` turns
+ * TCP off.  Event streams are capped per client (uid / address) and per
+ * transport (vminfod_opts). */
 #ifndef VMINFOD_HTTPD_H
 #define VMINFOD_HTTPD_H
 

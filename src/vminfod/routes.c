@@ -89,6 +89,24 @@ static char **split_path(const char *path, size_t *n)
     return segs;
 }
 
+/* ?fields= without the secret ones in the TCP view (a field asked for and
+ * not there is simply absent, as for a VM without it). */
+static char *visible_fields(const char *fields, int redact)
+{
+    if (!redact)
+        return xstrdup(fields);
+    cleanup_strv char **f = strv_split(fields, ",");
+    size_t k = 0;
+    for (size_t i = 0; f[i]; i++) {
+        if (vminfod_secret_field(f[i]))
+            free(f[i]);
+        else
+            f[k++] = f[i];
+    }
+    f[k] = NULL;
+    return strv_join(f, ",");
+}
+
 void vminfod_handle(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
 {
     size_t n;
@@ -106,8 +124,9 @@ void vminfod_handle(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
         cleanup_json json_t *st = vminfod_status_json(d, full != NULL);
         respond_json(resp, 200, st);
     } else if (n == 1 && !strcmp(seg[0], "vms") && req->arg && req->arg(req->arg_cls, "fields")) {
+        cleanup_free char *fields = visible_fields(req->arg(req->arg_cls, "fields"), req->redact);
         pthread_mutex_lock(&d->lock);
-        struct vms_blob *b = vminfod_vms_fields_locked(d, req->arg(req->arg_cls, "fields"));
+        struct vms_blob *b = vminfod_vms_fields_locked(d, fields);
         pthread_mutex_unlock(&d->lock);
         resp->status = 200;
         resp->blob = b;
@@ -115,7 +134,7 @@ void vminfod_handle(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
         resp->len = b->len;
     } else if (n == 1 && !strcmp(seg[0], "vms")) {
         pthread_mutex_lock(&d->lock);
-        struct vms_blob *b = vminfod_vms_locked(d, NULL);
+        struct vms_blob *b = vminfod_vms_locked(d, NULL, req->redact);
         pthread_mutex_unlock(&d->lock);
         resp->status = 200;
         resp->blob = b;
@@ -125,7 +144,9 @@ void vminfod_handle(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
         char *text = NULL;
         pthread_mutex_lock(&d->lock);
         struct vment *e = strmap_get(d->cache, seg[1]);
-        if (e)
+        if (e && req->redact && e->rtext)
+            text = xstrndup(e->rtext, e->rlen);
+        else if (e)
             text = xstrndup(e->text, e->len);
         pthread_mutex_unlock(&d->lock);
         if (text)
@@ -152,9 +173,17 @@ void vminfod_handle(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
                 return;
             }
         }
+        int status = 200;
+        const char *why = NULL;
+        vminfod_listener *l = vminfod_listener_new(d, req, since != NULL, (long long)s, only, &status, &why);
+        if (!l) {
+            cleanup_json json_t *e = json_pack("{s:s}", "error", why);
+            respond_json(resp, status, e);
+            return;
+        }
         resp->status = 200;
         resp->kind = VMINFOD_RESP_EVENTS;
-        resp->listener = vminfod_listener_new(d, req->user_agent, since != NULL, (long long)s, only);
+        resp->listener = l;
     } else {
         set_body(resp, 404, xstrdup("Unsupported URL Path"));
     }

@@ -18,6 +18,9 @@ void vminfod_opts_default(vminfod_opts *o)
     o->ring_events = 4096;
     o->ring_bytes = 2u << 20;
     o->client_buffer = 2u << 20;
+    o->max_streams = 256;
+    o->max_client_streams = 32;
+    o->stall_ms = 60000;
 }
 
 void vminfod_log(vminfod *d, const char *level, const char *fmt, ...)

@@ -49,6 +49,16 @@ typedef struct vminfod_opts {
     size_t ring_events; /* event history kept for ?since; default 4096 */
     size_t ring_bytes; /* ... and its byte bound; default 4 MiB */
     size_t client_buffer; /* per-listener unsent bytes before disconnect; 4 MiB */
+    /* Event stream caps, counted per transport (TCP, unix socket), so
+     * streams held by local users over TCP never lock out root's unix
+     * socket: at most max_streams streams (503 beyond), at most
+     * max_client_streams per client — TCP address or unix peer uid; root
+     * on the unix socket is exempt — (429 beyond).  Defaults 256 and 32;
+     * other requests are always answered. */
+    size_t max_streams, max_client_streams;
+    /* A stream with unsent data whose client has read nothing for this
+     * long is dropped (a client that never reads); default 60000. */
+    int stall_ms;
 } vminfod_opts;
 
 void vminfod_opts_default(vminfod_opts *o);
@@ -92,6 +102,14 @@ typedef struct vminfod_req {
     const char *(*arg)(void *cls, const char *key);
     void *arg_cls;
     const char *user_agent; /* may be NULL */
+    /* Set by the transport.  redact: the TCP view — secrets (vnc_password,
+     * internal_metadata, customer_metadata *_pw) are never served (see
+     * redact.c).  peer: the client for the stream caps ("ip:<addr>",
+     * "uid:<n>"; NULL: unknown, counted together); trusted: root on the
+     * unix socket (no per-client cap). */
+    int redact;
+    const char *peer;
+    int trusted;
 } vminfod_req;
 
 enum { VMINFOD_RESP_BODY = 0, VMINFOD_RESP_EVENTS };
@@ -107,7 +125,8 @@ typedef struct vminfod_resp {
     vminfod_listener *listener; /* EVENTS: registered, owned by the transport */
 } vminfod_resp;
 
-/* Routes one request (I2–I9).  Never fails: errors become responses. */
+/* Routes one request (I2–I9).  Never fails: errors become responses (an
+ * /events over the caps is a 429 or 503 with {"error"}). */
 void vminfod_handle(vminfod *d, const vminfod_req *req, vminfod_resp *resp);
 /* Frees body/blob (not the listener). */
 void vminfod_resp_free(vminfod_resp *resp);

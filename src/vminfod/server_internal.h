@@ -25,6 +25,9 @@
 struct vment {
     char *text;
     size_t len;
+    /* The same without secrets (the TCP view); NULL when it has none. */
+    char *rtext;
+    size_t rlen;
     /* Top-level scalar properties for /vms?fields=, packed as
      * "key\0<value as JSON>\0..." (a few hundred bytes per VM). */
     char *scalars;
@@ -52,6 +55,10 @@ struct vminfod_listener {
     long long next_seq; /* next ring event to send */
     size_t off; /* bytes of it already sent */
     int dead, closing, suspended;
+    int redact; /* the TCP view: redacted lines and ready snapshot */
+    int trusted; /* root on the unix socket: no per-client cap */
+    char *peer; /* "ip:<addr>", "uid:<n>" or NULL */
+    int64_t progress_ms; /* when the client last took bytes */
     const vminfod_listener_ops *ops;
     void *conn;
 };
@@ -102,8 +109,9 @@ json_t *vminfod_refresh_many(vminfod *d, json_t *uuids);
 /* Lock held: the cached VMs changed, so a kept /vms?fields= answer is stale. */
 void vminfod_cache_changed_locked(vminfod *d);
 /* Lock held: "[<vm>,...]" of the VMs in only (uuids; NULL: every VM),
- * sorted by uuid; a new blob the caller releases. */
-struct vms_blob *vminfod_vms_locked(vminfod *d, char **only);
+ * sorted by uuid, redacted for the TCP view; a new blob the caller
+ * releases. */
+struct vms_blob *vminfod_vms_locked(vminfod *d, char **only, int redact);
 /* Lock held: /vms?fields=<fields> (kept until the cache changes); a
  * reference the caller releases. */
 struct vms_blob *vminfod_vms_fields_locked(vminfod *d, const char *fields);
@@ -117,8 +125,22 @@ void vminfod_vment_scalars(json_t *vm, struct vment *e);
  * the lock is released). */
 void vminfod_event_push_locked(vminfod *d, json_t *ev, struct wakes *w);
 void vminfod_wakes_run(struct wakes *w);
-/* A new listener from ?since / ?vms= (registered; see server.h). */
-struct vminfod_listener *vminfod_listener_new(vminfod *d, const char *ua, int has_since, long long since, char **only);
+/* A new listener from ?since / ?vms= (registered; see server.h), or NULL
+ * with *status 429/503 and *why set when the request is over the caps. */
+struct vminfod_listener *vminfod_listener_new(vminfod *d, const vminfod_req *req, int has_since, long long since,
+                                              char **only, int *status, const char **why);
+
+/* ---- redact.c ---- */
+
+/* A top-level property the TCP view never serves. */
+bool vminfod_secret_field(const char *name);
+/* A copy of vm without its secrets, or NULL when it has none. */
+json_t *vminfod_redact_vm(json_t *vm);
+/* A copy of an event without secrets (in vm and changes), or NULL when it
+ * carries none. */
+json_t *vminfod_redact_event(json_t *ev);
+/* Lock held: sets e->rtext from vm (NULL when nothing to hide). */
+void vminfod_vment_redact(json_t *vm, struct vment *e);
 
 /* ---- status.c ---- */
 

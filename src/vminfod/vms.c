@@ -111,7 +111,7 @@ static struct vms_blob *blob_new(size_t cap)
 /* Lock held.  Concatenation of the cached texts of the VMs in `only`
  * (uuids; NULL: every VM), sorted by uuid.  Not kept: it costs a memcpy per
  * request, and holding it would double the daemon's memory. */
-struct vms_blob *vminfod_vms_locked(vminfod *d, char **only)
+struct vms_blob *vminfod_vms_locked(vminfod *d, char **only, int redact)
 {
     size_t n, total = 3;
     struct sortent *v;
@@ -136,10 +136,12 @@ struct vms_blob *vminfod_vms_locked(vminfod *d, char **only)
     char *p = b->data;
     *p++ = '[';
     for (size_t i = 0; i < n; i++) {
+        const struct vment *e = v[i].e;
+        bool r = redact && e->rtext;
         if (i)
             *p++ = ',';
-        memcpy(p, v[i].e->text, v[i].e->len);
-        p += v[i].e->len;
+        memcpy(p, r ? e->rtext : e->text, r ? e->rlen : e->len);
+        p += r ? e->rlen : e->len;
     }
     *p++ = ']';
     *p = '\0';

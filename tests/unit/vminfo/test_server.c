@@ -56,6 +56,19 @@ static int setup(void **state)
     return setup_opts(state, 4096, 4u << 20);
 }
 
+static int setup_stall(void **state)
+{
+    setup_opts(state, 4096, 4u << 20);
+    struct fx *f = *state;
+    vminfod_free(f->d);
+    vm_err err = VM_ERR_INIT;
+    vminfod_opts o;
+    vminfod_opts_default(&o);
+    o.stall_ms = 1000;
+    assert_int_equal(vminfod_new(&f->ctx, &f->loader, &o, &f->d, &err), 0);
+    return 0;
+}
+
 static int setup_small(void **state)
 {
     return setup_opts(state, 4, 2048);
@@ -83,9 +96,25 @@ static const char *query_arg(void *cls, const char *key)
     return buf;
 }
 
+/* A request as the TCP (redact) or unix transport would make it. */
+static void get_as(struct fx *f, const char *path, const char *query, int redact, const char *peer, vminfod_resp *r)
+{
+    vminfod_req req = { .method = "GET",
+                        .path = path,
+                        .arg = query_arg,
+                        .arg_cls = (void *)query,
+                        .user_agent = "unit-test",
+                        .redact = redact,
+                        .peer = peer,
+                        .trusted = peer && !strcmp(peer, "uid:0") };
+    vminfod_handle(f->d, &req, r);
+}
+
 static void get(struct fx *f, const char *method, const char *path, const char *query, vminfod_resp *r)
 {
-    vminfod_req req = { method, path, query_arg, (void *)query, "unit-test" };
+    vminfod_req req = {
+        .method = method, .path = path, .arg = query_arg, .arg_cls = (void *)query, .user_agent = "unit-test"
+    };
     vminfod_handle(f->d, &req, r);
 }
 
@@ -384,6 +413,163 @@ static void test_slow_client(void **state)
     vminfod_listener_free(f->d, fast);
 }
 
+#define SECRET_VM \
+    "{\"alias\":\"s\",\"vnc_password\":\"VNCSECRET\",\"internal_metadata\":{\"k\":\"INTSECRET\"}," \
+    "\"customer_metadata\":{\"root_pw\":\"PWSECRET\",\"role\":\"web\"}}"
+
+static bool has_secret(const char *s, size_t n)
+{
+    return memmem(s, n, "SECRET", 6) != NULL;
+}
+
+/* Issue 14 #5: the TCP view never shows vnc_password, internal_metadata or
+ * customer_metadata *_pw — in /vms, /vms/<uuid>, ?fields=, the ready line
+ * and modify events — while the unix view shows everything. */
+static void test_redact(void **state)
+{
+    struct fx *f = *state;
+    vminfod_resp r;
+    put_vm(f, U1, SECRET_VM);
+    vminfod_refresh_all(f->d, "startup");
+    const char *paths[] = { "/vms", "/vms/" U1, "/vms", NULL };
+    const char *queries[] = { NULL, NULL, "fields=alias,vnc_password,uuid", NULL };
+    for (size_t i = 0; paths[i]; i++) {
+        get_as(f, paths[i], queries[i], 1, "ip:127.0.0.1", &r);
+        assert_int_equal(r.status, 200);
+        assert_false(has_secret(r.body, r.len));
+        if (i != 2) /* what is not secret is still there */
+            assert_non_null(memmem(r.body, r.len, "\"role\":\"web\"", 12));
+        vminfod_resp_free(&r);
+        get_as(f, paths[i], queries[i], 0, "uid:0", &r);
+        assert_int_equal(r.status, 200);
+        assert_true(has_secret(r.body, r.len));
+        vminfod_resp_free(&r);
+    }
+    get_as(f, "/events", NULL, 1, "ip:127.0.0.1", &r);
+    vminfod_listener *tcp = r.listener;
+    get_as(f, "/events", NULL, 0, "uid:0", &r);
+    vminfod_listener *local = r.listener;
+    cleanup_free char *t0 = drain(f, tcp, NULL);
+    cleanup_free char *u0 = drain(f, local, NULL);
+    assert_false(has_secret(t0, strlen(t0)));
+    assert_true(has_secret(u0, strlen(u0)));
+    /* a change of every secret, and of a harmless key */
+    put_vm(f, U1,
+           "{\"alias\":\"s2\",\"vnc_password\":\"VNCSECRET2\",\"internal_metadata\":{\"k\":\"INTSECRET2\"},"
+           "\"customer_metadata\":{\"root_pw\":\"PWSECRET2\",\"role\":\"web\",\"x_pw\":\"NEWSECRET\"}}");
+    vminfod_refresh_vm(f->d, U1);
+    put_vm(f, U1, "{\"alias\":\"s3\"}");
+    vminfod_refresh_vm(f->d, U1);
+    cleanup_free char *t1 = drain(f, tcp, NULL);
+    cleanup_free char *u1 = drain(f, local, NULL);
+    assert_false(has_secret(t1, strlen(t1)));
+    assert_non_null(strstr(t1, "\"s2\""));
+    assert_non_null(strstr(t1, "\"s3\""));
+    assert_true(has_secret(u1, strlen(u1)));
+    vminfod_listener_free(f->d, tcp);
+    vminfod_listener_free(f->d, local);
+}
+
+/* Issue 14 #12: streams are capped per client and per transport with a
+ * clear 429/503; other requests and root's unix socket still work; a
+ * stream whose client reads nothing is dropped after stall_ms. */
+static void test_stream_caps(void **state)
+{
+    struct fx *f = *state;
+    vminfod_resp r;
+    vminfod_listener *l[300];
+    size_t n = 0;
+    vminfod_refresh_all(f->d, "startup");
+    for (int i = 0; i < 32; i++) {
+        get_as(f, "/events", NULL, 1, "ip:127.0.0.1", &r);
+        assert_int_equal(r.status, 200);
+        l[n++] = r.listener;
+    }
+    get_as(f, "/events", NULL, 1, "ip:127.0.0.1", &r);
+    assert_int_equal(r.status, 429);
+    assert_null(r.listener);
+    assert_non_null(strstr(r.body, "too many event streams"));
+    vminfod_resp_free(&r);
+    /* another client, and everything else, still served */
+    get_as(f, "/ping", NULL, 1, "ip:127.0.0.1", &r);
+    assert_int_equal(r.status, 200);
+    vminfod_resp_free(&r);
+    for (int i = 0; n < 256; i++) {
+        char peer[32];
+        snprintf(peer, sizeof peer, "ip:10.0.0.%d", i / 32);
+        get_as(f, "/events", NULL, 1, peer, &r);
+        assert_int_equal(r.status, 200);
+        l[n++] = r.listener;
+    }
+    get_as(f, "/events", NULL, 1, "ip:10.9.9.9", &r);
+    assert_int_equal(r.status, 503);
+    vminfod_resp_free(&r);
+    /* the unix socket counts apart; root is not capped per client */
+    for (int i = 0; i < 40; i++) {
+        get_as(f, "/events", NULL, 0, "uid:0", &r);
+        assert_int_equal(r.status, 200);
+        l[n++] = r.listener;
+    }
+    while (n)
+        vminfod_listener_free(f->d, l[--n]);
+}
+
+static void test_stall(void **state)
+{
+    struct fx *f = *state;
+    vminfod_resp r;
+    vminfod_refresh_all(f->d, "startup");
+    get_as(f, "/events", NULL, 1, "ip:127.0.0.1", &r);
+    vminfod_listener *never = r.listener; /* its ready line is never read */
+    get_as(f, "/events", NULL, 1, "ip:127.0.0.1", &r);
+    vminfod_listener *idle = r.listener; /* reads, then just waits */
+    free(drain(f, idle, NULL));
+    usleep(1200 * 1000);
+    vminfod_keepalive(f->d);
+    char b[64];
+    assert_int_equal(vminfod_listener_read(f->d, never, b, sizeof b), -2);
+    assert_int_equal(vminfod_listener_read(f->d, idle, b, sizeof b), 0);
+    vminfod_listener_free(f->d, never);
+    vminfod_listener_free(f->d, idle);
+}
+
+/* Issue 14 #14: hostile ?since values are answered without overflow: the
+ * int64 extremes resync, anything outside int64 is a 400. */
+static void test_since_extremes(void **state)
+{
+    struct fx *f = *state;
+    vminfod_resp r;
+    static const char *const resync[] = { "since=9223372036854775807", "since=-9223372036854775808",
+                                          "since=9223372036854775806", NULL };
+    static const char *const bad[] = { "since=9223372036854775808",
+                                       "since=-9223372036854775809",
+                                       "since=99999999999999999999999",
+                                       "since=1x",
+                                       "since=",
+                                       NULL };
+
+    vminfod_refresh_all(f->d, "startup");
+    for (size_t i = 0; resync[i]; i++) {
+        get(f, "GET", "/events", resync[i], &r);
+        assert_int_equal(r.status, 200);
+        cleanup_free char *t = drain(f, r.listener, NULL);
+        vminfod_listener_free(f->d, r.listener);
+        cleanup_json json_t *h = line(t, 0);
+        assert_string_equal(json_string_value(json_object_get(h, "type")), "resync");
+    }
+    for (size_t i = 0; bad[i]; i++) {
+        get(f, "GET", "/events", bad[i], &r);
+        assert_int_equal(r.status, 400);
+        assert_null(r.listener);
+        vminfod_resp_free(&r);
+    }
+    vminfo_ring ring;
+    vminfo_ring_init(&ring, 2, 100, INT64_MAX - 1);
+    assert_false(vminfo_ring_can_resume(&ring, INT64_MAX));
+    assert_true(vminfo_ring_can_resume(&ring, INT64_MAX - 2));
+    vminfo_ring_free(&ring);
+}
+
 static void test_ring(void **state)
 {
     (void)state;
@@ -424,6 +610,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_since, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_slow_client, setup_small, teardown),
         cmocka_unit_test(test_ring),
+        cmocka_unit_test_setup_teardown(test_since_extremes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_caps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stall, setup_stall, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
