@@ -363,7 +363,7 @@ int ct_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
         vm_log(ctx, "info", "container %s: %s", uuid, json_string_value(note));
 
     /* Everything checked: from here on we change state. */
-    if (mkdir_p(p.rundir, 0755, err) < 0 || rm_rf(p.lxcpath, err) < 0)
+    if (mkdir_p(p.rundir, 0700, err) < 0 || rm_rf(p.lxcpath, err) < 0)
         return -1;
     cleanup_free char *cdir = xasprintf("%s/%s", p.lxcpath, uuid);
     if (mkdir_p(cdir, 0711, err) < 0)

@@ -98,7 +98,7 @@ static void __attribute__((noreturn)) supervise(const char *rundir, char **argv,
     signal(SIGPIPE, SIG_IGN);
 
     snprintf(path, sizeof path, "%s/qemu.log", rundir);
-    int logfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int logfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (logfd < 0 || nullfd < 0) {
         status_write(status_fd, "E cannot open qemu.log\n");
@@ -505,7 +505,11 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
 
     /* ---- runtime directory: nothing of a previous run survives ---- */
     cleanup_free char *rundir = vm_ctx_vm_rundir(ctx, uuid);
-    if (mkdir_p(rundir, 0755, err) < 0) {
+    /* Root only: the console log and sockets are the VM's secrets (QEMU
+     * gets descriptors, it needs no access here). */
+    if (mkdir_p(rundir, 0700, err) < 0 || chmod(rundir, 0700) < 0) {
+        if (!err->msg[0])
+            vm_err_sys(err, errno, "chmod %s", rundir);
         close_fds(fdv, spec.nfds);
         return -1;
     }
@@ -534,7 +538,7 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     {
         cleanup_free char *cmd = strv_join(argv, " ");
         cleanup_free char *head = xasprintf("# vmadm: starting VM %s with accel %s\n# %s\n", uuid, accel, cmd);
-        if (write_run(logpath, head, 0644, err) < 0) {
+        if (write_run(logpath, head, 0600, err) < 0) {
             close_fds(fdv, spec.nfds);
             return -1;
         }
