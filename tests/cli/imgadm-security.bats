@@ -36,7 +36,7 @@ EOT
 state() {
     imgadm list -H -o uuid,name
     vmstore list -H -t all -o name 2>/dev/null || true
-    (cd "$VMADM_ROOT" && find var/imgadm var/vmstore -type f ! -name '*.lock' 2>/dev/null | sort)
+    (cd "$VMADM_ROOT" && find var/imgadm var/vmstore -type f ! -name '*.lock' ! -name pool.json.prev ! -name reserve 2>/dev/null | sort)
 }
 
 refused() {
@@ -283,6 +283,8 @@ volume_is() {
     head -c 30M /dev/urandom > "$F/r/big"
     tar -C "$F/r" -cf "$F/big.tar" .
     write_manifest $TAR_IMG zone-dataset "$F/big.tar" none
+    # the pool exists (with its delete reserve) before the baseline
+    vmstore list >/dev/null
     local free0; free0=$(df --output=avail "$VMADM_ROOT/var/vmstore" | tail -1)
     refused 'cannot extract "big": cannot write: No space left on device' \
         install -m "$F/$TAR_IMG.json" -f "$F/big.tar"

@@ -35,7 +35,7 @@ EOT
 state() {
     imgadm list -H -o uuid,name
     vmstore list -H -t all -o name 2>/dev/null || true
-    (cd "$VMADM_ROOT" && find var/imgadm var/vmstore -type f ! -name '*.lock' 2>/dev/null | sort)
+    (cd "$VMADM_ROOT" && find var/imgadm var/vmstore -type f ! -name '*.lock' ! -name pool.json.prev ! -name reserve 2>/dev/null | sort)
     (cd "$VMADM_ROOT" && find . -path ./var -prune -o -print 2>/dev/null | sort)
 }
 
