@@ -5,6 +5,7 @@
 # by a kill -9.  Each test is the attack; it must fail and change nothing.
 
 load helpers
+load fixtures/imgadm-lib
 
 IMG=6d2b1e80-8c4f-4b57-a4f6-0c2b0e5c7a11
 TAR_IMG=0b9d4c1e-3a5f-4e2d-9c8b-7f6e5d4c3b2a
@@ -19,36 +20,6 @@ teardown() {
     [ -n "${BG:-}" ] && kill -9 "$BG" 2>/dev/null
     for m in "${MNT[@]}"; do umount -l "$m" 2>/dev/null || true; done
     vm_teardown_root
-}
-
-# write_manifest UUID TYPE FILE COMPRESSION [IMAGE_SIZE_MIB]
-write_manifest() {
-    local uuid=$1 type=$2 file=$3 comp=$4 size=${5:-} isz=""
-    [ -n "$size" ] && isz="\"image_size\": $size,"
-    cat > "$F/$uuid.json" <<EOT
-{"v": 2, "uuid": "$uuid", "name": "sec-$comp", "version": "1.0", "type": "$type", "os": "linux", $isz
- "files": [{"sha1": "$(sha1sum "$file" | cut -d' ' -f1)", "size": $(stat -c %s "$file"), "compression": "$comp"}],
- "requirements": {}}
-EOT
-}
-
-# Everything an install could leave behind.
-state() {
-    imgadm list -H -o uuid,name
-    vmstore list -H -t all -o name 2>/dev/null || true
-    (cd "$VMADM_ROOT" && find var/imgadm var/vmstore -type f ! -name '*.lock' ! -name pool.json.prev ! -name reserve 2>/dev/null | sort)
-}
-
-refused() {
-    local msg=$1; shift
-    local before after
-    before=$(state)
-    run imgadm "$@"
-    echo "status=$status output=$output"
-    [ "$status" -eq 1 ]
-    [[ "$output" == *"$msg"* ]]
-    after=$(state)
-    [ "$before" = "$after" ]
 }
 
 # install_paused MANIFEST FILE: starts an install that stops once the file

@@ -3,6 +3,7 @@
 # tarballs), get/list/delete, create, and every refusal leaving no trace.
 
 load helpers
+load fixtures/imgadm-lib
 
 IMG=6d2b1e80-8c4f-4b57-a4f6-0c2b0e5c7a11
 TAR_IMG=0b9d4c1e-3a5f-4e2d-9c8b-7f6e5d4c3b2a
@@ -14,29 +15,6 @@ setup() {
 
 teardown() {
     vm_teardown_root
-}
-
-# write_manifest UUID TYPE FILE COMPRESSION [IMAGE_SIZE_MIB] [extra json]
-write_manifest() {
-    local uuid=$1 type=$2 file=$3 comp=$4 size=${5:-} extra=${6:-}
-    local sha bytes isz=""
-    sha=$(sha1sum "$file" | cut -d' ' -f1)
-    bytes=$(stat -c %s "$file")
-    [ -n "$size" ] && isz="\"image_size\": $size,"
-    cat > "$F/$uuid.json" <<EOT
-{"v": 2, "uuid": "$uuid", "name": "img-$comp", "version": "1.2.3", "type": "$type",
- "os": "linux", "published_at": "2024-01-02T03:04:05.000Z", $isz $extra
- "files": [{"sha1": "$sha", "size": $bytes, "compression": "$comp"}],
- "requirements": {}}
-EOT
-}
-
-# Everything an install could leave behind: images, datasets, data files.
-state() {
-    imgadm list -H -o uuid,name
-    vmstore list -H -t all -o name 2>/dev/null || true
-    (cd "$VMADM_ROOT" && find var/imgadm var/vmstore -type f ! -name '*.lock' ! -name pool.json.prev ! -name reserve 2>/dev/null | sort)
-    (cd "$VMADM_ROOT" && find . -path ./var -prune -o -print 2>/dev/null | sort)
 }
 
 # A small zone root tarball.
@@ -149,20 +127,6 @@ make_rootfs() {
     [ "$status" -eq 0 ]
     run imgadm list -H -o type
     [ "$output" = lx-dataset ]
-}
-
-# refused CMD... : runs an install that must fail with MESSAGE and change nothing.
-refused() {
-    local msg=$1; shift
-    local before after
-    before=$(state)
-    run imgadm "$@"
-    echo "status=$status output=$output"
-    [ "$status" -eq 1 ]
-    [[ "$output" == *"$msg"* ]]
-    [ "${#lines[@]}" -eq 1 ]
-    after=$(state)
-    [ "$before" = "$after" ]
 }
 
 @test "lying manifests change nothing: sha1, size, compression, type" {
