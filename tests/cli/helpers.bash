@@ -47,3 +47,24 @@ allow_host_dir() {
     mkdir -p "$VMADM_ROOT/etc"
     echo "$1" >> "$VMADM_ROOT/etc/hvm-paths.allow"
 }
+
+# wait_for CMD...: retries CMD for up to 15 s (quietly); fails saying what.
+wait_for() {
+    local i
+    for i in $(seq 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
+    echo "timed out waiting for: $*" >&2
+    return 1
+}
+
+# start_vminfod [ARGS...]: a vminfod for this root on a free TCP port, its
+# log in $BATS_TEST_TMPDIR/vminfod.log; sets VMINFOD_PID, exports
+# VMINFOD_ADDR (also in $ADDR) once it answers /ping.
+start_vminfod() {
+    rm -f "$VMADM_ROOT/run/vminfod.addr"
+    vminfod --listen 127.0.0.1:0 "$@" 2>>"$BATS_TEST_TMPDIR/vminfod.log" 3>&- &
+    VMINFOD_PID=$!
+    wait_for test -s "$VMADM_ROOT/run/vminfod.addr"
+    ADDR=$(cat "$VMADM_ROOT/run/vminfod.addr")
+    export VMINFOD_ADDR=$ADDR
+    wait_for curl -sf "http://$ADDR/ping"
+}

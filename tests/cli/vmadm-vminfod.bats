@@ -44,23 +44,7 @@ teardown() {
     vm_teardown_root
 }
 
-wait_for() {
-    local i
-    for i in $(seq 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
-    echo "timed out waiting for: $*" >&2
-    return 1
-}
 
-# start_vminfod [ARGS...]: the daemon for this root; exports VMINFOD_ADDR.
-start_vminfod() {
-    rm -f "$VMADM_ROOT/run/vminfod.addr"
-    vminfod --listen 127.0.0.1:0 "$@" 2>>"$F/vminfod.log" 3>&- &
-    VMINFOD_PID=$!
-    wait_for test -s "$VMADM_ROOT/run/vminfod.addr"
-    ADDR=$(cat "$VMADM_ROOT/run/vminfod.addr")
-    export VMINFOD_ADDR=$ADDR
-    wait_for curl -sf "http://$ADDR/ping"
-}
 stop_vminfod() {
     kill "$VMINFOD_PID"; wait "$VMINFOD_PID" 2>/dev/null || true
     VMINFOD_PID=""

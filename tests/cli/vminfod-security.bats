@@ -34,22 +34,7 @@ as_nobody() {
     setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
 }
 
-wait_for() {
-    local i
-    for i in $(seq 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
-    echo "timed out waiting for: $*" >&2
-    return 1
-}
 
-start_vminfod() {
-    rm -f "$VMADM_ROOT/run/vminfod.addr"
-    vminfod --listen 127.0.0.1:0 "$@" 2>>"$F/vminfod.log" 3>&- &
-    VMINFOD_PID=$!
-    wait_for test -s "$VMADM_ROOT/run/vminfod.addr"
-    ADDR=$(cat "$VMADM_ROOT/run/vminfod.addr")
-    export VMINFOD_ADDR=$ADDR
-    wait_for curl -sf "http://$ADDR/ping"
-}
 
 mk_secret_vm() {
     VMINFOD_ADDR=none vmadm create 2>/dev/null <<EOT

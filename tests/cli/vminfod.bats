@@ -30,25 +30,7 @@ put_vm() {
     mv "$VMADM_ROOT/etc/vms/$1/.tmp.vm.json" "$VMADM_ROOT/etc/vms/$1/vm.json"
 }
 
-# wait_for CMD...: retries for up to 15 s (no timing is asserted).
-wait_for() {
-    local i
-    for i in $(seq 300); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.05
-    done
-    echo "timed out waiting for: $*" >&2
-    return 1
-}
 
-start_vminfod() {
-    rm -f "$VMADM_ROOT/run/vminfod.addr"
-    vminfod --listen 127.0.0.1:0 --loader files "$@" 2>>"$BATS_TEST_TMPDIR/vminfod.log" 3>&- &
-    VMINFOD_PID=$!
-    wait_for test -s "$VMADM_ROOT/run/vminfod.addr"
-    ADDR=$(cat "$VMADM_ROOT/run/vminfod.addr")
-    export VMINFOD_ADDR=$ADDR
-}
 
 # events_to FILE [QUERY]: raw /events stream into FILE in the background.
 events_to() {
@@ -61,7 +43,7 @@ lines_matching() { grep -c "$2" "$1" || true; }
 
 @test "vminfod: /ping, /status, /vms, /vms/<uuid>, 404s, other methods 400 (I1-I8)" {
     put_vm $U1 '{"alias":"web0","zone_state":"installed"}'
-    start_vminfod
+    start_vminfod --loader files
 
     run curl -s -i "http://$ADDR/ping"
     [[ "$output" == *"HTTP/1.1 200"* ]]
@@ -99,7 +81,7 @@ lines_matching() { grep -c "$2" "$1" || true; }
 
 @test "vminfo: ping, vms, vm, usage and exit codes (I23-I26)" {
     put_vm $U1 '{"alias":"web0"}'
-    start_vminfod
+    start_vminfod --loader files
 
     run vminfo ping
     [ "$status" -eq 0 ] && [ "$output" = "pong" ]
@@ -142,7 +124,7 @@ lines_matching() { grep -c "$2" "$1" || true; }
 
 @test "vminfod: hand edits appear on /events with the right changes; create and delete (I9-I12)" {
     put_vm $U1 '{"alias":"web0","disks":[{"path":"/d0","size":10}],"nics":[{"mac":"aa","ip":"1.1.1.1"}]}'
-    start_vminfod
+    start_vminfod --loader files
     events_to "$BATS_TEST_TMPDIR/ev"
     head -1 "$BATS_TEST_TMPDIR/ev" | jq -e ".type == \"ready\" and (.vms | type == \"string\")
         and (.vms | fromjson | .[0].uuid == \"$U1\") and (.seq | type == \"number\")"
@@ -179,7 +161,7 @@ lines_matching() { grep -c "$2" "$1" || true; }
 
 @test "vminfod: config replaced by rename (also across filesystems) is not a delete (I29)" {
     put_vm $U1 '{"alias":"web0"}'
-    start_vminfod
+    start_vminfod --loader files
     events_to "$BATS_TEST_TMPDIR/ev"
     # identical copy from another filesystem, moved over the original
     cp "$VMADM_ROOT/etc/vms/$U1/vm.json" /dev/shm/vminfod-bats-$$.json
@@ -203,7 +185,7 @@ lines_matching() { grep -c "$2" "$1" || true; }
     # a daemonised process (reparented, so it is reaped when it dies)
     ( sleep 1000 3>&- & echo $! > "$VMADM_ROOT/run/vms/$U1/pid" )
     pid=$(cat "$VMADM_ROOT/run/vms/$U1/pid")
-    start_vminfod
+    start_vminfod --loader files
     curl -s "http://$ADDR/vms/$U1" | jq -e ".state == \"running\" and .pid == $pid"
     events_to "$BATS_TEST_TMPDIR/ev"
     kill "$pid"
@@ -216,7 +198,7 @@ lines_matching() { grep -c "$2" "$1" || true; }
     [ "$max" -le 100000 ] || skip "fs.inotify.max_queued_events=$max too large to overflow"
     put_vm $U1 '{"alias":"start"}'
     put_vm $U2 '{"alias":"other"}'
-    start_vminfod --rescan 3600
+    start_vminfod --loader files --rescan 3600
     events_to "$BATS_TEST_TMPDIR/ev"
     # Freeze the daemon so the kernel queue really fills, then flood it.
     kill -STOP "$VMINFOD_PID"
@@ -240,7 +222,7 @@ lines_matching() { grep -c "$2" "$1" || true; }
 
 @test "vminfod: a burst of 2000 changes ends in the right state" {
     put_vm $U1 '{"alias":"a0","n":0}'
-    start_vminfod
+    start_vminfod --loader files
     events_to "$BATS_TEST_TMPDIR/ev"
     for i in $(seq 2000); do put_vm $U1 "{\"alias\":\"a0\",\"n\":$i}"; done
     wait_for sh -c "curl -s http://$ADDR/vms/$U1 | jq -e '.n == 2000'"
@@ -252,7 +234,7 @@ lines_matching() { grep -c "$2" "$1" || true; }
 @test "vminfod: a client that stops reading is dropped without delaying another (bounded buffer)" {
     pad=$(head -c 30000 /dev/zero | tr '\0' x)
     put_vm $U1 "{\"alias\":\"a\",\"n\":0,\"pad\":\"$pad\"}"
-    start_vminfod --client-buffer 262144
+    start_vminfod --loader files --client-buffer 262144
     # stuck client: sends the request, never reads
     python3 -c "
 import socket, sys, time
@@ -278,7 +260,7 @@ time.sleep(120)
 
 @test "vminfod: resume with ?since= replays missed events; too old a seq gets a resync" {
     put_vm $U1 '{"alias":"a0"}'
-    start_vminfod --history 8
+    start_vminfod --loader files --history 8
     events_to "$BATS_TEST_TMPDIR/ev"
     seq0=$(head -1 "$BATS_TEST_TMPDIR/ev" | jq .seq)
     for i in 1 2 3; do
@@ -302,7 +284,7 @@ time.sleep(120)
 @test "vminfod: ?vms=<uuid> limits the ready event to those VMs; later events still flow; bad lists are 400" {
     put_vm $U1 '{"alias":"one"}'
     put_vm $U2 '{"alias":"two"}'
-    start_vminfod
+    start_vminfod --loader files
     events_to "$BATS_TEST_TMPDIR/only" "?vms=$U2"
     head -1 "$BATS_TEST_TMPDIR/only" | jq -e '.type == "ready" and (.vms | fromjson | map(.alias) == ["two"])'
     events_to "$BATS_TEST_TMPDIR/none" "?vms="
@@ -319,7 +301,7 @@ time.sleep(120)
 
 @test "vminfo events: human, -f, -j and -r lines (C44-C46, I25)" {
     put_vm $U1 '{"alias":"web0","zone_state":"installed"}'
-    start_vminfod
+    start_vminfod --loader files
     vminfo events -r > "$BATS_TEST_TMPDIR/h" 3>&- &
     P1=$!
     vminfo events -r -f > "$BATS_TEST_TMPDIR/f" 3>&- &
@@ -345,7 +327,7 @@ time.sleep(120)
 
 @test "vminfod: SIGTERM ends streams and exits 0; a restart rebuilds state from the system" {
     put_vm $U1 '{"alias":"before"}'
-    start_vminfod
+    start_vminfod --loader files
     vminfo events > "$BATS_TEST_TMPDIR/h" 2> "$BATS_TEST_TMPDIR/h.err" 3>&- &
     P1=$!
     wait_for sh -c "curl -s http://$ADDR/status | jq -e '.eventsListeners | length == 1'"
@@ -362,14 +344,14 @@ time.sleep(120)
     # changed while no daemon ran
     put_vm $U1 '{"alias":"after"}'
     put_vm $U2 '{"alias":"new"}'
-    start_vminfod
+    start_vminfod --loader files
     curl -s "http://$ADDR/vms" | jq -e '[.[].alias] == ["after", "new"]'
     # every log line is JSON
     jq -e . "$BATS_TEST_TMPDIR/vminfod.log" >/dev/null
 }
 
 @test "vminfod: a second daemon for the same root refuses to start" {
-    start_vminfod
+    start_vminfod --loader files
     run vminfod --listen 127.0.0.1:0 --loader files
     [ "$status" -eq 1 ]
     [[ "$output" == *"another vminfod is serving"* ]]
