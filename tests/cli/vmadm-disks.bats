@@ -577,6 +577,7 @@ EOT
 
 @test "vmadm disks: GetMachineDisks-like JSON and -H/-o table" {
     : > "$F/iso"
+    allow_host_dir "$F"
     create_ok "[{\"image_uuid\": \"$IMG\", \"boot\": true, \"model\": \"virtio\", \"size\": 100}, {\"size\": 50, \"model\": \"virtio\"},
                 {\"path\": \"$F/iso\", \"media\": \"cdrom\", \"model\": \"ahci\"}]" '"flexible_disk_size": 400'
     local file

@@ -144,6 +144,7 @@ expect_fail() { # EXPECTED-MESSAGE (after the prefix); uses $status/$output of t
 
     # Only a nocreate disk whose path is not .../disk0.
     : > "$F/other.img"
+    allow_host_dir "$F"
     create_vm "[{\"path\": \"$F/other.img\", \"nocreate\": true, \"boot\": true, \"model\": \"virtio\"}]"
     before=$(vm_state)
     reprov "$U" "{\"image_uuid\": \"$IMG_B\"}"
