@@ -60,32 +60,41 @@ status_of() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$(qemu_pid)/status"; 
     [ "$(echo "$output" | jq -c .vnc)" = "{}" ]
 }
 
-@test "hvm-security: a nocreate disk naming /etc/shadow (or a block device) refuses to start" {
-    create "[{\"path\": \"/etc/shadow\", \"nocreate\": true, \"boot\": true, \"model\": \"virtio\"}]"
-    run vmadm start "$U"
-    [ "$status" -eq 1 ]
-    [[ "$output" == *"disk path /etc/shadow is outside the VM's own dataset and the directories allowed in $VMADM_ROOT/etc/hvm-paths.allow"* ]] || { echo "$output"; false; }
-    [ "$(vmadm get "$U" | jq -r .state)" = stopped ]
+create_refused() { # DISKS MESSAGE: create fails with MESSAGE, nothing is created
+    cat > "$F/c.json" <<EOT
+{"uuid": "$U", "brand": "bhyve", "alias": "sec", "ram": 256, "vcpus": 1, "autoboot": false,
+ "flexible_disk_size": 1024, "disks": $1}
+EOT
+    run vmadm create -f "$F/c.json"
+    [ "$status" -eq 1 ] || { echo "create succeeded: $output"; return 1; }
+    [[ "$output" == *"$2"* ]] || { echo "$output"; return 1; }
+    [ ! -e "$VMADM_ROOT/etc/vms/$U" ]
+}
+
+@test "hvm-security: a nocreate disk naming /etc/shadow, a link out or a block device is refused at create and at start" {
+    create_refused "[{\"path\": \"/etc/shadow\", \"nocreate\": true, \"boot\": true, \"model\": \"virtio\"}]" \
+        "disk path /etc/shadow is outside the VM's own dataset and the directories allowed in $VMADM_ROOT/etc/hvm-paths.allow"
     # a symlink in an allowed directory does not lead out of it
     mkdir -p "$F/isos" "$VMADM_ROOT/etc"
     ln -s /etc/shadow "$F/isos/evil.img"
     echo "$F/isos" > "$VMADM_ROOT/etc/hvm-paths.allow"
-    vmadm delete "$U" 2>/dev/null
-    U=$(cat /proc/sys/kernel/random/uuid)
-    create "[{\"path\": \"$F/isos/evil.img\", \"nocreate\": true, \"boot\": true, \"model\": \"virtio\"}]"
+    create_refused "[{\"path\": \"$F/isos/evil.img\", \"nocreate\": true, \"boot\": true, \"model\": \"virtio\"}]" \
+        "is outside the VM's own dataset"
+    # enforced at start too: a path that turns into a link out after create
+    create "[{\"path\": \"$F/isos/later.img\", \"nocreate\": true, \"boot\": true, \"model\": \"virtio\"}]"
+    ln -s /etc/shadow "$F/isos/later.img"
     run vmadm start "$U"
     [ "$status" -eq 1 ]
     [[ "$output" == *"is outside the VM's own dataset"* ]] || { echo "$output"; false; }
+    [ "$(vmadm get "$U" | jq -r .state)" = stopped ]
     # block devices: refused even under an allowed directory without "block"
     dev=$(lsblk -dnpo NAME | head -1)
     [ -b "$dev" ] || skip "no block device"
     echo "$(dirname "$dev")" > "$VMADM_ROOT/etc/hvm-paths.allow"
     vmadm delete "$U" 2>/dev/null
     U=$(cat /proc/sys/kernel/random/uuid)
-    create "[{\"path\": \"$dev\", \"nocreate\": true, \"boot\": true, \"model\": \"virtio\"}]"
-    run vmadm start "$U"
-    [ "$status" -eq 1 ]
-    [[ "$output" == *"disk path $dev is a block device"* ]] || { echo "$output"; false; }
+    create_refused "[{\"path\": \"$dev\", \"nocreate\": true, \"boot\": true, \"model\": \"virtio\"}]" \
+        "disk path $dev is a block device"
 }
 
 @test "hvm-security: an allow-listed cdrom path is used, read-only, through a descriptor" {
