@@ -6,24 +6,14 @@
 # without a password.
 
 load ../cli/helpers
-
-GUEST_DIR="$BATS_TEST_DIRNAME/../guest"
-
-setup_file() {
-    "$GUEST_DIR/build.sh" >&2
-}
+load hvm
 
 setup() {
-    . "$GUEST_DIR/images.env"
-    vm_setup_root
-    F=$BATS_TEST_TMPDIR
-    U=$(cat /proc/sys/kernel/random/uuid)
-    imgadm install -m "$VMADM_TEST_CACHE/hvm-A.json" -f "$VMADM_TEST_CACHE/hvm-A.raw.zst" >/dev/null
+    hvm_setup
 }
 
 teardown() {
-    vmadm stop -F "$U" >/dev/null 2>&1 || true
-    vm_teardown_root
+    hvm_teardown
 }
 
 create() { # DISKS [EXTRA]

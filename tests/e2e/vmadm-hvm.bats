@@ -4,26 +4,14 @@
 # real tiny guests (tests/guest) under TCG, booted as an operator would.
 
 load ../cli/helpers
-
-GUEST_DIR="$BATS_TEST_DIRNAME/../guest"
-BOOT_TIMEOUT=240   # TCG boots take 7-15 s; allow for a loaded machine
-MiB=1048576
-
-setup_file() {
-    "$GUEST_DIR/build.sh" >&2
-}
+load hvm
 
 setup() {
-    . "$GUEST_DIR/images.env"
-    vm_setup_root
-    F=$BATS_TEST_TMPDIR
-    U=$(cat /proc/sys/kernel/random/uuid)
-    imgadm install -m "$VMADM_TEST_CACHE/hvm-A.json" -f "$VMADM_TEST_CACHE/hvm-A.raw.zst" >/dev/null
+    hvm_setup
 }
 
 teardown() {
-    vmadm stop -F "$U" >/dev/null 2>&1 || true
-    vm_teardown_root
+    hvm_teardown
 }
 
 log() { echo "$VMADM_ROOT/run/vms/$U/console.log"; }

@@ -5,27 +5,15 @@
 # disk0 and boots B, which still reads the marker written under A.
 
 load ../cli/helpers
-
-GUEST_DIR="$BATS_TEST_DIRNAME/../guest"
-BOOT_TIMEOUT=240
-MiB=1048576
-
-setup_file() {
-    "$GUEST_DIR/build.sh" >&2
-}
+load hvm
 
 setup() {
-    . "$GUEST_DIR/images.env"
-    vm_setup_root
-    F=$BATS_TEST_TMPDIR
-    U=$(cat /proc/sys/kernel/random/uuid)
-    imgadm install -m "$VMADM_TEST_CACHE/hvm-A.json" -f "$VMADM_TEST_CACHE/hvm-A.raw.zst" >/dev/null
+    hvm_setup
     imgadm install -m "$VMADM_TEST_CACHE/hvm-B.json" -f "$VMADM_TEST_CACHE/hvm-B.raw.zst" >/dev/null
 }
 
 teardown() {
-    vmadm stop -F "$U" >/dev/null 2>&1 || true
-    vm_teardown_root
+    hvm_teardown
 }
 
 log() { echo "$VMADM_ROOT/run/vms/$U/console.log"; }
