@@ -7,7 +7,8 @@ libjansson-dev uuid-dev libcmocka-dev libmicrohttpd-dev lxc lxc-dev libzstd-dev 
 zlib1g-dev libbz2-dev libarchive-dev \
 qemu-system-x86 qemu-utils ovmf seabios socat \
 mtools dosfstools syslinux syslinux-common fdisk e2fsprogs busybox-static cpio gzip xz-utils zstd bzip2 \
-bats hyperfine iproute2 procps psmisc curl jq python3 bc clang-format git"
+bats hyperfine iproute2 procps psmisc curl jq python3 bc clang-format git \
+libmnl-dev libnftables-dev nftables libcurl4-openssl-dev dnsmasq-base cloud-init"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -19,5 +20,8 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# cloud-init is installed for its client code (tests drive DataSourceSmartOS
+# against our metadata service); it must never configure this host.
+mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled
 apt-get update -qq >/dev/null 2>&1 || apt-get update
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
