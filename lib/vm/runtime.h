@@ -62,6 +62,12 @@ typedef struct vm_runtime {
     /* The VM is being deleted: release what the runtime holds for it
      * across starts (e.g. a container's id range). */
     int (*forget)(const vm_ctx *ctx, const char *uuid, vm_err *err);
+    /* Networking (lib/net): makes the running VM's NIC protection (the
+     * allow_* flags, allowed_ips, allowed_dhcp_cids of vmobj's nics) what
+     * vmobj says, in one transaction.  lib/vm calls it after an update that
+     * changed only those on a running VM; NULL: the change applies at the
+     * next start. */
+    int (*net_update)(const vm_ctx *ctx, json_t *vmobj, vm_err *err);
 } vm_runtime;
 
 extern const vm_runtime vm_runtime_qemu;

@@ -124,6 +124,14 @@ static int fake_apply_limits(const vm_ctx *ctx, json_t *vmobj, vm_err *err)
     return failing(err);
 }
 
+static int fake_net_update(const vm_ctx *ctx, json_t *vmobj, vm_err *err)
+{
+    char arg[16];
+    snprintf(arg, sizeof arg, "%zu", json_array_size(json_object_get(vmobj, "nics")));
+    record(ctx, "net_update", json_string_value(json_object_get(vmobj, "uuid")), arg);
+    return failing(err);
+}
+
 const vm_runtime vm_runtime_fake = {
     .name = "fake",
     .stop_grace_s = 5,
@@ -135,4 +143,5 @@ const vm_runtime vm_runtime_fake = {
     .grow_disk = fake_grow_disk,
     .snapshot_switch = fake_snapshot_switch,
     .apply_limits = fake_apply_limits,
+    .net_update = fake_net_update,
 };
