@@ -121,3 +121,22 @@ void vm_log(const vm_ctx *ctx, const char *level, const char *fmt, ...)
     (void)r;
     close(fd);
 }
+
+static vm_notice_fn notice_fn;
+
+void vm_set_notice_fn(vm_notice_fn fn)
+{
+    notice_fn = fn;
+}
+
+void vm_notice(const vm_ctx *ctx, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    vm_log(ctx, "info", "%s", msg);
+    if (notice_fn)
+        notice_fn(msg);
+}

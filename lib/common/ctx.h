@@ -51,6 +51,14 @@ void vm_ctx_free(vm_ctx *ctx);
 char *vm_ctx_vm_dir(const vm_ctx *ctx, const char *uuid);
 char *vm_ctx_vm_rundir(const vm_ctx *ctx, const char *uuid);
 
+/* Notices: what an operation wants its operator to know without failing
+ * (e.g. "this change applies at the next start").  vm_notice logs the
+ * message ("info") and hands it to the process's notice function, which a
+ * front end sets (vmadm prints it on stderr); libraries never print. */
+typedef void (*vm_notice_fn)(const char *msg);
+void vm_set_notice_fn(vm_notice_fn fn);
+void vm_notice(const vm_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Appends one JSON-lines record to the log; never fails the caller. */
 void vm_log(const vm_ctx *ctx, const char *level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -95,7 +95,7 @@ json_t *vm_cfg_canonical(json_t *cfg)
 static const char *const meta_keys[] = { "customer_metadata", "internal_metadata", "tags", "routes", NULL };
 
 /* NICs get a MAC, an interface name and a primary flag (V14). */
-static int prepare_nics(json_t *cfg, vm_err *err)
+static int prepare_nics(const vm_ctx *ctx, json_t *cfg, vm_err *err)
 {
     json_t *nics = json_object_get(cfg, "nics");
     const char *brand = json_string_value(json_object_get(cfg, "brand"));
@@ -120,11 +120,11 @@ static int prepare_nics(json_t *cfg, vm_err *err)
         cleanup_free char *given = json_compact(n);
         if (hvm && !json_object_get(n, "model") && !driver)
             return vm_err_set(err, VMERR_INVALID, "missing .model option for NIC: %s", given);
-        if (vm_nic_normalize(n, err) < 0)
+        if (vm_nic_check(ctx, n, err) < 0 || vm_nic_normalize(n, err) < 0)
             return -1;
         if (!json_object_get(n, "interface")) {
-            char ifn[32];
-            snprintf(ifn, sizeof ifn, "%s%zu", brand && !strcmp(brand, "lx") ? "eth" : "net", i);
+            char ifn[16];
+            vm_nic_free_interface(nics, vm_nic_interface_prefix(brand), ifn);
             json_object_set_new(n, "interface", json_string(ifn));
         }
         if (!json_object_get(n, "mac")) {
@@ -334,7 +334,7 @@ static int plan_create(const vm_ctx *ctx, create_plan *p, vm_err *err)
             strcmp(json_string_value(json_object_get(man, "type")) ?: "", zoneroot_type(p->brand)) != 0)
             return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: image_uuid");
     }
-    if (prepare_nics(cfg, err) < 0)
+    if (prepare_nics(ctx, cfg, err) < 0)
         return -1;
     return plan_storage(ctx, p, err);
 }

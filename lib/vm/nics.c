@@ -7,7 +7,10 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "net/nictag.h"
+#include "vm/store.h"
 #include "vm/validate.h"
+#include "vm/vm.h"
 #include "vm/vm_internal.h"
 
 static int mask_bits(const char *mask)
@@ -125,6 +128,122 @@ int vm_nic_normalize(json_t *nic, vm_err *err)
         const char *g0 = json_string_value(json_array_get(json_object_get(nic, "gateways"), 0));
         if (g0)
             json_object_set_new(nic, "gateway", json_string(g0));
+    }
+    return 0;
+}
+
+#define MAX_ALLOWED_IPS 13
+#define MAX_DHCP_CIDS 20
+
+static int check_allowed_ips(json_t *nic, vm_err *err)
+{
+    json_t *l = json_object_get(nic, "allowed_ips");
+    if (!l)
+        return 0;
+    cleanup_free char *js = json_compact(l);
+    if (!json_is_array(l))
+        return vm_err_set(err, VMERR_INVALID, "invalid allowed_ips: %s", js);
+    if (json_array_size(l) > MAX_ALLOWED_IPS)
+        return vm_err_set(err, VMERR_INVALID, "Maximum of %d allowed_ips per nic", MAX_ALLOWED_IPS);
+    size_t i;
+    json_t *e;
+    json_array_foreach(l, i, e)
+        if (!json_is_string(e) || !vm_valid_ip(json_string_value(e), true))
+            return vm_err_set(err, VMERR_INVALID, "invalid allowed_ips: %s", js);
+    return 0;
+}
+
+/* A DHCP client id: hex digits (optionally 0x-prefixed), whole bytes,
+ * 2 to 255 of them (RFC 2132 option 61). */
+static bool valid_cid(const char *s)
+{
+    if (str_has_prefix(s, "0x"))
+        s += 2;
+    size_t n = strlen(s);
+    if (n < 4 || n > 510 || n % 2)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (hex_digit(s[i]) < 0)
+            return false;
+    return true;
+}
+
+static int check_dhcp_cids(json_t *nic, vm_err *err)
+{
+    json_t *l = json_object_get(nic, "allowed_dhcp_cids");
+    if (!l)
+        return 0;
+    cleanup_free char *js = json_compact(l);
+    if (!json_is_array(l))
+        return vm_err_set(err, VMERR_INVALID, "invalid allowed_dhcp_cids: %s", js);
+    if (json_array_size(l) > MAX_DHCP_CIDS)
+        return vm_err_set(err, VMERR_INVALID, "Maximum of %d allowed_dhcp_cids per nic", MAX_DHCP_CIDS);
+    size_t i;
+    json_t *e;
+    json_array_foreach(l, i, e)
+        if (!json_is_string(e) || !valid_cid(json_string_value(e)))
+            return vm_err_set(err, VMERR_INVALID, "invalid allowed_dhcp_cids: %s", js);
+    return 0;
+}
+
+int vm_nic_check(const vm_ctx *ctx, json_t *nic, vm_err *err)
+{
+    const char *tag = json_string_value(json_object_get(nic, "nic_tag"));
+    if (!tag || !net_tag_name_valid(tag)) {
+        cleanup_free char *js = json_compact(nic);
+        return vm_err_set(err, VMERR_INVALID, "invalid or missing .nic_tag option for NIC: %s", js);
+    }
+    net_tag t;
+    vm_err e2 = VM_ERR_INIT;
+    if (net_tag_get(ctx, tag, &t, &e2) < 0) {
+        if (e2.code != VMERR_NOTFOUND) {
+            *err = e2;
+            return -1;
+        }
+        return vm_err_set(err, VMERR_INVALID, "Invalid nic tag \"%s\"", tag);
+    }
+    return check_allowed_ips(nic, err) < 0 || check_dhcp_cids(nic, err) < 0 ? -1 : 0;
+}
+
+void vm_nic_free_interface(json_t *nics, const char *prefix, char out[16])
+{
+    for (unsigned n = 0;; n++) {
+        snprintf(out, 16, "%s%u", prefix, n);
+        size_t i;
+        json_t *e;
+        bool used = false;
+        json_array_foreach(nics, i, e)
+            used |= !strcmp(json_string_value(json_object_get(e, "interface")) ?: "", out);
+        if (!used)
+            return;
+    }
+}
+
+const char *vm_nic_interface_prefix(const char *brand)
+{
+    return brand && !strcmp(brand, "lx") ? "eth" : "net";
+}
+
+int vm_nictag_users(const vm_ctx *ctx, const char *tag, json_t **uuids, vm_err *err)
+{
+    cleanup_json json_t *all = NULL;
+    if (vm_store_list(ctx, &all, err) < 0)
+        return -1;
+    *uuids = json_array();
+    size_t i;
+    json_t *u;
+    json_array_foreach(all, i, u) {
+        cleanup_json json_t *cfg = NULL;
+        vm_err e2 = VM_ERR_INIT;
+        if (vm_store_load_config(ctx, json_string_value(u), &cfg, &e2) < 0)
+            continue; /* deleted meanwhile */
+        size_t j;
+        json_t *n;
+        json_array_foreach(json_object_get(cfg, "nics"), j, n)
+            if (!strcmp(json_string_value(json_object_get(n, "nic_tag")) ?: "", tag)) {
+                json_array_append(*uuids, u);
+                break;
+            }
     }
     return 0;
 }

@@ -141,6 +141,7 @@ const vm_prop vm_props_nic[] = {
     { .name = "allow_mac_spoofing", .type = PT_BOOLEAN, .create = A, .update = A },
     { .name = "allow_restricted_traffic", .type = PT_BOOLEAN, .create = A, .update = A },
     { .name = "allow_unfiltered_promisc", .type = PT_BOOLEAN, .create = H, .update = H },
+    { .name = "allowed_dhcp_cids", .type = PT_LIST, .create = O, .update = O },
     { .name = "allowed_ips", .type = PT_LIST, .create = A, .update = A },
     { .name = "blocked_outgoing_ports", .type = PT_LIST, .create = A, .update = A },
     { .name = "dhcp_server", .type = PT_BOOLEAN, .create = A, .update = A },

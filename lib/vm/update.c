@@ -50,6 +50,8 @@ typedef struct update_plan {
     disk_change dc;
     int indestructible; /* -1: unchanged */
     bool space; /* quota/reservation follow the change */
+    unsigned nic_change; /* NIC_CHANGE_* for a running VM, else 0 */
+    char *nic_restart; /* the keys that wait for the next start */
 } update_plan;
 
 static void plan_free(update_plan *p)
@@ -61,6 +63,7 @@ static void plan_free(update_plan *p)
     vs_pool_close(p->pool);
     free(p->zonepath);
     free(p->ds);
+    free(p->nic_restart);
     vm_disk_change_free(&p->dc);
 }
 
@@ -144,8 +147,11 @@ static int plan_update(const vm_ctx *ctx, const char *uuid, json_t *payload, upd
     apply_meta_ops(payload, p->meta);
     if (vm_check_limits(p->meta, err) < 0) /* several set_* may add up */
         return -1;
-    if (vm_update_plan_nics(payload, p->newcfg, err) < 0)
+    if (vm_update_plan_nics(ctx, payload, p->newcfg, err) < 0)
         return -1;
+    if (!strcmp(json_string_value(json_object_get(p->obj, "state")) ?: "", "running"))
+        p->nic_change =
+            vm_nics_change(json_object_get(p->cfg, "nics"), json_object_get(p->newcfg, "nics"), &p->nic_restart);
     /* Disks are a property of the HVM brands (validation refuses them for
      * the others). */
     if (vm_brand_is_hvm(p->brand) && vm_update_plan_disks(ctx, payload, p->newcfg, p->obj, &p->dc, err) < 0)
@@ -217,8 +223,64 @@ static int apply_after(const vm_ctx *ctx, const char *uuid, json_t *payload, upd
     return 0;
 }
 
+static int apply_files(const vm_ctx *ctx, const char *uuid, update_plan *p, bool *committed, vm_err *err);
+
+/* A running VM's NIC protection follows the update at once, applied before
+ * the commit so a refusal changes nothing (put back if the commit fails);
+ * link changes wait for the next start, and the operator is told. */
+static int nics_live(const vm_ctx *ctx, const char *uuid, update_plan *p, vm_err *err)
+{
+    const vm_runtime *rt = vm_runtime_of(p->cfg);
+    if ((p->nic_change & NIC_CHANGE_LIVE) && !rt->net_update)
+        p->nic_change |= NIC_CHANGE_RESTART;
+    if (!(p->nic_change & NIC_CHANGE_LIVE) || !rt->net_update)
+        return 0;
+    if (rt->net_update(ctx, p->newcfg, err) < 0) {
+        vm_err_prefix(err, "cannot apply the NIC protection of VM %s: ", uuid);
+        return -1;
+    }
+    return 0;
+}
+
+static void nics_restore(const vm_ctx *ctx, const char *uuid, update_plan *p)
+{
+    const vm_runtime *rt = vm_runtime_of(p->cfg);
+    if (!(p->nic_change & NIC_CHANGE_LIVE) || !rt->net_update)
+        return;
+    cleanup_json json_t *old = json_dup(p->cfg);
+    json_object_set_new(old, "uuid", json_string(uuid));
+    vm_err e2 = VM_ERR_INIT;
+    if (rt->net_update(ctx, old, &e2) < 0)
+        vm_log(ctx, "warn", "VM %s: NIC protection not restored after a failed update: %s", uuid, e2.msg);
+}
+
+static void nics_notice(const vm_ctx *ctx, const char *uuid, update_plan *p)
+{
+    if (p->nic_change & NIC_CHANGE_RESTART)
+        vm_notice(ctx, "VM %s: NIC changes (%s) take effect at its next start", uuid,
+                  p->nic_restart && *p->nic_restart ? p->nic_restart : "protection");
+}
+
 /* Journal first (files + storage ops), then storage, then files. */
 static int apply_update(const vm_ctx *ctx, const char *uuid, json_t *payload, update_plan *p, vm_err *err)
+{
+    if (nics_live(ctx, uuid, p, err) < 0)
+        return -1;
+    bool committed = false;
+    if (apply_files(ctx, uuid, p, &committed, err) < 0) {
+        /* Past the commit the next command completes the update: the
+         * new protection stays. */
+        if (!committed)
+            nics_restore(ctx, uuid, p);
+        return -1;
+    }
+    nics_notice(ctx, uuid, p);
+    return apply_after(ctx, uuid, payload, p, err);
+}
+
+/* The journaled part of apply_update; *committed once a failure would be
+ * completed by the next command rather than undone. */
+static int apply_files(const vm_ctx *ctx, const char *uuid, update_plan *p, bool *committed, vm_err *err)
 {
     cleanup_txn vm_txn *t = vm_txn_new();
     json_t *canon = vm_cfg_canonical(p->newcfg);
@@ -235,13 +297,12 @@ static int apply_update(const vm_ctx *ctx, const char *uuid, json_t *payload, up
         vm_txn_set_space(t);
     if (vm_txn_begin(ctx, uuid, t, err) < 0 || apply_storage(ctx, uuid, p, err) < 0)
         return -1;
+    *committed = true;
     /* Space follows the disks before the journal goes, so a crash here is
      * completed by the next command too. */
     if (p->space && vm_space_apply(ctx, p->pool, p->newcfg, err) < 0)
         return -1;
-    if (vm_txn_finish(ctx, uuid, t, err) < 0)
-        return -1;
-    return apply_after(ctx, uuid, payload, p, err);
+    return vm_txn_finish(ctx, uuid, t, err);
 }
 
 int vm_update(const vm_ctx *ctx, const char *uuid, json_t *payload, vm_err *err)

@@ -12,7 +12,16 @@
 #include "storage/storage.h"
 
 /* add_nics / update_nics (matched by mac) / remove_nics (list of macs). */
-int vm_update_plan_nics(json_t *payload, json_t *cfg, vm_err *err);
+int vm_update_plan_nics(const vm_ctx *ctx, json_t *payload, json_t *cfg, vm_err *err);
+
+/* What a change of NICs means for a running VM: NIC_CHANGE_LIVE when a
+ * NIC's protection changed (ips, allow_*, allowed_ips, allowed_dhcp_cids:
+ * the runtime's net_update applies it at once), NIC_CHANGE_RESTART when
+ * links change (NICs added or removed, nic_tag, mtu, model, vlan_id, …:
+ * the next start).  *what lists the restart-only keys ("nic_tag, mtu");
+ * caller frees. */
+enum { NIC_CHANGE_LIVE = 1, NIC_CHANGE_RESTART = 2 };
+unsigned vm_nics_change(json_t *old_nics, json_t *new_nics, char **what);
 
 typedef struct disk_change {
     json_t *ops; /* pre-commit storage ops, in order (store.h op format) */

@@ -43,6 +43,10 @@ json_t *vm_validate_payload(const vm_ctx *ctx, const char *action, const char *b
  * pci_slot, model, media}], "total_space", "free_space"} in MiB. */
 int vm_disk_view(const vm_ctx *ctx, const char *uuid, json_t **out, vm_err *err);
 
+/* The VMs with a NIC on nic tag `tag`: *uuids a sorted array of strings
+ * (nictagadm delete refuses a tag in use; nictagadm vms lists them). */
+int vm_nictag_users(const vm_ctx *ctx, const char *tag, json_t **uuids, vm_err *err);
+
 /* Snapshots <zfs_filesystem>@vmsnap-<name> (S13–S23). */
 int vm_snapshot_create(const vm_ctx *ctx, const char *uuid, const char *name, vm_err *err);
 int vm_snapshot_delete(const vm_ctx *ctx, const char *uuid, const char *name, vm_err *err);

@@ -34,6 +34,16 @@ int vm_load_locked(const vm_ctx *ctx, const char *uuid, json_t **cfg, vm_err *er
 int vm_nic_normalize(json_t *nic, vm_err *err);
 /* A random locally administered unicast MAC (V14). */
 void vm_random_mac(char out[18]);
+/* A NIC's host-facing rules (V12), at create and update: its nic_tag names
+ * a tag of this host (`invalid or missing .nic_tag option for NIC: <JSON>`,
+ * `Invalid nic tag "<tag>"`), allowed_ips are IPs or CIDRs (at most 13:
+ * `invalid allowed_ips: <list>`, `Maximum of 13 allowed_ips per nic`),
+ * allowed_dhcp_cids are hex client ids (at most 20). */
+int vm_nic_check(const vm_ctx *ctx, json_t *nic, vm_err *err);
+/* The lowest "<prefix><N>" no NIC in nics has as its interface. */
+void vm_nic_free_interface(json_t *nics, const char *prefix, char out[16]);
+/* "eth" for lx (its guests name links so), else "net". */
+const char *vm_nic_interface_prefix(const char *brand);
 
 /* Start/stop of a VM whose lock the caller holds (lifecycle.c); used by
  * delete, reprovision and snapshot rollback inside their own lock. */

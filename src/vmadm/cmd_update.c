@@ -21,6 +21,11 @@ static json_t *keyvalue_payload(args *a)
     return p;
 }
 
+static void print_notice(const char *msg)
+{
+    fprintf(stderr, "%s\n", msg);
+}
+
 int cmd_update(const vm_ctx *ctx, args *a)
 {
     int r = need_uuid(a, "update");
@@ -33,6 +38,7 @@ int cmd_update(const vm_ctx *ctx, args *a)
         return r;
     vm_err e = VM_ERR_INIT;
     vm_sync *s = sync_open(ctx, "update", a->pos[0]);
+    vm_set_notice_fn(print_notice);
     r = vm_update(ctx, a->pos[0], payload, &e);
     json_decref(payload);
     return write_done(s, a->pos[0], r, &e, NULL, "Successfully updated VM");

@@ -12,6 +12,20 @@ export VMADM_ACCEL="${VMADM_ACCEL:-tcg}"
 vm_setup_root() {
     VMADM_ROOT="$(mktemp -d /tmp/vmt.XXXXXX)"
     export VMADM_ROOT
+    vm_test_nictags
+}
+
+# The nic tags the fixtures use ("admin", "external"): local tags whose
+# bridges are named for this root (vta<suffix>, vte<suffix>), made when a
+# VM on them starts and removed by vm_teardown_root.
+vm_test_nictags() {
+    local s=${VMADM_ROOT##*.}
+    mkdir -p "$VMADM_ROOT/etc"
+    (umask 077; cat > "$VMADM_ROOT/etc/nictags.json" <<EOT
+{"admin": {"bridge": "vta$s", "link": "", "mac": "", "mtu": 0, "local": true, "owned": true},
+ "external": {"bridge": "vte$s", "link": "", "mac": "", "mtu": 0, "local": true, "owned": true}}
+EOT
+    )
 }
 
 vm_teardown_root() {
@@ -21,6 +35,9 @@ vm_teardown_root() {
         [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null || true
     done
     pkill -9 -f -- "$VMADM_ROOT" 2>/dev/null || true
+    local s=${VMADM_ROOT##*.}
+    ip link del "vta$s" 2>/dev/null || true
+    ip link del "vte$s" 2>/dev/null || true
     rm -rf "$VMADM_ROOT"
 }
 

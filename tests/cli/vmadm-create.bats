@@ -307,10 +307,19 @@ refuse() {
     refuse $P "Invalid value(s) for: nics.*.mac"
     echo '{"brand":"bhyve","autoboot":false,"nics":[{"nic_tag":"admin","model":"virtio","mtu":500}]}' > $P
     refuse $P "Invalid value(s) for: nics.*.mtu"
-    echo '{"brand":"bhyve","autoboot":false,"nics":[{"nic_tag":"a","model":"virtio","mac":"02:00:00:00:00:01"},{"nic_tag":"b","model":"virtio","mac":"02:00:00:00:00:01"}]}' > $P
+    echo '{"brand":"bhyve","autoboot":false,"nics":[{"nic_tag":"admin","model":"virtio","mac":"02:00:00:00:00:01"},{"nic_tag":"external","model":"virtio","mac":"02:00:00:00:00:01"}]}' > $P
     refuse $P "Cannot add multiple NICs with the same MAC: 02:00:00:00:00:01"
-    echo '{"brand":"bhyve","autoboot":false,"nics":[{"nic_tag":"a","model":"virtio","primary":true},{"nic_tag":"b","model":"virtio","primary":true}]}' > $P
+    echo '{"brand":"bhyve","autoboot":false,"nics":[{"nic_tag":"admin","model":"virtio","primary":true},{"nic_tag":"external","model":"virtio","primary":true}]}' > $P
     refuse $P "payload specifies more than 1 primary NIC"
+    # nic tags must exist on this host; nothing is left behind.
+    echo '{"brand":"bhyve","autoboot":false,"nics":[{"nic_tag":"storage","model":"virtio"}]}' > $P
+    refuse $P 'Invalid nic tag "storage"'
+    echo '{"brand":"bhyve","autoboot":false,"nics":[{"model":"virtio","ips":["dhcp"]}]}' > $P
+    refuse $P 'invalid or missing .nic_tag option for NIC: {"model":"virtio","ips":["dhcp"]}'
+    echo '{"brand":"bhyve","autoboot":false,"nics":[{"nic_tag":"admin","model":"virtio","allowed_ips":["10.1.2.3","fe80::/130"]}]}' > $P
+    refuse $P 'invalid allowed_ips: ["10.1.2.3","fe80::/130"]'
+    [ "$(vmadm list -H -o uuid | wc -l)" -eq 1 ]
+    [ "$(ls "$VMADM_ROOT/etc/vms" | wc -l)" -eq 1 ]
 }
 
 @test "create refusal of a bhyve NIC without model names the NIC as given" {

@@ -15,6 +15,7 @@
 
 #include "common/ctx.h"
 #include "common/util.h"
+#include "net/nictag.h"
 #include "vm/cell.h"
 #include "vm/defaults.h"
 #include "vm/disks.h"
@@ -47,6 +48,11 @@ static const vm_ctx *fuzz_ctx(void)
             setenv("VMINFOD_ADDR", "none", 1);
             if (vm_ctx_init(&ctx, &err) == 0)
                 state = 1;
+            /* The tags the corpus payloads use exist on this "host". */
+            net_tag admin = { .name = "admin", .bridge = "admin", .local = true };
+            net_tag ext = { .name = "external", .bridge = "external", .local = true };
+            if (state == 1 && (net_tag_put(&ctx, &admin, true, &err) < 0 || net_tag_put(&ctx, &ext, true, &err) < 0))
+                state = -1;
         }
     }
     return state == 1 ? &ctx : NULL;
@@ -85,10 +91,11 @@ static void plan_update(const char *brand, json_t *p)
     json_t *cfg = json_pack("{s:s,s:[{s:s,s:s,s:s},{s:s,s:s}]}", "brand", brand, "nics", "mac", "02:00:00:00:00:01",
                             "ip", "10.0.0.2", "netmask", "255.255.255.0", "mac", "02:00:00:00:00:02", "ip", "dhcp");
     vm_err err = VM_ERR_INIT;
-    if (vm_update_plan_nics(p, cfg, &err) == 0 && json_array_size(json_object_get(cfg, "nics")) > VM_MAX_NICS)
+    const vm_ctx *ctx = fuzz_ctx();
+    if (ctx && vm_update_plan_nics(ctx, p, cfg, &err) == 0 &&
+        json_array_size(json_object_get(cfg, "nics")) > VM_MAX_NICS)
         __builtin_trap();
     json_decref(cfg);
-    const vm_ctx *ctx = fuzz_ctx();
     json_t *add = json_object_get(p, "add_disks");
     if (ctx && vm_brand_is_hvm(brand) && json_is_array(add)) {
         json_t *vm = json_pack("{s:s,s:s,s:s,s:[{s:s,s:s,s:s}]}", "uuid", "b1a5e2f4-5c2e-4d4e-9d0a-0123456789ab",

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "net/nictag.h"
 #include "vmtest.h"
 
 int vmt_root_setup(vmt_root *r, const char *tag)
@@ -22,6 +23,13 @@ int vmt_root_setup(vmt_root *r, const char *tag)
     vm_err err = VM_ERR_INIT;
     if (vm_ctx_init(&r->ctx, &err) < 0) {
         fprintf(stderr, "vm_ctx_init: %s\n", err.msg);
+        return -1;
+    }
+    /* The nic tags payloads in these tests use. */
+    net_tag admin = { .name = "admin", .bridge = "vtadmin", .local = true };
+    net_tag ext = { .name = "external", .bridge = "vtexternal", .local = true };
+    if (net_tag_put(&r->ctx, &admin, false, &err) < 0 || net_tag_put(&r->ctx, &ext, false, &err) < 0) {
+        fprintf(stderr, "net_tag_put: %s\n", err.msg);
         return -1;
     }
     return 0;
