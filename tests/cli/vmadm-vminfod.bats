@@ -434,3 +434,27 @@ events_scenario() {
     daemon_vm "$U" | jq -e '.state == "stopped" and .exit_status == 0'
     [ "$(vmadm get "$U" | jq -r .state)" = stopped ]
 }
+
+@test "vmadm events: NIC changes (update_nics, add_nics, remove_nics) are modify events like any property" {
+    install_imgs
+    start_vminfod
+    events_bg "$F/e.txt" -j
+    wait_for test "$(n_ev_listeners)" = 1
+    U=$(new_uuid)
+    mk_ct "$U" joyent nic-web0 '"nics": [{"nic_tag": "admin", "ips": ["10.0.0.5/24"]}]'
+    MAC=$(vmadm get "$U" | jq -r '.nics[0].mac')
+    echo '{"update_nics": [{"mac": "'"$MAC"'", "allow_ip_spoofing": true}]}' | vmadm update "$U"
+    echo '{"add_nics": [{"nic_tag": "external", "ips": ["192.168.5.5/24"], "mac": "02:00:00:0a:0b:0c"}]}' | vmadm update "$U"
+    echo '{"remove_nics": ["02:00:00:0a:0b:0c"]}' | vmadm update "$U"
+    vmadm delete "$U"
+    wait_for grep -q '"type":"delete"' "$F/e.txt"
+    M=$F/mods.json
+    grep '"type":"modify"' "$F/e.txt" | jq -s --arg u "$U" '[.[] | select(.uuid == $u) | .changes[]]' > "$M"
+    cat "$M"
+    jq -e '[.[] | select(.path[0] == "nics" and .action == "added" and .path[-1] == "allow_ip_spoofing")]
+        | length == 1 and .[0].newValue == true' "$M"
+    jq -e '[.[] | select(.path[0] == "nics" and .action == "added" and (.newValue | type == "object"))]
+        | length == 1 and .[0].newValue.interface == "net1" and .[0].newValue.nic_tag == "external"' "$M"
+    jq -e '[.[] | select(.path[0] == "nics" and .action == "removed" and (.oldValue | type == "object"))]
+        | length == 1 and .[0].oldValue.mac == "02:00:00:0a:0b:0c"' "$M"
+}
