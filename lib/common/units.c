@@ -4,6 +4,32 @@
 
 const char *const vm_disk_models[] = { "virtio", "ahci", "nvme", NULL };
 const char *const vm_nic_models[] = { "virtio", "e1000", "rtl8139", NULL };
+
+const char *const vm_bootroms[] = {
+    "bios",
+    "uefi",
+    "/usr/share/bhyve/uefi-rom.bin",
+    "/usr/share/bhyve/uefi-csm-rom.bin",
+    "/usr/share/bhyve/BHYVE_UEFI.fd",
+    "/usr/share/bhyve/BHYVE_UEFI_CSM.fd",
+    NULL,
+};
+/* What each of vm_bootroms is, in the same order. */
+static const char *const bootrom_kinds[] = { "bios", "uefi", "uefi", "bios", "uefi", "bios" };
+
+const char *vm_bootrom_kind(const char *bootrom)
+{
+    for (size_t i = 0; bootrom && vm_bootroms[i]; i++)
+        if (!strcmp(vm_bootroms[i], bootrom))
+            return bootrom_kinds[i];
+    return NULL;
+}
+
+const char *vm_bootroms_accepted(void)
+{
+    return "bios, uefi, /usr/share/bhyve/uefi-rom.bin, /usr/share/bhyve/uefi-csm-rom.bin, "
+           "/usr/share/bhyve/BHYVE_UEFI.fd, /usr/share/bhyve/BHYVE_UEFI_CSM.fd";
+}
 const char *const vm_compressions[] = { "on",     "off",    "gzip",   "gzip-1", "gzip-2", "gzip-3", "gzip-4", "gzip-5",
                                         "gzip-6", "gzip-7", "gzip-8", "gzip-9", "lz4",    "lzjb",   "zle",    NULL };
 

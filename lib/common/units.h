@@ -23,6 +23,16 @@ bool i64_mul(int64_t a, int64_t b, int64_t *out);
 extern const char *const vm_disk_models[];
 /* NIC models an HVM NIC may have. */
 extern const char *const vm_nic_models[];
+/* Firmware (bootrom): "bios", "uefi", or one of SmartOS's firmware paths,
+ * kept in the VM object as given (a SmartOS payload round-trips) and mapped
+ * at start by vm_bootrom_kind: uefi-rom.bin is UEFI, uefi-csm-rom.bin (UEFI
+ * with the legacy BIOS module, SmartOS's "bios") is BIOS; the BHYVE_*.fd
+ * names are what older SmartOS releases shipped.  No other path is read. */
+extern const char *const vm_bootroms[];
+/* "bios", "uefi", or NULL for a bootrom that is not accepted. */
+const char *vm_bootrom_kind(const char *bootrom);
+/* "bios, uefi, /usr/share/bhyve/uefi-rom.bin, ..." for messages. */
+const char *vm_bootroms_accepted(void);
 /* Compression values a dataset (and a disk) may have (zfs(8)'s list). */
 extern const char *const vm_compressions[];
 bool vm_disk_model_known(const char *model);

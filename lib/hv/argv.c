@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "common/units.h"
 #include "common/util.h"
 #include "hv/argv_internal.h"
 
@@ -149,9 +150,14 @@ int argv_add_firmware(hv_argv *a, hv_fdplan *p, const vm_ctx *ctx, const hv_mach
                       vm_err *err)
 {
     const char *bootrom = json_string_value(json_object_get(vmobj, "bootrom"));
-    if (!bootrom || !strcmp(bootrom, "bios")) {
+    /* SmartOS's firmware paths are names for one of the two (units.h). */
+    const char *kind = bootrom ? vm_bootrom_kind(bootrom) : "bios";
+    if (!kind) {
+        return vm_err_set(err, VMERR_INVALID, "bootrom \"%s\" is not valid (accepted: %s)", bootrom,
+                          vm_bootroms_accepted());
+    } else if (!strcmp(kind, "bios")) {
         /* SeaBIOS is QEMU's default firmware. */
-    } else if (!strcmp(bootrom, "uefi")) {
+    } else {
         cleanup_free char *vmdir = vm_ctx_vm_dir(ctx, m->uuid);
         *uefi_vars = xasprintf("%s/uefi-vars.fd", vmdir);
         int set = p->next_set++;
@@ -159,11 +165,6 @@ int argv_add_firmware(hv_argv *a, hv_fdplan *p, const vm_ctx *ctx, const hv_mach
         argv_add_fd(a, p, set, "file-ro", *uefi_vars, NULL, "uefi-vars-ro");
         argv_optf(a, "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=%s", HV_OVMF_CODE);
         argv_optf(a, "-drive", "if=pflash,format=raw,unit=1,file=/dev/fdset/%d", set);
-    } else if (bootrom[0] == '/') {
-        /* Read by QEMU itself: the file must be readable by the QEMU user. */
-        argv_optf(a, "-bios", "%s", bootrom);
-    } else {
-        return vm_err_set(err, VMERR_INVALID, "bootrom \"%s\" is not valid", bootrom);
     }
     return 0;
 }

@@ -22,7 +22,6 @@
  * impossible one is refused as "not enough space", D2.) */
 #define DISK_MAX (1LL << 30)
 
-static const char *const bootroms[] = { "bios", "uefi", NULL };
 static const char *const cpu_types[] = { "qemu64", "host", NULL };
 static const char *const disk_media[] = { "disk", "cdrom", NULL };
 
@@ -34,7 +33,7 @@ const vm_prop vm_props_top[] = {
     { .name = "autoboot", .type = PT_BOOLEAN, .create = A, .update = A },
     { .name = "billing_id", .type = PT_UUID, .create = A, .update = A },
     { .name = "boot", .type = PT_STRING, .create = H, .update = H },
-    { .name = "bootrom", .type = PT_STRING, .create = H, .update = H, .values = bootroms },
+    { .name = "bootrom", .type = PT_STRING, .create = H, .update = H, .values = vm_bootroms },
     { .name = "brand", .type = PT_STRING, .create = A, .update = 0 },
     { .name = "com1", .type = PT_STRING, .create = H, .update = H },
     { .name = "com2", .type = PT_STRING, .create = H, .update = H },

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/units.h"
 #include "common/util.h"
 #include "vm/props.h"
 
@@ -646,6 +647,10 @@ int vm_validate_err(json_t *res, const char *brand, const char *action, vm_err *
     json_t *errs = json_object_get(res, "errors");
     if (json_array_size(bv)) {
         cleanup_free char *s = join_array(bv);
+        /* SmartOS's message, plus what a bootrom may be (issue 21). */
+        if (strstr(s, "bootrom"))
+            return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: %s (bootrom accepts: %s)", s,
+                              vm_bootroms_accepted());
         return vm_err_set(err, VMERR_INVALID, "Invalid value(s) for: %s", s);
     }
     if (json_array_size(mp)) {

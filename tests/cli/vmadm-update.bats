@@ -222,3 +222,19 @@ refuse_update() {
     # Readers still show the VM (the damaged part empty).
     [ "$(vmadm get $VM | jq -r .uuid)" = "$VM" ]
 }
+
+@test "bootrom: SmartOS firmware paths are kept as given; an unknown path is refused with the accepted list" {
+    P=$BATS_TEST_TMPDIR/p.json
+    echo '{"brand": "bhyve", "autoboot": false, "ram": 256, "bootrom": "/usr/share/bhyve/uefi-csm-rom.bin",
+           "disks": [{"size": 16, "model": "virtio", "boot": true}]}' > "$P"
+    create_ok "$P"
+    U=$VM
+    [ "$(vmadm get "$U" | jq -r .bootrom)" = /usr/share/bhyve/uefi-csm-rom.bin ]
+    update_ok "$U" bootrom=/usr/share/bhyve/uefi-rom.bin
+    [ "$(vmadm get "$U" | jq -r .bootrom)" = /usr/share/bhyve/uefi-rom.bin ]
+    before=$(vmadm get "$U")
+    run --separate-stderr vmadm update "$U" bootrom=/opt/roms/custom.bin
+    [ "$status" -eq 1 ]
+    [[ "$stderr" == "Invalid value(s) for: bootrom (bootrom accepts: bios, uefi, /usr/share/bhyve/uefi-rom.bin, "* ]]
+    [ "$(vmadm get "$U")" = "$before" ]
+}

@@ -206,11 +206,20 @@ static void test_firmware(void **state)
     assert_int_equal(count_opt(a, "-drive"), 0);
     assert_int_equal(count_opt(a, "-bios"), 0);
     strv_free(a);
-    a = build("{\"uuid\":\"" UUID "\",\"bootrom\":\"/opt/rom.bin\",\"vnc_port\":-1}", "tcg", &err);
+    /* SmartOS's firmware paths name one of the two; no other path is read. */
+    a = build("{\"uuid\":\"" UUID "\",\"bootrom\":\"/usr/share/bhyve/uefi-rom.bin\",\"vnc_port\":-1}", "tcg", &err);
     assert_non_null(a);
-    assert_true(find_opt(a, "-bios", "/opt/rom.bin") > 0);
+    assert_true(find_opt(a, "-drive", "if=pflash,format=raw,unit=1,file=/dev/fdset/2") > 0);
     strv_free(a);
-    expect_error("{\"uuid\":\"" UUID "\",\"bootrom\":\"coreboot\"}", "tcg", "bootrom \"coreboot\" is not valid");
+    a = build("{\"uuid\":\"" UUID "\",\"bootrom\":\"/usr/share/bhyve/uefi-csm-rom.bin\",\"vnc_port\":-1}", "tcg", &err);
+    assert_non_null(a);
+    assert_int_equal(count_opt(a, "-drive"), 0);
+    assert_int_equal(count_opt(a, "-bios"), 0);
+    strv_free(a);
+    expect_error(
+        "{\"uuid\":\"" UUID "\",\"bootrom\":\"/opt/rom.bin\"}", "tcg",
+        "bootrom \"/opt/rom.bin\" is not valid (accepted: bios, uefi, /usr/share/bhyve/uefi-rom.bin, "
+        "/usr/share/bhyve/uefi-csm-rom.bin, /usr/share/bhyve/BHYVE_UEFI.fd, /usr/share/bhyve/BHYVE_UEFI_CSM.fd)");
 }
 
 static void test_vnc(void **state)

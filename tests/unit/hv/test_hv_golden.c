@@ -50,7 +50,8 @@ static const gcase cases[] = {
     { "cpu-host-tcg", "tcg", 0 },
     { "cpu-named", "kvm", 0 },
     { "numbers-as-strings", "tcg", 0 },
-    { "bootrom-path", "tcg", 0 },
+    { "bootrom-smartos-uefi", "tcg", 0 },
+    { "bootrom-smartos-csm", "tcg", 0 },
     { "extra-opts", "tcg", 0 },
     { "commas-in-paths", "tcg", 0 },
     { "err-uuid", "tcg", FAILS },
@@ -76,6 +77,7 @@ static const gcase cases[] = {
     { "err-pci-dup", "tcg", FAILS },
     { "err-multiple-boot", "tcg", FAILS },
     { "err-bootrom", "tcg", FAILS },
+    { "err-bootrom-path", "tcg", FAILS },
     { "err-vnc-port", "tcg", FAILS },
 };
 #define NCASES (sizeof cases / sizeof cases[0])

@@ -113,9 +113,8 @@ static void test_unknown_tag_refused_leaves_nothing(void **state)
     assert_string_equal(err.msg, "Invalid nic tag \"nosuch\"");
     assert_int_equal(create(f, "[{\"model\":\"virtio\"}]", u, &err), -1);
     assert_string_equal(err.msg, "invalid or missing .nic_tag option for NIC: {\"model\":\"virtio\"}");
-    assert_int_equal(create(f, "[{\"nic_tag\":\"admin\",\"model\":\"virtio\",\"allowed_ips\":[\"10.0.0.0/33\"]}]", u,
-                            &err),
-                     -1);
+    assert_int_equal(
+        create(f, "[{\"nic_tag\":\"admin\",\"model\":\"virtio\",\"allowed_ips\":[\"10.0.0.0/33\"]}]", u, &err), -1);
     assert_string_equal(err.msg, "invalid allowed_ips: [\"10.0.0.0/33\"]");
     cleanup_json json_t *all = NULL;
     assert_int_equal(vm_store_list(&f->r.ctx, &all, &err), 0);
@@ -131,8 +130,9 @@ static void test_interface_names_reuse_the_lowest_free(void **state)
 {
     fx *f = *state;
     vm_err err = VM_ERR_INIT;
-    assert_int_equal(update(f, "{\"add_nics\":[{\"nic_tag\":\"admin\",\"model\":\"virtio\",\"mac\":\"02:00:00:00:00:11\"},"
-                               "{\"nic_tag\":\"external\",\"model\":\"virtio\",\"mac\":\"02:00:00:00:00:12\"}]}",
+    assert_int_equal(update(f,
+                            "{\"add_nics\":[{\"nic_tag\":\"admin\",\"model\":\"virtio\",\"mac\":\"02:00:00:00:00:11\"},"
+                            "{\"nic_tag\":\"external\",\"model\":\"virtio\",\"mac\":\"02:00:00:00:00:12\"}]}",
                             &err),
                      0);
     assert_int_equal(update(f, "{\"remove_nics\":[\"" MAC0 "\"]}", &err), 0);
@@ -158,10 +158,11 @@ static void test_running_protection_is_live(void **state)
     vm_err err = VM_ERR_INIT;
     assert_int_equal(vm_start(&f->r.ctx, f->uuid, &err), 0);
     free(take_log(f));
-    assert_int_equal(
-        update(f, "{\"update_nics\":[{\"mac\":\"" MAC0 "\",\"allow_ip_spoofing\":true,\"allowed_ips\":[\"10.9.0.0/16\"]}]}",
-               &err),
-        0);
+    assert_int_equal(update(f,
+                            "{\"update_nics\":[{\"mac\":\"" MAC0
+                            "\",\"allow_ip_spoofing\":true,\"allowed_ips\":[\"10.9.0.0/16\"]}]}",
+                            &err),
+                     0);
     cleanup_free char *log = take_log(f);
     /* net_update first (before the commit), then the limits as always. */
     cleanup_free char *want = xasprintf("net_update %s 1\napply_limits %s\n", f->uuid, f->uuid);
@@ -186,8 +187,8 @@ static void test_running_link_change_waits_for_start(void **state)
     vm_err err = VM_ERR_INIT;
     assert_int_equal(vm_start(&f->r.ctx, f->uuid, &err), 0);
     free(take_log(f));
-    assert_int_equal(update(f, "{\"update_nics\":[{\"mac\":\"" MAC0 "\",\"nic_tag\":\"external\",\"mtu\":1400}]}", &err),
-                     0);
+    assert_int_equal(
+        update(f, "{\"update_nics\":[{\"mac\":\"" MAC0 "\",\"nic_tag\":\"external\",\"mtu\":1400}]}", &err), 0);
     cleanup_free char *log = take_log(f);
     assert_null(strstr(log, "net_update"));
     cleanup_free char *want = xasprintf("VM %s: NIC changes (nic_tag, mtu) take effect at its next start\n", f->uuid);

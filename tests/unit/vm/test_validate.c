@@ -154,7 +154,11 @@ static const struct vcase cases[] = {
     { "joyent", "update", "{\"remove_nics\":\"aa:bb:cc:dd:ee:ff\"}", "Invalid value(s) for: remove_nics" },
     /* enumerations and ranges */
     { "bhyve", "update", "{\"bootrom\":\"uefi\"}", NULL },
-    { "bhyve", "update", "{\"bootrom\":\"floppy\"}", "Invalid value(s) for: bootrom" },
+    { "bhyve", "update", "{\"bootrom\":\"floppy\"}",
+      "Invalid value(s) for: bootrom (bootrom accepts: bios, uefi, /usr/share/bhyve/uefi-rom.bin, "
+      "/usr/share/bhyve/uefi-csm-rom.bin, /usr/share/bhyve/BHYVE_UEFI.fd, /usr/share/bhyve/BHYVE_UEFI_CSM.fd)" },
+    { "bhyve", "update", "{\"bootrom\":\"/usr/share/bhyve/uefi-rom.bin\"}", NULL },
+    { "bhyve", "create", "{\"bootrom\":\"/usr/share/bhyve/uefi-csm-rom.bin\"}", NULL },
     { "bhyve", "update", "{\"vcpus\":0}", "Invalid value(s) for: vcpus" },
     { "bhyve", "update", "{\"vcpus\":64}", NULL },
     { "bhyve", "update", "{\"vcpus\":65}", "Invalid value(s) for: vcpus" },
