@@ -98,7 +98,9 @@ enum img_tar_flags {
  * targets are allowed: they resolve inside the container root. */
 int img_check_tarball(const char *path, int flags, vm_err *err);
 
-/* Manifest v2 checks, message "invalid manifest: ..." naming the field. */
+/* Manifest v2 checks, message "invalid manifest: ..." naming the field.
+ * As IMGAPI, "v" and "image_size" may be decimal strings ("2"): they are
+ * rewritten in place as integers, so the installed manifest has numbers. */
 int img_manifest_validate(json_t *manifest, vm_err *err);
 /* Where the manifest of an installed image lives (caller frees). */
 char *img_manifest_path(const vm_ctx *ctx, const char *pool, const char *uuid);

@@ -27,10 +27,22 @@ static int need_string(json_t *m, const char *key, vm_err *err)
     return 0;
 }
 
+/* IMGAPI accepts some integers as decimal strings ("v": "2",
+ * "image_size": "10240"): such a value becomes the integer it spells. */
+static void integer_from_string(json_t *m, const char *key)
+{
+    json_t *v = json_object_get(m, key);
+    int64_t n;
+    if (json_is_string(v) && parse_i64(json_string_value(v), &n))
+        json_object_set_new(m, key, json_integer(n));
+}
+
 int img_manifest_validate(json_t *m, vm_err *err)
 {
     if (!json_is_object(m))
         return vm_err_set(err, VMERR_INVALID, "invalid manifest: not a JSON object");
+    integer_from_string(m, "v");
+    integer_from_string(m, "image_size");
     json_t *v = json_object_get(m, "v");
     if (!v)
         return BAD("missing \"v\"");

@@ -354,3 +354,16 @@ EOT
     run imgadm install -m "$F/$IMG.json" -f "$F/$IMG.gz"
     [ "$output" = "Installed image $IMG (img-gzip@1.2.3)" ]
 }
+
+@test "a manifest in IMGAPI's string forms (\"v\": \"2\", \"image_size\": \"64\") installs, stored as numbers" {
+    make_zvol_image "$IMG" 64 "$F"
+    jq '.v = "2" | .image_size = "64"' "$F/$IMG.json" > "$F/str.json"
+    run imgadm install -m "$F/str.json" -f "$F/$IMG.raw"
+    [ "$status" -eq 0 ]
+    imgadm get "$IMG" | jq -e '.manifest.v == 2 and .manifest.image_size == 64'
+    # still checked: another version, or a size that is not a number
+    jq '.v = "3"' "$F/$IMG.json" > "$F/v3.json"
+    run imgadm install -m "$F/v3.json" -f "$F/$IMG.raw"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *'unsupported manifest version "v" (must be 2)'* ]]
+}

@@ -65,8 +65,14 @@ static const struct {
       "invalid manifest: \"files.0.compression\" must be one of none, gzip, bzip2, xz, zstd" },
     { "{\"v\": 2, " UUID ", \"name\": \"n\", \"version\": \"1\", \"type\": \"zvol\", " GOOD_FILES "}",
       "invalid manifest: missing \"image_size\" (required for zvol images, MiB)" },
-    { "{\"v\": 2, " UUID
+    /* IMGAPI's string forms of v and image_size (issue 21). */
+    { "{\"v\": \"2\", " UUID
       ", \"name\": \"n\", \"version\": \"1\", \"type\": \"zvol\", \"image_size\": \"10\", " GOOD_FILES "}",
+      "" },
+    { "{\"v\": \"3\", " UUID "}", "invalid manifest: unsupported manifest version \"v\" (must be 2)" },
+    { "{\"v\": \"two\", " UUID "}", "invalid manifest: unsupported manifest version \"v\" (must be 2)" },
+    { "{\"v\": 2, " UUID
+      ", \"name\": \"n\", \"version\": \"1\", \"type\": \"zvol\", \"image_size\": \"10 MiB\", " GOOD_FILES "}",
       "invalid manifest: \"image_size\" must be a positive integer (MiB)" },
     { "{\"v\": 2, " UUID ", \"name\": \"n\", \"version\": \"1\", \"type\": \"zvol\", \"image_size\": 0, " GOOD_FILES
       "}",
