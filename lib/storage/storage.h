@@ -161,6 +161,28 @@ int vs_vol_path(vs_pool *pool, const char *name, char **path, vm_err *err);
 int vs_fs_path(vs_pool *pool, const char *name, char **path, vm_err *err);
 char *vs_mountpoint(vs_pool *pool, const char *name);
 
+/* --- send / receive (send.c; the stream format is stream.h) ---
+ * vs_send_volume writes one stream object for volume snapshot `snapname`:
+ * {"kind": "volume", "name", "snapshot", "from"?, "volsize", "size"} and its
+ * data — a full stream the extents holding data at that snapshot, an
+ * incremental one (from: an earlier snapshot of the same volume, "ds@a") the
+ * extents changed since `from`.  The snapshot is held while it is read.
+ * vs_receive_volume takes such an object (obj: its descriptor, just read
+ * from r) into volume `name`: a full stream creates it ("cannot receive new
+ * filesystem stream: destination '<name>' exists"), an incremental one needs
+ * `name` whose most recent snapshot is named as the stream's "from" and is
+ * unchanged since (zfs's messages); then the data is written and
+ * name@<snapshot> taken.  On failure a volume it created is destroyed and an
+ * existing one rolled back to the base: the destination is as it was.
+ * With VS_RECV_LAST the object must be the stream's last (its END read and
+ * checked before the snapshot).  Nothing in the stream names a path: the
+ * target is the caller's `name`. */
+typedef struct vs_stream_writer vs_stream_writer;
+typedef struct vs_stream_reader vs_stream_reader;
+int vs_send_volume(vs_pool *pool, const char *snapname, const char *from, vs_stream_writer *w, vm_err *err);
+enum { VS_RECV_LAST = 1 };
+int vs_receive_volume(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *obj, int flags, vm_err *err);
+
 /* --- space ---
  * Pool capacity (statvfs of the backing filesystem), promised reservations
  * and what is left to promise. */

@@ -367,8 +367,8 @@ static int on_data(vs_stream_reader *r, vs_stream_rec *rec, size_t len, vm_err *
     if (get32(r->buf + 4) != 0)
         return BAD("data record with a non-zero reserved field");
     if (off < r->end || off > r->size || n > r->size - off)
-        return BAD("data at %llu+%zu is outside object %u (size %llu) or out of order", (unsigned long long)off, n,
-                   obj, (unsigned long long)r->size);
+        return BAD("data at %llu+%zu is outside object %u (size %llu) or out of order", (unsigned long long)off, n, obj,
+                   (unsigned long long)r->size);
     EVP_DigestUpdate(r->digest, r->buf + 8, 8);
     EVP_DigestUpdate(r->digest, r->buf + DATA_HEAD, n);
     r->end = off + n;

@@ -71,6 +71,8 @@ int cmd_rename(vs_pool *pool, int argc, char **argv);
 int cmd_swap(vs_pool *pool, int argc, char **argv);
 int cmd_resize(vs_pool *pool, int argc, char **argv);
 int cmd_changed(vs_pool *pool, int argc, char **argv); /* cmd_space.c */
+int cmd_send(vs_pool *pool, int argc, char **argv); /* cmd_send.c */
+int cmd_receive(vs_pool *pool, int argc, char **argv);
 int cmd_space(vs_pool *pool, int argc, char **argv);
 int cmd_gc(vs_pool *pool, int argc, char **argv);
 

@@ -106,15 +106,16 @@ static void test_round_trip(void **state)
     vm_err err = VM_ERR_INIT;
     char log[2048];
     assert_int_equal(read_all(&m, log, sizeof log, &err), 0);
-    assert_string_equal(log, "H {\"kind\":\"test\"}\n"
-                             "2 o0 @0  {\"id\":0,\"name\":\"disk0\",\"size\":65536}\n"
-                             "3 o0 @0 hello \n"
-                             "3 o0 @4096 world \n"
-                             "4 o0 @0  {\"bytes\":10,\"digest\":"
-                             "\"649b740a49254330fa545ad5ffcd4b5d4f28c0175ec2b9fcda08c1190a7a3c80\",\"id\":0}\n"
-                             "2 o1 @0  {\"id\":1,\"name\":\"empty\",\"size\":0}\n"
-                             "4 o1 @0  {\"bytes\":0,\"digest\":"
-                             "\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\"id\":1}\n");
+    assert_string_equal(log,
+                        "H {\"kind\":\"test\"}\n"
+                        "2 o0 @0  {\"id\":0,\"name\":\"disk0\",\"size\":65536}\n"
+                        "3 o0 @0 hello \n"
+                        "3 o0 @4096 world \n"
+                        "4 o0 @0  {\"bytes\":10,\"digest\":"
+                        "\"649b740a49254330fa545ad5ffcd4b5d4f28c0175ec2b9fcda08c1190a7a3c80\",\"id\":0}\n"
+                        "2 o1 @0  {\"id\":1,\"name\":\"empty\",\"size\":0}\n"
+                        "4 o1 @0  {\"bytes\":0,\"digest\":"
+                        "\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\"id\":1}\n");
     free(m.buf);
 }
 

@@ -1,0 +1,91 @@
+/* vmstore send / receive (zfs send/receive for volume snapshots; the
+ * stream format is lib/storage/stream.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "storage/stream.h"
+#include "vmstore.h"
+
+/* zfs accepts "-i @a", "-i a" and "-i ds@a" for the base. */
+static char *base_name(const char *snap, const char *from)
+{
+    const char *at = strchr(snap, '@');
+    size_t dslen = (size_t)(at - snap);
+    if (from[0] == '@')
+        return xasprintf("%.*s%s", (int)dslen, snap, from);
+    if (!strchr(from, '@'))
+        return xasprintf("%.*s@%s", (int)dslen, snap, from);
+    return xstrdup(from);
+}
+
+int cmd_send(vs_pool *pool, int argc, char **argv)
+{
+    const char *from = NULL;
+    int c;
+    while ((c = getopt(argc, argv, "+i:")) != -1) {
+        switch (c) {
+        case 'i': from = optarg; break;
+        default: return opt_error(c);
+        }
+    }
+    if (optind >= argc)
+        return usage("missing snapshot argument");
+    if (argc - optind > 1)
+        return usage("too many arguments");
+    const char *snap = argv[optind];
+    if (!strchr(snap, '@'))
+        return usage("'%s' is not a snapshot", snap);
+    if (isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "Error: Stream can not be written to a terminal.\nYou must redirect standard output.\n");
+        return 1;
+    }
+    cleanup_free char *base = from ? base_name(snap, from) : NULL;
+    vm_err err = VM_ERR_INIT;
+    int fd = STDOUT_FILENO;
+    vs_stream_writer *w = NULL;
+    cleanup_json json_t *header = json_pack("{s:s, s:s}", "kind", "vmstore", "pool", vs_pool_name(pool));
+    int r = vs_stream_writer_open(vs_stream_fd_write, &fd, header, &w, &err);
+    if (r == 0)
+        r = vs_send_volume(pool, snap, base, w, &err);
+    if (r == 0)
+        r = vs_stream_writer_finish(w, NULL, &err);
+    vs_stream_writer_free(w);
+    return r < 0 ? fail(&err) : 0;
+}
+
+int cmd_receive(vs_pool *pool, int argc, char **argv)
+{
+    int c;
+    while ((c = getopt(argc, argv, "+")) != -1)
+        return opt_error(c);
+    if (optind >= argc)
+        return usage("missing volume argument");
+    if (argc - optind > 1)
+        return usage("too many arguments");
+    const char *name = argv[optind];
+    if (!vs_valid_name(name) || strchr(name, '@'))
+        return usage("'%s' is not a valid volume name", name);
+    if (isatty(STDIN_FILENO)) {
+        fprintf(stderr, "Error: Backup stream can not be read from a terminal.\nYou must redirect standard input.\n");
+        return 1;
+    }
+    vm_err err = VM_ERR_INIT;
+    int fd = STDIN_FILENO;
+    vs_stream_reader *r = NULL;
+    json_t *header;
+    if (vs_stream_reader_open(vs_stream_fd_read, &fd, &r, &header, &err) < 0)
+        return fail(&err);
+    vs_stream_rec rec;
+    int rc = vs_stream_next(r, &rec, &err);
+    if (rc == 1 && rec.type != VS_REC_OBJECT)
+        rc = vm_err_set(&err, VMERR_INVALID, "invalid stream: no dataset in it");
+    else if (rc == 0)
+        rc = vm_err_set(&err, VMERR_INVALID, "invalid stream: it holds no dataset");
+    if (rc == 1)
+        rc = vs_receive_volume(pool, name, r, rec.json, VS_RECV_LAST, &err);
+    vs_stream_reader_free(r);
+    return rc < 0 ? fail(&err) : 0;
+}
