@@ -37,3 +37,16 @@ void vm_runtime_state(const vm_ctx *ctx, const char *brand, const char *uuid, vm
     if (!rs->zone_state[0])
         strcpy(rs->zone_state, rs->running ? "running" : "installed");
 }
+
+void vm_runtime_forget_all(const vm_ctx *ctx, const char *uuid)
+{
+    const vm_runtime *all[] = { &vm_runtime_qemu, &vm_runtime_lxc };
+    const vm_runtime *one[] = { override };
+    const vm_runtime *const *v = override ? one : all;
+    size_t n = override ? 1 : 2;
+    for (size_t i = 0; i < n; i++) {
+        vm_err e = VM_ERR_INIT;
+        if (v[i]->forget && v[i]->forget(ctx, uuid, &e) < 0)
+            vm_log(ctx, "warn", "VM %s: %s", uuid, e.msg);
+    }
+}

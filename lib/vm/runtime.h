@@ -80,6 +80,11 @@ const vm_runtime *vm_runtime_for(const char *brand);
 /* Same, from a VM config or object ("brand" key). */
 const vm_runtime *vm_runtime_of(json_t *cfg);
 
+/* Every runtime forgets the VM (their `forget` hooks are uuid-based and
+ * idempotent): the repair of a delete interrupted after its commit, which
+ * no longer knows the brand.  Failures are logged. */
+void vm_runtime_forget_all(const vm_ctx *ctx, const char *uuid);
+
 /* Tests only: every brand gets `rt` (NULL restores the real runtimes). */
 void vm_runtime_override(const vm_runtime *rt);
 

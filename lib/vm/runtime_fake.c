@@ -132,6 +132,13 @@ static int fake_net_update(const vm_ctx *ctx, json_t *vmobj, vm_err *err)
     return failing(err);
 }
 
+static int fake_forget(const vm_ctx *ctx, const char *uuid, vm_err *err)
+{
+    (void)err;
+    record(ctx, "forget", uuid, NULL);
+    return 0;
+}
+
 const vm_runtime vm_runtime_fake = {
     .name = "fake",
     .stop_grace_s = 5,
@@ -144,4 +151,5 @@ const vm_runtime vm_runtime_fake = {
     .snapshot_switch = fake_snapshot_switch,
     .apply_limits = fake_apply_limits,
     .net_update = fake_net_update,
+    .forget = fake_forget,
 };

@@ -1,4 +1,5 @@
 #include "vm/store.h"
+#include "vm/runtime.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -491,6 +492,8 @@ int vm_store_repair(const vm_ctx *ctx, vm_err *err)
                 vm_log(ctx, "warn", "VM %s: rolled back an interrupted create", uuid);
             }
         } else if (vm_store_finish_delete(ctx, uuid, &e2) == 0) {
+            /* What the runtime kept for it (id range, host links) goes too. */
+            vm_runtime_forget_all(ctx, uuid);
             vm_log(ctx, "warn", "VM %s: finished an interrupted delete", uuid);
         }
     }

@@ -262,6 +262,19 @@ static void test_boot_all_reports_every_vm(void **state)
     assert_true(path_exists(s2));
 }
 
+/* A delete killed after its commit is finished by the next command's
+ * repair, and the runtime forgets the VM then too (id range, host links). */
+static void test_interrupted_delete_forgets(void **state)
+{
+    fx *f = *state;
+    vm_err err = VM_ERR_INIT;
+    free(take_log(f));
+    assert_int_equal(vm_store_begin_delete(&f->r.ctx, f->uuid, &err), 0);
+    assert_int_equal(vm_store_repair(&f->r.ctx, &err), 0);
+    expect_log(f, "forget %s\n");
+    assert_false(vm_store_exists(&f->r.ctx, f->uuid));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +284,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_access_unsupported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_live_snapshot_switches_disks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boot_all_reports_every_vm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interrupted_delete_forgets, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
