@@ -119,8 +119,7 @@ void net_host_ifname(const char *root, const char *uuid, unsigned num, char out[
 /* Pure: the plan of vmobj's "nics" given the host's tags (no I/O).
  * `nic tag "x" does not exist` (VMERR_NOTFOUND) for a NIC whose tag is not
  * in tags; VMERR_INVALID for a NIC without mac or with a bad address. */
-int net_plan_from_tags(const char *root, json_t *vmobj, const net_tag *tags, size_t ntags, net_plan **out,
-                       vm_err *err);
+int net_plan_from_tags(const char *root, json_t *vmobj, const net_tag *tags, size_t ntags, net_plan **out, vm_err *err);
 /* Same, reading the tags from ctx's store. */
 int net_plan_build(const vm_ctx *ctx, json_t *vmobj, net_plan **out, vm_err *err);
 void net_plan_free(net_plan *plan);

@@ -31,8 +31,7 @@ void net_host_ifname(const char *root, const char *uuid, unsigned num, char out[
     snprintf(out, NET_IFNAMSIZ, "%.12s%u", p, num % 1000);
 }
 
-int net_plan_from_tags(const char *root, json_t *vmobj, const net_tag *tags, size_t ntags, net_plan **out,
-                       vm_err *err)
+int net_plan_from_tags(const char *root, json_t *vmobj, const net_tag *tags, size_t ntags, net_plan **out, vm_err *err)
 {
     (void)root, (void)vmobj, (void)tags, (void)ntags, (void)out;
     return not_yet(__func__, err);
