@@ -98,6 +98,7 @@ typedef struct net_nic {
     bool primary;
     unsigned allow; /* NET_ALLOW_* (allow_dhcp_spoofing sets IP_SPOOFING too) */
     bool dhcp, addrconf; /* "dhcp" / "addrconf" in ips */
+    bool ipv4_open; /* "dhcp" and no IPv4 allowed_ips: IPv4 sources unrestricted */
     char **ips; /* static addresses with prefix ("10.0.0.5/24", "fd00::5/64"), NULL-terminated */
     char **gateways; /* NULL-terminated */
     char **allowed; /* source addresses/CIDRs the filter admits (ips ∪ allowed_ips, normalised) */
