@@ -53,16 +53,18 @@ start_nic() {
     PORT=$port
 }
 
-# leaks KIND SRC_MAC ARG: sends the frame 3 times from the guest, prints
-# "<seen by the receiver> <seen by the bridge>".
+# leaks KIND SRC_MAC ARG: sends the frame 3 times from the guest, then a
+# legitimate end frame (the NIC's MAC and first IP) the counters stop at;
+# prints "<seen by the receiver> <seen by the bridge>".
 leaks() {
-    local marker="m$RANDOM$RANDOM"
-    ip netns exec "$R" python3 "$PKT" count eth0 "$marker" 1.5 > "$BATS_TEST_TMPDIR/r" &
-    inH python3 "$PKT" count stub0 "$marker" 1.5 > "$BATS_TEST_TMPDIR/b" &
-    sleep 0.4
-    ip netns exec "$G" python3 "$PKT" send net0 "$1" "$marker" "$2" "${3:-}"
+    local marker="m$RANDOM$RANDOM" t=$BATS_TEST_TMPDIR
+    rm -f "$t/r.ready" "$t/b.ready"
+    ip netns exec "$R" python3 "$PKT" count eth0 "$marker" 10 "$t/r.ready" > "$t/r" &
+    inH python3 "$PKT" count stub0 "$marker" 10 "$t/b.ready" > "$t/b" &
+    for _ in $(seq 100); do [ -e "$t/r.ready" ] && [ -e "$t/b.ready" ] && break; sleep 0.05; done
+    NETPKT_END="$MAC 10.50.0.2" ip netns exec "$G" python3 "$PKT" send net0 "$1" "$marker" "$2" "${3:-}"
     wait
-    echo "$(cat "$BATS_TEST_TMPDIR/r") $(cat "$BATS_TEST_TMPDIR/b")"
+    echo "$(cat "$t/r") $(cat "$t/b")"
 }
 
 # allow KEY: sets KEY true in the NIC and re-applies the filter live.
@@ -80,72 +82,72 @@ PY
 @test "a legitimate frame reaches the receiver and the bridge (control)" {
     start_nic
     run leaks ip $MAC 10.50.0.2
-    [ "$output" = "3 3" ]
+    [ "$output" = "3 3" ] || { echo "got: $output"; false; }
 }
 
 @test "spoofed source IP: 0 leaked; passes once allow_ip_spoofing is set live" {
     start_nic
     run leaks ip $MAC 10.50.0.99
-    [ "$output" = "0 0" ]
+    [ "$output" = "0 0" ] || { echo "got: $output"; false; }
     allow allow_ip_spoofing
     run leaks ip $MAC 10.50.0.99
-    [ "$output" = "3 3" ]
+    [ "$output" = "3 3" ] || { echo "got: $output"; false; }
 }
 
 @test "spoofed ARP sender IP: 0 leaked; passes with allow_ip_spoofing" {
     start_nic
     run leaks arp $MAC 10.50.0.99
-    [ "$output" = "0 0" ]
+    [ "$output" = "0 0" ] || { echo "got: $output"; false; }
     run leaks arp $MAC 10.50.0.2
-    [ "$output" = "3 3" ]
+    [ "$output" = "3 3" ] || { echo "got: $output"; false; }
     allow allow_ip_spoofing
     run leaks arp $MAC 10.50.0.99
-    [ "$output" = "3 3" ]
+    [ "$output" = "3 3" ] || { echo "got: $output"; false; }
 }
 
 @test "spoofed MAC: 0 leaked; passes once allow_mac_spoofing is set live" {
     start_nic
     run leaks ip 02:00:00:00:00:99 10.50.0.2
-    [ "$output" = "0 0" ]
+    [ "$output" = "0 0" ] || { echo "got: $output"; false; }
     allow allow_mac_spoofing
     run leaks ip 02:00:00:00:00:99 10.50.0.2
-    [ "$output" = "3 3" ]
+    [ "$output" = "3 3" ] || { echo "got: $output"; false; }
 }
 
 @test "DHCP OFFER from the guest: 0 leaked; passes once allow_dhcp_spoofing is set live" {
     start_nic
     run leaks dhcp-offer $MAC 10.50.0.2
-    [ "$output" = "0 0" ]
+    [ "$output" = "0 0" ] || { echo "got: $output"; false; }
     allow allow_dhcp_spoofing
     run leaks dhcp-offer $MAC 10.50.0.2
-    [ "$output" = "3 3" ]
+    [ "$output" = "3 3" ] || { echo "got: $output"; false; }
 }
 
 @test "IPv6 router advertisement: 0 leaked; passes once allow_restricted_traffic is set" {
     start_nic
     run leaks ra $MAC
-    [ "$output" = "0 0" ]
+    [ "$output" = "0 0" ] || { echo "got: $output"; false; }
     allow allow_restricted_traffic
     run leaks ra $MAC
-    [ "$output" = "3 3" ]
+    [ "$output" = "3 3" ] || { echo "got: $output"; false; }
 }
 
 @test "non-IP ethertype: 0 leaked; passes once allow_restricted_traffic is set" {
     start_nic
     run leaks ethertype $MAC
-    [ "$output" = "0 0" ]
+    [ "$output" = "0 0" ] || { echo "got: $output"; false; }
     allow allow_restricted_traffic
     run leaks ethertype $MAC
-    [ "$output" = "3 3" ]
+    [ "$output" = "3 3" ] || { echo "got: $output"; false; }
 }
 
 @test "allowed_ips with a CIDR admits its sources, not others" {
     write_vm '"ips": ["10.50.0.2/24"], "allowed_ips": ["10.50.0.128/25"]'
     start_nic
     run leaks ip $MAC 10.50.0.200
-    [ "$output" = "3 3" ]
+    [ "$output" = "3 3" ] || { echo "got: $output"; false; }
     run leaks ip $MAC 10.50.0.100
-    [ "$output" = "0 0" ]
+    [ "$output" = "0 0" ] || { echo "got: $output"; false; }
 }
 
 @test "DHCP from a protected guest reaches a server on the bridge's own IP (input path)" {
@@ -213,7 +215,7 @@ PY
     VMADM_ROOT=$other inH nettool teardown $UUID
     inH nft list chain bridge vmadm "${a}_g" >/dev/null
     run leaks ip $MAC 10.50.0.99
-    [ "$output" = "0 0" ]
+    [ "$output" = "0 0" ] || { echo "got: $output"; false; }
     rm -rf "$other"
 }
 

@@ -3,7 +3,10 @@
 
   netpkt.py send IFNAME KIND MARKER SRC_MAC [ARG]   KIND: ip (ARG: source IPv4),
         arp (ARG: sender IPv4), dhcp-offer (ARG: source IPv4), ra, ethertype
-  netpkt.py count IFNAME MARKER SECONDS   frames carrying MARKER seen on IFNAME
+        With NETPKT_END="MAC IPv4" in the environment, a legitimate frame
+        carrying MARKER-end follows, so a counter knows all were sent.
+  netpkt.py count IFNAME MARKER SECONDS [READY]   frames carrying MARKER seen
+        on IFNAME until MARKER-end or SECONDS (READY: created once listening)
   netpkt.py discover IFNAME MAC SECONDS   DHCP DISCOVER; prints "OFFER <ip>"
 """
 import os
@@ -80,9 +83,15 @@ def main(a):
         for _ in range(3):
             s.send(f)
             time.sleep(0.02)
+        if os.environ.get("NETPKT_END"):
+            mac, ip = os.environ["NETPKT_END"].split()
+            time.sleep(0.05)
+            s.send(frame("ip", a[3] + "-end", mac, ip))
     elif a[0] == "count":
         s = raw(a[1])
         mk = a[2].encode()
+        if len(a) > 4:
+            open(a[4], "w").close()
         end = time.time() + float(a[3])
         n = 0
         while True:
@@ -94,7 +103,11 @@ def main(a):
                 data, addr = s.recvfrom(65535)
             except socket.timeout:
                 break
-            if mk in data and addr[2] != socket.PACKET_OUTGOING:
+            if addr[2] == socket.PACKET_OUTGOING:
+                continue
+            if mk + b"-end" in data:
+                break
+            if mk in data:
                 n += 1
         print(n)
     elif a[0] == "discover":
