@@ -197,3 +197,43 @@ EOT
     wait_for grep -c "metadata $U: attached to the guest's COM2" "$BATS_TEST_TMPDIR/vminfod.log"
     [ "$(grep -c "metadata $U: attached to the guest's COM2" "$BATS_TEST_TMPDIR/vminfod.log")" -ge 2 ]
 }
+
+# The guest's side of the protocol in busybox sh over /dev/ttyS1 (what
+# mdata-client does): flush, NEGOTIATE, GET hostname, GET and run the
+# user-script, PUT a key.  Sent to the test guest's console shell.
+GUEST_SCRIPT='stty -F /dev/ttyS1 raw -echo 115200
+exec 3<>/dev/ttyS1
+req() { body="$1"; crc=$(printf %s "$body" | crc32); printf "V2 %d %s %s\n" ${#body} "$crc" "$body" >&3; read -r l <&3; echo "$l"; }
+b64() { printf %s "$1" | base64 | tr -d "\n"; }
+printf "\n" >&3; read -r l <&3; echo "MDATA-FLUSH: $l"
+printf "NEGOTIATE V2\n" >&3; read -r l <&3; echo "MDATA-NEG: $l"
+r=$(req "0000cafe GET $(b64 sdc:hostname)"); echo "MDATA-HOSTNAME: $(echo "$r" | cut -d" " -f6 | base64 -d)"
+r=$(req "0000caff GET $(b64 root_authorized_keys)"); echo "MDATA-KEY: $(echo "$r" | cut -d" " -f6 | base64 -d)"
+r=$(req "0000cb00 GET $(b64 user-script)"); echo "$r" | cut -d" " -f6 | base64 -d > /tmp/us; sh /tmp/us | sed "s/^/MDATA-US: /"
+r=$(req "0000cb01 PUT $(b64 "$(b64 guest-put) $(b64 from-ttyS1)")"); echo "MDATA-PUT: $r"'
+
+@test "a real guest (TCG) reads its metadata over ttyS1 and runs its user-script; its PUT is a vminfod event" {
+    create_hvm
+    vmadm update "$U" qemu_extra_opts="-fw_cfg name=opt/vmadm/mode,string=shell" >/dev/null
+    start_vminfod
+    curl -sN "http://$ADDR/events?vms=$U" > "$F/events" &
+    local cpid=$!
+    run vmadm start "$U"
+    [ "$status" -eq 0 ]
+    local clog="$VMADM_ROOT/run/vms/$U/console.log" i
+    for i in $(seq 480); do grep -aq "VMADM-GUEST: ready" "$clog" 2>/dev/null && break; sleep 0.5; done
+    grep -aq "VMADM-GUEST: ready" "$clog"
+    { sleep 1; printf "cat > /tmp/m.sh <<'EOS'\n%s\nEOS\nsh /tmp/m.sh\n" "$GUEST_SCRIPT"; sleep 20; } |
+        timeout 60 vmadm console "$U" >/dev/null 2>&1 || true
+    tr -d '\r' < "$clog" | grep -a '^MDATA-' > "$F/guest.out" || true
+    cat "$F/guest.out"
+    grep -qx "MDATA-FLUSH: invalid command" "$F/guest.out"
+    grep -qx "MDATA-NEG: V2_OK" "$F/guest.out"
+    grep -qx "MDATA-HOSTNAME: web0" "$F/guest.out"
+    grep -qx "MDATA-KEY: ssh-ed25519 AAAAC3Nz test@host" "$F/guest.out"
+    grep -qx "MDATA-US: user-script-ran" "$F/guest.out"
+    grep -q "^MDATA-PUT: V2 .* 0000cb01 SUCCESS T0s=$" "$F/guest.out"
+    [ "$(vmadm get "$U" | jq -r '.customer_metadata["guest-put"]')" = from-ttyS1 ]
+    wait_for grep -q customer_metadata.guest-put "$F/events"
+    kill $cpid
+}
