@@ -95,6 +95,7 @@ struct args {
 /* Returns -1 to go on, else the exit status (usage printed, or an error). */
 static int parse_args(int argc, char **argv, struct args *a)
 {
+    /* clang-format off */
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "socket", required_argument, NULL, 's' },
@@ -107,6 +108,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
+    /* clang-format on */
     vminfod_opts *opts = &a->opts;
     int64_t v;
     int c;

@@ -89,8 +89,8 @@ static void ct_ensure(vminfod_mdata *m, struct md_vm *vm)
      * for the container's group once it started); zonecontrol is only
      * traversable, so the bind mount's target shows nothing but the
      * socket. */
-    if (mkdir_p(rundir, 0700, &err) < 0 || (mkdir(dir, 0711) < 0 && errno != EEXIST) ||
-        lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 || chmod(dir, 0711) < 0) {
+    if (mkdir_p(rundir, 0700, &err) < 0 || (mkdir(dir, 0711) < 0 && errno != EEXIST) || lstat(dir, &st) < 0 ||
+        !S_ISDIR(st.st_mode) || st.st_uid != 0 || chmod(dir, 0711) < 0) {
         vminfod_log(m->d, "warn", "metadata %s: cannot prepare %s: %s", vm->uuid, dir,
                     err.msg[0] ? err.msg : strerror(errno));
         return;

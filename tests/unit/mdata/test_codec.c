@@ -184,8 +184,8 @@ int main(int argc, char **argv)
 {
     golden_dir = argc > 1 ? argv[1] : "golden";
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reference_frame), cmocka_unit_test(test_base64),
-        cmocka_unit_test(test_parse_requests),  cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_reference_frame),   cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_parse_requests),    cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_golden_transcript),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,14 +35,42 @@ static void test_golden_keys(void **state)
 {
     (void)state;
     cleanup_json json_t *vm = load_vm();
-    static const char *const gets[] = {
-        "sdc:uuid", "sdc:hostname", "sdc:alias", "sdc:datacenter_name", "sdc:ram", "sdc:autoboot", "sdc:nics",
-        "sdc:resolvers", "sdc:routes", "sdc:tmpfs", "sdc:tags.role", "sdc:tags.tier", "sdc:tags.none",
-        "sdc:nics.0.mac", "sdc:nics.1.ip", "sdc:nics.x", "sdc:nics.5", "sdc:tags", "sdc:operator-script",
-        "sdc:vnc_password", "sdc:internal_metadata.private", "sdc:internal_metadata", "sdc:", "sdc:..",
-        "sdc:customer_metadata.hostname", "hostname", "root_authorized_keys", "user-script", "missing", "cust_pw",
-        "root_pw", "acme:token", "acme:x", "private", "other:ns", NULL
-    };
+    static const char *const gets[] = { "sdc:uuid",
+                                        "sdc:hostname",
+                                        "sdc:alias",
+                                        "sdc:datacenter_name",
+                                        "sdc:ram",
+                                        "sdc:autoboot",
+                                        "sdc:nics",
+                                        "sdc:resolvers",
+                                        "sdc:routes",
+                                        "sdc:tmpfs",
+                                        "sdc:tags.role",
+                                        "sdc:tags.tier",
+                                        "sdc:tags.none",
+                                        "sdc:nics.0.mac",
+                                        "sdc:nics.1.ip",
+                                        "sdc:nics.x",
+                                        "sdc:nics.5",
+                                        "sdc:tags",
+                                        "sdc:operator-script",
+                                        "sdc:vnc_password",
+                                        "sdc:internal_metadata.private",
+                                        "sdc:internal_metadata",
+                                        "sdc:",
+                                        "sdc:..",
+                                        "sdc:customer_metadata.hostname",
+                                        "hostname",
+                                        "root_authorized_keys",
+                                        "user-script",
+                                        "missing",
+                                        "cust_pw",
+                                        "root_pw",
+                                        "acme:token",
+                                        "acme:x",
+                                        "private",
+                                        "other:ns",
+                                        NULL };
     static const char *const rnames[] = { "SUCCESS", "NOTFOUND", "FAILURE" };
     cleanup_free char *out = xstrdup("");
     for (const char *const *k = gets; *k; k++) {
@@ -59,11 +87,9 @@ static void test_golden_keys(void **state)
     cleanup_free char *keys = mdata_keys(vm);
     out = append(out, "KEYS -> ", keys, "\n");
 
-    static const char *const puts[][2] = { { "role", "db" },          { "role", "" },
-                                           { "role", NULL },          { "sdc:hostname", "x" },
-                                           { "sdc:uuid", NULL },      { "acme:token", "x" },
-                                           { "other:key", "x" },      { "new_pw", "pw" },
-                                           { "operator-script", "x" } };
+    static const char *const puts[][2] = { { "role", "db" },        { "role", "" },       { "role", NULL },
+                                           { "sdc:hostname", "x" }, { "sdc:uuid", NULL }, { "acme:token", "x" },
+                                           { "other:key", "x" },    { "new_pw", "pw" },   { "operator-script", "x" } };
     for (size_t i = 0; i < sizeof puts / sizeof puts[0]; i++) {
         char why[MDATA_WHY_MAX];
         cleanup_json json_t *p = mdata_update_payload(vm, puts[i][0], puts[i][1], why);
