@@ -160,8 +160,8 @@ typedef struct img_import_opts {
  * `an active image "<uuid>" was not found in image sources`, source
  * failures (fetch.h), a manifest for another uuid, a bad manifest, wrong
  * size or SHA-1 (nothing installed, the partial download removed). */
-int img_import(const vm_ctx *ctx, const char *pool, const char *spec, const img_import_opts *opts,
-               json_t **imported, vm_err *err);
+int img_import(const vm_ctx *ctx, const char *pool, const char *spec, const img_import_opts *opts, json_t **imported,
+               vm_err *err);
 /* Refreshes installed manifests (uuids NULL-terminated, NULL/empty: all)
  * from the sources; a source manifest must describe the same file and type.
  * *updated: uuids whose manifest changed.  Every image is tried; the first

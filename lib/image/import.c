@@ -79,8 +79,9 @@ static int fetch_manifest(const char *source, const char *uuid, json_t **m, vm_e
                           je.text);
     const char *got = json_string_value(json_object_get(j, "uuid"));
     if (!got || strcmp(got, uuid) != 0)
-        return vm_err_set(err, VMERR_INVALID, "image source \"%s\" answered for image \"%s\" with the manifest of \"%s\"",
-                          source, uuid, got ? got : "(no uuid)");
+        return vm_err_set(err, VMERR_INVALID,
+                          "image source \"%s\" answered for image \"%s\" with the manifest of \"%s\"", source, uuid,
+                          got ? got : "(no uuid)");
     if (img_manifest_validate(j, err) < 0) {
         vm_err_prefix(err, "image source \"%s\": ", source);
         return -1;
@@ -223,8 +224,8 @@ static int fetch_and_install(const vm_ctx *ctx, const char *pool, json_t *m, con
     return 0;
 }
 
-static int import_uuid(const vm_ctx *ctx, const char *pool, json_t *srcs, const char *uuid,
-                       const img_import_opts *o, int depth, json_t *done, vm_err *err);
+static int import_uuid(const vm_ctx *ctx, const char *pool, json_t *srcs, const char *uuid, const img_import_opts *o,
+                       int depth, json_t *done, vm_err *err);
 
 /* Imports m's origin chain first (incremental images need it). */
 static int import_origin(const vm_ctx *ctx, const char *pool, json_t *srcs, json_t *m, const char *source,
@@ -246,8 +247,8 @@ static int import_origin(const vm_ctx *ctx, const char *pool, json_t *srcs, json
     return import_uuid(ctx, pool, order, origin, o, depth + 1, done, err);
 }
 
-static int import_uuid(const vm_ctx *ctx, const char *pool, json_t *srcs, const char *uuid,
-                       const img_import_opts *o, int depth, json_t *done, vm_err *err)
+static int import_uuid(const vm_ctx *ctx, const char *pool, json_t *srcs, const char *uuid, const img_import_opts *o,
+                       int depth, json_t *done, vm_err *err)
 {
     cleanup_json json_t *have = NULL;
     vm_err e2 = VM_ERR_INIT;
@@ -289,8 +290,8 @@ static int import_uuid(const vm_ctx *ctx, const char *pool, json_t *srcs, const 
     return 0;
 }
 
-int img_import(const vm_ctx *ctx, const char *pool, const char *spec, const img_import_opts *opts,
-               json_t **imported, vm_err *err)
+int img_import(const vm_ctx *ctx, const char *pool, const char *spec, const img_import_opts *opts, json_t **imported,
+               vm_err *err)
 {
     cleanup_json json_t *srcs = NULL;
     if (sources_for(ctx, opts, &srcs, err) < 0)

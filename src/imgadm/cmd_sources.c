@@ -119,8 +119,9 @@ static int sources_edit(vm_ctx *ctx, json_t *urls, int force)
             v[i] = (char *)json_string_value(json_array_get(urls, i));
         cleanup_free char *joined = strv_join(v, "\n");
         free(v);
-        before = xasprintf("%s%s\n#\n# Enter source URLs, one per line.\n# Comments beginning with \"#\" are stripped.\n#\n",
-                           joined, n ? "\n" : "");
+        before =
+            xasprintf("%s%s\n#\n# Enter source URLs, one per line.\n# Comments beginning with \"#\" are stripped.\n#\n",
+                      joined, n ? "\n" : "");
     }
     if (write_file_atomic(path, before, strlen(before), 0600, &err) < 0)
         return imgadm_fail(&err);
