@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/lock.h"
@@ -206,7 +207,9 @@ static int fetch_and_install(const vm_ctx *ctx, const char *pool, json_t *m, con
     int r = img_http_download(url, fd, size, json_string_value(json_object_get(f0, "sha1")), o ? o->progress : NULL,
                               o ? o->progress_arg : NULL, err);
     if (r < 0) {
-        if (err->code == VMERR_INVALID || err->code == VMERR_NOTFOUND) { /* nothing worth resuming */
+        struct stat st;
+        bool empty = fstat(fd, &st) == 0 && st.st_size == 0;
+        if (empty || err->code == VMERR_INVALID || err->code == VMERR_NOTFOUND) { /* nothing worth resuming */
             unlink(fpath);
             unlink(mpath);
         }
