@@ -190,7 +190,8 @@ int imgadm_cmd_sources(vm_ctx *ctx, int argc, char **argv)
     int lockfd = -1;
     if ((add || del || edit) && (lockfd = img_sources_lock(ctx, &err)) < 0)
         return imgadm_fail(&err);
-    cleanup_close int lk = lockfd;
+    cleanup_close int lk = lockfd; /* held until the command returns */
+    (void)lk;
     cleanup_json json_t *urls = NULL;
     if (img_sources_get(ctx, &urls, &err) < 0)
         return imgadm_fail(&err);
