@@ -115,8 +115,9 @@ char *img_manifest_path(const vm_ctx *ctx, const char *pool, const char *uuid);
  * go through img_manifest_validate and must carry the uuid asked for. */
 #define IMG_DEFAULT_SOURCE "https://images.smartos.org"
 
-/* http:// or https:// URL with a host, no user info, query, fragment,
- * spaces or control characters; *norm (caller frees) drops trailing '/'.
+/* http:// or https:// URL with a host (name, IPv4 or [IPv6]) and an
+ * optional port; no user info, query, fragment, spaces, control or
+ * non-ASCII bytes.  *norm (caller frees) drops trailing '/'.
  * `invalid image source URL "<url>": <why>`. */
 int img_source_url_check(const char *url, char **norm, vm_err *err);
 /* The configured sources, in order (array of URL strings). */

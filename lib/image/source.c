@@ -39,8 +39,8 @@ int img_source_url_check(const char *url, char **norm, vm_err *err)
     else
         return bad_url(url, "must start with http:// or https://", err);
     for (const char *c = url; *c; c++)
-        if ((unsigned char)*c <= ' ' || *c == 0x7f)
-            return bad_url(url, "must not contain spaces or control characters", err);
+        if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f)
+            return bad_url(url, "must not contain spaces, control or non-ASCII characters", err);
     if (strpbrk(url, "?#"))
         return bad_url(url, "must not have a query or a fragment", err);
     const char *hend = p + strcspn(p, "/");
