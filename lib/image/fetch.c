@@ -128,6 +128,93 @@ int img_http_get(const char *url, size_t max_bytes, char **body, size_t *len, lo
     return 0;
 }
 
+/* ---- the SHA-1 of a growing file, on its own thread ----
+ * The writer says how far the file is written; the hasher reads it back
+ * (from the page cache) up to there, so hashing runs alongside the
+ * download instead of after it or in its write path. */
+
+typedef struct hasher {
+    pthread_t th;
+    bool running;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int fd;
+    uint64_t avail; /* bytes written, hashable */
+    uint64_t hashed;
+    bool closing; /* no more bytes: hash up to avail and stop */
+    bool abort; /* stop now */
+    int err_no;
+    img_sha1 sha;
+} hasher;
+
+static void *hasher_main(void *arg)
+{
+    hasher *h = arg;
+    uint8_t *buf = xmalloc(1u << 20);
+    for (;;) {
+        pthread_mutex_lock(&h->mu);
+        while (h->hashed == h->avail && !h->closing && !h->abort)
+            pthread_cond_wait(&h->cv, &h->mu);
+        uint64_t n = h->avail - h->hashed;
+        bool stop = h->abort || (n == 0 && h->closing);
+        pthread_mutex_unlock(&h->mu);
+        if (stop)
+            break;
+        ssize_t r = pread(h->fd, buf, n < (1u << 20) ? (size_t)n : (1u << 20), (off_t)h->hashed);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            h->err_no = r < 0 ? errno : EIO;
+            break;
+        }
+        img_sha1_update(&h->sha, buf, (size_t)r);
+        pthread_mutex_lock(&h->mu);
+        h->hashed += (uint64_t)r;
+        pthread_mutex_unlock(&h->mu);
+    }
+    free(buf);
+    return NULL;
+}
+
+/* Starts hashing fd from byte 0; avail bytes are already there. */
+static int hasher_start(hasher *h, int fd, uint64_t avail, vm_err *err)
+{
+    h->fd = fd;
+    h->avail = avail;
+    h->hashed = 0;
+    h->closing = h->abort = false;
+    h->err_no = 0;
+    img_sha1_init(&h->sha);
+    if (pthread_create(&h->th, NULL, hasher_main, h) != 0)
+        return vm_err_set(err, VMERR_INTERNAL, "cannot start the hashing thread");
+    h->running = true;
+    return 0;
+}
+
+static void hasher_feed(hasher *h, uint64_t avail)
+{
+    pthread_mutex_lock(&h->mu);
+    h->avail = avail;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Stops the thread: after hashing everything fed (finish) or at once. */
+static void hasher_stop(hasher *h, bool finish)
+{
+    if (!h->running)
+        return;
+    pthread_mutex_lock(&h->mu);
+    if (finish)
+        h->closing = true;
+    else
+        h->abort = true;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->th, NULL);
+    h->running = false;
+}
+
 /* ---- downloads ---- */
 
 typedef struct dl {
@@ -135,7 +222,7 @@ typedef struct dl {
     int fd;
     CURL *h;
     uint64_t have, want;
-    img_sha1 sha;
+    hasher *hs;
     long status; /* of this attempt, once its body starts */
     int64_t range_start; /* Content-Range start of a 206, -1 if none */
     int64_t range_total; /* Content-Range total ("bytes ... /M"), -1 if none */
@@ -166,6 +253,16 @@ static size_t dl_header(char *data, size_t size, size_t n, void *arg)
 }
 
 /* The first bytes of a body: decide whether they continue the file. */
+/* The file starts over from byte 0 (and so does its hash). */
+static int dl_restart(dl *d, vm_err *err)
+{
+    hasher_stop(d->hs, false);
+    if (ftruncate(d->fd, 0) < 0)
+        return vm_err_sys(err, errno, "cannot truncate the download of %s", d->url);
+    d->have = 0;
+    return hasher_start(d->hs, d->fd, 0, err);
+}
+
 static int size_mismatch(dl *d, uint64_t has)
 {
     return vm_err_set(&d->werr, VMERR_INVALID, "size mismatch: manifest says %llu bytes, %s has %llu bytes",
@@ -191,10 +288,8 @@ static int dl_start(dl *d)
     if (d->status != 200)
         return -1; /* not data: the caller reports the status */
     if (d->have > 0) {
-        if (ftruncate(d->fd, 0) < 0)
-            return vm_err_sys(&d->werr, errno, "cannot truncate the download of %s", d->url);
-        d->have = 0;
-        img_sha1_init(&d->sha);
+        if (dl_restart(d, &d->werr) < 0)
+            return -1;
         d->reset = true;
     }
     return 0;
@@ -223,32 +318,11 @@ static size_t dl_write(char *data, size_t size, size_t n, void *arg)
         }
         off += (size_t)w;
     }
-    img_sha1_update(&d->sha, data, len);
     d->have += len;
+    hasher_feed(d->hs, d->have);
     if (d->progress)
         d->progress(d->parg, "download", d->have, d->want);
     return len;
-}
-
-/* Hashes the bytes a previous attempt left in fd. */
-static int dl_hash_existing(dl *d, vm_err *err)
-{
-    uint8_t *buf = xmalloc(1u << 20);
-    uint64_t off = 0;
-    while (off < d->have) {
-        size_t want = d->have - off < (1u << 20) ? (size_t)(d->have - off) : (1u << 20);
-        ssize_t r = pread(d->fd, buf, want, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            free(buf);
-            return vm_err_sys(err, r < 0 ? errno : EIO, "cannot read the partial download of %s", d->url);
-        }
-        img_sha1_update(&d->sha, buf, (size_t)r);
-        off += (uint64_t)r;
-    }
-    free(buf);
-    return 0;
 }
 
 /* One request for the bytes from d->have on.  Returns 0 when the attempt
@@ -270,6 +344,7 @@ static int dl_attempt(dl *d, bool *retry, vm_err *err)
         snprintf(range, sizeof range, "%llu-", (unsigned long long)d->have);
         curl_easy_setopt(h, CURLOPT_RANGE, range);
     }
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, dl_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, d);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, dl_header);
@@ -291,10 +366,8 @@ static int dl_attempt(dl *d, bool *retry, vm_err *err)
         return -1;
     }
     if (status == 416 && d->have > 0) { /* our partial is longer than the file: start over */
-        if (ftruncate(d->fd, 0) < 0)
-            return vm_err_sys(err, errno, "cannot truncate the download of %s", d->url);
-        d->have = 0;
-        img_sha1_init(&d->sha);
+        if (dl_restart(d, err) < 0)
+            return -1;
         *retry = true;
         return 0;
     }
@@ -321,11 +394,29 @@ static int dl_attempt(dl *d, bool *retry, vm_err *err)
     return 0;
 }
 
+/* The attempts; on success the hasher has been fed the whole file. */
+static int dl_run(dl *d, vm_err *err)
+{
+    for (int attempt = 0; d->have < d->want; attempt++) {
+        bool retry;
+        if (attempt == MAX_ATTEMPTS)
+            return vm_err_set(err, VMERR_IO,
+                              "download of %s was cut after %llu of %llu bytes (run the import again to resume)",
+                              d->url, (unsigned long long)d->have, (unsigned long long)d->want);
+        if (dl_attempt(d, &retry, err) < 0)
+            return -1;
+        if (d->have < d->want && !retry)
+            return vm_err_set(err, VMERR_IO, "download of %s stopped after %llu of %llu bytes", d->url,
+                              (unsigned long long)d->have, (unsigned long long)d->want);
+    }
+    return 0;
+}
+
 int img_http_download(const char *url, int fd, uint64_t want_size, const char *want_sha1, img_progress_fn progress,
                       void *parg, vm_err *err)
 {
-    dl d = { .url = url, .fd = fd, .want = want_size, .progress = progress, .parg = parg };
-    img_sha1_init(&d.sha);
+    hasher hs = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+    dl d = { .url = url, .fd = fd, .want = want_size, .hs = &hs, .progress = progress, .parg = parg };
     struct stat st;
     if (fstat(fd, &st) < 0)
         return vm_err_sys(err, errno, "cannot stat the download of %s", url);
@@ -335,25 +426,20 @@ int img_http_download(const char *url, int fd, uint64_t want_size, const char *w
             return vm_err_sys(err, errno, "cannot truncate the download of %s", url);
         d.have = 0;
     }
-    if (d.have > 0 && dl_hash_existing(&d, err) < 0)
+    /* What an earlier attempt left is hashed while the rest arrives. */
+    if (hasher_start(&hs, fd, d.have, err) < 0)
         return -1;
     if (progress)
         progress(parg, "download", d.have, want_size);
-    for (int attempt = 0; d.have < want_size; attempt++) {
-        bool retry;
-        if (attempt == MAX_ATTEMPTS)
-            return vm_err_set(err, VMERR_IO,
-                              "download of %s was cut after %llu of %llu bytes (run the import again to resume)", url,
-                              (unsigned long long)d.have, (unsigned long long)want_size);
-        if (dl_attempt(&d, &retry, err) < 0)
-            return -1;
-        if (d.have < want_size && !retry)
-            return vm_err_set(err, VMERR_IO, "download of %s stopped after %llu of %llu bytes", url,
-                              (unsigned long long)d.have, (unsigned long long)want_size);
-    }
+    int r = dl_run(&d, err);
+    hasher_stop(&hs, r == 0);
+    if (r < 0)
+        return -1;
+    if (hs.err_no || hs.hashed != want_size)
+        return vm_err_sys(err, hs.err_no ? hs.err_no : EIO, "cannot read back the download of %s", url);
     uint8_t dig[20];
     char hex[41];
-    img_sha1_final(&d.sha, dig);
+    img_sha1_final(&hs.sha, dig);
     img_sha1_hex(dig, hex);
     if (strcmp(hex, want_sha1) != 0) {
         if (ftruncate(fd, 0) < 0)
