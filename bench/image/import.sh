@@ -42,18 +42,25 @@ echo "image: $SIZE_MIB MiB raw zvol (random data), served by python3 -m http.ser
 now() { date +%s.%N; }
 export VMINFOD_ADDR=none
 best_curl=999999 best_imp=999999
-for r in $(seq "$RUNS"); do
-    rm -rf "$W/r1" "$W/r2" "$W/dl.raw"
+one_curl() {
+    rm -rf "$W/r1" "$W/dl.raw"
     sync
     t0=$(now)
     curl -sS -o "$W/dl.raw" "$URL/images/$UUID/file"
     VMADM_ROOT=$W/r1 "$IMGADM" install -q -m "$W/manifest.json" -f "$W/dl.raw"
     t1=$(now)
     rm -f "$W/dl.raw"
+}
+one_import() {
+    rm -rf "$W/r2"
     sync
     t2=$(now)
     VMADM_ROOT=$W/r2 "$IMGADM" import -q -S "$URL" "$UUID"
     t3=$(now)
+}
+# The order alternates between runs, so neither side always runs first.
+for r in $(seq "$RUNS"); do
+    if [ $((r % 2)) = 1 ]; then one_curl; one_import; else one_import; one_curl; fi
     a=$(echo "$t1 - $t0" | bc -l)
     b=$(echo "$t3 - $t2" | bc -l)
     printf 'run %d: curl -o + imgadm install %7.3f s   imgadm import %7.3f s\n' "$r" "$a" "$b"
