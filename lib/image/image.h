@@ -154,7 +154,8 @@ typedef struct img_import_opts {
 /* Imports spec (a uuid, name@version or name: the newest published) from
  * the sources: manifest, origin images first, then the file, downloaded
  * into var/imgadm/downloads with its size and SHA-1 checked as it streams
- * (a cut download is resumed with HTTP Range, now or by the next import)
+ * (a cut download is resumed with HTTP Range, now or by the next import;
+ * a partial download nobody resumes for 7 days is removed by an import)
  * and installed by img_install.  Imports of one image are serialized (lock
  * "import-<uuid>"); an installed image is skipped.  *imported (nullable):
  * [{"manifest", "source", "imported": bool}].  Errors: VMERR_NOTFOUND

@@ -1,6 +1,7 @@
 /* imgadm import and update: images from sources (image.h).  The file is
  * downloaded (verified while it streams) into var/imgadm/downloads and
  * installed by img_install, so an import obeys every rule of an install. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/lock.h"
@@ -17,6 +19,7 @@
 
 #define MANIFEST_MAX (1u << 20)
 #define MAX_ANCESTRY 32
+#define PARTIAL_MAX_AGE (7 * 24 * 3600) /* seconds an abandoned partial download is kept */
 
 static void note(const img_import_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(const img_import_opts *o, const char *fmt, ...)
@@ -166,6 +169,36 @@ static char *downloads_dir(const vm_ctx *ctx)
     return xasprintf("%s/var/imgadm/downloads", ctx->root);
 }
 
+/* Removes partial downloads nobody resumed for PARTIAL_MAX_AGE (and that
+ * no import holds). */
+static void sweep_downloads(const vm_ctx *ctx)
+{
+    cleanup_free char *dir = downloads_dir(ctx);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    time_t now = time(NULL);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strlen(de->d_name) != 36 + 5 || strcmp(de->d_name + 36, ".file") != 0)
+            continue;
+        cleanup_free char *uuid = xstrndup(de->d_name, 36);
+        struct stat st;
+        if (!uuid_valid(uuid) || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            now - st.st_mtime < PARTIAL_MAX_AGE)
+            continue;
+        cleanup_free char *lockname = xasprintf("import-%s", uuid);
+        cleanup_lock vm_lock lk = VM_LOCK_INIT;
+        vm_err e2 = VM_ERR_INIT;
+        if (vm_lock_try(ctx, lockname, &lk, &e2) != 1)
+            continue;
+        cleanup_free char *json = xasprintf("%s.json", uuid);
+        unlinkat(dirfd(d), de->d_name, 0);
+        unlinkat(dirfd(d), json, 0);
+    }
+    closedir(d);
+}
+
 /* Drops a partial download kept for another file (its manifest's sha1 or
  * size differ from m's). */
 static void drop_stale_partial(const char *mpath, const char *fpath, json_t *m)
@@ -299,6 +332,7 @@ int img_import(const vm_ctx *ctx, const char *pool, const char *spec, const img_
     cleanup_json json_t *srcs = NULL;
     if (sources_for(ctx, opts, &srcs, err) < 0)
         return -1;
+    sweep_downloads(ctx);
     cleanup_free char *uuid = NULL;
     if (uuid_valid(spec))
         uuid = xstrdup(spec);

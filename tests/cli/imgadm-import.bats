@@ -49,14 +49,16 @@ reindex() {
     (cd "$MIRROR/images" && jq -s . */index.html > index.html)
 }
 
-# start_imgapi [DIR]: the IMGAPI-shaped server; sets URL.
+# start_imgapi [DIR [CERT KEY]]: the IMGAPI-shaped server (HTTPS with a
+# certificate); sets URL.
 start_imgapi() {
-    local dir=${1:-$MIRROR}
+    local dir=${1:-$MIRROR} scheme=http
+    [ -n "${2:-}" ] && scheme=https
     rm -f "$dir/port"
-    python3 "$BATS_TEST_DIRNAME/fixtures/imgapi_server.py" "$dir" "$dir/port" &
+    python3 "$BATS_TEST_DIRNAME/fixtures/imgapi_server.py" "$dir" "$dir/port" "${@:2}" &
     PIDS+=($!)
     wait_for test -s "$dir/port"
-    URL=http://127.0.0.1:$(cat "$dir/port")
+    URL=$scheme://127.0.0.1:$(cat "$dir/port")
 }
 
 # start_static: python3 -m http.server over the mirror; sets STATIC.
@@ -249,6 +251,23 @@ EOT
     [ "$status" -ne 0 ]
 }
 
+@test "HTTPS: the server certificate is verified; CURL_CA_BUNDLE names the CA" {
+    publish $A 1 base 1.0 2024-01-01T00:00:00Z
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+        -keyout "$F/key.pem" -out "$F/cert.pem" 2>/dev/null
+    start_imgapi "$MIRROR" "$F/cert.pem" "$F/key.pem"
+    run imgadm import -S "$URL" $A
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"cannot reach $URL/images/$A"*"certificate"* ]]
+    nothing_installed
+    run imgadm sources -a "$URL"
+    [ "$status" -eq 1 ]
+    CURL_CA_BUNDLE=$F/cert.pem run imgadm import -S "$URL" $A
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "${lines[1]}" = "Imported image $A (base@1.0)" ]
+}
+
 @test "a download cut mid-body resumes with Range in the same run" {
     publish $A 4 base 1.0 2024-01-01T00:00:00Z
     start_imgapi
@@ -278,6 +297,17 @@ EOT
     [ "$status" -eq 0 ]
     [ "$(grep "/file" "$MIRROR/requests.log")" = "/images/$A/file bytes=3000000-" ]
     imgadm get $A >/dev/null
+    [ -z "$(ls -A "$VMADM_ROOT/var/imgadm/downloads")" ]
+
+    # A partial download abandoned for more than 7 days goes at the next import.
+    publish $B 2 other 1.0 2024-01-01T00:00:00Z
+    ctl '{"cut_at": 1000000}'
+    run imgadm import $B
+    [ "$status" -eq 1 ]
+    [ -s "$VMADM_ROOT/var/imgadm/downloads/$B.file" ]
+    touch -d '8 days ago' "$VMADM_ROOT/var/imgadm/downloads/$B.file"
+    run imgadm import $NOPE
+    [ "$status" -eq 1 ]
     [ -z "$(ls -A "$VMADM_ROOT/var/imgadm/downloads")" ]
 }
 
