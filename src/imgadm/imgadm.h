@@ -6,7 +6,9 @@
 #ifndef IMGADM_H
 #define IMGADM_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <stdio.h>
 
 #include "common/ctx.h"
@@ -24,6 +26,10 @@ int imgadm_cmd_list(vm_ctx *ctx, int argc, char **argv); /* list.c */
 int imgadm_cmd_get(vm_ctx *ctx, int argc, char **argv); /* get_delete.c */
 int imgadm_cmd_delete(vm_ctx *ctx, int argc, char **argv); /* get_delete.c */
 int imgadm_cmd_create(vm_ctx *ctx, int argc, char **argv); /* create.c */
+int imgadm_cmd_sources(vm_ctx *ctx, int argc, char **argv); /* cmd_sources.c */
+int imgadm_cmd_avail(vm_ctx *ctx, int argc, char **argv); /* cmd_avail.c */
+int imgadm_cmd_import(vm_ctx *ctx, int argc, char **argv); /* cmd_import.c */
+int imgadm_cmd_update(vm_ctx *ctx, int argc, char **argv); /* cmd_update.c */
 
 /* The usage text (from the command table) on f. */
 void imgadm_usage(FILE *f);
@@ -31,6 +37,19 @@ void imgadm_usage(FILE *f);
 int imgadm_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "imgadm: error: <msg>" on stderr; returns 2 for VMERR_USAGE, else 1. */
 int imgadm_fail(const vm_err *err);
+
+/* Manifest tables (table.c).  A field is a dotted path into the object
+ * ("files.0.size") or computed: pub / published_date (the date of
+ * published_at), published (published_at without milliseconds), size
+ * (files.0.size).  Missing fields print "-". */
+char *imgadm_field_text(json_t *m, const char *field);
+/* Prints rows (objects) as a table of fields (comma-separated), sorted on
+ * sort (comma-separated, "-f" descending; NULL keeps the order).  Returns
+ * the exit status. */
+int imgadm_print_table(json_t *rows, const char *fields, const char *sort, int no_header);
+/* field=value filters: a usage error (returns 2) for another shape, else 0. */
+int imgadm_filters_check(int n, char **filters);
+bool imgadm_filters_match(json_t *m, int n, char **filters);
 
 /* Progress bar on stderr while installing or creating (progress.c): drawn
  * only when on (a TTY and no -q), erased by imgadm_bar_end. */

@@ -20,6 +20,14 @@ static const imgadm_cmd cmds[] = {
       "create [-o <outdir>] [-c zstd|gzip|none] [-q] <vm uuid> name=<name> version=<version> "
       "[field=value ...]",
       "Build an image (manifest + file) from a stopped VM's disk or zone root." },
+    { "sources", imgadm_cmd_sources, "sources [-j] | -a <url> [-f] | -d <url> | -e [-f]",
+      "List, add, delete or edit the image sources (IMGAPI servers or static mirrors)." },
+    { "avail", imgadm_cmd_avail, "avail [-j] [-H] [-o field,...] [-s field,...] [field=value ...]",
+      "List the images the sources offer." },
+    { "import", imgadm_cmd_import, "import [-q] [-j] [-S <url>] [-P <pool>] <uuid | name@version | name>",
+      "Download an image (and its origins) from the sources and install it." },
+    { "update", imgadm_cmd_update, "update [-q] [-j] [-S <url>] [-P <pool>] [uuid ...]",
+      "Refresh installed images' manifests from the sources." },
 };
 
 void imgadm_usage(FILE *f)
