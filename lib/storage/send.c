@@ -224,6 +224,11 @@ int vs_send_volume(vs_pool *pool, const char *snapname, const char *from, vs_str
     const char *sn, *fsn = NULL;
     cleanup_free char *dsname = vs_split_snap(snapname, &sn);
     cleanup_free char *fds = from ? vs_split_snap(from, &fsn) : NULL;
+    if (fds && strcmp(fds, dsname) != 0) {
+        vm_err e2 = VM_ERR_INIT;
+        vs_release(pool, tag, snapname, &e2);
+        return vm_err_set(err, VMERR_INVALID, "incremental source '%s' is not a snapshot of '%s'", from, dsname);
+    }
     struct nbd_handle *h = nbd_serve(path, false, err);
     int r = h ? 0 : -1;
     if (r == 0 && !from)
