@@ -1,4 +1,5 @@
 #include "ct/ct_config.h"
+#include "ct/ct_mdata.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -393,7 +394,7 @@ int ct_config_build(json_t *vmobj, const ct_host *host, const ct_inputs *in, jso
              in->privileged ? "" : ",idmap=container");
     }
 
-    if (ct_config_limits(vmobj, host, false, items, notes, err) < 0)
+    if (ct_mdata_mounts(items, in, err) < 0 || ct_config_limits(vmobj, host, false, items, notes, err) < 0)
         return -1;
 
     json_t *pair;

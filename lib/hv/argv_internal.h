@@ -131,6 +131,7 @@ void hv_disks_free(hv_disks *d);
 void argv_add_machine(hv_argv *a, const hv_machine *m); /* machine, cpu, memory */
 void argv_add_monitor(hv_argv *a, hv_fdplan *p, const hv_machine *m); /* QMP */
 void argv_add_serial(hv_argv *a, hv_fdplan *p, const hv_machine *m); /* console */
+void argv_add_mdata(hv_argv *a, hv_fdplan *p, const hv_machine *m); /* COM2 metadata + SMBIOS (argv_mdata.c) */
 /* bootrom: SeaBIOS, UEFI (*uefi_vars = the NVRAM path) or a ROM file. */
 int argv_add_firmware(hv_argv *a, hv_fdplan *p, const vm_ctx *ctx, const hv_machine *m, json_t *vmobj, char **uefi_vars,
                       vm_err *err);

@@ -116,12 +116,14 @@ static void test_basic_items(void **state)
     assert_string_equal(val(items, "lxc.log.file"), "/r/run/vms/" UUID "/lxc.log");
     assert_string_equal(val(items, "lxc.cgroup.devices.deny"), "a");
     assert_true(has(items, "lxc.cgroup.devices.allow", "c 1:3 rwm"));
-    /* no limits given: none emitted, no mount entries */
+    /* no limits given: none emitted; the only mounts: the metadata socket */
     assert_null(val(items, "lxc.cgroup.memory.limit_in_bytes"));
     assert_null(val(items, "lxc.cgroup.pids.max"));
     assert_null(val(items, "lxc.cgroup.cpu.cfs_quota_us"));
     assert_null(val(items, "lxc.cgroup.cpu.shares"));
-    assert_int_equal(count(items, "lxc.mount.entry"), 0);
+    assert_int_equal(count(items, "lxc.mount.entry"), 2);
+    assert_true(has(items, "lxc.mount.entry",
+                    "/r/run/vms/" UUID "/zonecontrol native/.zonecontrol none bind,ro,optional,create=dir 0 0"));
     /* every item is a [key, value] string pair */
     size_t i;
     json_t *p;
@@ -262,7 +264,7 @@ static void test_data_mount_and_tmpfs(void **state)
     cleanup_json json_t *o = vm("{\"datasets\": [\"zones/" UUID "/data\"], \"tmpfs\": 64}");
     cleanup_json json_t *dirs = json_pack("[s]", "/var/lib/vmadm/zones/" UUID "/data");
     cleanup_json json_t *items = build_ok(o, &v1_memsw, dirs, false, NULL);
-    assert_int_equal(count(items, "lxc.mount.entry"), 2);
+    assert_int_equal(count(items, "lxc.mount.entry"), 4);
     assert_true(has(items, "lxc.mount.entry",
                     "/var/lib/vmadm/zones/" UUID "/data data none bind,create=dir,idmap=container 0 0"));
     assert_true(has(items, "lxc.mount.entry", "tmpfs tmp tmpfs rw,nosuid,nodev,mode=1777,size=64m,create=dir 0 0"));
