@@ -181,13 +181,13 @@ static void test_iso_refusals(void **state)
     f[0].len = ISO9660_MAX_SIZE;
     assert_int_equal(iso9660_write("cidata", f, 1, 0, &img, &len, &err), -1);
     assert_string_equal(err.msg, "ISO image would be 67151872 bytes (limit 67108864)");
-    iso9660_file many[40];
-    char names[40][8];
-    for (int i = 0; i < 40; i++) {
+    iso9660_file many[60];
+    char names[60][8];
+    for (int i = 0; i < 60; i++) {
         snprintf(names[i], sizeof names[i], "f%02d", i);
         many[i] = (iso9660_file){ names[i], "", 0 };
     }
-    assert_int_equal(iso9660_write("cidata", many, 40, 0, &img, &len, &err), -1);
+    assert_int_equal(iso9660_write("cidata", many, 60, 0, &img, &len, &err), -1);
     assert_string_equal(err.msg, "too many files for one ISO directory sector");
     assert_int_equal(iso9660_write("cidata", many, 20, 0, &img, &len, &err), 0);
 }
