@@ -137,7 +137,11 @@ static json_t *meta_data(json_t *vm, const char *uuid)
     const char *host = cm_string(vm, "hostname");
     if (!host || !*host)
         host = json_string_value(json_object_get(vm, "hostname"));
-    json_t *md = json_pack("{s:s, s:s}", "instance-id", uuid, "local-hostname", host && *host ? host : uuid);
+    /* nocheck: these come from a JSON object already (valid UTF-8), and the
+     * quoting (mdata_yaml_quote) copes with any byte anyway. */
+    json_t *md = json_object();
+    json_object_set_new(md, "instance-id", json_string_nocheck(uuid));
+    json_object_set_new(md, "local-hostname", json_string_nocheck(host && *host ? host : uuid));
     const char *keys = cm_string(vm, "root_authorized_keys");
     if (keys) {
         json_t *list = json_array();
@@ -147,7 +151,7 @@ static json_t *meta_data(json_t *vm, const char *uuid)
             while (n && ((*l)[n - 1] == '\r' || (*l)[n - 1] == ' '))
                 n--;
             if (n)
-                json_array_append_new(list, json_stringn(*l, n));
+                json_array_append_new(list, json_stringn_nocheck(*l, n));
         }
         json_object_set_new(md, "public-keys", list);
     }
