@@ -244,6 +244,7 @@ int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const ch
         else
             argv_add_disk(&a, &fp, &bus, &disks.v[i]);
     }
+    argv_add_nocloud(&a, &fp, &m, vmobj);
     argv_add_nics(&a);
     argv_add_mdata(&a, &fp, &m);
     argv_add_extra(&a, vmobj);

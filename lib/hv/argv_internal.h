@@ -51,6 +51,8 @@ char *qemu_opt_escape(const char *s);
  *   file, file-ro    vmadm's own file (UEFI NVRAM), read-write / read-only
  *   vol-rw, vol-ro    the top layer of a pool volume
  *   path-rw, path-ro  a disk/cdrom path, checked by the path rule
+ *   seed     run/vms/<uuid>/cidata.iso, the NoCloud seed hv_start has just
+ *            written (hv_nocloud_prepare), read-only
  *   layer    a qcow2 backing layer, read-only, inside "dir" (a pool's data
  *            directory) or, without "dir", allowed by the list */
 #define HV_FD_BASE 4
@@ -139,6 +141,9 @@ int argv_add_firmware(hv_argv *a, hv_fdplan *p, const vm_ctx *ctx, const hv_mach
 int argv_add_display(hv_argv *a, const hv_machine *m, const hv_pci_bus *bus, json_t *vmobj, json_t **vnc, vm_err *err);
 void argv_add_disk(hv_argv *a, hv_fdplan *p, const hv_pci_bus *bus, const hv_disk *d);
 void argv_add_cdrom(hv_argv *a, hv_fdplan *p, const hv_pci_bus *bus, const hv_disk *d);
+/* The NoCloud seed cdrom when vmobj has "nocloud": true (argv_nocloud.c). */
+#define HV_NOCLOUD_SEED "cidata.iso"
+void argv_add_nocloud(hv_argv *a, hv_fdplan *p, const hv_machine *m, json_t *vmobj);
 void argv_add_nics(hv_argv *a); /* none yet: "-nic none" */
 void argv_add_extra(hv_argv *a, json_t *vmobj); /* qemu_extra_opts */
 

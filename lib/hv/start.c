@@ -385,6 +385,8 @@ static int open_one(const vm_ctx *ctx, vs_pool *pool, const char *uuid, json_t *
         fd = open(path, O_RDWR | O_CLOEXEC);
     else if (!strcmp(kind, "vol-ro") || !strcmp(kind, "file-ro"))
         fd = open(path, O_RDONLY | O_CLOEXEC);
+    else if (!strcmp(kind, "seed"))
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     else if (!strcmp(kind, "path-rw") || !strcmp(kind, "path-ro"))
         return hv_open_disk_path(ctx, pool, uuid, path, !strcmp(kind, "path-rw") ? O_RDWR : O_RDONLY, err);
     else if (!strcmp(kind, "layer"))
@@ -399,7 +401,7 @@ static int open_one(const vm_ctx *ctx, vs_pool *pool, const char *uuid, json_t *
 static bool in_rundir(json_t *e)
 {
     const char *kind = json_string_value(json_object_get(e, "kind"));
-    return !strcmp(kind, "listen") || !strcmp(kind, "log");
+    return !strcmp(kind, "listen") || !strcmp(kind, "log") || !strcmp(kind, "seed");
 }
 
 /* Opens the descriptors of the plan that live in the runtime directory
@@ -521,7 +523,7 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
         cleanup_free char *p = xasprintf("%s/%s", rundir, *n);
         unlink(p);
     }
-    if (open_fds(ctx, pool, uuid, fds, fdv, true, err) < 0) {
+    if (hv_nocloud_prepare(rundir, vmobj, err) < 0 || open_fds(ctx, pool, uuid, fds, fdv, true, err) < 0) {
         close_fds(fdv, spec.nfds);
         hv_remove_run_files(rundir, 0);
         return -1;

@@ -54,6 +54,7 @@ static const gcase cases[] = {
     { "bootrom-smartos-csm", "tcg", 0 },
     { "extra-opts", "tcg", 0 },
     { "commas-in-paths", "tcg", 0 },
+    { "nocloud", "tcg", 0 },
     { "err-uuid", "tcg", FAILS },
     { "err-accel", "hax", FAILS },
     { "err-ram-zero", "tcg", FAILS },
