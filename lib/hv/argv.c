@@ -195,12 +195,6 @@ int argv_add_display(hv_argv *a, const hv_machine *m, const hv_pci_bus *bus, jso
     return 0;
 }
 
-void argv_add_nics(hv_argv *a)
-{
-    /* Networking is not provided yet; say so explicitly. */
-    argv_optf(a, "-nic", "none");
-}
-
 void argv_add_extra(hv_argv *a, json_t *vmobj)
 {
     const char *extra = json_string_value(json_object_get(vmobj, "qemu_extra_opts"));
@@ -218,6 +212,7 @@ int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const ch
     hv_machine m;
     hv_pci_bus bus;
     hv_disks disks = { 0 };
+    hv_nics nics = { 0 };
     cleanup_json json_t *fds = json_array();
     hv_fdplan fp = { .fds = fds, .next_set = 1 };
     cleanup_json json_t *vnc = NULL;
@@ -228,7 +223,7 @@ int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const ch
     if (hv_machine_parse(ctx, vmobj, accel, &m, err) < 0)
         goto out;
     hv_pci_init(&bus, m.vnc_port != -1);
-    if (hv_disks_plan(pool, vmobj, &bus, &disks, err) < 0)
+    if (hv_disks_plan(pool, vmobj, &bus, &disks, err) < 0 || hv_nics_plan(vmobj, &bus, &nics, err) < 0)
         goto out;
 
     argv_add_machine(&a, &m);
@@ -243,7 +238,7 @@ int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const ch
         else
             argv_add_disk(&a, &fp, &bus, &disks.v[i]);
     }
-    argv_add_nics(&a);
+    argv_add_nics(&a, &fp, &bus, &nics);
     argv_add_extra(&a, vmobj);
 
     *argv_out = argv_steal(&a);
@@ -257,6 +252,7 @@ int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const ch
 out:
     argv_free(&a);
     hv_disks_free(&disks);
+    hv_nics_free(&nics);
     hv_machine_free(&m);
     return rc;
 }
