@@ -127,8 +127,8 @@ static int do_put(json_t *store, const void *arg, vm_err *err)
     if (!a->replace && json_object_get(store, t->name))
         return vm_err_set(err, VMERR_EXISTS, "nic tag \"%s\" already exists", t->name);
     json_object_set_new(store, t->name,
-                        json_pack("{s:s, s:s, s:s, s:i, s:b, s:b}", "bridge", t->bridge, "link", t->link, "mac",
-                                  t->mac, "mtu", t->mtu, "local", t->local, "owned", t->owned));
+                        json_pack("{s:s, s:s, s:s, s:i, s:b, s:b}", "bridge", t->bridge, "link", t->link, "mac", t->mac,
+                                  "mtu", t->mtu, "local", t->local, "owned", t->owned));
     return 0;
 }
 
