@@ -21,8 +21,7 @@ int net_tag_apply(const net_tag *tag, vm_err *err)
     if (!tag->owned && !tag->local) {
         /* An operator's bridge, used as is. */
         if (!net_link_index(tag->bridge))
-            return vm_err_set(err, VMERR_NOTFOUND, "bridge \"%s\" of nic tag \"%s\" not found", tag->bridge,
-                              tag->name);
+            return vm_err_set(err, VMERR_NOTFOUND, "bridge \"%s\" of nic tag \"%s\" not found", tag->bridge, tag->name);
         return 0;
     }
     if (net_link_bridge_add(tag->bridge, err) < 0)

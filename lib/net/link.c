@@ -101,31 +101,25 @@ static int link_attr(const struct nlattr *a, void *data)
 {
     link_rec *r = data;
     switch (mnl_attr_get_type(a)) {
-    case IFLA_IFNAME:
-        snprintf(r->name, sizeof r->name, "%s", mnl_attr_get_str(a));
-        break;
+    case IFLA_IFNAME: snprintf(r->name, sizeof r->name, "%s", mnl_attr_get_str(a)); break;
     case IFLA_ADDRESS:
         if (mnl_attr_get_payload_len(a) == 6) {
             memcpy(r->mac, mnl_attr_get_payload(a), 6);
             r->has_mac = true;
         }
         break;
-    case IFLA_MASTER:
-        r->master = mnl_attr_get_u32(a);
-        break;
-    case IFLA_MTU:
-        r->mtu = (int)mnl_attr_get_u32(a);
-        break;
+    case IFLA_MASTER: r->master = mnl_attr_get_u32(a); break;
+    case IFLA_MTU: r->mtu = (int)mnl_attr_get_u32(a); break;
     case IFLA_LINKINFO: {
         const struct nlattr *i;
-        mnl_attr_for_each_nested(i, a) {
+        mnl_attr_for_each_nested(i, a)
+        {
             if (mnl_attr_get_type(i) == IFLA_INFO_KIND)
                 snprintf(r->kind, sizeof r->kind, "%s", mnl_attr_get_str(i));
         }
         break;
     }
-    default:
-        break;
+    default: break;
     }
     return MNL_CB_OK;
 }
@@ -191,9 +185,6 @@ int net_link_bridge_add(const char *name, vm_err *err)
     mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
     struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
     mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "bridge");
-    struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
-    mnl_attr_put_u8(nlh, IFLA_BR_VLAN_FILTERING, 1);
-    mnl_attr_nest_end(nlh, data);
     mnl_attr_nest_end(nlh, li);
     int e = 0;
     if (nl_talk(nlh, NULL, NULL, &e) < 0 && e != EEXIST)
@@ -216,7 +207,12 @@ static int bridge_vlan_filtering(const char *bridge, vm_err *err)
     mnl_attr_nest_end(nlh, data);
     mnl_attr_nest_end(nlh, li);
     int e = 0;
-    if (nl_talk(nlh, NULL, NULL, &e) < 0)
+    if (nl_talk(nlh, NULL, NULL, &e) < 0 && e == EOPNOTSUPP)
+        return vm_err_set(err, VMERR_UNSUPPORTED,
+                          "bridge \"%s\": vlan_id needs bridge VLAN filtering, which this kernel lacks "
+                          "(CONFIG_BRIDGE_VLAN_FILTERING)",
+                          bridge);
+    if (e)
         return vm_err_sys(err, e, "cannot turn on VLAN filtering on bridge \"%s\"", bridge);
     return 0;
 }
@@ -244,6 +240,31 @@ int net_link_set(const char *name, int mtu, const char *master, bool up, vm_err 
             return vm_err_set(err, VMERR_INVALID, "link \"%s\": mtu %d refused by the kernel", name, mtu);
         return vm_err_sys(err, e, "cannot configure link \"%s\"", name);
     }
+    return 0;
+}
+
+int net_link_release(const char *name, vm_err *err)
+{
+    unsigned idx = net_link_index(name);
+    if (!idx)
+        return 0;
+    char buf[NL_BUF];
+    struct nlmsghdr *nlh = msg_new(buf, RTM_NEWLINK, 0, AF_UNSPEC, idx);
+    mnl_attr_put_u32(nlh, IFLA_MASTER, 0);
+    int e = 0;
+    if (nl_talk(nlh, NULL, NULL, &e) < 0)
+        return vm_err_sys(err, e, "cannot release link \"%s\" from its bridge", name);
+    return 0;
+}
+
+int net_link_mac(const char *name, char out[18])
+{
+    link_rec r;
+    out[0] = '\0';
+    if (link_get(name, &r) < 0)
+        return -1;
+    if (r.has_mac)
+        net_mac_str(r.mac, out);
     return 0;
 }
 

@@ -7,9 +7,10 @@
  *     net_tap_open, non-persistent: it vanishes when QEMU exits), a veth for
  *     containers (made by the runtime or net_veth_create, then net_port_attach);
  *   - vlan_id > 0 makes the port an untagged member of that VLAN with it as
- *     PVID (bridge VLAN filtering is switched on for the tag's bridge; the
- *     default PVID 1 keeps untagged traffic as it was) and the tag's uplink a
- *     tagged member;
+ *     PVID (bridge VLAN filtering is switched on for the tag's bridge when
+ *     such a port joins; the default PVID 1 keeps untagged traffic as it
+ *     was) and the tag's uplink a tagged member.  A kernel without
+ *     CONFIG_BRIDGE_VLAN_FILTERING refuses it with a message saying so;
  *   - protection is ON unless a NIC allows otherwise (all allow_* default to
  *     false, as SmartOS).
  *

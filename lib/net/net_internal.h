@@ -38,12 +38,17 @@ int net_nft_chains(const char *prefix, char ***out, vm_err *err);
 /* ---- links (link.c, rtnetlink) ---- */
 /* ifindex of a link, 0 if there is none. */
 unsigned net_link_index(const char *name);
-/* Creates a bridge (VLAN filtering on, default PVID 1); exists: no-op. */
+/* Creates a bridge; exists: no-op.  VLAN filtering is turned on by the
+ * first port with a vlan_id (net_port_attach). */
 int net_link_bridge_add(const char *name, vm_err *err);
 int net_link_set(const char *name, int mtu, const char *master, bool up, vm_err *err);
 /* The port's VLAN: vid as PVID untagged (VLAN 1 membership dropped);
  * tagged: a tagged member only (an uplink). */
 int net_link_vlan(const char *port, int vid, bool tagged, vm_err *err);
+/* Releases a link from its bridge (no master). */
+int net_link_release(const char *name, vm_err *err);
+/* The link's MAC ("" if none); -1 if there is no such link. */
+int net_link_mac(const char *name, char out[18]);
 int net_link_set_mac(const char *name, const unsigned char mac[6], vm_err *err);
 int net_link_del(const char *name, vm_err *err);
 /* The link whose MAC is mac (out: its name); VMERR_NOTFOUND. */

@@ -246,8 +246,7 @@ static int by_num(const void *a, const void *b)
     return x->num < y->num ? -1 : x->num > y->num;
 }
 
-int net_plan_from_tags(const char *root, json_t *vmobj, const net_tag *tags, size_t ntags, net_plan **out,
-                       vm_err *err)
+int net_plan_from_tags(const char *root, json_t *vmobj, const net_tag *tags, size_t ntags, net_plan **out, vm_err *err)
 {
     const char *uuid = json_string_value(json_object_get(vmobj, "uuid"));
     if (!uuid || strlen(uuid) != 36)

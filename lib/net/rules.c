@@ -146,7 +146,7 @@ static void rules_nic(FILE *f, const net_nic *nic)
     fprintf(f, "# %s %s %s tag %s\n", nic->interface, nic->ifname, nic->mac, nic->tag);
     for (int k = 0; k < 2; k++)
         fprintf(f, "add chain " NET_TABLE " %s_%c\nflush chain " NET_TABLE " %s_%c\n", nic->ifname, "gt"[k],
-                nic->ifname, "gt"[k]);
+                nic -> ifname, "gt"[k]);
     if (!(nic->allow & NET_ALLOW_MAC_SPOOFING)) {
         fprintf(f, "%sether saddr != %s drop\n", g, nic->mac);
         fprintf(f, "%sarp saddr ether != %s drop\n", g, nic->mac);
