@@ -64,7 +64,7 @@ static bool cidr_valid(const char *s, bool *v6)
     *v6 = strchr(buf, ':') != NULL;
     int64_t len;
     return inet_pton(*v6 ? AF_INET6 : AF_INET, buf, a) == 1 && parse_i64(slash + 1, &len) && len >= 0 &&
-           len <= (*v6 ? 128 : 32);
+        len <= (*v6 ? 128 : 32);
 }
 
 static bool ip_valid(const char *s, bool v6)

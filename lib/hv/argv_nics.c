@@ -33,7 +33,9 @@
 
 static const char *qemu_model(const char *model)
 {
-    static const char *const map[][2] = { { "virtio", "virtio-net-pci" }, { "e1000", "e1000" }, { "rtl8139", "rtl8139" } };
+    static const char *const map[][2] = { { "virtio", "virtio-net-pci" },
+                                          { "e1000", "e1000" },
+                                          { "rtl8139", "rtl8139" } };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strcmp(model, map[i][0]))
             return map[i][1];
@@ -123,8 +125,8 @@ int hv_nics_plan(json_t *vmobj, hv_pci_bus *bus, hv_nics *out, vm_err *err)
                               out->v[i - 1].id, out->v[i].id);
         for (size_t j = 0; j < i; j++)
             if (!strcasecmp(out->v[j].mac, out->v[i].mac))
-                return vm_err_set(err, VMERR_INVALID, "NICs %s and %s have the same mac %s", out->v[j].id,
-                                  out->v[i].id, out->v[i].mac);
+                return vm_err_set(err, VMERR_INVALID, "NICs %s and %s have the same mac %s", out->v[j].id, out->v[i].id,
+                                  out->v[i].mac);
         char slot[32];
         snprintf(slot, sizeof slot, "0:%d:%d", HV_PCI_NIC_DEV, (int)i);
         if (hv_pci_claim(bus, slot, "NICs or disks", &out->v[i].dev, &out->v[i].fn, err) < 0) {
@@ -159,9 +161,8 @@ void argv_add_nics(hv_argv *a, hv_fdplan *fp, const hv_pci_bus *bus, const hv_ni
         const char *multi = n->fn == 0 && !strstr(addr, "multifunction") ? ",multifunction=on" : "";
         int fd = hv_fd_add(fp, "tap", n->id, NULL);
         argv_optf(a, "-netdev", "tap,id=%s,fd=%d", n->id, fd);
-        cleanup_free char *mtu = n->mtu && !strcmp(n->device, "virtio-net-pci") ? xasprintf(",host_mtu=%ld", n->mtu)
-                                                                                  : xstrdup("");
-        argv_optf(a, "-device", "%s,id=%s,netdev=%s,mac=%s,%s%s%s", n->device, n->id, n->id, n->mac, addr, multi,
-                  mtu);
+        cleanup_free char *mtu =
+            n->mtu && !strcmp(n->device, "virtio-net-pci") ? xasprintf(",host_mtu=%ld", n->mtu) : xstrdup("");
+        argv_optf(a, "-device", "%s,id=%s,netdev=%s,mac=%s,%s%s%s", n->device, n->id, n->id, n->mac, addr, multi, mtu);
     }
 }

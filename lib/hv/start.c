@@ -483,6 +483,27 @@ static int prepare_uefi_vars(const char *vars, vm_err *err)
     return 0;
 }
 
+/* The runtime directory, with nothing of a previous run left.  Root only:
+ * the console log and sockets are the VM's secrets (QEMU gets
+ * descriptors, it needs no access here). */
+static int reset_rundir(const char *rundir, vm_err *err)
+{
+    if (mkdir_p(rundir, 0700, err) < 0 || chmod(rundir, 0700) < 0) {
+        if (!err->msg[0])
+            vm_err_sys(err, errno, "chmod %s", rundir);
+        return -1;
+    }
+    hv_remove_run_files(rundir, 0);
+    static const char *const old[] = {
+        "lastexited", "vnc.json", "accel_warning", "screenshot.ppm", "console.log", NULL
+    };
+    for (const char *const *n = old; *n; n++) {
+        cleanup_free char *p = xasprintf("%s/%s", rundir, *n);
+        unlink(p);
+    }
+    return 0;
+}
+
 static void plan_freep(net_plan **p)
 {
     net_plan_free(*p);
@@ -544,23 +565,10 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
         return -1;
     }
 
-    /* ---- runtime directory: nothing of a previous run survives ---- */
     cleanup_free char *rundir = vm_ctx_vm_rundir(ctx, uuid);
-    /* Root only: the console log and sockets are the VM's secrets (QEMU
-     * gets descriptors, it needs no access here). */
-    if (mkdir_p(rundir, 0700, err) < 0 || chmod(rundir, 0700) < 0) {
-        if (!err->msg[0])
-            vm_err_sys(err, errno, "chmod %s", rundir);
+    if (reset_rundir(rundir, err) < 0) {
         close_fds(fdv, spec.nfds);
         return -1;
-    }
-    hv_remove_run_files(rundir, 0);
-    static const char *const old[] = {
-        "lastexited", "vnc.json", "accel_warning", "screenshot.ppm", "console.log", NULL
-    };
-    for (const char *const *n = old; *n; n++) {
-        cleanup_free char *p = xasprintf("%s/%s", rundir, *n);
-        unlink(p);
     }
     /* NICs: bridges and filters first, then the taps (open_fds), so no
      * port of this VM is ever on a bridge unprotected. */
