@@ -1,5 +1,6 @@
 /* A container's NICs on the host (the model is in ct_net.c): lib/net's plan,
  * the veth pairs on their tags' bridges, and their removal. */
+#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,8 +48,13 @@ int ct_net_plug(const vm_ctx *ctx, const net_plan *plan, vm_err *err)
     if (!plan->n)
         return 0;
     /* Pairs a killed vmadm or a clean LXC stop left under this VM's
-     * names go first (lib/net's create is exclusive). */
-    if (net_vm_teardown(ctx, plan->uuid, err) < 0 || net_vm_prepare(ctx, plan, err) < 0)
+     * names go first (lib/net's create is exclusive); the common case,
+     * nothing left, costs one ioctl per NIC.  Stale chains need no
+     * teardown: net_vm_prepare replaces the VM's chains. */
+    bool leftover = false;
+    for (size_t i = 0; i < plan->n && !leftover; i++)
+        leftover = if_nametoindex(plan->nics[i].ifname) != 0;
+    if ((leftover && net_vm_teardown(ctx, plan->uuid, err) < 0) || net_vm_prepare(ctx, plan, err) < 0)
         return -1;
     for (size_t i = 0; i < plan->n; i++) {
         char peer[NET_IFNAMSIZ];
