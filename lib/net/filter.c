@@ -86,6 +86,8 @@ static char **stale_chains(const net_plan *plan, char **have)
     char **stale = xcalloc(strv_len(have) + 1, sizeof *stale);
     size_t k = 0;
     for (char **c = have; *c; c++) {
+        if (!str_has_prefix(*c, plan->prefix))
+            continue;
         bool keep = false;
         for (size_t i = 0; i < plan->n && !keep; i++)
             keep = str_has_prefix(*c, plan->nics[i].ifname) && strlen(*c) == strlen(plan->nics[i].ifname) + 2;
@@ -98,10 +100,13 @@ static char **stale_chains(const net_plan *plan, char **have)
 int net_filter_apply(const net_plan *plan, vm_err *err)
 {
     cleanup_strv char **have = NULL;
-    if (net_nft_chains(plan->prefix, &have, err) < 0)
+    if (net_nft_chains("", &have, err) < 0)
         return -1;
+    int base = 0;
+    for (char **c = have; *c; c++)
+        base += !strcmp(*c, "input") || !strcmp(*c, "forward") || !strcmp(*c, "output");
     cleanup_strv char **stale = stale_chains(plan, have);
-    cleanup_free char *script = net_filter_ruleset(plan, stale);
+    cleanup_free char *script = net_filter_script(plan, stale, base != 3);
     if (net_nft_run(script, false, err) < 0) {
         vm_err_prefix(err, "VM %s: ", plan->uuid);
         return -1;

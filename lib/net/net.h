@@ -24,7 +24,7 @@
  * nftables: one `table bridge vmadm`, shared by every VM of every VMADM_ROOT
  * on the host and never flushed as a whole.  Its base chains (input, forward,
  * output; priority -200) are fixed: `iifname vmap @from_guest` and
- * `oifname vmap @to_guest`.  A NIC owns two chains, "<ifname>_g" (frames from
+ * `oifname vmap @to_guest`; made by the first apply, left alone after.  A NIC owns two chains, "<ifname>_g" (frames from
  * the guest) and "<ifname>_t" (frames to it), and one element in each map.
  * A NIC's chains end in `return`, never `accept`, so in the forward path the
  * receiving NIC's own chain still runs.  One VM's chains and elements are

@@ -26,13 +26,16 @@ int net_mac_parse(const char *s, unsigned char m[6]);
 void net_mac_str(const unsigned char m[6], char out[18]);
 
 /* ---- nft (filter.c) ---- */
+/* net_filter_ruleset, the shared table's base chains included or not (they
+ * are left alone once present: refilling them costs every apply a flush). */
+char *net_filter_script(const net_plan *plan, char *const *stale, bool with_base);
 /* The script removing the chains named (and their map elements); rules.c. */
 char *net_filter_removal(char *const *chains);
 /* Runs an nft script as one transaction; dry: check only.  On failure the
  * message carries nft's error text. */
 int net_nft_run(const char *script, bool dry, vm_err *err);
-/* Names of chains in table bridge vmadm starting with prefix (NULL-terminated,
- * caller frees; an absent table gives an empty list). */
+/* Names of chains in table bridge vmadm starting with prefix ("" for all;
+ * NULL-terminated, caller frees; an absent table gives an empty list). */
 int net_nft_chains(const char *prefix, char ***out, vm_err *err);
 
 /* ---- links (link.c, rtnetlink) ---- */

@@ -176,11 +176,17 @@ static void rules_nic(FILE *f, const net_nic *nic)
 
 char *net_filter_ruleset(const net_plan *plan, char *const *stale)
 {
+    return net_filter_script(plan, stale, true);
+}
+
+char *net_filter_script(const net_plan *plan, char *const *stale, bool with_base)
+{
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     fprintf(f, "# vmadm: VM %s\n", plan->uuid);
-    base(f);
+    if (with_base)
+        base(f);
     for (char *const *s = stale; s && *s; s++)
         remove_chain(f, *s);
     for (size_t i = 0; i < plan->n; i++)
@@ -195,7 +201,6 @@ char *net_filter_removal(char *const *chains)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    base(f);
     for (char *const *s = chains; s && *s; s++)
         remove_chain(f, *s);
     fclose(f);

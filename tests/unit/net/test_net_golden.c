@@ -50,9 +50,8 @@ static void summary(FILE *f, const net_plan *p)
         fprintf(f,
                 "# %s port=%s tag=%s bridge=%s uplink=%s mac=%s model=%s vlan=%d mtu=%d primary=%d allow=0x%x "
                 "dhcp=%d addrconf=%d ipv4_open=%d\n#   ips=%s gateways=%s allowed=%s\n",
-                n->interface, n->ifname, n->tag, n->bridge, n->uplink, n->mac, n->model, n->vlan_id, n->mtu,
-                n->primary, n->allow, n->dhcp, n->addrconf, n->ipv4_open, ips ? ips : "", gws ? gws : "",
-                allowed ? allowed : "");
+                n->interface, n->ifname, n->tag, n->bridge, n->uplink, n->mac, n->model, n->vlan_id, n->mtu, n->primary,
+                n->allow, n->dhcp, n->addrconf, n->ipv4_open, ips ? ips : "", gws ? gws : "", allowed ? allowed : "");
     }
 }
 

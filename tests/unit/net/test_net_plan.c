@@ -76,8 +76,8 @@ static void test_stale(void **state)
     cleanup_free char *s = net_filter_ruleset(p, stale);
     cleanup_free char *del_chain = xasprintf("delete chain bridge vmadm %s\n", gone);
     cleanup_free char *del_elem = xasprintf("delete element bridge vmadm from_guest { \"%s0\" }\n", p->prefix);
-    cleanup_free char *add = xasprintf("add element bridge vmadm from_guest { \"%s1\" : jump %s1_g }\n", p->prefix,
-                                       p->prefix);
+    cleanup_free char *add =
+        xasprintf("add element bridge vmadm from_guest { \"%s1\" : jump %s1_g }\n", p->prefix, p->prefix);
     assert_non_null(strstr(s, del_chain));
     assert_non_null(strstr(s, del_elem));
     assert_true(strstr(s, del_elem) < strstr(s, del_chain));
