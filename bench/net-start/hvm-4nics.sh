@@ -34,7 +34,7 @@ for u in "$U4" "$U0"; do
     [ "$u" = "$U0" ] && nics="[]"
     echo "{\"uuid\": \"$u\", \"brand\": \"bhyve\", \"ram\": 256, \"vcpus\": 1, \"autoboot\": false,
            \"disks\": [{\"image_uuid\": \"$IMG\", \"boot\": true, \"model\": \"virtio\"}], \"nics\": $nics}" |
-        $IN vmadm create >/dev/null
+        $IN vmadm create >/dev/null 2>&1
 done
 
 $IN env BENCH_LIB="$(cd "$(dirname "$0")/../lib" && pwd)" python3 - "$VMADM_ROOT" "$U4" "$U0" "$RUNS" <<'PY'
