@@ -35,9 +35,14 @@ static int lxc_net_update(const vm_ctx *ctx, json_t *vmobj, vm_err *err)
 /* Delete: the id range and whatever of the VM is still on the host. */
 static int lxc_forget(const vm_ctx *ctx, const char *uuid, vm_err *err)
 {
-    if (net_vm_teardown(ctx, uuid, err) < 0)
+    vm_err ne = VM_ERR_INIT;
+    int rc = net_vm_teardown(ctx, uuid, &ne);
+    /* The id range goes even when the network teardown failed. */
+    if (ct_idmap_release(ctx, uuid, err) < 0)
         return -1;
-    return ct_idmap_release(ctx, uuid, err);
+    if (rc < 0)
+        *err = ne;
+    return rc;
 }
 
 const vm_runtime vm_runtime_lxc = {
