@@ -40,14 +40,17 @@ inNS() { nsenter --net="/run/netns/$NS" "$@"; }
 vmadm() { inNS "$BUILD_DIR/src/vmadm/vmadm" "$@"; }
 nictagadm() { inNS "$BUILD_DIR/src/nictagadm/nictagadm" "$@"; }
 
-# ct NAME TAG IP [NIC-MEMBERS]: a started joyent-minimal container whose
-# uuid is in $NAME, one NIC on TAG with IP/24.
+# ct NAME TAG "IP [CIDR...]" [NIC-MEMBERS]: a started joyent-minimal
+# container whose uuid is in $NAME, one NIC on TAG with IP/24 (and CIDRs).
 ct() {
-    local u; u=$(cat /proc/sys/kernel/random/uuid)
+    local u ips a; u=$(cat /proc/sys/kernel/random/uuid)
+    set -- "$1" "$2" "$3" "${4:-}"
+    ips="\"${3%% *}/24\""
+    for a in ${3#* }; do [ "$a" = "${3%% *}" ] || ips="$ips, \"$a\""; done
     cat > "$F/$1.json" <<EOT
 {"uuid": "$u", "brand": "joyent-minimal", "alias": "$1", "image_uuid": "$IMG_CT_A", "autoboot": false,
  "resolvers": ["10.60.0.1"],
- "nics": [{"nic_tag": "$2", "ips": ["$3/24"], "gateways": ["10.60.0.1"], "primary": true ${4:+, $4}}]}
+ "nics": [{"nic_tag": "$2", "ips": [$ips], "gateways": ["10.60.0.1"], "primary": true ${4:+, $4}}]}
 EOT
     run vmadm create -f "$F/$1.json"
     [ "$status" -eq 0 ] || { echo "create $1: $output"; return 1; }
@@ -73,11 +76,13 @@ host_ports() { inNS ip -o link show | grep -o ' vn[0-9a-f]*[0-9]\+@\?' | tr -d '
 vm_chains() { inNS nft list table bridge vmadm 2>/dev/null | grep -o 'chain vn[0-9a-f_gt]*' || true; }
 
 @test "net: containers on one tag reach each other; another tag is not reachable; names and addresses as vmadm get says" {
-    ct A admin 10.60.0.11
-    ct B admin 10.60.0.12
+    ct A admin "10.60.0.11 fd60::11/64"
+    ct B admin "10.60.0.12 fd60::12/64"
     ct C other 10.60.0.13
     pings "$A" 10.60.0.12
     pings "$B" 10.60.0.11
+    # IPv6 too (static addresses; three tries cover duplicate address detection)
+    reaches "$A" fd60::12
     run pings "$A" 10.60.0.13
     [ "$status" -ne 0 ]
     run pings "$C" 10.60.0.11
@@ -85,6 +90,7 @@ vm_chains() { inNS nft list table bridge vmadm 2>/dev/null | grep -o 'chain vn[0
     # guest side: net0 with the MAC vmadm shows, the address, the route, resolvers
     [ "$(in_ct "$A" cat /sys/class/net/net0/address)" = "$(mac_of "$A")" ]
     in_ct "$A" ip -4 addr show net0 | grep -q 'inet 10.60.0.11/24'
+    in_ct "$A" ip -6 addr show net0 | grep -q 'inet6 fd60::11/64'
     in_ct "$A" ip route | grep -q '^default via 10.60.0.1 dev net0'
     in_ct "$A" cat /etc/resolv.conf | grep -qx 'nameserver 10.60.0.1'
     # host side: one port per container, on its tag's bridge
