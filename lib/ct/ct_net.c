@@ -29,7 +29,8 @@
  *   ipv4.gateway / ipv6.gateway     the first of each family in gateways,
  *                                   on the primary NIC only (SmartOS: the
  *                                   primary NIC's gateway is the default
- *                                   route; two defaults would clash)
+ *                                   route; two defaults would clash), and
+ *                                   only for a family with a static address
  * "dhcp" and "addrconf" configure nothing: the interface is up and left to
  * the guest's DHCP client / the kernel's SLAAC.  Resolvers are written to
  * the rootfs by ct_start (ct_root_write_resolvers) before init runs.  A
@@ -89,6 +90,7 @@ static int nic_addresses(json_t *items, size_t n, json_t *nic, const char *ifn, 
 {
     size_t i;
     json_t *ip;
+    bool static4 = false, static6 = false;
     json_array_foreach(json_object_get(nic, "ips"), i, ip) {
         const char *s = json_string_value(ip);
         bool v6;
@@ -98,10 +100,13 @@ static int nic_addresses(json_t *items, size_t n, json_t *nic, const char *ifn, 
             return vm_err_set(err, VMERR_INVALID, "NIC %s: ips entry \"%s\" is not an address/prefix length", ifn,
                               s ? s : "(not a string)");
         addf(items, n, v6 ? "ipv6.address" : "ipv4.address", s);
+        *(v6 ? &static6 : &static4) = true;
     }
     if (!json_is_true(json_object_get(nic, "primary")))
         return 0;
-    bool have4 = false, have6 = false;
+    /* A family without a static address (dhcp, addrconf) gets its routes
+     * from the guest's client, not from here. */
+    bool have4 = !static4, have6 = !static6;
     json_t *gw;
     json_array_foreach(json_object_get(nic, "gateways"), i, gw) {
         const char *s = json_string_value(gw);

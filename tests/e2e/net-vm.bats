@@ -29,6 +29,7 @@ setup() {
 
 teardown() {
     local u
+    [ -z "${DNSMASQ:-}" ] || kill "$DNSMASQ" 2>/dev/null || true
     for u in $(ls "${VMADM_ROOT:-/nonexistent}/etc/vms" 2>/dev/null); do
         vmadm stop -F "$u" >/dev/null 2>&1 || true
     done
@@ -46,6 +47,7 @@ ct() {
     local u ips a; u=$(cat /proc/sys/kernel/random/uuid)
     set -- "$1" "$2" "$3" "${4:-}"
     ips="\"${3%% *}/24\""
+    [ "${3%% *}" = dhcp ] && ips='"dhcp"'
     for a in ${3#* }; do [ "$a" = "${3%% *}" ] || ips="$ips, \"$a\""; done
     cat > "$F/$1.json" <<EOT
 {"uuid": "$u", "brand": "joyent-minimal", "alias": "$1", "image_uuid": "$IMG_CT_A", "autoboot": false,
@@ -182,6 +184,21 @@ vm_chains() { inNS nft list table bridge vmadm 2>/dev/null | grep -o 'chain vn[0
     in_ct "$A" ip neigh flush dev net0
     blocked "$A" "$B" 10.60.0.12
     [ "$(cat "$VMADM_ROOT/run/vms/$A/pid")" = "$pid" ]
+}
+
+@test "net: DHCP from a container to a server on its tag's bridge gets a lease through the filter" {
+    command -v dnsmasq >/dev/null || skip "needs dnsmasq (package dnsmasq-base)"
+    inNS ip addr add 10.60.0.1/24 dev admin
+    inNS dnsmasq -k --conf-file=/dev/null --interface=admin --bind-interfaces --port=0 \
+        --dhcp-range=10.60.0.100,10.60.0.150,1h --dhcp-leasefile="$F/leases" --pid-file="$F/dnsmasq.pid" \
+        > "$F/dnsmasq.log" 2>&1 3>&- &
+    DNSMASQ=$!
+    ct A admin dhcp
+    run in_ct "$A" udhcpc -i net0 -n -q -t 5 -T 1 -s /bin/true
+    kill "$DNSMASQ"
+    echo "$output"
+    [[ "$output" == *"lease of 10.60.0.1"*" obtained"* ]]
+    grep -qi "$(mac_of "$A")" "$F/leases"
 }
 
 @test "net: MAC, interface and host port survive stop/start; stop and delete leave no port, veth or chain" {

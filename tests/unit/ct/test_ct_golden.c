@@ -59,6 +59,7 @@ static const gcase cases[] = {
     { "net-static", &v1_memsw, 0 },
     { "net-several", &v1_memsw, 0 },
     { "net-lx", &v1_memsw, SYSTEMD },
+    { "net-dhcp-gateway", &v1_memsw, 0 },
     { "err-brand", &v1_memsw, FAILS },
     { "err-hostname", &v1_memsw, FAILS },
     { "err-limit-type", &v1_memsw, FAILS },
