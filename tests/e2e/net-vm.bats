@@ -189,7 +189,8 @@ vm_chains() { inNS nft list table bridge vmadm 2>/dev/null | grep -o 'chain vn[0
 @test "net: DHCP from a container to a server on its tag's bridge gets a lease through the filter" {
     command -v dnsmasq >/dev/null || skip "needs dnsmasq (package dnsmasq-base)"
     inNS ip addr add 10.60.0.1/24 dev admin
-    inNS dnsmasq -k --conf-file=/dev/null --interface=admin --bind-interfaces --port=0 \
+    # nsenter execs dnsmasq, so $! is dnsmasq itself (a function would fork)
+    nsenter --net="/run/netns/$NS" dnsmasq -k --conf-file=/dev/null --interface=admin --bind-interfaces --port=0 \
         --dhcp-range=10.60.0.100,10.60.0.150,1h --dhcp-leasefile="$F/leases" --pid-file="$F/dnsmasq.pid" \
         > "$F/dnsmasq.log" 2>&1 3>&- &
     DNSMASQ=$!
