@@ -20,6 +20,7 @@
 
 #include "common/ctx.h"
 #include "common/err.h"
+#include "net/net.h"
 #include "storage/storage.h"
 
 struct lxc_container;
@@ -132,5 +133,15 @@ int ct_grant_search(const char *dir, const char *boundary, unsigned gid, const c
 /* /etc/resolv.conf from vmobj.resolvers (nothing when empty), written
  * without following any symlink out of the root. */
 int ct_root_write_resolvers(int rootfd, json_t *vmobj, vm_err *err);
+
+/* NICs (ct_net_apply.c): lib/net's plan of vmobj (tags checked, nothing
+ * changed) and *peers, the host-side names of the guest ends parallel to
+ * vmobj.nics (ct_inputs.nic_peers); plug: leftovers of the VM removed,
+ * bridges and filters ready, one veth pair per NIC on its bridge; unplug:
+ * everything of the VM removed (errors logged).  ct_net_planp: cleanup. */
+int ct_net_prepare(const vm_ctx *ctx, json_t *vmobj, net_plan **plan, json_t **peers, vm_err *err);
+int ct_net_plug(const vm_ctx *ctx, const net_plan *plan, vm_err *err);
+void ct_net_unplug(const vm_ctx *ctx, const net_plan *plan);
+void ct_net_planp(net_plan **p);
 
 #endif
