@@ -26,10 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/units.h"
 #include "common/util.h"
 
 #define HV_PCI_NIC_DEV 6
-#define HV_MAX_NICS 8
+#define HV_MAX_NICS VM_MAX_HVM_NICS
 
 static const char *qemu_model(const char *model)
 {

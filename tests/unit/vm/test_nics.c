@@ -116,6 +116,18 @@ static void test_unknown_tag_refused_leaves_nothing(void **state)
     assert_int_equal(
         create(f, "[{\"nic_tag\":\"admin\",\"model\":\"virtio\",\"allowed_ips\":[\"10.0.0.0/33\"]}]", u, &err), -1);
     assert_string_equal(err.msg, "invalid allowed_ips: [\"10.0.0.0/33\"]");
+    /* HVM NICs are functions of PCI device 6: at most 8. */
+    cleanup_free char *nine = xstrdup("[");
+    for (int i = 0; i < 9; i++) {
+        char *t = xasprintf("%s%s{\"nic_tag\":\"admin\",\"model\":\"virtio\"}", nine, i ? "," : "");
+        free(nine);
+        nine = t;
+    }
+    char *t = xasprintf("%s]", nine);
+    free(nine);
+    nine = t;
+    assert_int_equal(create(f, nine, u, &err), -1);
+    assert_string_equal(err.msg, "VM would have 9 NICs, but is limited to 8");
     cleanup_json json_t *all = NULL;
     assert_int_equal(vm_store_list(&f->r.ctx, &all, &err), 0);
     assert_int_equal(json_array_size(all), 1); /* only the fixture's VM */
