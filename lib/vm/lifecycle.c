@@ -145,8 +145,9 @@ int vm_kill(const vm_ctx *ctx, const char *uuid, int sig, vm_err *err)
     vm_runstate rs;
     if (vm_store_load_config(ctx, uuid, &cfg, err) < 0)
         return -1;
-    const char *state = state_of(ctx, uuid, cfg, &rs);
+    state_of(ctx, uuid, cfg, &rs);
+    /* SmartOS's words; node-vmadm maps them to ENOTRUNNING. */
     if (!rs.running)
-        return vm_err_set(err, VMERR_STATE, "VM %s is not running (currently: %s)", uuid, state);
+        return vm_err_set(err, VMERR_STATE, "Cannot find running init PID for VM %s", uuid);
     return vm_runtime_of(cfg)->kill(ctx, uuid, sig, err);
 }

@@ -45,17 +45,20 @@ int imgadm_cmd_list(vm_ctx *ctx, int argc, char **argv)
 {
     const char *pool = NULL, *fields = "uuid,name,version,os,type,pub";
     int as_json = 0, no_header = 0, c;
-    while ((c = getopt(argc, argv, "+jHo:P:h")) != -1) {
+    vm_opts op;
+    vm_opts_init(&op, argc, argv, "jHo:P:h", NULL, 0);
+    while ((c = vm_opts_next(&op)) != -1) {
         switch (c) {
         case 'j': as_json = 1; break;
         case 'H': no_header = 1; break;
-        case 'o': fields = optarg; break;
-        case 'P': pool = optarg; break;
+        case 'o': fields = op.arg; break;
+        case 'P': pool = op.arg; break;
         case 'h': imgadm_usage(stdout); return 0;
-        default: return imgadm_usage_error("%s", "bad option for list");
+        default: return imgadm_opt_error(&op, c);
         }
     }
-    for (int i = optind; i < argc; i++)
+    argc = op.npos + 1;
+    for (int i = 1; i < argc; i++)
         if (!strchr(argv[i], '=') || argv[i][0] == '=')
             return imgadm_usage_error("filters are field=value, not \"%s\"", argv[i]);
     vm_err err = VM_ERR_INIT;
@@ -67,7 +70,7 @@ int imgadm_cmd_list(vm_ctx *ctx, int argc, char **argv)
     json_t *m;
     json_array_foreach(all, i, m) {
         bool ok = true;
-        for (int k = optind; k < argc && ok; k++) {
+        for (int k = 1; k < argc && ok; k++) {
             cleanup_free char *key = xstrndup(argv[k], (size_t)(strchr(argv[k], '=') - argv[k]));
             cleanup_free char *val = field_text(m, key);
             ok = strcmp(val, strchr(argv[k], '=') + 1) == 0;

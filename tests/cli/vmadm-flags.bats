@@ -1,0 +1,169 @@
+#!/usr/bin/env bats
+# vmadm's options, parsed one way for every verb (issue 19, common/opts.h):
+# bundled short flags (-Ho, -Hpo, -1j, -Ft), an option's value from the rest
+# of its word or the next word, options before or after positionals (C8),
+# `--` ends options, -v/-d/--verbose/--debug everywhere, and an unknown
+# option is a usage error (exit 2) naming it.  Two VMs, never started.
+
+load helpers
+load fixtures/vmadm-lib
+
+UB=5b5b5b5b-1111-4111-8111-111111111111   # bhyve, alias fb0
+UJ=5c5c5c5c-2222-4222-8222-222222222222   # joyent-minimal, alias fj0
+NONE=00000000-0000-4000-8000-000000000000
+
+setup_file() {
+    vm_setup_root
+    install_ct
+    local d=$BATS_FILE_TMPDIR
+    echo "{\"uuid\":\"$UB\",\"brand\":\"bhyve\",\"alias\":\"fb0\",\"autoboot\":false,\"ram\":256}" > $d/b.json
+    echo "{\"uuid\":\"$UJ\",\"brand\":\"joyent-minimal\",\"image_uuid\":\"$IMG_CT_A\",\"alias\":\"fj0\",\"autoboot\":false,\"max_physical_memory\":128}" > $d/j.json
+    vmadm create -f $d/b.json 2>/dev/null
+    vmadm create -f $d/j.json 2>/dev/null
+}
+
+teardown_file() {
+    vm_teardown_root
+}
+
+# bad_opt LETTER CMD...: CMD is refused as usage (exit 2), naming the option.
+bad_opt() {
+    local l=$1; shift
+    run --separate-stderr "$@"
+    [ "$status" -eq 2 ] || { echo "$* -> $status: $stderr" >&2; return 1; }
+    [[ "$stderr" == "invalid option '$l'"* ]] || { echo "$* -> $stderr" >&2; return 1; }
+    [[ "$stderr" == *"Usage: vmadm <command> [options]"* ]]
+}
+
+@test "list: -Ho, -Hpo, -Houuid, options after filters, -s -key" {
+    run --separate-stderr vmadm list -Ho uuid alias=fb0
+    [ "$status" -eq 0 ] && [ "$output" = "$UB" ]
+    run --separate-stderr vmadm list -Hpo uuid,ram
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(printf '%s:128\n%s:256' $UJ $UB)" ]
+    run vmadm list -Houuid alias=fj0
+    [ "$output" = "$UJ" ]
+    run vmadm list alias=fj0 -H -o alias
+    [ "$output" = "fj0" ]
+    run vmadm list -Ho alias -s -ram
+    [ "$output" = "$(printf 'fb0\nfj0')" ]
+    run vmadm list -pHo alias,ram -s ram
+    [ "$output" = "$(printf 'fj0:128\nfb0:256')" ]
+    run vmadm list -vd --verbose --debug -Ho alias alias=fb0
+    [ "$output" = "fb0" ]
+}
+
+@test "list: -- ends options; -o without a value; unknown options" {
+    run --separate-stderr vmadm list -H -- -o
+    [ "$status" -eq 1 ] && [ "$stderr" = 'Invalid filter key: "-o"' ]
+    run --separate-stderr vmadm list -Ho
+    [ "$status" -eq 2 ] && [[ "$stderr" == "missing argument for 'o' option"* ]]
+    bad_opt Z vmadm list -HZ
+    bad_opt j vmadm list -j
+    run --separate-stderr vmadm list --bogus
+    [ "$status" -eq 2 ] && [[ "$stderr" == "unrecognized option '--bogus'"* ]]
+}
+
+@test "lookup: -1j, -j1o, -1, -jo uuid,alias, options after filters" {
+    run --separate-stderr vmadm lookup -1j alias=fb0
+    [ "$status" -eq 0 ]
+    [ "$(echo "$output" | jq -r '.[0].uuid')" = "$UB" ]
+    run --separate-stderr vmadm lookup -j1o alias alias=fj0
+    [ "$status" -eq 0 ] && [ "$(echo "$output" | jq -c .)" = '[{"alias":"fj0"}]' ]
+    run --separate-stderr vmadm lookup alias=fj0 -1
+    [ "$status" -eq 0 ] && [ "$output" = "$UJ" ]
+    run --separate-stderr vmadm lookup -1
+    [ "$status" -eq 1 ] && [ "$stderr" = "Requested unique lookup but found 2 results." ]
+    run --separate-stderr vmadm lookup -jo uuid,alias type=BHYV
+    [ "$(echo "$output" | jq -c .)" = "[{\"uuid\":\"$UB\",\"alias\":\"fb0\"}]" ]
+    bad_opt H vmadm lookup -1H
+}
+
+@test "create -f / -ffile / -f -, validate -f, update -f, reprovision -f" {
+    local d=$BATS_TEST_TMPDIR
+    echo '{"brand":"bhyve","alias":"fb1","autoboot":false,"ram":128}' > $d/c.json
+    run --separate-stderr vmadm create -vf $d/c.json
+    [ "$status" -eq 0 ] && [[ "$stderr" =~ ^Successfully\ created\ VM\ ([0-9a-f-]{36})$ ]]
+    local u=${BASH_REMATCH[1]}
+    run --separate-stderr vmadm validate create -f$d/c.json
+    [ "$status" -eq 0 ] && [ "$stderr" = "VALID 'create' payload for bhyve brand VMs." ]
+    echo '{"ram":192}' > $d/u.json
+    run --separate-stderr vmadm update $u -f $d/u.json
+    [ "$status" -eq 0 ] && [ "$(vmadm list -Hpo ram uuid=$u)" = 192 ]
+    run --separate-stderr vmadm update -f - $u < $d/u.json
+    [ "$status" -eq 0 ]
+    run --separate-stderr vmadm reprovision $u -f $d/nonexistent.json
+    [ "$status" -eq 1 ] && [ "$stderr" = "File: $d/nonexistent.json does not exist." ]
+    run --separate-stderr vmadm delete -d $u
+    [ "$status" -eq 0 ] && [ "$stderr" = "Successfully deleted VM $u" ]
+    bad_opt F vmadm create -F
+    bad_opt x vmadm validate -x create
+    bad_opt j vmadm update $u -j
+    bad_opt Z vmadm reprovision -Z $u
+    bad_opt F vmadm delete -F $u
+}
+
+@test "get, info, disks -Ho, snapshots, sysrq, console: options and unknown ones" {
+    run --separate-stderr vmadm get -v $UB
+    [ "$status" -eq 0 ] && [ "$(echo "$output" | jq -r .alias)" = fb0 ]
+    bad_opt j vmadm get -j $UB
+    run --separate-stderr vmadm info $UB -d
+    [ "$status" -eq 1 ] && [[ "$stderr" == "Unable to get VM info for VM $UB: "* ]]
+    bad_opt H vmadm info -H $UB
+    run --separate-stderr vmadm disks -Ho slot $UB
+    [ "$status" -eq 0 ] && [ -z "$output" ]
+    bad_opt p vmadm disks -Hpo slot $UB
+    run --separate-stderr vmadm create-snapshot -v $UJ s1
+    [ "$status" -eq 0 ] && [ "$stderr" = "Created snapshot s1 for VM $UJ" ]
+    run --separate-stderr vmadm delete-snapshot $UJ s1 --debug
+    [ "$status" -eq 0 ] && [ "$stderr" = "Deleted snapshot s1 for VM $UJ" ]
+    bad_opt r vmadm rollback-snapshot -r $UJ s1
+    bad_opt x vmadm sysrq -x $UB nmi
+    bad_opt x vmadm console -x $UB
+}
+
+@test "start args, stop -F / -Ft, reboot -F: bundled; unknown options" {
+    run --separate-stderr vmadm stop -F $UB
+    [ "$status" -eq 1 ] && [[ "$stderr" == *"already not 'running'"* ]]
+    run --separate-stderr vmadm stop $UB -Ft 5
+    [ "$status" -eq 1 ] && [[ "$stderr" == *"already not 'running'"* ]]
+    run --separate-stderr vmadm stop -t
+    [ "$status" -eq 2 ] && [[ "$stderr" == "missing argument for 't' option"* ]]
+    run --separate-stderr vmadm reboot -F $UB
+    [ "$status" -eq 1 ] && [[ "$stderr" == *'Cannot reset vm from state "stopped", must be "running".'* ]]
+    bad_opt x vmadm stop -Fx $UB
+    bad_opt j vmadm reboot -j $UB
+    bad_opt F vmadm start -F $UB
+    run --separate-stderr vmadm start $UB bogus=1
+    [ "$status" -eq 2 ] && [[ "$stderr" == "Invalid argument to start: bogus"* ]]
+}
+
+@test "kill: -s SIG, -sSIG, -SIG, -9, -- and errors" {
+    for a in "-s KILL" "-sKILL" "-KILL" "-9" "-SIGTERM" "-v -s HUP"; do
+        run --separate-stderr vmadm kill $a $UJ
+        [ "$status" -eq 1 ] || { echo "kill $a: $status $stderr"; false; }
+        [ "$stderr" = "Cannot find running init PID for VM $UJ" ] || { echo "kill $a: $stderr"; false; }
+    done
+    run --separate-stderr vmadm kill -- $UJ
+    [ "$status" -eq 1 ] && [ "$stderr" = "Cannot find running init PID for VM $UJ" ]
+    run --separate-stderr vmadm kill -s
+    [ "$status" -eq 2 ] && [[ "$stderr" == "missing argument for 's' option"* ]]
+    run --separate-stderr vmadm kill -s BOGUS $UJ
+    [ "$status" -eq 2 ] && [[ "$stderr" == "Invalid signal"* ]]
+    run --separate-stderr vmadm kill $UJ $UB
+    [ "$status" -eq 2 ] && [[ "$stderr" == "Too many arguments."* ]]
+}
+
+@test "login: options stop at the uuid (the command keeps its own)" {
+    run --separate-stderr vmadm login -v $UJ ls -l
+    [ "$status" -eq 1 ]
+    [[ "$stderr" != *"invalid option"* ]]
+    bad_opt x vmadm login -x $UJ
+}
+
+@test "events: -fjr bundled; unknown options; boot-all refuses options" {
+    bad_opt x vmadm events -fx
+    run --separate-stderr vmadm events -rj
+    [ "$status" -eq 1 ] && [[ "$stderr" == "vminfod is not running"* ]]
+    bad_opt F vmadm boot-all -F
+}
