@@ -167,3 +167,47 @@ bad_opt() {
     [ "$status" -eq 1 ] && [[ "$stderr" == "vminfod is not running"* ]]
     bad_opt F vmadm boot-all -F
 }
+
+# Table output (issue 19): a column is as wide as its SmartOS width or its
+# widest cell, so a long value never pushes the next column out of line;
+# control characters are escaped in tables and in `vmadm events` lines.
+@test "list: columns sized to their content; control characters escaped" {
+    local d=$BATS_TEST_TMPDIR u
+    install_zvol
+    printf '{"brand":"bhyve","alias":"a-very-long-alias-0","autoboot":false,"ram":128,"tags":{"t":"red\\u001b[31mx"},"disks":[{"image_uuid":"%s","boot":true,"model":"virtio"}]}' \
+        "$ZVOL_IMG" > $d/l.json
+    u=$(vmadm create -f $d/l.json 2>&1 | sed 's/.* //')
+    run vmadm list -o alias,ram,tags.t,uuid -s ram,alias
+    [ "$status" -eq 0 ]
+    # header and every row: each column starts at the same offset
+    [ "${lines[0]}" = "ALIAS                RAM      TAGS.T                UUID" ]
+    [ "${lines[1]}" = "a-very-long-alias-0  128      red\x1b[31mx          $u" ]
+    [ "${lines[2]}" = "fj0                  128      -                     $UJ" ]
+    run vmadm list -o disks.0.image_uuid,alias uuid=$u
+    [ "${lines[0]}" = "DISKS.0.IMAGE_UUID                    ALIAS" ]
+    [ "${lines[1]}" = "$ZVOL_IMG  a-very-long-alias-0" ]
+    run vmadm disks -o slot,image,model $u
+    [ "${lines[0]}" = "SLOT           IMAGE                                 MODEL" ]
+    [ "${lines[1]}" = "disk0          $ZVOL_IMG  virtio" ]
+    # -p: no padding, still escaped
+    run vmadm list -Hpo alias,tags.t uuid=$u
+    [ "$output" = 'a-very-long-alias-0:red\x1b[31mx' ]
+    vmadm delete $u 2>/dev/null
+}
+
+@test "events: control characters in an alias (hand-edited config) or a tag key are escaped" {
+    start_vminfod
+    vmadm events $UB > $BATS_TEST_TMPDIR/ev 2>&1 &
+    local ep=$! cfg=$VMADM_ROOT/etc/vms/$UB/vm.json
+    sleep 1
+    jq '.alias = "x\u001b]0;t"' $cfg > $cfg.new && mv $cfg.new $cfg
+    wait_for grep -q 'alias changed' $BATS_TEST_TMPDIR/ev
+    echo '{"set_tags":{"k\u0007":"v"}}' | vmadm update $UB 2>/dev/null
+    wait_for grep -q 'tags' $BATS_TEST_TMPDIR/ev
+    kill $ep
+    grep -F 'x\x1b]0;t modify: alias changed :: "fb0" -> "x\u001B]0;t"' $BATS_TEST_TMPDIR/ev
+    grep -F 'x\x1b]0;t modify: tags.k\x07 added :: undefined -> "v"' $BATS_TEST_TMPDIR/ev
+    ! grep -q $'[\033\007]' $BATS_TEST_TMPDIR/ev
+    jq '.alias = "fb0" | del(.tags)' $cfg > $cfg.new && mv $cfg.new $cfg
+    kill "$VMINFOD_PID"
+}
