@@ -227,3 +227,32 @@ int write_done(vm_sync *s, const char *uuid, int r, const vm_err *e, const char 
     fprintf(stderr, "%s %s\n", ok_msg, uuid);
     return 0;
 }
+
+/* VMADM_DEBUG_LEVEL (SmartOS: bunyan's level for the stderr log): at
+ * "debug" or "trace" the command is logged on stderr as a bunyan record
+ * before it runs, so a failure's message is the last of several stderr
+ * lines — where node-vmadm takes a failed create's reason from. */
+void debug_log_start(int argc, char **argv)
+{
+    const char *lv = getenv("VMADM_DEBUG_LEVEL");
+    if (!lv || (strcmp(lv, "debug") && strcmp(lv, "trace")))
+        return;
+    char host[256] = "", t[32];
+    gethostname(host, sizeof host - 1);
+    iso_time_ms(now_ms(), t);
+    json_t *args = json_array();
+    for (int i = 1; i < argc; i++)
+        json_array_append_new(args, json_string(argv[i]));
+    cleanup_json json_t *rec = json_pack("{s:s,s:s,s:i,s:i,s:o,s:s,s:s,s:i}", "name", "vmadm", "hostname", host, "pid",
+                                         (int)getpid(), "level", !strcmp(lv, "trace") ? 10 : 20, "args", args, "msg",
+                                         "vmadm starting", "time", t, "v", 0);
+    const char *req = getenv("REQ_ID");
+    json_t *rj = req ? json_string(req) : NULL; /* NULL when not UTF-8 */
+    if (rec && rj)
+        json_object_set_new(rec, "req_id", rj);
+    else
+        json_decref(rj);
+    cleanup_free char *line = rec ? json_compact(rec) : NULL;
+    if (line)
+        fprintf(stderr, "%s\n", line);
+}

@@ -59,6 +59,7 @@ int main(int argc, char **argv)
         snprintf(m, sizeof m, "Invalid command: \"%s\".", cmd);
         r = usage(m);
     } else {
+        debug_log_start(argc, argv);
         memset(&a, 0, sizeof a);
         a.cmd = cmd;
         a.argc = argc;

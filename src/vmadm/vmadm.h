@@ -54,6 +54,9 @@ int parse_args(int argc, char **argv, const vmadm_verb *v, args *a);
 int read_payload(const char *file, const char *tty_msg, json_t **out);
 int need_uuid(args *a, const char *cmd); /* 0, or usage's exit code */
 void print_json(json_t *j);
+/* A bunyan record of the command on stderr when VMADM_DEBUG_LEVEL is
+ * debug or trace (node-vmadm sets it). */
+void debug_log_start(int argc, char **argv);
 vm_sync *sync_open(const vm_ctx *ctx, const char *what, const char *uuid);
 int sync_after(vm_sync *s, const char *uuid);
 /* The tail every mutating command shares: on failure the message (after
