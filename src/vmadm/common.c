@@ -42,6 +42,7 @@ void usage_text(FILE *f)
             "validate create [-f <filename>]\n"
             "validate update <brand> [-f <filename>]\n"
             "boot-all\n"
+            "sysinfo\n"
             "\n"
             "For more detailed information on the use of this command,type 'man vmadm'.\n",
             prog);

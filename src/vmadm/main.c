@@ -27,6 +27,7 @@ static const vmadm_verb verbs[] = {
     { "rollback-snapshot", NULL, cmd_snapshot, "", 0 },
     { "disks", NULL, cmd_disks, "Ho:", 0 },
     { "boot-all", NULL, cmd_boot_all, "", 0 },
+    { "sysinfo", NULL, cmd_sysinfo, "", 0 },
 };
 
 static const vmadm_verb *find_verb(const char *name)

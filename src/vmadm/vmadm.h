@@ -85,5 +85,6 @@ int cmd_events(const vm_ctx *ctx, args *a);
 int cmd_disks(const vm_ctx *ctx, args *a);
 int cmd_snapshot(const vm_ctx *ctx, args *a);
 int cmd_boot_all(const vm_ctx *ctx, args *a);
+int cmd_sysinfo(const vm_ctx *ctx, args *a);
 
 #endif

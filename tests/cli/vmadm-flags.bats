@@ -236,3 +236,40 @@ bad_opt() {
     [ "$(jq -r '.date' $f | grep -cvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$')" = 0 ]
     kill "$VMINFOD_PID"
 }
+
+@test "sysinfo: SmartOS's keys from this host, VM and image counts; no options" {
+    run --separate-stderr vmadm sysinfo
+    [ "$status" -eq 0 ]
+    local j=$output
+    [[ "$(echo "$j" | jq -r .UUID)" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]]
+    [ "$(echo "$j" | jq -r .Hostname)" = "$(hostname)" ]
+    [ "$(echo "$j" | jq -r '."System Type"')" = Linux ]
+    [ "$(echo "$j" | jq -r '."CPU Total Cores"')" = "$(nproc)" ]
+    [ "$(echo "$j" | jq -r '."MiB of Memory"')" = "$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 ))" ]
+    [ "$(echo "$j" | jq -r '."Boot Time"')" = "$(awk '/btime/ {print $2}' /proc/stat)" ]
+    [ "$(echo "$j" | jq -r .Zpool)" = zones ]
+    [ "$(echo "$j" | jq -r '."VM Count"')" = 2 ]
+    [ "$(echo "$j" | jq -r '."Image Count"')" = 1 ]
+    echo "$j" | jq -e '(."Zpool Size in GiB" | type) == "number" and (.Disks | type) == "object"
+        and (."Network Interfaces" | type) == "object" and ."VM Capable" == true'
+    # every physical link is listed with its MAC
+    local l
+    for l in $(ls /sys/class/net); do
+        [ -e /sys/class/net/$l/device ] || continue
+        [ "$(echo "$j" | jq -r ".\"Network Interfaces\".\"$l\".\"MAC Address\"")" = "$(cat /sys/class/net/$l/address)" ]
+    done
+    # NIC tags (lib/net's store) show as the link's "NIC Names"
+    l=$(for l in $(ls /sys/class/net); do [ -e /sys/class/net/$l/device ] && echo $l; done | head -1)
+    if [ -n "$l" ]; then
+        echo "{\"admin\":{\"bridge\":\"admin0\",\"link\":\"$l\",\"mac\":\"\",\"mtu\":0,\"local\":false,\"owned\":true},
+               \"stub0\":{\"bridge\":\"stub0\",\"link\":\"\",\"mac\":\"\",\"mtu\":0,\"local\":true,\"owned\":true}}" \
+            > $VMADM_ROOT/etc/nictags.json
+        run vmadm sysinfo
+        [ "$(echo "$output" | jq -c ".\"Network Interfaces\".\"$l\".\"NIC Names\"")" = '["admin"]' ]
+        [ "$(echo "$output" | jq -r '."Virtual Network Interfaces".stub0."Host Interface"')" = stub0 ]
+        rm $VMADM_ROOT/etc/nictags.json
+    fi
+    bad_opt j vmadm sysinfo -j
+    run --separate-stderr vmadm sysinfo extra
+    [ "$status" -eq 2 ]
+}
