@@ -175,8 +175,8 @@ static int adopt_rebooted_init(const ct_paths *p, const ct_ident *id, pid_t old,
     pid_t init = c && c->is_running(c) ? c->init_pid(c) : -1;
     unsigned long long start;
     char state;
-    if (init <= 0 || init == old || ct_proc_stat(init, &state, &start) < 0 || start < id->init_start ||
-        state == 'Z' || state == 'X')
+    if (init <= 0 || init == old || ct_proc_stat(init, &state, &start) < 0 || start < id->init_start || state == 'Z' ||
+        state == 'X')
         return -1;
     vm_err e = VM_ERR_INIT;
     char ident[128], boot[32], pidbuf[32];

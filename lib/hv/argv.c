@@ -165,6 +165,11 @@ int argv_add_firmware(hv_argv *a, hv_fdplan *p, const vm_ctx *ctx, const hv_mach
     } else {
         return vm_err_set(err, VMERR_INVALID, "bootrom \"%s\" is not valid", bootrom);
     }
+    /* `vmadm start <uuid> order=cd once=d`: this start's boot order
+     * (lib/vm checked it and took bootindex off the disks). */
+    const char *order = json_string_value(json_object_get(vmobj, "_start_boot"));
+    if (order)
+        argv_optf(a, "-boot", "%s", order);
     return 0;
 }
 

@@ -195,17 +195,17 @@ static void zones_index_update(const vm_ctx *ctx, const char *uuid)
     }
     const char *brand = json_string_value(json_object_get(cfg, "brand"));
     const char *zpool = json_string_value(json_object_get(cfg, "zpool"));
-    cleanup_free char *xml = xasprintf(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        "<!DOCTYPE zone PUBLIC \"-//Sun Microsystems Inc//DTD Zones//EN\" "
-        "\"file:///usr/share/lib/xml/dtd/zonecfg.dtd.1\">\n"
-        "<!-- index written by vmadm; the VM's config is etc/vms/%s/vm.json -->\n"
-        "<zone name=\"%s\" zonepath=\"/%s/%s\" autoboot=\"%s\" brand=\"%s\">\n%s</zone>\n",
-        uuid, uuid, zpool ? zpool : ctx->pool, uuid, json_is_true(json_object_get(cfg, "autoboot")) ? "true" : "false",
-        brand ? brand : "", 
-        json_is_true(json_object_get(cfg, "do_not_inventory"))
-            ? "  <attr name=\"do-not-inventory\" type=\"string\" value=\"true\"/>\n"
-            : "");
+    cleanup_free char *xml =
+        xasprintf("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                  "<!DOCTYPE zone PUBLIC \"-//Sun Microsystems Inc//DTD Zones//EN\" "
+                  "\"file:///usr/share/lib/xml/dtd/zonecfg.dtd.1\">\n"
+                  "<!-- index written by vmadm; the VM's config is etc/vms/%s/vm.json -->\n"
+                  "<zone name=\"%s\" zonepath=\"/%s/%s\" autoboot=\"%s\" brand=\"%s\">\n%s</zone>\n",
+                  uuid, uuid, zpool ? zpool : ctx->pool, uuid,
+                  json_is_true(json_object_get(cfg, "autoboot")) ? "true" : "false", brand ? brand : "",
+                  json_is_true(json_object_get(cfg, "do_not_inventory"))
+                      ? "  <attr name=\"do-not-inventory\" type=\"string\" value=\"true\"/>\n"
+                      : "");
     if (write_file_atomic(path, xml, strlen(xml), 0644, &e) < 0)
         vm_log(ctx, "warn", "VM %s: zones index not updated: %s", uuid, e.msg);
 }

@@ -122,7 +122,8 @@ static void disks_info(json_t *o)
             if (access(dev, F_OK) != 0 || str_has_prefix(name, "loop") || str_has_prefix(name, "ram") ||
                 str_has_prefix(name, "zram") || str_has_prefix(name, "dm-"))
                 continue;
-            json_object_set_new(disks, name, json_pack("{s:I}", "Size in GB", (json_int_t)(blocks * 1024 / 1000000000)));
+            json_object_set_new(disks, name,
+                                json_pack("{s:I}", "Size in GB", (json_int_t)(blocks * 1024 / 1000000000)));
         }
         fclose(p);
     }
@@ -182,9 +183,9 @@ static void nics_info(const vm_ctx *ctx, json_t *o)
     }
     for (size_t t = 0; t < ntags; t++)
         if (tags[t].local)
-            json_object_set_new(vnics, tags[t].name,
-                                json_pack("{s:s,s:s,s:s}", "MAC Address", "", "ip4addr", "", "Host Interface",
-                                          tags[t].bridge));
+            json_object_set_new(
+                vnics, tags[t].name,
+                json_pack("{s:s,s:s,s:s}", "MAC Address", "", "ip4addr", "", "Host Interface", tags[t].bridge));
     free(tags);
     json_object_set_new(o, "Network Interfaces", nics);
     json_object_set_new(o, "Virtual Network Interfaces", vnics);

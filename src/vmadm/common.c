@@ -244,9 +244,9 @@ void debug_log_start(int argc, char **argv)
     json_t *args = json_array();
     for (int i = 1; i < argc; i++)
         json_array_append_new(args, json_string(argv[i]));
-    cleanup_json json_t *rec = json_pack("{s:s,s:s,s:i,s:i,s:o,s:s,s:s,s:i}", "name", "vmadm", "hostname", host, "pid",
-                                         (int)getpid(), "level", !strcmp(lv, "trace") ? 10 : 20, "args", args, "msg",
-                                         "vmadm starting", "time", t, "v", 0);
+    cleanup_json json_t *rec =
+        json_pack("{s:s,s:s,s:i,s:i,s:o,s:s,s:s,s:i}", "name", "vmadm", "hostname", host, "pid", (int)getpid(), "level",
+                  !strcmp(lv, "trace") ? 10 : 20, "args", args, "msg", "vmadm starting", "time", t, "v", 0);
     const char *req = getenv("REQ_ID");
     json_t *rj = req ? json_string(req) : NULL; /* NULL when not UTF-8 */
     if (rec && rj)

@@ -273,3 +273,32 @@ bad_opt() {
     run --separate-stderr vmadm sysinfo extra
     [ "$status" -eq 2 ]
 }
+
+@test "start order= once= (HVM): this start's QEMU -boot, no bootindex; refused for containers and bad letters" {
+    local d=$BATS_TEST_TMPDIR u
+    install_zvol
+    printf '{"brand":"bhyve","alias":"bo0","autoboot":false,"ram":128,"disks":[{"image_uuid":"%s","boot":true,"model":"virtio"}]}' \
+        "$ZVOL_IMG" > $d/bo.json
+    u=$(vmadm create -f $d/bo.json 2>&1 | sed 's/.* //')
+    run --separate-stderr vmadm start $u order=cd once=d
+    [ "$status" -eq 0 ] && [ "$stderr" = "Successfully started VM $u" ]
+    local cmd; cmd=$(tr '\0' ' ' < /proc/$(pgrep -f "qemu-system.*-uuid $u" | head -1)/cmdline)
+    [[ "$cmd" == *" -boot order=cd,once=d "* ]]
+    [[ "$cmd" != *bootindex* ]]
+    vmadm stop -F $u 2>/dev/null
+    # the next plain start is back to the disk's bootindex
+    vmadm start $u 2>/dev/null
+    cmd=$(tr '\0' ' ' < /proc/$(pgrep -f "qemu-system.*-uuid $u" | head -1)/cmdline)
+    [[ "$cmd" != *" -boot "* && "$cmd" == *bootindex=0* ]]
+    vmadm stop -F $u 2>/dev/null
+    run --separate-stderr vmadm start $u order=cd order=d
+    [ "$status" -eq 2 ] && [[ "$stderr" == "You can only specify 'order' once when starting a VM"* ]]
+    run --separate-stderr vmadm start $u order=c:
+    [ "$status" -eq 2 ] && [ "$stderr" = "Unable to start VM $u: Invalid boot device order: c:" ]
+    run --separate-stderr vmadm start $u disk=/x,virtio
+    [ "$status" -eq 2 ] && [[ "$stderr" == "Invalid argument to start: disk"* ]]
+    run --separate-stderr vmadm start $UJ order=c
+    [ "$status" -eq 2 ] && [ "$stderr" = "Unable to start VM $UJ: Invalid argument to start: order" ]
+    [ "$(vmadm list -Hpo state uuid=$u)" = stopped ]
+    vmadm delete $u 2>/dev/null
+}
