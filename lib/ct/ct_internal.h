@@ -79,6 +79,10 @@ enum { CT_DEAD = 0, CT_ALIVE = 1, CT_ENDING = 2 };
 /* Is the init recorded in the run dir alive?  *pid set when recorded;
  * *pidstr_out (may be NULL) gets the pid file's text. */
 int ct_check_init(const ct_paths *p, pid_t *pid, char **pidstr_out);
+/* Waits until the supervisor has recorded the exit (pid file gone); cleans
+ * up itself if the supervisor is gone.  -1 if init is still alive after
+ * timeout_ms (ct_state.c). */
+int ct_wait_ended(const ct_paths *p, const char *uuid, int timeout_ms);
 /* Removes the running-state files (pid last) if the pid file still says `pidstr`
  * (someone may have started the VM again meanwhile); NULL: unconditionally. */
 void ct_clean_running_files(const ct_paths *p, const char *uuid, const char *pidstr);

@@ -166,6 +166,11 @@ int argv_add_firmware(hv_argv *a, hv_fdplan *p, const vm_ctx *ctx, const hv_mach
         argv_optf(a, "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=%s", HV_OVMF_CODE);
         argv_optf(a, "-drive", "if=pflash,format=raw,unit=1,file=/dev/fdset/%d", set);
     }
+    /* `vmadm start <uuid> order=cd once=d`: this start's boot order
+     * (lib/vm checked it and took bootindex off the disks). */
+    const char *order = json_string_value(json_object_get(vmobj, "_start_boot"));
+    if (order)
+        argv_optf(a, "-boot", "%s", order);
     return 0;
 }
 

@@ -12,17 +12,19 @@ int imgadm_cmd_avail(vm_ctx *ctx, int argc, char **argv)
 {
     const char *fields = "uuid,name,version,os,type,pub", *sort = "published_at,name";
     int as_json = 0, no_header = 0, c;
-    while ((c = getopt(argc, argv, "+jHo:s:h")) != -1) {
+    vm_opts op;
+    vm_opts_init(&op, argc, argv, "jHo:s:h", NULL, 0);
+    while ((c = vm_opts_next(&op)) != -1) {
         switch (c) {
         case 'j': as_json = 1; break;
         case 'H': no_header = 1; break;
-        case 'o': fields = optarg; break;
-        case 's': sort = optarg; break;
+        case 'o': fields = op.arg; break;
+        case 's': sort = op.arg; break;
         case 'h': imgadm_usage(stdout); return 0;
-        default: return imgadm_usage_error("%s", "bad option for avail");
+        default: return imgadm_opt_error(&op, c);
         }
     }
-    if (imgadm_filters_check(argc - optind, argv + optind) != 0)
+    if (imgadm_filters_check(op.npos, op.pos) != 0)
         return 2;
     vm_err err = VM_ERR_INIT;
     cleanup_json json_t *imgs = NULL, *probs = NULL;
@@ -35,7 +37,7 @@ int imgadm_cmd_avail(vm_ctx *ctx, int argc, char **argv)
     json_array_foreach(imgs, i, it) {
         json_t *row = json_copy(json_object_get(it, "manifest"));
         json_object_set(row, "source", json_object_get(it, "source"));
-        if (imgadm_filters_match(row, argc - optind, argv + optind)) {
+        if (imgadm_filters_match(row, op.npos, op.pos)) {
             json_array_append(sel, it);
             json_array_append(rows, row);
         }

@@ -1,7 +1,6 @@
 /* imgadm import: an image (uuid, name@version or name) from the sources,
  * origin images first.  Progress on a TTY: the download with bytes, rate
  * and ETA, then install's phases; -q quiet, -j the result as JSON. */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -80,21 +79,21 @@ int imgadm_cmd_import(vm_ctx *ctx, int argc, char **argv)
 {
     const char *pool = NULL, *source = NULL;
     int quiet = 0, as_json = 0, flags = 0, c;
-    static const struct option lo[] = { { "allow-setuid", no_argument, NULL, 'A' },
-                                        { "quiet", no_argument, NULL, 'q' },
-                                        { 0, 0, 0, 0 } };
-    while ((c = getopt_long(argc, argv, "+qjS:P:h", lo, NULL)) != -1) {
+    static const vm_longopt lo[] = { { "allow-setuid", false, 'A' }, { "quiet", false, 'q' }, { NULL, false, 0 } };
+    vm_opts op;
+    vm_opts_init(&op, argc, argv, "qjS:P:h", lo, 0);
+    while ((c = vm_opts_next(&op)) != -1) {
         switch (c) {
         case 'q': quiet = 1; break;
         case 'j': as_json = 1; break;
-        case 'S': source = optarg; break;
-        case 'P': pool = optarg; break;
+        case 'S': source = op.arg; break;
+        case 'P': pool = op.arg; break;
         case 'A': flags |= IMG_INSTALL_ALLOW_SETUID; break;
         case 'h': imgadm_usage(stdout); return 0;
-        default: return imgadm_usage_error("%s", "bad option for import");
+        default: return imgadm_opt_error(&op, c);
         }
     }
-    if (optind + 1 != argc)
+    if (op.npos != 1)
         return imgadm_usage_error("%s", "import needs exactly one <uuid>, <name>@<version> or <name>");
     dl_bar d = { .bar = { .on = !quiet && !as_json && isatty(2), .last_pct = -2 } };
     img_import_opts o = { .progress = import_progress,
@@ -105,7 +104,7 @@ int imgadm_cmd_import(vm_ctx *ctx, int argc, char **argv)
                           .flags = flags };
     vm_err err = VM_ERR_INIT;
     cleanup_json json_t *done = NULL;
-    int rc = img_import(ctx, pool, argv[optind], &o, &done, &err);
+    int rc = img_import(ctx, pool, op.pos[0], &o, &done, &err);
     if (d.drawn)
         fprintf(stderr, "\r\033[K");
     imgadm_bar_end(&d.bar);

@@ -170,20 +170,22 @@ int imgadm_cmd_sources(vm_ctx *ctx, int argc, char **argv)
 {
     const char *add = NULL, *del = NULL;
     int edit = 0, force = 0, as_json = 0, c;
-    while ((c = getopt(argc, argv, "+a:d:efjvh")) != -1) {
+    vm_opts op;
+    vm_opts_init(&op, argc, argv, "a:d:efjvh", NULL, 0);
+    while ((c = vm_opts_next(&op)) != -1) {
         switch (c) {
-        case 'a': add = optarg; break;
-        case 'd': del = optarg; break;
+        case 'a': add = op.arg; break;
+        case 'd': del = op.arg; break;
         case 'e': edit = 1; break;
         case 'f': force = 1; break;
         case 'j': as_json = 1; break;
         case 'v': break; /* one type of source: the list is the same */
         case 'h': imgadm_usage(stdout); return 0;
-        default: return imgadm_usage_error("%s", "bad option for sources");
+        default: return imgadm_opt_error(&op, c);
         }
     }
-    if (optind < argc)
-        return imgadm_usage_error("unexpected args: %s", argv[optind]);
+    if (op.npos > 0)
+        return imgadm_usage_error("unexpected args: %s", op.pos[0]);
     if ((add != NULL) + (del != NULL) + edit > 1)
         return imgadm_usage_error("%s", "cannot specify more than one of \"-a\", \"-d\" and \"-e\"");
     vm_err err = VM_ERR_INIT;

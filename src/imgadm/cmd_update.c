@@ -17,20 +17,22 @@ int imgadm_cmd_update(vm_ctx *ctx, int argc, char **argv)
 {
     const char *pool = NULL, *source = NULL;
     int quiet = 0, as_json = 0, c;
-    while ((c = getopt(argc, argv, "+qjS:P:h")) != -1) {
+    vm_opts op;
+    vm_opts_init(&op, argc, argv, "qjS:P:h", NULL, 0);
+    while ((c = vm_opts_next(&op)) != -1) {
         switch (c) {
         case 'q': quiet = 1; break;
         case 'j': as_json = 1; break;
-        case 'S': source = optarg; break;
-        case 'P': pool = optarg; break;
+        case 'S': source = op.arg; break;
+        case 'P': pool = op.arg; break;
         case 'h': imgadm_usage(stdout); return 0;
-        default: return imgadm_usage_error("%s", "bad option for update");
+        default: return imgadm_opt_error(&op, c);
         }
     }
     img_import_opts o = { .note = quiet || as_json ? NULL : print_note, .source = source };
     vm_err err = VM_ERR_INIT;
     cleanup_json json_t *updated = NULL;
-    int rc = img_update(ctx, pool, argv + optind, &o, &updated, &err);
+    int rc = img_update(ctx, pool, op.pos, &o, &updated, &err);
     if (as_json && updated) {
         cleanup_free char *s = json_pretty(updated);
         printf("%s\n", s);

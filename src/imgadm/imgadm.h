@@ -1,5 +1,5 @@
 /* imgadm's command table and the helpers its commands share.  A command
- * gets its own argv (argv[0] is its name, getopt reset), prints its output
+ * gets its own argv (argv[0] is its name), prints its output
  * and returns the exit status: 0; 1 on failure ("imgadm: error: <msg>" on
  * stderr); 2 on a usage error (the message, then the usage text, on
  * stderr).  Messages and output follow SmartOS imgadm(8). */
@@ -13,6 +13,7 @@
 
 #include "common/ctx.h"
 #include "common/err.h"
+#include "common/opts.h"
 
 typedef struct imgadm_cmd {
     const char *name;
@@ -35,6 +36,9 @@ int imgadm_cmd_update(vm_ctx *ctx, int argc, char **argv); /* cmd_update.c */
 void imgadm_usage(FILE *f);
 /* "imgadm: error: <fmt>" and the usage text on stderr; returns 2. */
 int imgadm_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* vm_opts_next's '?' or ':' as a usage error (returns 2); every command
+ * parses its options with common/opts.h (bundles, `--`, options anywhere). */
+int imgadm_opt_error(const vm_opts *o, int c);
 /* "imgadm: error: <msg>" on stderr; returns 2 for VMERR_USAGE, else 1. */
 int imgadm_fail(const vm_err *err);
 

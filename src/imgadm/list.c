@@ -13,17 +13,19 @@ int imgadm_cmd_list(vm_ctx *ctx, int argc, char **argv)
 {
     const char *pool = NULL, *fields = "uuid,name,version,os,type,pub";
     int as_json = 0, no_header = 0, c;
-    while ((c = getopt(argc, argv, "+jHo:P:h")) != -1) {
+    vm_opts op;
+    vm_opts_init(&op, argc, argv, "jHo:P:h", NULL, 0);
+    while ((c = vm_opts_next(&op)) != -1) {
         switch (c) {
         case 'j': as_json = 1; break;
         case 'H': no_header = 1; break;
-        case 'o': fields = optarg; break;
-        case 'P': pool = optarg; break;
+        case 'o': fields = op.arg; break;
+        case 'P': pool = op.arg; break;
         case 'h': imgadm_usage(stdout); return 0;
-        default: return imgadm_usage_error("%s", "bad option for list");
+        default: return imgadm_opt_error(&op, c);
         }
     }
-    if (imgadm_filters_check(argc - optind, argv + optind) != 0)
+    if (imgadm_filters_check(op.npos, op.pos) != 0)
         return 2;
     vm_err err = VM_ERR_INIT;
     cleanup_json json_t *all = NULL;
@@ -33,7 +35,7 @@ int imgadm_cmd_list(vm_ctx *ctx, int argc, char **argv)
     size_t i;
     json_t *m;
     json_array_foreach(all, i, m)
-        if (imgadm_filters_match(m, argc - optind, argv + optind))
+        if (imgadm_filters_match(m, op.npos, op.pos))
             json_array_append(sel, m);
     const char *pn = pool && *pool ? pool : ctx->pool;
     if (as_json) {

@@ -50,6 +50,13 @@ int imgadm_usage_error(const char *fmt, ...)
     return 2;
 }
 
+int imgadm_opt_error(const vm_opts *o, int c)
+{
+    char m[160];
+    vm_opts_error(o, c, m, sizeof m);
+    return imgadm_usage_error("%s", m);
+}
+
 int imgadm_fail(const vm_err *err)
 {
     fprintf(stderr, "imgadm: error: %s\n", err->msg);
@@ -73,7 +80,6 @@ int main(int argc, char **argv)
         if (vm_ctx_init(&ctx, &err) < 0)
             return imgadm_fail(&err);
         img_tmp_sweep(&ctx); /* temp files of installs killed with -9 */
-        optind = 1;
         int rc = cmds[i].run(&ctx, argc - 1, argv + 1);
         vm_ctx_free(&ctx);
         return rc;
