@@ -60,9 +60,9 @@ int cmd_send(vs_pool *pool, int argc, char **argv)
 
 int cmd_receive(vs_pool *pool, int argc, char **argv)
 {
-    int r = no_opts(&argc, argv);
-    if (r)
-        return r;
+    int bad = no_opts(&argc, argv);
+    if (bad)
+        return bad;
     if (argc < 2)
         return usage("missing volume argument");
     if (argc > 2)
