@@ -51,7 +51,7 @@ static int create(fx *f, const char *nics, char uuid[37], vm_err *err)
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    if (vmt_root_setup(&f->r, "nics") < 0)
+    if (vmt_root_setup(&f->r, "nics") < 0 || vmt_root_tags(&f->r) < 0)
         return -1;
     vm_runtime_override(&vm_runtime_fake);
     vm_err err = VM_ERR_INIT;
