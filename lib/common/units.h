@@ -23,6 +23,9 @@ bool i64_mul(int64_t a, int64_t b, int64_t *out);
 extern const char *const vm_disk_models[];
 /* NIC models an HVM NIC may have. */
 extern const char *const vm_nic_models[];
+/* NICs of an HVM VM: functions of PCI device 6, as SmartOS keeps that
+ * device for NICs (lib/hv/argv_nics.c); lib/vm refuses more up front. */
+#define VM_MAX_HVM_NICS 8
 /* Firmware (bootrom): "bios", "uefi", or one of SmartOS's firmware paths,
  * kept in the VM object as given (a SmartOS payload round-trips) and mapped
  * at start by vm_bootrom_kind: uefi-rom.bin is UEFI, uefi-csm-rom.bin (UEFI

@@ -40,6 +40,13 @@
  * <root>/etc/allow-privileged-containers (owned by root); otherwise the
  * start is refused with a message naming that file.
  *
+ * NICs (ct_net.c, ct_net_apply.c): one veth pair per NIC made by lib/net
+ * (host side on the nic tag's bridge, behind the NIC's nftables
+ * protection), the guest end moved in and configured by LXC before init
+ * runs.  ct_start fails, creating nothing, when a NIC's tag does not
+ * exist.  The pair goes with the container's network namespace (or, after
+ * a clean LXC stop, with the runtime's teardown, lib/vm).
+ *
  * Process model: ct_start forks a detached supervisor (own session) which
  * forks the LXC monitor (liblxc start, not daemonized) and reports back once
  * init runs.  When init ends (guest halted itself, stop, kill) the monitor

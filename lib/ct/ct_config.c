@@ -1,4 +1,5 @@
 #include "ct/ct_config.h"
+#include "ct/ct_mdata.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -335,7 +336,8 @@ int ct_config_build(json_t *vmobj, const ct_host *host, const ct_inputs *in, jso
     addf(items, "lxc.rootfs.path", "dir:%s", in->rootfs);
     if (add_confinement(items, uuid, host, in, err) < 0)
         return -1;
-    add(items, "lxc.net.0.type", "empty");
+    if (ct_net_config(vmobj, in, items, err) < 0)
+        return -1;
     add(items, "lxc.autodev", "1");
     /* ":force": with a cgroup namespace LXC otherwise leaves /sys/fs/cgroup
      * empty, expecting init to mount it; busybox-style inits never do, and
@@ -393,7 +395,7 @@ int ct_config_build(json_t *vmobj, const ct_host *host, const ct_inputs *in, jso
              in->privileged ? "" : ",idmap=container");
     }
 
-    if (ct_config_limits(vmobj, host, false, items, notes, err) < 0)
+    if (ct_mdata_mounts(items, in, err) < 0 || ct_config_limits(vmobj, host, false, items, notes, err) < 0)
         return -1;
 
     json_t *pair;

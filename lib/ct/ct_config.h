@@ -76,6 +76,9 @@ typedef struct ct_inputs {
     bool init_is_systemd;
     bool privileged; /* no user namespace (the opt-out, see above) */
     unsigned idmap_base; /* first host id of the VM's range (unprivileged) */
+    json_t *nic_peers; /* array of strings parallel to vmobj.nics: the host-side
+                          name of each NIC's guest end (lib/net); may be NULL
+                          when the VM has no NICs */
 } ct_inputs;
 
 /* Probes /sys/fs/cgroup. */
@@ -93,6 +96,9 @@ int ct_config_build(json_t *vmobj, const ct_host *host, const ct_inputs *in, jso
  * container removes a limit that was dropped (live update). */
 int ct_config_limits(json_t *vmobj, const ct_host *host, bool explicit_defaults, json_t *items, json_t *notes,
                      vm_err *err);
+
+/* The lxc.net.* items (ct_net.c explains the model), appended to items. */
+int ct_net_config(json_t *vmobj, const ct_inputs *in, json_t *items, vm_err *err);
 
 /* The LXC seccomp profile (LXC's "2 / denylist" format) every container
  * gets; written next to its config by ct_start. */

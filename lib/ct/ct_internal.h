@@ -20,6 +20,7 @@
 
 #include "common/ctx.h"
 #include "common/err.h"
+#include "net/net.h"
 #include "storage/storage.h"
 
 struct lxc_container;
@@ -78,6 +79,10 @@ enum { CT_DEAD = 0, CT_ALIVE = 1, CT_ENDING = 2 };
 /* Is the init recorded in the run dir alive?  *pid set when recorded;
  * *pidstr_out (may be NULL) gets the pid file's text. */
 int ct_check_init(const ct_paths *p, pid_t *pid, char **pidstr_out);
+/* Waits until the supervisor has recorded the exit (pid file gone); cleans
+ * up itself if the supervisor is gone.  -1 if init is still alive after
+ * timeout_ms (ct_state.c). */
+int ct_wait_ended(const ct_paths *p, const char *uuid, int timeout_ms);
 /* Removes the running-state files (pid last) if the pid file still says `pidstr`
  * (someone may have started the VM again meanwhile); NULL: unconditionally. */
 void ct_clean_running_files(const ct_paths *p, const char *uuid, const char *pidstr);
@@ -132,5 +137,15 @@ int ct_grant_search(const char *dir, const char *boundary, unsigned gid, const c
 /* /etc/resolv.conf from vmobj.resolvers (nothing when empty), written
  * without following any symlink out of the root. */
 int ct_root_write_resolvers(int rootfd, json_t *vmobj, vm_err *err);
+
+/* NICs (ct_net_apply.c): lib/net's plan of vmobj (tags checked, nothing
+ * changed) and *peers, the host-side names of the guest ends parallel to
+ * vmobj.nics (ct_inputs.nic_peers); plug: leftovers of the VM removed,
+ * bridges and filters ready, one veth pair per NIC on its bridge; unplug:
+ * everything of the VM removed (errors logged).  ct_net_planp: cleanup. */
+int ct_net_prepare(const vm_ctx *ctx, json_t *vmobj, net_plan **plan, json_t **peers, vm_err *err);
+int ct_net_plug(const vm_ctx *ctx, const net_plan *plan, vm_err *err);
+void ct_net_unplug(const vm_ctx *ctx, const net_plan *plan);
+void ct_net_planp(net_plan **p);
 
 #endif

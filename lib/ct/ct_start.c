@@ -353,6 +353,12 @@ int ct_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     if (in.privileged)
         vm_log(ctx, "warn", "container %s runs privileged (no user namespace): allowed by %s", uuid,
                CT_ALLOW_PRIVILEGED);
+    /* NICs: their tags must exist (checked here, plugged in below). */
+    __attribute__((cleanup(ct_net_planp))) net_plan *plan = NULL;
+    cleanup_json json_t *peers = NULL;
+    if (ct_net_prepare(ctx, vmobj, &plan, &peers, err) < 0)
+        return -1;
+    in.nic_peers = peers;
     cleanup_json json_t *items = NULL;
     cleanup_json json_t *notes = json_array();
     if (ct_config_build(vmobj, &host, &in, &items, notes, err) < 0)
@@ -403,10 +409,15 @@ int ct_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     int rfd = -1;
     if (write_file_atomic(seccomp, prof, strlen(prof), 0644, err) < 0 ||
         ct_root_write_resolvers(root.rootfd, vmobj, err) < 0 || ct_lxc_save_config(uuid, p.lxcpath, items, err) < 0 ||
-        (rfd = spawn_supervisor(ctx, uuid, err)) < 0) {
+        ct_net_plug(ctx, plan, err) < 0 || (rfd = spawn_supervisor(ctx, uuid, err)) < 0) {
         vm_err e2 = VM_ERR_INIT;
         rm_rf(p.lxcpath, &e2);
+        ct_net_unplug(ctx, plan);
         return -1;
     }
-    return await_supervisor(rfd, uuid, err);
+    if (await_supervisor(rfd, uuid, err) < 0) {
+        ct_net_unplug(ctx, plan);
+        return -1;
+    }
+    return 0;
 }

@@ -13,6 +13,9 @@
 #include "common/util.h"
 #include "ct/ct_internal.h"
 
+/* How long a state read waits for an ending container's teardown. */
+#define CT_SETTLE_MS 5000
+
 void ct_paths_init(const vm_ctx *ctx, const char *uuid, ct_paths *p)
 {
     p->rundir = vm_ctx_vm_rundir(ctx, uuid);
@@ -155,6 +158,39 @@ void ct_clean_running_files(const ct_paths *p, const char *uuid, const char *pid
     unlink(p->pid);
 }
 
+/* LXC restarts a container whose init ended by reboot(2) (killed by
+ * SIGHUP: `reboot` inside, or an init that reboots on SIGTERM such as
+ * busybox's) in the same monitor, with a new init the supervisor never
+ * recorded.  Left alone, the dead recorded init made the VM look stopped
+ * while the monitor ran on, and every later start failed on its command
+ * socket.  A reboot from inside is a reboot (the VM stays running, as a
+ * zone does): record the new init, with the same supervisor, as start does
+ * (ctinit, boot, then pid).  0 and *pid when adopted. */
+static int adopt_rebooted_init(const ct_paths *p, const ct_ident *id, pid_t old, pid_t *pid)
+{
+    const char *uuid = strrchr(p->rundir, '/');
+    if (!uuid || !uuid_valid(++uuid))
+        return -1;
+    cleanup_lxc struct lxc_container *c = ct_lxc_new(uuid, p->lxcpath);
+    pid_t init = c && c->is_running(c) ? c->init_pid(c) : -1;
+    unsigned long long start;
+    char state;
+    if (init <= 0 || init == old || ct_proc_stat(init, &state, &start) < 0 || start < id->init_start || state == 'Z' ||
+        state == 'X')
+        return -1;
+    vm_err e = VM_ERR_INIT;
+    char ident[128], boot[32], pidbuf[32];
+    snprintf(ident, sizeof ident, "%llu %d %llu\n", start, (int)id->sup_pid, id->sup_start);
+    snprintf(boot, sizeof boot, "%lld\n", (long long)now_ms());
+    snprintf(pidbuf, sizeof pidbuf, "%d\n", (int)init);
+    if (vm_run_write(p->ctinit, ident, 0644, VM_RUN_SYNCED, &e) < 0 ||
+        vm_run_write(p->boot, boot, 0644, VM_RUN_SYNCED, &e) < 0 ||
+        vm_run_write(p->pid, pidbuf, 0644, VM_RUN_SYNCED, &e) < 0)
+        return -1;
+    *pid = init;
+    return 0;
+}
+
 int ct_check_init(const ct_paths *p, pid_t *pid, char **pidstr_out)
 {
     cleanup_free char *pidstr = vm_run_read(p->pid);
@@ -173,12 +209,38 @@ int ct_check_init(const ct_paths *p, pid_t *pid, char **pidstr_out)
     int r = CT_DEAD;
     if (ct_proc_stat(*pid, &state, &start) == 0 && start == id.init_start)
         r = (state == 'Z' || state == 'X') ? CT_ENDING : CT_ALIVE;
-    /* An exited init the supervisor has not yet accounted for. */
-    if (r == CT_DEAD && supervisor_alive(&id))
+    /* An exited init the supervisor has not yet accounted for, or one LXC
+     * replaced by rebooting the container. */
+    if (r == CT_DEAD && supervisor_alive(&id)) {
         r = CT_ENDING;
+        if (adopt_rebooted_init(p, &id, *pid, pid) == 0) {
+            r = CT_ALIVE;
+            free(pidstr);
+            pidstr = vm_run_read(p->pid);
+        }
+    }
     if (pidstr_out)
         *pidstr_out = steal_ptr(pidstr);
     return r;
+}
+
+int ct_wait_ended(const ct_paths *p, const char *uuid, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        pid_t pid;
+        cleanup_free char *pidstr = NULL;
+        int r = ct_check_init(p, &pid, &pidstr);
+        if (!pidstr)
+            return 0;
+        if (r == CT_DEAD) {
+            ct_clean_running_files(p, uuid, pidstr);
+            return 0;
+        }
+        if (now_ms() >= deadline)
+            return r == CT_ALIVE ? -1 : 0;
+        vm_sleep_ms(10);
+    }
 }
 
 int ct_runstate(const vm_ctx *ctx, const char *uuid, vm_runstate *out)
@@ -192,6 +254,15 @@ int ct_runstate(const vm_ctx *ctx, const char *uuid, vm_runstate *out)
         return 0;
     ct_paths_init(ctx, uuid, &p);
     int r = ct_check_init(&p, &pid, &pidstr);
+    if (r == CT_ENDING) {
+        /* Init is gone but LXC's monitor is still tearing the container
+         * down (and holds its command socket): "stopped" now would let a
+         * start run into it.  The teardown takes milliseconds. */
+        free(pidstr);
+        pidstr = NULL;
+        ct_wait_ended(&p, uuid, CT_SETTLE_MS);
+        r = ct_check_init(&p, &pid, &pidstr);
+    }
     if (r == CT_ALIVE) {
         vm_runstate_read_live(p.rundir, pid, out);
         return 0;

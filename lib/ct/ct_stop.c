@@ -17,27 +17,6 @@
 #define CT_REAP_TIMEOUT_MS 15000
 #define CT_DEFAULT_STOP_TIMEOUT 60
 
-/* Waits until the supervisor has recorded the exit (pid file gone); cleans
- * up itself if the supervisor is gone.  -1 if init is still alive. */
-static int wait_reaped(const ct_paths *p, const char *uuid, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        pid_t pid;
-        cleanup_free char *pidstr = NULL;
-        int r = ct_check_init(p, &pid, &pidstr);
-        if (!pidstr)
-            return 0;
-        if (r == CT_DEAD) {
-            ct_clean_running_files(p, uuid, pidstr);
-            return 0;
-        }
-        if (now_ms() >= deadline)
-            return r == CT_ALIVE ? -1 : 0;
-        vm_sleep_ms(10);
-    }
-}
-
 static int open_init(const ct_paths *p, const char *uuid, pid_t *pid_out, vm_err *err)
 {
     pid_t pid;
@@ -101,7 +80,7 @@ int ct_stop(const vm_ctx *ctx, json_t *vmobj, int force, int timeout_s, vm_err *
                 return vm_err_sys(err, errno, "cannot kill container %s", uuid);
         }
     }
-    if (wait_reaped(&p, uuid, CT_REAP_TIMEOUT_MS) < 0) {
+    if (ct_wait_ended(&p, uuid, CT_REAP_TIMEOUT_MS) < 0) {
         unlink(p.state);
         return vm_err_set(err, VMERR_TIMEOUT, "container %s did not stop", uuid);
     }

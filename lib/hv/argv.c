@@ -166,6 +166,11 @@ int argv_add_firmware(hv_argv *a, hv_fdplan *p, const vm_ctx *ctx, const hv_mach
         argv_optf(a, "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=%s", HV_OVMF_CODE);
         argv_optf(a, "-drive", "if=pflash,format=raw,unit=1,file=/dev/fdset/%d", set);
     }
+    /* `vmadm start <uuid> order=cd once=d`: this start's boot order
+     * (lib/vm checked it and took bootindex off the disks). */
+    const char *order = json_string_value(json_object_get(vmobj, "_start_boot"));
+    if (order)
+        argv_optf(a, "-boot", "%s", order);
     return 0;
 }
 
@@ -196,12 +201,6 @@ int argv_add_display(hv_argv *a, const hv_machine *m, const hv_pci_bus *bus, jso
     return 0;
 }
 
-void argv_add_nics(hv_argv *a)
-{
-    /* Networking is not provided yet; say so explicitly. */
-    argv_optf(a, "-nic", "none");
-}
-
 void argv_add_extra(hv_argv *a, json_t *vmobj)
 {
     const char *extra = json_string_value(json_object_get(vmobj, "qemu_extra_opts"));
@@ -219,6 +218,7 @@ int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const ch
     hv_machine m;
     hv_pci_bus bus;
     hv_disks disks = { 0 };
+    hv_nics nics = { 0 };
     cleanup_json json_t *fds = json_array();
     hv_fdplan fp = { .fds = fds, .next_set = 1 };
     cleanup_json json_t *vnc = NULL;
@@ -229,7 +229,7 @@ int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const ch
     if (hv_machine_parse(ctx, vmobj, accel, &m, err) < 0)
         goto out;
     hv_pci_init(&bus, m.vnc_port != -1);
-    if (hv_disks_plan(pool, vmobj, &bus, &disks, err) < 0)
+    if (hv_disks_plan(pool, vmobj, &bus, &disks, err) < 0 || hv_nics_plan(vmobj, &bus, &nics, err) < 0)
         goto out;
 
     argv_add_machine(&a, &m);
@@ -244,7 +244,11 @@ int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const ch
         else
             argv_add_disk(&a, &fp, &bus, &disks.v[i]);
     }
-    argv_add_nics(&a);
+    argv_add_nocloud(&a, &fp, &m, vmobj);
+    argv_add_mdata(&a, &fp, &m);
+    /* NICs last (before the operator's extra options): adding one only
+     * appends, so no other device's slot or descriptor moves. */
+    argv_add_nics(&a, &fp, &bus, &nics);
     argv_add_extra(&a, vmobj);
 
     *argv_out = argv_steal(&a);
@@ -258,6 +262,7 @@ int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const ch
 out:
     argv_free(&a);
     hv_disks_free(&disks);
+    hv_nics_free(&nics);
     hv_machine_free(&m);
     return rc;
 }

@@ -51,8 +51,12 @@ char *qemu_opt_escape(const char *s);
  *   file, file-ro    vmadm's own file (UEFI NVRAM), read-write / read-only
  *   vol-rw, vol-ro    the top layer of a pool volume
  *   path-rw, path-ro  a disk/cdrom path, checked by the path rule
+ *   seed     run/vms/<uuid>/cidata.iso, the NoCloud seed hv_start has just
+ *            written (hv_nocloud_prepare), read-only
  *   layer    a qcow2 backing layer, read-only, inside "dir" (a pool's data
- *            directory) or, without "dir", allowed by the list */
+ *            directory) or, without "dir", allowed by the list
+ *   tap      the tap device of the NIC whose interface is "path", created,
+ *            bridged and protected by lib/net (argv_nics.c) */
 #define HV_FD_BASE 4
 
 typedef struct hv_fdplan {
@@ -127,10 +131,30 @@ typedef struct hv_disks {
 int hv_disks_plan(vs_pool *pool, json_t *vmobj, hv_pci_bus *bus, hv_disks *out, vm_err *err);
 void hv_disks_free(hv_disks *d);
 
+/* ---- NICs (nics[]) ---- */
+typedef struct hv_nic {
+    char *id; /* the NIC's interface (net<N>): netdev and device id */
+    long number; /* N of the interface name */
+    const char *mac;
+    const char *device; /* QEMU device: virtio-net-pci, e1000, rtl8139 */
+    long mtu; /* 0: not set */
+    int dev, fn; /* PCI slot on bus 0 */
+} hv_nic;
+
+typedef struct hv_nics {
+    hv_nic *v; /* sorted by interface number */
+    size_t n;
+} hv_nics;
+
+/* Checks every NIC and claims its slot on `bus` (argv_nics.c). */
+int hv_nics_plan(json_t *vmobj, hv_pci_bus *bus, hv_nics *out, vm_err *err);
+void hv_nics_free(hv_nics *n);
+
 /* ---- device classes, in command-line order ---- */
 void argv_add_machine(hv_argv *a, const hv_machine *m); /* machine, cpu, memory */
 void argv_add_monitor(hv_argv *a, hv_fdplan *p, const hv_machine *m); /* QMP */
 void argv_add_serial(hv_argv *a, hv_fdplan *p, const hv_machine *m); /* console */
+void argv_add_mdata(hv_argv *a, hv_fdplan *p, const hv_machine *m); /* COM2 metadata + SMBIOS (argv_mdata.c) */
 /* bootrom: SeaBIOS, UEFI (*uefi_vars = the NVRAM path) or a ROM file. */
 int argv_add_firmware(hv_argv *a, hv_fdplan *p, const vm_ctx *ctx, const hv_machine *m, json_t *vmobj, char **uefi_vars,
                       vm_err *err);
@@ -138,7 +162,11 @@ int argv_add_firmware(hv_argv *a, hv_fdplan *p, const vm_ctx *ctx, const hv_mach
 int argv_add_display(hv_argv *a, const hv_machine *m, const hv_pci_bus *bus, json_t *vmobj, json_t **vnc, vm_err *err);
 void argv_add_disk(hv_argv *a, hv_fdplan *p, const hv_pci_bus *bus, const hv_disk *d);
 void argv_add_cdrom(hv_argv *a, hv_fdplan *p, const hv_pci_bus *bus, const hv_disk *d);
-void argv_add_nics(hv_argv *a); /* none yet: "-nic none" */
+/* The NoCloud seed cdrom when vmobj has "nocloud": true (argv_nocloud.c). */
+#define HV_NOCLOUD_SEED "cidata.iso"
+void argv_add_nocloud(hv_argv *a, hv_fdplan *p, const hv_machine *m, json_t *vmobj);
+/* NICs: tap descriptors, model, mac, PCI slot (argv_nics.c). */
+void argv_add_nics(hv_argv *a, hv_fdplan *p, const hv_pci_bus *bus, const hv_nics *nics);
 void argv_add_extra(hv_argv *a, json_t *vmobj); /* qemu_extra_opts */
 
 #endif

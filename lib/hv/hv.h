@@ -30,8 +30,15 @@
  * Confinement (confine.c): QEMU runs as the system user vmadm-qemu, never
  * root, with no capabilities, no_new_privs and -sandbox on (obsolete,
  * elevateprivileges, spawn, resourcecontrol denied); it opens no VM file
- * by path: vmadm passes every disk layer, the NVRAM, the console log and
- * the sockets as descriptors.  VNC is off unless vnc_port or vnc_password
+ * by path: vmadm passes every disk layer, the NVRAM, the console log,
+ * the sockets and each NIC's tap as descriptors.
+ *
+ * NICs (argv_nics.c): one tap per NIC, made by lib/net on the nic tag's
+ * bridge after the NIC's nftables protection is in place, not persistent
+ * (it goes when QEMU exits); device net<N> at PCI 0:6:<i> (i-th NIC by
+ * interface number).  hv_start fails, creating nothing, when a NIC's tag
+ * does not exist.  The protection is removed by the runtime (lib/vm) once
+ * the VM stopped.  VNC is off unless vnc_port or vnc_password
  * is given; with a vnc_password it listens on 127.0.0.1 with VNC password
  * authentication, without one on run/vms/<uuid>/vnc/vnc.sock only.
  *

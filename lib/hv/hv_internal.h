@@ -19,6 +19,11 @@
 int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const char *accel, char ***argv, json_t **fds,
                        char **uefi_vars, json_t **vnc, vm_err *err);
 
+/* With "nocloud": true, writes the VM's NoCloud seed (lib/mdata/nocloud.h)
+ * to rundir/cidata.iso (root 0600, tmp + rename), fresh at every start;
+ * without it, removes a seed left by an earlier start. */
+int hv_nocloud_prepare(const char *rundir, json_t *vmobj, vm_err *err);
+
 /* Host MemTotal in MiB (0 if unknown). */
 long hv_host_mem_mib(void);
 

@@ -84,7 +84,8 @@ int hv_open_supervisor(const vm_ctx *ctx, const char *uuid)
 
 void hv_remove_run_files(const char *rundir, pid_t only_if_pid)
 {
-    static const char *const names[] = { "qmp.sock", "console.sock", "state", "supervisor", NULL };
+    static const char *const names[] = { "qmp.sock", "console.sock", "mdata.sock", "cidata.iso",
+                                         "state",    "supervisor",   NULL };
     char path[4096];
     snprintf(path, sizeof path, "%s/pid", rundir);
     if (only_if_pid) {

@@ -23,6 +23,7 @@
 #include "hv/hv_internal.h"
 #include "hv/hv_proc.h"
 #include "hv/qmp.h"
+#include "net/net.h"
 
 /* How long QEMU may take to open its QMP socket and report "running". */
 #define START_TIMEOUT_MS 30000
@@ -372,19 +373,40 @@ static int listen_at(const char *path, vm_err *err)
     return fd;
 }
 
-static int open_one(const vm_ctx *ctx, vs_pool *pool, const char *uuid, json_t *e, vm_err *err)
+/* The tap of the NIC whose interface is `ifn` (lib/net: created on its
+ * tag's bridge, behind the filter net_vm_prepare applied). */
+static int open_tap(const net_plan *plan, const char *ifn, vm_err *err)
+{
+    for (size_t i = 0; plan && i < plan->n; i++) {
+        int fd;
+        if (strcmp(plan->nics[i].interface, ifn))
+            continue;
+        if (net_tap_open(&plan->nics[i], &fd, err) < 0) {
+            vm_err_prefix(err, "NIC %s: ", ifn);
+            return -1;
+        }
+        return fd;
+    }
+    return vm_err_set(err, VMERR_INTERNAL, "NIC %s is not in the network plan", ifn);
+}
+
+static int open_one(const vm_ctx *ctx, vs_pool *pool, const char *uuid, const net_plan *plan, json_t *e, vm_err *err)
 {
     const char *kind = json_string_value(json_object_get(e, "kind"));
     const char *path = json_string_value(json_object_get(e, "path"));
     int fd = -2;
     if (!strcmp(kind, "listen"))
         return listen_at(path, err);
+    if (!strcmp(kind, "tap"))
+        return open_tap(plan, path, err);
     if (!strcmp(kind, "log"))
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     else if (!strcmp(kind, "file") || !strcmp(kind, "vol-rw"))
         fd = open(path, O_RDWR | O_CLOEXEC);
     else if (!strcmp(kind, "vol-ro") || !strcmp(kind, "file-ro"))
         fd = open(path, O_RDONLY | O_CLOEXEC);
+    else if (!strcmp(kind, "seed"))
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     else if (!strcmp(kind, "path-rw") || !strcmp(kind, "path-ro"))
         return hv_open_disk_path(ctx, pool, uuid, path, !strcmp(kind, "path-rw") ? O_RDWR : O_RDONLY, err);
     else if (!strcmp(kind, "layer"))
@@ -396,23 +418,26 @@ static int open_one(const vm_ctx *ctx, vs_pool *pool, const char *uuid, json_t *
     return fd;
 }
 
-static bool in_rundir(json_t *e)
+/* Descriptors that create something (runtime files, taps) rather than
+ * open what exists. */
+static bool creates(json_t *e)
 {
     const char *kind = json_string_value(json_object_get(e, "kind"));
-    return !strcmp(kind, "listen") || !strcmp(kind, "log");
+    return !strcmp(kind, "listen") || !strcmp(kind, "log") || !strcmp(kind, "seed") || !strcmp(kind, "tap");
 }
 
-/* Opens the descriptors of the plan that live in the runtime directory
- * (rundir true) or the others: disks and NVRAM, checked before anything is
+/* Opens the descriptors of the fd plan that create something (create
+ * true) or the others: disks and NVRAM, checked before anything is
  * created.  v[i] < 0 until opened; on failure the caller closes v. */
-static int open_fds(const vm_ctx *ctx, vs_pool *pool, const char *uuid, json_t *fds, int *v, bool rundir, vm_err *err)
+static int open_fds(const vm_ctx *ctx, vs_pool *pool, const char *uuid, const net_plan *plan, json_t *fds, int *v,
+                    bool create, vm_err *err)
 {
     size_t i;
     json_t *e;
     json_array_foreach(fds, i, e) {
-        if (in_rundir(e) != rundir)
+        if (creates(e) != create)
             continue;
-        if ((v[i] = open_one(ctx, pool, uuid, e, err)) < 0)
+        if ((v[i] = open_one(ctx, pool, uuid, plan, e, err)) < 0)
             return -1;
     }
     return 0;
@@ -460,6 +485,41 @@ static int prepare_uefi_vars(const char *vars, vm_err *err)
     return 0;
 }
 
+/* The runtime directory, with nothing of a previous run left.  Root only:
+ * the console log and sockets are the VM's secrets (QEMU gets
+ * descriptors, it needs no access here). */
+static int reset_rundir(const char *rundir, vm_err *err)
+{
+    if (mkdir_p(rundir, 0700, err) < 0 || chmod(rundir, 0700) < 0) {
+        if (!err->msg[0])
+            vm_err_sys(err, errno, "chmod %s", rundir);
+        return -1;
+    }
+    hv_remove_run_files(rundir, 0);
+    static const char *const old[] = {
+        "lastexited", "vnc.json", "accel_warning", "screenshot.ppm", "console.log", NULL
+    };
+    for (const char *const *n = old; *n; n++) {
+        cleanup_free char *p = xasprintf("%s/%s", rundir, *n);
+        unlink(p);
+    }
+    return 0;
+}
+
+static void plan_freep(net_plan **p)
+{
+    net_plan_free(*p);
+}
+
+/* A start that failed after net_vm_prepare: its filter goes (the taps went
+ * with their descriptors). */
+static void net_cleanup(const vm_ctx *ctx, const char *uuid, const net_plan *plan)
+{
+    vm_err e = VM_ERR_INIT;
+    if (plan->n && net_vm_teardown(ctx, uuid, &e) < 0)
+        vm_log(ctx, "warn", "VM %s: %s", uuid, e.msg);
+}
+
 int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
 {
     const char *uuid = json_string_value(json_object_get(vmobj, "uuid"));
@@ -481,6 +541,10 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     cleanup_free char *uefi_vars = NULL;
     if (hv_build_argv_full(ctx, pool, vmobj, accel, &argv, &fds, &uefi_vars, &vnc, err) < 0)
         return -1;
+    /* The NICs' tags must exist: checked before anything is created. */
+    __attribute__((cleanup(plan_freep))) net_plan *plan = NULL;
+    if (net_plan_build(ctx, vmobj, &plan, err) < 0)
+        return -1;
     launch_spec spec = { 0 };
     if (hv_qemu_ids(&spec.ids, err) < 0)
         return -1;
@@ -498,32 +562,24 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     for (size_t i = 0; i < spec.nfds; i++)
         fdv[i] = -1;
     spec.fds = fdv;
-    if (open_fds(ctx, pool, uuid, fds, fdv, false, err) < 0) {
+    if (open_fds(ctx, pool, uuid, NULL, fds, fdv, false, err) < 0) {
         close_fds(fdv, spec.nfds);
         return -1;
     }
 
-    /* ---- runtime directory: nothing of a previous run survives ---- */
     cleanup_free char *rundir = vm_ctx_vm_rundir(ctx, uuid);
-    /* Root only: the console log and sockets are the VM's secrets (QEMU
-     * gets descriptors, it needs no access here). */
-    if (mkdir_p(rundir, 0700, err) < 0 || chmod(rundir, 0700) < 0) {
-        if (!err->msg[0])
-            vm_err_sys(err, errno, "chmod %s", rundir);
+    if (reset_rundir(rundir, err) < 0) {
         close_fds(fdv, spec.nfds);
         return -1;
     }
-    hv_remove_run_files(rundir, 0);
-    static const char *const old[] = {
-        "lastexited", "vnc.json", "accel_warning", "screenshot.ppm", "console.log", NULL
-    };
-    for (const char *const *n = old; *n; n++) {
-        cleanup_free char *p = xasprintf("%s/%s", rundir, *n);
-        unlink(p);
-    }
-    if (open_fds(ctx, pool, uuid, fds, fdv, true, err) < 0) {
+    /* The NoCloud seed is written fresh; then NICs: bridges and filters
+     * first, then the taps (open_fds), so no port of this VM is ever on a
+     * bridge unprotected. */
+    if (hv_nocloud_prepare(rundir, vmobj, err) < 0 || (plan->n && net_vm_prepare(ctx, plan, err) < 0) ||
+        open_fds(ctx, pool, uuid, plan, fds, fdv, true, err) < 0) {
         close_fds(fdv, spec.nfds);
         hv_remove_run_files(rundir, 0);
+        net_cleanup(ctx, uuid, plan);
         return -1;
     }
     cleanup_free char *cwd = NULL;
@@ -551,6 +607,7 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     close_fds(fdv, spec.nfds);
     if (lrc < 0) {
         hv_remove_run_files(rundir, 0);
+        net_cleanup(ctx, uuid, plan);
         vm_err_prefix(err, "cannot start QEMU: ");
         return -1;
     }
@@ -567,6 +624,7 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
         if (sfd >= 0)
             vm_pidfd_wait(sfd, 5000);
         hv_remove_run_files(rundir, 0);
+        net_cleanup(ctx, uuid, plan);
         cleanup_free char *tail = hv_log_tail(logpath, 5);
         if (!vm_err_is_set(err))
             vm_err_set(err, VMERR_INTERNAL, "QEMU did not start");

@@ -105,4 +105,72 @@ int img_manifest_validate(json_t *manifest, vm_err *err);
 /* Where the manifest of an installed image lives (caller frees). */
 char *img_manifest_path(const vm_ctx *ctx, const char *pool, const char *uuid);
 
+/* ---- Image sources (source.c, import.c; HTTP through libcurl: fetch.h) ----
+ * The source list lives in $VMADM_ROOT/var/imgadm/imgadm.conf
+ * ({"sources": [{"url", "type": "imgapi"}]}); without one the default is
+ * IMG_DEFAULT_SOURCE.  A source is an IMGAPI server or a static mirror laid
+ * out as IMGAPI paths: GET <url>/images (a JSON array of manifests),
+ * GET <url>/images/<uuid> (a manifest), GET <url>/images/<uuid>/file (the
+ * file); redirects are followed, so a mirror serves images/index.html and
+ * images/<uuid>/index.html (any web server's directory index) next to
+ * images/<uuid>/file.  Nothing a source sends names a host path: manifests
+ * go through img_manifest_validate and must carry the uuid asked for. */
+#define IMG_DEFAULT_SOURCE "https://images.smartos.org"
+
+/* http:// or https:// URL with a host (name, IPv4 or [IPv6]) and an
+ * optional port; no user info, query, fragment, spaces, control or
+ * non-ASCII bytes.  *norm (caller frees) drops trailing '/'.
+ * `invalid image source URL "<url>": <why>`. */
+int img_source_url_check(const char *url, char **norm, vm_err *err);
+/* The configured sources, in order (array of URL strings). */
+int img_sources_get(const vm_ctx *ctx, json_t **urls, vm_err *err);
+/* Replaces the list (each URL checked first; nothing written on error). */
+int img_sources_set(const vm_ctx *ctx, json_t *urls, vm_err *err);
+/* Serializes edits of the list: a held lock fd to close(), or < 0. */
+int img_sources_lock(const vm_ctx *ctx, vm_err *err);
+/* Checks that url answers like an image server (GET /ping, else GET /images). */
+int img_source_ping(const char *url, vm_err *err);
+/* "<source>/images<suffix>" (caller frees). */
+char *img_source_path(const char *source, const char *suffix);
+/* What one source offers, parsed: [{"manifest", "source"}], entries without
+ * an object and a valid uuid dropped. */
+int img_source_list(const char *source, json_t **images, vm_err *err);
+int img_source_parse_list(const char *source, const char *body, size_t len, json_t **images, vm_err *err);
+/* Images on offer from every source (or only_source), merged: the first
+ * source offering a uuid wins.  Sources that fail are skipped and their
+ * messages returned in *problems (array of strings). */
+int img_avail(const vm_ctx *ctx, const char *only_source, json_t **images, json_t **problems, vm_err *err);
+
+/* One line for the operator ("Importing ...", "Imported image ..."). */
+typedef void (*img_note_fn)(void *arg, const char *line);
+
+typedef struct img_import_opts {
+    img_progress_fn progress; /* nullable; phases "download" then install's */
+    void *progress_arg;
+    img_note_fn note; /* nullable */
+    void *note_arg;
+    const char *source; /* -S: this source only (nullable) */
+    int flags; /* img_install_flags */
+} img_import_opts;
+
+/* Imports spec (a uuid, name@version or name: the newest published) from
+ * the sources: manifest, origin images first, then the file, downloaded
+ * into var/imgadm/downloads with its size and SHA-1 checked as it streams
+ * (a cut download is resumed with HTTP Range, now or by the next import;
+ * a partial download nobody resumes for 7 days is removed by an import)
+ * and installed by img_install.  Imports of one image are serialized (lock
+ * "import-<uuid>"); an installed image is skipped.  *imported (nullable):
+ * [{"manifest", "source", "imported": bool}].  Errors: VMERR_NOTFOUND
+ * `an active image "<uuid>" was not found in image sources`, source
+ * failures (fetch.h), a manifest for another uuid, a bad manifest, wrong
+ * size or SHA-1 (nothing installed, the partial download removed). */
+int img_import(const vm_ctx *ctx, const char *pool, const char *spec, const img_import_opts *opts, json_t **imported,
+               vm_err *err);
+/* Refreshes installed manifests (uuids NULL-terminated, NULL/empty: all)
+ * from the sources; a source manifest must describe the same file and type.
+ * *updated: uuids whose manifest changed.  Every image is tried; the first
+ * failure is returned. */
+int img_update(const vm_ctx *ctx, const char *pool, char **uuids, const img_import_opts *opts, json_t **updated,
+               vm_err *err);
+
 #endif

@@ -50,4 +50,31 @@ int net_tag_put(const vm_ctx *ctx, const net_tag *tag, bool replace, vm_err *err
  * checks first that no VM uses it. */
 int net_tag_remove(const vm_ctx *ctx, const char *name, vm_err *err);
 
+/* ---- nictagadm operations (tagadm.c): validate, change the host, then the
+ * store; a failure changes neither (what was created is removed). ---- */
+
+/* MTU bounds (SmartOS): 1500–9000 for a tag with an uplink or a bridge,
+ * 576–9000 for a local tag.  0 = unset. */
+int net_tag_check_mtu(bool local, int mtu, vm_err *err);
+
+/* add: dev is an interface name or a MAC (NULL only with local).  A
+ * bridge is used as is; any other link becomes the port of a new bridge
+ * named for the tag (the name must fit 15 characters and not be another
+ * link's).  Messages: `nic tag "t" already exists`, `link "eth9" not
+ * found`, `no link with MAC address m`, `link "eth0" is already a port of
+ * bridge "br0"`. */
+int net_tag_add(const vm_ctx *ctx, const char *name, const char *dev, bool local, int mtu, vm_err *err);
+/* update: a new uplink (dev, may be NULL) and/or mtu (0: unchanged); the
+ * host is changed live (bridge and uplink MTU; VM ports take the new MTU
+ * at their next start).  VMERR_INVALID `nothing to update`. */
+int net_tag_update(const vm_ctx *ctx, const char *name, const char *dev, int mtu, vm_err *err);
+/* delete: removes the tag and the bridge vmadm created for it (its ports,
+ * the uplink included, are released).  The caller checked the VMs. */
+int net_tag_delete(const vm_ctx *ctx, const char *name, vm_err *err);
+
+/* What `nictagadm list` shows for a tag: the uplink's MAC ("-" if none),
+ * its link ("-"), and the type: "normal" (an uplink), "etherstub" (local),
+ * "bridge" (an operator's bridge used as is). */
+void net_tag_describe(const net_tag *t, char mac[18], char link[16], const char **type);
+
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "net/net.h"
 #include "vm/store.h"
 #include "vm/vm.h"
 
@@ -105,6 +106,11 @@ int vm_boot_all(const vm_ctx *ctx, json_t **report, vm_err *err)
     cleanup_json json_t *uuids = NULL;
     if (vm_store_repair(ctx, err) < 0 || vm_store_list(ctx, &uuids, err) < 0)
         return -1;
+    /* The host's nic tags first (bridges, uplinks), so VMs find them; a
+     * tag that cannot be applied fails its VMs' starts, not the others. */
+    vm_err te = VM_ERR_INIT;
+    if (net_tags_apply_all(ctx, &te) < 0)
+        vm_log(ctx, "warn", "boot-all: nic tags: %s", te.msg);
     json_t *rep = json_array();
     size_t max = boot_parallel(), busy = 0, i;
     boot_slot *slots = xcalloc(max, sizeof *slots);

@@ -116,6 +116,9 @@ static int prepare_nics(const vm_ctx *ctx, json_t *cfg, vm_err *err)
     }
     if (primaries > 1)
         return vm_err_set(err, VMERR_INVALID, "payload specifies more than 1 primary NIC");
+    if (hvm && json_array_size(nics) > VM_MAX_HVM_NICS)
+        return vm_err_set(err, VMERR_INVALID, "VM would have %zu NICs, but is limited to %d", json_array_size(nics),
+                          VM_MAX_HVM_NICS);
     json_array_foreach(nics, i, n) {
         cleanup_free char *given = json_compact(n);
         if (hvm && !json_object_get(n, "model") && !driver)

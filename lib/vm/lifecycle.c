@@ -5,6 +5,7 @@
 #include "common/lock.h"
 #include "common/util.h"
 #include "storage/storage.h"
+#include "vm/props.h"
 #include "vm/recover.h"
 #include "vm/runtime.h"
 #include "vm/store.h"
@@ -45,8 +46,33 @@ static const char *state_of(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm
     return rs->running ? (strcmp(rs->zone_state, "running") ? rs->zone_state : "running") : "stopped";
 }
 
-/* Starts a VM whose lock is held (also used by create and reprovision). */
-int vm_start_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err)
+/* SmartOS's start arguments of the HVM brands (C23): order= and once=,
+ * boot device letters as QEMU's -boot takes them (c disk, d cdrom, n
+ * network, a-p).  For this start only: the VM object gets "_start_boot"
+ * (lib/hv adds -boot) and its disks lose "boot" — a bootindex would
+ * override the order. */
+static int apply_boot_order(json_t *obj, const char *order, const char *once, vm_err *err)
+{
+    const char *brand = json_string_value(json_object_get(obj, "brand"));
+    if (!vm_brand_is_hvm(brand))
+        return vm_err_set(err, VMERR_USAGE, "Invalid argument to start: %s", order ? "order" : "once");
+    const char *vals[2] = { order, once };
+    for (int i = 0; i < 2; i++)
+        if (vals[i] && (!*vals[i] || strlen(vals[i]) > 16 || strspn(vals[i], "abcdefghijklmnop") != strlen(vals[i])))
+            return vm_err_set(err, VMERR_USAGE, "Invalid boot device order: %s", vals[i]);
+    cleanup_free char *s = order && once ? xasprintf("order=%s,once=%s", order, once)
+        : order                          ? xasprintf("order=%s", order)
+                                         : xasprintf("once=%s", once);
+    json_object_set_new(obj, "_start_boot", json_string(s));
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(obj, "disks"), i, d)
+        json_object_del(d, "boot");
+    return 0;
+}
+
+static int start_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, const char *order, const char *once,
+                        vm_err *err)
 {
     vm_runstate rs;
     const char *state = state_of(ctx, uuid, cfg, &rs);
@@ -57,6 +83,8 @@ int vm_start_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *er
         return vm_err_set(err, VMERR_STATE, "Cannot start vm from state \"%s\", must be \"stopped\".", state);
     cleanup_json json_t *obj = NULL;
     if (vmobj_load(ctx, uuid, &obj, err) < 0)
+        return -1;
+    if ((order || once) && apply_boot_order(obj, order, once, err) < 0)
         return -1;
     const char *poolname = json_string_value(json_object_get(cfg, "zpool"));
     cleanup_vs_pool vs_pool *pool = NULL;
@@ -71,13 +99,24 @@ int vm_start_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *er
     return 0;
 }
 
-int vm_start(const vm_ctx *ctx, const char *uuid, vm_err *err)
+/* Starts a VM whose lock is held (also used by create and reprovision). */
+int vm_start_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, vm_err *err)
+{
+    return start_locked(ctx, uuid, cfg, NULL, NULL, err);
+}
+
+int vm_start_boot(const vm_ctx *ctx, const char *uuid, const char *order, const char *once, vm_err *err)
 {
     cleanup_lock vm_lock lk = VM_LOCK_INIT;
     cleanup_json json_t *cfg = NULL;
     if (vm_lock_acquire(ctx, uuid, -1, &lk, err) < 0 || vm_load_locked(ctx, uuid, &cfg, err) < 0)
         return -1;
-    return vm_start_locked(ctx, uuid, cfg, err);
+    return start_locked(ctx, uuid, cfg, order, once, err);
+}
+
+int vm_start(const vm_ctx *ctx, const char *uuid, vm_err *err)
+{
+    return vm_start_boot(ctx, uuid, NULL, NULL, err);
 }
 
 int vm_stop_locked(const vm_ctx *ctx, const char *uuid, json_t *cfg, int force, int timeout_s, bool keep_autoboot,
@@ -145,8 +184,9 @@ int vm_kill(const vm_ctx *ctx, const char *uuid, int sig, vm_err *err)
     vm_runstate rs;
     if (vm_store_load_config(ctx, uuid, &cfg, err) < 0)
         return -1;
-    const char *state = state_of(ctx, uuid, cfg, &rs);
+    state_of(ctx, uuid, cfg, &rs);
+    /* SmartOS's words; node-vmadm maps them to ENOTRUNNING. */
     if (!rs.running)
-        return vm_err_set(err, VMERR_STATE, "VM %s is not running (currently: %s)", uuid, state);
+        return vm_err_set(err, VMERR_STATE, "Cannot find running init PID for VM %s", uuid);
     return vm_runtime_of(cfg)->kill(ctx, uuid, sig, err);
 }

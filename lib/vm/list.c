@@ -423,6 +423,29 @@ fail:
     return NULL;
 }
 
+/* The text of row r (or the header, r == -1) in column c, escaped (C32,
+ * issue 14 #13); newly allocated. */
+static char *cell_text(vm_table *t, const vm_list_opts *o, int r, int ci, const struct field *f, const char *col)
+{
+    char *txt;
+    if (r < 0) {
+        txt = xstrdup(f ? f->header : col);
+        if (!f)
+            upper(txt);
+    } else {
+        const char *v = ci >= 0 ? vm_table_cell(t, (size_t)r, (size_t)ci)->text : NULL;
+        txt = xstrdup(v ? v : o->parsable ? "" : "-");
+    }
+    char *esc = vm_cell_escape(txt);
+    if (esc) {
+        free(txt);
+        txt = esc;
+    }
+    return txt;
+}
+
+/* SmartOS pads each column to its field's width (C31); a longer value
+ * widens its column instead of pushing the rest out of line. */
 char *vm_list_render_table(vm_table *t, const vm_list_opts *o, vm_err *err)
 {
     cleanup_strv char **cols = order_cols(o->order, err);
@@ -432,64 +455,44 @@ char *vm_list_render_table(vm_table *t, const vm_list_opts *o, vm_err *err)
     if (vm_list_sort_table(t, o->sort ? o->sort : "ram,uuid", err) < 0)
         return NULL;
     bool header = o->header == 1 || (o->header == -1 && !o->parsable);
+    size_t nr = vm_table_nrows(t), first = header ? 0 : 1;
+    /* cells[(r + 1) * nc + c]; row 0 is the header. */
+    char **cells = xcalloc((nr + 1) * nc, sizeof *cells);
+    size_t *w = xcalloc(nc + 1, sizeof *w);
+    for (size_t c = 0; c < nc; c++) {
+        const struct field *f = find_field(cols[c]);
+        int ci = vm_table_col(t, cols[c]);
+        w[c] = (size_t)(f ? f->width : 20);
+        for (size_t r = first; r <= nr; r++) {
+            cells[r * nc + c] = cell_text(t, o, (int)r - 1, ci, f, cols[c]);
+            size_t l = strlen(cells[r * nc + c]);
+            if (l > w[c])
+                w[c] = l;
+        }
+    }
     size_t cap = 4096, len = 0;
     char *buf = xmalloc(cap);
     buf[0] = '\0';
-    const struct field **cf = xcalloc(nc + 1, sizeof *cf);
-    int *ci = xcalloc(nc + 1, sizeof *ci);
-    for (size_t c = 0; c < nc; c++) {
-        cf[c] = find_field(cols[c]);
-        ci[c] = vm_table_col(t, cols[c]);
-    }
-    if (header) {
-        for (size_t c = 0; c < nc; c++) {
-            cleanup_free char *h = xstrdup(cf[c] ? cf[c]->header : cols[c]);
-            if (!cf[c])
-                upper(h);
-            char *eh = vm_cell_escape(h);
-            if (eh) {
-                free(h);
-                h = eh;
-            }
-            int w = cf[c] ? cf[c]->width : 20;
-            if (o->parsable) {
-                if (c)
-                    append(&buf, &len, &cap, ":");
-                append(&buf, &len, &cap, h);
-            } else {
-                char cell[512];
-                snprintf(cell, sizeof cell, "%s%-*s", c ? "  " : "", w, h);
-                append(&buf, &len, &cap, cell);
-            }
-        }
-        rtrim_line(buf, &len);
-        append(&buf, &len, &cap, "\n");
-    }
     static const char spaces[64] = "                                                               ";
-    for (size_t r = 0; r < vm_table_nrows(t); r++) {
+    for (size_t r = first; r <= nr; r++) {
         for (size_t c = 0; c < nc; c++) {
-            const char *txt = ci[c] >= 0 ? vm_table_cell(t, r, (size_t)ci[c])->text : NULL;
-            if (!txt)
-                txt = o->parsable ? "" : "-";
-            cleanup_free char *esc = vm_cell_escape(txt);
-            if (esc)
-                txt = esc;
+            const char *txt = cells[r * nc + c];
             size_t tl = strlen(txt);
             if (c)
                 append_n(&buf, &len, &cap, o->parsable ? ":" : "  ", o->parsable ? 1 : 2);
             append_n(&buf, &len, &cap, txt, tl);
-            size_t w = (size_t)(cf[c] ? cf[c]->width : 20);
-            while (!o->parsable && tl < w) {
-                size_t k = w - tl < sizeof spaces - 1 ? w - tl : sizeof spaces - 1;
+            while (!o->parsable && tl < w[c]) {
+                size_t k = w[c] - tl < sizeof spaces - 1 ? w[c] - tl : sizeof spaces - 1;
                 append_n(&buf, &len, &cap, spaces, k);
                 tl += k;
             }
+            free(cells[r * nc + c]);
         }
         rtrim_line(buf, &len);
         append(&buf, &len, &cap, "\n");
     }
-    free(cf);
-    free(ci);
+    free(cells);
+    free(w);
     return buf;
 }
 

@@ -72,6 +72,7 @@ const vm_prop vm_props_top[] = {
       MAX(COUNT_MAX) },
     { .name = "nic_driver", .type = PT_STRING, .create = H, .update = H, .values = vm_nic_models },
     { .name = "nics", .type = PT_OBJARRAY, .create = A, .update = 0 },
+    { .name = "nocloud", .type = PT_BOOLEAN, .create = H, .update = H },
     { .name = "owner_uuid", .type = PT_UUID, .create = A, .update = A },
     { .name = "package_name", .type = PT_STRING, .create = A, .update = A },
     { .name = "package_version", .type = PT_STRING, .create = A, .update = A },

@@ -3,15 +3,33 @@
 
 #include "common/util.h"
 #include "hv/hv.h"
+#include "net/net.h"
+#include "vm/runtime_net.h"
 
 static void qemu_state(const vm_ctx *ctx, const char *uuid, vm_runstate *rs)
 {
     hv_runstate(ctx, uuid, rs);
 }
 
+/* Once QEMU is gone its taps are gone too; its filter goes here. */
 static int qemu_stop(const vm_ctx *ctx, json_t *vmobj, int force, int timeout_s, vm_err *err)
 {
-    return hv_stop(ctx, json_string_value(json_object_get(vmobj, "uuid")), force, timeout_s, err);
+    const char *uuid = json_string_value(json_object_get(vmobj, "uuid"));
+    int rc = hv_stop(ctx, uuid, force, timeout_s, err);
+    vm_runstate rs;
+    if (hv_runstate(ctx, uuid, &rs) == 0 && !rs.running) {
+        vm_err e = VM_ERR_INIT;
+        if (net_vm_teardown(ctx, uuid, rc < 0 ? &e : err) < 0 && rc == 0)
+            return -1;
+    }
+    return rc;
+}
+
+static int qemu_net_update(const vm_ctx *ctx, json_t *vmobj, vm_err *err)
+{
+    vm_runstate rs;
+    hv_runstate(ctx, json_string_value(json_object_get(vmobj, "uuid")), &rs);
+    return vm_net_update(ctx, vmobj, rs.running, err);
 }
 
 /* QEMU moves every snapshotted disk onto its new overlay, all disks at once
@@ -67,4 +85,6 @@ const vm_runtime vm_runtime_qemu = {
     .grow_disk = hv_block_resize,
     .snapshot_switch = qemu_snapshot_switch,
     .check_disk_path = qemu_check_disk_path,
+    .forget = net_vm_teardown,
+    .net_update = qemu_net_update,
 };

@@ -174,6 +174,43 @@ int vm_store_apply_op(vs_pool *pool, json_t *op, vm_err *err)
     return vm_err_set(err, VMERR_INTERNAL, "unknown journal op %s", kind);
 }
 
+/* The zones index: etc/zones/<uuid>.xml, as SmartOS's /etc/zones, for
+ * tools that test a VM's existence (and do_not_inventory) by that file
+ * (node-vmadm's ifExists).  Derived from vm.json at each commit point;
+ * best effort (the config is the truth), so a failure is only logged. */
+static char *zones_index_path(const vm_ctx *ctx, const char *uuid)
+{
+    return xasprintf("%s/etc/zones/%s.xml", ctx->root, uuid);
+}
+
+static void zones_index_update(const vm_ctx *ctx, const char *uuid)
+{
+    cleanup_free char *cfgpath = vm_store_config_path(ctx, uuid);
+    cleanup_free char *path = zones_index_path(ctx, uuid);
+    cleanup_free char *dir = xasprintf("%s/etc/zones", ctx->root);
+    cleanup_json json_t *cfg = NULL;
+    vm_err e = VM_ERR_INIT;
+    if (read_json_file(cfgpath, &cfg, &e) < 0 || mkdir_p(dir, 0755, &e) < 0) {
+        vm_log(ctx, "warn", "VM %s: zones index not updated: %s", uuid, e.msg);
+        return;
+    }
+    const char *brand = json_string_value(json_object_get(cfg, "brand"));
+    const char *zpool = json_string_value(json_object_get(cfg, "zpool"));
+    cleanup_free char *xml =
+        xasprintf("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                  "<!DOCTYPE zone PUBLIC \"-//Sun Microsystems Inc//DTD Zones//EN\" "
+                  "\"file:///usr/share/lib/xml/dtd/zonecfg.dtd.1\">\n"
+                  "<!-- index written by vmadm; the VM's config is etc/vms/%s/vm.json -->\n"
+                  "<zone name=\"%s\" zonepath=\"/%s/%s\" autoboot=\"%s\" brand=\"%s\">\n%s</zone>\n",
+                  uuid, uuid, zpool ? zpool : ctx->pool, uuid,
+                  json_is_true(json_object_get(cfg, "autoboot")) ? "true" : "false", brand ? brand : "",
+                  json_is_true(json_object_get(cfg, "do_not_inventory"))
+                      ? "  <attr name=\"do-not-inventory\" type=\"string\" value=\"true\"/>\n"
+                      : "");
+    if (write_file_atomic(path, xml, strlen(xml), 0644, &e) < 0)
+        vm_log(ctx, "warn", "VM %s: zones index not updated: %s", uuid, e.msg);
+}
+
 static int apply_writes(json_t *writes, vm_err *err)
 {
     size_t i;
@@ -209,6 +246,7 @@ int vm_txn_finish(const vm_ctx *ctx, const char *uuid, vm_txn *t, vm_err *err)
     cleanup_free char *jpath = journal_path(ctx, uuid);
     if (apply_writes(t->writes, err) < 0)
         return -1;
+    zones_index_update(ctx, uuid);
     if (unlink(jpath) < 0 && errno != ENOENT)
         return vm_err_sys(err, errno, "cannot remove %s", jpath);
     return 0;
@@ -227,12 +265,17 @@ int vm_txn_commit(const vm_ctx *ctx, const char *uuid, vm_txn *t, vm_err *err)
     cleanup_json json_t *j = json_pack("{s:O}", "writes", t->writes);
 
     /* Single-file transactions need no journal: the rename is atomic. */
-    if (json_array_size(t->writes) == 1)
-        return apply_writes(t->writes, err);
+    if (json_array_size(t->writes) == 1) {
+        if (apply_writes(t->writes, err) < 0)
+            return -1;
+        zones_index_update(ctx, uuid);
+        return 0;
+    }
     if (vm_store_write_json(jpath, j, err) < 0)
         return -1;
     if (apply_writes(t->writes, err) < 0)
         return -1; /* journal stays: the next command rolls forward */
+    zones_index_update(ctx, uuid);
     if (unlink(jpath) < 0 && errno != ENOENT)
         return vm_err_sys(err, errno, "cannot remove %s", jpath);
     fsync_dir(dir);
@@ -275,6 +318,7 @@ int vm_store_recover(const vm_ctx *ctx, const char *uuid, vm_err *err)
     }
     if (apply_writes(json_object_get(j, "writes"), err) < 0)
         return -1;
+    zones_index_update(ctx, uuid);
     if (json_is_true(json_object_get(j, "space"))) {
         cleanup_free char *cfgpath = vm_store_config_path(ctx, uuid);
         cleanup_json json_t *cfg = NULL;
@@ -409,12 +453,19 @@ int vm_store_commit_create(const vm_ctx *ctx, const char *uuid, vm_err *err)
     cleanup_free char *rundir = vm_ctx_vm_rundir(ctx, uuid);
     if (vm_store_private_dir(rundir, err) < 0)
         return -1;
-    return rename_entry(ctx, vm_store_staging_dir(ctx, uuid), vm_store_dir(ctx, uuid), "commit", uuid, err);
+    if (rename_entry(ctx, vm_store_staging_dir(ctx, uuid), vm_store_dir(ctx, uuid), "commit", uuid, err) < 0)
+        return -1;
+    zones_index_update(ctx, uuid);
+    return 0;
 }
 
 int vm_store_begin_delete(const vm_ctx *ctx, const char *uuid, vm_err *err)
 {
-    return rename_entry(ctx, vm_store_dir(ctx, uuid), deleting_dir(ctx, uuid), "delete", uuid, err);
+    if (rename_entry(ctx, vm_store_dir(ctx, uuid), deleting_dir(ctx, uuid), "delete", uuid, err) < 0)
+        return -1;
+    cleanup_free char *idx = zones_index_path(ctx, uuid);
+    unlink(idx);
+    return 0;
 }
 
 /* Destroys every dataset of the VM recorded in `dir`/vm.json (its pool). */
@@ -451,6 +502,8 @@ int vm_store_finish_delete(const vm_ctx *ctx, const char *uuid, vm_err *err)
 {
     cleanup_free char *dir = deleting_dir(ctx, uuid);
     cleanup_free char *rundir = vm_ctx_vm_rundir(ctx, uuid);
+    cleanup_free char *idx = zones_index_path(ctx, uuid);
+    unlink(idx); /* already gone unless begin_delete was interrupted */
     if (destroy_vm_storage(ctx, dir, uuid, err) < 0)
         return -1;
     rm_rf(rundir, NULL);

@@ -15,6 +15,11 @@
  *    later is applied again (roll forward; applying is idempotent).
  * vm_store_repair() finishes or rolls back what a dead process left.
  *
+ * Each commit point also refreshes etc/zones/<uuid>.xml (0644: uuid,
+ * brand, zonepath, autoboot, the do-not-inventory attr), SmartOS's zone
+ * index that Triton's node-vmadm checks before every per-VM call; it
+ * exists exactly while the VM does (best effort: derived, never read). 
+ *
  * Privacy (vm.json holds vnc_password, metadata.json customer and internal
  * metadata): every directory of the store — etc/vms/<uuid>/, the staging
  * and deleting directories, <zonepath>/config/ and the runtime directory

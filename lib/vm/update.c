@@ -119,6 +119,11 @@ static int check_pool_promise(update_plan *p, vm_err *err)
 static int plan_update(const vm_ctx *ctx, const char *uuid, json_t *payload, update_plan *p, vm_err *err)
 {
     p->brand = json_string_value(json_object_get(p->cfg, "brand"));
+    /* node-vmadm sends the VM's own uuid with every update; SmartOS drops
+     * it (C19).  Another uuid is still refused by validation. */
+    json_t *own = json_object_get(payload, "uuid");
+    if (json_is_string(own) && !strcmp(json_string_value(own), uuid))
+        json_object_del(payload, "uuid");
     if (vm_payload_normalize(payload, "update", err) < 0)
         return -1;
     if (strcmp(p->brand, "bhyve") != 0)

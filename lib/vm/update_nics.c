@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/units.h"
 #include "common/util.h"
 #include "vm/props.h"
 #include "vm/update_internal.h"
@@ -45,9 +46,10 @@ int vm_update_plan_nics(const vm_ctx *ctx, json_t *payload, json_t *cfg, vm_err 
             return -1;
     }
     size_t total = json_array_size(nics) + json_array_size(json_object_get(payload, "add_nics"));
-    if (total > VM_MAX_NICS)
-        return vm_err_set(err, VMERR_INVALID, "VM would have %zu NICs, but is limited to %d", total, VM_MAX_NICS);
     const char *brand = json_string_value(json_object_get(cfg, "brand"));
+    int max = vm_brand_is_hvm(brand) ? VM_MAX_HVM_NICS : VM_MAX_NICS;
+    if (total > (size_t)max)
+        return vm_err_set(err, VMERR_INVALID, "VM would have %zu NICs, but is limited to %d", total, max);
     json_array_foreach(json_object_get(payload, "add_nics"), i, v) {
         json_t *n = json_dup(v);
         if (vm_nic_check(ctx, n, err) < 0 || vm_nic_normalize(n, err) < 0) {

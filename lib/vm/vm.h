@@ -19,6 +19,10 @@ int vm_delete(const vm_ctx *ctx, const char *uuid, vm_err *err);
 
 /* Lifecycle.  VMERR_ALREADY marks SmartOS's exit-0 no-ops. */
 int vm_start(const vm_ctx *ctx, const char *uuid, vm_err *err);
+/* vm_start with SmartOS's HVM start arguments order= / once= (boot device
+ * letters, for this start only); either may be NULL.  VMERR_USAGE for a
+ * non-HVM brand or bad letters. */
+int vm_start_boot(const vm_ctx *ctx, const char *uuid, const char *order, const char *once, vm_err *err);
 int vm_stop(const vm_ctx *ctx, const char *uuid, int force, int timeout_s, vm_err *err);
 int vm_reboot(const vm_ctx *ctx, const char *uuid, int force, vm_err *err);
 int vm_kill(const vm_ctx *ctx, const char *uuid, int sig, vm_err *err);

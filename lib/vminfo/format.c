@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/escape.h"
 #include "common/util.h"
 #include "vminfo/vminfo_client.h"
 
@@ -21,8 +22,10 @@ static const char *fmt_date(const char *date, int flags)
 
 /* Aliases longer than 30 characters are cut to 27 + "..." (counted in
  * characters, not bytes, so UTF-8 is never split). */
-static char *fmt_alias(const char *alias)
+static char *fmt_alias(const char *raw)
 {
+    cleanup_free char *esc = vm_cell_escape(raw);
+    const char *alias = esc ? esc : raw;
     size_t chars = 0, cut = 0;
     for (const char *p = alias; *p; p++) {
         if (((unsigned char)*p & 0xC0) == 0x80)
@@ -112,8 +115,9 @@ char *vminfo_format_event(json_t *ev, int flags)
     json_array_foreach(changes, i, c) {
         cleanup_free char *o = value_text(c, "oldValue");
         cleanup_free char *nv = value_text(c, "newValue");
-        cleanup_free char *line =
-            xasprintf("%s: %s %s :: %s -> %s\n", base, str_or(c, "prettyPath", ""), str_or(c, "action", ""), o, nv);
+        cleanup_free char *path = vm_cell_escape(str_or(c, "prettyPath", ""));
+        cleanup_free char *line = xasprintf("%s: %s %s :: %s -> %s\n", base, path ? path : str_or(c, "prettyPath", ""),
+                                            str_or(c, "action", ""), o, nv);
         size_t l = strlen(line);
         if (n + l + 1 > cap) {
             cap = (n + l + 1) * 2;

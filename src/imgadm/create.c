@@ -1,5 +1,4 @@
 /* imgadm create: an image (manifest + file) from a stopped VM. */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,26 +12,28 @@ int imgadm_cmd_create(vm_ctx *ctx, int argc, char **argv)
 {
     const char *outdir = ".", *comp = "zstd", *vmfile = NULL;
     int quiet = 0, c;
-    static const struct option lo[] = { { "vmobj", required_argument, NULL, 'V' }, { 0, 0, 0, 0 } };
-    while ((c = getopt_long(argc, argv, "+o:c:qh", lo, NULL)) != -1) {
+    static const vm_longopt lo[] = { { "vmobj", true, 'V' }, { NULL, false, 0 } };
+    vm_opts op;
+    vm_opts_init(&op, argc, argv, "o:c:qh", lo, 0);
+    while ((c = vm_opts_next(&op)) != -1) {
         switch (c) {
-        case 'o': outdir = optarg; break;
-        case 'c': comp = optarg; break;
+        case 'o': outdir = op.arg; break;
+        case 'c': comp = op.arg; break;
         case 'q': quiet = 1; break;
-        case 'V': vmfile = optarg; break;
+        case 'V': vmfile = op.arg; break;
         case 'h': imgadm_usage(stdout); return 0;
-        default: return imgadm_usage_error("%s", "bad option for create");
+        default: return imgadm_opt_error(&op, c);
         }
     }
-    if (optind >= argc)
+    if (op.npos < 1)
         return imgadm_usage_error("%s", "create needs a VM uuid");
-    const char *vmuuid = argv[optind++];
+    const char *vmuuid = op.pos[0];
     cleanup_json json_t *ov = json_object();
-    for (int i = optind; i < argc; i++) {
-        const char *eq = strchr(argv[i], '=');
-        if (!eq || eq == argv[i])
-            return imgadm_usage_error("manifest fields are field=value, not \"%s\"", argv[i]);
-        cleanup_free char *key = xstrndup(argv[i], (size_t)(eq - argv[i]));
+    for (int i = 1; i < op.npos; i++) {
+        const char *eq = strchr(op.pos[i], '=');
+        if (!eq || eq == op.pos[i])
+            return imgadm_usage_error("manifest fields are field=value, not \"%s\"", op.pos[i]);
+        cleanup_free char *key = xstrndup(op.pos[i], (size_t)(eq - op.pos[i]));
         const char *val = eq + 1;
         if (strcmp(key, "public") == 0 || strcmp(key, "disabled") == 0) {
             if (strcmp(val, "true") && strcmp(val, "false"))

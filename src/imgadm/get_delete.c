@@ -9,16 +9,18 @@
 static int pool_and_uuid(int argc, char **argv, const char *cmd, const char **pool, const char **uuid)
 {
     int c;
-    while ((c = getopt(argc, argv, "+P:h")) != -1) {
+    vm_opts op;
+    vm_opts_init(&op, argc, argv, "P:h", NULL, 0);
+    while ((c = vm_opts_next(&op)) != -1) {
         switch (c) {
-        case 'P': *pool = optarg; break;
+        case 'P': *pool = op.arg; break;
         case 'h': imgadm_usage(stdout); return 0;
-        default: return imgadm_usage_error("bad option for %s", cmd);
+        default: return imgadm_opt_error(&op, c);
         }
     }
-    if (optind + 1 != argc)
+    if (op.npos != 1)
         return imgadm_usage_error("%s needs exactly one image uuid", cmd);
-    *uuid = argv[optind];
+    *uuid = op.pos[0];
     return -1;
 }
 

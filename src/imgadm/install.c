@@ -1,5 +1,4 @@
 /* imgadm install: an image from a manifest and its file. */
-#include <getopt.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -11,23 +10,25 @@ int imgadm_cmd_install(vm_ctx *ctx, int argc, char **argv)
 {
     const char *manifest = NULL, *file = NULL, *pool = NULL;
     int quiet = 0, flags = 0;
-    static const struct option lo[] = { { "allow-setuid", no_argument, NULL, 'S' }, { 0, 0, 0, 0 } };
+    static const vm_longopt lo[] = { { "allow-setuid", false, 'S' }, { NULL, false, 0 } };
     int c;
-    while ((c = getopt_long(argc, argv, "+m:f:P:qh", lo, NULL)) != -1) {
+    vm_opts op;
+    vm_opts_init(&op, argc, argv, "m:f:P:qh", lo, 0);
+    while ((c = vm_opts_next(&op)) != -1) {
         switch (c) {
-        case 'm': manifest = optarg; break;
-        case 'f': file = optarg; break;
-        case 'P': pool = optarg; break;
+        case 'm': manifest = op.arg; break;
+        case 'f': file = op.arg; break;
+        case 'P': pool = op.arg; break;
         case 'q': quiet = 1; break;
         case 'S': flags |= IMG_INSTALL_ALLOW_SETUID; break;
         case 'h': imgadm_usage(stdout); return 0;
-        default: return imgadm_usage_error("%s", "bad option for install");
+        default: return imgadm_opt_error(&op, c);
         }
     }
     if (!manifest || !file)
         return imgadm_usage_error("%s", "install needs -m <manifest> and -f <file>");
-    if (optind < argc)
-        return imgadm_usage_error("unexpected argument \"%s\"", argv[optind]);
+    if (op.npos)
+        return imgadm_usage_error("unexpected argument \"%s\"", op.pos[0]);
     imgadm_bar b = { .on = !quiet && isatty(2), .last_pct = -2 };
     img_install_opts o = { .progress = imgadm_bar_cb, .progress_arg = &b, .flags = flags };
     vm_err err = VM_ERR_INIT;

@@ -20,6 +20,14 @@ static const imgadm_cmd cmds[] = {
       "create [-o <outdir>] [-c zstd|gzip|none] [-q] <vm uuid> name=<name> version=<version> "
       "[field=value ...]",
       "Build an image (manifest + file) from a stopped VM's disk or zone root." },
+    { "sources", imgadm_cmd_sources, "sources [-j] | -a <url> [-f] | -d <url> | -e [-f]",
+      "List, add, delete or edit the image sources (IMGAPI servers or static mirrors)." },
+    { "avail", imgadm_cmd_avail, "avail [-j] [-H] [-o field,...] [-s field,...] [field=value ...]",
+      "List the images the sources offer." },
+    { "import", imgadm_cmd_import, "import [-q] [-j] [-S <url>] [-P <pool>] <uuid | name@version | name>",
+      "Download an image (and its origins) from the sources and install it." },
+    { "update", imgadm_cmd_update, "update [-q] [-j] [-S <url>] [-P <pool>] [uuid ...]",
+      "Refresh installed images' manifests from the sources." },
 };
 
 void imgadm_usage(FILE *f)
@@ -40,6 +48,13 @@ int imgadm_usage_error(const char *fmt, ...)
     fputs("\n", stderr);
     imgadm_usage(stderr);
     return 2;
+}
+
+int imgadm_opt_error(const vm_opts *o, int c)
+{
+    char m[160];
+    vm_opts_error(o, c, m, sizeof m);
+    return imgadm_usage_error("%s", m);
 }
 
 int imgadm_fail(const vm_err *err)
@@ -65,7 +80,6 @@ int main(int argc, char **argv)
         if (vm_ctx_init(&ctx, &err) < 0)
             return imgadm_fail(&err);
         img_tmp_sweep(&ctx); /* temp files of installs killed with -9 */
-        optind = 1;
         int rc = cmds[i].run(&ctx, argc - 1, argv + 1);
         vm_ctx_free(&ctx);
         return rc;

@@ -25,22 +25,28 @@ static int parse_signal(const char *s)
     return parse_i64(s, &n) && n > 0 && n < 65 ? (int)n : -1;
 }
 
+/* -s SIGNAL, -SIGNAL (-KILL, -9) or a bundle ending in -s (-sKILL). */
 int cmd_kill(const vm_ctx *ctx, args *a)
 {
-    int argc = a->argc;
-    char **argv = a->argv;
     const char *sig = "SIGTERM";
-    const char *uuid = NULL;
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "-s") && i + 1 < argc)
-            sig = argv[++i];
-        else if (argv[i][0] == '-' && argv[i][1])
-            sig = argv[i] + 1;
-        else if (!uuid)
-            uuid = argv[i];
-        else
-            return usage("Too many arguments.");
+    vm_opts o;
+    int c;
+    vm_opts_init(&o, a->argc - 1, a->argv + 1, "s:vd", NULL, 0);
+    while ((c = vm_opts_next(&o)) != -1) {
+        if (c == 's')
+            sig = o.arg;
+        else if (c == '?' && o.word_start && o.word[1] != '-') {
+            sig = o.word + 1;
+            vm_opts_skip_word(&o);
+        } else if (c != 'v' && c != 'd') {
+            char m[160];
+            vm_opts_error(&o, c, m, sizeof m);
+            return usage(m);
+        }
     }
+    if (o.npos > 1)
+        return usage("Too many arguments.");
+    const char *uuid = o.npos ? o.pos[0] : NULL;
     if (!uuid || !uuid_shape(uuid))
         return usage("Invalid or missing argument UUID");
     int s = parse_signal(sig);

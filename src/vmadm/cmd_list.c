@@ -10,9 +10,8 @@
 int cmd_list(const vm_ctx *ctx, args *a)
 {
     vm_err e = VM_ERR_INIT;
-    char *filters[65] = { 0 };
     cleanup_strv char **cols = vm_list_columns(a->o, a->s);
-    vm_table *t = vm_select_rows(ctx, (const char *const *)cols, positional_filters(a, filters), "filter", &e);
+    vm_table *t = vm_select_rows(ctx, (const char *const *)cols, a->pos, "filter", &e);
     if (!t)
         return fail(&e);
     vm_list_opts o = { a->o, a->s, a->p, a->H ? 0 : (a->h ? 1 : -1) };

@@ -7,11 +7,12 @@
 
 int cmd_login(const vm_ctx *ctx, args *a)
 {
-    if (a->argc < 3 || !uuid_shape(a->argv[2]))
-        return usage("Invalid or missing UUID for login");
+    int r = need_uuid(a, "login");
+    if (r)
+        return r;
     int status = 0;
     vm_err e = VM_ERR_INIT;
-    if (vm_login(ctx, a->argv[2], a->argc > 3 ? a->argv + 3 : NULL, &status, &e) < 0)
+    if (vm_login(ctx, a->pos[0], a->npos > 1 ? a->pos + 1 : NULL, &status, &e) < 0)
         return fail(&e);
     return status;
 }

@@ -31,14 +31,13 @@ static int lookup_uuids(const vm_ctx *ctx, args *a, char **filters)
 int cmd_lookup(const vm_ctx *ctx, args *a)
 {
     vm_err e = VM_ERR_INIT;
-    char *filters[65] = { 0 };
     if (a->o && !a->j) {
         fprintf(stderr, "Cannot specify -o without -j\n");
         return 1;
     }
     if (!a->j)
-        return lookup_uuids(ctx, a, positional_filters(a, filters));
-    cleanup_json json_t *sel = vm_select_objects(ctx, positional_filters(a, filters), "lookup", &e);
+        return lookup_uuids(ctx, a, a->pos);
+    cleanup_json json_t *sel = vm_select_objects(ctx, a->pos, "lookup", &e);
     if (!sel)
         return fail(&e);
     size_t i;

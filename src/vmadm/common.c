@@ -42,6 +42,7 @@ void usage_text(FILE *f)
             "validate create [-f <filename>]\n"
             "validate update <brand> [-f <filename>]\n"
             "boot-all\n"
+            "sysinfo\n"
             "\n"
             "For more detailed information on the use of this command,type 'man vmadm'.\n",
             prog);
@@ -61,45 +62,43 @@ int fail(const vm_err *e)
     return e->code == VMERR_USAGE ? 2 : 1;
 }
 
-int parse_args(int argc, char **argv, int start, const char *valopts, const char *flagopts, args *a)
+int parse_args(int argc, char **argv, const vmadm_verb *v, args *a)
 {
-    memset(a, 0, sizeof *a);
-    for (int i = start; i < argc; i++) {
-        char *x = argv[i];
-        if (x[0] == '-' && x[1] && !x[2] && strchr(valopts, x[1])) {
-            if (i + 1 >= argc)
-                return -1;
-            const char *v = argv[++i];
-            switch (x[1]) {
-            case 'f': a->f = v; break;
-            case 'o': a->o = v; break;
-            case 's': a->s = v; break;
-            case 't': a->t = v; break;
-            }
-            continue;
+    static const vm_longopt longs[] = { { "verbose", false, 'v' }, { "debug", false, 'd' }, { NULL, false, 0 } };
+    char spec[64];
+    snprintf(spec, sizeof spec, "%svd", v->spec);
+    vm_opts o;
+    int c;
+    vm_opts_init(&o, argc, argv, spec, longs, v->flags);
+    while ((c = vm_opts_next(&o)) != -1) {
+        switch (c) {
+        case 'f':
+            if (o.arg)
+                a->f = o.arg;
+            else
+                a->full = true; /* events -f */
+            break;
+        case 'o': a->o = o.arg; break;
+        case 's': a->s = o.arg; break;
+        case 't': a->t = o.arg; break;
+        case 'p': a->p = true; break;
+        case 'H': a->H = true; break;
+        case 'h': a->h = true; break;
+        case 'j': a->j = true; break;
+        case '1': a->one = true; break;
+        case 'F': a->F = true; break;
+        case 'r': a->r = true; break;
+        case 'v':
+        case 'd': break; /* accepted, no effect (C8) */
+        default: {
+            char m[160];
+            vm_opts_error(&o, c, m, sizeof m);
+            return usage(m);
         }
-        if (x[0] == '-' && x[1] && x[1] != '-' && strspn(x + 1, flagopts) == strlen(x + 1)) {
-            for (char *c = x + 1; *c; c++) {
-                switch (*c) {
-                case 'p': a->p = true; break;
-                case 'H': a->H = true; break;
-                case 'h': a->h = true; break;
-                case 'j': a->j = true; break;
-                case '1': a->one = true; break;
-                case 'F': a->F = true; break;
-                case 'r': a->r = true; break;
-                case 'f': a->full = true; break;
-                case 'v':
-                case 'd': break; /* accepted, no effect (C8) */
-                }
-            }
-            continue;
         }
-        if (!strcmp(x, "--verbose") || !strcmp(x, "--debug"))
-            continue;
-        if (a->npos < 64)
-            a->pos[a->npos++] = x;
     }
+    a->pos = o.pos;
+    a->npos = o.npos;
     return 0;
 }
 
@@ -230,10 +229,31 @@ int write_done(vm_sync *s, const char *uuid, int r, const vm_err *e, const char 
     return 0;
 }
 
-/* The filters of list/lookup: every positional argument (at most 64). */
-char **positional_filters(args *a, char **filters)
+/* VMADM_DEBUG_LEVEL (SmartOS: bunyan's level for the stderr log): at
+ * "debug" or "trace" the command is logged on stderr as a bunyan record
+ * before it runs, so a failure's message is the last of several stderr
+ * lines — where node-vmadm takes a failed create's reason from. */
+void debug_log_start(int argc, char **argv)
 {
-    for (int i = 0; i < a->npos && i < 64; i++)
-        filters[i] = a->pos[i];
-    return filters;
+    const char *lv = getenv("VMADM_DEBUG_LEVEL");
+    if (!lv || (strcmp(lv, "debug") && strcmp(lv, "trace")))
+        return;
+    char host[256] = "", t[32];
+    gethostname(host, sizeof host - 1);
+    iso_time_ms(now_ms(), t);
+    json_t *args = json_array();
+    for (int i = 1; i < argc; i++)
+        json_array_append_new(args, json_string(argv[i]));
+    cleanup_json json_t *rec =
+        json_pack("{s:s,s:s,s:i,s:i,s:o,s:s,s:s,s:i}", "name", "vmadm", "hostname", host, "pid", (int)getpid(), "level",
+                  !strcmp(lv, "trace") ? 10 : 20, "args", args, "msg", "vmadm starting", "time", t, "v", 0);
+    const char *req = getenv("REQ_ID");
+    json_t *rj = req ? json_string(req) : NULL; /* NULL when not UTF-8 */
+    if (rec && rj)
+        json_object_set_new(rec, "req_id", rj);
+    else
+        json_decref(rj);
+    cleanup_free char *line = rec ? json_compact(rec) : NULL;
+    if (line)
+        fprintf(stderr, "%s\n", line);
 }

@@ -4,31 +4,30 @@
 
 #include "vmadm.h"
 
-#define VALOPTS "fost"
-
 static const vmadm_verb verbs[] = {
-    { "create", NULL, cmd_create, VALOPTS },
-    { "get", "json", cmd_get, VALOPTS },
-    { "list", NULL, cmd_list, VALOPTS },
-    { "lookup", NULL, cmd_lookup, VALOPTS },
-    { "update", NULL, cmd_update, VALOPTS },
-    { "delete", "destroy", cmd_delete, VALOPTS },
-    { "validate", NULL, cmd_validate, VALOPTS },
-    { "start", "boot", cmd_start, VALOPTS },
-    { "stop", "halt", cmd_stop, VALOPTS },
-    { "reboot", NULL, cmd_reboot, VALOPTS },
-    { "kill", NULL, cmd_kill, NULL },
-    { "info", NULL, cmd_info, VALOPTS },
-    { "sysrq", NULL, cmd_sysrq, VALOPTS },
-    { "console", NULL, cmd_console, VALOPTS },
-    { "login", NULL, cmd_login, NULL },
-    { "reprovision", NULL, cmd_reprovision, VALOPTS },
-    { "events", NULL, cmd_events, "" },
-    { "create-snapshot", NULL, cmd_snapshot, VALOPTS },
-    { "delete-snapshot", NULL, cmd_snapshot, VALOPTS },
-    { "rollback-snapshot", NULL, cmd_snapshot, VALOPTS },
-    { "disks", NULL, cmd_disks, VALOPTS },
-    { "boot-all", NULL, cmd_boot_all, VALOPTS },
+    { "create", NULL, cmd_create, "f:", 0 },
+    { "get", "json", cmd_get, "", 0 },
+    { "list", NULL, cmd_list, "pHho:s:", 0 },
+    { "lookup", NULL, cmd_lookup, "j1o:", 0 },
+    { "update", NULL, cmd_update, "f:", 0 },
+    { "delete", "destroy", cmd_delete, "", 0 },
+    { "validate", NULL, cmd_validate, "f:", 0 },
+    { "start", "boot", cmd_start, "", 0 },
+    { "stop", "halt", cmd_stop, "Ft:", 0 },
+    { "reboot", NULL, cmd_reboot, "Ft:", 0 }, /* -t: parsed, ignored (C26) */
+    { "kill", NULL, cmd_kill, NULL, 0 },
+    { "info", NULL, cmd_info, "", 0 },
+    { "sysrq", NULL, cmd_sysrq, "", 0 },
+    { "console", NULL, cmd_console, "", 0 },
+    { "login", NULL, cmd_login, "", VM_OPTS_POSIX },
+    { "reprovision", NULL, cmd_reprovision, "f:", 0 },
+    { "events", NULL, cmd_events, "fjr", 0 },
+    { "create-snapshot", NULL, cmd_snapshot, "", 0 },
+    { "delete-snapshot", NULL, cmd_snapshot, "", 0 },
+    { "rollback-snapshot", NULL, cmd_snapshot, "", 0 },
+    { "disks", NULL, cmd_disks, "Ho:", 0 },
+    { "boot-all", NULL, cmd_boot_all, "", 0 },
+    { "sysinfo", NULL, cmd_sysinfo, "", 0 },
 };
 
 static const vmadm_verb *find_verb(const char *name)
@@ -60,15 +59,15 @@ int main(int argc, char **argv)
         char m[256];
         snprintf(m, sizeof m, "Invalid command: \"%s\".", cmd);
         r = usage(m);
-    } else if (v->valopts && parse_args(argc, argv, 2, v->valopts, "pHhj1FrfvdF", &a) < 0) {
-        r = usage("Option requires an argument");
     } else {
-        if (!v->valopts)
-            memset(&a, 0, sizeof a);
+        debug_log_start(argc, argv);
+        memset(&a, 0, sizeof a);
         a.cmd = cmd;
         a.argc = argc;
         a.argv = argv;
-        r = v->run(&ctx, &a);
+        r = v->spec ? parse_args(argc - 1, argv + 1, v, &a) : 0;
+        if (!r)
+            r = v->run(&ctx, &a);
     }
     vm_ctx_free(&ctx);
     return r;

@@ -11,21 +11,22 @@
 #include <jansson.h>
 
 #include "common/ctx.h"
+#include "common/opts.h"
 #include "common/util.h"
 #include "vm/sync.h"
 
-/* Arguments split into options (with their values) and positionals; options
- * may come before or after positionals (C8). */
+/* A verb's options and positionals (common/opts.h: bundles, `--`, options
+ * before or after positionals as SmartOS allows, C8). */
 typedef struct args {
-    char *pos[64];
+    char **pos; /* positionals, in order */
     int npos;
-    const char *f; /* -f */
+    const char *f; /* -f <file> (create, update, reprovision, validate) */
     const char *o; /* -o */
     const char *s; /* -s */
     const char *t; /* -t */
-    bool p, H, h, j, one, F, r, full;
-    /* The whole command line, for verbs that parse it themselves. */
+    bool p, H, h, j, one, F, r, full; /* full: events -f */
     const char *cmd; /* the verb as typed (aliases included) */
+    /* The whole command line, for a verb that parses it itself (spec NULL). */
     int argc;
     char **argv;
 } args;
@@ -36,19 +37,26 @@ typedef struct vmadm_verb {
     const char *name;
     const char *alias; /* SmartOS's other name, or NULL */
     vmadm_verb_fn run;
-    const char *valopts; /* options taking a value; NULL: the verb parses argv */
+    /* Its options, getopt letters ("pHho:s:"; -v/-d are added); NULL:
+     * the verb parses argv itself. */
+    const char *spec;
+    int flags; /* VM_OPTS_POSIX: options only before the first positional */
 } vmadm_verb;
 
 /* ---- common.c ---- */
 void usage_text(FILE *f);
 int usage(const char *msg); /* message + usage on stderr; 2 */
 int fail(const vm_err *e); /* message on stderr; 1 (2 for usage errors) */
-int parse_args(int argc, char **argv, int start, const char *valopts, const char *flagopts, args *a);
+/* The verb's options into a (argv[0] is the verb); 0, or usage's exit
+ * code after naming the bad option. */
+int parse_args(int argc, char **argv, const vmadm_verb *v, args *a);
 /* Reads and parses a payload (C10, C11); 0, or the exit code after saying why. */
 int read_payload(const char *file, const char *tty_msg, json_t **out);
 int need_uuid(args *a, const char *cmd); /* 0, or usage's exit code */
 void print_json(json_t *j);
-char **positional_filters(args *a, char **filters);
+/* A bunyan record of the command on stderr when VMADM_DEBUG_LEVEL is
+ * debug or trace (node-vmadm sets it). */
+void debug_log_start(int argc, char **argv);
 vm_sync *sync_open(const vm_ctx *ctx, const char *what, const char *uuid);
 int sync_after(vm_sync *s, const char *uuid);
 /* The tail every mutating command shares: on failure the message (after
@@ -77,5 +85,6 @@ int cmd_events(const vm_ctx *ctx, args *a);
 int cmd_disks(const vm_ctx *ctx, args *a);
 int cmd_snapshot(const vm_ctx *ctx, args *a);
 int cmd_boot_all(const vm_ctx *ctx, args *a);
+int cmd_sysinfo(const vm_ctx *ctx, args *a);
 
 #endif

@@ -1,19 +1,19 @@
 /* Helpers shared by vminfo's commands (vminfo_cli.h). */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "common/opts.h"
 #include "common/util.h"
 #include "vminfo_cli.h"
 
 int vminfo_parse_flags(int argc, char **argv, const char *letters, int *flags)
 {
     int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt(argc, argv, letters)) != -1) {
+    vm_opts o;
+    vm_opts_init(&o, argc, argv, letters, NULL, 0);
+    while ((c = vm_opts_next(&o)) != -1) {
         const char *p = strchr(letters, c);
-        if (c == '?' || !p)
+        if (c == '?' || c == ':' || !p)
             return -1;
         flags[p - letters] = 1;
     }

@@ -13,7 +13,10 @@
 
 #include "common/util.h"
 #include "httpd.h"
+#include "mdata.h"
 #include "server.h"
+#include "vm/sync.h"
+#include "vm/vm.h"
 #include "vm/vmobj.h"
 
 static const char usage_text[] =
@@ -34,6 +37,8 @@ static const char usage_text[] =
     "                           (default 4194304)\n"
     "      --loader vm|files    where VM objects come from (files: etc/vms/<uuid>/vm.json\n"
     "                           as-is, for testing)\n"
+    "      --no-metadata        no guest metadata service (on by default with the vm\n"
+    "                           loader, off with files)\n"
     "  -h, --help\n";
 
 static int vm_load_each(void *arg, vminfod_want_fn want, vminfod_each_fn fn, void *fnarg, vm_err *err)
@@ -57,6 +62,21 @@ static json_t *vm_watch(void *arg, const char *uuid)
     return vmobj_watch_paths(arg, uuid);
 }
 
+/* A guest's PUT/DELETE: the normal update path, answered once vminfod's
+ * cache and /events show the change (as vmadm update's read-after-write). */
+static int mdata_update(void *arg, const char *uuid, json_t *payload, vm_err *err)
+{
+    const vm_ctx *ctx = arg;
+    char name[96];
+    snprintf(name, sizeof name, "metadata update (%s)", uuid);
+    vm_sync *s = vm_sync_begin(ctx, name, uuid);
+    int r = vm_update(ctx, uuid, payload, err);
+    if (r == 0)
+        r = vm_sync_wait(s, uuid, 60000, err);
+    vm_sync_end(s);
+    return r;
+}
+
 static int parse_num(const char *opt, const char *s, int64_t max, int64_t *out)
 {
     if (!parse_i64(s, out) || *out > max) {
@@ -68,12 +88,14 @@ static int parse_num(const char *opt, const char *s, int64_t max, int64_t *out)
 
 struct args {
     const char *listen_addr, *sock, *which;
+    int no_metadata;
     vminfod_opts opts;
 };
 
 /* Returns -1 to go on, else the exit status (usage printed, or an error). */
 static int parse_args(int argc, char **argv, struct args *a)
 {
+    /* clang-format off */
     static const struct option longopts[] = {
         { "listen", required_argument, NULL, 'l' },
         { "socket", required_argument, NULL, 's' },
@@ -82,9 +104,11 @@ static int parse_args(int argc, char **argv, struct args *a)
         { "history", required_argument, NULL, 'H' },
         { "client-buffer", required_argument, NULL, 'B' },
         { "loader", required_argument, NULL, 'L' },
+        { "no-metadata", no_argument, NULL, 'M' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
+    /* clang-format on */
     vminfod_opts *opts = &a->opts;
     int64_t v;
     int c;
@@ -95,6 +119,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         case 'l': a->listen_addr = optarg; break;
         case 's': a->sock = optarg; break;
         case 'L': a->which = optarg; break;
+        case 'M': a->no_metadata = 1; break;
         case 'r':
             if (parse_num("--rescan", optarg, 86400 * 7, &v) < 0)
                 return 2;
@@ -132,7 +157,7 @@ int main(int argc, char **argv)
 {
     vm_ctx ctx;
     vm_err err = VM_ERR_INIT;
-    struct args a = { NULL, NULL, NULL, { 0 } };
+    struct args a = { NULL, NULL, NULL, 0, { 0 } };
     vminfod_loader loader;
     const char *listen_addr, *sock, *which;
     int rc = 1;
@@ -177,6 +202,7 @@ int main(int argc, char **argv)
 
     vminfod *d = NULL;
     vminfod_httpd *h = NULL;
+    vminfod_mdata *md = NULL;
     cleanup_free char *sockpath = NULL;
     cleanup_free char *pidfile = xasprintf("%s/vminfod.pid", ctx.run_dir);
     cleanup_free char *addrfile = xasprintf("%s/vminfod.addr", ctx.run_dir);
@@ -206,6 +232,12 @@ int main(int argc, char **argv)
     }
     vminfod_log(d, "info", "listening on %s%s%s", *vminfod_httpd_addr(h) ? vminfod_httpd_addr(h) : "-",
                 sockpath ? " and " : "", sockpath ? sockpath : "");
+    if (!a.no_metadata && (!which || !strcmp(which, "vm"))) {
+        vminfod_mdata_opts mo = { .update = mdata_update, .update_arg = &ctx };
+        if (vminfod_mdata_start(d, &mo, &md, &err) < 0)
+            goto out;
+        vminfod_log(d, "info", "guest metadata service started");
+    }
     if (vminfod_run(d, sigfd, &err) < 0)
         goto out;
     vminfod_log(d, "info", "shutting down");
@@ -213,6 +245,7 @@ int main(int argc, char **argv)
 out:
     if (rc && err.msg[0])
         vminfod_log(d, "error", "%s", err.msg);
+    vminfod_mdata_stop(md);
     vminfod_httpd_stop(h);
     if (h) {
         unlink(pidfile);

@@ -28,30 +28,33 @@ int cmd_create(vs_pool *pool, int argc, char **argv)
     cleanup_json json_t *props = json_object();
     vm_err err = VM_ERR_INIT;
     int c;
-    while ((c = getopt(argc, argv, "+psV:o:b:")) != -1) {
+    vm_opts o;
+    vm_opts_init(&o, argc, argv, "psV:o:b:", NULL, VM_OPTS_POSIX);
+    while ((c = vm_opts_next(&o)) != -1) {
         switch (c) {
         case 'p': parents = true; break;
         case 's': sparse = true; break;
-        case 'V': vsize = optarg; break;
+        case 'V': vsize = o.arg; break;
         case 'b':
             if (json_object_get(props, "volblocksize"))
                 return usage("property 'volblocksize' specified multiple times");
-            json_object_set_new(props, "volblocksize", json_string(optarg));
+            json_object_set_new(props, "volblocksize", json_string(o.arg));
             break;
         case 'o':
-            if (add_opt_prop(props, optarg) < 0)
+            if (add_opt_prop(props, o.arg) < 0)
                 return 2;
             break;
-        default: return opt_error(c);
+        default: return opt_error(&o, c);
         }
     }
-    if (optind >= argc)
+    argc = o.npos + 1;
+    if (1 >= argc)
         return usage("missing filesystem argument");
-    if (argc - optind > 1)
+    if (argc - 1 > 1)
         return usage("too many arguments");
     if (sparse && !vsize)
         return usage("'-s' and '-b' can only be used when creating a volume");
-    const char *name = argv[optind];
+    const char *name = argv[1];
     uint64_t size = 0;
     if (vsize && vs_parse_size(vsize, false, &size) < 0) {
         fprintf(stderr, "bad volume size '%s': bad numeric value\n", vsize);
@@ -81,23 +84,26 @@ int cmd_clone(vs_pool *pool, int argc, char **argv)
     cleanup_json json_t *props = json_object();
     vm_err err = VM_ERR_INIT;
     int c;
-    while ((c = getopt(argc, argv, "+po:")) != -1) {
+    vm_opts o;
+    vm_opts_init(&o, argc, argv, "po:", NULL, VM_OPTS_POSIX);
+    while ((c = vm_opts_next(&o)) != -1) {
         switch (c) {
         case 'p': parents = true; break;
         case 'o':
-            if (add_opt_prop(props, optarg) < 0)
+            if (add_opt_prop(props, o.arg) < 0)
                 return 2;
             break;
-        default: return opt_error(c);
+        default: return opt_error(&o, c);
         }
     }
-    if (argc - optind < 1)
+    argc = o.npos + 1;
+    if (argc - 1 < 1)
         return usage("missing source dataset argument");
-    if (argc - optind < 2)
+    if (argc - 1 < 2)
         return usage("missing target dataset argument");
-    if (argc - optind > 2)
+    if (argc - 1 > 2)
         return usage("too many arguments");
-    const char *name = argv[optind + 1];
+    const char *name = argv[2];
     if (parents && create_parents(pool, name, &err) < 0)
         return fail(&err);
     if (json_object_get(props, "volsize")) {
@@ -109,7 +115,7 @@ int cmd_clone(vs_pool *pool, int argc, char **argv)
         }
         json_object_set_new(props, "volsize", json_integer((json_int_t)v));
     }
-    if (vs_clone(pool, argv[optind], name, props, &err) < 0)
+    if (vs_clone(pool, argv[1], name, props, &err) < 0)
         return fail(&err);
     return 0;
 }
@@ -120,25 +126,28 @@ int cmd_import(vs_pool *pool, int argc, char **argv)
     cleanup_json json_t *props = json_object();
     vm_err err = VM_ERR_INIT;
     int c;
-    while ((c = getopt(argc, argv, "+V:f:o:")) != -1) {
+    vm_opts o;
+    vm_opts_init(&o, argc, argv, "V:f:o:", NULL, VM_OPTS_POSIX);
+    while ((c = vm_opts_next(&o)) != -1) {
         switch (c) {
-        case 'V': vsize = optarg; break;
-        case 'f': fmtname = optarg; break;
+        case 'V': vsize = o.arg; break;
+        case 'f': fmtname = o.arg; break;
         case 'o':
-            if (add_opt_prop(props, optarg) < 0)
+            if (add_opt_prop(props, o.arg) < 0)
                 return 2;
             break;
-        default: return opt_error(c);
+        default: return opt_error(&o, c);
         }
     }
-    if (argc - optind != 2)
+    argc = o.npos + 1;
+    if (argc - 1 != 2)
         return usage("import needs a file and a volume name");
     uint64_t size = 0;
     if (vsize && vs_parse_size(vsize, false, &size) < 0) {
         fprintf(stderr, "bad volume size '%s': bad numeric value\n", vsize);
         return 2;
     }
-    if (vs_import_vol(pool, argv[optind + 1], argv[optind], fmtname, size, props, &err) < 0)
+    if (vs_import_vol(pool, argv[2], argv[1], fmtname, size, props, &err) < 0)
         return fail(&err);
     return 0;
 }

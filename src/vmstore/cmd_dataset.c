@@ -1,5 +1,4 @@
 /* vmstore destroy / rename / swap / resize. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,19 +11,22 @@ int cmd_destroy(vs_pool *pool, int argc, char **argv)
 {
     int flags = 0, c;
     vm_err err = VM_ERR_INIT;
-    while ((c = getopt(argc, argv, "+rfd")) != -1) {
+    vm_opts o;
+    vm_opts_init(&o, argc, argv, "rfd", NULL, VM_OPTS_POSIX);
+    while ((c = vm_opts_next(&o)) != -1) {
         switch (c) {
         case 'r': flags |= VS_RECURSIVE; break;
         case 'f': flags |= VS_FORCE; break;
         case 'd': flags |= VS_DEFER; break;
-        default: return opt_error(c);
+        default: return opt_error(&o, c);
         }
     }
-    if (optind >= argc)
+    argc = o.npos + 1;
+    if (1 >= argc)
         return usage("missing dataset argument");
-    if (argc - optind > 1)
+    if (argc - 1 > 1)
         return usage("too many arguments");
-    if (vs_destroy(pool, argv[optind], flags, &err) < 0)
+    if (vs_destroy(pool, argv[1], flags, &err) < 0)
         return fail(&err);
     return 0;
 }
@@ -32,11 +34,13 @@ int cmd_destroy(vs_pool *pool, int argc, char **argv)
 static int cmd_two(vs_pool *pool, int argc, char **argv, int (*fn)(vs_pool *, const char *, const char *, vm_err *))
 {
     vm_err err = VM_ERR_INIT;
-    if (argc - optind < 2)
-        return usage("missing %s argument", argc - optind < 1 ? "source dataset" : "target dataset");
-    if (argc - optind > 2)
+    if (no_opts(&argc, argv))
+        return 2;
+    if (argc - 1 < 2)
+        return usage("missing %s argument", argc - 1 < 1 ? "source dataset" : "target dataset");
+    if (argc - 1 > 2)
         return usage("too many arguments");
-    if (fn(pool, argv[optind], argv[optind + 1], &err) < 0)
+    if (fn(pool, argv[1], argv[2], &err) < 0)
         return fail(&err);
     return 0;
 }
@@ -55,21 +59,24 @@ int cmd_resize(vs_pool *pool, int argc, char **argv)
 {
     int flags = 0;
     vm_err err = VM_ERR_INIT;
-    static const struct option lo[] = { { "shrink", no_argument, NULL, 's' }, { NULL, 0, NULL, 0 } };
+    static const vm_longopt lo[] = { { "shrink", false, 's' }, { NULL, false, 0 } };
     int c;
-    while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
+    vm_opts o;
+    vm_opts_init(&o, argc, argv, "", lo, VM_OPTS_POSIX);
+    while ((c = vm_opts_next(&o)) != -1) {
         if (c != 's')
-            return usage(NULL);
+            return opt_error(&o, c);
         flags |= VS_ALLOW_SHRINK;
     }
-    if (argc - optind != 2)
+    argc = o.npos + 1;
+    if (argc - 1 != 2)
         return usage("resize needs a volume and a size");
     uint64_t v;
-    if (vs_parse_size(argv[optind + 1], false, &v) < 0) {
-        fprintf(stderr, "bad volume size '%s': bad numeric value\n", argv[optind + 1]);
+    if (vs_parse_size(argv[2], false, &v) < 0) {
+        fprintf(stderr, "bad volume size '%s': bad numeric value\n", argv[2]);
         return 2;
     }
-    if (vs_resize(pool, argv[optind], v, flags, &err) < 0)
+    if (vs_resize(pool, argv[1], v, flags, &err) < 0)
         return fail(&err);
     return 0;
 }

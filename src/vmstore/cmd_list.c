@@ -57,31 +57,34 @@ int cmd_list(vs_pool *pool, int argc, char **argv)
     cleanup_strv char **cols = strv_split("name,used,available,referenced,mountpoint", ",");
     vm_err err = VM_ERR_INIT;
     g_nsort = 0;
-    while ((c = getopt(argc, argv, "+rHpt:o:s:S:d:")) != -1) {
+    vm_opts o;
+    vm_opts_init(&o, argc, argv, "rHpt:o:s:S:d:", NULL, VM_OPTS_POSIX);
+    while ((c = vm_opts_next(&o)) != -1) {
         switch (c) {
         case 'r': rec = true; break;
         case 'd': rec = true; break;
         case 'H': scripted = true; break;
         case 'p': parsable = true; break;
         case 't':
-            if (parse_types(optarg, &types) < 0)
+            if (parse_types(o.arg, &types) < 0)
                 return 2;
             types_given = true;
             break;
         case 'o':
             strv_free(cols);
-            cols = strv_split(optarg, ",");
+            cols = strv_split(o.arg, ",");
             break;
         case 's':
         case 'S':
             if (g_nsort < 16)
-                g_sort[g_nsort++] = (sortkey){ canon_prop(optarg), c == 'S' };
+                g_sort[g_nsort++] = (sortkey){ canon_prop(o.arg), c == 'S' };
             break;
-        default: return opt_error(c);
+        default: return opt_error(&o, c);
         }
     }
+    argc = o.npos + 1;
     cleanup_json json_t *names = json_array();
-    if (optind >= argc) {
+    if (1 >= argc) {
         json_t *n = NULL;
         if (vs_list(pool, NULL, types, VS_RECURSIVE, &n, &err) < 0)
             return fail(&err);
@@ -89,7 +92,7 @@ int cmd_list(vs_pool *pool, int argc, char **argv)
         json_decref(n);
     } else {
         int rc = 0;
-        for (int i = optind; i < argc; i++) {
+        for (int i = 1; i < argc; i++) {
             json_t *n = NULL;
             int t = types;
             /* Naming a snapshot lists it even without -t snapshot. */
@@ -142,7 +145,7 @@ int cmd_list(vs_pool *pool, int argc, char **argv)
         json_decref(props[i]);
     }
     free(props);
-    if (n == 0 && optind >= argc) {
+    if (n == 0 && 1 >= argc) {
         fprintf(stderr, "no datasets available\n");
         return 0;
     }

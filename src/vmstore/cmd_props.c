@@ -13,7 +13,9 @@ int cmd_get(vs_pool *pool, int argc, char **argv)
     int types = VS_ALL, c;
     cleanup_strv char **fields = strv_split("name,property,value,source", ",");
     vm_err err = VM_ERR_INIT;
-    while ((c = getopt(argc, argv, "+rHpo:t:s:d:")) != -1) {
+    vm_opts o;
+    vm_opts_init(&o, argc, argv, "rHpo:t:s:d:", NULL, VM_OPTS_POSIX);
+    while ((c = vm_opts_next(&o)) != -1) {
         switch (c) {
         case 'r':
         case 'd': rec = true; break;
@@ -22,25 +24,26 @@ int cmd_get(vs_pool *pool, int argc, char **argv)
         case 's': break;
         case 'o':
             strv_free(fields);
-            fields = strcmp(optarg, "all") ? strv_split(optarg, ",") : strv_split("name,property,value,source", ",");
+            fields = strcmp(o.arg, "all") ? strv_split(o.arg, ",") : strv_split("name,property,value,source", ",");
             for (size_t i = 0; fields[i]; i++)
                 if (strcmp(fields[i], "name") && strcmp(fields[i], "property") && strcmp(fields[i], "value") &&
                     strcmp(fields[i], "source") && strcmp(fields[i], "received"))
                     return usage("invalid field '%s'", fields[i]);
             break;
         case 't':
-            if (parse_types(optarg, &types) < 0)
+            if (parse_types(o.arg, &types) < 0)
                 return 2;
             break;
-        default: return opt_error(c);
+        default: return opt_error(&o, c);
         }
     }
-    if (argc - optind < 1)
+    argc = o.npos + 1;
+    if (argc - 1 < 1)
         return usage("missing property argument");
-    if (argc - optind < 2)
+    if (argc - 1 < 2)
         return usage("missing dataset argument");
-    cleanup_strv char **want = strv_split(argv[optind], ",");
-    bool all = !strcmp(argv[optind], "all");
+    cleanup_strv char **want = strv_split(argv[1], ",");
+    bool all = !strcmp(argv[1], "all");
     cleanup_json json_t *heads = json_array(), *right = json_array(), *rows = json_array();
     for (size_t k = 0; fields[k]; k++) {
         cleanup_free char *up = xstrdup(fields[k]);
@@ -50,7 +53,7 @@ int cmd_get(vs_pool *pool, int argc, char **argv)
         json_array_append_new(right, json_false());
     }
     int rc = 0;
-    for (int i = optind + 1; i < argc; i++) {
+    for (int i = 2; i < argc; i++) {
         cleanup_json json_t *names = NULL;
         int t = strchr(argv[i], '@') ? types | VS_SNAPSHOT : types;
         /* Like zfs get: without -r only the named dataset itself, not its
@@ -124,6 +127,8 @@ int cmd_set(vs_pool *pool, int argc, char **argv)
     vm_err err = VM_ERR_INIT;
     int i = 1, rc = 0;
     cleanup_json json_t *assign = json_array();
+    if (no_opts(&argc, argv))
+        return 2;
     for (; i < argc && strchr(argv[i], '='); i++)
         json_array_append_new(assign, json_string(argv[i]));
     if (json_array_size(assign) == 0)

@@ -25,17 +25,19 @@ int cmd_send(vs_pool *pool, int argc, char **argv)
 {
     const char *from = NULL;
     int c;
-    while ((c = getopt(argc, argv, "+i:")) != -1) {
+    vm_opts o;
+    vm_opts_init(&o, argc, argv, "i:", NULL, VM_OPTS_POSIX);
+    while ((c = vm_opts_next(&o)) != -1) {
         switch (c) {
-        case 'i': from = optarg; break;
-        default: return opt_error(c);
+        case 'i': from = o.arg; break;
+        default: return opt_error(&o, c);
         }
     }
-    if (optind >= argc)
+    if (o.npos < 1)
         return usage("missing snapshot argument");
-    if (argc - optind > 1)
+    if (o.npos > 1)
         return usage("too many arguments");
-    const char *snap = argv[optind];
+    const char *snap = o.pos[0];
     if (!strchr(snap, '@'))
         return usage("'%s' is not a snapshot", snap);
     if (isatty(STDOUT_FILENO)) {
@@ -58,14 +60,14 @@ int cmd_send(vs_pool *pool, int argc, char **argv)
 
 int cmd_receive(vs_pool *pool, int argc, char **argv)
 {
-    int c;
-    while ((c = getopt(argc, argv, "+")) != -1)
-        return opt_error(c);
-    if (optind >= argc)
+    int bad = no_opts(&argc, argv);
+    if (bad)
+        return bad;
+    if (argc < 2)
         return usage("missing volume argument");
-    if (argc - optind > 1)
+    if (argc > 2)
         return usage("too many arguments");
-    const char *name = argv[optind];
+    const char *name = argv[1];
     if (!vs_valid_name(name) || strchr(name, '@'))
         return usage("'%s' is not a valid volume name", name);
     if (isatty(STDIN_FILENO)) {

@@ -13,19 +13,22 @@ int cmd_snapshot(vs_pool *pool, int argc, char **argv)
     vm_err err = VM_ERR_INIT;
     cleanup_json json_t *props = json_object();
     int c;
-    while ((c = getopt(argc, argv, "+ro:")) != -1) {
+    vm_opts o;
+    vm_opts_init(&o, argc, argv, "ro:", NULL, VM_OPTS_POSIX);
+    while ((c = vm_opts_next(&o)) != -1) {
         switch (c) {
         case 'r': rec = true; break;
         case 'o':
-            if (add_opt_prop(props, optarg) < 0)
+            if (add_opt_prop(props, o.arg) < 0)
                 return 2;
             break;
-        default: return opt_error(c);
+        default: return opt_error(&o, c);
         }
     }
-    if (optind >= argc)
+    argc = o.npos + 1;
+    if (1 >= argc)
         return usage("missing snapshot argument");
-    for (int i = optind; i < argc; i++) {
+    for (int i = 1; i < argc; i++) {
         if (vs_snapshot(pool, argv[i], rec ? VS_RECURSIVE : 0, &err) < 0)
             return fail(&err);
         const char *k;
@@ -42,19 +45,22 @@ int cmd_rollback(vs_pool *pool, int argc, char **argv)
     bool rec = false;
     int c;
     vm_err err = VM_ERR_INIT;
-    while ((c = getopt(argc, argv, "+rRf")) != -1) {
+    vm_opts o;
+    vm_opts_init(&o, argc, argv, "rRf", NULL, VM_OPTS_POSIX);
+    while ((c = vm_opts_next(&o)) != -1) {
         switch (c) {
         case 'r':
         case 'R': rec = true; break;
         case 'f': break;
-        default: return opt_error(c);
+        default: return opt_error(&o, c);
         }
     }
-    if (optind >= argc)
+    argc = o.npos + 1;
+    if (1 >= argc)
         return usage("missing dataset argument");
-    if (argc - optind > 1)
+    if (argc - 1 > 1)
         return usage("too many arguments");
-    const char *snap = argv[optind];
+    const char *snap = argv[1];
     if (!strchr(snap, '@')) {
         fprintf(stderr, "'%s' is not a snapshot\n", snap);
         return 2;
@@ -74,15 +80,18 @@ static int hold_or_release(vs_pool *pool, int argc, char **argv, bool release)
 {
     vm_err err = VM_ERR_INIT;
     int rc = 0, c;
-    while ((c = getopt(argc, argv, "+r")) != -1)
+    vm_opts o;
+    vm_opts_init(&o, argc, argv, "r", NULL, VM_OPTS_POSIX);
+    while ((c = vm_opts_next(&o)) != -1)
         if (c != 'r')
-            return opt_error(c);
-    if (argc - optind < 1)
+            return opt_error(&o, c);
+    argc = o.npos + 1;
+    if (argc - 1 < 1)
         return usage("missing tag argument");
-    if (argc - optind < 2)
+    if (argc - 1 < 2)
         return usage("missing snapshot argument");
-    for (int i = optind + 1; i < argc; i++) {
-        int r = release ? vs_release(pool, argv[optind], argv[i], &err) : vs_hold(pool, argv[optind], argv[i], &err);
+    for (int i = 2; i < argc; i++) {
+        int r = release ? vs_release(pool, argv[1], argv[i], &err) : vs_hold(pool, argv[1], argv[i], &err);
         if (r < 0) {
             fprintf(stderr, "%s\n", err.msg);
             vm_err_clear(&err);
@@ -107,19 +116,22 @@ int cmd_holds(vs_pool *pool, int argc, char **argv)
     bool scripted = false, parsable = false;
     int c, rc = 0;
     vm_err err = VM_ERR_INIT;
-    while ((c = getopt(argc, argv, "+Hpr")) != -1) {
+    vm_opts o;
+    vm_opts_init(&o, argc, argv, "Hpr", NULL, VM_OPTS_POSIX);
+    while ((c = vm_opts_next(&o)) != -1) {
         switch (c) {
         case 'H': scripted = true; break;
         case 'p': parsable = true; break;
         case 'r': break;
-        default: return opt_error(c);
+        default: return opt_error(&o, c);
         }
     }
-    if (optind >= argc)
+    argc = o.npos + 1;
+    if (1 >= argc)
         return usage("missing snapshot argument");
     cleanup_json json_t *heads = json_pack("[sss]", "NAME", "TAG", "TIMESTAMP");
     cleanup_json json_t *right = json_pack("[bbb]", 0, 0, 0), *rows = json_array();
-    for (int i = optind; i < argc; i++) {
+    for (int i = 1; i < argc; i++) {
         cleanup_json json_t *h = NULL;
         if (vs_holds_detail(pool, argv[i], &h, &err) < 0) {
             fprintf(stderr, "%s\n", err.msg);

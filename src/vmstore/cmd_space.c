@@ -13,9 +13,11 @@ int cmd_changed(vs_pool *pool, int argc, char **argv)
 {
     vm_err err = VM_ERR_INIT;
     cleanup_json json_t *ext = NULL;
-    if (argc - optind < 1 || argc - optind > 2)
+    if (no_opts(&argc, argv))
+        return 2;
+    if (argc - 1 < 1 || argc - 1 > 2)
         return usage("changed needs one or two snapshots");
-    if (vs_changed_blocks(pool, argv[optind], argc - optind == 2 ? argv[optind + 1] : NULL, &ext, &err) < 0)
+    if (vs_changed_blocks(pool, argv[1], argc - 1 == 2 ? argv[2] : NULL, &ext, &err) < 0)
         return fail(&err);
     cleanup_free char *s = json_compact(ext);
     printf("%s\n", s);
@@ -26,8 +28,10 @@ int cmd_space(vs_pool *pool, int argc, char **argv)
 {
     vm_err err = VM_ERR_INIT;
     vs_space sp;
-    (void)argc;
-    (void)argv;
+    if (no_opts(&argc, argv))
+        return 2;
+    if (argc > 1)
+        return usage("space takes no arguments");
     if (vs_pool_space(pool, &sp, &err) < 0)
         return fail(&err);
     printf("{\"size\":%llu,\"used\":%llu,\"free\":%llu,\"reserved\":%llu,\"available\":%llu}\n",
@@ -42,8 +46,9 @@ int cmd_gc(vs_pool *pool, int argc, char **argv)
     cleanup_json json_t *removed = NULL;
     size_t i;
     json_t *v;
-    (void)argv;
-    if (argc - optind != 0)
+    if (no_opts(&argc, argv))
+        return 2;
+    if (argc - 1 != 0)
         return usage("gc takes no arguments");
     if (vs_pool_collect(pool, &removed, &err) < 0)
         return fail(&err);

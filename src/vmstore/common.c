@@ -38,12 +38,22 @@ int fail(vm_err *err)
     return err->code == VMERR_USAGE ? 2 : 1;
 }
 
-/* getopt with zfs's message for unknown options. */
-int opt_error(int c)
+int opt_error(const vm_opts *o, int c)
 {
-    if (c == '?')
-        return usage("invalid option '%c'", optopt);
-    return usage("missing argument for '%c' option", optopt);
+    char m[160];
+    vm_opts_error(o, c, m, sizeof m);
+    return usage("%s", m);
+}
+
+int no_opts(int *argc, char **argv)
+{
+    vm_opts o;
+    vm_opts_init(&o, *argc, argv, "", NULL, VM_OPTS_POSIX);
+    int c = vm_opts_next(&o);
+    if (c != -1)
+        return opt_error(&o, c);
+    *argc = o.npos + 1;
+    return 0;
 }
 
 const char *canon_prop(const char *p)

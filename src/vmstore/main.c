@@ -58,8 +58,6 @@ int main(int argc, char **argv)
         vm_ctx_free(&ctx);
         return rc;
     }
-    optind = 1;
-    opterr = 0;
     rc = cmd->fn(pool, argc - 1, argv + 1);
     vs_pool_close(pool);
     pool = NULL;

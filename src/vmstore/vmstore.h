@@ -4,8 +4,9 @@
  *
  * main.c looks the verb up in vmstore_cmds (one row per verb: name, handler,
  * its line of the usage text) and calls the handler with argv starting at the
- * verb, optind = 1 and opterr = 0; a handler returns the exit code and
- * prints its own messages (errors to stderr, one line each).  The handlers
+ * verb; the handler parses its options with common/opts.h (zfs-style: they
+ * come before the operands), returns the exit code and prints its own
+ * messages (errors to stderr, one line each).  The handlers
  * live in cmd_*.c by group; the helpers below in common.c. */
 #ifndef VMSTORE_H
 #define VMSTORE_H
@@ -16,6 +17,7 @@
 #include <jansson.h>
 
 #include "common/err.h"
+#include "common/opts.h"
 #include "storage/storage.h"
 
 typedef int (*vmstore_fn)(vs_pool *pool, int argc, char **argv);
@@ -34,8 +36,11 @@ void print_usage(FILE *f);
 int usage(const char *msg, ...) __attribute__((format(printf, 1, 2)));
 /* Prints err->msg; returns the exit code (2 for VMERR_USAGE, else 1). */
 int fail(vm_err *err);
-/* getopt's '?' or ':' as zfs words it (usage, 2). */
-int opt_error(int c);
+/* vm_opts_next's '?' or ':' as zfs words it (usage, 2). */
+int opt_error(const vm_opts *o, int c);
+/* A verb without options: refuses any (usage printed, returns 2); the
+ * operands are then argv[1 .. *argc). */
+int no_opts(int *argc, char **argv);
 /* zfs's short property names ("refer", "avail") to the full ones. */
 const char *canon_prop(const char *p);
 /* Properties printed as sizes ("1.50G") and right-aligned. */

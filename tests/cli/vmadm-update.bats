@@ -190,7 +190,11 @@ refuse_update() {
     refuse_update $VM "Invalid value(s) for: max_swap" max_swap=128
     refuse_update $VM "Invalid value(s) for: alias" alias=../x
     refuse_update $VM "Invalid value(s) for: alias" alias=a/b
-    refuse_update $VM "Invalid properties for brand \"joyent-minimal\" on update: uuid" -f <(echo "{\"uuid\":\"$VM\"}")
+    # another VM's uuid is refused; the VM's own is dropped (issue 19: node-vmadm sends it)
+    refuse_update $VM "Invalid properties for brand \"joyent-minimal\" on update: uuid" \
+        -f <(echo '{"uuid":"11111111-1111-4111-8111-111111111111"}')
+    run --separate-stderr vmadm update $VM -f <(echo "{\"uuid\":\"$VM\",\"alias\":\"jm0\"}")
+    [ "$status" -eq 0 ] && [ "$stderr" = "Successfully updated VM $VM" ]
     refuse_update $VM "Invalid properties for brand \"joyent-minimal\" on update: vcpus" vcpus=2
     refuse_update $VM "Invalid properties for brand \"joyent-minimal\" on update: tags" -f <(echo '{"tags":{"a":"b"}}')
     refuse_update $VM "Invalid value(s) for: set_tags" -f <(echo '{"set_tags":{"a":{"nested":1}}}')

@@ -62,7 +62,7 @@ write_vm() {
 {"uuid": "$UUID", "brand": "joyent", "hostname": "ctlib", "zonepath": "$ZP",
  "zfs_filesystem": "zones/$UUID", "max_physical_memory": 128, "max_swap": 256,
  "max_lwps": 200, "cpu_cap": 50, "resolvers": ["192.0.2.53"],
- "datasets": ["zones/$UUID/data"], "nics": [{"interface": "net0", "ip": "10.0.0.5"}]${1:+, $1}}
+ "datasets": ["zones/$UUID/data"]${1:+, $1}}
 EOF
 }
 

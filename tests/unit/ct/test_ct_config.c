@@ -116,12 +116,14 @@ static void test_basic_items(void **state)
     assert_string_equal(val(items, "lxc.log.file"), "/r/run/vms/" UUID "/lxc.log");
     assert_string_equal(val(items, "lxc.cgroup.devices.deny"), "a");
     assert_true(has(items, "lxc.cgroup.devices.allow", "c 1:3 rwm"));
-    /* no limits given: none emitted, no mount entries */
+    /* no limits given: none emitted; the only mounts: the metadata socket */
     assert_null(val(items, "lxc.cgroup.memory.limit_in_bytes"));
     assert_null(val(items, "lxc.cgroup.pids.max"));
     assert_null(val(items, "lxc.cgroup.cpu.cfs_quota_us"));
     assert_null(val(items, "lxc.cgroup.cpu.shares"));
-    assert_int_equal(count(items, "lxc.mount.entry"), 0);
+    assert_int_equal(count(items, "lxc.mount.entry"), 2);
+    assert_true(has(items, "lxc.mount.entry",
+                    "/r/run/vms/" UUID "/zonecontrol native/.zonecontrol none bind,ro,optional,create=dir 0 0"));
     /* every item is a [key, value] string pair */
     size_t i;
     json_t *p;
@@ -262,7 +264,7 @@ static void test_data_mount_and_tmpfs(void **state)
     cleanup_json json_t *o = vm("{\"datasets\": [\"zones/" UUID "/data\"], \"tmpfs\": 64}");
     cleanup_json json_t *dirs = json_pack("[s]", "/var/lib/vmadm/zones/" UUID "/data");
     cleanup_json json_t *items = build_ok(o, &v1_memsw, dirs, false, NULL);
-    assert_int_equal(count(items, "lxc.mount.entry"), 2);
+    assert_int_equal(count(items, "lxc.mount.entry"), 4);
     assert_true(has(items, "lxc.mount.entry",
                     "/var/lib/vmadm/zones/" UUID "/data data none bind,create=dir,idmap=container 0 0"));
     assert_true(has(items, "lxc.mount.entry", "tmpfs tmp tmpfs rw,nosuid,nodev,mode=1777,size=64m,create=dir 0 0"));
@@ -337,13 +339,38 @@ static void test_seccomp_profile(void **state)
             fail_msg("seccomp profile lacks %s", denied[i] + 1);
 }
 
-static void test_nics_ignored(void **state)
+/* ct_net_config alone: the messages of NICs LXC must not get. */
+static void nic_fails(const char *nics, json_t *peers, const char *msg_part)
+{
+    cleanup_free char *js = xasprintf("{\"nics\": %s}", nics);
+    cleanup_json json_t *o = vm(js);
+    cleanup_json json_t *items = json_array();
+    ct_inputs in = { .nic_peers = peers };
+    vm_err err = VM_ERR_INIT;
+    assert_int_equal(ct_net_config(o, &in, items, &err), -1);
+    if (!strstr(err.msg, msg_part))
+        fail_msg("%s: message '%s' lacks '%s'", nics, err.msg, msg_part);
+}
+
+static void test_nic_errors(void **state)
 {
     (void)state;
-    cleanup_json json_t *o = vm("{\"nics\": [{\"interface\": \"net0\", \"ip\": \"10.0.0.2\"}]}");
-    cleanup_json json_t *items = build_ok(o, &v1_memsw, NULL, false, NULL);
-    assert_string_equal(val(items, "lxc.net.0.type"), "empty");
-    assert_int_equal(count(items, "lxc.net.0.type"), 1);
+    cleanup_json json_t *peers = json_pack("[s]", "vnpeer0");
+    const char *mac = "\"mac\": \"02:00:00:00:00:01\"";
+    cleanup_free char *ok = xasprintf("[{\"interface\": \"net0\", %s, \"ips\": [\"10.0.0.2/24\"]}]", mac);
+    nic_fails(ok, NULL, "NIC net0 has no host link");
+    cleanup_free char *noprefix = xasprintf("[{%s, \"ips\": [\"10.0.0.2\"]}]", mac);
+    nic_fails(noprefix, peers, "NIC net0: ips entry \"10.0.0.2\" is not an address/prefix length");
+    cleanup_free char *inject = xasprintf("[{%s, \"ips\": [\"10.0.0.2/24\\nlxc.x = y\"]}]", mac);
+    nic_fails(inject, peers, "is not an address/prefix length");
+    cleanup_free char *badgw = xasprintf("[{%s, \"primary\": true, \"gateways\": [\"gw\"]}]", mac);
+    nic_fails(badgw, peers, "NIC net0: gateway \"gw\" is not an IP address");
+    cleanup_free char *badif = xasprintf("[{\"interface\": \"net 0\", %s}]", mac);
+    nic_fails(badif, peers, "NIC 0: interface \"net 0\" is not valid");
+    nic_fails("[{\"interface\": \"net0\"}]", peers, "NIC net0: mac \"(none)\" is not valid");
+    cleanup_free char *badmtu = xasprintf("[{%s, \"mtu\": 100}]", mac);
+    nic_fails(badmtu, peers, "NIC net0: mtu must be an integer from 576 to 9000");
+    nic_fails("{}", peers, "invalid value for nics: must be an array");
 }
 
 static void test_init_name(void **state)
@@ -392,7 +419,7 @@ int main(void)
         cmocka_unit_test(test_no_range_refused),
         cmocka_unit_test(test_privileged),
         cmocka_unit_test(test_seccomp_profile),
-        cmocka_unit_test(test_nics_ignored),
+        cmocka_unit_test(test_nic_errors),
         cmocka_unit_test(test_init_name),
         cmocka_unit_test(test_invalid),
     };

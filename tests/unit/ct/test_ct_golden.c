@@ -9,7 +9,8 @@
  * VM context's root is GOLDEN_ROOT (nothing is created there), the zone
  * root is <root>/<zfs_filesystem>/root and a delegated dataset's directory
  * <root>/<dataset> (the mount view of lib/storage), the run dir
- * <root>/run/vms/<uuid>; the host's cgroup layout and whether init is
+ * <root>/run/vms/<uuid>, NIC i's guest end on the host "vngoldenpeer<i>";
+ * the host's cgroup layout and whether init is
  * systemd come from the table below. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -55,11 +56,17 @@ static const gcase cases[] = {
     { "init-halt-override", &v1_memsw, SYSTEMD },
     { "privileged", &v1_memsw, PRIVILEGED },
     { "apparmor", &v1_apparmor, 0 },
+    { "net-static", &v1_memsw, 0 },
+    { "net-several", &v1_memsw, 0 },
+    { "net-lx", &v1_memsw, SYSTEMD },
+    { "net-dhcp-gateway", &v1_memsw, 0 },
     { "err-brand", &v1_memsw, FAILS },
     { "err-hostname", &v1_memsw, FAILS },
     { "err-limit-type", &v1_memsw, FAILS },
     { "err-dataset-name", &v1_memsw, FAILS },
     { "err-halt-signal", &v1_memsw, FAILS },
+    { "err-net-ip", &v1_memsw, FAILS },
+    { "err-net-mtu", &v1_memsw, FAILS },
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
@@ -78,6 +85,10 @@ static char *render(const gcase *c, json_t *vm, bool *failed)
     json_t *ds;
     json_array_foreach(json_object_get(vm, "datasets"), i, ds)
         json_array_append_new(dirs, json_sprintf(GOLDEN_ROOT "/%s", json_string_value(ds)));
+    /* The guest ends lib/net would create: a fixed name per NIC. */
+    cleanup_json json_t *peers = json_array();
+    for (i = 0; i < json_array_size(json_object_get(vm, "nics")); i++)
+        json_array_append_new(peers, json_sprintf("vngoldenpeer%zu", i));
     ct_inputs in = {
         .rootfs = rootfs,
         .rundir = rundir,
@@ -85,6 +96,7 @@ static char *render(const gcase *c, json_t *vm, bool *failed)
         .init_is_systemd = (c->flags & SYSTEMD) != 0,
         .privileged = (c->flags & PRIVILEGED) != 0,
         .idmap_base = (c->flags & PRIVILEGED) ? 0 : GOLDEN_IDMAP_BASE,
+        .nic_peers = peers,
     };
     cleanup_json json_t *items = NULL;
     vm_err err = VM_ERR_INIT;

@@ -54,6 +54,11 @@ static const gcase cases[] = {
     { "bootrom-smartos-csm", "tcg", 0 },
     { "extra-opts", "tcg", 0 },
     { "commas-in-paths", "tcg", 0 },
+    { "nocloud", "tcg", 0 },
+    { "nic-one", "tcg", 0 },
+    { "nic-added", "tcg", 0 },
+    { "nic-vlan", "tcg", 0 },
+    { "nic-models", "kvm", 0 },
     { "err-uuid", "tcg", FAILS },
     { "err-accel", "hax", FAILS },
     { "err-ram-zero", "tcg", FAILS },
@@ -79,6 +84,15 @@ static const gcase cases[] = {
     { "err-bootrom", "tcg", FAILS },
     { "err-bootrom-path", "tcg", FAILS },
     { "err-vnc-port", "tcg", FAILS },
+    { "err-nic-model", "tcg", FAILS },
+    { "err-nic-mac", "tcg", FAILS },
+    { "err-nic-mac-inject", "tcg", FAILS },
+    { "err-nic-no-mac", "tcg", FAILS },
+    { "err-nic-dup", "tcg", FAILS },
+    { "err-nic-interface", "tcg", FAILS },
+    { "err-nic-mtu", "tcg", FAILS },
+    { "err-nic-too-many", "tcg", FAILS },
+    { "err-nic-slot-taken", "tcg", FAILS },
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
@@ -203,6 +217,40 @@ static void test_no_orphans(void **state)
     closedir(d);
 }
 
+static char **argv_of(const char *name, bool drop_nics)
+{
+    vm_ctx ctx = { .root = GOLDEN_ROOT, .run_dir = GOLDEN_ROOT "/run", .etc_dir = GOLDEN_ROOT "/etc/vms" };
+    cleanup_free char *in = xasprintf("%s/%s.json", golden_dir, name);
+    json_error_t je;
+    cleanup_json json_t *vm = json_load_file(in, JSON_PRESERVE_ORDER, &je);
+    assert_non_null(vm);
+    if (drop_nics)
+        json_object_del(vm, "nics");
+    char **argv = NULL;
+    vm_err err = VM_ERR_INIT;
+    if (hv_build_argv(&ctx, NULL, vm, "tcg", &argv, &err) < 0)
+        fail_msg("%s: %s", name, err.msg);
+    return argv;
+}
+
+/* Sticky slots: adding a NIC (nic-one -> nic-added) only appends to the
+ * command line, and giving a VM NICs changes nothing before them (disks
+ * keep their slots and descriptors). */
+static void test_nic_added_keeps_slots(void **state)
+{
+    (void)state;
+    cleanup_strv char **none = argv_of("nic-one", true);
+    cleanup_strv char **one = argv_of("nic-one", false);
+    cleanup_strv char **two = argv_of("nic-added", false);
+    size_t i = 0;
+    for (; one[i]; i++)
+        assert_string_equal(one[i], two[i]);
+    assert_non_null(two[i]);
+    for (i = 0; none[i] && strcmp(none[i], "-nic"); i++)
+        assert_string_equal(none[i], one[i]);
+    assert_string_equal(one[i], "-netdev");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -210,10 +258,11 @@ int main(int argc, char **argv)
         return 2;
     }
     golden_dir = argv[1];
-    struct CMUnitTest tests[NCASES + 1];
+    struct CMUnitTest tests[NCASES + 2];
     for (size_t i = 0; i < NCASES; i++)
         tests[i] =
             (struct CMUnitTest){ .name = cases[i].name, .test_func = test_case, .initial_state = (void *)&cases[i] };
     tests[NCASES] = (struct CMUnitTest){ .name = "no_orphans", .test_func = test_no_orphans };
-    return _cmocka_run_group_tests("hv_golden", tests, NCASES + 1, NULL, NULL);
+    tests[NCASES + 1] = (struct CMUnitTest){ .name = "nic_added_keeps_slots", .test_func = test_nic_added_keeps_slots };
+    return _cmocka_run_group_tests("hv_golden", tests, NCASES + 2, NULL, NULL);
 }

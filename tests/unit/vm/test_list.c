@@ -269,12 +269,12 @@ static void test_render(void **state)
       ":BHYV:1024:stopped:web0\n" UB ":LX:4096:stopped:\n",
       NULL, NULL, true, 1);
     /* -o / -s; false prints '-', true 'true', 0 '0'; a value wider than its
-     * column pushes the rest right */
-    R("ALIAS       AUTOBOOT  CPU_CAP\n"
-      "web0        -         0\n"
-      "db1         -         -\n"
+     * column widens the column (issue 19; SmartOS pushes the rest right) */
+    R("ALIAS        AUTOBOOT  CPU_CAP\n"
+      "web0         -         0\n"
+      "db1          -         -\n"
       "MyWebServer  true      -\n"
-      "-           true      -\n",
+      "-            true      -\n",
       "alias,autoboot,cpu_cap", "-alias", false, -1);
     /* dictionary and indexed columns: upper-case header, width 20 */
     exp = xasprintf("%-36s  %-20s  %s\n%-36s  %-20s  %s\n%-36s  %-20s  %s\n%-36s  %-20s  %s\n%-36s  %-20s  %s\n",

@@ -51,7 +51,7 @@ static int create(fx *f, const char *nics, char uuid[37], vm_err *err)
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    if (vmt_root_setup(&f->r, "nics") < 0)
+    if (vmt_root_setup(&f->r, "nics") < 0 || vmt_root_tags(&f->r) < 0)
         return -1;
     vm_runtime_override(&vm_runtime_fake);
     vm_err err = VM_ERR_INIT;
@@ -116,6 +116,18 @@ static void test_unknown_tag_refused_leaves_nothing(void **state)
     assert_int_equal(
         create(f, "[{\"nic_tag\":\"admin\",\"model\":\"virtio\",\"allowed_ips\":[\"10.0.0.0/33\"]}]", u, &err), -1);
     assert_string_equal(err.msg, "invalid allowed_ips: [\"10.0.0.0/33\"]");
+    /* HVM NICs are functions of PCI device 6: at most 8. */
+    cleanup_free char *nine = xstrdup("[");
+    for (int i = 0; i < 9; i++) {
+        char *t = xasprintf("%s%s{\"nic_tag\":\"admin\",\"model\":\"virtio\"}", nine, i ? "," : "");
+        free(nine);
+        nine = t;
+    }
+    char *t = xasprintf("%s]", nine);
+    free(nine);
+    nine = t;
+    assert_int_equal(create(f, nine, u, &err), -1);
+    assert_string_equal(err.msg, "VM would have 9 NICs, but is limited to 8");
     cleanup_json json_t *all = NULL;
     assert_int_equal(vm_store_list(&f->r.ctx, &all, &err), 0);
     assert_int_equal(json_array_size(all), 1); /* only the fixture's VM */
