@@ -15,6 +15,9 @@ vm_setup_root() {
     vm_test_nictags
 }
 
+# vm_no_nictags: an empty tag store, for tests that make their own tags.
+vm_no_nictags() { rm -f "$VMADM_ROOT/etc/nictags.json"; }
+
 # The nic tags the fixtures use ("admin", "external"): local tags whose
 # bridges are named for this root (vta<suffix>, vte<suffix>), made when a
 # VM on them starts and removed by vm_teardown_root.

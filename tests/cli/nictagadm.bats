@@ -6,6 +6,7 @@ load helpers
 
 setup() {
     vm_setup_root
+    vm_no_nictags
     export PATH="$BUILD_DIR/src/nictagadm:$PATH"
     NS="ntag$$-$BATS_TEST_NUMBER"
     ip netns add "$NS"

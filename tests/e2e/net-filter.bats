@@ -14,6 +14,7 @@ MAC=02:00:00:00:00:01
 
 setup() {
     vm_setup_root
+    vm_no_nictags
     export PATH="$BUILD_DIR/src/nictagadm:$BUILD_DIR/tests/unit/net:$PATH"
     H="nfh$$-$BATS_TEST_NUMBER" G="nfg$$-$BATS_TEST_NUMBER" R="nfr$$-$BATS_TEST_NUMBER"
     for n in $H $G $R; do ip netns add "$n"; ip netns exec "$n" ip link set lo up; done

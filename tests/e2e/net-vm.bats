@@ -16,6 +16,7 @@ load containers
 
 setup() {
     ct_setup
+    vm_no_nictags
     F=$BATS_TEST_TMPDIR
     NS="nvm$$-$BATS_TEST_NUMBER"
     ip netns add "$NS"
@@ -228,6 +229,26 @@ vm_chains() { inNS nft list table bridge vmadm 2>/dev/null | grep -o 'chain vn[0
     [ -z "$(inNS ip -o link show master admin)" ]
     # no guest end either (it is named g<...> while on the host)
     ! inNS ip -o link show | grep -q ' gn[0-9a-f]'
+}
+
+@test "net: MAC, interface, address and host port survive reprovision; the filter still holds" {
+    run imgadm install -m "$VMADM_TEST_CACHE/ct-B.json" -f "$VMADM_TEST_CACHE/ct-B.tar.gz"
+    [ "$status" -eq 0 ]
+    ct A admin 10.60.0.11
+    ct B admin 10.60.0.12
+    mac=$(mac_of "$A")
+    ports=$(host_ports | sort | tr '\n' ' ')
+    run vmadm reprovision "$A" <<<"{\"image_uuid\": \"$IMG_CT_B\"}"
+    [ "$status" -eq 0 ] || { echo "reprovision: $output"; false; }
+    [ "$(vmadm get "$A" | jq -r '.image_uuid')" = "$IMG_CT_B" ]
+    [ "$(mac_of "$A")" = "$mac" ]
+    [ "$(vmadm get "$A" | jq -r '.nics[0].interface')" = net0 ]
+    [ "$(in_ct "$A" cat /sys/class/net/net0/address)" = "$mac" ]
+    [ "$(host_ports | sort | tr '\n' ' ')" = "$ports" ]
+    reaches "$A" 10.60.0.12
+    # still protected: a spoofed source address gets nowhere
+    in_ct "$A" ip addr add 10.60.0.99/24 dev net0
+    blocked "$A" "$B" -I 10.60.0.99 10.60.0.12
 }
 
 @test "net: a container that ended by itself or was killed -9 with its monitor: the next start repairs, delete leaves nothing" {
