@@ -135,24 +135,6 @@ int vm_nic_normalize(json_t *nic, vm_err *err)
 #define MAX_ALLOWED_IPS 13
 #define MAX_DHCP_CIDS 20
 
-static int check_allowed_ips(json_t *nic, vm_err *err)
-{
-    json_t *l = json_object_get(nic, "allowed_ips");
-    if (!l)
-        return 0;
-    cleanup_free char *js = json_compact(l);
-    if (!json_is_array(l))
-        return vm_err_set(err, VMERR_INVALID, "invalid allowed_ips: %s", js);
-    if (json_array_size(l) > MAX_ALLOWED_IPS)
-        return vm_err_set(err, VMERR_INVALID, "Maximum of %d allowed_ips per nic", MAX_ALLOWED_IPS);
-    size_t i;
-    json_t *e;
-    json_array_foreach(l, i, e)
-        if (!json_is_string(e) || !vm_valid_ip(json_string_value(e), true))
-            return vm_err_set(err, VMERR_INVALID, "invalid allowed_ips: %s", js);
-    return 0;
-}
-
 /* A DHCP client id: hex digits (optionally 0x-prefixed), whole bytes,
  * 2 to 255 of them (RFC 2132 option 61). */
 static bool valid_cid(const char *s)
@@ -168,21 +150,28 @@ static bool valid_cid(const char *s)
     return true;
 }
 
-static int check_dhcp_cids(json_t *nic, vm_err *err)
+static bool valid_ip_or_cidr(const char *s)
 {
-    json_t *l = json_object_get(nic, "allowed_dhcp_cids");
+    return vm_valid_ip(s, true);
+}
+
+/* nic[key]: an array of at most max strings each `valid`; messages
+ * "invalid <key>: <JSON>" and "Maximum of <max> <key> per nic". */
+static int check_list(json_t *nic, const char *key, size_t max, bool (*valid)(const char *), vm_err *err)
+{
+    json_t *l = json_object_get(nic, key);
     if (!l)
         return 0;
     cleanup_free char *js = json_compact(l);
     if (!json_is_array(l))
-        return vm_err_set(err, VMERR_INVALID, "invalid allowed_dhcp_cids: %s", js);
-    if (json_array_size(l) > MAX_DHCP_CIDS)
-        return vm_err_set(err, VMERR_INVALID, "Maximum of %d allowed_dhcp_cids per nic", MAX_DHCP_CIDS);
+        return vm_err_set(err, VMERR_INVALID, "invalid %s: %s", key, js);
+    if (json_array_size(l) > max)
+        return vm_err_set(err, VMERR_INVALID, "Maximum of %zu %s per nic", max, key);
     size_t i;
     json_t *e;
     json_array_foreach(l, i, e)
-        if (!json_is_string(e) || !valid_cid(json_string_value(e)))
-            return vm_err_set(err, VMERR_INVALID, "invalid allowed_dhcp_cids: %s", js);
+        if (!json_is_string(e) || !valid(json_string_value(e)))
+            return vm_err_set(err, VMERR_INVALID, "invalid %s: %s", key, js);
     return 0;
 }
 
@@ -202,7 +191,10 @@ int vm_nic_check(const vm_ctx *ctx, json_t *nic, vm_err *err)
         }
         return vm_err_set(err, VMERR_INVALID, "Invalid nic tag \"%s\"", tag);
     }
-    return check_allowed_ips(nic, err) < 0 || check_dhcp_cids(nic, err) < 0 ? -1 : 0;
+    return check_list(nic, "allowed_ips", MAX_ALLOWED_IPS, valid_ip_or_cidr, err) < 0 ||
+            check_list(nic, "allowed_dhcp_cids", MAX_DHCP_CIDS, valid_cid, err) < 0
+        ? -1
+        : 0;
 }
 
 void vm_nic_free_interface(json_t *nics, const char *prefix, char out[16])

@@ -51,7 +51,8 @@ stop_vminfod() {
     export VMINFOD_ADDR=none
 }
 daemon_vm() { curl -sf "http://$ADDR/vms/$1"; }
-n_listeners() { curl -sf "http://$ADDR/status" | jq '.eventsListeners | length'; }
+# (the metadata service inside vminfod keeps one stream of its own)
+n_listeners() { curl -sf "http://$ADDR/status" | jq '[.eventsListeners[] | select(.userAgent != "vminfod metadata service")] | length'; }
 # listeners that are `vmadm events` processes (not a write's own stream)
 n_ev_listeners() { curl -sf "http://$ADDR/status" | jq '[.eventsListeners[] | select(.userAgent | startswith("vmadm events"))] | length'; }
 
@@ -122,7 +123,8 @@ run_all() {
     mk_ct "$C1" joyent mixed-ct-run '"tags": {"a": 1}, "customer_metadata": {"k": "v"}'
     mk_ct "$C2" joyent-minimal mixed-ct-stopped
     mk_ct "$L1" lx mixed-lx
-    vmadm start "$C1" 2>/dev/null
+    run vmadm start "$C1"
+    [ "$status" -eq 0 ] || { echo "start: $output"; false; }
     [ "$(vmadm get "$C1" | jq -r .state)" = running ]
 
     run_all > "$F/direct.txt"
@@ -439,7 +441,8 @@ events_scenario() {
     install_imgs
     start_vminfod
     events_bg "$F/e.txt" -j
-    wait_for test "$(n_ev_listeners)" = 1
+    for i in $(seq 100); do [ "$(n_ev_listeners)" = 1 ] && break; sleep 0.05; done
+    [ "$(n_ev_listeners)" = 1 ]
     U=$(new_uuid)
     mk_ct "$U" joyent nic-web0 '"nics": [{"nic_tag": "admin", "ips": ["10.0.0.5/24"]}]'
     MAC=$(vmadm get "$U" | jq -r '.nics[0].mac')

@@ -65,13 +65,7 @@ static int teardown(void **state)
 /* The fake runtime's call log, then emptied. */
 static char *take_log(fx *f)
 {
-    cleanup_free char *path = xasprintf("%s/fake-runtime.log", f->r.root);
-    char *buf = NULL;
-    size_t len;
-    if (read_file(path, &buf, &len, NULL) < 0)
-        buf = xstrdup("");
-    unlink(path);
-    return buf;
+    return vmt_take_log(&f->r);
 }
 
 static void expect_log(fx *f, const char *want_fmt)

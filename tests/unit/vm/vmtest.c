@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "net/nictag.h"
@@ -54,4 +55,15 @@ int vmt_root_tags(vmt_root *r)
         return -1;
     }
     return 0;
+}
+
+char *vmt_take_log(vmt_root *r)
+{
+    cleanup_free char *path = xasprintf("%s/fake-runtime.log", r->root);
+    char *buf = NULL;
+    size_t len;
+    if (read_file(path, &buf, &len, NULL) < 0)
+        buf = xstrdup("");
+    unlink(path);
+    return buf;
 }

@@ -17,6 +17,8 @@ int vmt_root_setup(vmt_root *r, const char *tag);
 /* The nic tags "admin" and "external" in the root's store (local tags
  * whose bridges these tests never create); 0 or -1. */
 int vmt_root_tags(vmt_root *r);
+/* The fake runtime's call log (runtime.h), then emptied; caller frees. */
+char *vmt_take_log(vmt_root *r);
 /* Removes the root and frees the context. */
 void vmt_root_teardown(vmt_root *r);
 /* Parses s; a parse error fails the running test. */
