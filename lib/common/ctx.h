@@ -15,6 +15,8 @@
  *   etc/hvm-paths.allow           host dirs HVM disks may use   (lib/hv)
  *   etc/ct-idmap/<slot> -> <uuid> a container's host id range    (lib/ct)
  *   etc/allow-privileged-containers  opt-in for "privileged"     (lib/ct)
+ *   etc/nictags.json              nic tags [0600]                (lib/net)
+ *   etc/zones/<uuid>.xml          zone index for Triton's agents (lib/vm/store)
  *   var/vmstore/<pool>/           storage metadata + data       (lib/storage)
  *   <pool>/...                    mount view: filesystem datasets (lib/storage)
  *   var/imgadm/                   image manifests               (lib/image)
@@ -22,6 +24,10 @@
  *   var/log/vmadm.log             JSON-lines log [0600]
  *   run/vms/                      [0711]: traversable, not listable
  *   run/vms/<uuid>/               runtime: qmp, serial, pid [0700] (lib/hv, lib/ct)
+ *   run/vms/<uuid>/zonecontrol/metadata.sock  a container's metadata
+ *                                 socket [dir 0711, socket 0666] (vminfod)
+ *   run/vms/<uuid>/mdata.sock     an HVM's COM2 metadata socket [0600] (lib/hv)
+ *   run/vms/<uuid>/cidata.iso     NoCloud seed, rewritten at each start [0600] (lib/hv)
  *   run/vminfod.sock              vminfod unix socket [0600]    (lib/vminfo)
  */
 #ifndef VM_CTX_H
