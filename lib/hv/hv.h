@@ -13,6 +13,9 @@
  *   supervisor      pid of the supervisor process
  *   qmp.sock        QMP monitor (unix socket, bound by vmadm, root 0600)
  *   console.sock    serial console (likewise; one client at a time)
+ *   mdata.sock      guest metadata on COM2 (bound by vmadm, root 0600; QEMU
+ *                   listens on it, vminfod's metadata service connects)
+ *   cidata.iso      the NoCloud seed of a VM with "nocloud" (root 0600)
  *   console.log     everything the guest wrote to its serial port this boot
  *   qemu.log        QEMU's stdout/stderr (and the supervisor's notes)
  *   vnc.json        {host, port, display[, password]} (mode 0600)
