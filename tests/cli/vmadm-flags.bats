@@ -279,9 +279,11 @@ bad_opt() {
     local d=$BATS_TEST_TMPDIR u
     printf '{"brand":"bhyve","alias":"bo0","autoboot":false,"ram":128,"disks":[{"image_uuid":"%s","boot":true,"model":"virtio"}]}' \
         "$ZVOL_IMG" > $d/bo.json
-    u=$(vmadm create -f $d/bo.json 2>&1 | sed 's/.* //')
+    run --separate-stderr vmadm create -f $d/bo.json
+    [[ "$stderr" =~ ^Successfully\ created\ VM\ ([0-9a-f-]{36})$ ]] || { echo "create: $stderr"; false; }
+    u=${BASH_REMATCH[1]}
     run --separate-stderr vmadm start $u order=cd once=d
-    [ "$status" -eq 0 ] && [ "$stderr" = "Successfully started VM $u" ]
+    [ "$status" -eq 0 ] && [ "$stderr" = "Successfully started VM $u" ] || { echo "start: $status $stderr"; false; }
     local cmd; cmd=$(tr '\0' ' ' < /proc/$(pgrep -f "qemu-system.*-uuid $u" | head -1)/cmdline)
     [[ "$cmd" == *" -boot order=cd,once=d "* ]]
     [[ "$cmd" != *bootindex* ]]
