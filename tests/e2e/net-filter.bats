@@ -154,7 +154,8 @@ PY
 @test "DHCP from a protected guest reaches a server on the bridge's own IP (input path)" {
     write_vm '"ips": ["dhcp"]'
     start_nic
-    inH dnsmasq --keep-in-foreground --port=0 --interface=stub0 --bind-interfaces \
+    # not through inH: $! must be dnsmasq itself (ip netns exec execs it)
+    ip netns exec "$H" dnsmasq --keep-in-foreground --port=0 --interface=stub0 --bind-interfaces \
         --dhcp-range=10.50.0.100,10.50.0.150 --leasefile-ro --pid-file= --conf-file=/dev/null &
     DNSMASQ_PID=$!
     sleep 0.5
