@@ -28,6 +28,8 @@ static const vmadm_verb verbs[] = {
     { "disks", NULL, cmd_disks, "Ho:", 0 },
     { "boot-all", NULL, cmd_boot_all, "", 0 },
     { "sysinfo", NULL, cmd_sysinfo, "", 0 },
+    { "send", NULL, cmd_send, NULL, 0 },
+    { "receive", "recv", cmd_receive, NULL, 0 },
 };
 
 static const vmadm_verb *find_verb(const char *name)

@@ -1,0 +1,26 @@
+/* Shared inside lib/migrate. */
+#ifndef VM_MIGRATE_INTERNAL_H
+#define VM_MIGRATE_INTERNAL_H
+
+#include <stdbool.h>
+#include <jansson.h>
+
+#include "common/err.h"
+#include "migrate/vmstream.h"
+#include "storage/storage.h"
+
+/* The VM's datasets, parents first: [{"name", "rel"}] (rel "" for the
+ * VM's own dataset). */
+int mig_datasets(vs_pool *pool, const char *uuid, json_t **out, vm_err *err);
+/* A dataset name relative to the VM's: "" or one component. */
+bool mig_valid_rel(const char *rel);
+/* The header's "objects" for a send up to snapshot `snap` after `from`. */
+int mig_plan_objects(vs_pool *pool, const char *uuid, const char *from, const char *snap, json_t **out, vm_err *err);
+/* An object's incremental base as vs_send takes it (caller frees), or NULL. */
+char *mig_object_base(vs_pool *pool, const char *uuid, json_t *ob);
+
+#endif
+/* TEMPORARY (shim_send.c) */
+int vs_send(vs_pool *pool, const char *snapname, const char *from, vs_stream_writer *w, vm_err *err);
+int vs_receive(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *obj, int flags, vm_err *err);
+int vs_send_size(vs_pool *pool, const char *snapname, const char *from, uint64_t *bytes, vm_err *err);
