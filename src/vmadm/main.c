@@ -30,6 +30,7 @@ static const vmadm_verb verbs[] = {
     { "sysinfo", NULL, cmd_sysinfo, "", 0 },
     { "send", NULL, cmd_send, NULL, 0 },
     { "receive", "recv", cmd_receive, NULL, 0 },
+    { "migrate", NULL, cmd_migrate, NULL, 0 },
 };
 
 static const vmadm_verb *find_verb(const char *name)

@@ -80,6 +80,7 @@ int cmd_info(const vm_ctx *ctx, args *a);
 int cmd_sysrq(const vm_ctx *ctx, args *a);
 int cmd_send(const vm_ctx *ctx, args *a);
 int cmd_receive(const vm_ctx *ctx, args *a);
+int cmd_migrate(const vm_ctx *ctx, args *a);
 int cmd_console(const vm_ctx *ctx, args *a);
 int cmd_login(const vm_ctx *ctx, args *a);
 int cmd_reprovision(const vm_ctx *ctx, args *a);

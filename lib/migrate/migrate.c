@@ -1,0 +1,439 @@
+/* vmadm migrate: phases, rounds and the switch (migrate.h has the
+ * guarantees this file keeps). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "migrate/mig_internal.h"
+#include "migrate/mig_record.h"
+#include "migrate/migrate.h"
+#include "storage/stream.h"
+#include "vm/props.h"
+#include "vm/runtime.h"
+#include "vm/store.h"
+#include "vm/vm.h"
+
+static volatile sig_atomic_t aborted;
+
+static void on_abort(int sig)
+{
+    (void)sig;
+    aborted = 1;
+}
+
+typedef struct mig {
+    const vm_ctx *ctx;
+    const char *uuid;
+    const mig_opts *o;
+    mig_dest dest;
+    json_t *rec;
+    json_t *cfg;
+    bool hvm, was_running, stopped_by_us;
+    const char *phase;
+    int64_t t0;
+} mig;
+
+static void emit(mig *m, const char *type, const char *state, uint64_t cur, uint64_t total, double rate,
+                 const char *msg)
+{
+    if (!m->o->event)
+        return;
+    json_int_t eta = rate > 0 && total > cur ? (json_int_t)((double)(total - cur) / rate * 1000) : 0;
+    json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s}", "type", type, "uuid", m->uuid, "phase", m->phase,
+                           "state", state, "current_progress", (json_int_t)cur, "total_progress", (json_int_t)total,
+                           "eta_ms", eta, "transfer_bytes_second", (json_int_t)rate, "message", msg ? msg : "");
+    m->o->event(m->o->event_arg, ev);
+    json_decref(ev);
+}
+
+static void say(mig *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(mig *m, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    emit(m, "progress", "running", 0, 0, 0, buf);
+}
+
+/* ---- one stream from here into `vmadm receive` there ---- */
+
+typedef struct counter {
+    mig *m;
+    int fd;
+    uint64_t bytes, total;
+    int64_t t0, last;
+} counter;
+
+static ssize_t count_write(void *arg, const void *buf, size_t len)
+{
+    counter *c = arg;
+    if (aborted) {
+        errno = ECANCELED;
+        return -1;
+    }
+    ssize_t k = vs_stream_fd_write(&c->fd, buf, len);
+    if (k > 0) {
+        c->bytes += (uint64_t)k;
+        int64_t now = now_ms();
+        if (now - c->last >= 500) {
+            c->last = now;
+            double rate = now > c->t0 ? (double)c->bytes * 1000 / (double)(now - c->t0) : 0;
+            emit(c->m, "progress", "running", c->bytes, c->total > c->bytes ? c->total : c->bytes, rate, NULL);
+        }
+    }
+    return k;
+}
+
+/* Sends up to a new transfer snapshot (after `from`) into the destination.
+ * *snap gets the snapshot's name; bytes and seconds what it took. */
+static int send_round(mig *m, const char *from, char **snap, uint64_t *bytes, double *secs, vm_err *err)
+{
+    uint64_t est = 0;
+    vm_err e0 = VM_ERR_INIT;
+    mig_send_size(m->ctx, m->uuid, from, &est, &e0);
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return vm_err_sys(err, errno, "cannot create a pipe");
+    char *args[] = { "receive", "--hidden", NULL };
+    mig_job job;
+    if (mig_dest_spawn(&m->dest, args, p[0], -1, &job, err) < 0) {
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    close(p[0]);
+    counter c = { .m = m, .fd = p[1], .total = est, .t0 = now_ms() };
+    mig_send_opts so = { .from = from };
+    vm_err se = VM_ERR_INIT;
+    int r = mig_send(m->ctx, m->uuid, &so, count_write, &c, snap, &se);
+    close(p[1]);
+    vm_err de = VM_ERR_INIT;
+    int rd = mig_dest_wait(&job, "receive", &de);
+    *bytes = c.bytes;
+    *secs = (double)(now_ms() - c.t0) / 1000.0;
+    if (r < 0 && aborted)
+        return vm_err_set(err, VMERR_INTERNAL, "migration aborted");
+    /* A cut transport shows as a write error here: the receiver's reason
+     * is the better message. */
+    if (rd < 0) {
+        *err = de;
+        if (r == 0 && *snap) { /* the snapshot exists here, not there */
+            vm_err e2 = VM_ERR_INIT;
+            mig_snapshot_destroy(m->ctx, m->uuid, *snap, &e2);
+            free(*snap);
+            *snap = NULL;
+        }
+        return -1;
+    }
+    if (r < 0) {
+        *err = se;
+        return -1;
+    }
+    return 0;
+}
+
+static const char *last_snap(mig *m)
+{
+    json_t *s = json_object_get(m->rec, "snapshots");
+    return json_string_value(json_array_get(s, json_array_size(s) - 1));
+}
+
+static int round_into(mig *m, uint64_t *bytes, double *secs, vm_err *err)
+{
+    char *snap = NULL;
+    if (send_round(m, last_snap(m), &snap, bytes, secs, err) < 0)
+        return -1;
+    json_array_append_new(json_object_get(m->rec, "snapshots"), json_string(snap));
+    free(snap);
+    return mig_record_save(m->ctx, m->uuid, m->rec, err);
+}
+
+/* ---- the source's state ---- */
+
+static int set_hidden(const vm_ctx *ctx, const char *uuid, bool hidden, vm_err *err)
+{
+    cleanup_json json_t *p = json_pack("{s:b}", "do_not_inventory", hidden);
+    return vm_update(ctx, uuid, p, err);
+}
+
+static int stop_source(mig *m, vm_err *err)
+{
+    vm_runstate rs;
+    vm_runtime_state(m->ctx, json_string_value(json_object_get(m->cfg, "brand")), m->uuid, &rs);
+    if (!rs.running)
+        return 0;
+    say(m, "stopping VM %s", m->uuid);
+    if (vm_stop(m->ctx, m->uuid, 0, 60, err) < 0)
+        return -1;
+    m->stopped_by_us = true;
+    return 0;
+}
+
+/* After a failure before the switch: the source as it was. */
+static void restore_source(mig *m)
+{
+    vm_err e = VM_ERR_INIT;
+    if (m->stopped_by_us && m->was_running && vm_start(m->ctx, m->uuid, &e) < 0 && e.code != VMERR_ALREADY)
+        vm_log(m->ctx, "error", "VM %s: restarting after a failed migration: %s", m->uuid, e.msg);
+}
+
+/* ---- the switch ---- */
+
+static int dest_cmd(mig *m, const char *a0, const char *a1, const char *a2, vm_err *err)
+{
+    char *args[] = { (char *)a0, (char *)a1, (char *)a2, NULL };
+    return mig_dest_run(&m->dest, args, NULL, err);
+}
+
+static int do_switch(mig *m, vm_err *err)
+{
+    m->phase = "switch";
+    if (mig_record_phase(m->ctx, m->uuid, m->rec, "switching", err) < 0)
+        return -1;
+    if (set_hidden(m->ctx, m->uuid, true, err) < 0)
+        return -1;
+    vm_err de = VM_ERR_INIT;
+    int r = dest_cmd(m, "update", m->uuid, "do_not_inventory=false", &de);
+    if (r == 0 && m->was_running) {
+        say(m, "starting VM %s at %s", m->uuid, m->dest.spec);
+        r = dest_cmd(m, "start", m->uuid, NULL, &de);
+    }
+    if (r < 0) {
+        /* The destination cannot take over: it is hidden again (and
+         * stopped), the source comes back. */
+        vm_err e2 = VM_ERR_INIT;
+        dest_cmd(m, "stop", m->uuid, "-F", &e2);
+        dest_cmd(m, "update", m->uuid, "do_not_inventory=true", &e2);
+        set_hidden(m->ctx, m->uuid, false, &e2);
+        restore_source(m);
+        mig_record_phase(m->ctx, m->uuid, m->rec, "sync", &e2);
+        *err = de;
+        vm_err_prefix(err, "switch failed, VM left at the source: ");
+        return -1;
+    }
+    return mig_record_phase(m->ctx, m->uuid, m->rec, "switched", err);
+}
+
+/* ---- preflight ---- */
+
+static int preflight(mig *m, const char *from, vm_err *err)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return vm_err_sys(err, errno, "cannot create a pipe");
+    int op[2];
+    if (pipe2(op, O_CLOEXEC) < 0) {
+        close(p[0]);
+        close(p[1]);
+        return vm_err_sys(err, errno, "cannot create a pipe");
+    }
+    char *args[] = { "receive", "-n", NULL };
+    mig_job job;
+    if (mig_dest_spawn(&m->dest, args, p[0], op[1], &job, err) < 0) {
+        close(p[0]);
+        close(p[1]);
+        close(op[0]);
+        close(op[1]);
+        return -1;
+    }
+    close(p[0]);
+    close(op[1]);
+    cleanup_json json_t *extra = json_pack("{s:b}", "allow_older", m->o->allow_older);
+    cleanup_free char *qv = NULL;
+    mig_send_opts so = { .from = from, .header_only = true, .extra = extra };
+    int fd = p[1];
+    vm_err se = VM_ERR_INIT;
+    int r = mig_send(m->ctx, m->uuid, &so, vs_stream_fd_write, &fd, NULL, &se);
+    close(p[1]);
+    json_error_t je;
+    json_t *rep = json_loadfd(op[0], JSON_DISABLE_EOF_CHECK, &je);
+    close(op[0]);
+    vm_err de = VM_ERR_INIT;
+    int rd = mig_dest_wait(&job, "preflight", &de);
+    cleanup_json json_t *report = rep;
+    if (rd < 0) {
+        *err = de;
+        return -1;
+    }
+    if (r < 0) {
+        *err = se;
+        return -1;
+    }
+    if (!json_is_true(json_object_get(report, "ok"))) {
+        json_t *reasons = json_object_get(report, "reasons");
+        cleanup_free char *all = NULL;
+        size_t i;
+        json_t *x;
+        json_array_foreach(reasons, i, x) {
+            char *n = xasprintf("%s%s%s", all ? all : "", all ? "; " : "", json_string_value(x));
+            free(all);
+            all = n;
+        }
+        return vm_err_set(err, VMERR_INVALID, "cannot migrate VM %s to %s: %s", m->uuid, m->dest.spec,
+                          all ? all : "refused");
+    }
+    return 0;
+}
+
+/* ---- the migration ---- */
+
+static int source_checks(mig *m, vm_err *err)
+{
+    const char *brand = json_string_value(json_object_get(m->cfg, "brand"));
+    m->hvm = vm_brand_is_hvm(brand);
+    vm_runstate rs;
+    vm_runtime_state(m->ctx, brand, m->uuid, &rs);
+    m->was_running = rs.running;
+    if (m->o->mode == MIG_LIVE) {
+        if (!m->hvm)
+            return vm_err_set(err, VMERR_UNSUPPORTED, "--live migrates HVM VMs; containers migrate warm (-a)");
+        if (!rs.running)
+            return vm_err_set(err, VMERR_STATE, "--live needs a running VM; VM %s is stopped", m->uuid);
+        const char *cpu = json_string_value(json_object_get(m->cfg, "cpu_type"));
+        if (cpu && !strcmp(cpu, "host"))
+            return vm_err_set(err, VMERR_INVALID, "CPU model \"host\" cannot be migrated live");
+        return vm_err_set(err, VMERR_UNSUPPORTED, "--live is not available yet");
+    }
+    return 0;
+}
+
+static int run_rounds(mig *m, vm_err *err)
+{
+    m->phase = "sync";
+    mig_round rounds[64];
+    size_t n = 0;
+    cleanup_free char *sync = mig_sync_file(m->ctx, m->uuid);
+    if (m->o->mode == MIG_INCR) {
+        cleanup_free char *dir = xasprintf("%s/migrate", m->ctx->run_dir);
+        mkdir_p(dir, 0700, NULL);
+        if (write_file_atomic(sync, m->uuid, strlen(m->uuid), 0600, err) < 0)
+            return -1;
+        say(m, "rounds while %s exists: remove it to switch", sync);
+    }
+    for (;;) {
+        if (m->o->mode == MIG_INCR && !path_exists(sync))
+            break;
+        uint64_t b = 0;
+        double s = 0;
+        if (round_into(m, &b, &s, err) < 0)
+            return -1;
+        rounds[n % 64] = (mig_round){ b, s };
+        n++;
+        say(m, "round %zu: %llu bytes in %.2f s", n, (unsigned long long)b, s);
+        if (m->o->mode == MIG_AUTO) {
+            char why[256];
+            if (mig_should_switch(&m->o->rule, rounds, n < 64 ? n : 64, why, sizeof why)) {
+                say(m, "switching: %s", why);
+                break;
+            }
+        }
+        if (aborted)
+            return vm_err_set(err, VMERR_INTERNAL, "migration aborted");
+    }
+    return 0;
+}
+
+static int migrate_locked(mig *m, vm_err *err)
+{
+    if (m->o->mode == MIG_INCR || m->o->mode == MIG_AUTO) {
+        if (m->was_running && run_rounds(m, err) < 0)
+            return -1;
+    }
+    /* The final delta with the source stopped. */
+    m->phase = "final";
+    int64_t down0 = now_ms();
+    if (stop_source(m, err) < 0)
+        return -1;
+    uint64_t b = 0;
+    double s = 0;
+    if (round_into(m, &b, &s, err) < 0) {
+        restore_source(m);
+        return -1;
+    }
+    if (do_switch(m, err) < 0)
+        return -1;
+    say(m, "switched in %.2f s (final delta %llu bytes)", (double)(now_ms() - down0) / 1000.0,
+        (unsigned long long)b);
+    return 0;
+}
+
+int mig_migrate(const vm_ctx *ctx, const char *uuid, const char *dest, const mig_opts *o, vm_err *err)
+{
+    mig m = { .ctx = ctx, .uuid = uuid, .o = o, .phase = "preflight", .t0 = now_ms() };
+    cleanup_json json_t *cfg = NULL;
+    cleanup_json json_t *old = NULL;
+    int r = -1;
+    if (vm_store_load_config(ctx, uuid, &cfg, err) < 0 || mig_dest_parse(dest, &m.dest, err) < 0)
+        goto out;
+    m.cfg = cfg;
+    if (mig_record_load(ctx, uuid, &old, err) < 0)
+        goto out;
+    if (old) {
+        const char *ph = json_string_value(json_object_get(old, "phase"));
+        if (mig_record_owner_alive(old)) {
+            vm_err_set(err, VMERR_BUSY, "VM %s is being migrated (pid %lld)", uuid,
+                       (long long)json_integer_value(json_object_get(old, "pid")));
+            goto out;
+        }
+        if (strcmp(ph ?: "", "sync") != 0) {
+            vm_err_set(err, VMERR_STATE, "VM %s was migrated to %s: use --finalize or --rollback", uuid,
+                       json_string_value(json_object_get(old, "dest")));
+            goto out;
+        }
+        if (strcmp(json_string_value(json_object_get(old, "dest")) ?: "", dest) != 0) {
+            vm_err_set(err, VMERR_STATE, "VM %s has an unfinished migration to %s: --rollback it first", uuid,
+                       json_string_value(json_object_get(old, "dest")));
+            goto out;
+        }
+    }
+    if (source_checks(&m, err) < 0)
+        goto out;
+    /* A re-run resumes from the last snapshot both sides hold. */
+    json_t *snaps = old ? json_object_get(old, "snapshots") : NULL;
+    const char *base = json_string_value(json_array_get(snaps, json_array_size(snaps) - 1));
+    if (preflight(&m, base, err) < 0)
+        goto out;
+    if (o->dry_run) {
+        r = 0;
+        goto out;
+    }
+    m.rec = old ? json_incref(old)
+                : json_pack("{s:s,s:s,s:i,s:s,s:b,s:[],s:I}", "uuid", uuid, "dest", dest, "mode", (int)o->mode,
+                            "phase", "sync", "was_running", m.was_running, "snapshots", "started", (json_int_t)now_ms());
+    if (old) /* a source this command's predecessor stopped ran before */
+        m.was_running = m.was_running || json_is_true(json_object_get(old, "was_running"));
+    json_object_set_new(m.rec, "was_running", json_boolean(m.was_running));
+    json_object_set_new(m.rec, "pid", json_integer(getpid()));
+    json_object_set_new(m.rec, "pid_start", json_integer((json_int_t)mig_self_start()));
+    if (mig_record_save(ctx, uuid, m.rec, err) < 0)
+        goto out;
+    struct sigaction sa = { .sa_handler = on_abort }, oint, oterm, opipe;
+    struct sigaction ign = { .sa_handler = SIG_IGN };
+    sigaction(SIGINT, &sa, &oint);
+    sigaction(SIGTERM, &sa, &oterm);
+    sigaction(SIGPIPE, &ign, &opipe);
+    r = migrate_locked(&m, err);
+    sigaction(SIGINT, &oint, NULL);
+    sigaction(SIGTERM, &oterm, NULL);
+    sigaction(SIGPIPE, &opipe, NULL);
+    json_object_del(m.rec, "pid");
+    vm_err e2 = VM_ERR_INIT;
+    mig_record_save(ctx, uuid, m.rec, &e2);
+    if (r < 0 && aborted) {
+        /* --abort: nothing of the move stays. */
+        mig_rollback(ctx, uuid, &e2);
+    }
+    m.phase = "end";
+    emit(&m, "end", r == 0 ? "successful" : "failed", 0, 0, 0, r == 0 ? "migration complete" : err->msg);
+out:
+    json_decref(m.rec);
+    mig_dest_free(&m.dest);
+    return r;
+}
