@@ -20,7 +20,5 @@ int mig_plan_objects(vs_pool *pool, const char *uuid, const char *from, const ch
 char *mig_object_base(vs_pool *pool, const char *uuid, json_t *ob);
 
 #endif
-/* TEMPORARY (shim_send.c) */
-int vs_send(vs_pool *pool, const char *snapname, const char *from, vs_stream_writer *w, vm_err *err);
-int vs_receive(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *obj, int flags, vm_err *err);
-int vs_send_size(vs_pool *pool, const char *snapname, const char *from, uint64_t *bytes, vm_err *err);
+
+#endif

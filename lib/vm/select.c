@@ -63,7 +63,7 @@ static int check_filter_keys(char **filters, const char *what, vm_err *err)
 /* cols + filter keys + what the fake fields are made from. */
 static char **needed_columns(const char *const *cols, char **filters, bool *dotted)
 {
-    static const char *const always[] = { "uuid", "brand", "max_physical_memory", "ram", "type", NULL };
+    static const char *const always[] = { "uuid", "brand", "max_physical_memory", "ram", "type", "do_not_inventory", NULL };
     size_t n = 0;
     char **all = xcalloc(1, sizeof *all);
     *dotted = false;
@@ -102,13 +102,41 @@ static int rows_from_vminfod(const vm_ctx *ctx, vm_table *t, vm_err *err)
     return vm_table_add_text(t, body, len, err);
 }
 
+/* VMs with do_not_inventory (a migration's stopped source or its target
+ * in transit) are hidden unless a filter asks about that key. */
+static bool asks_inventory(char **filters)
+{
+    for (size_t i = 0; filters && filters[i]; i++)
+        if (str_has_prefix(filters[i], "do_not_inventory="))
+            return true;
+    return false;
+}
+
+static void hide_uninventoried(vm_table *t, char **filters)
+{
+    int col = vm_table_col(t, "do_not_inventory");
+    size_t n = vm_table_nrows(t);
+    if (asks_inventory(filters) || col < 0 || n == 0)
+        return;
+    bool *keep = xcalloc(n, sizeof *keep);
+    for (size_t r = 0; r < n; r++)
+        keep[r] = vm_table_cell(t, r, (size_t)col)->kind != VM_CELL_TRUE;
+    vm_table_keep(t, keep);
+    free(keep);
+}
+
 static json_t *filtered_objects(json_t *all, char **filters, vm_err *err)
 {
     size_t i;
     json_t *vm;
     json_array_foreach(all, i, vm)
         vm_list_add_fake_fields(vm);
-    return vm_list_filter(all, filters, err);
+    json_t *sel = vm_list_filter(all, filters, err);
+    if (sel && !asks_inventory(filters))
+        for (i = json_array_size(sel); i-- > 0;)
+            if (json_is_true(json_object_get(json_array_get(sel, i), "do_not_inventory")))
+                json_array_remove(sel, i);
+    return sel;
 }
 
 vm_table *vm_select_rows(const vm_ctx *ctx, const char *const *cols, char **filters, const char *what, vm_err *err)
@@ -127,6 +155,7 @@ vm_table *vm_select_rows(const vm_ctx *ctx, const char *const *cols, char **filt
                 vm_table_free(t);
                 return NULL;
             }
+            hide_uninventoried(t, filters);
             return t;
         }
     }
