@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "storage/send_internal.h"
 #include "storage/storage_internal.h"
 #include "storage/stream.h"
 
@@ -208,36 +209,64 @@ static int snapshot_layer(vs_pool *pool, const char *snapname, char **path, uint
     return r;
 }
 
-int vs_send_volume(vs_pool *pool, const char *snapname, const char *from, vs_stream_writer *w, vm_err *err)
+int vs_send_resolve(vs_pool *pool, const char *snapname, const char *from, int *type, vs_send_base *base, vm_err *err)
+{
+    vs_view v;
+    json_t *ds, *snap, *fds, *fsnap;
+    base->snap = NULL;
+    base->origin = false;
+    if (vs_view_open(pool, &v, err) < 0)
+        return -1;
+    int r = vs_view_find(&v, snapname, &ds, &snap, err);
+    if (r == 0 && !snap)
+        r = vm_err_set(err, VMERR_INVALID, "'%s' is not a snapshot", snapname);
+    if (r == 0)
+        *type = vs_ds_type(ds);
+    if (r == 0 && from)
+        r = vs_view_find(&v, from, &fds, &fsnap, err);
+    if (r == 0 && from) {
+        const char *sn, *fsn;
+        cleanup_free char *dsname = vs_split_snap(snapname, &sn);
+        cleanup_free char *fdsname = vs_split_snap(from, &fsn);
+        const char *origin = vs_jstr(ds, "origin");
+        if (fsnap && !strcmp(fdsname, dsname) && vs_find_snap(ds, fsn) < vs_find_snap(ds, sn))
+            base->snap = from;
+        else if (fsnap && origin && !strcmp(origin, from))
+            base->snap = from, base->origin = true;
+        else
+            r = vm_err_set(err, VMERR_INVALID,
+                           "incremental source '%s' is neither an earlier snapshot of '%s' nor its origin", from,
+                           dsname);
+    }
+    vs_view_close(&v);
+    return r;
+}
+
+static int send_volume(vs_pool *pool, const char *snapname, const vs_send_base *base, vs_stream_writer *w, vm_err *err)
 {
     cleanup_free char *path = NULL;
     uint64_t volsize = 0;
     if (snapshot_layer(pool, snapname, &path, &volsize, err) < 0)
         return -1;
     cleanup_json json_t *list = NULL;
-    if (from && vs_changed_blocks(pool, from, snapname, &list, err) < 0)
+    if (base->snap && vs_changed_blocks(pool, base->snap, snapname, &list, err) < 0)
         return -1;
     /* The snapshot cannot go while it is read. */
     cleanup_free char *tag = xasprintf(".send-%d", (int)getpid());
     if (vs_hold(pool, tag, snapname, err) < 0)
         return -1;
-    const char *sn, *fsn = NULL;
+    const char *sn;
     cleanup_free char *dsname = vs_split_snap(snapname, &sn);
-    cleanup_free char *fds = from ? vs_split_snap(from, &fsn) : NULL;
-    if (fds && strcmp(fds, dsname) != 0) {
-        vm_err e2 = VM_ERR_INIT;
-        vs_release(pool, tag, snapname, &e2);
-        return vm_err_set(err, VMERR_INVALID, "incremental source '%s' is not a snapshot of '%s'", from, dsname);
-    }
     struct nbd_handle *h = nbd_serve(path, false, err);
     int r = h ? 0 : -1;
-    if (r == 0 && !from)
+    if (r == 0 && !base->snap)
         r = data_extents(h, volsize, &list, err);
     if (r == 0) {
         cleanup_json json_t *desc = json_pack("{s:s, s:s, s:s, s:I, s:I}", "kind", "volume", "name", dsname, "snapshot",
                                               sn, "volsize", (json_int_t)volsize, "size", (json_int_t)volsize);
-        if (fsn)
-            json_object_set_new(desc, "from", json_string(fsn));
+        if (base->snap)
+            json_object_set_new(desc, base->origin ? "origin" : "from",
+                                json_string(base->origin ? base->snap : strchr(base->snap, '@') + 1));
         uint32_t id;
         r = vs_stream_object(w, desc, &id, err);
     }
@@ -254,6 +283,59 @@ int vs_send_volume(vs_pool *pool, const char *snapname, const char *from, vs_str
     return r;
 }
 
+int vs_send_volume(vs_pool *pool, const char *snapname, const char *from, vs_stream_writer *w, vm_err *err)
+{
+    int type;
+    vs_send_base base;
+    if (vs_send_resolve(pool, snapname, from, &type, &base, err) < 0)
+        return -1;
+    if (type != VS_VOLUME)
+        return vm_err_set(err, VMERR_INVALID, "'%s' is not a snapshot of a volume", snapname);
+    return send_volume(pool, snapname, &base, w, err);
+}
+
+int vs_send(vs_pool *pool, const char *snapname, const char *from, vs_stream_writer *w, vm_err *err)
+{
+    int type;
+    vs_send_base base;
+    if (vs_send_resolve(pool, snapname, from, &type, &base, err) < 0)
+        return -1;
+    return type == VS_VOLUME ? send_volume(pool, snapname, &base, w, err) : vs_send_fs(pool, snapname, &base, w, err);
+}
+
+int vs_send_size(vs_pool *pool, const char *snapname, const char *from, uint64_t *bytes, vm_err *err)
+{
+    int type;
+    vs_send_base base;
+    if (vs_send_resolve(pool, snapname, from, &type, &base, err) < 0)
+        return -1;
+    if (type != VS_VOLUME)
+        return vs_send_fs_size(pool, snapname, &base, bytes, err);
+    cleanup_free char *path = NULL;
+    uint64_t volsize = 0;
+    cleanup_json json_t *list = NULL;
+    if (snapshot_layer(pool, snapname, &path, &volsize, err) < 0)
+        return -1;
+    if (base.snap && vs_changed_blocks(pool, base.snap, snapname, &list, err) < 0)
+        return -1;
+    if (!base.snap) {
+        struct nbd_handle *h = nbd_serve(path, false, err);
+        if (!h)
+            return -1;
+        int r = data_extents(h, volsize, &list, err);
+        nbd_shutdown(h, 0);
+        nbd_close(h);
+        if (r < 0)
+            return -1;
+    }
+    *bytes = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e)
+        *bytes += (uint64_t)json_integer_value(json_object_get(e, "length"));
+    return 0;
+}
+
 /* --------------------------------------------------------------- receive */
 
 static const char *desc_str(json_t *obj, const char *k)
@@ -261,32 +343,87 @@ static const char *desc_str(json_t *obj, const char *k)
     return json_string_value(json_object_get(obj, k));
 }
 
-/* An incremental stream lands on `name` whose most recent snapshot is the
- * stream's base, unchanged since. */
-static int check_base(vs_pool *pool, const char *name, const char *from, vm_err *err)
+int vs_recv_begin(vs_pool *pool, const char *name, const char *from, const char *origin, json_t *clone_props,
+                  vs_modified_fn modified, vs_create_fn create, void *arg, bool *created, vm_err *err)
 {
-    cleanup_json json_t *snaps = NULL;
-    if (!vs_exists(pool, name))
-        return vm_err_set(err, VMERR_NOTFOUND, "cannot receive incremental stream: destination '%s' does not exist",
-                          name);
-    if (vs_list(pool, name, VS_SNAPSHOT, 0, &snaps, err) < 0)
+    *created = false;
+    if (from) {
+        /* An incremental stream lands on `name` whose most recent snapshot
+         * is the stream's base, unchanged since. */
+        cleanup_json json_t *snaps = NULL;
+        if (!vs_exists(pool, name))
+            return vm_err_set(err, VMERR_NOTFOUND, "cannot receive incremental stream: destination '%s' does not exist",
+                              name);
+        if (vs_list(pool, name, VS_SNAPSHOT, 0, &snaps, err) < 0)
+            return -1;
+        const char *last = json_string_value(json_array_get(snaps, json_array_size(snaps) - 1));
+        cleanup_free char *want = xasprintf("%s@%s", name, from);
+        if (!last || strcmp(last, want) != 0)
+            return vm_err_set(err, VMERR_INVALID,
+                              "cannot receive incremental stream: most recent snapshot of '%s' does not match "
+                              "incremental source '%s'",
+                              name, want);
+        bool mod = false;
+        if (modified(pool, name, want, &mod, err) < 0)
+            return -1;
+        if (mod)
+            return vm_err_set(err, VMERR_BUSY,
+                              "cannot receive incremental stream: destination '%s' has been modified since most "
+                              "recent snapshot",
+                              name);
+        return 0;
+    }
+    if (vs_exists(pool, name))
+        return vm_err_set(err, VMERR_EXISTS, "cannot receive new filesystem stream: destination '%s' exists", name);
+    if (origin) {
+        if (!vs_exists(pool, origin))
+            return vm_err_set(err, VMERR_NOTFOUND, "cannot receive incremental stream: origin '%s' does not exist",
+                              origin);
+        if (vs_clone(pool, origin, name, clone_props, err) < 0)
+            return -1;
+    } else if (create(pool, name, arg, err) < 0) {
         return -1;
-    const char *last = json_string_value(json_array_get(snaps, json_array_size(snaps) - 1));
-    cleanup_free char *want = xasprintf("%s@%s", name, from);
-    if (!last || strcmp(last, want) != 0)
-        return vm_err_set(err, VMERR_INVALID,
-                          "cannot receive incremental stream: most recent snapshot of '%s' does not match incremental "
-                          "source '%s'",
-                          name, want);
-    cleanup_json json_t *changed = NULL;
-    if (vs_changed_blocks(pool, want, NULL, &changed, err) < 0)
-        return -1;
-    if (json_array_size(changed))
-        return vm_err_set(err, VMERR_BUSY,
-                          "cannot receive incremental stream: destination '%s' has been modified since most recent "
-                          "snapshot",
-                          name);
+    }
+    *created = true;
     return 0;
+}
+
+int vs_recv_end(vs_pool *pool, const char *name, const char *snap, const char *from, bool created, vs_stream_reader *r,
+                int flags, int rc, vm_err *err)
+{
+    vs_stream_rec rec;
+    if (rc == 0 && (flags & VS_RECV_LAST) && vs_stream_next(r, &rec, err) != 0)
+        rc = err->code ? -1 : vm_err_set(err, VMERR_INVALID, "invalid stream: more than one dataset");
+    cleanup_free char *target = xasprintf("%s@%s", name, snap);
+    if (rc == 0)
+        rc = vs_snapshot(pool, target, 0, err);
+    if (rc < 0) {
+        /* Leave the destination as it was. */
+        vm_err e2 = VM_ERR_INIT;
+        cleanup_free char *base = from ? xasprintf("%s@%s", name, from) : NULL;
+        if (created)
+            vs_destroy(pool, name, VS_RECURSIVE, &e2);
+        else if (base)
+            vs_rollback(pool, base, 0, &e2);
+        return -1;
+    }
+    return 0;
+}
+
+/* The live volume differs from snapshot `snap`. */
+static int vol_modified(vs_pool *pool, const char *name, const char *snap, bool *modified, vm_err *err)
+{
+    (void)name;
+    cleanup_json json_t *changed = NULL;
+    if (vs_changed_blocks(pool, snap, NULL, &changed, err) < 0)
+        return -1;
+    *modified = json_array_size(changed) > 0;
+    return 0;
+}
+
+static int create_vol(vs_pool *pool, const char *name, void *arg, vm_err *err)
+{
+    return vs_create_vol(pool, name, *(uint64_t *)arg, NULL, err);
 }
 
 /* Writes the object's data with IO_DEPTH writes in flight (each record's
@@ -350,34 +487,35 @@ static int sync_file(const char *path, vm_err *err)
 
 int vs_receive_volume(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *obj, int flags, vm_err *err)
 {
-    const char *snap = desc_str(obj, "snapshot"), *from = desc_str(obj, "from");
+    const char *snap = desc_str(obj, "snapshot"), *from = desc_str(obj, "from"), *origin = desc_str(obj, "origin");
     json_t *vsz = json_object_get(obj, "volsize");
     uint32_t id = (uint32_t)json_integer_value(json_object_get(obj, "id"));
     if (strcmp(desc_str(obj, "kind") ?: "", "volume") != 0 || !snap || !vs_valid_snap_component(snap) ||
         !json_is_integer(vsz) || json_integer_value(vsz) <= 0 ||
         json_integer_value(vsz) != json_integer_value(json_object_get(obj, "size")) ||
-        (from && !vs_valid_snap_component(from)))
+        (from && !vs_valid_snap_component(from)) || (origin && (!vs_valid_name(origin) || !strchr(origin, '@'))) ||
+        (from && origin))
         return vm_err_set(err, VMERR_INVALID, "invalid stream: not a volume object this vmstore can receive");
+    /* The descriptor lives until the reader's next record: keep copies. */
+    cleanup_free char *snapc = xstrdup(snap);
+    cleanup_free char *fromc = from ? xstrdup(from) : NULL;
+    snap = snapc;
+    from = fromc;
     uint64_t volsize = (uint64_t)json_integer_value(vsz);
-    cleanup_free char *target = xasprintf("%s@%s", name, snap);
     bool created = false;
-    if (from) {
-        if (check_base(pool, name, from, err) < 0)
-            return -1;
-        int64_t cur = 0;
-        if (vs_get_int(pool, name, "volsize", &cur, err) < 0 ||
-            ((uint64_t)cur != volsize && vs_resize(pool, name, volsize, VS_ALLOW_SHRINK, err) < 0))
-            return -1;
-    } else {
-        if (vs_exists(pool, name))
-            return vm_err_set(err, VMERR_EXISTS, "cannot receive new filesystem stream: destination '%s' exists", name);
-        if (vs_create_vol(pool, name, volsize, NULL, err) < 0)
-            return -1;
-        created = true;
-    }
+    cleanup_json json_t *cprops = json_pack("{s:I}", "volsize", (json_int_t)volsize);
+    if (vs_recv_begin(pool, name, from, origin, cprops, vol_modified, create_vol, &volsize, &created, err) < 0)
+        return -1;
+    int64_t cur = 0;
+    int rc = 0;
+    if (from &&
+        (vs_get_int(pool, name, "volsize", &cur, err) < 0 ||
+         ((uint64_t)cur != volsize && vs_resize(pool, name, volsize, VS_ALLOW_SHRINK, err) < 0)))
+        rc = -1;
     cleanup_free char *path = NULL;
     struct nbd_handle *h = NULL;
-    int rc = vs_vol_path(pool, name, &path, err);
+    if (rc == 0)
+        rc = vs_vol_path(pool, name, &path, err);
     if (rc == 0 && !(h = nbd_serve(path, true, err)))
         rc = -1;
     if (rc == 0)
@@ -388,19 +526,15 @@ int vs_receive_volume(vs_pool *pool, const char *name, vs_stream_reader *r, json
     }
     if (rc == 0)
         rc = sync_file(path, err);
-    vs_stream_rec rec;
-    if (rc == 0 && (flags & VS_RECV_LAST) && vs_stream_next(r, &rec, err) != 0)
-        rc = err->code ? -1 : vm_err_set(err, VMERR_INVALID, "invalid stream: more than one dataset");
-    if (rc == 0)
-        rc = vs_snapshot(pool, target, 0, err);
-    if (rc < 0) {
-        /* Leave the destination as it was. */
-        vm_err e2 = VM_ERR_INIT;
-        cleanup_free char *base = from ? xasprintf("%s@%s", name, from) : NULL;
-        if (created)
-            vs_destroy(pool, name, VS_RECURSIVE, &e2);
-        else if (base)
-            vs_rollback(pool, base, 0, &e2);
-    }
-    return rc;
+    return vs_recv_end(pool, name, snap, from, created, r, flags, rc, err);
+}
+
+int vs_receive(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *obj, int flags, vm_err *err)
+{
+    const char *kind = desc_str(obj, "kind");
+    if (kind && !strcmp(kind, "volume"))
+        return vs_receive_volume(pool, name, r, obj, flags, err);
+    if (kind && !strcmp(kind, "filesystem"))
+        return vs_receive_fs(pool, name, r, obj, flags, err);
+    return vm_err_set(err, VMERR_INVALID, "invalid stream: object of unknown kind '%s'", kind ? kind : "");
 }

@@ -319,14 +319,21 @@ int vs_changed_blocks(vs_pool *pool, const char *snap_a, const char *snap_b, jso
     }
     if (snap_b && vs_view_find(&v, snap_b, &dsb, &sb, err) < 0)
         goto out;
-    if (snap_b && (dsb != ds || !sb)) {
+    /* From the origin: every layer of the clone up to b. */
+    bool from_origin = snap_b && sb && dsb != ds && vs_jstr(dsb, "origin") && !strcmp(vs_jstr(dsb, "origin"), snap_a);
+    if (snap_b && (!sb || (dsb != ds && !from_origin))) {
         vm_err_set(err, VMERR_INVALID, "'%s' is not a snapshot of the same volume as '%s'", snap_b, snap_a);
         goto out;
     }
-    json_t *snaps = json_object_get(ds, "snaps");
     const char *sn;
     dn = vs_split_snap(snap_a, &sn);
-    ssize_t ia = vs_find_snap(ds, sn), ib = (ssize_t)json_array_size(snaps);
+    ssize_t ia = vs_find_snap(ds, sn);
+    if (from_origin) {
+        ds = dsb;
+        ia = -1;
+    }
+    json_t *snaps = json_object_get(ds, "snaps");
+    ssize_t ib = (ssize_t)json_array_size(snaps);
     if (snap_b) {
         dn2 = vs_split_snap(snap_b, &sn);
         ib = vs_find_snap(ds, sn);

@@ -161,26 +161,48 @@ int vs_vol_path(vs_pool *pool, const char *name, char **path, vm_err *err);
 int vs_fs_path(vs_pool *pool, const char *name, char **path, vm_err *err);
 char *vs_mountpoint(vs_pool *pool, const char *name);
 
-/* --- send / receive (send.c; the stream format is stream.h) ---
- * vs_send_volume writes one stream object for volume snapshot `snapname`:
- * {"kind": "volume", "name", "snapshot", "from"?, "volsize", "size"} and its
- * data — a full stream the extents holding data at that snapshot, an
- * incremental one (from: an earlier snapshot of the same volume, "ds@a") the
- * extents changed since `from`.  The snapshot is held while it is read.
- * vs_receive_volume takes such an object (obj: its descriptor, just read
- * from r) into volume `name`: a full stream creates it ("cannot receive new
- * filesystem stream: destination '<name>' exists"), an incremental one needs
- * `name` whose most recent snapshot is named as the stream's "from" and is
- * unchanged since (zfs's messages); then the data is written and
- * name@<snapshot> taken.  On failure a volume it created is destroyed and an
- * existing one rolled back to the base: the destination is as it was.
- * With VS_RECV_LAST the object must be the stream's last (its END read and
- * checked before the snapshot).  Nothing in the stream names a path: the
- * target is the caller's `name`. */
+/* --- send / receive (send.c, send_fs.c, recv_fs.c; the stream format is
+ * stream.h) ---
+ * vs_send writes one stream object for snapshot `snapname` of a volume or
+ * a filesystem.  `from`: NULL (full), an earlier snapshot of the same
+ * dataset ("ds@a": incremental, descriptor "from": "a"), or the dataset's
+ * origin ("zones/<image>@final": only what the clone changed relative to
+ * it, descriptor "origin": "<full name>", as `zfs send -i origin@s
+ * clone@s`).  Volumes: {"kind": "volume", "name", "snapshot", "volsize",
+ * "size"} with the extents holding data (full) or changed since the base
+ * (the clone's own layers for an origin stream), zeros included.
+ * Filesystems: {"kind": "filesystem", "encoding": "fsentry-1", "entries",
+ * "size"}: the entries of lib/storage/fsentry.h — files (holes skipped),
+ * directories, symlinks, hardlinks, devices, fifos, sockets with mode,
+ * numeric owner, mtime and xattrs; incremental by rsync's quick check
+ * (lib/storage/fstree.h says what that misses).  The snapshots read are
+ * held while they are read.  vs_send_volume is vs_send for volumes only.
+ *
+ * vs_receive takes one object (obj: its descriptor, just read from r) into
+ * dataset `name`, by its "kind": a full stream creates it ("cannot receive
+ * new filesystem stream: destination '<name>' exists"); an incremental one
+ * needs `name` whose most recent snapshot is named as the stream's "from"
+ * and is unchanged since (zfs's messages); an origin stream needs `name`
+ * absent and the origin present locally ("cannot receive incremental
+ * stream: origin '<x>' does not exist") and makes `name` a clone of it.
+ * Then the data is applied and name@<snapshot> taken.  On failure a
+ * dataset it created is destroyed and an existing one rolled back to the
+ * base: the destination is as it was.  With VS_RECV_LAST the object must
+ * be the stream's last (its END read and checked before the snapshot).
+ * Nothing in the stream names a host path: the target is the caller's
+ * `name`, and filesystem entries are created only beneath its root (never
+ * through a symlink); device nodes only with VS_RECV_DEVICES, setuid or
+ * setgid files refused with VS_RECV_NO_SETUID (imgadm's tar policy).
+ *
+ * vs_send_size: the bytes of the object vs_send would write (volume data
+ * extents; a filesystem's entries and file data), no stream written. */
 typedef struct vs_stream_writer vs_stream_writer;
 typedef struct vs_stream_reader vs_stream_reader;
+int vs_send(vs_pool *pool, const char *snapname, const char *from, vs_stream_writer *w, vm_err *err);
+int vs_send_size(vs_pool *pool, const char *snapname, const char *from, uint64_t *bytes, vm_err *err);
 int vs_send_volume(vs_pool *pool, const char *snapname, const char *from, vs_stream_writer *w, vm_err *err);
-enum { VS_RECV_LAST = 1 };
+enum { VS_RECV_LAST = 1, VS_RECV_DEVICES = 2, VS_RECV_NO_SETUID = 4 };
+int vs_receive(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *obj, int flags, vm_err *err);
 int vs_receive_volume(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *obj, int flags, vm_err *err);
 
 /* --- space ---
@@ -196,8 +218,9 @@ typedef struct vs_space {
 int vs_pool_space(vs_pool *pool, vs_space *out, vm_err *err);
 
 /* Blocks allocated in `name` between two of its snapshots (or from snap A to
- * the live data when b is NULL): JSON array of {"offset","length"} in bytes.
- * The basis for incremental send. */
+ * the live data when b is NULL; or, when snap A is the origin of snap B's
+ * volume, what the clone wrote up to B): JSON array of {"offset","length"}
+ * in bytes.  The basis for incremental send. */
 int vs_changed_blocks(vs_pool *pool, const char *snap_a, const char *snap_b, json_t **extents, vm_err *err);
 
 /* Sizes as zfs(8) reads and prints them: "10G", "1.5g", "512M", "4096",

@@ -1,5 +1,6 @@
-/* vmstore send / receive (zfs send/receive for volume snapshots; the
- * stream format is lib/storage/stream.h). */
+/* vmstore send / receive (zfs send/receive for volume and filesystem
+ * snapshots; the stream format is lib/storage/stream.h).  `-i` takes an
+ * earlier snapshot of the same dataset or the dataset's origin. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,7 @@ int cmd_send(vs_pool *pool, int argc, char **argv)
     cleanup_json json_t *header = json_pack("{s:s, s:s}", "kind", "vmstore", "pool", vs_pool_name(pool));
     int r = vs_stream_writer_open(vs_stream_fd_write, &fd, header, &w, &err);
     if (r == 0)
-        r = vs_send_volume(pool, snap, base, w, &err);
+        r = vs_send(pool, snap, base, w, &err);
     if (r == 0)
         r = vs_stream_writer_finish(w, NULL, &err);
     vs_stream_writer_free(w);
@@ -64,12 +65,12 @@ int cmd_receive(vs_pool *pool, int argc, char **argv)
     if (bad)
         return bad;
     if (argc < 2)
-        return usage("missing volume argument");
+        return usage("missing dataset argument");
     if (argc > 2)
         return usage("too many arguments");
     const char *name = argv[1];
     if (!vs_valid_name(name) || strchr(name, '@'))
-        return usage("'%s' is not a valid volume name", name);
+        return usage("'%s' is not a valid dataset name", name);
     if (isatty(STDIN_FILENO)) {
         fprintf(stderr, "Error: Backup stream can not be read from a terminal.\nYou must redirect standard input.\n");
         return 1;
@@ -87,7 +88,7 @@ int cmd_receive(vs_pool *pool, int argc, char **argv)
     else if (rc == 0)
         rc = vm_err_set(&err, VMERR_INVALID, "invalid stream: it holds no dataset");
     if (rc == 1)
-        rc = vs_receive_volume(pool, name, r, rec.json, VS_RECV_LAST, &err);
+        rc = vs_receive(pool, name, r, rec.json, VS_RECV_LAST | VS_RECV_DEVICES, &err);
     vs_stream_reader_free(r);
     return rc < 0 ? fail(&err) : 0;
 }

@@ -1,0 +1,45 @@
+/* Shared by send.c (volumes, the vs_send/vs_receive dispatch) and
+ * send_fs.c (filesystems); internal to lib/storage.  Contracts: storage.h
+ * "send / receive". */
+#ifndef VM_STORAGE_SEND_INTERNAL_H
+#define VM_STORAGE_SEND_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "common/err.h"
+#include "storage/storage.h"
+#include "storage/stream.h"
+
+/* What a send of `snapname` is relative to: nothing, an earlier snapshot
+ * of the same dataset ("from"), or the dataset's origin. */
+typedef struct vs_send_base {
+    const char *snap; /* full snapshot name, NULL for a full send */
+    bool origin; /* snap is the dataset's origin */
+} vs_send_base;
+
+/* Checks `from` against `snapname` (same dataset, older; or its origin). */
+int vs_send_resolve(vs_pool *pool, const char *snapname, const char *from, int *type, vs_send_base *base, vm_err *err);
+
+int vs_send_fs(vs_pool *pool, const char *snapname, const vs_send_base *base, vs_stream_writer *w, vm_err *err);
+int vs_send_fs_size(vs_pool *pool, const char *snapname, const vs_send_base *base, uint64_t *bytes, vm_err *err);
+int vs_receive_fs(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *obj, int flags, vm_err *err);
+
+/* Receive's first step for either kind, from the descriptor's "from" /
+ * "origin": an incremental stream needs `name` whose most recent snapshot
+ * is name@from (zfs's messages; `modified` then tells whether the live
+ * data differs from it); an origin stream needs `name` absent and the
+ * origin present, and clones it (props: clone properties); a full stream
+ * needs `name` absent and calls `create`.  *created: the dataset is new
+ * (the caller destroys it on failure; otherwise it rolls back to from). */
+typedef int (*vs_modified_fn)(vs_pool *pool, const char *name, const char *snap, bool *modified, vm_err *err);
+typedef int (*vs_create_fn)(vs_pool *pool, const char *name, void *arg, vm_err *err);
+int vs_recv_begin(vs_pool *pool, const char *name, const char *from, const char *origin, json_t *clone_props,
+                  vs_modified_fn modified, vs_create_fn create, void *arg, bool *created, vm_err *err);
+/* The end of a receive: with VS_RECV_LAST the stream's END, then
+ * name@snap; on failure (rc < 0 in, or here) the destination is put back. */
+int vs_recv_end(vs_pool *pool, const char *name, const char *snap, const char *from, bool created, vs_stream_reader *r,
+                int flags, int rc, vm_err *err);
+
+#endif
