@@ -20,5 +20,3 @@ int mig_plan_objects(vs_pool *pool, const char *uuid, const char *from, const ch
 char *mig_object_base(vs_pool *pool, const char *uuid, json_t *ob);
 
 #endif
-
-#endif
