@@ -212,6 +212,16 @@ static int receive_objects(recv_ctx *c, vs_stream_reader *r, size_t *done, size_
     }
 }
 
+static bool carries_zone_dataset(recv_ctx *c)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(c->objects, i, o)
+        if (!strcmp(json_string_value(json_object_get(o, "dataset")) ?: "-", ""))
+            return true;
+    return false;
+}
+
 static int receive_full(recv_ctx *c, vs_stream_reader *r, int flags, size_t *done, size_t *skipped, vm_err *err)
 {
     cleanup_lock vm_lock lk = VM_LOCK_INIT;
@@ -238,7 +248,9 @@ static int receive_full(recv_ctx *c, vs_stream_reader *r, int flags, size_t *don
         json_object_set_new(sc, "uuid", json_string(c->uuid));
         rc = vm_space_apply(c->ctx, c->pool, sc, err);
     }
-    if (rc == 0)
+    /* The VM's own dataset carries config/ (metadata, tags, routes) as it
+     * was at the snapshot; written again only if the stream lacks it. */
+    if (rc == 0 && !carries_zone_dataset(c))
         rc = vm_write_meta(zonepath, c->meta, err);
     if (rc == 0)
         rc = vm_store_write_json(mpath, cfg, err);
@@ -277,7 +289,9 @@ static int receive_incremental(recv_ctx *c, vs_stream_reader *r, size_t *done, s
         json_object_del(cfg, "do_not_inventory");
     cleanup_txn vm_txn *t = vm_txn_new();
     cleanup_free char *zonepath = vm_store_zonepath(c->ctx, c->poolname, c->uuid);
-    vm_txn_write_vm(t, c->ctx, c->uuid, cfg, zonepath, c->meta);
+    /* Only vm.json: the metadata came with the VM's dataset, which must
+     * stay as received for the next incremental. */
+    vm_txn_write_vm(t, c->ctx, c->uuid, cfg, carries_zone_dataset(c) ? NULL : zonepath, c->meta);
     return vm_txn_commit(c->ctx, c->uuid, t, err);
 }
 
