@@ -1,0 +1,227 @@
+#!/usr/bin/env bats
+# vmadm send / receive and vmadm migrate between two VMADM_ROOTs on this
+# host ("root:<path>", issue 17): a bhyve VM with a data-disk marker
+# (written through QEMU's block layer, read back from the destination's
+# volume), full and -a/-i rounds on a running TCG guest, rollback and
+# finalize, and the failure matrix: a receiver killed at random points,
+# the migrating vmadm killed -9, a destination too small — the source is
+# always intact and startable, never are both copies running.
+
+bats_require_minimum_version 1.5.0
+load ../cli/helpers
+load containers
+
+setup() {
+    ct_setup
+    A=$VMADM_ROOT
+    B=$(mktemp -d /tmp/vmt.XXXXXX)
+    for r in "$A" "$B"; do
+        VMADM_ROOT=$r imgadm install -m "$VMADM_TEST_CACHE/hvm-A.json" -f "$VMADM_TEST_CACHE/hvm-A.raw.zst" >/dev/null
+    done
+}
+
+teardown() {
+    for r in "$A" "$B"; do
+        for u in $(ls "$r/etc/vms" 2>/dev/null); do
+            VMADM_ROOT=$r vmadm stop -F "$u" >/dev/null 2>&1 || true
+        done
+    done
+    pkill -9 -f -- "$B" 2>/dev/null || true
+    [ -n "${B:-}" ] && rm -rf "$B"
+    vm_teardown_root
+}
+
+inB() { VMADM_ROOT=$B "$@"; }
+
+bhyve() { # PROPS: prints the new VM's uuid
+    echo "{\"brand\": \"bhyve\", \"ram\": 128, $1,
+           \"disks\": [{\"image_uuid\": \"$IMG_HVM_A\", \"boot\": true, \"model\": \"virtio\"},
+                       {\"size\": 64, \"model\": \"virtio\"}]}" |
+        vmadm create 2>&1 | sed -n 's/^Successfully created VM //p'
+}
+
+hmp() { # UUID COMMAND (through the VM's QMP socket, in $VMADM_ROOT)
+    local sock=$VMADM_ROOT/run/vms/$1/qmp.sock
+    jq -nc --arg c "$2" '{"execute":"human-monitor-command","arguments":{"command-line":$c}}' |
+        { echo '{"execute":"qmp_capabilities"}'; cat; } | socat -t 5 - "UNIX-CONNECT:$sock" |
+        jq -es '.[-1] | has("return")' >/dev/null
+}
+
+volfile() { # ROOT UUID DISK
+    echo "$1/var/vmstore/zones/data/$(jq -r ".datasets[\"zones/$2/$3\"].file" "$1/var/vmstore/zones/pool.json")"
+}
+
+holds() { # ROOT UUID DISK HEX OFFSET: 1 MiB of byte HEX there
+    qemu-io -f qcow2 -r -c "read -P $4 ${5:-0} 1M" "$(volfile "$1" "$2" "$3")" | grep -q '^read 1048576/1048576'
+}
+
+# ready ROOT UUID: the guest finished booting (it answers ACPI power-off
+# from then on, so a graceful stop is quick).
+ready() {
+    local i
+    for i in $(seq 1200); do
+        tr -d '\r' < "$1/run/vms/$2/console.log" 2>/dev/null | grep -q "VMADM-GUEST: ready" && return 0
+        sleep 0.2
+    done
+    echo "guest $2 never got ready" >&2; return 1
+}
+
+state() { VMADM_ROOT=$1 vmadm get "$2" 2>/dev/null | jq -r .state; }
+hidden() { VMADM_ROOT=$1 vmadm get "$2" | jq -e '.do_not_inventory == true' >/dev/null; }
+
+@test "send | receive: a stopped bhyve VM with its snapshots; incremental onto the copy; refusals" {
+    U=$(bhyve '"autoboot": false')
+    qemu-io -f qcow2 -c "write -P 0x5a 1M 1M" "$(volfile "$A" "$U" disk1)" >/dev/null
+    vmadm create-snapshot "$U" s1
+    qemu-io -f qcow2 -c "write -P 0x6b 2M 1M" "$(volfile "$A" "$U" disk1)" >/dev/null
+    vmadm send "$U" > "$BATS_TEST_TMPDIR/full"
+    # image layers are not in the stream: the destination has the image
+    [ "$(stat -c %s "$BATS_TEST_TMPDIR/full")" -lt $((8 * 1024 * 1024)) ]
+    run --separate-stderr inB vmadm receive < "$BATS_TEST_TMPDIR/full"
+    [ "$status" -eq 0 ] && [ "$stderr" = "Successfully received VM $U" ]
+    [ "$(inB vmadm get "$U" | jq -c '[.snapshots[].name]')" = '["s1"]' ]
+    [ "$(inB vmadm get "$U" | jq -c '[.brand, .ram, (.disks | length)]')" = '["bhyve",128,2]' ]
+    holds "$B" "$U" disk1 0x5a 1M && holds "$B" "$U" disk1 0x6b 2M
+    # the same stream again: the uuid is there
+    run --separate-stderr inB vmadm receive < "$BATS_TEST_TMPDIR/full"
+    [ "$status" -eq 1 ] && [[ "$stderr" == *"VM with UUID $U already exists"* ]]
+
+    base=$(vmstore list -H -t snapshot -o name "zones/$U/disk1" | sed -n 's/.*@//p' | tail -1)
+    qemu-io -f qcow2 -c "write -P 0x7c 3M 1M" "$(volfile "$A" "$U" disk1)" >/dev/null
+    vmadm send -i "$base" "$U" > "$BATS_TEST_TMPDIR/incr"
+    [ "$(stat -c %s "$BATS_TEST_TMPDIR/incr")" -lt $((2 * 1024 * 1024)) ]
+    inB vmadm receive < "$BATS_TEST_TMPDIR/incr"
+    holds "$B" "$U" disk1 0x7c 3M && holds "$B" "$U" disk1 0x5a 1M
+
+    # a truncated stream changes nothing: no VM, no dataset
+    inB vmadm delete "$U"
+    head -c 100000 "$BATS_TEST_TMPDIR/full" > "$BATS_TEST_TMPDIR/cut"
+    run --separate-stderr inB vmadm receive < "$BATS_TEST_TMPDIR/cut"
+    [ "$status" -eq 1 ] && [[ "$stderr" == *"invalid stream"* ]]
+    ! inB vmadm get "$U" >/dev/null 2>&1
+    ! inB vmstore list -H -o name | grep -q "$U"
+}
+
+@test "migrate (full) of a running bhyve VM: stopped, copied, started there; source hidden; rollback, again, finalize" {
+    U=$(bhyve '"autoboot": true')
+    ready "$A" "$U"
+    [ "$(state "$A" "$U")" = running ]
+    hmp "$U" 'qemu-io disk1 "write -P 0x11 0 1M"'
+    run --separate-stderr vmadm migrate -n "$U" "root:$B"
+    [ "$status" -eq 0 ] && [[ "$stderr" == *"can be migrated"* ]]
+    ! inB vmadm get "$U" >/dev/null 2>&1
+    run --separate-stderr vmadm migrate "$U" "root:$B"
+    [ "$status" -eq 0 ] && [[ "$stderr" == *"Successfully migrated VM $U to root:$B"* ]]
+    [ "$(state "$B" "$U")" = running ] && [ "$(state "$A" "$U")" = stopped ]
+    hidden "$A" "$U" && ! hidden "$B" "$U"
+    ! vmadm list -H -o uuid | grep -q "$U"          # hidden from list
+    inB vmadm stop -F "$U"
+    holds "$B" "$U" disk1 0x11
+    inB vmadm start "$U"
+
+    vmadm migrate --rollback "$U"
+    [ "$(state "$A" "$U")" = running ] && ! hidden "$A" "$U"
+    ! inB vmadm get "$U" >/dev/null 2>&1
+    ready "$A" "$U"
+
+    vmadm migrate "$U" "root:$B"
+    run --separate-stderr vmadm migrate "$U" "root:$B"
+    [ "$status" -eq 1 ] && [[ "$stderr" == *"use --finalize or --rollback"* ]]
+    vmadm migrate --finalize "$U"
+    ! vmadm get "$U" >/dev/null 2>&1
+    [ "$(state "$B" "$U")" = running ]
+    # the destination keeps no transfer snapshots
+    ! inB vmstore list -H -t snapshot -o name | grep -q vmadm-xfer || inB vmadm get "$U" | jq -e '.state == "running"'
+}
+
+@test "migrate -a --json: rounds while the guest runs, the switch rule says why; NDJSON events parse" {
+    U=$(bhyve '"autoboot": true')
+    ready "$A" "$U"
+    hmp "$U" 'qemu-io disk1 "write -P 0x22 0 1M"'
+    run --separate-stderr vmadm migrate -a --json "$U" "root:$B"
+    [ "$status" -eq 0 ]
+    echo "$output" | jq -e -s 'all(.[]; has("type") and has("phase") and has("state") and has("current_progress")
+        and has("total_progress") and has("eta_ms") and has("transfer_bytes_second") and has("message"))' >/dev/null
+    echo "$output" | jq -e -s '[.[] | select(.message | startswith("switching: "))] | length == 1' >/dev/null
+    echo "$output" | jq -e -s '.[-1] | .type == "end" and .state == "successful"' >/dev/null
+    [ "$(state "$B" "$U")" = running ] && [ "$(state "$A" "$U")" = stopped ]
+    inB vmadm stop -F "$U"
+    holds "$B" "$U" disk1 0x22
+}
+
+@test "migrate -i: rounds until the state file is removed, then the switch" {
+    U=$(bhyve '"autoboot": true')
+    ready "$A" "$U"
+    vmadm migrate -i "$U" "root:$B" 2> "$BATS_TEST_TMPDIR/log" &
+    pid=$!
+    sync=$A/run/migrate/$U.sync
+    wait_for test -f "$sync"
+    grep -q "round 1" "$BATS_TEST_TMPDIR/log" || sleep 3
+    hmp "$U" 'qemu-io disk1 "write -P 0x33 0 1M"'
+    sleep 2
+    [ "$(state "$A" "$U")" = running ]
+    rm "$sync"
+    wait "$pid"
+    grep -q "rounds while $sync exists" "$BATS_TEST_TMPDIR/log"
+    [ "$(state "$B" "$U")" = running ]
+    inB vmadm stop -F "$U"
+    holds "$B" "$U" disk1 0x33
+}
+
+@test "failures: receiver killed at random points, vmadm killed -9, too small a destination — the source survives" {
+    U=$(bhyve '"autoboot": true')
+    ready "$A" "$U"
+    hmp "$U" 'qemu-io disk1 "write -P 0x44 0 1M"'
+    for delay in 0.2 0.5 0.9 1.4; do
+        vmadm migrate -a "$U" "root:$B" 2>/dev/null &
+        pid=$!
+        sleep "$delay"
+        pkill -9 -f "receive --hidden" || true
+        wait "$pid" || true
+        if [ "$(state "$B" "$U")" = running ]; then
+            # it got through before the kill: undo to try again
+            vmadm migrate --rollback "$U"
+        fi
+        # never both running; the source runs again (it was running)
+        [ "$(state "$A" "$U")" = running ]
+        ! hidden "$A" "$U"
+    done
+    # kill -9 of the migrating vmadm: the source is startable, a re-run resumes
+    vmadm migrate -a "$U" "root:$B" 2>/dev/null &
+    pid=$!
+    sleep 1
+    kill -9 "$pid"; wait "$pid" || true
+    [ "$(state "$B" "$U")" != running ]
+    if [ "$(state "$A" "$U")" != running ]; then vmadm start "$U"; fi
+    vmadm migrate "$U" "root:$B"
+    [ "$(state "$B" "$U")" = running ] && [ "$(state "$A" "$U")" = stopped ]
+    vmadm migrate --rollback "$U"
+    [ "$(state "$A" "$U")" = running ]
+
+    # a destination without room refuses before any data moves
+    C=$(mktemp -d /tmp/vmt.XXXXXX)
+    mount -t tmpfs -o size=24m tmpfs "$C"
+    VMADM_ROOT=$C imgadm install -m "$VMADM_TEST_CACHE/hvm-A.json" -f "$VMADM_TEST_CACHE/hvm-A.raw.zst" >/dev/null 2>&1 || true
+    qemu-io -f qcow2 -c "write -P 0x55 0 40M" "$(volfile "$A" "$U" disk1)" >/dev/null 2>&1 || hmp "$U" 'qemu-io disk1 "write -P 0x55 0 40M"'
+    run --separate-stderr vmadm migrate "$U" "root:$C"
+    umount -l "$C"; rm -rf "$C"
+    [ "$status" -eq 1 ] && [[ "$stderr" == *"not enough space"* || "$stderr" == *"image missing"* ]]
+    [ "$(state "$A" "$U")" = running ] && ! hidden "$A" "$U"
+}
+
+@test "migrate --estimate prints size and times; -n checks without moving; bad destinations" {
+    U=$(bhyve '"autoboot": false')
+    run --separate-stderr vmadm migrate --estimate --rate 10 "$U"
+    [ "$status" -eq 0 ]
+    echo "$output" | jq -e '(.size_bytes | type) == "number" and .total_seconds == .size_bytes / 1e7 and
+        (.downtime_seconds | type) == "number"'
+    run --separate-stderr vmadm migrate "$U" "-oProxyCommand=x"
+    [ "$status" -ne 0 ] && [[ "$stderr" == *"invalid destination"* || "$stderr" == *"invalid option"* ]]
+    run --separate-stderr vmadm migrate "$U" "root:relative"
+    [ "$status" -ne 0 ] && [[ "$stderr" == *"absolute path"* ]]
+    # the uuid is already at the destination: named reason, nothing moved
+    vmadm send "$U" | inB vmadm receive
+    run --separate-stderr vmadm migrate "$U" "root:$B"
+    [ "$status" -eq 1 ] && [[ "$stderr" == *"uuid already there"* ]]
+    ! hidden "$A" "$U"
+}
