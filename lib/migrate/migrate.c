@@ -67,7 +67,8 @@ static void say(mig *m, const char *fmt, ...)
 typedef struct counter {
     mig *m;
     int fd;
-    uint64_t bytes, total;
+    const mig_send_opts *so; /* its planned total */
+    uint64_t bytes;
     int64_t t0, last;
 } counter;
 
@@ -85,7 +86,8 @@ static ssize_t count_write(void *arg, const void *buf, size_t len)
         if (now - c->last >= 500) {
             c->last = now;
             double rate = now > c->t0 ? (double)c->bytes * 1000 / (double)(now - c->t0) : 0;
-            emit(c->m, "progress", "running", c->bytes, c->total > c->bytes ? c->total : c->bytes, rate, NULL);
+            uint64_t total = c->so->planned;
+            emit(c->m, "progress", "running", c->bytes, total > c->bytes ? total : c->bytes, rate, NULL);
         }
     }
     return k;
@@ -95,9 +97,6 @@ static ssize_t count_write(void *arg, const void *buf, size_t len)
  * *snap gets the snapshot's name; bytes and seconds what it took. */
 static int send_round(mig *m, const char *from, char **snap, uint64_t *bytes, double *secs, vm_err *err)
 {
-    uint64_t est = 0;
-    vm_err e0 = VM_ERR_INIT;
-    mig_send_size(m->ctx, m->uuid, from, &est, &e0);
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return vm_err_sys(err, errno, "cannot create a pipe");
@@ -109,8 +108,8 @@ static int send_round(mig *m, const char *from, char **snap, uint64_t *bytes, do
         return -1;
     }
     close(p[0]);
-    counter c = { .m = m, .fd = p[1], .total = est, .t0 = now_ms() };
     mig_send_opts so = { .from = from };
+    counter c = { .m = m, .fd = p[1], .so = &so, .t0 = now_ms() };
     vm_err se = VM_ERR_INIT;
     int r = mig_send(m->ctx, m->uuid, &so, count_write, &c, snap, &se);
     close(p[1]);

@@ -189,7 +189,7 @@ static json_t *header_of(const vm_ctx *ctx, const char *uuid, json_t *cfg, vs_po
                      json_object_get(cfg, "brand"), "zpool", vs_pool_name(pool), "config", cfg, "meta", meta);
 }
 
-int mig_send(const vm_ctx *ctx, const char *uuid, const mig_send_opts *o, vs_stream_write_fn fn, void *arg, char **snap_out,
+int mig_send(const vm_ctx *ctx, const char *uuid, mig_send_opts *o, vs_stream_write_fn fn, void *arg, char **snap_out,
              vm_err *err)
 {
     cleanup_json json_t *cfg = NULL;
@@ -235,6 +235,7 @@ int mig_send(const vm_ctx *ctx, const char *uuid, const mig_send_opts *o, vs_str
         total += n;
     }
     json_object_set_new(header, "size_bytes", json_integer((json_int_t)total));
+    o->planned = total;
 
     vs_stream_writer *w = NULL;
     int r = vs_stream_writer_open(fn, arg, header, &w, err);

@@ -60,12 +60,15 @@ typedef struct mig_send_opts {
     bool header_only;
     /* Extra keys merged into the header (migration's). */
     json_t *extra;
+    /* Out: the data bytes the stream will carry, set before the first
+     * byte is written (progress totals). */
+    uint64_t planned;
 } mig_send_opts;
 
 /* Writes the stream for VM uuid through fn (vs_stream_fd_write with an
  * int * for a file descriptor).  *snap_out (may be NULL) gets the
  * transfer snapshot's name (caller frees). */
-int mig_send(const vm_ctx *ctx, const char *uuid, const mig_send_opts *o, vs_stream_write_fn fn, void *arg, char **snap_out,
+int mig_send(const vm_ctx *ctx, const char *uuid, mig_send_opts *o, vs_stream_write_fn fn, void *arg, char **snap_out,
              vm_err *err);
 
 /* The bytes a send would carry (no stream written, no snapshot taken:

@@ -80,6 +80,24 @@ static int nbd_fail(struct nbd_handle *h, const char *what, vm_err *err)
 }
 
 /* qemu-nbd serving `path` (qcow2) to this process only. */
+/* qemu-nbd 7.2 has no --force-share: force-share=on (inherited by the
+ * backing chain) through image options (a
+ * ',' in the path doubled, as QEMU's option syntax wants). */
+static char *image_opts(const char *path)
+{
+    size_t n = strlen(path), k = 0;
+    char *esc = xmalloc(2 * n + 1);
+    for (size_t i = 0; i < n; i++) {
+        esc[k++] = path[i];
+        if (path[i] == ',')
+            esc[k++] = ',';
+    }
+    esc[k] = '\0';
+    char *o = xasprintf("driver=qcow2,read-only=on,force-share=on,file.driver=file,file.filename=%s", esc);
+    free(esc);
+    return o;
+}
+
 static struct nbd_handle *nbd_serve(const char *path, bool writable, vm_err *err)
 {
     struct nbd_handle *h = nbd_create();
@@ -87,8 +105,14 @@ static struct nbd_handle *nbd_serve(const char *path, bool writable, vm_err *err
         vm_err_set(err, VMERR_INTERNAL, "libnbd: %s", nbd_get_error());
         return NULL;
     }
-    /* Writes: no fsync per request (receive syncs the file once at the end). */
-    char *argv[] = { "qemu-nbd", "-f", "qcow2", writable ? "--cache=unsafe" : "--read-only", (char *)path, NULL };
+    /* Writes: no fsync per request (receive syncs the file once at the end).
+     * Reads are of frozen snapshot layers, which a running QEMU may still
+     * hold (with the image lock of a layer it created as a live-snapshot
+     * overlay): immutable by the storage's contract, so shared. */
+    cleanup_free char *opts = image_opts(path);
+    char *rw[] = { "qemu-nbd", "-f", "qcow2", "--cache=unsafe", (char *)path, NULL };
+    char *ro[] = { "qemu-nbd", "--read-only", "--image-opts", opts, NULL };
+    char **argv = writable ? rw : ro;
     if ((!writable && nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0) ||
         nbd_connect_systemd_socket_activation(h, argv) < 0) {
         nbd_fail(h, "cannot serve the volume through qemu-nbd", err);

@@ -139,7 +139,7 @@ hidden() { VMADM_ROOT=$1 vmadm get "$2" | jq -e '.do_not_inventory == true' >/de
     ready "$A" "$U"
     hmp "$U" 'qemu-io disk1 "write -P 0x22 0 1M"'
     run --separate-stderr vmadm migrate -a --json "$U" "root:$B"
-    [ "$status" -eq 0 ]
+    [ "$status" -eq 0 ] || { echo "$output $stderr"; false; }
     echo "$output" | jq -e -s 'all(.[]; has("type") and has("phase") and has("state") and has("current_progress")
         and has("total_progress") and has("eta_ms") and has("transfer_bytes_second") and has("message"))' >/dev/null
     echo "$output" | jq -e -s '[.[] | select(.message | startswith("switching: "))] | length == 1' >/dev/null
@@ -161,7 +161,7 @@ hidden() { VMADM_ROOT=$1 vmadm get "$2" | jq -e '.do_not_inventory == true' >/de
     sleep 2
     [ "$(state "$A" "$U")" = running ]
     rm "$sync"
-    wait "$pid"
+    wait "$pid" || { cat "$BATS_TEST_TMPDIR/log"; false; }
     grep -q "rounds while $sync exists" "$BATS_TEST_TMPDIR/log"
     [ "$(state "$B" "$U")" = running ]
     inB vmadm stop -F "$U"
