@@ -225,3 +225,34 @@ hidden() { VMADM_ROOT=$1 vmadm get "$2" | jq -e '.do_not_inventory == true' >/de
     [ "$status" -eq 1 ] && [[ "$stderr" == *"uuid already there"* ]]
     ! hidden "$A" "$U"
 }
+
+@test "containers: send | receive with a file; migrate -a warm (rounds while running, final delta stopped), rollback" {
+    for r in "$A" "$B"; do
+        VMADM_ROOT=$r imgadm install -m "$VMADM_TEST_CACHE/ct-A.json" -f "$VMADM_TEST_CACHE/ct-A.tar.gz" >/dev/null
+    done
+    U=$(echo "{\"brand\": \"joyent-minimal\", \"image_uuid\": \"$IMG_CT_A\", \"customer_metadata\": {\"k\": \"v\"}}" |
+        vmadm create 2>&1 | sed -n 's/^Successfully created VM //p')
+    vmadm login "$U" sh -c 'echo MAGIC1 > /root/hello.txt'
+    vmadm stop "$U"
+    vmadm send "$U" > "$BATS_TEST_TMPDIR/ct"
+    # the image's tree is not in the stream, only what the container changed
+    [ "$(stat -c %s "$BATS_TEST_TMPDIR/ct")" -lt $((4 * 1024 * 1024)) ]
+    inB vmadm receive < "$BATS_TEST_TMPDIR/ct"
+    inB vmadm start "$U"
+    [ "$(inB vmadm login "$U" cat /root/hello.txt)" = MAGIC1 ]
+    [ "$(inB vmadm get "$U" | jq -r .customer_metadata.k)" = v ]
+    inB vmadm stop -F "$U"
+    inB vmadm delete "$U"
+
+    vmadm start "$U"
+    vmadm login "$U" sh -c 'echo MAGIC2 > /root/hello.txt'
+    run --separate-stderr vmadm migrate -a "$U" "root:$B"
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+    [[ "$stderr" == *"switching: "* ]]
+    [ "$(state "$B" "$U")" = running ] && [ "$(state "$A" "$U")" = stopped ]
+    [ "$(inB vmadm login "$U" cat /root/hello.txt)" = MAGIC2 ]
+    vmadm migrate --rollback "$U"
+    [ "$(state "$A" "$U")" = running ]
+    [ "$(vmadm login "$U" cat /root/hello.txt)" = MAGIC2 ]
+    ! inB vmadm get "$U" >/dev/null 2>&1
+}
