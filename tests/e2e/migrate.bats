@@ -172,7 +172,8 @@ hidden() { VMADM_ROOT=$1 vmadm get "$2" | jq -e '.do_not_inventory == true' >/de
     U=$(bhyve '"autoboot": true')
     ready "$A" "$U"
     hmp "$U" 'qemu-io disk1 "write -P 0x44 0 1M"'
-    for delay in 0.2 0.5 0.9 1.4; do
+    for delay in 0.2 0.6 1.2; do
+        pid0=$(vmadm get "$U" | jq .pid)
         vmadm migrate -a "$U" "root:$B" 2>/dev/null &
         pid=$!
         sleep "$delay"
@@ -185,6 +186,8 @@ hidden() { VMADM_ROOT=$1 vmadm get "$2" | jq -e '.do_not_inventory == true' >/de
         # never both running; the source runs again (it was running)
         [ "$(state "$A" "$U")" = running ]
         ! hidden "$A" "$U"
+        # restarted (the kill came after the stop): let it boot before the next graceful stop
+        [ "$(vmadm get "$U" | jq .pid)" = "$pid0" ] || ready "$A" "$U"
     done
     # kill -9 of the migrating vmadm: the source is startable, a re-run resumes
     vmadm migrate -a "$U" "root:$B" 2>/dev/null &
@@ -192,20 +195,23 @@ hidden() { VMADM_ROOT=$1 vmadm get "$2" | jq -e '.do_not_inventory == true' >/de
     sleep 1
     kill -9 "$pid"; wait "$pid" || true
     [ "$(state "$B" "$U")" != running ]
-    if [ "$(state "$A" "$U")" != running ]; then vmadm start "$U"; fi
+    if [ "$(state "$A" "$U")" != running ]; then vmadm start "$U"; ready "$A" "$U"; fi
     vmadm migrate "$U" "root:$B"
     [ "$(state "$B" "$U")" = running ] && [ "$(state "$A" "$U")" = stopped ]
     vmadm migrate --rollback "$U"
     [ "$(state "$A" "$U")" = running ]
+    ready "$A" "$U"
 
     # a destination without room refuses before any data moves
     C=$(mktemp -d /tmp/vmt.XXXXXX)
-    mount -t tmpfs -o size=24m tmpfs "$C"
-    VMADM_ROOT=$C imgadm install -m "$VMADM_TEST_CACHE/hvm-A.json" -f "$VMADM_TEST_CACHE/hvm-A.raw.zst" >/dev/null 2>&1 || true
-    qemu-io -f qcow2 -c "write -P 0x55 0 40M" "$(volfile "$A" "$U" disk1)" >/dev/null 2>&1 || hmp "$U" 'qemu-io disk1 "write -P 0x55 0 40M"'
+    mount -t tmpfs -o size=64m tmpfs "$C"
+    VMADM_ROOT=$C imgadm install -m "$VMADM_TEST_CACHE/hvm-A.json" -f "$VMADM_TEST_CACHE/hvm-A.raw.zst" >/dev/null
+    hmp "$U" 'qemu-io disk1 "write -P 0x55 0 60M"'
     run --separate-stderr vmadm migrate "$U" "root:$C"
+    VMADM_ROOT=$C vmadm list -H -o uuid do_not_inventory=true > "$BATS_TEST_TMPDIR/c-vms"
     umount -l "$C"; rm -rf "$C"
-    [ "$status" -eq 1 ] && [[ "$stderr" == *"not enough space"* || "$stderr" == *"image missing"* ]]
+    [ "$status" -eq 1 ] && [[ "$stderr" == *"not enough space"* ]] || { echo "$stderr"; false; }
+    [ ! -s "$BATS_TEST_TMPDIR/c-vms" ]
     [ "$(state "$A" "$U")" = running ] && ! hidden "$A" "$U"
 }
 
