@@ -87,6 +87,12 @@ static int check_header(recv_ctx *c, vm_err *err)
     return 0;
 }
 
+int mig_header_check(json_t *header, vm_err *err)
+{
+    recv_ctx c = { .header = header };
+    return check_header(&c, err);
+}
+
 static char *qemu_version(void)
 {
     char *out = NULL;

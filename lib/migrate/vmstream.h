@@ -81,6 +81,10 @@ int mig_snapshot(const vm_ctx *ctx, const char *uuid, const char *name, vm_err *
 /* Destroys every dataset's @name (missing ones skipped). */
 int mig_snapshot_destroy(const vm_ctx *ctx, const char *uuid, const char *name, vm_err *err);
 
+/* The header's own rules (names, kinds, disk paths): what receive checks
+ * before it looks anything up.  Pure; fuzzed (tests/fuzz/vmheader_fuzz.c). */
+int mig_header_check(json_t *header, vm_err *err);
+
 enum {
     MIG_RECV_CHECK = 1, /* read the header, run the checks, receive nothing */
     MIG_RECV_HIDDEN = 2, /* the received VM gets do_not_inventory (a migration target) */
