@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/cmd.h"
+#include "common/proc.h"
 #include "common/util.h"
 #include "migrate/migrate.h"
 
@@ -91,6 +92,7 @@ int mig_dest_spawn(const mig_dest *d, char *const args[], int in_fd, int out_fd,
     if (pipe2(ep, O_CLOEXEC) < 0)
         return vm_err_sys(err, errno, "cannot create a pipe");
     char **argv = dest_argv(d, args);
+    cleanup_free char *vaddr = d->root ? xasprintf("%s/run/vminfod.addr", d->root) : NULL;
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -104,11 +106,13 @@ int mig_dest_spawn(const mig_dest *d, char *const args[], int in_fd, int out_fd,
         dup2(in_fd >= 0 ? in_fd : null, 0);
         dup2(out_fd >= 0 ? out_fd : null, 1);
         dup2(ep[1], 2);
-        if (d->root)
+        if (d->root) {
+            /* The other root's vminfod (the address it published), or
+             * none: never this root's. */
+            char *addr = vm_run_read(vaddr);
             setenv("VMADM_ROOT", d->root, 1);
-        /* The destination talks to its own vminfod, if any. */
-        if (d->root)
-            unsetenv("VMINFOD_SOCKET");
+            setenv("VMINFOD_ADDR", addr && *addr ? addr : "none", 1);
+        }
         signal(SIGPIPE, SIG_DFL);
         execvp(argv[0], argv);
         dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));

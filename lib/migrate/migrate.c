@@ -35,20 +35,31 @@ typedef struct mig {
     json_t *cfg;
     bool hvm, was_running, stopped_by_us;
     const char *phase;
-    int64_t t0;
+    int64_t t0, last_pub;
 } mig;
 
 static void emit(mig *m, const char *type, const char *state, uint64_t cur, uint64_t total, double rate,
                  const char *msg)
 {
-    if (!m->o->event)
-        return;
     json_int_t eta = rate > 0 && total > cur ? (json_int_t)((double)(total - cur) / rate * 1000) : 0;
-    json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s}", "type", type, "uuid", m->uuid, "phase", m->phase,
+    json_t *ev0 = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s}", "type", type, "uuid", m->uuid, "phase", m->phase,
                            "state", state, "current_progress", (json_int_t)cur, "total_progress", (json_int_t)total,
                            "eta_ms", eta, "transfer_bytes_second", (json_int_t)rate, "message", msg ? msg : "");
-    m->o->event(m->o->event_arg, ev);
-    json_decref(ev);
+    cleanup_json json_t *ev = ev0;
+    /* The same event for vminfod's /events (a modify of the VM's
+     * "migration"): phase changes and messages always, progress at most
+     * every second. */
+    int64_t now = now_ms();
+    if (strcmp(type, "progress") != 0 || (msg && *msg) || now - m->last_pub >= 1000) {
+        m->last_pub = now;
+        cleanup_free char *rundir = vm_ctx_vm_rundir(m->ctx, m->uuid);
+        cleanup_free char *path = xasprintf("%s/migration.json", rundir);
+        vm_err e = VM_ERR_INIT;
+        if (vm_store_private_dir(rundir, &e) == 0)
+            vm_store_write_json(path, ev, &e);
+    }
+    if (m->o->event)
+        m->o->event(m->o->event_arg, ev);
 }
 
 static void say(mig *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -42,8 +42,11 @@ void mig_record_remove(const vm_ctx *ctx, const char *uuid)
 {
     cleanup_free char *p = record_path(ctx, uuid);
     cleanup_free char *s = mig_sync_file(ctx, uuid);
+    cleanup_free char *rundir = vm_ctx_vm_rundir(ctx, uuid);
+    cleanup_free char *ev = xasprintf("%s/migration.json", rundir);
     unlink(p);
     unlink(s);
+    unlink(ev);
 }
 
 int mig_record_phase(const vm_ctx *ctx, const char *uuid, json_t *rec, const char *phase, vm_err *err)

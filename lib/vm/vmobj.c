@@ -305,6 +305,15 @@ static void obj_state(obj_build *b)
         iso_time_ms(rs->exit_ms, ts);
         json_object_set_new(o, "exit_timestamp", json_string(ts));
     }
+    /* A migration's last progress event (lib/migrate writes it; vminfod
+     * sees the file change and sends the VM's modify event). */
+    cleanup_free char *rundir = vm_ctx_vm_rundir(b->ctx, b->uuid);
+    cleanup_free char *mpath = xasprintf("%s/migration.json", rundir);
+    json_t *mig = json_load_file(mpath, 0, NULL);
+    if (json_is_object(mig))
+        json_object_set_new(o, "migration", mig);
+    else
+        json_decref(mig);
 }
 
 /* Metadata part: empty when not asked for; a damaged file is shown empty. */

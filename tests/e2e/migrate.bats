@@ -138,12 +138,22 @@ hidden() { VMADM_ROOT=$1 vmadm get "$2" | jq -e '.do_not_inventory == true' >/de
     U=$(bhyve '"autoboot": true')
     ready "$A" "$U"
     hmp "$U" 'qemu-io disk1 "write -P 0x22 0 1M"'
+    start_vminfod
+    vmadm events -rj "$U" > "$BATS_TEST_TMPDIR/ev" &
+    evpid=$!
+    wait_for grep -q ready "$BATS_TEST_TMPDIR/ev"
     run --separate-stderr vmadm migrate -a --json "$U" "root:$B"
     [ "$status" -eq 0 ] || { echo "$output $stderr"; false; }
     echo "$output" | jq -e -s 'all(.[]; has("type") and has("phase") and has("state") and has("current_progress")
         and has("total_progress") and has("eta_ms") and has("transfer_bytes_second") and has("message"))' >/dev/null
     echo "$output" | jq -e -s '[.[] | select(.message | startswith("switching: "))] | length == 1' >/dev/null
     echo "$output" | jq -e -s '.[-1] | .type == "end" and .state == "successful"' >/dev/null
+    # the same events on vminfod's /events, as modify events of the VM's "migration"
+    wait_for grep -q '"successful"' "$BATS_TEST_TMPDIR/ev"
+    kill "$evpid" "$VMINFOD_PID"
+    jq -se '[.[] | select(.type == "modify") | .changes[] | select(.path == ["migration", "phase"]) | .newValue] |
+        (index("switch") != null) and (index("end") != null)' "$BATS_TEST_TMPDIR/ev" >/dev/null ||
+        { jq -c 'select(.type == "modify") | [.changes[] | [.path, .newValue.phase?]]' "$BATS_TEST_TMPDIR/ev"; false; }
     [ "$(state "$B" "$U")" = running ] && [ "$(state "$A" "$U")" = stopped ]
     inB vmadm stop -F "$U"
     holds "$B" "$U" disk1 0x22
