@@ -153,7 +153,8 @@ static int64_t set_of_inode(json_t *sets, pid_t pid, const struct stat *want)
         json_array_foreach(json_object_get(s, "fds"), k, fd) {
             char p[64];
             struct stat st;
-            snprintf(p, sizeof p, "/proc/%d/fd/%lld", (int)pid, (long long)json_integer_value(json_object_get(fd, "fd")));
+            snprintf(p, sizeof p, "/proc/%d/fd/%lld", (int)pid,
+                     (long long)json_integer_value(json_object_get(fd, "fd")));
             if (stat(p, &st) == 0 && st.st_dev == want->st_dev && st.st_ino == want->st_ino)
                 return json_integer_value(json_object_get(s, "fdset-id"));
         }
@@ -215,8 +216,8 @@ int hv_stream_layer(qmp_conn *c, pid_t pid, json_t *m, int timeout_ms, vm_err *e
             return -1;
     }
     const char *id = "vmadm-merge";
-    cleanup_json json_t *a = json_pack("{s:s, s:s, s:b, s:s}", "job-id", id, "device", top, "auto-dismiss", 0,
-                                       "on-error", "report");
+    cleanup_json json_t *a =
+        json_pack("{s:s, s:s, s:b, s:s}", "job-id", id, "device", top, "auto-dismiss", 0, "on-error", "report");
     if (base)
         json_object_set_new(a, "base-node", json_string(base));
     if (backing)
@@ -306,8 +307,9 @@ int hv_snapshot_switch_conn(qmp_conn *c, json_t *switches, vm_err *err)
         if (qmp_exec(c, "blockdev-add", add, NULL, err) < 0)
             goto fail;
         json_array_append_new(nodes, json_string(node));
-        json_array_append_new(actions, json_pack("{s:s, s:{s:s, s:s}}", "type", "blockdev-snapshot", "data", "node", id,
-                                                 "overlay", node));
+        json_array_append_new(
+            actions,
+            json_pack("{s:s, s:{s:s, s:s}}", "type", "blockdev-snapshot", "data", "node", id, "overlay", node));
     }
     cleanup_json json_t *args = json_pack("{s:O}", "actions", actions);
     if (qmp_exec(c, "transaction", args, NULL, err) == 0)
