@@ -100,9 +100,8 @@ static int start_mirror(qmp_conn *c, const char *id, const char *nbd_sock, vm_er
         return -1;
     /* write-blocking: once READY, every guest write is on both sides
      * before it completes, so the mirror stays converged under load. */
-    cleanup_json json_t *m =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "job-id", name, "device", id, "target", name, "sync", "top",
-                  "copy-mode", "write-blocking", "auto-dismiss", 0);
+    cleanup_json json_t *m = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "job-id", name, "device", id, "target", name,
+                                       "sync", "top", "copy-mode", "write-blocking", "auto-dismiss", 0);
     return qmp_exec(c, "blockdev-mirror", m, NULL, err);
 }
 
@@ -407,8 +406,8 @@ int hv_migrate_send_conn(qmp_conn *c, json_t *disks, const hv_migrate_target *t,
             goto undo;
         }
     }
-    if (wait_mirrors_ready(c, disks, cb, arg, poll_ms, &res->disk_bytes, err) < 0 ||
-        start_migration(c, t, err) < 0 || follow_migration(c, disks, cb, arg, poll_ms, res, err) < 0)
+    if (wait_mirrors_ready(c, disks, cb, arg, poll_ms, &res->disk_bytes, err) < 0 || start_migration(c, t, err) < 0 ||
+        follow_migration(c, disks, cb, arg, poll_ms, res, err) < 0)
         goto undo;
     del_targets(c, disks);
     res->elapsed_ms = now_ms() - t0;
