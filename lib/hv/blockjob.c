@@ -288,6 +288,7 @@ static void drop_overlays(qmp_conn *c, json_t *nodes, json_t *sets)
 int hv_snapshot_switch_conn(qmp_conn *c, json_t *switches, vm_err *err)
 {
     cleanup_json json_t *actions = json_array(), *nodes = json_array(), *sets = json_array();
+    cleanup_json json_t *args = json_pack("{s:O}", "actions", actions);
     size_t i;
     json_t *sw;
     json_array_foreach(switches, i, sw) {
@@ -311,7 +312,6 @@ int hv_snapshot_switch_conn(qmp_conn *c, json_t *switches, vm_err *err)
             actions,
             json_pack("{s:s, s:{s:s, s:s}}", "type", "blockdev-snapshot", "data", "node", id, "overlay", node));
     }
-    cleanup_json json_t *args = json_pack("{s:O}", "actions", actions);
     if (qmp_exec(c, "transaction", args, NULL, err) == 0)
         return 0;
 fail:

@@ -77,9 +77,14 @@ int hv_migrate_incoming(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const c
 int hv_migrate_incoming_finish(const vm_ctx *ctx, const char *uuid, int ok, vm_err *err);
 
 /* Source: mirrors the disks, then migrates RAM and switches (see above).
- * cb may be NULL.  On success *res is filled and the source QEMU is
- * paused ("postmigrate"): the caller stops it.  Any failure: the
- * guarantee above, and the message says which step failed. */
+ * cb may be NULL; the call has no time limit of its own (a migration
+ * that does not converge goes on until cb or hv_migrate_cancel aborts
+ * it).  On success *res is filled and the source QEMU is paused
+ * ("postmigrate"): the caller stops it.  Any failure: the guarantee above,
+ * and the message says which step failed — except VMERR_STATE: the
+ * migration completed after all (an abort came too late), the destination
+ * has the VM and the source stays paused.  While it runs,
+ * run/vms/<uuid>/migrate.pid names the calling process. */
 int hv_migrate_send(const vm_ctx *ctx, const char *uuid, const hv_migrate_target *t, hv_migrate_progress_fn cb,
                     void *arg, hv_migrate_result *res, vm_err *err);
 /* Source, usable from another process (SIGINT, --abort): cancels a

@@ -415,13 +415,11 @@ int hv_migrate_send_conn(qmp_conn *c, json_t *disks, const hv_migrate_target *t,
 undo:;
     vm_err ue = VM_ERR_INIT;
     if (hv_migrate_undo(c, poll_ms, &ue) < 0) {
-        if (ue.code == VMERR_STATE) {
-            /* Completed after all (the failure came later): the destination
-             * has it; the caller must not treat the source as live. */
-            cleanup_free char *first = xstrdup(err->msg);
-            return vm_err_set(err, VMERR_STATE, "%s; but %s", first, ue.msg);
-        }
-        vm_err_prefix(err, "%s (undoing it: %s): ", "migration failed", ue.msg);
+        /* VMERR_STATE: completed after all (the failure came later), the
+         * destination has the VM and the source must not run again. */
+        cleanup_free char *first = xstrdup(err->msg);
+        return vm_err_set(err, ue.code == VMERR_STATE ? VMERR_STATE : err->code, "%s; %s%s", first,
+                          ue.code == VMERR_STATE ? "but " : "undoing it failed too: ", ue.msg);
     }
     return -1;
 }
