@@ -93,6 +93,16 @@ int hv_sysrq(const vm_ctx *ctx, const char *uuid, const char *type, json_t **out
 /* Online resize of a disk (disk id as above).  Does not refuse shrinking:
  * the caller decides (dangerous_allow_shrink). */
 int hv_block_resize(const vm_ctx *ctx, const char *uuid, const char *disk_id, uint64_t bytes, vm_err *err);
+/* Moves every disk of the running VM onto the overlays storage prepared
+ * for a live snapshot (vs_switch_fn's `switches`), all at once (one QMP
+ * transaction), or none. */
+int hv_snapshot_switch(const vm_ctx *ctx, const char *uuid, json_t *switches, vm_err *err);
+/* Deletes a snapshot layer from a running VM's disk chain: `merge` is
+ * storage's vs_merge_fn descriptor; QEMU block-streams the layer into the
+ * file above it (blockjob.c says why stream, not commit) and the call
+ * returns once the job ended.  On failure QEMU's chain still reads the
+ * same data and the storage must keep the snapshot. */
+int hv_block_merge(const vm_ctx *ctx, const char *uuid, json_t *merge, vm_err *err);
 /* Runs one QMP command object {"execute":..., "arguments":...}. */
 int hv_qmp_command(const vm_ctx *ctx, const char *uuid, json_t *cmd, json_t **ret, vm_err *err);
 

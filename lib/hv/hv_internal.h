@@ -4,6 +4,7 @@
 #ifndef VM_HV_INTERNAL_H
 #define VM_HV_INTERNAL_H
 
+#include <stdbool.h>
 #include <jansson.h>
 #include "hv/hv.h"
 
@@ -23,6 +24,10 @@ int hv_build_argv_full(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, const ch
  * to rundir/cidata.iso (root 0600, tmp + rename), fresh at every start;
  * without it, removes a seed left by an earlier start. */
 int hv_nocloud_prepare(const char *rundir, json_t *vmobj, vm_err *err);
+
+/* hv_start; with incoming, QEMU waits for a migration ("-incoming
+ * defer") and the call returns once it says "inmigrate". */
+int hv_start_vm(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, bool incoming, vm_err *err);
 
 /* Host MemTotal in MiB (0 if unknown). */
 long hv_host_mem_mib(void);

@@ -160,6 +160,14 @@ int qmp_exec_obj(qmp_conn *c, json_t *cmd, json_t **ret, vm_err *err)
     return exec_obj_fd(c, cmd, -1, ret, err);
 }
 
+int qmp_exec_fd(qmp_conn *c, const char *cmd, json_t *args, int fd, json_t **ret, vm_err *err)
+{
+    cleanup_json json_t *o = json_pack("{s:s}", "execute", cmd);
+    if (args)
+        json_object_set(o, "arguments", args);
+    return exec_obj_fd(c, o, fd, ret, err);
+}
+
 int qmp_add_fd(qmp_conn *c, int fd, const char *opaque, int64_t *set, vm_err *err)
 {
     cleanup_json json_t *cmd = json_pack("{s:s,s:{s:s}}", "execute", "add-fd", "arguments", "opaque", opaque);

@@ -43,6 +43,8 @@ int qmp_read_msg(qmp_conn *c, int timeout_ms, json_t **msg, vm_err *err);
 int qmp_exec(qmp_conn *c, const char *cmd, json_t *args, json_t **ret, vm_err *err);
 /* Same with a full command object {"execute":..., "arguments":...}. */
 int qmp_exec_obj(qmp_conn *c, json_t *cmd, json_t **ret, vm_err *err);
+/* qmp_exec with `fd` passed along (SCM_RIGHTS), e.g. for getfd. */
+int qmp_exec_fd(qmp_conn *c, const char *cmd, json_t *args, int fd, json_t **ret, vm_err *err);
 /* QMP add-fd: passes `fd` (SCM_RIGHTS) into a new fd set; *set = its id,
  * for "/dev/fdset/<set>".  With *set >= 0 on entry, adds to that set. */
 int qmp_add_fd(qmp_conn *c, int fd, const char *opaque, int64_t *set, vm_err *err);

@@ -276,8 +276,9 @@ static int launch(const char *rundir, char **argv, const launch_spec *spec, pid_
     return vm_err_set(err, VMERR_INTERNAL, "the VM supervisor process did not start");
 }
 
-/* Waits until QMP answers and query-status says running. */
-static int wait_running(const char *qmp_path, int qpidfd, json_t *vnc, vm_err *err)
+/* Waits until QMP answers and query-status says running (incoming: that
+ * QEMU waits for a migration, "inmigrate"). */
+static int wait_running(const char *qmp_path, int qpidfd, json_t *vnc, bool incoming, vm_err *err)
 {
     qmp_conn c = QMP_CONN_INIT;
     int rc = -1;
@@ -303,7 +304,7 @@ static int wait_running(const char *qmp_path, int qpidfd, json_t *vnc, vm_err *e
         if (qmp_exec(&c, "query-status", NULL, &st, err) < 0)
             goto out;
         const char *s = json_string_value(json_object_get(st, "status"));
-        if (s && !strcmp(s, "running"))
+        if (s && !strcmp(s, incoming ? "inmigrate" : "running"))
             break;
         if (s &&
             (!strcmp(s, "internal-error") || !strcmp(s, "guest-panicked") || !strcmp(s, "shutdown") ||
@@ -520,7 +521,20 @@ static void net_cleanup(const vm_ctx *ctx, const char *uuid, const net_plan *pla
         vm_log(ctx, "warn", "VM %s: %s", uuid, e.msg);
 }
 
-int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
+/* "-incoming defer": the migration channel is given later over QMP
+ * (migrate.c).  Not part of hv_build_argv: the same VM, only started
+ * waiting. */
+static char **with_incoming(char **argv)
+{
+    size_t n = strv_len(argv);
+    argv = xrealloc(argv, (n + 3) * sizeof *argv);
+    argv[n] = xstrdup("-incoming");
+    argv[n + 1] = xstrdup("defer");
+    argv[n + 2] = NULL;
+    return argv;
+}
+
+int hv_start_vm(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, bool incoming, vm_err *err)
 {
     const char *uuid = json_string_value(json_object_get(vmobj, "uuid"));
     if (!uuid || !uuid_valid(uuid))
@@ -541,6 +555,8 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     cleanup_free char *uefi_vars = NULL;
     if (hv_build_argv_full(ctx, pool, vmobj, accel, &argv, &fds, &uefi_vars, &vnc, err) < 0)
         return -1;
+    if (incoming)
+        argv = with_incoming(argv);
     /* The NICs' tags must exist: checked before anything is created. */
     __attribute__((cleanup(plan_freep))) net_plan *plan = NULL;
     if (net_plan_build(ctx, vmobj, &plan, err) < 0)
@@ -615,7 +631,7 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     cleanup_close int sfd = vm_pidfd_open(spid);
     /* Written while QEMU initialises, off the critical path. */
     if (qfd < 0 || write_state_files(rundir, accel, warning, vnc, err) < 0 ||
-        wait_running(qmppath, qfd, vnc, err) < 0) {
+        wait_running(qmppath, qfd, vnc, incoming, err) < 0) {
         if (qfd >= 0) {
             vm_pidfd_signal(qfd, SIGKILL);
             vm_pidfd_wait(qfd, 10000);
@@ -635,6 +651,12 @@ int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
         vm_log(ctx, "error", "VM %s failed to start: %s", uuid, err->msg);
         return -1;
     }
-    vm_log(ctx, "info", "VM %s started: qemu pid %d, accel %s", uuid, (int)qpid, accel);
+    vm_log(ctx, "info", "VM %s started%s: qemu pid %d, accel %s", uuid, incoming ? " for an incoming migration" : "",
+           (int)qpid, accel);
     return 0;
+}
+
+int hv_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
+{
+    return hv_start_vm(ctx, pool, vmobj, false, err);
 }

@@ -168,7 +168,28 @@ int vs_snap_removable(vs_txn *t, const char *dsname, json_t *snap, const char *k
     return 0;
 }
 
-int vs_destroy_snapshot(vs_txn *t, const char *name, vm_err *err)
+/* The merge a live destroy asks of the writer: snapshot idx's layer into
+ * the data above it (vs_merge_fn). */
+static json_t *merge_desc(vs_pool *pool, const char *dsname, json_t *ds, size_t idx)
+{
+    json_t *snaps = json_object_get(ds, "snaps");
+    const char *above =
+        idx + 1 < json_array_size(snaps) ? vs_jstr(json_array_get(snaps, idx + 1), "layer") : vs_jstr(ds, "file");
+    const char *below = idx > 0 ? vs_jstr(json_array_get(snaps, idx - 1), "layer") : vs_jstr(ds, "origin_layer");
+    cleanup_free char *lp = pool->drv->path(pool, vs_jstr(json_array_get(snaps, idx), "layer"), VS_VOLUME);
+    cleanup_free char *ap = pool->drv->path(pool, above, VS_VOLUME);
+    json_t *m = json_pack("{s:s, s:s, s:s}", "dataset", dsname, "layer", lp, "above", ap);
+    if (below) {
+        /* The dir driver's backing references are data names, resolved
+         * next to the overlay (driver_dir.c create_qcow2). */
+        cleanup_free char *bp = pool->drv->path(pool, below, VS_VOLUME);
+        json_object_set_new(m, "below", json_string(bp));
+        json_object_set_new(m, "backing", json_string(below));
+    }
+    return m;
+}
+
+static int destroy_snap(vs_txn *t, const char *name, vs_merge_fn merge, void *arg, vm_err *err)
 {
     cleanup_free char *prefix = xasprintf("cannot destroy '%s'", name);
     json_t *ds;
@@ -182,13 +203,43 @@ int vs_destroy_snapshot(vs_txn *t, const char *name, vm_err *err)
     cleanup_free char *clones = clones_of(t->dss, name, NULL);
     if (clones)
         return vm_err_set(err, VMERR_BUSY, "%s: snapshot has dependent clones: %s", prefix, clones);
-    if (t->pool->drv->snap_detach(t->pool, ds, (size_t)idx, err) < 0) {
+    int dr;
+    if (merge && vs_ds_type(ds) == VS_VOLUME) {
+        const char *sn;
+        cleanup_free char *dsname = vs_split_snap(name, &sn);
+        cleanup_json json_t *m = merge_desc(t->pool, dsname, ds, (size_t)idx);
+        dr = merge(arg, m, err);
+    } else {
+        dr = t->pool->drv->snap_detach(t->pool, ds, (size_t)idx, err);
+    }
+    if (dr < 0) {
         vm_err_prefix(err, "%s: ", prefix);
         return -1;
     }
     json_array_append_new(t->garbage, json_string(vs_jstr(s, "layer")));
     json_array_remove(json_object_get(ds, "snaps"), (size_t)idx);
     return vs_txn_commit(t, err);
+}
+
+int vs_destroy_snapshot(vs_txn *t, const char *name, vm_err *err)
+{
+    return destroy_snap(t, name, NULL, NULL, err);
+}
+
+int vs_destroy_live(vs_pool *pool, const char *snapname, vs_merge_fn merge, void *arg, vm_err *err)
+{
+    vs_txn t;
+    if (!strchr(snapname, '@') || !vs_valid_name(snapname))
+        return vm_err_set(err, VMERR_INVALID, "cannot destroy '%s': invalid snapshot name", snapname);
+    if (vs_txn_begin(pool, &t, err) < 0)
+        return -1;
+    t.frees_space = true;
+    int r = destroy_snap(&t, snapname, merge, arg, err);
+    if (vs_txn_finish(&t, r == 0 ? err : NULL) < 0 && r == 0) {
+        vm_err_prefix(err, "cannot destroy '%s': ", snapname);
+        r = -1;
+    }
+    return r;
 }
 
 #define OMITTED_FMT "\n(%zu more not listed)"

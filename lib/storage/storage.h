@@ -81,8 +81,8 @@ int vs_snapshot(vs_pool *pool, const char *snapname, int flags, vm_err *err);
 /* vs_snapshot for volumes a running writer (QEMU) holds open: after the
  * commit, `live` gets [{"dataset", "active", "overlay"}] (absolute paths)
  * for every volume snapshotted and must move the writer onto the overlays
- * (QMP blockdev-snapshot-sync, mode "existing": the overlay's backing is
- * the frozen layer, which is the writer's current inode).  The snapshot is
+ * (QMP blockdev-add of each overlay, then blockdev-snapshot: the overlay's
+ * backing is the frozen layer, which is the writer's current inode).  The snapshot is
  * the disks as they were at that move.  If `live` fails, -2: the snapshot
  * stays committed but the writer kept writing into the frozen layers, so
  * the caller must stop the writer and destroy the snapshot. */
@@ -100,6 +100,17 @@ int vs_clone(vs_pool *pool, const char *snapname, const char *newname, json_t *p
  * commit, the dataset is no longer listed but the call fails naming what is
  * left (vmstore gc collects it). */
 int vs_destroy(vs_pool *pool, const char *name, int flags, vm_err *err);
+/* vs_destroy of one snapshot "ds@snap" whose volume a running writer
+ * (QEMU) holds open: instead of the driver rewriting the data above the
+ * snapshot's layer, `merge` gets {"dataset", "layer", "above", "below"?,
+ * "backing"?} (absolute paths; "below" absent when nothing is under the
+ * layer; "backing" the reference to record in `above`) and must make the
+ * writer copy the layer's data into `above` and point it at `below` (QMP
+ * block-stream), content unchanged.  Then the snapshot goes in one commit.
+ * If merge fails, nothing is committed: the snapshot stays.  Snapshots of
+ * filesystems are destroyed as by vs_destroy. */
+typedef int (*vs_merge_fn)(void *arg, json_t *merge, vm_err *err);
+int vs_destroy_live(vs_pool *pool, const char *snapname, vs_merge_fn merge, void *arg, vm_err *err);
 /* Roll a dataset back to "ds@snap", with zfs rollback's rule checked under
  * the pool lock: without VS_RECURSIVE it is refused (VMERR_BUSY) while
  * snapshots newer than ds@snap exist, nothing changed, with zfs's message

@@ -53,6 +53,9 @@ typedef struct vm_runtime {
     /* Moves every disk of a running VM onto the overlays storage made for a
      * live snapshot (storage's vs_switch_fn contract: all or nothing). */
     int (*snapshot_switch)(const vm_ctx *ctx, const char *uuid, json_t *switches, vm_err *err);
+    /* Merges a snapshot's layer into the file above it while the VM runs
+     * (storage's vs_merge_fn contract: nothing changed on failure). */
+    int (*snapshot_merge)(const vm_ctx *ctx, const char *uuid, json_t *merge, vm_err *err);
     /* Applies resource limits of vmobj to the running VM, live. */
     int (*apply_limits)(const vm_ctx *ctx, json_t *vmobj, vm_err *err);
     /* Refuses a host path (a nocreate disk, a cdrom) the runtime would not

@@ -37,19 +37,7 @@ static int qemu_net_update(const vm_ctx *ctx, json_t *vmobj, vm_err *err)
  * to move. */
 static int qemu_snapshot_switch(const vm_ctx *ctx, const char *uuid, json_t *switches, vm_err *err)
 {
-    cleanup_json json_t *actions = json_array();
-    size_t i;
-    json_t *sw;
-    json_array_foreach(switches, i, sw) {
-        cleanup_json json_t *disk = json_pack("{s:O}", "zfs_filesystem", json_object_get(sw, "dataset"));
-        cleanup_free char *id = hv_disk_id(disk, i);
-        json_array_append_new(actions,
-                              json_pack("{s:s, s:{s:s, s:O, s:s, s:s}}", "type", "blockdev-snapshot-sync", "data",
-                                        "device", id, "snapshot-file", json_object_get(sw, "overlay"), "format",
-                                        "qcow2", "mode", "existing"));
-    }
-    cleanup_json json_t *cmd = json_pack("{s:s, s:{s:O}}", "execute", "transaction", "arguments", "actions", actions);
-    if (hv_qmp_command(ctx, uuid, cmd, NULL, err) == 0)
+    if (hv_snapshot_switch(ctx, uuid, switches, err) == 0)
         return 0;
     vm_runstate rs;
     if (hv_runstate(ctx, uuid, &rs) == 0 && !rs.running) {
@@ -84,6 +72,7 @@ const vm_runtime vm_runtime_qemu = {
     .sysrq = hv_sysrq,
     .grow_disk = hv_block_resize,
     .snapshot_switch = qemu_snapshot_switch,
+    .snapshot_merge = hv_block_merge,
     .check_disk_path = qemu_check_disk_path,
     .forget = net_vm_teardown,
     .net_update = qemu_net_update,

@@ -10,8 +10,13 @@
  * (blockdev-snapshot-sync, mode "existing"), so the snapshot is the disks,
  * crash-consistent, at that instant.  If QEMU refuses, the VM is stopped
  * and the snapshot destroyed: a snapshot that went on changing would lie.
- * Deleting a snapshot of a running HVM VM is refused (the layers are in
- * QEMU's open chain; merging them live needs a QMP block-stream). */
+ * Deleting a snapshot of a running HVM VM is live too, when the runtime
+ * can merge a layer of its open chain (QEMU: block-stream of the layer
+ * into the file above it, lib/hv/blockjob.c): each disk's merge runs
+ * before that disk's metadata commit (vs_destroy_live), so a merge QEMU
+ * fails leaves that disk's snapshot as it was.  The disks go first, the
+ * VM's filesystem snapshot last: a snapshot is listed until every part of
+ * it is gone, and deleting it again finishes what a failure left. */
 #include <string.h>
 
 #include "common/lock.h"
@@ -40,7 +45,8 @@ typedef struct snapctx {
     char *ds;
     char *snap;
     /* The runtime holds the disks open while running (HVM): a live snapshot
-     * moves it onto new overlays; deleting waits for a stop. */
+     * moves it onto new overlays; deleting merges a layer through it
+     * (snapshot_merge) or waits for a stop. */
     bool moves_disks;
     const vm_runtime *rt;
 } snapctx;
@@ -176,6 +182,47 @@ out:
     return r;
 }
 
+/* vs_merge_fn: the runtime merges one layer of its open chain. */
+static int live_merge(void *arg, json_t *merge, vm_err *err)
+{
+    struct live *l = arg;
+    return l->rt->snapshot_merge(l->ctx, l->uuid, merge, err);
+}
+
+/* delete-snapshot of a running VM: the volumes' snapshots through the
+ * runtime, one commit each, then the filesystems'. */
+static int delete_live(const vm_ctx *ctx, const char *uuid, snapctx *c, const char *name, vm_err *err)
+{
+    struct live l = { ctx, uuid, c->rt };
+    cleanup_json json_t *names = NULL;
+    cleanup_free char *suffix = xasprintf("@vmsnap-%s", name);
+    if (vs_list(c->pool, c->ds, VS_SNAPSHOT, VS_RECURSIVE, &names, err) < 0)
+        return -1;
+    size_t done = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t i;
+        json_t *n;
+        json_array_foreach(names, i, n) {
+            const char *sn = json_string_value(n);
+            if (!str_has_suffix(sn, suffix))
+                continue;
+            cleanup_free char *type = NULL;
+            cleanup_free char *dsname = xstrndup(sn, strlen(sn) - strlen(suffix));
+            vm_err te = VM_ERR_INIT;
+            bool vol = vs_get_str(c->pool, dsname, "type", &type, &te) == 0 && !strcmp(type, "volume");
+            if (vol != (pass == 0))
+                continue;
+            if (vs_destroy_live(c->pool, sn, vol ? live_merge : NULL, &l, err) < 0) {
+                if (done)
+                    vm_err_prefix(err, "snapshot %s is partly deleted (run delete-snapshot again): ", name);
+                return -1;
+            }
+            done++;
+        }
+    }
+    return 0;
+}
+
 int vm_snapshot_delete(const vm_ctx *ctx, const char *uuid, const char *name, vm_err *err)
 {
     cleanup_lock vm_lock lk = VM_LOCK_INIT;
@@ -183,7 +230,14 @@ int vm_snapshot_delete(const vm_ctx *ctx, const char *uuid, const char *name, vm
     int r = -1;
     if (open_existing(ctx, uuid, name, &lk, &c, err) < 0)
         goto out;
-    if (c.moves_disks && strcmp(json_string_value(json_object_get(c.obj, "state")), "stopped") != 0) {
+    const char *state = json_string_value(json_object_get(c.obj, "state"));
+    if (c.moves_disks && c.rt->snapshot_merge && !strcmp(state, "running")) {
+        r = delete_live(ctx, uuid, &c, name, err);
+        if (r == 0)
+            snapshot_changed(ctx, uuid, &c, name, "deleted", err);
+        goto out;
+    }
+    if (c.moves_disks && strcmp(state, "stopped") != 0) {
         vm_err_set(err, VMERR_STATE, "snapshots of %s VMs are deleted while the VM is stopped, currently: %s",
                    json_string_value(json_object_get(c.cfg, "brand")),
                    json_string_value(json_object_get(c.obj, "state")));
