@@ -10,6 +10,7 @@
 
 #include "common/util.h"
 #include "migrate/mig_internal.h"
+#include "migrate/mig_live.h"
 #include "migrate/mig_record.h"
 #include "migrate/migrate.h"
 #include "storage/stream.h"
@@ -202,7 +203,7 @@ static int dest_cmd(mig *m, const char *a0, const char *a1, const char *a2, vm_e
     return mig_dest_run(&m->dest, args, NULL, err);
 }
 
-static int do_switch(mig *m, vm_err *err)
+static int do_switch(mig *m, bool dest_runs, vm_err *err)
 {
     m->phase = "switch";
     if (mig_record_phase(m->ctx, m->uuid, m->rec, "switching", err) < 0)
@@ -211,7 +212,7 @@ static int do_switch(mig *m, vm_err *err)
         return -1;
     vm_err de = VM_ERR_INIT;
     int r = dest_cmd(m, "update", m->uuid, "do_not_inventory=false", &de);
-    if (r == 0 && m->was_running) {
+    if (r == 0 && m->was_running && !dest_runs) {
         say(m, "starting VM %s at %s", m->uuid, m->dest.spec);
         r = dest_cmd(m, "start", m->uuid, NULL, &de);
     }
@@ -309,7 +310,6 @@ static int source_checks(mig *m, vm_err *err)
         const char *cpu = json_string_value(json_object_get(m->cfg, "cpu_type"));
         if (cpu && !strcmp(cpu, "host"))
             return vm_err_set(err, VMERR_INVALID, "CPU model \"host\" cannot be migrated live");
-        return vm_err_set(err, VMERR_UNSUPPORTED, "--live is not available yet");
     }
     return 0;
 }
@@ -350,8 +350,52 @@ static int run_rounds(mig *m, vm_err *err)
     return 0;
 }
 
+static int live_progress(void *arg, const char *phase, uint64_t done, uint64_t total, uint64_t rate)
+{
+    mig *m = arg;
+    m->phase = phase;
+    emit(m, "progress", "running", done, total, (double)rate, NULL);
+    return aborted ? -1 : 0;
+}
+
+/* --live: the frozen layers as streams while the guest runs, then QEMU
+ * moves the active layers and the RAM; the source QEMU, paused at the
+ * end, is stopped before the destination is shown. */
+static int migrate_live(mig *m, vm_err *err)
+{
+    m->phase = "sync";
+    uint64_t b = 0;
+    double s = 0;
+    /* Two rounds: the first carries the bulk, the second what the guest
+     * wrote meanwhile, so the mirror starts from a small active layer. */
+    for (int i = 0; i < 2; i++) {
+        if (round_into(m, &b, &s, err) < 0)
+            return -1;
+        say(m, "round %d: %llu bytes in %.2f s", i + 1, (unsigned long long)b, s);
+        if (s < 1.0)
+            break;
+    }
+    cleanup_json json_t *res = NULL;
+    m->phase = "disks";
+    if (mig_live_send(m->ctx, m->uuid, &m->dest, m->o->downtime_ms, live_progress, m, &res, err) < 0)
+        return -1;
+    m->phase = "switch";
+    vm_err se = VM_ERR_INIT;
+    if (vm_stop(m->ctx, m->uuid, 1, 0, &se) < 0 && se.code != VMERR_ALREADY)
+        vm_log(m->ctx, "error", "VM %s: stopping the migrated source: %s", m->uuid, se.msg);
+    if (do_switch(m, true, err) < 0)
+        return -1;
+    json_object_set(m->rec, "live", res);
+    say(m, "live migration done: downtime %lld ms (QEMU), RAM %lld ms, total %.2f s",
+        (long long)json_integer_value(json_object_get(res, "downtime_ms")),
+        (long long)json_integer_value(json_object_get(res, "total_ms")), (double)(now_ms() - m->t0) / 1000.0);
+    return 0;
+}
+
 static int migrate_locked(mig *m, vm_err *err)
 {
+    if (m->o->mode == MIG_LIVE)
+        return migrate_live(m, err);
     if (m->o->mode == MIG_INCR || m->o->mode == MIG_AUTO) {
         if (m->was_running && run_rounds(m, err) < 0)
             return -1;
@@ -367,7 +411,7 @@ static int migrate_locked(mig *m, vm_err *err)
         restore_source(m);
         return -1;
     }
-    if (do_switch(m, err) < 0)
+    if (do_switch(m, false, err) < 0)
         return -1;
     say(m, "switched in %.2f s (final delta %llu bytes)", (double)(now_ms() - down0) / 1000.0,
         (unsigned long long)b);

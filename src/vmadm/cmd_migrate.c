@@ -6,11 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "migrate/mig_live.h"
 #include "migrate/migrate.h"
 #include "migrate/vmstream.h"
 #include "vmadm.h"
 
-enum { O_LIVE = 1000, O_JSON, O_EST, O_RATE, O_FIN, O_RB, O_ABORT, O_DOWN, O_TCLEAN };
+enum { O_LIVE = 1000, O_JSON, O_EST, O_RATE, O_FIN, O_RB, O_ABORT, O_DOWN, O_TCLEAN, O_TINC, O_TFIN, O_OK, O_FAIL };
 
 static void print_event(void *arg, json_t *ev)
 {
@@ -56,10 +57,11 @@ int cmd_migrate(const vm_ctx *ctx, args *a)
         { "live", false, O_LIVE },      { "json", false, O_JSON },        { "estimate", false, O_EST },
         { "rate", true, O_RATE },       { "finalize", false, O_FIN },     { "rollback", false, O_RB },
         { "abort", false, O_ABORT },    { "downtime", true, O_DOWN },     { "target-cleanup", false, O_TCLEAN },
-        { NULL, false, 0 },
+        { "target-incoming", false, O_TINC }, { "target-finish", false, O_TFIN }, { "ok", false, O_OK },
+        { "fail", false, O_FAIL },              { NULL, false, 0 },
     };
     mig_opts mo = { .mode = MIG_FULL, .rule = MIG_RULE_DEFAULT, .downtime_ms = 300 };
-    bool json = false;
+    bool json = false, ok = false;
     int action = 0;
     double rate = 20;
     vm_opts o;
@@ -73,7 +75,9 @@ int cmd_migrate(const vm_ctx *ctx, args *a)
         case 'D': mo.allow_older = true; break;
         case 'n': mo.dry_run = true; break;
         case O_JSON: json = true; break;
-        case O_EST: case O_FIN: case O_RB: case O_ABORT: case O_TCLEAN: action = c; break;
+        case O_EST: case O_FIN: case O_RB: case O_ABORT: case O_TCLEAN: case O_TINC: case O_TFIN: action = c; break;
+        case O_OK: ok = true; break;
+        case O_FAIL: ok = false; break;
         case O_RATE:
             rate = strtod(o.arg, NULL);
             if (rate <= 0)
@@ -110,13 +114,21 @@ int cmd_migrate(const vm_ctx *ctx, args *a)
             print_json(est);
             return 0;
         }
-        r = action == O_FIN     ? mig_finalize(ctx, uuid, &e)
+        if (action == O_TINC) {
+            cleanup_json json_t *socks = NULL;
+            if (mig_target_incoming(ctx, uuid, &socks, &e) < 0)
+                return fail(&e);
+            print_json(socks);
+            return 0;
+        }
+        r = action == O_TFIN    ? mig_target_finish(ctx, uuid, ok, &e)
+            : action == O_FIN   ? mig_finalize(ctx, uuid, &e)
             : action == O_RB    ? mig_rollback(ctx, uuid, &e)
             : action == O_ABORT ? mig_abort(ctx, uuid, &e)
                                 : mig_target_cleanup(ctx, uuid, &e);
         if (r < 0)
             return fail(&e);
-        if (action != O_TCLEAN)
+        if (action != O_TCLEAN && action != O_TFIN)
             fprintf(stderr, "Successfully %s migration of VM %s\n",
                     action == O_FIN ? "finalized" : action == O_RB ? "rolled back" : "aborted", uuid);
         return 0;

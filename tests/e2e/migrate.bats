@@ -272,3 +272,29 @@ hidden() { VMADM_ROOT=$1 vmadm get "$2" | jq -e '.do_not_inventory == true' >/de
     [ "$(vmadm login "$U" cat /root/hello.txt)" = MAGIC2 ]
     ! inB vmadm get "$U" >/dev/null 2>&1
 }
+
+@test "migrate --live: the guest keeps running (no reboot), disks and RAM moved, QEMU's downtime reported; refusals" {
+    U=$(bhyve '"autoboot": true')
+    ready "$A" "$U"
+    hmp "$U" 'qemu-io disk1 "write -P 0x66 0 1M"'
+    run --separate-stderr vmadm migrate --live --json "$U" "root:$B"
+    [ "$status" -eq 0 ] || { echo "$output $stderr"; false; }
+    echo "$output" | jq -e -s '.[-1] | .type == "end" and .state == "successful"' >/dev/null
+    echo "$output" | jq -e -s '[.[] | select(.message | test("downtime [0-9]+ ms"))] | length == 1' >/dev/null
+    [ "$(state "$B" "$U")" = running ] && [ "$(state "$A" "$U")" = stopped ]
+    hidden "$A" "$U" && ! hidden "$B" "$U"
+    # the same guest: it did not boot again at the destination
+    ! tr -d '\r' < "$B/run/vms/$U/console.log" | grep -q "VMADM-GUEST: boot"
+    jq -e '.live.downtime_ms >= 0' "$A/etc/migrations/$U.json"
+    # written through the destination's QEMU after the move, then on disk
+    VMADM_ROOT=$B hmp "$U" 'qemu-io disk1 "write -P 0x77 2M 1M"'
+    inB vmadm stop -F "$U"
+    holds "$B" "$U" disk1 0x66 0 && holds "$B" "$U" disk1 0x77 2M
+    vmadm migrate --finalize "$U"
+    ! vmadm get "$U" >/dev/null 2>&1
+
+    # a stopped VM or a container cannot go live
+    U2=$(bhyve '"autoboot": false')
+    run --separate-stderr vmadm migrate --live "$U2" "root:$B"
+    [ "$status" -eq 1 ] && [[ "$stderr" == *"--live needs a running VM"* ]]
+}
