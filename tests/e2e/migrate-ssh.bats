@@ -97,3 +97,20 @@ state() { VMADM_ROOT=$1 vmadm get "$2" 2>/dev/null | jq -r .state; }
     [ "$(state "$A" "$U")" = running ]
     vmadm get "$U" | jq -e '.do_not_inventory != true'
 }
+
+@test "migrate --live over ssh: both sockets forwarded; the guest runs on at the destination" {
+    U=$(echo "{\"brand\": \"bhyve\", \"ram\": 128, \"autoboot\": true,
+               \"disks\": [{\"image_uuid\": \"$IMG_HVM_A\", \"boot\": true, \"model\": \"virtio\"}]}" |
+        vmadm create 2>&1 | sed -n 's/^Successfully created VM //p')
+    for i in $(seq 1200); do
+        tr -d '\r' < "$A/run/vms/$U/console.log" 2>/dev/null | grep -q "VMADM-GUEST: ready" && break; sleep 0.2
+    done
+    run --separate-stderr vmadm migrate --live "$U" root@localhost
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+    [[ "$stderr" == *"downtime"* ]]
+    [ "$(state "$B" "$U")" = running ] && [ "$(state "$A" "$U")" = stopped ]
+    ! tr -d '\r' < "$B/run/vms/$U/console.log" | grep -q "VMADM-GUEST: boot"
+    vmadm migrate --rollback "$U"
+    [ "$(state "$A" "$U")" = running ]
+    ! VMADM_ROOT=$B vmadm get "$U" >/dev/null 2>&1
+}
