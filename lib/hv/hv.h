@@ -21,6 +21,8 @@
  *   vnc.json        {host, port, display[, password]} (mode 0600)
  *   screenshot.ppm  last `sysrq screenshot`
  *   vnc/vnc.sock    VNC without a password (dir 0700, the QEMU user's)
+ *   migrate.pid     the process running hv_migrate_send (migrate.h), and
+ *   migrate.cancel  hv_migrate_cancel's request to it
  * Persistent per-VM state: etc/vms/<uuid>/uefi-vars.fd (UEFI NVRAM, created
  * from OVMF_VARS_4M.fd on the first UEFI start).
  *

@@ -20,9 +20,11 @@
 #include "hv/migrate_internal.h"
 #include "hv/qmp.h"
 
-#define GREETING "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}}, \"capabilities\": []}}\r\n"
+#define GREETING \
+    "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}}, \"capabilities\": []}}\r\n"
 #define OK "{\"return\": {}}\r\n"
-#define EV(name, data) "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": \"" name "\", \"data\": " data "}\r\n"
+#define EV(name, data) \
+    "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": \"" name "\", \"data\": " data "}\r\n"
 #define JOB(id, st) EV("JOB_STATUS_CHANGE", "{\"status\": \"" st "\", \"id\": \"" id "\"}")
 
 typedef struct step {
@@ -114,7 +116,10 @@ static void finish(fake *f)
 }
 
 static const step CAPS = { "qmp_capabilities", NULL, OK };
-#define END { NULL, NULL, NULL }
+#define END \
+    { \
+        NULL, NULL, NULL \
+    }
 
 /* ---------------- block-stream of a snapshot layer ---------------- */
 
@@ -159,8 +164,8 @@ static void make_layers(layers *l)
         assert_true(l->fd[i] >= 0);
     }
     make_graph(l->fd[0], l->fd[1], l->fd[2]);
-    l->merge = json_pack("{s:s, s:s, s:s, s:s, s:s}", "dataset", "zones/x/disk0", "below", "", "layer", "", "above",
-                         "", "backing", "below-data");
+    l->merge = json_pack("{s:s, s:s, s:s, s:s, s:s}", "dataset", "zones/x/disk0", "below", "", "layer", "", "above", "",
+                         "backing", "below-data");
     json_object_set_new(l->merge, "below", json_sprintf("%s/below", l->dir));
     json_object_set_new(l->merge, "layer", json_sprintf("%s/layer", l->dir));
     json_object_set_new(l->merge, "above", json_sprintf("%s/above", l->dir));
@@ -189,9 +194,9 @@ static void test_stream_layer(void **state)
         { "query-named-block-nodes", NULL, nodes },
         /* the frozen layer above gets a read-write descriptor in its set */
         { "add-fd", "\"fdset-id\":3", "{\"return\": {\"fd\": 40, \"fdset-id\": 3}}\r\n" },
-        { "block-stream", "\"device\":\"n-above\"", OK JOB("vmadm-merge", "created") JOB("vmadm-merge", "running")
-                                                        JOB("vmadm-merge", "waiting") JOB("vmadm-merge", "pending")
-                                                            JOB("vmadm-merge", "concluded") },
+        { "block-stream", "\"device\":\"n-above\"",
+          OK JOB("vmadm-merge", "created") JOB("vmadm-merge", "running") JOB("vmadm-merge", "waiting")
+              JOB("vmadm-merge", "pending") JOB("vmadm-merge", "concluded") },
         { "query-jobs", NULL, "{\"return\": [{\"id\": \"vmadm-merge\", \"status\": \"concluded\"}]}\r\n" },
         { "job-dismiss", "vmadm-merge", OK },
         /* the merged layer's descriptors are let go */
@@ -220,8 +225,8 @@ static void test_stream_layer_fails(void **state)
         { "query-fdsets", NULL, fdsets },
         { "query-named-block-nodes", NULL, nodes },
         { "add-fd", NULL, "{\"return\": {\"fd\": 40, \"fdset-id\": 3}}\r\n" },
-        { "block-stream", "\"base-node\":\"n-below\"", OK JOB("vmadm-merge", "running") JOB("vmadm-merge", "aborting")
-                                                           JOB("vmadm-merge", "concluded") },
+        { "block-stream", "\"base-node\":\"n-below\"",
+          OK JOB("vmadm-merge", "running") JOB("vmadm-merge", "aborting") JOB("vmadm-merge", "concluded") },
         { "query-jobs", NULL,
           "{\"return\": [{\"id\": \"vmadm-merge\", \"status\": \"concluded\", \"error\": \"Input/output "
           "error\"}]}\r\n" },
@@ -321,7 +326,9 @@ static int record(void *arg, const hv_migrate_progress *p)
         { "query-block-jobs", NULL, JOBS_RUNNING }, { "query-block-jobs", NULL, JOBS_READY }, \
         { "migrate-set-capabilities", "pause-before-switchover", OK }, \
         { "migrate-set-parameters", "\"downtime-limit\":300", OK }, { "getfd", "\"fdname\":\"mig-out\"", OK }, \
-        { "migrate", "\"uri\":\"fd:mig-out\"", OK }
+    { \
+        "migrate", "\"uri\":\"fd:mig-out\"", OK \
+    }
 
 static void test_send_success(void **state)
 {
@@ -372,7 +379,9 @@ static void test_send_success(void **state)
         { "query-named-block-nodes", NULL, \
           "{\"return\": [{\"node-name\": \"mig-disk0\"}, {\"node-name\": \"#block1\"}]}\r\n" }, \
         { "blockdev-del", "\"node-name\":\"mig-disk0\"", OK }, { "query-migrate", NULL, MIG("cancelled") }, \
-    { "query-status", NULL, "{\"return\": {\"status\": \"" status_after "\", \"running\": false}}\r\n" }
+    { \
+        "query-status", NULL, "{\"return\": {\"status\": \"" status_after "\", \"running\": false}}\r\n" \
+    }
 
 #define JOB_READY_LIST "{\"return\": [{\"id\": \"mig-disk0\", \"status\": \"ready\"}]}\r\n"
 
