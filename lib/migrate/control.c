@@ -49,7 +49,14 @@ int mig_target_cleanup(const vm_ctx *ctx, const char *uuid, vm_err *err)
     /* A running HVM VM holds its layers: they merge at its next stop. */
     if (rs.running && vm_runtime_of(cfg)->snapshot_switch)
         return 0;
-    return drop_xfer_snaps(ctx, uuid, err);
+    if (drop_xfer_snaps(ctx, uuid, err) < 0)
+        return -1;
+    /* The space rule again, now that the transfer snapshots are gone. */
+    cleanup_vs_pool vs_pool *pool = NULL;
+    json_object_set_new(cfg, "uuid", json_string(uuid));
+    if (vs_pool_open(ctx, json_string_value(json_object_get(cfg, "zpool")), &pool, err) < 0)
+        return -1;
+    return mig_space_apply(ctx, pool, cfg, err);
 }
 
 static int load_record(const vm_ctx *ctx, const char *uuid, json_t **rec, mig_dest *d, vm_err *err)

@@ -19,4 +19,8 @@ int mig_plan_objects(vs_pool *pool, const char *uuid, const char *from, const ch
 /* An object's incremental base as vs_send takes it (caller frees), or NULL. */
 char *mig_object_base(vs_pool *pool, const char *uuid, json_t *ob);
 
+/* vm_space_apply, or (when received snapshots already use more) a quota
+ * of the space in use. */
+int mig_space_apply(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, vm_err *err);
+
 #endif

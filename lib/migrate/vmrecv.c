@@ -218,6 +218,45 @@ static int receive_objects(recv_ctx *c, vs_stream_reader *r, size_t *done, size_
     }
 }
 
+/* The VM's quota and reservation as a create sets them.  The snapshots a
+ * stream brings (a migration's transfer snapshots of thick volumes) may
+ * use more than that quota already — as they do at the source, where
+ * they were taken after the quota was set, which ZFS's rules (and ours)
+ * allow but a quota set afterwards below the use does not: then the VM
+ * has no quota until the transfer snapshots go (mig_target_cleanup at
+ * --finalize applies the rule again). */
+int mig_space_apply(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, vm_err *err)
+{
+    vm_err e = VM_ERR_INIT;
+    if (vm_space_apply(ctx, pool, cfg, &e) == 0)
+        return 0;
+    const char *uuid = json_string_value(json_object_get(cfg, "uuid"));
+    cleanup_free char *ds = xasprintf("%s/%s", vs_pool_name(pool), uuid);
+    if (vs_set(pool, ds, "quota", "none", err) < 0)
+        return -1;
+    vm_log(ctx, "warn", "VM %s: no quota until its transfer snapshots go (%s)", uuid, e.msg);
+    return 0;
+}
+
+/* The header's dataset properties (refreservation of volumes): numbers
+ * for datasets of this VM only. */
+static int apply_props(recv_ctx *c, vm_err *err)
+{
+    const char *rel;
+    json_t *p;
+    json_object_foreach(json_object_get(c->header, "props"), rel, p) {
+        json_int_t rr = json_integer_value(json_object_get(p, "refreservation"));
+        if (!mig_valid_rel(rel) || rr <= 0)
+            continue;
+        cleanup_free char *name = xasprintf("%s/%s%s%s", c->poolname, c->uuid, *rel ? "/" : "", rel);
+        char buf[32];
+        snprintf(buf, sizeof buf, "%lld", (long long)rr);
+        if (vs_exists(c->pool, name) && vs_set(c->pool, name, "refreservation", buf, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static bool carries_zone_dataset(recv_ctx *c)
 {
     size_t i;
@@ -248,11 +287,13 @@ static int receive_full(recv_ctx *c, vs_stream_reader *r, int flags, size_t *don
     if (flags & MIG_RECV_HIDDEN)
         json_object_set_new(cfg, "do_not_inventory", json_true());
     cleanup_free char *zonepath = vm_store_zonepath(c->ctx, c->poolname, c->uuid);
+    if (rc == 0)
+        rc = apply_props(c, err);
     if (rc == 0) {
         /* The space rule reads the uuid, which vm.json does not hold. */
         cleanup_json json_t *sc = json_dup(cfg);
         json_object_set_new(sc, "uuid", json_string(c->uuid));
-        rc = vm_space_apply(c->ctx, c->pool, sc, err);
+        rc = mig_space_apply(c->ctx, c->pool, sc, err);
     }
     /* The VM's own dataset carries config/ (metadata, tags, routes) as it
      * was at the snapshot; written again only if the stream lacks it. */

@@ -185,8 +185,25 @@ static json_t *header_of(const vm_ctx *ctx, const char *uuid, json_t *cfg, vs_po
         json_decref(meta);
         return NULL;
     }
-    return json_pack("{s:s,s:i,s:s,s:O,s:s,s:O,s:o}", "kind", "vm", "format", 1, "uuid", uuid, "brand",
-                     json_object_get(cfg, "brand"), "zpool", vs_pool_name(pool), "config", cfg, "meta", meta);
+    /* What a create set on the volumes (thick provisioning) goes along:
+     * the space rule reads it. */
+    json_t *props = json_object();
+    cleanup_json json_t *dss = NULL;
+    vm_err e2 = VM_ERR_INIT;
+    if (mig_datasets(pool, uuid, &dss, &e2) == 0) {
+        size_t i;
+        json_t *d;
+        json_array_foreach(dss, i, d) {
+            int64_t rr = 0;
+            if (vs_get_int(pool, json_string_value(json_object_get(d, "name")), "refreservation", &rr, &e2) == 0 &&
+                rr > 0)
+                json_object_set_new(props, json_string_value(json_object_get(d, "rel")),
+                                    json_pack("{s:I}", "refreservation", (json_int_t)rr));
+        }
+    }
+    return json_pack("{s:s,s:i,s:s,s:O,s:s,s:O,s:o,s:o}", "kind", "vm", "format", 1, "uuid", uuid, "brand",
+                     json_object_get(cfg, "brand"), "zpool", vs_pool_name(pool), "config", cfg, "meta", meta, "props",
+                     props);
 }
 
 int mig_send(const vm_ctx *ctx, const char *uuid, mig_send_opts *o, vs_stream_write_fn fn, void *arg, char **snap_out,
