@@ -113,8 +113,22 @@ static struct nbd_handle *nbd_serve(const char *path, bool writable, vm_err *err
     char *rw[] = { "qemu-nbd", "-f", "qcow2", "--cache=unsafe", (char *)path, NULL };
     char *ro[] = { "qemu-nbd", "--read-only", "--image-opts", opts, NULL };
     char **argv = writable ? rw : ro;
-    if ((!writable && nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0) ||
-        nbd_connect_systemd_socket_activation(h, argv) < 0) {
+    /* qemu-nbd allocates a buffer per request: at IO_CHUNK those are
+     * mmap()s, and the page faults of a fresh buffer every 4 MiB cost
+     * three times the copying (measured here: 1 GiB sent in 7.6 s, 2.3 s
+     * with malloc keeping its buffers).  Its environment only. */
+    const char *old = getenv("GLIBC_TUNABLES");
+    cleanup_free char *saved = old ? xstrdup(old) : NULL;
+    cleanup_free char *tun = xasprintf("%s%sglibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456",
+                                       old ? old : "", old && *old ? ":" : "");
+    setenv("GLIBC_TUNABLES", tun, 1);
+    int rc = (!writable && nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0) ||
+             nbd_connect_systemd_socket_activation(h, argv) < 0;
+    if (saved)
+        setenv("GLIBC_TUNABLES", saved, 1);
+    else
+        unsetenv("GLIBC_TUNABLES");
+    if (rc) {
         nbd_fail(h, "cannot serve the volume through qemu-nbd", err);
         nbd_close(h);
         return NULL;
