@@ -25,6 +25,7 @@ setup_file() {
 }
 
 setup() {
+    [[ "$BATS_TEST_DESCRIPTION" == "meson install"* ]] && return 0
     [ -n "${DEB:-}" ] || skip "set VMADM_DEB=<.deb> or VMADM_TEST_PACKAGE=1 (builds it, ~2 min)"
     [ -f "$DEB" ]
 }
@@ -49,6 +50,26 @@ throwaway_root() {
         ip link set lo up
         exec chroot "$t/m" /bin/sh -eu /tmp/inner.sh
     ' sh "$t" "$DEB" "$BATS_TEST_TMPDIR/inner.sh"
+}
+
+@test "meson install: binaries, man pages, completion and units under the build's prefix" {
+    prefix=$(meson introspect --buildoptions "$BUILD_DIR" | jq -r '.[] | select(.name == "prefix") | .value')
+    DESTDIR="$BATS_TEST_TMPDIR/dest" meson install -C "$BUILD_DIR" --no-rebuild --quiet
+    d=$BATS_TEST_TMPDIR/dest$prefix
+    for t in vmadm imgadm vmstore nictagadm vminfod vminfo; do
+        [ -x "$d/sbin/$t" ]
+        [ -f "$d/share/man/man8/$t.8" ]
+        ! grep -q '@VERSION@' "$d/share/man/man8/$t.8"
+    done
+    for t in vmadm imgadm vmstore nictagadm; do
+        [ -f "$d/share/bash-completion/completions/$t" ]
+    done
+    # units name the binaries where this prefix puts them
+    u=$(find "$BATS_TEST_TMPDIR/dest" -name vminfod.service)
+    grep -qx "ExecStart=$prefix/sbin/vminfod" "$u"
+    grep -qx "ExecStart=$prefix/sbin/vmadm boot-all" "$(dirname "$u")/vmadm-autoboot.service"
+    # nothing else: no test or bench programs
+    [ "$(find "$BATS_TEST_TMPDIR/dest" -type f | wc -l)" -eq 18 ]
 }
 
 @test "package: control fields and dependencies (dpkg-deb -I)" {
