@@ -98,8 +98,8 @@ has() { grep -qx -- "$2" <<< "$1" || { echo "missing $2 in: $1"; false; }; }
 }
 
 @test "completion: VM uuids and aliases from vmadm list, through vminfod" {
-    u1=$(echo '{"brand":"bhyve","alias":"web0","ram":256}' | vmadm create 2>&1 | awk '/Successfully created VM/ {print $NF}')
-    u2=$(echo '{"brand":"bhyve","alias":"db0","ram":256}' | vmadm create 2>&1 | awk '/Successfully created VM/ {print $NF}')
+    u1=$(echo '{"brand":"bhyve","alias":"web0","ram":256,"autoboot":false}' | vmadm create 2>&1 | awk '/Successfully created VM/ {print $NF}')
+    u2=$(echo '{"brand":"bhyve","alias":"db0","ram":256,"autoboot":false}' | vmadm create 2>&1 | awk '/Successfully created VM/ {print $NF}')
     [ -n "$u1" ] && [ -n "$u2" ]
     start_vminfod
 
