@@ -188,7 +188,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     } else {
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Content-Type", r.ctype ? r.ctype : "application/json");
     MHD_add_response_header(resp, "X-Vminfod-Root", h->root);
     if (req.redact)
         MHD_add_response_header(resp, "X-Vminfod-Redacted", "true");

@@ -1,4 +1,4 @@
-/* Request routing: GET /ping, /status, /vms, /vms/<uuid>, /events and their
+/* Request routing: GET /ping, /status, /metrics, /vms, /vms/<uuid>, /events and their
  * query arguments, answered as vminfod_resp. */
 #include "server_internal.h"
 
@@ -107,7 +107,7 @@ static char *visible_fields(const char *fields, int redact)
     return strv_join(f, ",");
 }
 
-void vminfod_handle(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
+static void route(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
 {
     size_t n;
 
@@ -123,6 +123,9 @@ void vminfod_handle(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
         const char *full = req->arg ? req->arg(req->arg_cls, "full") : NULL;
         cleanup_json json_t *st = vminfod_status_json(d, full != NULL);
         respond_json(resp, 200, st);
+    } else if (n == 1 && !strcmp(seg[0], "metrics")) {
+        set_body(resp, 200, vminfod_metrics_text(d));
+        resp->ctype = "text/plain; version=0.0.4; charset=utf-8";
     } else if (n == 1 && !strcmp(seg[0], "vms") && req->arg && req->arg(req->arg_cls, "fields")) {
         cleanup_free char *fields = visible_fields(req->arg(req->arg_cls, "fields"), req->redact);
         pthread_mutex_lock(&d->lock);
@@ -187,6 +190,13 @@ void vminfod_handle(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
     } else {
         set_body(resp, 404, xstrdup("Unsupported URL Path"));
     }
+}
+
+void vminfod_handle(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
+{
+    uint64_t started = vminfod_metrics_clock();
+    route(d, req, resp);
+    vminfod_metrics_request(d, started);
 }
 
 void vminfod_resp_free(vminfod_resp *resp)

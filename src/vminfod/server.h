@@ -123,6 +123,7 @@ typedef struct vminfod_resp {
     size_t len;
     void *blob; /* shared body (/vms): release with vminfod_blob_unref */
     vminfod_listener *listener; /* EVENTS: registered, owned by the transport */
+    const char *ctype; /* static Content-Type; NULL: application/json */
 } vminfod_resp;
 
 /* Routes one request (I2–I9).  Never fails: errors become responses (an

@@ -4,6 +4,7 @@
  *   vms.c     the /vms answers: whole cache, ?fields= projection
  *   events.c  the event history and the /events listeners
  *   status.c  /status
+ *   metrics.c /metrics and the request counters
  *   routes.c  request routing and responses
  * watch.c does not see this: it reports through its vminfod_watch_ops.
  *
@@ -63,12 +64,20 @@ struct vminfod_listener {
     void *conn;
 };
 
+/* Request count and latency histogram (metrics.c), updated lock-free. */
+#define VMINFOD_LAT_BUCKETS 8
+struct vminfod_reqstats {
+    atomic_ullong count, sum_ns;
+    atomic_ullong le[VMINFOD_LAT_BUCKETS]; /* per bucket, not cumulative */
+};
+
 struct vminfod {
     const vm_ctx *ctx;
     vminfod_loader loader;
     vminfod_opts opts;
     int64_t start_ms;
     vminfod_watch *watch; /* its tables are written under lock too */
+    struct vminfod_reqstats reqs;
 
     /* ---- shared: under lock ---- */
     pthread_mutex_t lock;
@@ -117,6 +126,9 @@ struct vms_blob *vminfod_vms_locked(vminfod *d, char **only, int redact);
 struct vms_blob *vminfod_vms_fields_locked(vminfod *d, const char *fields);
 /* Lock held, for cache.c: repacks e's scalars from vm (drops e->frag). */
 void vminfod_vment_scalars(json_t *vm, struct vment *e);
+/* Lock held: the JSON text of e's top-level scalar key, or NULL; *hint is
+ * where the previous VM had it (start at 0). */
+const char *vminfod_vment_scalar(const struct vment *e, const char *key, size_t *hint);
 
 /* ---- events.c ---- */
 
@@ -145,5 +157,14 @@ void vminfod_vment_redact(json_t *vm, struct vment *e);
 /* ---- status.c ---- */
 
 json_t *vminfod_status_json(vminfod *d, int full);
+
+/* ---- metrics.c ---- */
+
+/* A monotonic timestamp (ns) to pass to vminfod_metrics_request. */
+uint64_t vminfod_metrics_clock(void);
+/* Counts one answered request that began at started. */
+void vminfod_metrics_request(vminfod *d, uint64_t started);
+/* GET /metrics: the Prometheus text exposition (malloc'd). */
+char *vminfod_metrics_text(vminfod *d);
 
 #endif

@@ -55,7 +55,7 @@ void vminfod_vment_scalars(json_t *vm, struct vment *e)
 /* The JSON text of scalar `key` of a cached VM, or NULL.  *hint is the
  * key's offset in the previous VM's pack: VMs list their properties in the
  * same order, so the first guess is nearly always right. */
-static const char *scalar_get(const struct vment *e, const char *key, size_t *hint)
+const char *vminfod_vment_scalar(const struct vment *e, const char *key, size_t *hint)
 {
     const char *p = e->scalars, *end = e->scalars + e->scalars_len;
     if (!p)
@@ -213,7 +213,7 @@ struct vms_blob *vminfod_vms_fields_locked(vminfod *d, const char *fields)
             struct vms_blob *fb = blob_new(fcap);
             blob_put(&fb, &fcap, "{", 1);
             for (size_t j = 0; j < nf; j++) {
-                const char *x = f[j][0] ? scalar_get(e, f[j], &hint[j]) : NULL;
+                const char *x = f[j][0] ? vminfod_vment_scalar(e, f[j], &hint[j]) : NULL;
                 if (!x)
                     continue;
                 if (fb->len > 1)
