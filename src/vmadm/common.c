@@ -43,6 +43,11 @@ void usage_text(FILE *f)
             "validate update <brand> [-f <filename>]\n"
             "boot-all\n"
             "sysinfo\n"
+            "send [-i <snapshot>] <uuid>\n"
+            "receive [-n] [-j]\n"
+            "migrate [-i | -a] [--live] [-D] [-n] [--json] [--downtime <s>] <uuid> <[user@]host | root:<path>>\n"
+            "migrate --estimate [--rate <MB/s>] <uuid>\n"
+            "migrate --finalize | --rollback | --abort <uuid>\n"
             "\n"
             "For more detailed information on the use of this command,type 'man vmadm'.\n",
             prog);
