@@ -270,6 +270,10 @@ static bool carries_zone_dataset(recv_ctx *c)
 static int receive_full(recv_ctx *c, vs_stream_reader *r, int flags, size_t *done, size_t *skipped, vm_err *err)
 {
     cleanup_lock vm_lock lk = VM_LOCK_INIT;
+    /* A receive killed earlier left its staging directory and datasets:
+     * rolled back first (the store's rule for interrupted creates). */
+    vm_err re = VM_ERR_INIT;
+    vm_store_repair(c->ctx, &re);
     if (vm_lock_acquire(c->ctx, c->uuid, -1, &lk, err) < 0)
         return -1;
     if (vm_store_exists(c->ctx, c->uuid))

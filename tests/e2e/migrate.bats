@@ -298,3 +298,18 @@ hidden() { VMADM_ROOT=$1 vmadm get "$2" | jq -e '.do_not_inventory == true' >/de
     run --separate-stderr vmadm migrate --live "$U2" "root:$B"
     [ "$status" -eq 1 ] && [[ "$stderr" == *"--live needs a running VM"* ]]
 }
+
+@test "receive killed -9 mid-stream: nothing of the VM stays, the next receive of the same stream works" {
+    U=$(bhyve '"autoboot": false')
+    qemu-io -f qcow2 -c "write -P 0x5a 0 48M" "$(volfile "$A" "$U" disk1)" >/dev/null
+    vmadm send "$U" > "$BATS_TEST_TMPDIR/full"
+    # a receiver reading slowly, killed part-way
+    { head -c 20000000 "$BATS_TEST_TMPDIR/full"; sleep 30; } | inB vmadm receive 2>/dev/null &
+    sleep 2
+    pkill -9 -f "$BUILD_DIR/src/vmadm/vmadm receive" || pkill -9 -f "vmadm receive"
+    wait || true
+    ! inB vmadm get "$U" >/dev/null 2>&1
+    inB vmadm receive < "$BATS_TEST_TMPDIR/full"
+    holds "$B" "$U" disk1 0x5a 0
+    [ -z "$(ls -A "$B/etc/vms" | grep -v "^$U$")" ]
+}
