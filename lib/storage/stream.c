@@ -97,7 +97,8 @@ struct vs_stream_writer {
     bool open; /* an object is open */
     bool done;
     uint64_t size, end, sent; /* the open object's size, data end, bytes sent */
-    EVP_MD_CTX *digest; /* over the open object's DATA payloads */
+    EVP_MD_CTX *digest; /* over the open object's DATA records' digests */
+    uint8_t head[REC_HEAD]; /* the last record's head (its digest at +16) */
 };
 
 static int emit(vs_stream_writer *w, const void *buf, size_t len, vm_err *err)
@@ -112,12 +113,12 @@ static int emit(vs_stream_writer *w, const void *buf, size_t len, vm_err *err)
 static int emit_record(vs_stream_writer *w, uint32_t type, const void *a, size_t alen, const void *b, size_t blen,
                        vm_err *err)
 {
-    uint8_t head[REC_HEAD];
+    uint8_t *head = w->head;
     put32(head, type);
     put32(head + 4, 0);
     put64(head + 8, (uint64_t)alen + blen);
     sha256(a, alen, b, blen, head + 16);
-    if (emit(w, head, sizeof head, err) < 0 || emit(w, a, alen, err) < 0)
+    if (emit(w, head, REC_HEAD, err) < 0 || emit(w, a, alen, err) < 0)
         return -1;
     return blen ? emit(w, b, blen, err) : 0;
 }
@@ -182,8 +183,9 @@ int vs_stream_data(vs_stream_writer *w, uint64_t offset, const void *buf, size_t
         put64(h + 8, offset);
         if (emit_record(w, VS_REC_DATA, h, sizeof h, p, n, err) < 0)
             return -1;
-        EVP_DigestUpdate(w->digest, h + 8, 8);
-        EVP_DigestUpdate(w->digest, p, n);
+        /* The object's digest is over its records' digests (which cover
+         * offset and bytes): every byte is hashed once per side. */
+        EVP_DigestUpdate(w->digest, w->head + 16, 32);
         w->sent += n;
         offset += n;
         p += n;
@@ -243,6 +245,7 @@ struct vs_stream_reader {
     bool open, done;
     uint64_t size, end, got;
     EVP_MD_CTX *digest;
+    uint8_t rec_digest[32]; /* the last record's, checked */
 };
 
 #define BAD(...) stream_bad(r, err, __VA_ARGS__)
@@ -290,7 +293,7 @@ static int read_record(vs_stream_reader *r, uint32_t *type, size_t *len, vm_err 
     r->buf = xmalloc((size_t)n + 1);
     if (take(r, r->buf, (size_t)n, false, err) < 0)
         return -1;
-    uint8_t d[32];
+    uint8_t *d = r->rec_digest;
     sha256(r->buf, (size_t)n, NULL, 0, d);
     if (memcmp(d, head + 16, 32) != 0)
         return BAD("record digest mismatch");
@@ -369,8 +372,7 @@ static int on_data(vs_stream_reader *r, vs_stream_rec *rec, size_t len, vm_err *
     if (off < r->end || off > r->size || n > r->size - off)
         return BAD("data at %llu+%zu is outside object %u (size %llu) or out of order", (unsigned long long)off, n, obj,
                    (unsigned long long)r->size);
-    EVP_DigestUpdate(r->digest, r->buf + 8, 8);
-    EVP_DigestUpdate(r->digest, r->buf + DATA_HEAD, n);
+    EVP_DigestUpdate(r->digest, r->rec_digest, 32);
     r->end = off + n;
     r->got += n;
     rec->object = obj;

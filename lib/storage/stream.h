@@ -5,8 +5,8 @@
  * container root tarball, a VM config) is the caller's, carried in its
  * descriptor.
  *
- * Format, version 1 (all integers big-endian):
- *   magic "VMADMSTR", u32 version (1)
+ * Format, version 2 (all integers big-endian):
+ *   magic "VMADMSTR", u32 version (2)
  *   records:  u32 type | u32 flags (0) | u64 length | 32-byte SHA-256 of the
  *             payload | payload[length]
  *   HEADER      JSON object, first record, exactly once (the caller's: what
@@ -18,7 +18,10 @@
  *               object; ranges need not be contiguous (holes are not sent)
  *               but must ascend and not overlap
  *   OBJECT_END  {"id": n, "bytes": data bytes sent, "digest": SHA-256 hex
- *               over the object's DATA records in order (offset, bytes)}
+ *               over the SHA-256 digests of the object's DATA records,
+ *               in order (each covers its offset and bytes: a hash
+ *               tree, so every byte is hashed once per side — version 1
+ *               hashed them twice)}
  *   END         JSON object, last record (the caller's trailer); the
  *               reader stops there (what follows is the caller's: a file
  *               ends, a migration channel carries on)
@@ -47,7 +50,7 @@
 
 #include "common/err.h"
 
-#define VS_STREAM_VERSION 1
+#define VS_STREAM_VERSION 2
 #define VS_STREAM_JSON_MAX (1u << 20)
 #define VS_STREAM_DATA_MAX (8u << 20)
 #define VS_STREAM_MAX_OBJECTS 4096

@@ -37,7 +37,7 @@ static ssize_t src_read(void *arg, void *buf, size_t len)
 static size_t structured(const uint8_t *d, size_t n, uint8_t **out)
 {
     uint8_t *b = malloc(12 + n * 48 + n);
-    memcpy(b, "VMADMSTR\0\0\0\1", 12);
+    memcpy(b, "VMADMSTR\0\0\0\2", 12);
     size_t o = 12, i = 1;
     while (i + 3 <= n) {
         uint32_t type = d[i];

@@ -1,5 +1,5 @@
 /* The send stream codec (lib/storage/stream.h): round trips, the golden
- * bytes of version 1 (a format change must be deliberate), and hostile
+ * bytes of version 2 (a format change must be deliberate), and hostile
  * streams — every truncation, every flipped byte, and records that are
  * well-formed but out of order or out of bounds — refused with a reason,
  * never a crash. */
@@ -112,7 +112,7 @@ static void test_round_trip(void **state)
                         "3 o0 @0 hello \n"
                         "3 o0 @4096 world \n"
                         "4 o0 @0  {\"bytes\":10,\"digest\":"
-                        "\"649b740a49254330fa545ad5ffcd4b5d4f28c0175ec2b9fcda08c1190a7a3c80\",\"id\":0}\n"
+                        "\"2c4c497e07da663276a2a0365ce250e8155258712a6509b488b9fdd87ab493cb\",\"id\":0}\n"
                         "2 o1 @0  {\"id\":1,\"name\":\"empty\",\"size\":0}\n"
                         "4 o1 @0  {\"bytes\":0,\"digest\":"
                         "\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\"id\":1}\n");
@@ -133,7 +133,7 @@ static void test_golden_bytes(void **state)
             hex[o++] = '\n';
     }
     hex[o] = '\0';
-    cleanup_free char *path = xasprintf("%s/stream-v1.hex", golden_dir);
+    cleanup_free char *path = xasprintf("%s/stream-v2.hex", golden_dir);
     assert_int_equal(golden_check(path, hex), 0);
     free(hex);
     free(m.buf);
@@ -254,7 +254,7 @@ static void raw_data(mem *m, uint32_t obj, uint64_t off, const char *s)
 static void start(mem *m)
 {
     memset(m, 0, sizeof *m);
-    mem_write(m, "VMADMSTR\0\0\0\1", 12);
+    mem_write(m, "VMADMSTR\0\0\0\2", 12);
     raw_json(m, VS_REC_HEADER, "{}");
 }
 
@@ -335,8 +335,8 @@ static void test_hostile_records(void **state)
     expect_refused(&m, "out of bounds");
 
     memset(&m, 0, sizeof m);
-    mem_write(&m, "VMADMSTR\0\0\0\2", 12);
-    expect_refused(&m, "version 2 is not supported");
+    mem_write(&m, "VMADMSTR\0\0\0\3", 12);
+    expect_refused(&m, "version 3 is not supported");
 }
 
 int main(int argc, char **argv)
