@@ -665,13 +665,22 @@ static int peek(const img_file *f, int comp, uint8_t *head, size_t n, size_t *go
     return r;
 }
 
+/* The codec's reader takes a short read as the end: fill len. */
 static ssize_t stream_read(void *arg, void *buf, size_t len)
 {
     img_src *s = arg;
-    long n = src_read(s, buf, len, &s->err);
-    if (n < 0)
-        errno = EIO;
-    return n < 0 ? -1 : (ssize_t)n;
+    size_t got = 0;
+    while (got < len) {
+        long n = src_read(s, (uint8_t *)buf + got, len - got, &s->err);
+        if (n < 0) {
+            errno = EIO;
+            return -1;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
 }
 
 /* The stream's object fits the manifest; message otherwise. */
