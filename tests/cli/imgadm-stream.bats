@@ -195,12 +195,8 @@ EOT
  "requirements": {"brand": "bhyve", "bootrom": "uefi"}}
 EOT
     imgadm install -m metal-image.json -f metal.zvol.gz
-    cat > talos0.json <<EOT
-{"brand": "bhyve", "alias": "talos0", "ram": 1024, "autoboot": false,
- "bootrom": "/usr/share/bhyve/uefi-rom.bin",
- "disks": [{"image_uuid": "$img", "boot": true, "model": "virtio"}]}
-EOT
-    run vmadm create -f talos0.json
+    run sh -c "echo '{\"brand\": \"bhyve\", \"ram\": 1024, \"bootrom\": \"uefi\", \"autoboot\": false,
+       \"disks\": [{\"image_uuid\": \"$img\", \"boot\": true, \"model\": \"virtio\"}]}' | vmadm create"
     [ "$status" -eq 0 ]
     local vm2=${output##* }
     [ "$(vmstore get -H -o value origin "zones/$vm2/disk0")" = "zones/$img@final" ]
