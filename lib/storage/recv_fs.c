@@ -100,8 +100,10 @@ static int parent(applier *a, const char *path, vm_err *err)
     int fd = open_beneath(a->rootfd, dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0) {
         if (errno == ELOOP || errno == EXDEV || errno == ENOTDIR)
-            return vm_err_set(err, VMERR_INVALID, "invalid stream: '%s' would be created through a symlink or "
-                                                  "outside the dataset", path);
+            return vm_err_set(err, VMERR_INVALID,
+                              "invalid stream: '%s' would be created through a symlink or "
+                              "outside the dataset",
+                              path);
         return vm_err_sys(err, errno, "cannot open the directory of %s", path);
     }
     a->cfd = fd;

@@ -56,8 +56,16 @@ static void sample(buf *o)
     vs_fse e[] = {
         { .op = VS_FSE_DELETE, .path = "old" },
         { .op = VS_FSE_ENTRY, .type = VS_FSE_DIR, .path = "", .mode = 0755, .mtime_sec = 1700000000 },
-        { .op = VS_FSE_ENTRY, .type = VS_FSE_DIR, .path = "d", .mode = 01777, .uid = 1000, .gid = 100,
-          .mtime_sec = 1700000001, .mtime_nsec = 5, .nxattr = 1, .xattrs = xa },
+        { .op = VS_FSE_ENTRY,
+          .type = VS_FSE_DIR,
+          .path = "d",
+          .mode = 01777,
+          .uid = 1000,
+          .gid = 100,
+          .mtime_sec = 1700000001,
+          .mtime_nsec = 5,
+          .nxattr = 1,
+          .xattrs = xa },
         { .op = VS_FSE_ENTRY, .type = VS_FSE_FILE, .path = "d/f", .mode = 04755, .size = 100 },
         { .op = VS_FSE_ENTRY, .type = VS_FSE_SYMLINK, .path = "d/s", .mode = 0777, .target = "../etc/passwd" },
         { .op = VS_FSE_ENTRY, .type = VS_FSE_HARDLINK, .path = "h", .mode = 0644, .target = "d/f" },
@@ -82,10 +90,10 @@ static int on_entry(void *arg, const vs_fse *e, vm_err *err)
 {
     (void)err;
     elog *l = arg;
-    l->len += (size_t)snprintf(l->text + l->len, sizeof l->text - l->len, "%d %d '%s' %o %u:%u %lld.%u %llu x%zu %s %llu\n",
-                               e->op, e->type, e->path, e->mode, e->uid, e->gid, (long long)e->mtime_sec,
-                               e->mtime_nsec, (unsigned long long)e->rdev, e->nxattr, e->target ? e->target : "-",
-                               (unsigned long long)e->size);
+    l->len += (size_t)snprintf(l->text + l->len, sizeof l->text - l->len,
+                               "%d %d '%s' %o %u:%u %lld.%u %llu x%zu %s %llu\n", e->op, e->type, e->path, e->mode,
+                               e->uid, e->gid, (long long)e->mtime_sec, e->mtime_nsec, (unsigned long long)e->rdev,
+                               e->nxattr, e->target ? e->target : "-", (unsigned long long)e->size);
     return 0;
 }
 
@@ -141,13 +149,14 @@ static void test_golden_and_round_trip(void **state)
     elog whole;
     vm_err err = VM_ERR_INIT;
     assert_int_equal(parse(&b, b.len, &whole, &err), 0);
-    assert_string_equal(whole.text, "2 0 'old' 0 0:0 0.0 0 x0 - 0\n end\n"
-                                    "1 2 '' 755 0:0 1700000000.0 0 x0 - 0\n end\n"
-                                    "1 2 'd' 1777 1000:100 1700000001.5 0 x1 - 0\n end\n"
-                                    "1 1 'd/f' 4755 0:0 0.0 0 x0 - 100\n @0 head\n @90 tail\n end\n"
-                                    "1 3 'd/s' 777 0:0 0.0 0 x0 ../etc/passwd 0\n end\n"
-                                    "1 4 'h' 644 0:0 0.0 0 x0 d/f 0\n end\n"
-                                    "1 5 'null' 666 0:0 0.0 259 x0 - 0\n end\n");
+    assert_string_equal(whole.text,
+                        "2 0 'old' 0 0:0 0.0 0 x0 - 0\n end\n"
+                        "1 2 '' 755 0:0 1700000000.0 0 x0 - 0\n end\n"
+                        "1 2 'd' 1777 1000:100 1700000001.5 0 x1 - 0\n end\n"
+                        "1 1 'd/f' 4755 0:0 0.0 0 x0 - 100\n @0 head\n @90 tail\n end\n"
+                        "1 3 'd/s' 777 0:0 0.0 0 x0 ../etc/passwd 0\n end\n"
+                        "1 4 'h' 644 0:0 0.0 0 x0 d/f 0\n end\n"
+                        "1 5 'null' 666 0:0 0.0 259 x0 - 0\n end\n");
     /* Any slicing gives the same entries (data may arrive in pieces). */
     for (size_t s = 1; s < 40; s++) {
         elog l;
