@@ -70,8 +70,8 @@ static char *plan_after(const char *change, size_t *changed)
     char *a = xasprintf("%s/A", base), *b = xasprintf("%s/B", base);
     sh(xasprintf("rm -rf %s %s", a, b));
     sh(xasprintf("mkdir -p %s && cd %s && mkdir -p a/x/y b c && echo 1 > a/x/y/f && echo 2 > b/g && ln b/g c/h && "
-       "echo 3 > c/k && ln -s b top && touch -h -d 2020-01-01 a/x/y/f b/g c/k top a/x/y a/x a b c .",
-       a, a));
+                 "echo 3 > c/k && ln -s b top && touch -h -d 2020-01-01 a/x/y/f b/g c/k top a/x/y a/x a b c .",
+                 a, a));
     sh(xasprintf("cp -a %s %s", a, b));
     if (change)
         sh(xasprintf("cd %s && %s", b, change));
