@@ -204,3 +204,26 @@ populate() {
     [ "$status" -eq 1 ]
     [[ "$output" == *"is neither an earlier snapshot of 'zones/ct' nor its origin"* ]]
 }
+
+@test "a receive killed half way leaves no destination, and the next receive cleans up after it" {
+    vmstore create zones/f1
+    populate zones/f1
+    head -c 4M /dev/urandom > "$(mnt zones/f1)/root/big"
+    vmstore snapshot zones/f1@a
+    vmstore send zones/f1@a > "$S/full"
+    mkfifo "$S/pipe"
+    # a sender that stops half way and keeps the pipe open
+    (head -c 2M "$S/full"; exec sleep 60) > "$S/pipe" 3>&- &
+    local writer=$!
+    vmstore receive zones/k < "$S/pipe" 3>&- &
+    local pid=$!
+    wait_for sh -c "vmstore list -H -o name | grep -q '^zones/k-vmstore-recv-$pid\$'"
+    sleep 0.3
+    kill -9 "$pid"
+    wait "$pid" || true
+    kill "$writer"
+    ! vmstore list zones/k
+    vmstore receive zones/k < "$S/full"
+    diff -r --no-dereference -x null -x fifo "$(mnt zones/f1)/" "$(mnt zones/k)/"
+    [ -z "$(vmstore list -H -o name | grep -- -vmstore-recv-)" ]
+}
