@@ -158,11 +158,14 @@ uuid_n() { printf '5e2a0000-0000-4000-8000-%012d' "$1"; }
     # image A cannot go while B stands on it
     run imgadm delete "$a"
     [ "$status" -eq 1 ]
-    # on a host without image A
-    export VMADM_ROOT=$(mktemp -d /tmp/vmt.XXXXXX)
+    # on a host without image A (a second root, in the test's own tmpdir)
+    local main=$VMADM_ROOT
+    export VMADM_ROOT=$F/other-host
+    mkdir "$VMADM_ROOT"
     refused "cannot receive incremental stream: origin 'zones/$a@final' does not exist" \
         install -m "$F/$b.json" -f "$F/b.gz"
     rm -rf "$VMADM_ROOT"
+    export VMADM_ROOT=$main
 }
 
 # The README's recipe "From a raw disk image to an image", as written there,

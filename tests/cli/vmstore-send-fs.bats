@@ -194,7 +194,7 @@ populate() {
     diff -r "$(mnt zones/ct)/" "$(mnt zones/ct2)/"
 
     # without the origin on the receiving side
-    local other; other=$(mktemp -d /tmp/vmt.XXXXXX)
+    local other=$S/other-host; mkdir "$other"
     run sh -c "VMADM_ROOT=$other vmstore receive zones/ct2 < '$S/fs'"
     rm -rf "$other"
     [ "$status" -eq 1 ]
