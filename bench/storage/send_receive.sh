@@ -4,7 +4,12 @@
 #   A: vmstore send zones/src@s | vmstore receive zones/dst-N
 #   B: cat <raw file of the same bytes> | dd of=<new file> bs=4M
 # (target: A's throughput >= 80 % of B's), and an incremental stream's
-# size against the bytes changed (target <= 1.1x).  Prints figures only.
+# size against the bytes changed (target <= 1.1x).  Then a filesystem
+# dataset (a container root's shape: FS_FILES files, SIZE/4 MiB in all):
+#   C: vmstore send zones/fs@s | vmstore receive zones/fsdst
+#   D: tar -cf - | tar -xpf - of the same tree (the usual alternative)
+# and the incremental stream after changing 1 % of the files.  Prints
+# figures only.
 # usage: BUILD_DIR=... bench/storage/send_receive.sh [size_mib] [runs]
 set -eu
 BUILD_DIR=${BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/build}
@@ -52,3 +57,36 @@ eval qemu-io -f qcow2 $args "$F" > /dev/null
 vmstore snapshot zones/src@t
 bytes=$(vmstore send -i @s zones/src@t | wc -c)
 echo "incremental stream for 64 MiB changed: $bytes bytes = $(echo "$bytes" | awk '{ printf "%.3f", $1 / (64 * 1048576) }')x the bytes changed (target <= 1.1x)"
+
+# Filesystem: FS_FILES files of mixed sizes under nested directories.
+FS_FILES=${FS_FILES:-2000}
+vmstore create zones/fs
+python3 - "$VMADM_ROOT/zones/fs" "$FS_FILES" "$((SIZE / 4))" <<'PY'
+import os, sys
+root, n, mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+per = max(1, mib * 1048576 // n)
+for i in range(n):
+    d = os.path.join(root, "root", "d%02d" % (i % 50), "s%d" % (i % 7))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%d" % i), "wb") as f:
+        f.write(os.urandom(per // 2 + (i * 7919) % per))
+PY
+vmstore snapshot zones/fs@s
+sync
+fsbytes=$(du -sb "$VMADM_ROOT/zones/fs/" | cut -f1)
+t0=$(now)
+vmstore send zones/fs@s | vmstore receive zones/fsdst
+t1=$(now)
+mkdir "$VMADM_ROOT/tarcopy"
+tar -C "$VMADM_ROOT/zones/fs/" -cf - . | tar -C "$VMADM_ROOT/tarcopy" -xpf -
+sync
+t2=$(now)
+echo "$t0 $t1 $t2 $fsbytes $FS_FILES" | awk '{ printf "filesystem (%d files, %.0f MiB): send|receive %.2f s, tar|tar %.2f s (%.2fx)\n", $5, $4 / 1048576, $2 - $1, $3 - $2, ($2 - $1) / ($3 - $2) }'
+n=0
+for f in $(cd "$VMADM_ROOT/zones/fs/" && find root -type f | sort | awk -v k="$((FS_FILES / 100))" 'NR % 100 == 0 && n++ < k'); do
+    head -c 65536 /dev/urandom > "$VMADM_ROOT/zones/fs/$f"
+    n=$((n + 1))
+done
+vmstore snapshot zones/fs@t
+bytes=$(vmstore send -i @s zones/fs@t | wc -c)
+echo "filesystem incremental for $n files rewritten (64 KiB each): $bytes bytes = $(echo "$bytes $n" | awk '{ printf "%.3f", $1 / ($2 * 65536) }')x the bytes changed"

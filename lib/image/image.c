@@ -20,6 +20,7 @@
 #include "image/internal.h"
 #include "image/sha1.h"
 #include "storage/storage.h"
+#include "storage/stream.h"
 
 #define OWNER_PROP "imgadm:image"
 
@@ -633,6 +634,180 @@ out:
     return rc;
 }
 
+/* ---- send stream install ----
+ * An image file may also be a send stream (lib/storage/stream.h) of one
+ * dataset, told by its content (the "VMADMSTR" magic after
+ * decompression): a volume for a zvol image, a filesystem holding root/
+ * for a zone-dataset/lx-dataset image.  Full, or relative to the origin it
+ * was cloned from when that is an installed image's @final here.  Pass 1
+ * hashes the file as shipped; pass 2 reads the same descriptor through
+ * the decompressor (bounded as the other formats) into vs_receive, hashes
+ * again and must match: the bytes received are the bytes verified. */
+
+#define STREAM_MAGIC "VMADMSTR"
+
+/* The first n decompressed bytes (fewer at the end of the data). */
+static int peek(const img_file *f, int comp, uint8_t *head, size_t n, size_t *got, vm_err *err)
+{
+    img_src s;
+    int r = src_open(&s, f->fd, f->path, comp, err);
+    *got = 0;
+    while (r == 0 && *got < n) {
+        long k = src_read(&s, head + *got, n - *got, err);
+        if (k < 0)
+            r = -1;
+        else if (k == 0)
+            break;
+        else
+            *got += (size_t)k;
+    }
+    src_close(&s);
+    return r;
+}
+
+/* The codec's reader takes a short read as the end: fill len. */
+static ssize_t stream_read(void *arg, void *buf, size_t len)
+{
+    img_src *s = arg;
+    size_t got = 0;
+    while (got < len) {
+        long n = src_read(s, (uint8_t *)buf + got, len - got, &s->err);
+        if (n < 0) {
+            errno = EIO;
+            return -1;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+/* The stream's object fits the manifest; message otherwise. */
+static int stream_fits(json_t *m, json_t *obj, const char *pn, uint64_t volsize, vm_err *err)
+{
+    const char *type = json_string_value(json_object_get(m, "type"));
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    const char *origin = json_string_value(json_object_get(obj, "origin"));
+    bool zvol = strcmp(type, "zvol") == 0;
+    if (!kind || (strcmp(kind, "volume") != 0 && strcmp(kind, "filesystem") != 0))
+        return vm_err_set(err, VMERR_INVALID, "image file is a send stream without a dataset");
+    if (zvol != (strcmp(kind, "volume") == 0))
+        return vm_err_set(err, VMERR_INVALID, "image file is a send stream of a %s, manifest type %s needs a %s", kind,
+                          type, zvol ? "volume" : "filesystem");
+    if (json_object_get(obj, "from"))
+        return vm_err_set(err, VMERR_INVALID,
+                          "image file is an incremental send stream (from @%s): an image needs a full stream, or one "
+                          "relative to an installed image it was cloned from",
+                          json_string_value(json_object_get(obj, "from")));
+    cleanup_free char *prefix = xasprintf("%s/", pn);
+    if (origin && (!str_has_prefix(origin, prefix) || !str_has_suffix(origin, "@final")))
+        return vm_err_set(err, VMERR_INVALID, "image file is a send stream relative to '%s', which is not an image",
+                          origin);
+    json_t *vsz = json_object_get(obj, "volsize");
+    if (zvol && json_is_integer(vsz) && (uint64_t)json_integer_value(vsz) > volsize)
+        return vm_err_set(err, VMERR_INVALID,
+                          "image file is larger than its manifest image_size: %llu bytes > %llu MiB",
+                          (unsigned long long)json_integer_value(vsz), (unsigned long long)(volsize / VM_MiB));
+    return 0;
+}
+
+/* After the receive: the image's snapshot is @final, a zone dataset has root/. */
+static int stream_finish(vs_pool *vp, const char *ds, const char *uuid, bool zvol, vm_err *err)
+{
+    cleanup_json json_t *snaps = NULL;
+    if (vs_set(vp, ds, OWNER_PROP, uuid, err) < 0 || vs_list(vp, ds, VS_SNAPSHOT, 0, &snaps, err) < 0)
+        return -1;
+    const char *got = json_string_value(json_array_get(snaps, 0));
+    cleanup_free char *final = xasprintf("%s@final", ds);
+    if (got && strcmp(got, final) != 0 && vs_rename(vp, got, final, err) < 0)
+        return -1;
+    if (zvol)
+        return 0;
+    cleanup_free char *dir = NULL;
+    if (vs_fs_path(vp, ds, &dir, err) < 0)
+        return -1;
+    cleanup_free char *root = xasprintf("%s/root", dir);
+    struct stat st;
+    if (lstat(root, &st) < 0 || !S_ISDIR(st.st_mode))
+        return vm_err_set(err, VMERR_INVALID,
+                          "image file is a send stream of a filesystem without a root/ directory: not a zone dataset");
+    return 0;
+}
+
+static int install_stream(vs_pool *vp, const char *pn, const char *ds, json_t *m, const img_file *f, int comp,
+                          const img_install_opts *opts, vm_err *err)
+{
+    const char *uuid = json_string_value(json_object_get(m, "uuid"));
+    const char *want = json_string_value(json_object_get(json_array_get(json_object_get(m, "files"), 0), "sha1"));
+    bool zvol = strcmp(json_string_value(json_object_get(m, "type")), "zvol") == 0;
+    int64_t vbytes = 0;
+    if (zvol && !mib_to_bytes(json_integer_value(json_object_get(m, "image_size")), &vbytes))
+        return vm_err_set(err, VMERR_INVALID, "manifest image_size is out of range");
+    char hex[41];
+    stable_begin(&f->st);
+    hash_job job = { .path = f->fdpath,
+                     .shown = f->path,
+                     .want = want,
+                     .progress = opts ? opts->progress : NULL,
+                     .parg = opts ? opts->progress_arg : NULL,
+                     .total = (uint64_t)f->st.st_size };
+    hash_thread(&job);
+    if (job.rc < 0) {
+        *err = job.err;
+        return -1;
+    }
+    test_pause_after_hash();
+    img_src s;
+    vs_stream_reader *r = NULL;
+    json_t *header;
+    vs_stream_rec rec;
+    int rc = src_open(&s, f->fd, f->path, comp, err);
+    bool received = false;
+    if (rc == 0) {
+        s.limit = zvol ? bomb_limit((uint64_t)vbytes) : tar_limit(m);
+        s.limit_why = zvol ? "its manifest image_size plus margin"
+                           : "the bound its manifest sets: image_size, or 100 times files.0.size + 256 MiB";
+        s.progress = opts ? opts->progress : NULL;
+        s.parg = opts ? opts->progress_arg : NULL;
+        s.phase = "receive";
+        rc = vs_stream_reader_open(stream_read, &s, &r, &header, err);
+    }
+    if (rc == 0 && vs_stream_next(r, &rec, err) != 1)
+        rc = vm_err_is_set(err) ? -1 : vm_err_set(err, VMERR_INVALID, "image file is a send stream without a dataset");
+    if (rc == 0 && rec.type != VS_REC_OBJECT)
+        rc = vm_err_set(err, VMERR_INVALID, "image file is a send stream without a dataset");
+    if (rc == 0)
+        rc = stream_fits(m, rec.json, pn, (uint64_t)vbytes, err);
+    int flags = VS_RECV_LAST | (opts && (opts->flags & IMG_INSTALL_ALLOW_SETUID) ? 0 : VS_RECV_NO_SETUID);
+    if (rc == 0) {
+        rc = vs_receive(vp, ds, r, rec.json, flags, err);
+        received = rc == 0;
+    }
+    if (vm_err_is_set(&s.err)) /* the file's own failure explains the stream's */
+        *err = s.err;
+    if (rc == 0)
+        rc = stream_finish(vp, ds, uuid, zvol, err);
+    if (rc == 0)
+        rc = src_drain(&s, err);
+    if (rc == 0) {
+        uint8_t d[20];
+        img_sha1_final(&s.sha, d);
+        img_sha1_hex(d, hex);
+        if (strcmp(hex, want) != 0)
+            rc = vm_err_set(err, VMERR_IO, "%s changed while being installed", f->path);
+    }
+    if (rc == 0)
+        rc = stable_check(f->fd, &f->st, f->path, err);
+    vs_stream_reader_free(r);
+    src_close(&s);
+    if (rc < 0 && received) {
+        vm_err e2 = VM_ERR_INIT;
+        vs_destroy(vp, ds, VS_RECURSIVE, &e2);
+    }
+    return rc < 0 ? -1 : 0;
+}
+
 /* The pid in a temp file name "<uuid>.<pid>.raw", or 0. */
 static long tmp_owner(const char *name)
 {
@@ -747,12 +922,19 @@ int img_install(const vm_ctx *ctx, const char *pool, const char *manifest_path, 
     if (mkdir_p(idir, 0755, err) < 0)
         return -1;
 
-    int r = strcmp(type, "zvol") == 0 ? install_zvol(ctx, vp, ds, m, &f, comp, opts, err)
-                                      : install_tar(ctx, vp, ds, m, &f, comp, opts, err);
+    /* The format by content: a send stream, else raw/qcow2 or a tarball. */
+    uint8_t magic[8];
+    size_t mlen = 0;
+    if (peek(&f, comp, magic, sizeof magic, &mlen, err) < 0)
+        return -1;
+    bool stream = mlen == sizeof magic && memcmp(magic, STREAM_MAGIC, sizeof magic) == 0;
+    int r = stream                  ? install_stream(vp, pn, ds, m, &f, comp, opts, err)
+        : strcmp(type, "zvol") == 0 ? install_zvol(ctx, vp, ds, m, &f, comp, opts, err)
+                                    : install_tar(ctx, vp, ds, m, &f, comp, opts, err);
     if (r < 0)
         return -1;
     cleanup_free char *snap = xasprintf("%s@final", ds);
-    if (vs_snapshot(vp, snap, 0, err) < 0 || write_json_atomic(mpath, m, err) < 0) {
+    if ((!stream && vs_snapshot(vp, snap, 0, err) < 0) || write_json_atomic(mpath, m, err) < 0) {
         vm_err e2 = VM_ERR_INIT;
         unlink(mpath);
         if (vs_destroy(vp, ds, VS_RECURSIVE, &e2) < 0)

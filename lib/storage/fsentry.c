@@ -104,8 +104,8 @@ struct vs_fse_parser {
     vs_fse e;
     char path[VS_FSE_PATH_MAX + 1], target[VS_FSE_PATH_MAX + 1];
     vs_fse_xattr *xa;
-    char (*xnames)[256];
-    size_t xcap;
+    char *xnames;
+    size_t xcap, xncap;
     /* file data */
     uint64_t next_min, off, left;
 };
@@ -160,8 +160,8 @@ static bool take(cur *c, size_t n, const uint8_t **out)
 
 static int bad(vs_fse_parser *p, const char *what, vm_err *err)
 {
-    return vm_err_set(err, VMERR_INVALID, "invalid stream: filesystem entry %llu: %s",
-                      (unsigned long long)p->count + 1, what);
+    return vm_err_set(err, VMERR_INVALID, "invalid stream: filesystem entry %llu: %s", (unsigned long long)p->count + 1,
+                      what);
 }
 
 #define NEED(x) \
@@ -188,11 +188,15 @@ static int parse_attrs(vs_fse_parser *p, cur *c, vm_err *err)
     p->e.mtime_nsec = (uint32_t)v[4];
     p->e.rdev = v[5];
     nx = v[6];
-    if (nx > p->xcap) {
-        p->xcap = nx;
-        p->xa = xrealloc(p->xa, nx * sizeof *p->xa);
-        p->xnames = xrealloc(p->xnames, nx * sizeof *p->xnames);
-    }
+    /* Each xattr takes at least 6 bytes: allocate only for what the
+     * bytes at hand can hold (names go to one buffer, NUL-terminated). */
+    NEED(nx * 6 <= c->len - c->pos);
+    size_t room = c->len - c->pos + nx;
+    if (nx > p->xcap)
+        p->xa = xrealloc(p->xa, (p->xcap = nx) * sizeof *p->xa);
+    if (room > p->xncap)
+        p->xnames = xrealloc(p->xnames, p->xncap = room);
+    size_t used = 0;
     for (size_t i = 0; i < nx; i++) {
         uint64_t nl, vl;
         const uint8_t *name, *val;
@@ -202,9 +206,11 @@ static int parse_attrs(vs_fse_parser *p, cur *c, vm_err *err)
         if (vl > VS_FSE_XATTR_MAX)
             return bad(p, "xattr value too large", err);
         NEED(take(c, vl, &val));
-        memcpy(p->xnames[i], name, nl);
-        p->xnames[i][nl] = '\0';
-        p->xa[i] = (vs_fse_xattr){ p->xnames[i], val, (uint32_t)vl };
+        char *n = p->xnames + used;
+        memcpy(n, name, nl);
+        n[nl] = '\0';
+        used += nl + 1;
+        p->xa[i] = (vs_fse_xattr){ n, val, (uint32_t)vl };
     }
     p->e.nxattr = nx;
     p->e.xattrs = p->xa;

@@ -165,7 +165,8 @@ static int walk_dir(walk *w, int dirfd, const char *dir, vm_err *err)
         names[nn++] = xstrdup(de->d_name);
     }
     closedir(d);
-    qsort(names, nn, sizeof *names, cmp_str);
+    if (nn)
+        qsort(names, nn, sizeof *names, cmp_str);
     int r = 0;
     for (size_t i = 0; i < nn; i++) {
         if (r == 0)
@@ -323,14 +324,14 @@ void fs_node_entry(const fs_node *n, vs_fse *e)
     e->op = VS_FSE_ENTRY;
     e->path = n->path;
     mode_t m = n->st.st_mode;
-    e->type = n->primary       ? VS_FSE_HARDLINK
-        : S_ISREG(m)           ? VS_FSE_FILE
-        : S_ISDIR(m)           ? VS_FSE_DIR
-        : S_ISLNK(m)           ? VS_FSE_SYMLINK
-        : S_ISCHR(m)           ? VS_FSE_CHR
-        : S_ISBLK(m)           ? VS_FSE_BLK
-        : S_ISFIFO(m)          ? VS_FSE_FIFO
-                               : VS_FSE_SOCK;
+    e->type = n->primary ? VS_FSE_HARDLINK
+        : S_ISREG(m)     ? VS_FSE_FILE
+        : S_ISDIR(m)     ? VS_FSE_DIR
+        : S_ISLNK(m)     ? VS_FSE_SYMLINK
+        : S_ISCHR(m)     ? VS_FSE_CHR
+        : S_ISBLK(m)     ? VS_FSE_BLK
+        : S_ISFIFO(m)    ? VS_FSE_FIFO
+                         : VS_FSE_SOCK;
     e->mode = m & 07777;
     e->uid = n->st.st_uid;
     e->gid = n->st.st_gid;

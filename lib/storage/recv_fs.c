@@ -100,8 +100,10 @@ static int parent(applier *a, const char *path, vm_err *err)
     int fd = open_beneath(a->rootfd, dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0) {
         if (errno == ELOOP || errno == EXDEV || errno == ENOTDIR)
-            return vm_err_set(err, VMERR_INVALID, "invalid stream: '%s' would be created through a symlink or "
-                                                  "outside the dataset", path);
+            return vm_err_set(err, VMERR_INVALID,
+                              "invalid stream: '%s' would be created through a symlink or "
+                              "outside the dataset",
+                              path);
         return vm_err_sys(err, errno, "cannot open the directory of %s", path);
     }
     a->cfd = fd;
@@ -420,14 +422,15 @@ int vs_receive_fs(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *
     snap = snapc;
     from = fromc;
     bool created = false;
-    if (vs_recv_begin(pool, name, from, origin, NULL, fs_modified, create_fs, NULL, &created, err) < 0)
+    char *work = NULL;
+    if (vs_recv_begin(pool, name, from, origin, NULL, fs_modified, create_fs, NULL, &work, &created, err) < 0)
         return -1;
     cleanup_free char *dir = NULL;
-    int rc = vs_fs_path(pool, name, &dir, err);
+    int rc = vs_fs_path(pool, work, &dir, err);
     if (rc == 0) {
         cleanup_close int rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         rc = rootfd < 0 ? vm_err_sys(err, errno, "cannot open %s", dir)
                         : apply(rootfd, r, id, (uint64_t)json_integer_value(size), flags, err);
     }
-    return vs_recv_end(pool, name, snap, from, created, r, flags, rc, err);
+    return vs_recv_end(pool, name, &work, snap, from, created, r, flags, rc, err);
 }

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libnbd.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -381,10 +382,31 @@ static const char *desc_str(json_t *obj, const char *k)
     return json_string_value(json_object_get(obj, k));
 }
 
+/* Removes what receivers of `name` that are gone left ("<name>-vmstore-recv-<pid>"). */
+static void remove_dead_work(vs_pool *pool, const char *name)
+{
+    cleanup_free char *parent = vs_parent_name(name);
+    cleanup_free char *prefix = xasprintf("%s-vmstore-recv-", name);
+    cleanup_json json_t *names = NULL;
+    vm_err e2 = VM_ERR_INIT;
+    if (!parent || vs_list(pool, parent, VS_FILESYSTEM | VS_VOLUME, VS_RECURSIVE, &names, &e2) < 0)
+        return;
+    size_t i;
+    json_t *n;
+    json_array_foreach(names, i, n) {
+        const char *s = json_string_value(n);
+        char *end;
+        long pid = str_has_prefix(s, prefix) ? strtol(s + strlen(prefix), &end, 10) : 0;
+        if (pid > 0 && !*end && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+            vs_destroy(pool, s, VS_RECURSIVE, &e2);
+    }
+}
+
 int vs_recv_begin(vs_pool *pool, const char *name, const char *from, const char *origin, json_t *clone_props,
-                  vs_modified_fn modified, vs_create_fn create, void *arg, bool *created, vm_err *err)
+                  vs_modified_fn modified, vs_create_fn create, void *arg, char **work, bool *created, vm_err *err)
 {
     *created = false;
+    *work = NULL;
     if (from) {
         /* An incremental stream lands on `name` whose most recent snapshot
          * is the stream's base, unchanged since. */
@@ -409,38 +431,46 @@ int vs_recv_begin(vs_pool *pool, const char *name, const char *from, const char 
                               "cannot receive incremental stream: destination '%s' has been modified since most "
                               "recent snapshot",
                               name);
+        *work = xstrdup(name);
         return 0;
     }
     if (vs_exists(pool, name))
         return vm_err_set(err, VMERR_EXISTS, "cannot receive new filesystem stream: destination '%s' exists", name);
-    if (origin) {
-        if (!vs_exists(pool, origin))
-            return vm_err_set(err, VMERR_NOTFOUND, "cannot receive incremental stream: origin '%s' does not exist",
-                              origin);
-        if (vs_clone(pool, origin, name, clone_props, err) < 0)
-            return -1;
-    } else if (create(pool, name, arg, err) < 0) {
+    if (origin && !vs_exists(pool, origin))
+        return vm_err_set(err, VMERR_NOTFOUND, "cannot receive incremental stream: origin '%s' does not exist", origin);
+    remove_dead_work(pool, name);
+    cleanup_free char *w = xasprintf("%s-vmstore-recv-%ld", name, (long)getpid());
+    if (origin ? vs_clone(pool, origin, w, clone_props, err) < 0 : create(pool, w, arg, err) < 0) {
+        /* The messages name the dataset being made: say `name`. */
+        cleanup_free char *msg = xstrdup(err->msg);
+        char *at = strstr(msg, w);
+        if (at)
+            vm_err_set(err, err->code, "%.*s%s%s", (int)(at - msg), msg, name, at + strlen(w));
         return -1;
     }
+    *work = steal_ptr(w);
     *created = true;
     return 0;
 }
 
-int vs_recv_end(vs_pool *pool, const char *name, const char *snap, const char *from, bool created, vs_stream_reader *r,
-                int flags, int rc, vm_err *err)
+int vs_recv_end(vs_pool *pool, const char *name, char **work, const char *snap, const char *from, bool created,
+                vs_stream_reader *r, int flags, int rc, vm_err *err)
 {
+    cleanup_free char *w = steal_ptr(*work);
     vs_stream_rec rec;
     if (rc == 0 && (flags & VS_RECV_LAST) && vs_stream_next(r, &rec, err) != 0)
         rc = err->code ? -1 : vm_err_set(err, VMERR_INVALID, "invalid stream: more than one dataset");
-    cleanup_free char *target = xasprintf("%s@%s", name, snap);
+    cleanup_free char *target = xasprintf("%s@%s", w, snap);
     if (rc == 0)
         rc = vs_snapshot(pool, target, 0, err);
+    if (rc == 0 && created)
+        rc = vs_rename(pool, w, name, err);
     if (rc < 0) {
         /* Leave the destination as it was. */
         vm_err e2 = VM_ERR_INIT;
         cleanup_free char *base = from ? xasprintf("%s@%s", name, from) : NULL;
         if (created)
-            vs_destroy(pool, name, VS_RECURSIVE, &e2);
+            vs_destroy(pool, w, VS_RECURSIVE, &e2);
         else if (base)
             vs_rollback(pool, base, 0, &e2);
         return -1;
@@ -541,8 +571,9 @@ int vs_receive_volume(vs_pool *pool, const char *name, vs_stream_reader *r, json
     from = fromc;
     uint64_t volsize = (uint64_t)json_integer_value(vsz);
     bool created = false;
+    char *work = NULL;
     cleanup_json json_t *cprops = json_pack("{s:I}", "volsize", (json_int_t)volsize);
-    if (vs_recv_begin(pool, name, from, origin, cprops, vol_modified, create_vol, &volsize, &created, err) < 0)
+    if (vs_recv_begin(pool, name, from, origin, cprops, vol_modified, create_vol, &volsize, &work, &created, err) < 0)
         return -1;
     int64_t cur = 0;
     int rc = 0;
@@ -553,7 +584,7 @@ int vs_receive_volume(vs_pool *pool, const char *name, vs_stream_reader *r, json
     cleanup_free char *path = NULL;
     struct nbd_handle *h = NULL;
     if (rc == 0)
-        rc = vs_vol_path(pool, name, &path, err);
+        rc = vs_vol_path(pool, work, &path, err);
     if (rc == 0 && !(h = nbd_serve(path, true, err)))
         rc = -1;
     if (rc == 0)
@@ -564,7 +595,7 @@ int vs_receive_volume(vs_pool *pool, const char *name, vs_stream_reader *r, json
     }
     if (rc == 0)
         rc = sync_file(path, err);
-    return vs_recv_end(pool, name, snap, from, created, r, flags, rc, err);
+    return vs_recv_end(pool, name, &work, snap, from, created, r, flags, rc, err);
 }
 
 int vs_receive(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *obj, int flags, vm_err *err)

@@ -29,17 +29,22 @@ int vs_receive_fs(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *
 /* Receive's first step for either kind, from the descriptor's "from" /
  * "origin": an incremental stream needs `name` whose most recent snapshot
  * is name@from (zfs's messages; `modified` then tells whether the live
- * data differs from it); an origin stream needs `name` absent and the
- * origin present, and clones it (props: clone properties); a full stream
- * needs `name` absent and calls `create`.  *created: the dataset is new
- * (the caller destroys it on failure; otherwise it rolls back to from). */
+ * data differs from it) and is applied in place (*work: a copy of name);
+ * an origin stream needs `name` absent and the origin present, a full
+ * stream `name` absent.  Those two are received into a new dataset
+ * *work = "<name>-vmstore-recv-<pid>" (a clone of the origin with clone_props, or
+ * made by `create`), renamed to `name` by vs_recv_end once complete: a
+ * receive killed half way leaves no `name` behind, and the next receive
+ * of that name removes what a dead receiver left.  *created: *work is new
+ * (destroyed on failure; otherwise rolled back to from). */
 typedef int (*vs_modified_fn)(vs_pool *pool, const char *name, const char *snap, bool *modified, vm_err *err);
 typedef int (*vs_create_fn)(vs_pool *pool, const char *name, void *arg, vm_err *err);
 int vs_recv_begin(vs_pool *pool, const char *name, const char *from, const char *origin, json_t *clone_props,
-                  vs_modified_fn modified, vs_create_fn create, void *arg, bool *created, vm_err *err);
+                  vs_modified_fn modified, vs_create_fn create, void *arg, char **work, bool *created, vm_err *err);
 /* The end of a receive: with VS_RECV_LAST the stream's END, then
- * name@snap; on failure (rc < 0 in, or here) the destination is put back. */
-int vs_recv_end(vs_pool *pool, const char *name, const char *snap, const char *from, bool created, vs_stream_reader *r,
-                int flags, int rc, vm_err *err);
+ * work@snap, and work renamed to name; on failure (rc < 0 in, or here) the
+ * destination is put back.  Frees *work. */
+int vs_recv_end(vs_pool *pool, const char *name, char **work, const char *snap, const char *from, bool created,
+                vs_stream_reader *r, int flags, int rc, vm_err *err);
 
 #endif

@@ -198,7 +198,11 @@ char *vs_mountpoint(vs_pool *pool, const char *name);
  * stream: origin '<x>' does not exist") and makes `name` a clone of it.
  * Then the data is applied and name@<snapshot> taken.  On failure a
  * dataset it created is destroyed and an existing one rolled back to the
- * base: the destination is as it was.  With VS_RECV_LAST the object must
+ * base: the destination is as it was.  A new dataset is received as
+ * "<name>-vmstore-recv-<pid>" and renamed to `name` once complete, so a
+ * receive killed half way leaves no `name` (the next receive of that name
+ * removes the dead receiver's dataset); a killed incremental receive leaves
+ * the destination modified since its snapshot (refused until rolled back).  With VS_RECV_LAST the object must
  * be the stream's last (its END read and checked before the snapshot).
  * Nothing in the stream names a host path: the target is the caller's
  * `name`, and filesystem entries are created only beneath its root (never

@@ -1,6 +1,7 @@
 /* vmstore send / receive (zfs send/receive for volume and filesystem
  * snapshots; the stream format is lib/storage/stream.h).  `-i` takes an
  * earlier snapshot of the same dataset or the dataset's origin. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,15 +23,36 @@ static char *base_name(const char *snap, const char *from)
     return xstrdup(from);
 }
 
+/* zfs send -nvP's estimate: "full\t<snap>\t<bytes>" or
+ * "incremental\t<from>\t<snap>\t<bytes>", then "size\t<bytes>"; -v
+ * alone says it in words. */
+static void print_estimate(FILE *out, const char *snap, const char *base, uint64_t bytes, bool parsable)
+{
+    char h[16];
+    vs_format_size(bytes, h);
+    if (parsable && base)
+        fprintf(out, "incremental\t%s\t%s\t%llu\nsize\t%llu\n", base, snap, (unsigned long long)bytes,
+                (unsigned long long)bytes);
+    else if (parsable)
+        fprintf(out, "full\t%s\t%llu\nsize\t%llu\n", snap, (unsigned long long)bytes, (unsigned long long)bytes);
+    else
+        fprintf(out, "%s send of %s estimated size is %s\ntotal estimated size is %s\n", base ? "incremental" : "full",
+                snap, h, h);
+}
+
 int cmd_send(vs_pool *pool, int argc, char **argv)
 {
     const char *from = NULL;
+    bool dry = false, parsable = false, verbose = false;
     int c;
     vm_opts o;
-    vm_opts_init(&o, argc, argv, "i:", NULL, VM_OPTS_POSIX);
+    vm_opts_init(&o, argc, argv, "i:nPv", NULL, VM_OPTS_POSIX);
     while ((c = vm_opts_next(&o)) != -1) {
         switch (c) {
         case 'i': from = o.arg; break;
+        case 'n': dry = true; break;
+        case 'P': parsable = true; break;
+        case 'v': verbose = true; break;
         default: return opt_error(&o, c);
         }
     }
@@ -41,12 +63,20 @@ int cmd_send(vs_pool *pool, int argc, char **argv)
     const char *snap = o.pos[0];
     if (!strchr(snap, '@'))
         return usage("'%s' is not a snapshot", snap);
-    if (isatty(STDOUT_FILENO)) {
+    if (!dry && isatty(STDOUT_FILENO)) {
         fprintf(stderr, "Error: Stream can not be written to a terminal.\nYou must redirect standard output.\n");
         return 1;
     }
     cleanup_free char *base = from ? base_name(snap, from) : NULL;
     vm_err err = VM_ERR_INIT;
+    if (dry || parsable || verbose) {
+        uint64_t bytes = 0;
+        if (vs_send_size(pool, snap, base, &bytes, &err) < 0)
+            return fail(&err);
+        print_estimate(dry ? stdout : stderr, snap, base, bytes, parsable);
+        if (dry)
+            return 0;
+    }
     int fd = STDOUT_FILENO;
     vs_stream_writer *w = NULL;
     cleanup_json json_t *header = json_pack("{s:s, s:s}", "kind", "vmstore", "pool", vs_pool_name(pool));
