@@ -1,0 +1,399 @@
+/* FUSE operations of the raw disk views (zvold.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/util.h"
+#include "storage/storage.h"
+#include "storage/volio.h"
+#include "vm/rawview.h"
+#include "zvold.h"
+
+#define CLAIM_WAIT_MS 3000 /* a vmadm command holding the VM briefly */
+
+/* One VM whose disks have open views: its claim, held once. */
+typedef struct vm_ent {
+    struct vm_ent *next;
+    char uuid[37];
+    int refs;
+    vm_rawview_claim claim;
+} vm_ent;
+
+/* One open volume: its I/O handle, shared by every opener. */
+typedef struct vol_ent {
+    struct vol_ent *next;
+    char *dataset;
+    int refs;
+    vs_volio *io;
+    vm_ent *vm; /* NULL: not a VM's disk */
+} vol_ent;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static vol_ent *vols;
+static vm_ent *vms;
+
+static const vm_ctx *ctx_of(void)
+{
+    return fuse_get_context()->private_data;
+}
+
+static int errno_of(const vm_err *e)
+{
+    switch (e->code) {
+    case VMERR_NOTFOUND:
+        return ENOENT;
+    case VMERR_BUSY:
+    case VMERR_STATE:
+        return EBUSY;
+    case VMERR_INVALID:
+        return EINVAL;
+    default:
+        return EIO;
+    }
+}
+
+/* Logs an operator's message for a failed request, returns -errno. */
+static int fail(const char *path, const vm_err *e)
+{
+    const vm_ctx *ctx = ctx_of();
+    fprintf(stderr, "vmadm-zvold: %s: %s\n", path, e->msg);
+    vm_log(ctx, "warn", "raw disk view %s: %s", path, e->msg);
+    return -errno_of(e);
+}
+
+/* What `path` names; for a volume *dataset and *volsize are set. */
+static enum vm_rawview_kind resolve(const char *path, char **pool_out, char **dataset, json_t **volumes,
+                                    uint64_t *volsize)
+{
+    cleanup_free char *pool = NULL;
+    int depth = vm_rawview_split(path, &pool, dataset);
+    if (depth < 0)
+        return VM_RAWVIEW_NONE;
+    if (depth < 2)
+        return VM_RAWVIEW_DIR;
+    const vm_ctx *ctx = ctx_of();
+    if (!vs_pool_exists(ctx, pool))
+        return VM_RAWVIEW_NONE;
+    cleanup_vs_pool vs_pool *p = NULL;
+    cleanup_json json_t *names = NULL;
+    vm_err e = VM_ERR_INIT;
+    if (vs_pool_open(ctx, pool, &p, &e) < 0 || vs_list(p, NULL, VS_VOLUME, VS_RECURSIVE, &names, &e) < 0)
+        return VM_RAWVIEW_NONE;
+    enum vm_rawview_kind k = depth == 2 ? VM_RAWVIEW_DIR : vm_rawview_lookup(names, *dataset);
+    int64_t sz = 0;
+    if (k == VM_RAWVIEW_VOLUME && volsize) {
+        if (vs_get_int(p, *dataset, "volsize", &sz, &e) < 0)
+            return VM_RAWVIEW_NONE;
+        *volsize = (uint64_t)sz;
+    }
+    if (volumes)
+        *volumes = steal_ptr(names);
+    if (pool_out)
+        *pool_out = steal_ptr(pool);
+    return k;
+}
+
+static int zv_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+    memset(st, 0, sizeof *st);
+    if (fi && fi->fh) {
+        vol_ent *v = (vol_ent *)(uintptr_t)fi->fh;
+        st->st_mode = S_IFREG | 0600;
+        st->st_nlink = 1;
+        st->st_size = (off_t)vs_volio_size(v->io);
+        st->st_blksize = 1 << 20;
+        return 0;
+    }
+    cleanup_free char *ds = NULL;
+    uint64_t size = 0;
+    enum vm_rawview_kind k = resolve(path, NULL, &ds, NULL, &size);
+    if (k == VM_RAWVIEW_NONE)
+        return -ENOENT;
+    st->st_nlink = k == VM_RAWVIEW_DIR ? 2 : 1;
+    st->st_mode = k == VM_RAWVIEW_DIR ? S_IFDIR | 0700 : S_IFREG | 0600;
+    st->st_size = k == VM_RAWVIEW_DIR ? 0 : (off_t)size;
+    st->st_blksize = 1 << 20;
+    return 0;
+}
+
+static int add_pools(const vm_ctx *ctx, void *buf, fuse_fill_dir_t fill)
+{
+    cleanup_free char *dir = xasprintf("%s/var/vmstore", ctx->root);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && vs_pool_exists(ctx, e->d_name))
+            fill(buf, e->d_name, NULL, 0, 0);
+    closedir(d);
+    return 0;
+}
+
+static int zv_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off, struct fuse_file_info *fi,
+                      enum fuse_readdir_flags flags)
+{
+    (void)off;
+    (void)fi;
+    (void)flags;
+    cleanup_free char *pool = NULL, *ds = NULL;
+    int depth = vm_rawview_split(path, NULL, NULL);
+    fill(buf, ".", NULL, 0, 0);
+    fill(buf, "..", NULL, 0, 0);
+    if (depth == 0) {
+        fill(buf, "dsk", NULL, 0, 0);
+        fill(buf, "rdsk", NULL, 0, 0);
+        return 0;
+    }
+    if (depth == 1)
+        return add_pools(ctx_of(), buf, fill);
+    cleanup_json json_t *volumes = NULL;
+    if (resolve(path, &pool, &ds, &volumes, NULL) != VM_RAWVIEW_DIR)
+        return -ENOTDIR;
+    cleanup_json json_t *names = vm_rawview_children(volumes, pool, ds);
+    size_t i;
+    json_t *n;
+    json_array_foreach(names, i, n)
+        fill(buf, json_string_value(n), NULL, 0, 0);
+    return 0;
+}
+
+static vm_ent *vm_get(const char *uuid, const char *ds, vm_err *err)
+{
+    for (vm_ent *m = vms; m; m = m->next)
+        if (!strcmp(m->uuid, uuid)) {
+            m->refs++;
+            return m;
+        }
+    vm_ent *m = xcalloc(1, sizeof *m);
+    m->claim = (vm_rawview_claim)VM_RAWVIEW_CLAIM_INIT;
+    if (vm_rawview_claim_vm(ctx_of(), uuid, ds, CLAIM_WAIT_MS, &m->claim, err) < 0) {
+        free(m);
+        return NULL;
+    }
+    memcpy(m->uuid, uuid, sizeof m->uuid);
+    m->refs = 1;
+    m->next = vms;
+    vms = m;
+    return m;
+}
+
+static void vm_put(vm_ent *m)
+{
+    if (!m || --m->refs > 0)
+        return;
+    for (vm_ent **pp = &vms; *pp; pp = &(*pp)->next)
+        if (*pp == m) {
+            *pp = m->next;
+            break;
+        }
+    vm_rawview_release(&m->claim);
+    free(m);
+}
+
+/* First opener of a volume: claim its VM, start its I/O. */
+static vol_ent *vol_open(const char *pool, const char *ds, vm_err *err)
+{
+    const vm_ctx *ctx = ctx_of();
+    char uuid[37];
+    vm_ent *m = NULL;
+    if (vm_rawview_owner(ctx, ds, uuid) && !(m = vm_get(uuid, ds, err)))
+        return NULL;
+    cleanup_vs_pool vs_pool *p = NULL;
+    vs_volio *io = NULL;
+    if (vs_pool_open(ctx, pool, &p, err) < 0 || vs_volio_open(p, ds, &io, err) < 0) {
+        vm_put(m);
+        return NULL;
+    }
+    vol_ent *v = xcalloc(1, sizeof *v);
+    v->dataset = xstrdup(ds);
+    v->io = io;
+    v->vm = m;
+    v->refs = 1;
+    v->next = vols;
+    vols = v;
+    return v;
+}
+
+static int zv_open(const char *path, struct fuse_file_info *fi)
+{
+    cleanup_free char *pool = NULL, *ds = NULL;
+    if (resolve(path, &pool, &ds, NULL, NULL) != VM_RAWVIEW_VOLUME)
+        return -ENOENT;
+    vm_err e = VM_ERR_INIT;
+    pthread_mutex_lock(&mu);
+    vol_ent *v = vols;
+    while (v && strcmp(v->dataset, ds))
+        v = v->next;
+    if (v)
+        v->refs++;
+    else
+        v = vol_open(pool, ds, &e);
+    pthread_mutex_unlock(&mu);
+    if (!v)
+        return fail(path, &e);
+    fi->fh = (uint64_t)(uintptr_t)v;
+    fi->keep_cache = 0; /* the VM may have written since the last open */
+    return 0;
+}
+
+static int zv_release(const char *path, struct fuse_file_info *fi)
+{
+    vol_ent *v = (vol_ent *)(uintptr_t)fi->fh;
+    vm_err e = VM_ERR_INIT;
+    int rc = 0;
+    pthread_mutex_lock(&mu);
+    if (--v->refs == 0) {
+        for (vol_ent **pp = &vols; *pp; pp = &(*pp)->next)
+            if (*pp == v) {
+                *pp = v->next;
+                break;
+            }
+        if (vs_volio_close(v->io, &e) < 0)
+            rc = fail(path, &e);
+        vm_put(v->vm);
+        free(v->dataset);
+        free(v);
+    }
+    pthread_mutex_unlock(&mu);
+    return rc;
+}
+
+void zvold_close_all(void)
+{
+    pthread_mutex_lock(&mu);
+    while (vols) {
+        vol_ent *v = vols;
+        vols = v->next;
+        vm_err e = VM_ERR_INIT;
+        if (vs_volio_close(v->io, &e) < 0)
+            fprintf(stderr, "vmadm-zvold: %s: %s\n", v->dataset, e.msg);
+        free(v->dataset);
+        free(v);
+    }
+    while (vms) {
+        vm_ent *m = vms;
+        vms = m->next;
+        vm_rawview_release(&m->claim);
+        free(m);
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+static int zv_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    vol_ent *v = (vol_ent *)(uintptr_t)fi->fh;
+    uint64_t end = vs_volio_size(v->io);
+    if (off < 0)
+        return -EINVAL;
+    if ((uint64_t)off >= end)
+        return 0;
+    if (size > end - (uint64_t)off)
+        size = (size_t)(end - (uint64_t)off);
+    vm_err e = VM_ERR_INIT;
+    if (vs_volio_pread(v->io, buf, size, (uint64_t)off, &e) < 0)
+        return fail(path, &e);
+    return (int)size;
+}
+
+static int zv_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    vol_ent *v = (vol_ent *)(uintptr_t)fi->fh;
+    uint64_t end = vs_volio_size(v->io);
+    if (off < 0)
+        return -EINVAL;
+    if ((uint64_t)off >= end)
+        return size ? -ENOSPC : 0; /* a block device's end */
+    if (size > end - (uint64_t)off)
+        size = (size_t)(end - (uint64_t)off);
+    vm_err e = VM_ERR_INIT;
+    if (vs_volio_pwrite(v->io, buf, size, (uint64_t)off, &e) < 0)
+        return fail(path, &e);
+    return (int)size;
+}
+
+static int zv_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+    uint64_t end = 0;
+    if (fi && fi->fh) {
+        end = vs_volio_size(((vol_ent *)(uintptr_t)fi->fh)->io);
+    } else {
+        cleanup_free char *ds = NULL;
+        if (resolve(path, NULL, &ds, NULL, &end) != VM_RAWVIEW_VOLUME)
+            return -ENOENT;
+    }
+    /* O_TRUNC and truncate(2) leave the bytes as a block device would; the
+     * size changes only through vmadm update / vmstore set volsize. */
+    return size < 0 ? -EINVAL : (uint64_t)size > end ? -EFBIG : 0;
+}
+
+static int zv_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+    (void)path;
+    (void)tv;
+    (void)fi;
+    return 0; /* no times to keep; O_TRUNC sets them with the size */
+}
+
+static int zv_flush(const char *path, struct fuse_file_info *fi)
+{
+    /* close(2) waits for this (release comes later, asynchronously): what
+     * was written is on the volume, qcow2 metadata included, when it returns. */
+    vol_ent *v = (vol_ent *)(uintptr_t)fi->fh;
+    vm_err e = VM_ERR_INIT;
+    return vs_volio_flush(v->io, &e) < 0 ? fail(path, &e) : 0;
+}
+
+static int zv_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+    (void)datasync;
+    return zv_flush(path, fi);
+}
+
+static int zv_fallocate(const char *path, int mode, off_t off, off_t len, struct fuse_file_info *fi)
+{
+    vol_ent *v = (vol_ent *)(uintptr_t)fi->fh;
+    uint64_t end = vs_volio_size(v->io);
+    if (off < 0 || len <= 0)
+        return -EINVAL;
+    if ((uint64_t)off > end || (uint64_t)len > end - (uint64_t)off)
+        return mode & FALLOC_FL_KEEP_SIZE ? -EINVAL : -EFBIG;
+    if (!(mode & FALLOC_FL_PUNCH_HOLE))
+        return mode == 0 || mode == FALLOC_FL_KEEP_SIZE ? 0 : -EOPNOTSUPP; /* thin: nothing to reserve */
+    vm_err e = VM_ERR_INIT;
+    return vs_volio_trim(v->io, (uint64_t)len, (uint64_t)off, &e) < 0 ? fail(path, &e) : 0;
+}
+
+static void *zv_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+    /* Views come and go with volumes, sizes change with vmadm update. */
+    cfg->entry_timeout = 0;
+    cfg->attr_timeout = 0;
+    cfg->negative_timeout = 0;
+    cfg->direct_io = 0;
+    /* O_TRUNC arrives as a truncate, which keeps the size. */
+    conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
+    conn->max_readahead = 1 << 20;
+    return fuse_get_context()->private_data;
+}
+
+const struct fuse_operations zvold_ops = {
+    .init = zv_init,
+    .getattr = zv_getattr,
+    .readdir = zv_readdir,
+    .open = zv_open,
+    .read = zv_read,
+    .write = zv_write,
+    .truncate = zv_truncate,
+    .utimens = zv_utimens,
+    .flush = zv_flush,
+    .fsync = zv_fsync,
+    .fallocate = zv_fallocate,
+    .release = zv_release,
+};
