@@ -177,6 +177,5 @@ int vm_rawview_check_start(const vm_ctx *ctx, const char *uuid, int timeout_ms, 
     if (e2.code != VMERR_BUSY)
         return vm_err_set(err, e2.code, "%s", e2.msg);
     cleanup_free char *dir = vm_rawview_dir(ctx);
-    return vm_err_set(err, VMERR_BUSY, "Cannot start VM %s: its disk is open through %s (raw disk view); close it first",
-                      uuid, dir);
+    return vm_err_set(err, VMERR_BUSY, "its disk is open through %s (raw disk view); close it first", dir);
 }

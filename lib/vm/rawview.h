@@ -69,9 +69,9 @@ int vm_rawview_claim_vm(const vm_ctx *ctx, const char *uuid, const char *dataset
 void vm_rawview_release(vm_rawview_claim *c);
 /* For `vmadm start` before it takes the VM's lock: waits up to timeout_ms
  * for open views of the VM's disks to close (a FUSE release reaches the
- * daemon after close(2) returns), then refuses with VMERR_BUSY "Cannot
- * start VM <uuid>: its disk is open through <dir> (raw disk view); close it
- * first". */
+ * daemon after close(2) returns), then refuses with VMERR_BUSY "its disk
+ * is open through <dir> (raw disk view); close it first" (vmadm prefixes
+ * "Unable to start VM <uuid>: "). */
 int vm_rawview_check_start(const vm_ctx *ctx, const char *uuid, int timeout_ms, vm_err *err);
 
 #endif

@@ -68,7 +68,7 @@ static int serve(vm_ctx *ctx, const char *dir)
             vm_log(ctx, "info", "vmadm-zvold: serving raw disk views at %s", dir);
             struct fuse_loop_config *lc = fuse_loop_cfg_create();
             fuse_loop_cfg_set_max_threads(lc, 16);
-            rc = fuse_loop_mt(f, lc) == 0 ? 0 : 1;
+            rc = fuse_loop_mt(f, lc) < 0 ? 1 : 0; /* > 0: the signal that ended it */
             fuse_loop_cfg_destroy(lc);
             fuse_remove_signal_handlers(se);
         }
