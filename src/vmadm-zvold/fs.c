@@ -240,6 +240,7 @@ static int zv_open(const char *path, struct fuse_file_info *fi)
         return fail(path, &e);
     fi->fh = (uint64_t)(uintptr_t)v;
     fi->keep_cache = 0; /* the VM may have written since the last open */
+    fi->direct_io = 1;
     return 0;
 }
 
