@@ -131,8 +131,8 @@ int vm_rawview_owner(const vm_ctx *ctx, const char *dataset, char uuid_out[37])
     return 1;
 }
 
-int vm_rawview_claim_vm(const vm_ctx *ctx, const char *uuid, const char *dataset, int timeout_ms,
-                        vm_rawview_claim *c, vm_err *err)
+int vm_rawview_claim_vm(const vm_ctx *ctx, const char *uuid, const char *dataset, int timeout_ms, vm_rawview_claim *c,
+                        vm_err *err)
 {
     cleanup_free char *path = vm_rawview_path(ctx, dataset);
     vm_err e2 = VM_ERR_INIT;

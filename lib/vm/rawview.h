@@ -64,8 +64,8 @@ int vm_rawview_owner(const vm_ctx *ctx, const char *dataset, char uuid_out[37]);
  * refused (VMERR_BUSY) while the VM runs or is being provisioned, with the
  * operator's message: "VM <uuid> is running: stop it before opening its
  * disk <path>".  On success both locks are held until release. */
-int vm_rawview_claim_vm(const vm_ctx *ctx, const char *uuid, const char *dataset, int timeout_ms,
-                        vm_rawview_claim *c, vm_err *err);
+int vm_rawview_claim_vm(const vm_ctx *ctx, const char *uuid, const char *dataset, int timeout_ms, vm_rawview_claim *c,
+                        vm_err *err);
 void vm_rawview_release(vm_rawview_claim *c);
 /* For `vmadm start` before it takes the VM's lock: waits up to timeout_ms
  * for open views of the VM's disks to close (a FUSE release reaches the

@@ -46,15 +46,11 @@ static const vm_ctx *ctx_of(void)
 static int errno_of(const vm_err *e)
 {
     switch (e->code) {
-    case VMERR_NOTFOUND:
-        return ENOENT;
+    case VMERR_NOTFOUND: return ENOENT;
     case VMERR_BUSY:
-    case VMERR_STATE:
-        return EBUSY;
-    case VMERR_INVALID:
-        return EINVAL;
-    default:
-        return EIO;
+    case VMERR_STATE: return EBUSY;
+    case VMERR_INVALID: return EINVAL;
+    default: return EIO;
     }
 }
 

@@ -135,7 +135,8 @@ static void test_claim(void **state)
     assert_int_equal(vm_rawview_claim_vm(&r->ctx, uuid, ds, 100, &c, &err), 0);
     assert_int_equal(vm_rawview_check_start(&r->ctx, uuid, 50, &err), -1);
     assert_int_equal(err.code, VMERR_BUSY);
-    cleanup_free char *want = xasprintf("its disk is open through %s/dev/zvol (raw disk view); close it first", r->root);
+    cleanup_free char *want =
+        xasprintf("its disk is open through %s/dev/zvol (raw disk view); close it first", r->root);
     assert_string_equal(err.msg, want);
     err = (vm_err)VM_ERR_INIT;
     assert_int_equal(vm_start(&r->ctx, uuid, &err), -1);
