@@ -1,13 +1,53 @@
-/* Volume block I/O through qemu-nbd and libnbd (volio.h). */
+/* Volume block I/O through qemu-nbd and libnbd (volio.h).
+ *
+ * One I/O thread per handle owns the libnbd handle: callers queue requests
+ * (mutex + eventfd), the thread issues them as libnbd aio commands and
+ * drives the connection with poll(2).  Writes are write-behind: the caller
+ * gets control back once its bytes are copied and queued, so the next
+ * request overlaps the previous one's round trip to qemu-nbd (a sequential
+ * dd sends one request at a time).  NBD does not order requests in flight,
+ * so a write waits for in-flight writes it overlaps, and reads, discards and
+ * flushes wait for every write in flight. */
+#include <errno.h>
 #include <libnbd.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "storage/volio.h"
 
+#define CHUNK (32u << 20) /* NBD servers take requests up to 32 MiB */
+#define BEHIND_MAX (16u << 20) /* write-behind bytes in flight */
+
+enum { OP_READ, OP_WRITE, OP_TRIM, OP_FLUSH };
+
+typedef struct req {
+    struct req *next; /* queue, then in-flight writes */
+    int op;
+    void *buf;
+    size_t n;
+    uint64_t off;
+    bool behind; /* write-behind: owns buf, nobody waits */
+    bool done;
+    int error;
+} req;
+
 struct vs_volio {
     struct nbd_handle *h;
     uint64_t size;
+    pthread_t thr;
+    int efd;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    req *queue, **qtail;
+    req *writes; /* write-behind requests in flight */
+    size_t behind_bytes;
+    int werr; /* first failed write-behind (errno), reported once */
+    bool stop, dead;
 };
 
 static int nbd_err(const char *what, vm_err *err)
@@ -16,11 +56,179 @@ static int nbd_err(const char *what, vm_err *err)
     return vm_err_set(err, VMERR_IO, "%s: %s", what, m ? m : "NBD error");
 }
 
-#define CHUNK (32u << 20) /* NBD servers take requests up to 32 MiB */
-
 static bool in_range(const vs_volio *v, uint64_t n, uint64_t off)
 {
     return off <= v->size && n <= v->size - off;
+}
+
+/* ---------------------------------------------------------- I/O thread */
+
+/* With v->mu held: r is finished. */
+static void finish(vs_volio *v, req *r, int error)
+{
+    if (!r->behind) {
+        r->error = error;
+        r->done = true;
+    } else {
+        for (req **pp = &v->writes; *pp; pp = &(*pp)->next)
+            if (*pp == r) {
+                *pp = r->next;
+                break;
+            }
+        v->behind_bytes -= r->n;
+        if (error && !v->werr)
+            v->werr = error;
+        free(r->buf);
+        free(r);
+    }
+    pthread_cond_broadcast(&v->cv);
+}
+
+typedef struct cb_arg {
+    vs_volio *v;
+    req *r;
+} cb_arg;
+
+static int on_done(void *user_data, int *error)
+{
+    cb_arg *a = user_data;
+    pthread_mutex_lock(&a->v->mu);
+    finish(a->v, a->r, *error);
+    pthread_mutex_unlock(&a->v->mu);
+    return 1;
+}
+
+static void issue(vs_volio *v, req *r)
+{
+    cb_arg *a = xmalloc(sizeof *a);
+    *a = (cb_arg){ v, r };
+    nbd_completion_callback cb = { .callback = on_done, .user_data = a, .free = free };
+    int64_t c = -1;
+    if (!v->dead) {
+        switch (r->op) {
+        case OP_READ: c = nbd_aio_pread(v->h, r->buf, r->n, r->off, cb, 0); break;
+        case OP_WRITE: c = nbd_aio_pwrite(v->h, r->buf, r->n, r->off, cb, 0); break;
+        case OP_TRIM: c = nbd_aio_trim(v->h, r->n, r->off, cb, 0); break;
+        default: c = nbd_aio_flush(v->h, cb, 0);
+        }
+    } else {
+        free(a);
+    }
+    if (c < 0) { /* not issued: libnbd freed `a` without calling back */
+        pthread_mutex_lock(&v->mu);
+        finish(v, r, EIO);
+        pthread_mutex_unlock(&v->mu);
+    }
+}
+
+static void *io_main(void *arg)
+{
+    vs_volio *v = arg;
+    for (;;) {
+        pthread_mutex_lock(&v->mu);
+        while (v->queue) {
+            req *r = v->queue;
+            v->queue = r->next;
+            if (!v->queue)
+                v->qtail = &v->queue;
+            if (r->behind) {
+                r->next = v->writes;
+                v->writes = r;
+            }
+            pthread_mutex_unlock(&v->mu);
+            issue(v, r);
+            pthread_mutex_lock(&v->mu);
+        }
+        bool stop = v->stop;
+        pthread_mutex_unlock(&v->mu);
+        if (stop && (v->dead || nbd_aio_in_flight(v->h) <= 0))
+            return NULL;
+        int fd = v->dead ? -1 : nbd_aio_get_fd(v->h);
+        unsigned dir = fd < 0 ? 0 : nbd_aio_get_direction(v->h);
+        if (fd < 0)
+            v->dead = true; /* the connection is gone: every request fails */
+        struct pollfd p[2] = { { fd,
+                                 (short)((dir & LIBNBD_AIO_DIRECTION_READ ? POLLIN : 0) |
+                                         (dir & LIBNBD_AIO_DIRECTION_WRITE ? POLLOUT : 0)),
+                                 0 },
+                               { v->efd, POLLIN, 0 } };
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
+            v->dead = true;
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            if (nbd_aio_notify_read(v->h) < 0 && nbd_aio_is_dead(v->h))
+                v->dead = true;
+        } else if (p[0].revents & POLLOUT) {
+            if (nbd_aio_notify_write(v->h) < 0 && nbd_aio_is_dead(v->h))
+                v->dead = true;
+        }
+        uint64_t x;
+        if ((p[1].revents & POLLIN) && read(v->efd, &x, sizeof x) < 0)
+            continue;
+    }
+}
+
+/* ------------------------------------------------------------- callers */
+
+static void wake(vs_volio *v)
+{
+    uint64_t one = 1;
+    if (write(v->efd, &one, sizeof one) < 0)
+        return; /* the counter is only full if the thread is already awake */
+}
+
+static void enqueue_locked(vs_volio *v, req *r)
+{
+    r->next = NULL;
+    *v->qtail = r;
+    v->qtail = &r->next;
+    wake(v);
+}
+
+/* With v->mu held: waits until no write-behind is queued or in flight. */
+static void drain_locked(vs_volio *v)
+{
+    while (v->writes || v->behind_bytes)
+        pthread_cond_wait(&v->cv, &v->mu);
+}
+
+/* With v->mu held: the error of an earlier write-behind, once. */
+static int take_werr(vs_volio *v, vm_err *err)
+{
+    int e = v->werr;
+    v->werr = 0;
+    return e ? vm_err_sys(err, e, "an earlier write to the volume failed") : 0;
+}
+
+/* A request the caller waits for (after every write-behind before it). */
+static int run_sync(vs_volio *v, int op, void *buf, size_t n, uint64_t off, vm_err *err)
+{
+    req r = { .op = op, .buf = buf, .n = n, .off = off };
+    pthread_mutex_lock(&v->mu);
+    drain_locked(v);
+    int rc = take_werr(v, err);
+    if (rc == 0) {
+        enqueue_locked(v, &r);
+        while (!r.done)
+            pthread_cond_wait(&v->cv, &v->mu);
+        if (r.error)
+            rc = vm_err_sys(err, r.error, "%s the volume",
+                            op == OP_READ       ? "cannot read"
+                                : op == OP_TRIM ? "cannot discard on"
+                                                : "cannot flush");
+    }
+    pthread_mutex_unlock(&v->mu);
+    return rc;
+}
+
+static bool overlaps_locked(const vs_volio *v, size_t n, uint64_t off)
+{
+    for (const req *r = v->writes; r; r = r->next)
+        if (off < r->off + r->n && r->off < off + n)
+            return true;
+    for (const req *r = v->queue; r; r = r->next)
+        if (r->behind && off < r->off + r->n && r->off < off + n)
+            return true;
+    return false;
 }
 
 int vs_volio_open(vs_pool *pool, const char *name, vs_volio **out, vm_err *err)
@@ -43,6 +251,18 @@ int vs_volio_open(vs_pool *pool, const char *name, vs_volio **out, vm_err *err)
     vs_volio *v = xcalloc(1, sizeof *v);
     v->h = h;
     v->size = (uint64_t)size;
+    v->qtail = &v->queue;
+    pthread_mutex_init(&v->mu, NULL);
+    pthread_cond_init(&v->cv, NULL);
+    v->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (v->efd < 0 || pthread_create(&v->thr, NULL, io_main, v) != 0) {
+        int e = errno;
+        if (v->efd >= 0)
+            close(v->efd);
+        nbd_close(h);
+        free(v);
+        return vm_err_sys(err, e, "cannot start the volume's I/O thread");
+    }
     *out = v;
     return 0;
 }
@@ -58,8 +278,8 @@ int vs_volio_pread(vs_volio *v, void *buf, size_t n, uint64_t off, vm_err *err)
         return vm_err_set(err, VMERR_INVALID, "read outside the volume");
     for (size_t done = 0, c; done < n; done += c) {
         c = n - done < CHUNK ? n - done : CHUNK;
-        if (nbd_pread(v->h, (char *)buf + done, c, off + done, 0) < 0)
-            return nbd_err("cannot read the volume", err);
+        if (run_sync(v, OP_READ, (char *)buf + done, c, off + done, err) < 0)
+            return -1;
     }
     return 0;
 }
@@ -70,8 +290,23 @@ int vs_volio_pwrite(vs_volio *v, const void *buf, size_t n, uint64_t off, vm_err
         return vm_err_set(err, VMERR_INVALID, "write outside the volume");
     for (size_t done = 0, c; done < n; done += c) {
         c = n - done < CHUNK ? n - done : CHUNK;
-        if (nbd_pwrite(v->h, (const char *)buf + done, c, off + done, 0) < 0)
-            return nbd_err("cannot write the volume", err);
+        req *r = xcalloc(1, sizeof *r);
+        *r = (req){ .op = OP_WRITE, .buf = xmalloc(c), .n = c, .off = off + done, .behind = true };
+        memcpy(r->buf, (const char *)buf + done, c);
+        pthread_mutex_lock(&v->mu);
+        while ((v->behind_bytes && v->behind_bytes + c > BEHIND_MAX) || overlaps_locked(v, c, r->off))
+            pthread_cond_wait(&v->cv, &v->mu);
+        int rc = take_werr(v, err);
+        if (rc == 0) {
+            v->behind_bytes += c;
+            enqueue_locked(v, r);
+        }
+        pthread_mutex_unlock(&v->mu);
+        if (rc < 0) {
+            free(r->buf);
+            free(r);
+            return -1;
+        }
     }
     return 0;
 }
@@ -84,17 +319,22 @@ int vs_volio_trim(vs_volio *v, uint64_t n, uint64_t off, vm_err *err)
         return 0;
     for (uint64_t done = 0, c; done < n; done += c) {
         c = n - done < CHUNK ? n - done : CHUNK;
-        if (nbd_trim(v->h, c, off + done, 0) < 0)
-            return nbd_err("cannot discard on the volume", err);
+        if (run_sync(v, OP_TRIM, NULL, (size_t)c, off + done, err) < 0)
+            return -1;
     }
     return 0;
 }
 
 int vs_volio_flush(vs_volio *v, vm_err *err)
 {
-    if (nbd_can_flush(v->h) > 0 && nbd_flush(v->h, 0) < 0)
-        return nbd_err("cannot flush the volume", err);
-    return 0;
+    if (nbd_can_flush(v->h) <= 0) { /* still: every write has landed */
+        pthread_mutex_lock(&v->mu);
+        drain_locked(v);
+        int rc = take_werr(v, err);
+        pthread_mutex_unlock(&v->mu);
+        return rc;
+    }
+    return run_sync(v, OP_FLUSH, NULL, 0, 0, err);
 }
 
 int vs_volio_close(vs_volio *v, vm_err *err)
@@ -102,8 +342,16 @@ int vs_volio_close(vs_volio *v, vm_err *err)
     if (!v)
         return 0;
     int rc = vs_volio_flush(v, err);
+    pthread_mutex_lock(&v->mu);
+    v->stop = true;
+    wake(v);
+    pthread_mutex_unlock(&v->mu);
+    pthread_join(v->thr, NULL);
     nbd_shutdown(v->h, 0);
     nbd_close(v->h); /* waits for qemu-nbd to exit */
+    close(v->efd);
+    pthread_cond_destroy(&v->cv);
+    pthread_mutex_destroy(&v->mu);
     free(v);
     return rc;
 }

@@ -9,9 +9,13 @@
  * destroy of the volume while it is open would leave it writing into a
  * frozen or removed layer, so callers keep such operations out (lib/vm's
  * raw view claim does for VM disks) and hold a handle only while their
- * user holds the volume open.  Writes are acknowledged once qemu-nbd has
- * them; vs_volio_flush (and close) makes them and the qcow2 metadata
- * durable.  Offsets and lengths must lie inside the volume (VMERR_INVALID). */
+ * user holds the volume open.  Writes are write-behind: vs_volio_pwrite
+ * returns once the bytes are copied and queued (at most 16 MiB in flight);
+ * a failed write is reported by the next call, vs_volio_flush at the
+ * latest.  Reads see every earlier write.  vs_volio_flush (and close)
+ * returns once the writes and the qcow2 metadata are durable.  Calls may
+ * come from several threads.  Offsets and lengths must lie inside the
+ * volume (VMERR_INVALID). */
 #ifndef VM_STORAGE_VOLIO_H
 #define VM_STORAGE_VOLIO_H
 
