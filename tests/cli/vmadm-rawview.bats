@@ -13,7 +13,6 @@ MiB=1048576
 setup() {
     vm_setup_root
     F=$BATS_TEST_TMPDIR
-    export PATH="$BUILD_DIR/src/vmadm-zvold:$PATH"
     ZV=$VMADM_ROOT/dev/zvol
     make_zvol_image "$IMG" 64 "$F"
     imgadm install -m "$F/$IMG.json" -f "$F/$IMG.raw" >/dev/null
@@ -32,25 +31,6 @@ teardown() {
     vmadm stop -F "$U" >/dev/null 2>&1 || true
     stop_zvold
     vm_teardown_root
-}
-
-# start_zvold: the daemon for this root, in the background; waits for the
-# mount (ZVOLD_PID).
-start_zvold() {
-    vmadm-zvold 2>>"$F/zvold.log" 3>&- &
-    ZVOLD_PID=$!
-    wait_for mountpoint -q "$ZV"
-}
-
-stop_zvold() {
-    if [ -n "${ZVOLD_PID:-}" ] && kill "$ZVOLD_PID" 2>/dev/null; then
-        wait "$ZVOLD_PID" || echo "vmadm-zvold exited with $?" >&2
-    fi
-    ZVOLD_PID=
-    # whatever happened above: no mount may outlive the test
-    if mountpoint -q "$ZV" 2>/dev/null || [ -n "$(stat "$ZV" 2>&1 >/dev/null)" ]; then
-        fusermount3 -u -z "$ZV" 2>/dev/null || umount -l "$ZV" 2>/dev/null || true
-    fi
 }
 
 # volume_file DATASET: the active qcow2 layer behind a volume.
@@ -198,7 +178,7 @@ volume_file() {
 }
 
 @test "a second daemon for the same root refuses" {
-    run vmadm-zvold
+    run "$BUILD_DIR/src/vmadm-zvold/vmadm-zvold"
     [ "$status" -eq 1 ]
     [[ "$output" == *"already running for $VMADM_ROOT"* ]]
     [ "$(grep -c " $ZV " /proc/mounts)" -eq 1 ]
