@@ -112,7 +112,7 @@ json_t *vm_rawview_children(json_t *volumes, const char *pool, const char *datas
     return out;
 }
 
-int vm_rawview_owner(const vm_ctx *ctx, const char *dataset, char uuid_out[37])
+int vm_rawview_owner(const char *dataset, char uuid_out[37])
 {
     uuid_out[0] = '\0';
     const char *s = strchr(dataset, '/');
@@ -125,7 +125,7 @@ int vm_rawview_owner(const vm_ctx *ctx, const char *dataset, char uuid_out[37])
     char u[37];
     memcpy(u, s, 36);
     u[36] = '\0';
-    if (!uuid_valid(u) || !vm_store_exists(ctx, u))
+    if (!uuid_valid(u))
         return 0;
     memcpy(uuid_out, u, 37);
     return 1;
@@ -140,12 +140,16 @@ int vm_rawview_claim_vm(const vm_ctx *ctx, const char *uuid, const char *dataset
         return vm_err_set(err, VMERR_BUSY, "VM %s is busy (another vmadm command holds it): cannot open its disk %s",
                           uuid, path);
     cleanup_json json_t *cfg = NULL;
-    if (vm_load_locked(ctx, uuid, &cfg, err) < 0) {
-        vm_rawview_release(c);
-        return -1;
+    vm_runstate rs = { 0 };
+    /* No VM (yet, or any more): its create or delete holds the lock while
+     * it works, and waits for this claim. */
+    if (vm_store_exists(ctx, uuid)) {
+        if (vm_load_locked(ctx, uuid, &cfg, err) < 0) {
+            vm_rawview_release(c);
+            return -1;
+        }
+        vm_runtime_state(ctx, json_string_value(json_object_get(cfg, "brand")), uuid, &rs);
     }
-    vm_runstate rs;
-    vm_runtime_state(ctx, json_string_value(json_object_get(cfg, "brand")), uuid, &rs);
     if (rs.running || json_object_get(cfg, "transition")) {
         vm_rawview_release(c);
         return vm_err_set(err, VMERR_BUSY, "VM %s is %s: stop it before opening its disk %s", uuid,

@@ -57,9 +57,11 @@ typedef struct vm_rawview_claim {
         VM_LOCK_INIT, VM_LOCK_INIT \
     }
 
-/* *uuid_out (37 bytes) gets the VM owning `dataset` (<pool>/<uuid>/...,
- * a VM that exists), or "" when no VM owns it.  Returns 1 for a VM's disk. */
-int vm_rawview_owner(const vm_ctx *ctx, const char *dataset, char uuid_out[37]);
+/* *uuid_out (37 bytes) gets the VM owning `dataset` (<pool>/<uuid>/<...>:
+ * a VM's disk, also of a VM being created or deleted, whose lock its
+ * create or delete holds), or "" for other volumes.  Returns 1 for a
+ * VM's disk. */
+int vm_rawview_owner(const char *dataset, char uuid_out[37]);
 /* Claims VM `uuid`'s disks for a view: waits up to timeout_ms for its lock;
  * refused (VMERR_BUSY) while the VM runs or is being provisioned, with the
  * operator's message: "VM <uuid> is running: stop it before opening its

@@ -199,7 +199,7 @@ static vol_ent *vol_open(const char *pool, const char *ds, vm_err *err)
     const vm_ctx *ctx = ctx_of();
     char uuid[37];
     vm_ent *m = NULL;
-    if (vm_rawview_owner(ctx, ds, uuid) && !(m = vm_get(uuid, ds, err)))
+    if (vm_rawview_owner(ds, uuid) && !(m = vm_get(uuid, ds, err)))
         return NULL;
     cleanup_vs_pool vs_pool *p = NULL;
     vs_volio *io = NULL;

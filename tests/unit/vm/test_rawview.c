@@ -126,10 +126,22 @@ static void test_claim(void **state)
         fail_msg("vm_create: %s", err.msg);
     cleanup_free char *ds = xasprintf("zones/%s/disk0", uuid);
     char owner[37];
-    assert_int_equal(vm_rawview_owner(&r->ctx, ds, owner), 1);
+    assert_int_equal(vm_rawview_owner(ds, owner), 1);
     assert_string_equal(owner, uuid);
-    assert_int_equal(vm_rawview_owner(&r->ctx, "zones/" U "/disk0", owner), 0); /* no such VM */
-    assert_int_equal(vm_rawview_owner(&r->ctx, "zones/something", owner), 0);
+    assert_int_equal(vm_rawview_owner("zones/" U "/disk0", owner), 1); /* no such VM (yet): still its lock */
+    assert_int_equal(vm_rawview_owner("zones/" U, owner), 0); /* an image's volume */
+    assert_string_equal(owner, "");
+    assert_int_equal(vm_rawview_owner("zones/something/disk0", owner), 0);
+    /* a VM's create or delete holds its lock: a claim waits, then fails */
+    vm_lock held = VM_LOCK_INIT;
+    assert_int_equal(vm_lock_acquire(&r->ctx, U, 0, &held, &err), 0);
+    vm_rawview_claim c0 = VM_RAWVIEW_CLAIM_INIT;
+    assert_int_equal(vm_rawview_claim_vm(&r->ctx, U, "zones/" U "/disk0", 50, &c0, &err), -1);
+    assert_int_equal(err.code, VMERR_BUSY);
+    vm_lock_release(&held);
+    assert_int_equal(vm_rawview_claim_vm(&r->ctx, U, "zones/" U "/disk0", 50, &c0, &err), 0);
+    vm_rawview_release(&c0);
+    err = (vm_err)VM_ERR_INIT;
 
     vm_rawview_claim c = VM_RAWVIEW_CLAIM_INIT;
     assert_int_equal(vm_rawview_claim_vm(&r->ctx, uuid, ds, 100, &c, &err), 0);
