@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "common/util.h"
 #include "storage/storage.h"
@@ -95,9 +96,12 @@ static enum vm_rawview_kind resolve(const char *path, char **pool_out, char **da
     return k;
 }
 
+static struct timespec started; /* every entry's times: views keep none */
+
 static int zv_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
     memset(st, 0, sizeof *st);
+    st->st_atim = st->st_mtim = st->st_ctim = started;
     if (fi && fi->fh) {
         vol_ent *v = (vol_ent *)(uintptr_t)fi->fh;
         st->st_mode = S_IFREG | 0600;
@@ -150,8 +154,9 @@ static int zv_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
     if (depth == 1)
         return add_pools(ctx_of(), buf, fill);
     cleanup_json json_t *volumes = NULL;
-    if (resolve(path, &pool, &ds, &volumes, NULL) != VM_RAWVIEW_DIR)
-        return -ENOTDIR;
+    enum vm_rawview_kind k = resolve(path, &pool, &ds, &volumes, NULL);
+    if (k != VM_RAWVIEW_DIR)
+        return k == VM_RAWVIEW_NONE ? -ENOENT : -ENOTDIR;
     cleanup_json json_t *names = vm_rawview_children(volumes, pool, ds);
     size_t i;
     json_t *n;
@@ -235,7 +240,9 @@ static int zv_open(const char *path, struct fuse_file_info *fi)
     if (!v)
         return fail(path, &e);
     fi->fh = (uint64_t)(uintptr_t)v;
-    fi->keep_cache = 0; /* the VM may have written since the last open */
+    /* No page cache: the VM writes the volume between opens, and requests
+     * go to the daemon whole (up to 1 MiB each, not page by page). */
+    fi->keep_cache = 0;
     fi->direct_io = 1;
     return 0;
 }
@@ -373,10 +380,9 @@ static void *zv_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     cfg->entry_timeout = 0;
     cfg->attr_timeout = 0;
     cfg->negative_timeout = 0;
-    cfg->direct_io = 0;
     /* O_TRUNC arrives as a truncate, which keeps the size. */
     conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
-    conn->max_readahead = 1 << 20;
+    clock_gettime(CLOCK_REALTIME, &started);
     return fuse_get_context()->private_data;
 }
 
