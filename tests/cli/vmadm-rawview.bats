@@ -183,3 +183,17 @@ volume_file() {
     [[ "$output" == *"already running for $VMADM_ROOT"* ]]
     [ "$(grep -c " $ZV " /proc/mounts)" -eq 1 ]
 }
+
+@test "kill -9 of a writer: the view closes, nothing runs behind it, the volume is consistent and the VM starts" {
+    dd if=/dev/urandom of="$D1" bs=1M count=96 conv=notrunc 2>/dev/null &
+    local w=$!
+    wait_for pgrep -f "^qemu-nbd .*$VMADM_ROOT"
+    sleep 0.3
+    kill -9 "$w"
+    wait "$w" 2>/dev/null || true
+    wait_for bash -c "! pgrep -f '^qemu-nbd .*$VMADM_ROOT'"
+    qemu-img check -q "$(volume_file "zones/$U/disk1")"
+    [ "$(stat -c %s "$D1")" -eq $((96 * MiB)) ]
+    run vmadm start "$U"
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+}
