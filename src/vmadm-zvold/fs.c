@@ -64,6 +64,85 @@ static int fail(const char *path, const vm_err *e)
     return -errno_of(e);
 }
 
+/* The volumes of each pool as of one pool.json generation (the file is
+ * replaced atomically, so inode + mtime + size name a generation): a
+ * lookup costs a stat, not a parse of the whole pool. */
+typedef struct pool_cache {
+    struct pool_cache *next;
+    char *name;
+    struct stat st;
+    json_t *names; /* volume names, vs_list order */
+    json_t *sizes; /* {name: volsize} */
+} pool_cache;
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static pool_cache *caches;
+
+static bool same_gen(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+        a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Fills c from the pool as it is now (c->st: the generation it was read at). */
+static int cache_fill(const vm_ctx *ctx, pool_cache *c, const struct stat *st)
+{
+    cleanup_vs_pool vs_pool *p = NULL;
+    cleanup_json json_t *names = NULL;
+    vm_err e = VM_ERR_INIT;
+    if (vs_pool_open(ctx, c->name, &p, &e) < 0 || vs_list(p, NULL, VS_VOLUME, VS_RECURSIVE, &names, &e) < 0)
+        return -1;
+    json_t *sizes = json_object();
+    size_t i;
+    json_t *n;
+    json_array_foreach(names, i, n) {
+        int64_t sz = 0;
+        if (vs_get_int(p, json_string_value(n), "volsize", &sz, &e) == 0)
+            json_object_set_new(sizes, json_string_value(n), json_integer(sz));
+    }
+    json_decref(c->names);
+    json_decref(c->sizes);
+    c->names = steal_ptr(names);
+    c->sizes = sizes;
+    c->st = *st;
+    return 0;
+}
+
+/* New references to pool `name`'s volume names and sizes, or -1. */
+static int pool_volumes(const vm_ctx *ctx, const char *name, json_t **names, json_t **sizes)
+{
+    /* pool.json's place: lib/common/ctx.h's layout (var/vmstore/<pool>/). */
+    cleanup_free char *meta = xasprintf("%s/var/vmstore/%s/pool.json", ctx->root, name);
+    struct stat st;
+    if (!vs_pool_exists(ctx, name))
+        return -1;
+    bool have = stat(meta, &st) == 0;
+    pthread_mutex_lock(&cache_mu);
+    pool_cache *c = caches;
+    while (c && strcmp(c->name, name))
+        c = c->next;
+    if (!c) {
+        c = xcalloc(1, sizeof *c);
+        c->name = xstrdup(name);
+        c->next = caches;
+        caches = c;
+    }
+    int rc = 0;
+    if (!have || !c->names || !same_gen(&c->st, &st)) {
+        /* Read, then check the generation did not change meanwhile. */
+        struct stat after;
+        rc = cache_fill(ctx, c, have ? &st : &(struct stat){ 0 });
+        if (rc == 0 && (!have || stat(meta, &after) < 0 || !same_gen(&after, &st)))
+            c->st = (struct stat){ 0 }; /* use it once, read again next time */
+    }
+    if (rc == 0) {
+        *names = json_incref(c->names);
+        *sizes = json_incref(c->sizes);
+    }
+    pthread_mutex_unlock(&cache_mu);
+    return rc;
+}
+
 /* What `path` names; for a volume *dataset and *volsize are set. */
 static enum vm_rawview_kind resolve(const char *path, char **pool_out, char **dataset, json_t **volumes,
                                     uint64_t *volsize)
@@ -74,20 +153,15 @@ static enum vm_rawview_kind resolve(const char *path, char **pool_out, char **da
         return VM_RAWVIEW_NONE;
     if (depth < 2)
         return VM_RAWVIEW_DIR;
-    const vm_ctx *ctx = ctx_of();
-    if (!vs_pool_exists(ctx, pool))
-        return VM_RAWVIEW_NONE;
-    cleanup_vs_pool vs_pool *p = NULL;
-    cleanup_json json_t *names = NULL;
-    vm_err e = VM_ERR_INIT;
-    if (vs_pool_open(ctx, pool, &p, &e) < 0 || vs_list(p, NULL, VS_VOLUME, VS_RECURSIVE, &names, &e) < 0)
+    cleanup_json json_t *names = NULL, *sizes = NULL;
+    if (pool_volumes(ctx_of(), pool, &names, &sizes) < 0)
         return VM_RAWVIEW_NONE;
     enum vm_rawview_kind k = depth == 2 ? VM_RAWVIEW_DIR : vm_rawview_lookup(names, *dataset);
-    int64_t sz = 0;
     if (k == VM_RAWVIEW_VOLUME && volsize) {
-        if (vs_get_int(p, *dataset, "volsize", &sz, &e) < 0)
+        json_t *sz = json_object_get(sizes, *dataset);
+        if (!json_is_integer(sz))
             return VM_RAWVIEW_NONE;
-        *volsize = (uint64_t)sz;
+        *volsize = (uint64_t)json_integer_value(sz);
     }
     if (volumes)
         *volumes = steal_ptr(names);
@@ -288,6 +362,16 @@ void zvold_close_all(void)
         free(m);
     }
     pthread_mutex_unlock(&mu);
+    pthread_mutex_lock(&cache_mu);
+    while (caches) {
+        pool_cache *c = caches;
+        caches = c->next;
+        json_decref(c->names);
+        json_decref(c->sizes);
+        free(c->name);
+        free(c);
+    }
+    pthread_mutex_unlock(&cache_mu);
 }
 
 static int zv_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)

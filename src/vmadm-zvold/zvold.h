@@ -20,7 +20,8 @@
 
 /* The operations; fuse_get_context()->private_data is the vm_ctx. */
 extern const struct fuse_operations zvold_ops;
-/* Closes every volume still open (after the loop ends). */
+/* Closes every volume still open and frees the pool caches (after the
+ * loop ends). */
 void zvold_close_all(void);
 
 #endif
