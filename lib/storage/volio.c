@@ -23,7 +23,7 @@
 #define CHUNK (32u << 20) /* NBD servers take requests up to 32 MiB */
 #define BEHIND_MAX (16u << 20) /* write-behind bytes in flight */
 
-enum { OP_READ, OP_WRITE, OP_TRIM, OP_FLUSH };
+enum { OP_READ, OP_WRITE, OP_TRIM, OP_FLUSH, OP_STATUS };
 
 typedef struct req {
     struct req *next; /* queue, then in-flight writes */
@@ -34,6 +34,9 @@ typedef struct req {
     bool behind; /* write-behind: owns buf, nobody waits */
     bool done;
     int error;
+    /* OP_STATUS: the first data (want_data) or hole at or after off */
+    bool want_data, found;
+    uint64_t at, covered;
 } req;
 
 struct vs_volio {
@@ -98,6 +101,27 @@ static int on_done(void *user_data, int *error)
     return 1;
 }
 
+/* base:allocation extents from r->off: where the first data or hole is. */
+static int on_extents(void *user_data, const char *metacontext, uint64_t offset, uint32_t *entries, size_t nr_entries,
+                      int *error)
+{
+    req *r = user_data;
+    (void)error;
+    if (strcmp(metacontext, LIBNBD_CONTEXT_BASE_ALLOCATION) != 0 || r->found)
+        return 0;
+    for (size_t i = 0; i + 1 < nr_entries; i += 2) {
+        bool hole = entries[i + 1] & LIBNBD_STATE_HOLE;
+        if (hole != r->want_data) {
+            r->found = true;
+            r->at = offset > r->off ? offset : r->off;
+            return 0;
+        }
+        offset += entries[i];
+    }
+    r->covered = offset > r->off ? offset - r->off : 0;
+    return 0;
+}
+
 static void issue(vs_volio *v, req *r)
 {
     cb_arg *a = xmalloc(sizeof *a);
@@ -109,6 +133,10 @@ static void issue(vs_volio *v, req *r)
         case OP_READ: c = nbd_aio_pread(v->h, r->buf, r->n, r->off, cb, 0); break;
         case OP_WRITE: c = nbd_aio_pwrite(v->h, r->buf, r->n, r->off, cb, 0); break;
         case OP_TRIM: c = nbd_aio_trim(v->h, r->n, r->off, cb, 0); break;
+        case OP_STATUS:
+            c = nbd_aio_block_status(v->h, r->n, r->off,
+                                     (nbd_extent_callback){ .callback = on_extents, .user_data = r }, cb, 0);
+            break;
         default: c = nbd_aio_flush(v->h, cb, 0);
         }
     } else {
@@ -200,24 +228,28 @@ static int take_werr(vs_volio *v, vm_err *err)
 }
 
 /* A request the caller waits for (after every write-behind before it). */
-static int run_sync(vs_volio *v, int op, void *buf, size_t n, uint64_t off, vm_err *err)
+static int run_req(vs_volio *v, req *r, vm_err *err)
 {
-    req r = { .op = op, .buf = buf, .n = n, .off = off };
+    static const char *const what[] = { "cannot read", "cannot write", "cannot discard on", "cannot flush",
+                                        "cannot map" };
     pthread_mutex_lock(&v->mu);
     drain_locked(v);
     int rc = take_werr(v, err);
     if (rc == 0) {
-        enqueue_locked(v, &r);
-        while (!r.done)
+        enqueue_locked(v, r);
+        while (!r->done)
             pthread_cond_wait(&v->cv, &v->mu);
-        if (r.error)
-            rc = vm_err_sys(err, r.error, "%s the volume",
-                            op == OP_READ       ? "cannot read"
-                                : op == OP_TRIM ? "cannot discard on"
-                                                : "cannot flush");
+        if (r->error)
+            rc = vm_err_sys(err, r->error, "%s the volume", what[r->op]);
     }
     pthread_mutex_unlock(&v->mu);
     return rc;
+}
+
+static int run_sync(vs_volio *v, int op, void *buf, size_t n, uint64_t off, vm_err *err)
+{
+    req r = { .op = op, .buf = buf, .n = n, .off = off };
+    return run_req(v, &r, err);
 }
 
 static bool overlaps_locked(const vs_volio *v, size_t n, uint64_t off)
@@ -243,7 +275,8 @@ int vs_volio_open(vs_pool *pool, const char *name, vs_volio **out, vm_err *err)
      * qcow2 layer so a trimmed range costs no space. */
     char *argv[] = { "qemu-nbd", "-f", "qcow2", "--discard=unmap", path, NULL };
     int64_t size;
-    if (nbd_connect_systemd_socket_activation(h, argv) < 0 || (size = nbd_get_size(h)) < 0) {
+    if (nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0 ||
+        nbd_connect_systemd_socket_activation(h, argv) < 0 || (size = nbd_get_size(h)) < 0) {
         nbd_err("cannot serve the volume through qemu-nbd", err);
         nbd_close(h);
         return -1;
@@ -322,6 +355,33 @@ int vs_volio_trim(vs_volio *v, uint64_t n, uint64_t off, vm_err *err)
         if (run_sync(v, OP_TRIM, NULL, (size_t)c, off + done, err) < 0)
             return -1;
     }
+    return 0;
+}
+
+int vs_volio_seek(vs_volio *v, uint64_t off, bool data, uint64_t *out, vm_err *err)
+{
+    if (off >= v->size)
+        return vm_err_set(err, VMERR_INVALID, "offset outside the volume");
+    if (nbd_can_meta_context(v->h, LIBNBD_CONTEXT_BASE_ALLOCATION) <= 0) {
+        *out = data ? off : v->size; /* all data, as a file without holes */
+        return 0;
+    }
+    while (off < v->size) {
+        uint64_t n = v->size - off < (1u << 30) ? v->size - off : (1u << 30);
+        req r = { .op = OP_STATUS, .n = (size_t)n, .off = off, .want_data = data };
+        if (run_req(v, &r, err) < 0)
+            return -1;
+        if (r.found) {
+            *out = r.at;
+            return 0;
+        }
+        if (!r.covered)
+            break;
+        off += r.covered;
+    }
+    if (data)
+        return vm_err_set(err, VMERR_NOTFOUND, "no data after the offset");
+    *out = v->size; /* the end is a hole */
     return 0;
 }
 

@@ -19,6 +19,7 @@
 #ifndef VM_STORAGE_VOLIO_H
 #define VM_STORAGE_VOLIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,10 @@ int vs_volio_pread(vs_volio *v, void *buf, size_t n, uint64_t off, vm_err *err);
 int vs_volio_pwrite(vs_volio *v, const void *buf, size_t n, uint64_t off, vm_err *err);
 /* Deallocates a range (reads back as zeros). */
 int vs_volio_trim(vs_volio *v, uint64_t n, uint64_t off, vm_err *err);
+/* SEEK_DATA (data) / SEEK_HOLE: *out gets the first offset >= off that
+ * holds data (allocated in the layer chain) or lies in a hole (the end of
+ * the volume counts as one).  No data after off: VMERR_NOTFOUND. */
+int vs_volio_seek(vs_volio *v, uint64_t off, bool data, uint64_t *out, vm_err *err);
 int vs_volio_flush(vs_volio *v, vm_err *err);
 /* Flushes, then stops qemu-nbd and waits for it; frees v (NULL: no-op).
  * Returns < 0 when the flush failed (written data may be lost). */

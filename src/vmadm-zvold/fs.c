@@ -458,6 +458,22 @@ static int zv_fallocate(const char *path, int mode, off_t off, off_t len, struct
     return vs_volio_trim(v->io, (uint64_t)len, (uint64_t)off, &e) < 0 ? fail(path, &e) : 0;
 }
 
+/* SEEK_DATA / SEEK_HOLE from the qcow2 allocation: `qemu-img convert` and
+ * `cp --sparse` skip what was never written. */
+static off_t zv_lseek(const char *path, off_t off, int whence, struct fuse_file_info *fi)
+{
+    vol_ent *v = (vol_ent *)(uintptr_t)fi->fh;
+    if (whence != SEEK_DATA && whence != SEEK_HOLE)
+        return -EINVAL;
+    if (off < 0 || (uint64_t)off >= vs_volio_size(v->io))
+        return -ENXIO;
+    uint64_t at;
+    vm_err e = VM_ERR_INIT;
+    if (vs_volio_seek(v->io, (uint64_t)off, whence == SEEK_DATA, &at, &e) < 0)
+        return e.code == VMERR_NOTFOUND ? -ENXIO : fail(path, &e);
+    return (off_t)at;
+}
+
 static void *zv_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     /* Views come and go with volumes, sizes change with vmadm update. */
@@ -482,5 +498,6 @@ const struct fuse_operations zvold_ops = {
     .flush = zv_flush,
     .fsync = zv_fsync,
     .fallocate = zv_fallocate,
+    .lseek = zv_lseek,
     .release = zv_release,
 };

@@ -197,3 +197,21 @@ volume_file() {
     run vmadm start "$U"
     [ "$status" -eq 0 ] || { echo "$output"; false; }
 }
+
+@test "SEEK_DATA/SEEK_HOLE follow the volume's allocation: qemu-img convert of the view is sparse" {
+    head -c $MiB /dev/urandom > "$F/mib"
+    dd if="$F/mib" of="$D1" bs=1M seek=40 conv=notrunc status=none
+    run python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+print(os.lseek(fd, 0, os.SEEK_DATA) >> 20, os.lseek(fd, 40 << 20, os.SEEK_HOLE) >> 20)
+try:
+    os.lseek(fd, 50 << 20, os.SEEK_DATA)
+except OSError as e:
+    print(e.errno == 6)' "$D1"
+    [ "$output" = "$(printf '40 41\nTrue')" ] || { echo "$output"; false; }
+    qemu-img convert -O raw "$D1" "$F/view.raw"
+    [ "$(stat -c %s "$F/view.raw")" -eq $((96 * MiB)) ]
+    [ "$(du -k "$F/view.raw" | cut -f1)" -lt 4096 ]
+    cmp <(dd if="$F/view.raw" bs=1M skip=40 count=1 status=none) "$F/mib"
+}
