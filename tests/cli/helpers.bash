@@ -101,12 +101,15 @@ start_zvold() {
 }
 
 stop_zvold() {
+    local rc=0
     if [ -n "${ZVOLD_PID:-}" ] && kill "$ZVOLD_PID" 2>/dev/null; then
-        wait "$ZVOLD_PID" || echo "vmadm-zvold exited with $?" >&2
+        wait "$ZVOLD_PID" || rc=$?
     fi
     ZVOLD_PID=
     local zv=${VMADM_ROOT:-/nonexistent}/dev/zvol
     if mountpoint -q "$zv" 2>/dev/null || [ -n "$(stat "$zv" 2>&1 >/dev/null)" ]; then
         fusermount3 -u -z "$zv" 2>/dev/null || umount -l "$zv" 2>/dev/null || true
     fi
+    # a daemon that did not exit cleanly (a sanitizer report, a crash) fails
+    [ "$rc" -eq 0 ] || { echo "vmadm-zvold exited with $rc:" >&2; cat "$BATS_TEST_TMPDIR/zvold.log" >&2; return 1; }
 }

@@ -29,8 +29,10 @@ EOT
 teardown() {
     exec 7>&- 2>/dev/null || true
     vmadm stop -F "$U" >/dev/null 2>&1 || true
-    stop_zvold
+    local rc=0
+    stop_zvold || rc=1
     vm_teardown_root
+    return $rc
 }
 
 # volume_file DATASET: the active qcow2 layer behind a volume.

@@ -15,8 +15,10 @@ setup() {
 
 teardown() {
     vmadm stop -F "$U" >/dev/null 2>&1 || true
-    stop_zvold
+    local rc=0
+    stop_zvold || rc=1
     vm_teardown_root
+    return $rc
 }
 
 log() { echo "$VMADM_ROOT/run/vms/$U/console.log"; }
