@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,10 @@ typedef struct vol_ent {
     int refs;
     vs_volio *io;
     vm_ent *vm; /* NULL: not a VM's disk */
+    char *layer; /* the active layer's path, and the file qemu-nbd opened: */
+    dev_t dev;
+    ino_t ino;
+    atomic_bool stale; /* the path names another file now: writes fail */
 } vol_ent;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -108,11 +113,16 @@ static int cache_fill(const vm_ctx *ctx, pool_cache *c, const struct stat *st)
     return 0;
 }
 
+/* pool.json's place: lib/common/ctx.h's layout (var/vmstore/<pool>/). */
+static char *pool_meta(const vm_ctx *ctx, const char *name)
+{
+    return xasprintf("%s/var/vmstore/%s/pool.json", ctx->root, name);
+}
+
 /* New references to pool `name`'s volume names and sizes, or -1. */
 static int pool_volumes(const vm_ctx *ctx, const char *name, json_t **names, json_t **sizes)
 {
-    /* pool.json's place: lib/common/ctx.h's layout (var/vmstore/<pool>/). */
-    cleanup_free char *meta = xasprintf("%s/var/vmstore/%s/pool.json", ctx->root, name);
+    cleanup_free char *meta = pool_meta(ctx, name);
     struct stat st;
     if (!vs_pool_exists(ctx, name))
         return -1;
@@ -281,12 +291,21 @@ static vol_ent *vol_open(const char *pool, const char *ds, vm_err *err)
     if (vm_rawview_owner(ds, uuid) && !(m = vm_get(uuid, ds, err)))
         return NULL;
     cleanup_vs_pool vs_pool *p = NULL;
+    cleanup_free char *layer = NULL;
+    struct stat before, after;
     vs_volio *io = NULL;
-    if (vs_pool_open(ctx, pool, &p, err) < 0 || vs_volio_open(p, ds, &io, err) < 0) {
+    if (vs_pool_open(ctx, pool, &p, err) < 0 || vs_vol_path(p, ds, &layer, err) < 0 || stat(layer, &before) < 0 ||
+        vs_volio_open(p, ds, &io, err) < 0 || stat(layer, &after) < 0 || before.st_ino != after.st_ino) {
+        if (!err->code)
+            vm_err_set(err, VMERR_BUSY, "%s changed while its view was being opened: try again", ds);
+        vs_volio_close(io, NULL);
         vm_put(m);
         return NULL;
     }
     vol_ent *v = xcalloc(1, sizeof *v);
+    v->layer = steal_ptr(layer);
+    v->dev = after.st_dev;
+    v->ino = after.st_ino;
     v->dataset = xstrdup(ds);
     v->io = io;
     v->vm = m;
@@ -337,6 +356,7 @@ static int zv_release(const char *path, struct fuse_file_info *fi)
             rc = fail(path, &e);
         vm_put(v->vm);
         free(v->dataset);
+        free(v->layer);
         free(v);
     }
     pthread_mutex_unlock(&mu);
@@ -353,6 +373,7 @@ void zvold_close_all(void)
         if (vs_volio_close(v->io, &e) < 0)
             fprintf(stderr, "vmadm-zvold: %s: %s\n", v->dataset, e.msg);
         free(v->dataset);
+        free(v->layer);
         free(v);
     }
     while (vms) {
@@ -390,9 +411,32 @@ static int zv_read(const char *path, char *buf, size_t size, off_t off, struct f
     return (int)size;
 }
 
+/* The volume's active layer is still the file the view opened.  A vmstore
+ * snapshot, rollback or destroy while a view is open (vmadm's wait for it,
+ * vmstore's do not) puts a new file at the layer's path, or none: writes
+ * would land in a frozen layer or a removed file, so they fail instead.
+ * One stat per write. */
+static int check_layer(const char *path, vol_ent *v)
+{
+    struct stat st;
+    if (!v->stale && (stat(v->layer, &st) < 0 || st.st_ino != v->ino || st.st_dev != v->dev))
+        v->stale = true; /* once set, never cleared */
+    if (!v->stale)
+        return 0;
+    vm_err e = VM_ERR_INIT;
+    vm_err_set(&e, VMERR_IO,
+               "%s changed while its view was open (vmstore snapshot, rollback or destroy): writes refused; close "
+               "and reopen it",
+               v->dataset);
+    return fail(path, &e);
+}
+
 static int zv_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
     vol_ent *v = (vol_ent *)(uintptr_t)fi->fh;
+    int rc = check_layer(path, v);
+    if (rc < 0)
+        return rc;
     uint64_t end = vs_volio_size(v->io);
     if (off < 0)
         return -EINVAL;
@@ -452,6 +496,9 @@ static int zv_fallocate(const char *path, int mode, off_t off, off_t len, struct
         return -EINVAL;
     if ((uint64_t)off > end || (uint64_t)len > end - (uint64_t)off)
         return mode & FALLOC_FL_KEEP_SIZE ? -EINVAL : -EFBIG;
+    int rc = check_layer(path, v);
+    if (rc < 0)
+        return rc;
     if (!(mode & FALLOC_FL_PUNCH_HOLE))
         return mode == 0 || mode == FALLOC_FL_KEEP_SIZE ? 0 : -EOPNOTSUPP; /* thin: nothing to reserve */
     vm_err e = VM_ERR_INIT;

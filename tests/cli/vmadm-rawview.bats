@@ -217,3 +217,25 @@ except OSError as e:
     [ "$(du -k "$F/view.raw" | cut -f1)" -lt 4096 ]
     cmp <(dd if="$F/view.raw" bs=1M skip=40 count=1 status=none) "$F/mib"
 }
+
+@test "vmstore snapshot of a volume under an open view: later writes through the view fail, the snapshot keeps its bytes" {
+    run python3 -c '
+import os, subprocess, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+os.pwrite(fd, b"before" * 1000, 0)
+os.fsync(fd)
+subprocess.run(["vmstore", "snapshot", sys.argv[2]], check=True)
+try:
+    os.pwrite(fd, b"after!" * 1000, 0)
+    print("written")
+except OSError as e:
+    print("errno", e.errno)' "$D1" "zones/$U/disk1@s1"
+    [ "$output" = "errno 5" ] || { echo "$output"; false; }
+    grep -q "zones/$U/disk1 changed while its view was open" "$F/zvold.log"
+    # a new open sees the volume as it is now, and writes work again
+    [ "$(head -c 6 "$D1")" = before ]
+    printf after! | dd of="$D1" conv=notrunc status=none
+    [ "$(head -c 6 "$D1")" = after! ]
+    vmstore rollback "zones/$U/disk1@s1"
+    [ "$(head -c 6 "$D1")" = before ]
+}
