@@ -9,6 +9,7 @@
 #include "common/units.h"
 #include "common/util.h"
 #include "image/image.h"
+#include "vm/rawview.h"
 #include "vm/runtime.h"
 #include "vm/validate.h"
 
@@ -296,9 +297,9 @@ static int plan_disk(disk_planner *dp, json_t *d, size_t i, vm_err *err)
             return vm_err_set(err, VMERR_INVALID, "VM has no free disk index (disk0-disk%d are all in use)",
                               VM_DISK_INDEX_MAX - 1);
         dp->used_index[idx] = true;
-        char *p = xasprintf("%s%s/%s/disk%d", VM_ZVOL_PREFIX, dp->pool, dp->uuid, idx);
+        cleanup_free char *ds = xasprintf("%s/%s/disk%d", dp->pool, dp->uuid, idx);
+        cleanup_free char *p = vm_rawview_path(dp->ctx, ds); /* a real view (vmadm-zvold) */
         json_object_set_new(c, "path", json_string(p));
-        free(p);
     } else {
         json_object_set_new(c, "path", json_string(json_string_value(json_object_get(d, "path"))));
     }

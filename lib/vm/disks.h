@@ -9,7 +9,6 @@
 #include "common/ctx.h"
 #include "common/err.h"
 
-#define VM_ZVOL_PREFIX "/dev/zvol/rdsk/"
 /* Volumes are named disk0 .. disk<VM_DISK_INDEX_MAX-1>. */
 #define VM_DISK_INDEX_MAX 1000
 

@@ -6,6 +6,7 @@
 #include "common/util.h"
 #include "storage/storage.h"
 #include "vm/props.h"
+#include "vm/rawview.h"
 #include "vm/recover.h"
 #include "vm/runtime.h"
 #include "vm/store.h"
@@ -109,6 +110,9 @@ int vm_start_boot(const vm_ctx *ctx, const char *uuid, const char *order, const 
 {
     cleanup_lock vm_lock lk = VM_LOCK_INIT;
     cleanup_json json_t *cfg = NULL;
+    /* An open raw disk view holds the VM's lock: refuse, not wait. */
+    if (vm_rawview_check_start(ctx, uuid, 2000, err) < 0)
+        return -1;
     if (vm_lock_acquire(ctx, uuid, -1, &lk, err) < 0 || vm_load_locked(ctx, uuid, &cfg, err) < 0)
         return -1;
     return start_locked(ctx, uuid, cfg, order, once, err);

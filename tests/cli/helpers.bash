@@ -88,3 +88,28 @@ start_vminfod() {
     export VMINFOD_ADDR=$ADDR
     wait_for curl -sf "http://$ADDR/ping"
 }
+
+# start_zvold: vmadm-zvold (raw disk views) for this root in the background,
+# its log in $BATS_TEST_TMPDIR/zvold.log; waits for the mount at $ZV
+# ($VMADM_ROOT/dev/zvol) and sets ZVOLD_PID.  stop_zvold (call it before
+# vm_teardown_root) stops it and leaves no mount behind, whatever happened.
+start_zvold() {
+    ZV=$VMADM_ROOT/dev/zvol
+    "$BUILD_DIR/src/vmadm-zvold/vmadm-zvold" 2>>"$BATS_TEST_TMPDIR/zvold.log" 3>&- &
+    ZVOLD_PID=$!
+    wait_for mountpoint -q "$ZV"
+}
+
+stop_zvold() {
+    local rc=0
+    if [ -n "${ZVOLD_PID:-}" ] && kill "$ZVOLD_PID" 2>/dev/null; then
+        wait "$ZVOLD_PID" || rc=$?
+    fi
+    ZVOLD_PID=
+    local zv=${VMADM_ROOT:-/nonexistent}/dev/zvol
+    if mountpoint -q "$zv" 2>/dev/null || [ -n "$(stat "$zv" 2>&1 >/dev/null)" ]; then
+        fusermount3 -u -z "$zv" 2>/dev/null || umount -l "$zv" 2>/dev/null || true
+    fi
+    # a daemon that did not exit cleanly (a sanitizer report, a crash) fails
+    [ "$rc" -eq 0 ] || { echo "vmadm-zvold exited with $rc:" >&2; cat "$BATS_TEST_TMPDIR/zvold.log" >&2; return 1; }
+}

@@ -66,7 +66,7 @@ HVM_PRIV="default,-file_link_any,-net_access,-proc_fork,-proc_info,-proc_session
     [ "$(o '.internal_metadata|length')" = 0 ]
     # disks: image disk first (boot, image size), blank 512 MiB second
     [ "$(o '.disks|length')" = 2 ]
-    [ "$(o '.disks[0].path')" = "/dev/zvol/rdsk/zones/$VM/disk0" ]
+    [ "$(o '.disks[0].path')" = "$VMADM_ROOT/dev/zvol/rdsk/zones/$VM/disk0" ]
     [ "$(o '.disks[0].zfs_filesystem')" = "zones/$VM/disk0" ]
     [ "$(o '.disks[0].boot')" = true ]
     [ "$(o '.disks[0].image_uuid')" = "$ZVOL_IMG" ]
@@ -76,7 +76,7 @@ HVM_PRIV="default,-file_link_any,-net_access,-proc_fork,-proc_info,-proc_session
     [ "$(o '.disks[0].media')" = disk ]
     [ "$(o '.disks[0].zpool')" = zones ]
     [[ "$(o '.disks[0].uuid')" =~ ^[0-9a-f-]{36}$ ]]
-    [ "$(o '.disks[1].path')" = "/dev/zvol/rdsk/zones/$VM/disk1" ]
+    [ "$(o '.disks[1].path')" = "$VMADM_ROOT/dev/zvol/rdsk/zones/$VM/disk1" ]
     [ "$(o '.disks[1].boot')" = false ]
     [ "$(o '.disks[1].size')" = 512 ]
     [ "$(o '.disks[1].pci_slot')" = 0:4:1 ]

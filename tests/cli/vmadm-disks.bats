@@ -25,7 +25,7 @@ teardown() {
     vm_teardown_root
 }
 
-dpath() { echo "/dev/zvol/rdsk/zones/$U/disk$1"; }
+dpath() { echo "$VMADM_ROOT/dev/zvol/rdsk/zones/$U/disk$1"; }
 vget() { vmstore get -Hp -t filesystem,volume -o value "$1" "$2"; }
 BOOT="{\"image_uuid\": \"$IMG\", \"boot\": true, \"model\": \"virtio\"}"
 

@@ -324,7 +324,7 @@ consistent() {
     obj=$(vmadm get "$U") || { echo "get failed"; return 1; }
     img=$(echo "$obj" | jq -r '.disks[0].image_uuid')
     [ "$(echo "$obj" | jq '.disks | length')" -eq 2 ] || { echo "disks: $(echo "$obj" | jq -c .disks)"; return 1; }
-    [ "$(echo "$obj" | jq -r '.disks[0].path')" = "/dev/zvol/rdsk/zones/$U/disk0" ] || return 1
+    [ "$(echo "$obj" | jq -r '.disks[0].path')" = "$VMADM_ROOT/dev/zvol/rdsk/zones/$U/disk0" ] || return 1
     vmstore list -H -o name "$(disk0)" >/dev/null || { echo "no disk0 volume"; return 1; }
     [ "$img" = "$(origin_image)" ] || { echo "config says $img, disk0 is a clone of $(origin_image)"; return 1; }
     [ "$(vget guid "zones/$U/disk1")" = "$D1GUID" ] || { echo "disk1 replaced"; return 1; }
@@ -387,7 +387,7 @@ consistent() {
     done
     vmadm reprovision "$U" -f <(echo "{\"image_uuid\": \"$IMG_B\"}") 2>"$F/a.err" &
     a=$!
-    echo "{\"set_tags\": {\"during\": \"reprovision\"}, \"update_disks\": [{\"path\": \"/dev/zvol/rdsk/zones/$U/disk1\", \"size\": 48}]}" |
+    echo "{\"set_tags\": {\"during\": \"reprovision\"}, \"update_disks\": [{\"path\": \"$VMADM_ROOT/dev/zvol/rdsk/zones/$U/disk1\", \"size\": 48}]}" |
         vmadm update "$U" 2>"$F/b.err" &
     b=$!
     wait $a; ra=$?

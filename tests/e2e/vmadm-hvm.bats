@@ -15,7 +15,7 @@ teardown() {
 }
 
 log() { echo "$VMADM_ROOT/run/vms/$U/console.log"; }
-dpath() { echo "/dev/zvol/rdsk/zones/$U/disk$1"; }
+dpath() { echo "$VMADM_ROOT/dev/zvol/rdsk/zones/$U/disk$1"; }
 
 # mark: remembers where the console log ends, so waits only look at what
 # the guest prints from now on (the log may or may not be kept across boots).
