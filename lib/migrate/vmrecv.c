@@ -10,6 +10,7 @@
 #include "net/nictag.h"
 #include "storage/stream.h"
 #include "vm/props.h"
+#include "vm/rawview.h"
 #include "vm/runtime.h"
 #include "vm/store.h"
 #include "vm/vm_internal.h"
@@ -76,12 +77,18 @@ static int check_header(recv_ctx *c, vm_err *err)
                 return bad(err, "bad origin");
         }
     }
-    /* Disks name their own paths: only the canonical one for their dataset. */
+    /* Disks are the VM's own volumes: a dataset <zpool>/<uuid>/<rel> and a
+     * path that is that volume's raw view at the source (whatever root it
+     * had: the receiver writes its own path). */
     json_t *d;
     json_array_foreach(json_object_get(c->config, "disks"), i, d) {
         const char *p = json_string_value(json_object_get(d, "path"));
-        cleanup_free char *pre = xasprintf("/dev/zvol/rdsk/%s/%s/", c->poolname, c->uuid);
-        if (p && (!str_has_prefix(p, pre) || !mig_valid_rel(p + strlen(pre)) || !p[strlen(pre)]))
+        const char *z = json_string_value(json_object_get(d, "zfs_filesystem"));
+        cleanup_free char *zpre = xasprintf("%s/%s/", c->poolname, c->uuid);
+        if (!z || !str_has_prefix(z, zpre) || !z[strlen(zpre)] || !mig_valid_rel(z + strlen(zpre)))
+            return bad(err, "disk outside the VM's datasets");
+        cleanup_free char *tail = xasprintf("/dev/zvol/rdsk/%s", z);
+        if (p && !str_has_suffix(p, tail))
             return bad(err, "disk path outside the VM's datasets");
     }
     return 0;
@@ -257,6 +264,22 @@ static int apply_props(recv_ctx *c, vm_err *err)
     return 0;
 }
 
+/* The config as this host stores it: each disk's path is its view here. */
+static json_t *local_config(recv_ctx *c)
+{
+    json_t *cfg = json_deep_copy(c->config);
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(cfg, "disks"), i, d) {
+        const char *z = json_string_value(json_object_get(d, "zfs_filesystem"));
+        if (z && json_object_get(d, "path")) {
+            cleanup_free char *view = vm_rawview_path(c->ctx, z);
+            json_object_set_new(d, "path", json_string(view));
+        }
+    }
+    return cfg;
+}
+
 static bool carries_zone_dataset(recv_ctx *c)
 {
     size_t i;
@@ -287,7 +310,7 @@ static int receive_full(recv_ctx *c, vs_stream_reader *r, int flags, size_t *don
     int rc = vm_store_write_json(mpath, marker, err);
     if (rc == 0)
         rc = receive_objects(c, r, done, skipped, err);
-    cleanup_json json_t *cfg = json_dup(c->config);
+    cleanup_json json_t *cfg = local_config(c);
     if (flags & MIG_RECV_HIDDEN)
         json_object_set_new(cfg, "do_not_inventory", json_true());
     cleanup_free char *zonepath = vm_store_zonepath(c->ctx, c->poolname, c->uuid);
@@ -332,7 +355,7 @@ static int receive_incremental(recv_ctx *c, vs_stream_reader *r, size_t *done, s
                           c->uuid);
     if (receive_objects(c, r, done, skipped, err) < 0)
         return -1;
-    cleanup_json json_t *cfg = json_dup(c->config);
+    cleanup_json json_t *cfg = local_config(c);
     json_t *dni = json_object_get(cur, "do_not_inventory");
     if (dni)
         json_object_set(cfg, "do_not_inventory", dni);

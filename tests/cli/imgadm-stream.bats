@@ -18,6 +18,7 @@ setup() {
 }
 
 teardown() {
+    stop_zvold || true
     vm_teardown_root
 }
 
@@ -185,8 +186,10 @@ EOT
     run vmadm create -f metal.json
     [ "$status" -eq 0 ]
     local vm=${output##* }
-    # dd if=metal-amd64.raw of="$(vmadm get $vm | json disks.0.path)" bs=16M
-    qemu-img convert -n -f raw -O qcow2 "$raw" "$(file "zones/$vm/disk0")"
+    # the disk's path is a raw view while vmadm-zvold runs
+    start_zvold
+    dd if="$raw" of="$(vmadm get "$vm" | jq -r '.disks[0].path')" bs=16M status=none
+    stop_zvold
     vmstore snapshot "zones/$vm/disk0@dataset"
     vmstore send "zones/$vm/disk0@dataset" | gzip > metal.zvol.gz
     local img; img=$(cat /proc/sys/kernel/random/uuid)

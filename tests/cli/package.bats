@@ -68,8 +68,10 @@ throwaway_root() {
     u=$(find "$BATS_TEST_TMPDIR/dest" -name vminfod.service)
     grep -qx "ExecStart=$prefix/sbin/vminfod" "$u"
     grep -qx "ExecStart=$prefix/sbin/vmadm boot-all" "$(dirname "$u")/vmadm-autoboot.service"
+    grep -qx "ExecStart=$prefix/sbin/vmadm-zvold" "$(dirname "$u")/vmadm-zvold.service"
+    [ -x "$d/sbin/vmadm-zvold" ]
     # nothing else: no test or bench programs
-    [ "$(find "$BATS_TEST_TMPDIR/dest" -type f | wc -l)" -eq 18 ]
+    [ "$(find "$BATS_TEST_TMPDIR/dest" -type f | wc -l)" -eq 20 ]
 }
 
 @test "package: control fields and dependencies (dpkg-deb -I)" {
@@ -87,10 +89,12 @@ throwaway_root() {
     dpkg-deb -c "$DEB" | awk '{print $NF}' | grep -v '/$' | sed 's|^\./|/|' | sort > "$BATS_TEST_TMPDIR/files"
     cat > "$BATS_TEST_TMPDIR/want" <<'EOF'
 /lib/systemd/system/vmadm-autoboot.service
+/lib/systemd/system/vmadm-zvold.service
 /lib/systemd/system/vminfod.service
 /usr/sbin/imgadm
 /usr/sbin/nictagadm
 /usr/sbin/vmadm
+/usr/sbin/vmadm-zvold
 /usr/sbin/vminfo
 /usr/sbin/vminfod
 /usr/sbin/vmstore

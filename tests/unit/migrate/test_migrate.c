@@ -92,7 +92,8 @@ static int check(const char *objs, const char *disks, const char *want)
 static void test_header(void **state)
 {
     (void)state;
-    const char *d0 = "[{\"path\":\"/dev/zvol/rdsk/zones/4b9488be-fc5e-4c4c-9090-8aeb391c0029/disk0\"}]";
+    const char *d0 = "[{\"path\":\"/var/tmp/a/dev/zvol/rdsk/zones/4b9488be-fc5e-4c4c-9090-8aeb391c0029/disk0\","
+                     "\"zfs_filesystem\":\"zones/4b9488be-fc5e-4c4c-9090-8aeb391c0029/disk0\"}]";
     assert_int_equal(check("[{\"dataset\":\"disk0\",\"snapshot\":\"a\",\"origin\":\"zones/img@final\"},"
                            "{\"dataset\":\"\",\"snapshot\":\"a\"}]",
                            d0, NULL),
@@ -107,11 +108,17 @@ static void test_header(void **state)
     assert_int_equal(check("[{\"dataset\":\"disk0\",\"snapshot\":\"a\",\"origin\":\"zones/a/b@final\"}]", d0,
                            "bad origin"),
                      -1);
-    assert_int_equal(check("[]", "[{\"path\":\"/etc/shadow\"}]", "disk path outside"), -1);
+    assert_int_equal(check("[]", "[{\"path\":\"/etc/shadow\"}]", "disk outside"), -1);
     assert_int_equal(check("[]",
-                           "[{\"path\":\"/dev/zvol/rdsk/zones/4b9488be-fc5e-4c4c-9090-8aeb391c0029/../../x\"}]",
+                           "[{\"path\":\"/etc/shadow\",\"zfs_filesystem\":"
+                           "\"zones/4b9488be-fc5e-4c4c-9090-8aeb391c0029/disk0\"}]",
                            "disk path outside"),
                      -1);
+    assert_int_equal(check("[]",
+                           "[{\"zfs_filesystem\":\"zones/4b9488be-fc5e-4c4c-9090-8aeb391c0029/../../x\"}]",
+                           "disk outside"),
+                     -1);
+    assert_int_equal(check("[]", "[{\"zfs_filesystem\":\"zones/other-vm/disk0\"}]", "disk outside"), -1);
     json_t *h = header("[]", "[]");
     json_object_set_new(h, "uuid", json_string("../../etc"));
     vm_err e = VM_ERR_INIT;
