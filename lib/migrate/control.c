@@ -86,8 +86,8 @@ int mig_finalize(const vm_ctx *ctx, const char *uuid, vm_err *err)
         vm_log(ctx, "warn", "VM %s: destination cleanup: %s", uuid, e2.msg);
     /* The source copy goes: it is stopped and hidden since the switch. */
     if (vm_store_exists(ctx, uuid)) {
-        cleanup_json json_t *p = json_pack("{s:b,s:b}", "indestructible_zoneroot", false, "indestructible_delegated",
-                                           false);
+        cleanup_json json_t *p =
+            json_pack("{s:b,s:b}", "indestructible_zoneroot", false, "indestructible_delegated", false);
         vm_update(ctx, uuid, p, &e2);
         if (vm_delete(ctx, uuid, err) < 0)
             goto out;

@@ -45,8 +45,8 @@ static void emit(mig *m, const char *type, const char *state, uint64_t cur, uint
 {
     json_int_t eta = rate > 0 && total > cur ? (json_int_t)((double)(total - cur) / rate * 1000) : 0;
     json_t *ev0 = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s}", "type", type, "uuid", m->uuid, "phase", m->phase,
-                           "state", state, "current_progress", (json_int_t)cur, "total_progress", (json_int_t)total,
-                           "eta_ms", eta, "transfer_bytes_second", (json_int_t)rate, "message", msg ? msg : "");
+                            "state", state, "current_progress", (json_int_t)cur, "total_progress", (json_int_t)total,
+                            "eta_ms", eta, "transfer_bytes_second", (json_int_t)rate, "message", msg ? msg : "");
     cleanup_json json_t *ev = ev0;
     /* The same event for vminfod's /events (a modify of the VM's
      * "migration"): phase changes and messages always, progress at most
@@ -416,7 +416,8 @@ static int migrate_locked(mig *m, vm_err *err)
     }
     if (do_switch(m, false, err) < 0)
         return -1;
-    say(m, "switched in %.2f s (final delta %llu bytes; switch overhead %.2f s, stop-to-start without guest "
+    say(m,
+        "switched in %.2f s (final delta %llu bytes; switch overhead %.2f s, stop-to-start without guest "
         "shutdown and boot)",
         (double)(now_ms() - down0) / 1000.0, (unsigned long long)b, (double)(m->t_start - m->t_stopped) / 1000.0);
     return 0;
@@ -463,8 +464,8 @@ int mig_migrate(const vm_ctx *ctx, const char *uuid, const char *dest, const mig
         goto out;
     }
     m.rec = old ? json_incref(old)
-                : json_pack("{s:s,s:s,s:i,s:s,s:b,s:[],s:I}", "uuid", uuid, "dest", dest, "mode", (int)o->mode,
-                            "phase", "sync", "was_running", m.was_running, "snapshots", "started", (json_int_t)now_ms());
+                : json_pack("{s:s,s:s,s:i,s:s,s:b,s:[],s:I}", "uuid", uuid, "dest", dest, "mode", (int)o->mode, "phase",
+                            "sync", "was_running", m.was_running, "snapshots", "started", (json_int_t)now_ms());
     if (old) /* a source this command's predecessor stopped ran before */
         m.was_running = m.was_running || json_is_true(json_object_get(old, "was_running"));
     json_object_set_new(m.rec, "was_running", json_boolean(m.was_running));

@@ -69,7 +69,10 @@ typedef struct mig_rule {
     int flat_rounds; /* switch when the delta stopped shrinking this long (3) */
     int max_rounds; /* (10) */
 } mig_rule;
-#define MIG_RULE_DEFAULT { 2.0, 50000000ull, 3, 10 }
+#define MIG_RULE_DEFAULT \
+    { \
+        2.0, 50000000ull, 3, 10 \
+    }
 
 /* After n rounds: true to switch now, with why (a sentence) in `why`. */
 bool mig_should_switch(const mig_rule *rule, const mig_round *r, size_t n, char *why, size_t len);

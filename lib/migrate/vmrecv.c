@@ -144,8 +144,8 @@ static json_t *run_checks(recv_ctx *c, bool older_ok)
         if (!mine)
             json_array_append_new(reasons, json_string("brand runtime missing: QEMU is not installed"));
         else if (theirs && !older_ok && vercmp(mine, theirs) < 0)
-            json_array_append_new(reasons,
-                                  json_sprintf("QEMU version: destination has %s, source %s (-D allows it)", mine, theirs));
+            json_array_append_new(
+                reasons, json_sprintf("QEMU version: destination has %s, source %s (-D allows it)", mine, theirs));
     } else if (!path_exists("/usr/bin/lxc-start") && !path_exists("/usr/sbin/lxc-start")) {
         json_array_append_new(reasons, json_string("brand runtime missing: LXC is not installed"));
     }
@@ -168,8 +168,9 @@ static json_t *run_checks(recv_ctx *c, bool older_ok)
     vs_space sp;
     vm_err e = VM_ERR_INIT;
     if (c->pool && vs_pool_space(c->pool, &sp, &e) == 0 && need > 0 && (uint64_t)need > sp.available)
-        json_array_append_new(reasons, json_sprintf("not enough space: %lld bytes needed, %llu available",
-                                                    (long long)need, (unsigned long long)sp.available));
+        json_array_append_new(reasons,
+                              json_sprintf("not enough space: %lld bytes needed, %llu available", (long long)need,
+                                           (unsigned long long)sp.available));
     return reasons;
 }
 
@@ -383,7 +384,8 @@ int mig_receive(const vm_ctx *ctx, int fd, int flags, json_t **report, vm_err *e
     if (rc == 0 && (!strcmp(c.poolname, ctx->pool) || vs_pool_exists(ctx, c.poolname)) &&
         vs_pool_open(ctx, c.poolname, &c.pool, &pe) < 0)
         c.pool = NULL;
-    cleanup_json json_t *reasons = rc == 0 ? run_checks(&c, json_is_true(json_object_get(header, "allow_older"))) : NULL;
+    cleanup_json json_t *reasons =
+        rc == 0 ? run_checks(&c, json_is_true(json_object_get(header, "allow_older"))) : NULL;
     if (rc == 0 && (flags & MIG_RECV_CHECK)) {
         if (report) {
             vs_space sp = { 0 };

@@ -36,7 +36,7 @@ bool mig_valid_rel(const char *rel)
 {
     size_t n = strlen(rel);
     return n <= 64 && strspn(rel, "abcdefghijklmnopqrstuvwxyz0123456789_-.") == n && strcmp(rel, ".") != 0 &&
-           strcmp(rel, "..") != 0;
+        strcmp(rel, "..") != 0;
 }
 
 /* The snapshot names (after '@') of dataset `name`, oldest first. */

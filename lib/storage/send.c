@@ -124,7 +124,7 @@ static struct nbd_handle *nbd_serve(const char *path, bool writable, vm_err *err
                                        old ? old : "", old && *old ? ":" : "");
     setenv("GLIBC_TUNABLES", tun, 1);
     int rc = (!writable && nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) < 0) ||
-             nbd_connect_systemd_socket_activation(h, argv) < 0;
+        nbd_connect_systemd_socket_activation(h, argv) < 0;
     if (saved)
         setenv("GLIBC_TUNABLES", saved, 1);
     else

@@ -63,7 +63,8 @@ static int check_filter_keys(char **filters, const char *what, vm_err *err)
 /* cols + filter keys + what the fake fields are made from. */
 static char **needed_columns(const char *const *cols, char **filters, bool *dotted)
 {
-    static const char *const always[] = { "uuid", "brand", "max_physical_memory", "ram", "type", "do_not_inventory", NULL };
+    static const char *const always[] = { "uuid", "brand", "max_physical_memory", "ram", "type", "do_not_inventory",
+                                          NULL };
     size_t n = 0;
     char **all = xcalloc(1, sizeof *all);
     *dotted = false;

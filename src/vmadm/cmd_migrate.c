@@ -54,11 +54,20 @@ static int one_uuid(vm_opts *o, const char *what)
 int cmd_migrate(const vm_ctx *ctx, args *a)
 {
     static const vm_longopt longs[] = {
-        { "live", false, O_LIVE },      { "json", false, O_JSON },        { "estimate", false, O_EST },
-        { "rate", true, O_RATE },       { "finalize", false, O_FIN },     { "rollback", false, O_RB },
-        { "abort", false, O_ABORT },    { "downtime", true, O_DOWN },     { "target-cleanup", false, O_TCLEAN },
-        { "target-incoming", false, O_TINC }, { "target-finish", false, O_TFIN }, { "ok", false, O_OK },
-        { "fail", false, O_FAIL },              { NULL, false, 0 },
+        { "live", false, O_LIVE },
+        { "json", false, O_JSON },
+        { "estimate", false, O_EST },
+        { "rate", true, O_RATE },
+        { "finalize", false, O_FIN },
+        { "rollback", false, O_RB },
+        { "abort", false, O_ABORT },
+        { "downtime", true, O_DOWN },
+        { "target-cleanup", false, O_TCLEAN },
+        { "target-incoming", false, O_TINC },
+        { "target-finish", false, O_TFIN },
+        { "ok", false, O_OK },
+        { "fail", false, O_FAIL },
+        { NULL, false, 0 },
     };
     mig_opts mo = { .mode = MIG_FULL, .rule = MIG_RULE_DEFAULT, .downtime_ms = 300 };
     bool json = false, ok = false;
@@ -75,7 +84,13 @@ int cmd_migrate(const vm_ctx *ctx, args *a)
         case 'D': mo.allow_older = true; break;
         case 'n': mo.dry_run = true; break;
         case O_JSON: json = true; break;
-        case O_EST: case O_FIN: case O_RB: case O_ABORT: case O_TCLEAN: case O_TINC: case O_TFIN: action = c; break;
+        case O_EST:
+        case O_FIN:
+        case O_RB:
+        case O_ABORT:
+        case O_TCLEAN:
+        case O_TINC:
+        case O_TFIN: action = c; break;
         case O_OK: ok = true; break;
         case O_FAIL: ok = false; break;
         case O_RATE:
@@ -91,7 +106,8 @@ int cmd_migrate(const vm_ctx *ctx, args *a)
             mo.downtime_ms = (int)(s * 1000);
             break;
         }
-        case 'v': case 'd': break;
+        case 'v':
+        case 'd': break;
         default: {
             char m[160];
             vm_opts_error(&o, c, m, sizeof m);
@@ -130,7 +146,10 @@ int cmd_migrate(const vm_ctx *ctx, args *a)
             return fail(&e);
         if (action != O_TCLEAN && action != O_TFIN)
             fprintf(stderr, "Successfully %s migration of VM %s\n",
-                    action == O_FIN ? "finalized" : action == O_RB ? "rolled back" : "aborted", uuid);
+                    action == O_FIN      ? "finalized"
+                        : action == O_RB ? "rolled back"
+                                         : "aborted",
+                    uuid);
         return 0;
     }
     if (o.npos != 2 || !uuid_shape(o.pos[0]))

@@ -102,22 +102,19 @@ static void test_header(void **state)
     assert_int_equal(check("[{\"dataset\":\"a/b\",\"snapshot\":\"a\"}]", d0, "bad object name"), -1);
     assert_int_equal(check("[{\"dataset\":\"..\",\"snapshot\":\"a\"}]", d0, "bad object name"), -1);
     assert_int_equal(check("[{\"dataset\":\"disk0\",\"snapshot\":\"a/b\"}]", d0, "bad object name"), -1);
-    assert_int_equal(check("[{\"dataset\":\"disk0\",\"snapshot\":\"a\",\"origin\":\"other/img@final\"}]", d0,
-                           "bad origin"),
-                     -1);
-    assert_int_equal(check("[{\"dataset\":\"disk0\",\"snapshot\":\"a\",\"origin\":\"zones/a/b@final\"}]", d0,
-                           "bad origin"),
-                     -1);
+    assert_int_equal(
+        check("[{\"dataset\":\"disk0\",\"snapshot\":\"a\",\"origin\":\"other/img@final\"}]", d0, "bad origin"), -1);
+    assert_int_equal(
+        check("[{\"dataset\":\"disk0\",\"snapshot\":\"a\",\"origin\":\"zones/a/b@final\"}]", d0, "bad origin"), -1);
     assert_int_equal(check("[]", "[{\"path\":\"/etc/shadow\"}]", "disk outside"), -1);
     assert_int_equal(check("[]",
                            "[{\"path\":\"/etc/shadow\",\"zfs_filesystem\":"
                            "\"zones/4b9488be-fc5e-4c4c-9090-8aeb391c0029/disk0\"}]",
                            "disk path outside"),
                      -1);
-    assert_int_equal(check("[]",
-                           "[{\"zfs_filesystem\":\"zones/4b9488be-fc5e-4c4c-9090-8aeb391c0029/../../x\"}]",
-                           "disk outside"),
-                     -1);
+    assert_int_equal(
+        check("[]", "[{\"zfs_filesystem\":\"zones/4b9488be-fc5e-4c4c-9090-8aeb391c0029/../../x\"}]", "disk outside"),
+        -1);
     assert_int_equal(check("[]", "[{\"zfs_filesystem\":\"zones/other-vm/disk0\"}]", "disk outside"), -1);
     json_t *h = header("[]", "[]");
     json_object_set_new(h, "uuid", json_string("../../etc"));
@@ -148,9 +145,12 @@ static void test_dest(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rule_fits_budget), cmocka_unit_test(test_rule_floor_and_rate),
-        cmocka_unit_test(test_rule_flat_and_max), cmocka_unit_test(test_estimate),
-        cmocka_unit_test(test_header),           cmocka_unit_test(test_dest),
+        cmocka_unit_test(test_rule_fits_budget),
+        cmocka_unit_test(test_rule_floor_and_rate),
+        cmocka_unit_test(test_rule_flat_and_max),
+        cmocka_unit_test(test_estimate),
+        cmocka_unit_test(test_header),
+        cmocka_unit_test(test_dest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
