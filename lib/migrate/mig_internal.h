@@ -23,4 +23,7 @@ char *mig_object_base(vs_pool *pool, const char *uuid, json_t *ob);
  * of the space in use. */
 int mig_space_apply(const vm_ctx *ctx, vs_pool *pool, json_t *cfg, vm_err *err);
 
+/* This host's QEMU version ("7.2.22"), or NULL when QEMU is missing. */
+char *mig_qemu_version(void);
+
 #endif

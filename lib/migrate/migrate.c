@@ -259,7 +259,9 @@ static int preflight(mig *m, const char *from, vm_err *err)
     close(p[0]);
     close(op[1]);
     cleanup_json json_t *extra = json_pack("{s:b}", "allow_older", m->o->allow_older);
-    cleanup_free char *qv = NULL;
+    cleanup_free char *qv = m->hvm ? mig_qemu_version() : NULL;
+    if (qv) /* the destination refuses an older QEMU unless -D */
+        json_object_set_new(extra, "qemu_version", json_string(qv));
     mig_send_opts so = { .from = from, .header_only = true, .extra = extra };
     int fd = p[1];
     vm_err se = VM_ERR_INIT;

@@ -100,7 +100,7 @@ int mig_header_check(json_t *header, vm_err *err)
     return check_header(&c, err);
 }
 
-static char *qemu_version(void)
+char *mig_qemu_version(void)
 {
     char *out = NULL;
     vm_err e = VM_ERR_INIT;
@@ -139,7 +139,7 @@ static json_t *run_checks(recv_ctx *c, bool older_ok)
     if (!c->pool)
         json_array_append_new(reasons, json_sprintf("zpool missing: %s", c->poolname));
     if (vm_brand_is_hvm(c->brand)) {
-        cleanup_free char *mine = qemu_version();
+        cleanup_free char *mine = mig_qemu_version();
         const char *theirs = json_string_value(json_object_get(c->header, "qemu_version"));
         if (!mine)
             json_array_append_new(reasons, json_string("brand runtime missing: QEMU is not installed"));
@@ -392,7 +392,7 @@ int mig_receive(const vm_ctx *ctx, int fd, int flags, json_t **report, vm_err *e
             vm_err e2 = VM_ERR_INIT;
             if (c.pool)
                 vs_pool_space(c.pool, &sp, &e2);
-            cleanup_free char *qv = qemu_version();
+            cleanup_free char *qv = mig_qemu_version();
             *report = json_pack("{s:s,s:b,s:O,s:I,s:s?}", "uuid", c.uuid, "ok", json_array_size(reasons) == 0,
                                 "reasons", reasons, "space_available", (json_int_t)sp.available, "qemu_version", qv);
         }

@@ -79,6 +79,17 @@ state() { VMADM_ROOT=$1 vmadm get "$2" 2>/dev/null | jq -r .state; }
     ! VMADM_ROOT=$B vmadm get "$U" >/dev/null 2>&1
     vmadm get "$U" | jq -e '.do_not_inventory != true'
 
+    # an older QEMU at the destination: refused before anything moves, unless -D
+    mkdir -p "$BATS_TEST_TMPDIR/oldq"
+    printf '#!/bin/sh\necho "QEMU emulator version 5.2.0"\n' > "$BATS_TEST_TMPDIR/oldq/qemu-system-x86_64"
+    printf '#!/bin/sh\nPATH=%s:$PATH exec %s "$@"\n' "$BATS_TEST_TMPDIR/oldq" "$BUILD_DIR/src/vmadm/vmadm" \
+        > "$BATS_TEST_TMPDIR/oldq/vmadm"
+    chmod +x "$BATS_TEST_TMPDIR/oldq/qemu-system-x86_64" "$BATS_TEST_TMPDIR/oldq/vmadm"
+    VMADM_REMOTE_VMADM=$BATS_TEST_TMPDIR/oldq/vmadm run --separate-stderr vmadm migrate -n "$U" root@localhost
+    [ "$status" -eq 1 ] && [[ "$stderr" == *"QEMU version: destination has 5.2.0"*"(-D allows it)"* ]]
+    VMADM_REMOTE_VMADM=$BATS_TEST_TMPDIR/oldq/vmadm run --separate-stderr vmadm migrate -n -D "$U" root@localhost
+    [ "$status" -eq 0 ]
+
     # a host that refuses us: a clear error, nothing moved
     VMADM_SSH_OPTS="-p $PORT -i /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null" \
         run --separate-stderr vmadm migrate "$U" root@localhost
