@@ -330,7 +330,7 @@ int img_extract_entry(img_extract *x, struct archive *a, struct archive_entry *e
         dir[0] = 0;
     if (!rel[0])
         name = ".";
-    int pfd;
+    int pfd = -1;
     if (parent_fd(x, dir, rel, &pfd, err) < 0)
         return -1;
     if (type == AE_IFDIR && !hardlink)
