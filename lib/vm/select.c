@@ -95,7 +95,7 @@ static int rows_from_vminfod(const vm_ctx *ctx, vm_table *t, vm_err *err)
         if (strcmp(vm_table_col_name(t, c), "type")) /* list's own, never stored */
             fields[n++] = xstrdup(vm_table_col_name(t, c));
     cleanup_free char *joined = strv_join(fields, ",");
-    cleanup_free char *path = xasprintf("/vms?fields=%s", joined);
+    cleanup_free char *path = xasprintf("/vms?fields=%s&all=true", joined);
     cleanup_free char *body = NULL;
     size_t len;
     if (vminfo_client_get_text(ctx, path, READ_TIMEOUT_MS, &body, &len, err) < 0)
@@ -103,8 +103,10 @@ static int rows_from_vminfod(const vm_ctx *ctx, vm_table *t, vm_err *err)
     return vm_table_add_text(t, body, len, err);
 }
 
-/* VMs with do_not_inventory (a migration's stopped source or its target
- * in transit) are hidden unless a filter asks about that key. */
+/* `vmadm list` hides VMs with do_not_inventory (a migration's stopped
+ * source or its target in transit) unless a filter asks about that key;
+ * `vmadm lookup` shows them, as SmartOS's does (node-vmadm filters them
+ * itself, with its include_dni option). */
 static bool asks_inventory(char **filters)
 {
     for (size_t i = 0; filters && filters[i]; i++)
@@ -126,21 +128,22 @@ static void hide_uninventoried(vm_table *t, char **filters)
     free(keep);
 }
 
-static json_t *filtered_objects(json_t *all, char **filters, vm_err *err)
+static json_t *filtered_objects(json_t *all, char **filters, bool hide_dni, vm_err *err)
 {
     size_t i;
     json_t *vm;
     json_array_foreach(all, i, vm)
         vm_list_add_fake_fields(vm);
     json_t *sel = vm_list_filter(all, filters, err);
-    if (sel && !asks_inventory(filters))
+    if (sel && hide_dni && !asks_inventory(filters))
         for (i = json_array_size(sel); i-- > 0;)
             if (json_is_true(json_object_get(json_array_get(sel, i), "do_not_inventory")))
                 json_array_remove(sel, i);
     return sel;
 }
 
-vm_table *vm_select_rows(const vm_ctx *ctx, const char *const *cols, char **filters, const char *what, vm_err *err)
+vm_table *vm_select_rows(const vm_ctx *ctx, const char *const *cols, char **filters, const char *what, bool hide_dni,
+                         vm_err *err)
 {
     if (check_filter_keys(filters, what, err) < 0)
         return NULL;
@@ -156,7 +159,8 @@ vm_table *vm_select_rows(const vm_ctx *ctx, const char *const *cols, char **filt
                 vm_table_free(t);
                 return NULL;
             }
-            hide_uninventoried(t, filters);
+            if (hide_dni)
+                hide_uninventoried(t, filters);
             return t;
         }
     }
@@ -170,7 +174,7 @@ vm_table *vm_select_rows(const vm_ctx *ctx, const char *const *cols, char **filt
         vm_store_repair(ctx, err);
         r = vmobj_load_all_parts(ctx, vmobj_parts_for((const char *const *)need), &all, err);
     }
-    cleanup_json json_t *sel = r < 0 ? NULL : filtered_objects(all, filters, err);
+    cleanup_json json_t *sel = r < 0 ? NULL : filtered_objects(all, filters, hide_dni, err);
     if (!sel) {
         vm_table_free(t);
         return NULL;
@@ -186,5 +190,5 @@ json_t *vm_select_objects(const vm_ctx *ctx, char **filters, const char *what, v
     cleanup_json json_t *all = NULL;
     if (vm_select_load_all(ctx, &all, err) < 0)
         return NULL;
-    return filtered_objects(all, filters, err);
+    return filtered_objects(all, filters, false, err);
 }

@@ -99,7 +99,8 @@ int vminfo_client_get_vm(const vm_ctx *ctx, const char *uuid, json_t **out, vm_e
 
 int vminfo_client_get_vms(const vm_ctx *ctx, json_t **out, vm_err *err)
 {
-    return vminfo_client_get_json(ctx, "/vms", out, err);
+    /* Every VM, the uninventoried too: vmadm's own rules hide them. */
+    return vminfo_client_get_json(ctx, "/vms?all=true", out, err);
 }
 
 /* ---- matching (I20) ---- */

@@ -11,7 +11,7 @@ int cmd_list(const vm_ctx *ctx, args *a)
 {
     vm_err e = VM_ERR_INIT;
     cleanup_strv char **cols = vm_list_columns(a->o, a->s);
-    vm_table *t = vm_select_rows(ctx, (const char *const *)cols, a->pos, "filter", &e);
+    vm_table *t = vm_select_rows(ctx, (const char *const *)cols, a->pos, "filter", true, &e);
     if (!t)
         return fail(&e);
     vm_list_opts o = { a->o, a->s, a->p, a->H ? 0 : (a->h ? 1 : -1) };

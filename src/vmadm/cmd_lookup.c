@@ -11,7 +11,7 @@ static int lookup_uuids(const vm_ctx *ctx, args *a, char **filters)
 {
     vm_err e = VM_ERR_INIT;
     static const char *const cols[] = { "uuid", NULL };
-    vm_table *t = vm_select_rows(ctx, cols, filters, "lookup", &e);
+    vm_table *t = vm_select_rows(ctx, cols, filters, "lookup", false, &e);
     if (!t)
         return fail(&e);
     size_t n = vm_table_nrows(t);

@@ -32,6 +32,7 @@ void vminfod_wakes_run(struct wakes *w)
 static void listener_drop(vminfod *d, struct vminfod_listener *l, const char *why)
 {
     l->dead = 1;
+    d->listeners_dropped++;
     /* shutdown() under the lock: the connection cannot be freed while the
      * listener is still in the list. */
     if (l->ops && l->ops->kill)
@@ -201,7 +202,7 @@ struct vminfod_listener *vminfod_listener_new(vminfod *d, const vminfod_req *req
     if (resume) {
         l->next_seq = since + 1;
     } else {
-        blob = vminfod_vms_locked(d, only, l->redact);
+        blob = vminfod_vms_locked(d, only, l->redact, true);
         l->next_seq = d->ring.next_seq;
     }
     l->next = d->listeners;

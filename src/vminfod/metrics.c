@@ -151,6 +151,11 @@ char *vminfod_metrics_text(vminfod *d)
     metric(f, "vminfod_vms_cached", "gauge", "VMs in the cache.", status_num(st, NULL, "numVms"));
     metric(f, "vminfod_event_subscribers", "gauge", "Open /events streams.",
            (double)json_object_size(json_object_get(st, "eventsListeners")));
+    pthread_mutex_lock(&d->lock);
+    double dropped = (double)d->listeners_dropped;
+    pthread_mutex_unlock(&d->lock);
+    metric(f, "vminfod_event_subscribers_dropped_total", "counter",
+           "/events streams dropped (a client that read nothing for too long, or went away).", dropped);
     /* server.c seeds the sequence with start_ms × 1000 (unique across restarts). */
     metric(f, "vminfod_events_total", "counter", "Change events published since start.",
            status_num(st, "events", "lastSeq") + 1 - (double)d->start_ms * 1000);

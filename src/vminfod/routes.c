@@ -107,6 +107,14 @@ static char *visible_fields(const char *fields, int redact)
     return strv_join(f, ",");
 }
 
+/* /vms leaves out do_not_inventory VMs unless ?all=true (vmadm asks for
+ * all and filters as its own list rules say). */
+static bool all_vms(const vminfod_req *req)
+{
+    const char *a = req->arg ? req->arg(req->arg_cls, "all") : NULL;
+    return a && (!strcmp(a, "true") || !strcmp(a, "1"));
+}
+
 static void route(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
 {
     size_t n;
@@ -129,7 +137,7 @@ static void route(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
     } else if (n == 1 && !strcmp(seg[0], "vms") && req->arg && req->arg(req->arg_cls, "fields")) {
         cleanup_free char *fields = visible_fields(req->arg(req->arg_cls, "fields"), req->redact);
         pthread_mutex_lock(&d->lock);
-        struct vms_blob *b = vminfod_vms_fields_locked(d, fields);
+        struct vms_blob *b = vminfod_vms_fields_locked(d, fields, all_vms(req));
         pthread_mutex_unlock(&d->lock);
         resp->status = 200;
         resp->blob = b;
@@ -137,7 +145,7 @@ static void route(vminfod *d, const vminfod_req *req, vminfod_resp *resp)
         resp->len = b->len;
     } else if (n == 1 && !strcmp(seg[0], "vms")) {
         pthread_mutex_lock(&d->lock);
-        struct vms_blob *b = vminfod_vms_locked(d, NULL, req->redact);
+        struct vms_blob *b = vminfod_vms_locked(d, NULL, req->redact, all_vms(req));
         pthread_mutex_unlock(&d->lock);
         resp->status = 200;
         resp->blob = b;

@@ -84,10 +84,12 @@ struct vminfod {
     strmap *cache; /* uuid → struct vment */
     struct vms_blob *proj; /* last /vms?fields= answer, until the cache changes */
     char *proj_fields; /* ... and the fields it was asked for */
+    bool proj_all; /* ... and whether do_not_inventory VMs were in it */
     char *frag_fields; /* the fields of every vment.frag */
     vminfo_ring ring;
     struct vminfod_listener *listeners;
     size_t nlisteners;
+    uint64_t listeners_dropped; /* /events streams cut for being slow or gone */
     json_t *refresh_errors; /* [{err, time}] newest last */
     json_t *refresh_log; /* [{reason, cacheChanges, vmChanges, started, ended}] */
     int64_t last_refresh_ms;
@@ -120,10 +122,10 @@ void vminfod_cache_changed_locked(vminfod *d);
 /* Lock held: "[<vm>,...]" of the VMs in only (uuids; NULL: every VM),
  * sorted by uuid, redacted for the TCP view; a new blob the caller
  * releases. */
-struct vms_blob *vminfod_vms_locked(vminfod *d, char **only, int redact);
+struct vms_blob *vminfod_vms_locked(vminfod *d, char **only, int redact, bool all);
 /* Lock held: /vms?fields=<fields> (kept until the cache changes); a
  * reference the caller releases. */
-struct vms_blob *vminfod_vms_fields_locked(vminfod *d, const char *fields);
+struct vms_blob *vminfod_vms_fields_locked(vminfod *d, const char *fields, bool all);
 /* Lock held, for cache.c: repacks e's scalars from vm (drops e->frag). */
 void vminfod_vment_scalars(json_t *vm, struct vment *e);
 /* Lock held: the JSON text of e's top-level scalar key, or NULL; *hint is

@@ -108,10 +108,30 @@ static struct vms_blob *blob_new(size_t cap)
     return b;
 }
 
+/* A VM with do_not_inventory (a migration's stopped source or its target
+ * in transit): not in the default view of /vms. */
+static bool uninventoried(const struct vment *e)
+{
+    size_t hint = 0;
+    const char *v = vminfod_vment_scalar(e, "do_not_inventory", &hint);
+    return v && !strcmp(v, "true");
+}
+
+/* Drops the uninventoried VMs of v (unless all). */
+static size_t keep_inventoried(struct sortent *v, size_t n, bool all)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (all || !uninventoried(v[i].e))
+            v[k++] = v[i];
+    return k;
+}
+
 /* Lock held.  Concatenation of the cached texts of the VMs in `only`
- * (uuids; NULL: every VM), sorted by uuid.  Not kept: it costs a memcpy per
- * request, and holding it would double the daemon's memory. */
-struct vms_blob *vminfod_vms_locked(vminfod *d, char **only, int redact)
+ * (uuids; NULL: every VM — without the uninventoried ones unless all),
+ * sorted by uuid.  Not kept: it costs a memcpy per request, and holding it
+ * would double the daemon's memory. */
+struct vms_blob *vminfod_vms_locked(vminfod *d, char **only, int redact, bool all)
 {
     size_t n, total = 3;
     struct sortent *v;
@@ -129,6 +149,7 @@ struct vms_blob *vminfod_vms_locked(vminfod *d, char **only, int redact)
         qsort(v, n, sizeof *v, cmp_sortent);
     } else {
         v = sorted_vms(d, &n);
+        n = keep_inventoried(v, n, all);
     }
     for (size_t i = 0; i < n; i++)
         total += v[i].e->len + 1;
@@ -168,9 +189,9 @@ static void blob_put(struct vms_blob **bp, size_t *cap, const char *s, size_t n)
  * until the cache changes: `vmadm list` asks the same question over and
  * over, and projecting 1,000 VMs costs milliseconds, sending it micro-
  * seconds. */
-struct vms_blob *vminfod_vms_fields_locked(vminfod *d, const char *fields)
+struct vms_blob *vminfod_vms_fields_locked(vminfod *d, const char *fields, bool all)
 {
-    if (d->proj && !strcmp(d->proj_fields, fields)) {
+    if (d->proj && !strcmp(d->proj_fields, fields) && d->proj_all == all) {
         atomic_fetch_add(&d->proj->refs, 1);
         return d->proj;
     }
@@ -206,6 +227,7 @@ struct vms_blob *vminfod_vms_fields_locked(vminfod *d, const char *fields)
     }
     size_t n, cap = 4096, total = 2;
     cleanup_free struct sortent *v = sorted_vms(d, &n);
+    n = keep_inventoried(v, n, all);
     for (size_t i = 0; i < n; i++) {
         struct vment *e = v[i].e;
         if (!e->frag) {
@@ -242,6 +264,7 @@ struct vms_blob *vminfod_vms_fields_locked(vminfod *d, const char *fields)
     vminfod_cache_changed_locked(d);
     d->proj = b;
     d->proj_fields = xstrdup(fields);
+    d->proj_all = all;
     atomic_fetch_add(&b->refs, 1);
     return b;
 }
