@@ -18,9 +18,7 @@ static int drop_xfer_snaps(const vm_ctx *ctx, const char *uuid, vm_err *err)
     cleanup_json json_t *cfg = NULL;
     cleanup_vs_pool vs_pool *pool = NULL;
     cleanup_json json_t *dss = NULL;
-    if (vm_store_load_config(ctx, uuid, &cfg, err) < 0 ||
-        vs_pool_open(ctx, json_string_value(json_object_get(cfg, "zpool")), &pool, err) < 0 ||
-        mig_datasets(pool, uuid, &dss, err) < 0)
+    if (mig_open_vm(ctx, uuid, &cfg, &pool, &dss, err) < 0)
         return -1;
     size_t i;
     json_t *d;

@@ -12,6 +12,8 @@
 /* The VM's datasets, parents first: [{"name", "rel"}] (rel "" for the
  * VM's own dataset). */
 int mig_datasets(vs_pool *pool, const char *uuid, json_t **out, vm_err *err);
+/* The VM's config, its pool and (dss not NULL) its datasets. */
+int mig_open_vm(const vm_ctx *ctx, const char *uuid, json_t **cfg, vs_pool **pool, json_t **dss, vm_err *err);
 /* A dataset name relative to the VM's: "" or one component. */
 bool mig_valid_rel(const char *rel);
 /* The header's "objects" for a send up to snapshot `snap` after `from`. */

@@ -32,6 +32,14 @@ int mig_datasets(vs_pool *pool, const char *uuid, json_t **out, vm_err *err)
     return 0;
 }
 
+int mig_open_vm(const vm_ctx *ctx, const char *uuid, json_t **cfg, vs_pool **pool, json_t **dss, vm_err *err)
+{
+    if (vm_store_load_config(ctx, uuid, cfg, err) < 0 ||
+        vs_pool_open(ctx, json_string_value(json_object_get(*cfg, "zpool")), pool, err) < 0)
+        return -1;
+    return dss ? mig_datasets(*pool, uuid, dss, err) : 0;
+}
+
 bool mig_valid_rel(const char *rel)
 {
     size_t n = strlen(rel);
@@ -163,9 +171,7 @@ int mig_snapshot_destroy(const vm_ctx *ctx, const char *uuid, const char *name, 
     cleanup_json json_t *cfg = NULL;
     cleanup_vs_pool vs_pool *pool = NULL;
     cleanup_json json_t *dss = NULL;
-    if (vm_store_load_config(ctx, uuid, &cfg, err) < 0 ||
-        vs_pool_open(ctx, json_string_value(json_object_get(cfg, "zpool")), &pool, err) < 0 ||
-        mig_datasets(pool, uuid, &dss, err) < 0)
+    if (mig_open_vm(ctx, uuid, &cfg, &pool, &dss, err) < 0)
         return -1;
     size_t i;
     json_t *d;
@@ -175,6 +181,14 @@ int mig_snapshot_destroy(const vm_ctx *ctx, const char *uuid, const char *name, 
             return -1;
     }
     return 0;
+}
+
+/* "<pool>/<uuid>[/<dataset>]@<object's key>" of a send object. */
+static char *object_snap(vs_pool *pool, const char *uuid, json_t *ob, const char *key)
+{
+    const char *rel = json_string_value(json_object_get(ob, "dataset"));
+    return xasprintf("%s/%s%s%s@%s", vs_pool_name(pool), uuid, *rel ? "/" : "", rel,
+                     json_string_value(json_object_get(ob, key)));
 }
 
 static json_t *header_of(const vm_ctx *ctx, const char *uuid, json_t *cfg, vs_pool *pool, vm_err *err)
@@ -211,8 +225,7 @@ int mig_send(const vm_ctx *ctx, const char *uuid, mig_send_opts *o, vs_stream_wr
 {
     cleanup_json json_t *cfg = NULL;
     cleanup_vs_pool vs_pool *pool = NULL;
-    if (vm_store_load_config(ctx, uuid, &cfg, err) < 0 ||
-        vs_pool_open(ctx, json_string_value(json_object_get(cfg, "zpool")), &pool, err) < 0)
+    if (mig_open_vm(ctx, uuid, &cfg, &pool, NULL, err) < 0)
         return -1;
     cleanup_free char *snap = o->snapshot ? xstrdup(o->snapshot) : NULL;
     if (!snap && !o->header_only) {
@@ -243,9 +256,7 @@ int mig_send(const vm_ctx *ctx, const char *uuid, mig_send_opts *o, vs_stream_wr
     json_t *ob;
     json_array_foreach(objs, i, ob) {
         uint64_t n = 0;
-        const char *rel = json_string_value(json_object_get(ob, "dataset"));
-        cleanup_free char *sn = xasprintf("%s/%s%s%s@%s", vs_pool_name(pool), uuid, *rel ? "/" : "", rel,
-                                          json_string_value(json_object_get(ob, "snapshot")));
+        cleanup_free char *sn = object_snap(pool, uuid, ob, "snapshot");
         cleanup_free char *from = mig_object_base(pool, uuid, ob);
         if (vs_send_size(pool, sn, from, &n, err) < 0)
             return -1;
@@ -259,9 +270,7 @@ int mig_send(const vm_ctx *ctx, const char *uuid, mig_send_opts *o, vs_stream_wr
     json_array_foreach(o->header_only ? NULL : objs, i, ob) {
         if (r < 0)
             break;
-        const char *rel = json_string_value(json_object_get(ob, "dataset"));
-        cleanup_free char *sn = xasprintf("%s/%s%s%s@%s", vs_pool_name(pool), uuid, *rel ? "/" : "", rel,
-                                          json_string_value(json_object_get(ob, "snapshot")));
+        cleanup_free char *sn = object_snap(pool, uuid, ob, "snapshot");
         cleanup_free char *from = mig_object_base(pool, uuid, ob);
         r = vs_send(pool, sn, from, w, err);
     }
@@ -279,11 +288,9 @@ int mig_send(const vm_ctx *ctx, const char *uuid, mig_send_opts *o, vs_stream_wr
  * origin snapshot, or NULL (full). */
 char *mig_object_base(vs_pool *pool, const char *uuid, json_t *ob)
 {
-    const char *rel = json_string_value(json_object_get(ob, "dataset"));
-    const char *from = json_string_value(json_object_get(ob, "from"));
     const char *origin = json_string_value(json_object_get(ob, "origin"));
-    if (from)
-        return xasprintf("%s/%s%s%s@%s", vs_pool_name(pool), uuid, *rel ? "/" : "", rel, from);
+    if (json_object_get(ob, "from"))
+        return object_snap(pool, uuid, ob, "from");
     return origin ? xstrdup(origin) : NULL;
 }
 
@@ -297,9 +304,7 @@ int mig_send_size(const vm_ctx *ctx, const char *uuid, const char *from, uint64_
     cleanup_json json_t *cfg = NULL;
     cleanup_vs_pool vs_pool *pool = NULL;
     cleanup_json json_t *dss = NULL;
-    if (vm_store_load_config(ctx, uuid, &cfg, err) < 0 ||
-        vs_pool_open(ctx, json_string_value(json_object_get(cfg, "zpool")), &pool, err) < 0 ||
-        mig_datasets(pool, uuid, &dss, err) < 0)
+    if (mig_open_vm(ctx, uuid, &cfg, &pool, &dss, err) < 0)
         return -1;
     uint64_t total = 0;
     size_t i;
