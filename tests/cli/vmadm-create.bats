@@ -133,7 +133,8 @@ HVM_PRIV="default,-file_link_any,-net_access,-proc_fork,-proc_info,-proc_session
 
 @test "create joyent-minimal: the default key set (V19)" {
     install_ct
-    create_ok "$(fixture joyent-minimal)"
+    # SmartOS's own V19 payload: only do_not_inventory and the image
+    create_ok "$(fixture joyent-minimal-dni)"
     run vmadm get "$VM"
     [ "$status" -eq 0 ]
     keys=$(echo "$output" | jq -r 'keys[]' | sort | tr '\n' ' ')
