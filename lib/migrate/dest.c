@@ -73,8 +73,10 @@ static char **dest_argv(const mig_dest *d, char *const args[])
     const char *rroot = getenv("VMADM_REMOTE_ROOT");
     const char *rbin = getenv("VMADM_REMOTE_VMADM") ?: "vmadm";
     char *q = cmd_shell_quote(rbin, strlen(rbin));
-    char *line = rroot ? xasprintf("VMADM_ROOT=%s %s", cmd_shell_quote(rroot, strlen(rroot)), q) : xstrdup(q);
+    char *qr = rroot ? cmd_shell_quote(rroot, strlen(rroot)) : NULL;
+    char *line = qr ? xasprintf("VMADM_ROOT=%s %s", qr, q) : xstrdup(q);
     free(q);
+    free(qr);
     for (size_t i = 0; i < na; i++) {
         char *w = cmd_shell_quote(args[i], strlen(args[i]));
         char *l2 = xasprintf("%s %s", line, w);

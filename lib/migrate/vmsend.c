@@ -249,7 +249,7 @@ int mig_send(const vm_ctx *ctx, const char *uuid, mig_send_opts *o, vs_stream_wr
     }
     if (o->from)
         json_object_set_new(header, "from", json_string(o->from));
-    json_object_set(header, "objects", o->header_only ? json_array() : objs);
+    json_object_set_new(header, "objects", o->header_only ? json_array() : json_incref(objs));
     if (o->extra)
         json_object_update(header, o->extra);
     size_t i;
