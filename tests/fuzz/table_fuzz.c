@@ -53,7 +53,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     __builtin_trap();
             }
     } else if (j && flat_and_short(j) && !memchr(data, 0, size)) {
-        __builtin_trap();
+        /* A refusal is wrong only for text that is flat as written: with a
+         * duplicate key jansson keeps the last value and may hide a nested
+         * first one, which ours rightly refuses. */
+        json_t *strict = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+        if (strict)
+            __builtin_trap();
     }
     json_decref(j);
     vm_table_free(a);

@@ -117,8 +117,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         }
         vminfod_listener_free(d, r.listener);
+    } else if (r.status == 200 && r.len && r.ctype && str_has_prefix(r.ctype, "text/plain")) {
+        /* /metrics: Prometheus text, never a secret */
+        if (memmem(r.body, r.len, "SECRET", 6))
+            abort();
     } else if (r.status == 200 && r.len) {
-        /* every 200 body is JSON */
+        /* every other 200 body is JSON */
         json_t *j = json_loadb(r.body, r.len, JSON_DECODE_ANY, NULL);
         if (!j || (redact && memmem(r.body, r.len, "SECRET", 6)))
             abort();
