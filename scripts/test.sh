@@ -11,9 +11,15 @@ ROOT=$PWD
 suites=${*:-unit cli e2e fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 
+t_start=$SECONDS
 ./scripts/deps.sh || exit 1
+echo "deps: $((SECONDS - t_start)) s"
+t0=$SECONDS
 BUILD_DIR=$ROOT/$(./scripts/build.sh asan) || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 export BUILD_DIR
+echo "build (asan): $((SECONDS - t0)) s"
+# In CI every part is tested: the package too (builds the .deb, ~2 min).
+[ "${CI:-}" = true ] && [ -z "${VMADM_DEB:-}" ] && export VMADM_TEST_PACKAGE=${VMADM_TEST_PACKAGE:-1}
 # Leaks are reported; ASan must not abort forked supervisors that exec.
 # intercept_tls_get_addr=0: ASan's tracking of dynamic TLS hands
 # LeakSanitizer a bogus range (its tracer dies with SIGSEGV) in a vmadm
@@ -45,6 +51,7 @@ count_tap() { # file label
 }
 
 for suite in $suites; do
+  t_suite=$SECONDS
   case $suite in
   unit)
     echo "== unit (cmocka)"
@@ -62,15 +69,17 @@ for suite in $suites; do
     for f in tests/$suite/*.bats; do
       [ -e "$f" ] || continue
       name=$(basename "$f" .bats)
+      t0=$SECONDS
       timeout 1200 bats --tap "$f" > "$log/$suite-$name.tap" 2>&1
       count_tap "$log/$suite-$name.tap" "$suite/$name"
-      printf '  %-28s %s\n' "$name" "$(grep -cE '^ok' "$log/$suite-$name.tap") ok, $(grep -cE '^not ok' "$log/$suite-$name.tap") failed"
+      printf '  %-28s %s\n' "$name" "$(grep -cE '^ok' "$log/$suite-$name.tap") ok, $(grep -cE '^not ok' "$log/$suite-$name.tap") failed ($((SECONDS - t0)) s)"
       grep -E '^not ok|^# ' "$log/$suite-$name.tap" | head -40 | sed 's/^/    /'
     done
     ;;
   fuzz)
     echo "== fuzz (libFuzzer, ${FUZZ_SECONDS}s each)"
     FB=$ROOT/$(./scripts/build.sh fuzz) || { fail=$((fail+1)); failed_names+=("fuzz: build"); continue; }
+    echo "  build (clang fuzz): $((SECONDS - t_suite)) s"
     for h in "$FB"/tests/fuzz/*_fuzz; do
       [ -x "$h" ] || continue
       name=$(basename "$h")
@@ -85,6 +94,7 @@ for suite in $suites; do
     ;;
   *) echo "unknown suite $suite"; exit 2 ;;
   esac
+  echo "  ($suite: $((SECONDS - t_suite)) s)"
 done
 
 if [ ${#skipped_names[@]} -gt 0 ]; then
@@ -100,6 +110,6 @@ if [ ${#failed_names[@]} -gt 0 ]; then
   echo "== failures"
   printf '  %s\n' "${failed_names[@]}"
 fi
-echo "logs: $log"
+echo "logs: $log (total $((SECONDS - t_start)) s)"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
