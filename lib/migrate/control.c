@@ -121,6 +121,10 @@ int mig_rollback(const vm_ctx *ctx, const char *uuid, vm_err *err)
         vm_err_prefix(err, "cannot remove the destination copy: ");
         goto out;
     }
+    /* What an interrupted round left there to resume from. */
+    char *discard[] = { "receive", "-A", (char *)uuid, NULL };
+    if (mig_dest_run(&d, discard, NULL, &e2) < 0)
+        vm_log(ctx, "warn", "VM %s: discarding the partial receive at %s: %s", uuid, d.spec, e2.msg);
     if (vm_store_exists(ctx, uuid)) {
         cleanup_json json_t *p = json_pack("{s:b}", "do_not_inventory", false);
         if (vm_update(ctx, uuid, p, err) < 0)

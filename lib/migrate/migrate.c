@@ -38,6 +38,7 @@ typedef struct mig {
     const char *phase;
     int64_t t0, last_pub;
     int64_t t_stopped, t_start; /* the switch's overhead: stopped → start issued */
+    json_t *resume; /* the destination's resume report for the pending round */
 } mig;
 
 static void emit(mig *m, const char *type, const char *state, uint64_t cur, uint64_t total, double rate,
@@ -106,14 +107,31 @@ static ssize_t count_write(void *arg, const void *buf, size_t len)
     return k;
 }
 
-/* Sends up to a new transfer snapshot (after `from`) into the destination.
- * *snap gets the snapshot's name; bytes and seconds what it took. */
+/* The round a cut interrupted: its transfer snapshot, kept here (the
+ * record's "pending") while the destination keeps what it received. */
+static const char *pending_snap(mig *m)
+{
+    return json_string_value(json_object_get(m->rec, "pending"));
+}
+
+/* Sends up to a transfer snapshot (after `from`) into the destination: the
+ * pending one (resumed where the destination stands, m->resume) or a new
+ * one.  *snap gets the snapshot's name; bytes and seconds what it took. */
 static int send_round(mig *m, const char *from, char **snap, uint64_t *bytes, double *secs, vm_err *err)
 {
+    cleanup_free char *name = pending_snap(m) ? xstrdup(pending_snap(m)) : NULL;
+    if (!name) {
+        name = xasprintf(MIG_SNAP_PREFIX "%lld", (long long)now_ms());
+        if (mig_snapshot(m->ctx, m->uuid, name, err) < 0)
+            return -1;
+        json_object_set_new(m->rec, "pending", json_string(name));
+        if (mig_record_save(m->ctx, m->uuid, m->rec, err) < 0)
+            return -1;
+    }
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return vm_err_sys(err, errno, "cannot create a pipe");
-    char *args[] = { "receive", "--hidden", NULL };
+    char *args[] = { "receive", "--hidden", "-s", NULL };
     mig_job job;
     if (mig_dest_spawn(&m->dest, args, p[0], -1, &job, err) < 0) {
         close(p[0]);
@@ -121,7 +139,7 @@ static int send_round(mig *m, const char *from, char **snap, uint64_t *bytes, do
         return -1;
     }
     close(p[0]);
-    mig_send_opts so = { .from = from };
+    mig_send_opts so = { .from = from, .snapshot = name, .resume = m->resume };
     counter c = { .m = m, .fd = p[1], .so = &so, .t0 = now_ms() };
     vm_err se = VM_ERR_INIT;
     int r = mig_send(m->ctx, m->uuid, &so, count_write, &c, snap, &se);
@@ -130,24 +148,25 @@ static int send_round(mig *m, const char *from, char **snap, uint64_t *bytes, do
     int rd = mig_dest_wait(&job, "receive", &de);
     *bytes = c.bytes;
     *secs = (double)(now_ms() - c.t0) / 1000.0;
+    if (m->resume && r == 0)
+        say(m, "resumed: %llu bytes were at %s already, %llu sent", (unsigned long long)so.resumed, m->dest.spec,
+            (unsigned long long)c.bytes);
+    json_decref(m->resume);
+    m->resume = NULL;
     if (r < 0 && aborted)
         return vm_err_set(err, VMERR_INTERNAL, "migration aborted");
     /* A cut transport shows as a write error here: the receiver's reason
-     * is the better message. */
-    if (rd < 0) {
-        *err = de;
-        if (r == 0 && *snap) { /* the snapshot exists here, not there */
-            vm_err e2 = VM_ERR_INIT;
-            mig_snapshot_destroy(m->ctx, m->uuid, *snap, &e2);
+     * is the better message.  The snapshot stays pending: a re-run resumes
+     * the round. */
+    if (rd < 0 || r < 0) {
+        *err = rd < 0 ? de : se;
+        if (r == 0) {
             free(*snap);
             *snap = NULL;
         }
         return -1;
     }
-    if (r < 0) {
-        *err = se;
-        return -1;
-    }
+    json_object_del(m->rec, "pending");
     return 0;
 }
 
@@ -236,7 +255,10 @@ static int do_switch(mig *m, bool dest_runs, vm_err *err)
 
 /* ---- preflight ---- */
 
-static int preflight(mig *m, const char *from, vm_err *err)
+/* `vmadm receive -n` there with the header of a send after `from` (up to
+ * the pending snapshot `snap`: then the report says what the destination
+ * has of it, into m->resume). */
+static int preflight(mig *m, const char *from, const char *snap, vm_err *err)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
@@ -262,7 +284,7 @@ static int preflight(mig *m, const char *from, vm_err *err)
     cleanup_free char *qv = m->hvm ? mig_qemu_version() : NULL;
     if (qv) /* the destination refuses an older QEMU unless -D */
         json_object_set_new(extra, "qemu_version", json_string(qv));
-    mig_send_opts so = { .from = from, .header_only = true, .extra = extra };
+    mig_send_opts so = { .from = from, .snapshot = snap, .header_only = true, .extra = extra };
     int fd = p[1];
     vm_err se = VM_ERR_INIT;
     int r = mig_send(m->ctx, m->uuid, &so, vs_stream_fd_write, &fd, NULL, &se);
@@ -294,6 +316,8 @@ static int preflight(mig *m, const char *from, vm_err *err)
         return vm_err_set(err, VMERR_INVALID, "cannot migrate VM %s to %s: %s", m->uuid, m->dest.spec,
                           all ? all : "refused");
     }
+    if (snap)
+        m->resume = json_incref(json_object_get(report, "resume"));
     return 0;
 }
 
@@ -400,6 +424,14 @@ static int migrate_locked(mig *m, vm_err *err)
 {
     if (m->o->mode == MIG_LIVE)
         return migrate_live(m, err);
+    if (pending_snap(m)) {
+        /* First the round a cut interrupted, from where it stopped. */
+        m->phase = "sync";
+        uint64_t b = 0;
+        double s = 0;
+        if (round_into(m, &b, &s, err) < 0)
+            return -1;
+    }
     if (m->o->mode == MIG_INCR || m->o->mode == MIG_AUTO) {
         if (m->was_running && run_rounds(m, err) < 0)
             return -1;
@@ -459,7 +491,12 @@ int mig_migrate(const vm_ctx *ctx, const char *uuid, const char *dest, const mig
     /* A re-run resumes from the last snapshot both sides hold. */
     json_t *snaps = old ? json_object_get(old, "snapshots") : NULL;
     const char *base = json_string_value(json_array_get(snaps, json_array_size(snaps) - 1));
-    if (preflight(&m, base, err) < 0)
+    const char *pending = old ? json_string_value(json_object_get(old, "pending")) : NULL;
+    if (pending && o->mode != MIG_LIVE && !mig_has_snapshot(ctx, uuid, pending)) {
+        json_object_del(old, "pending"); /* gone meanwhile: a new round instead */
+        pending = NULL;
+    }
+    if (preflight(&m, base, o->mode == MIG_LIVE ? NULL : pending, err) < 0)
         goto out;
     if (o->dry_run) {
         r = 0;
@@ -494,6 +531,7 @@ int mig_migrate(const vm_ctx *ctx, const char *uuid, const char *dest, const mig
     m.phase = "end";
     emit(&m, "end", r == 0 ? "successful" : "failed", 0, 0, 0, r == 0 ? "migration complete" : err->msg);
 out:
+    json_decref(m.resume);
     json_decref(m.rec);
     mig_dest_free(&m.dest);
     return r;

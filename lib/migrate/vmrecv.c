@@ -1,7 +1,9 @@
 /* vmadm receive: a VM stream into this host (vmstream.h: checks, commit
  * points, resume). */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/cmd.h"
 #include "common/lock.h"
@@ -193,12 +195,22 @@ static int skip_object(vs_stream_reader *r, vm_err *err)
     }
 }
 
-/* Every object, then END. *skipped counts objects already received. */
-static int receive_objects(recv_ctx *c, vs_stream_reader *r, size_t *done, size_t *skipped, vm_err *err)
+/* Every object, then END.  *skipped counts objects already received:
+ * left out by the sender ("present", checked here) or sent again. */
+static int receive_objects(recv_ctx *c, vs_stream_reader *r, int flags, size_t *done, size_t *skipped, vm_err *err)
 {
     vs_stream_rec rec;
     size_t n = json_array_size(c->objects);
     for (size_t i = 0;; i++) {
+        for (; i < n && json_is_true(json_object_get(json_array_get(c->objects, i), "present")); i++) {
+            json_t *o = json_array_get(c->objects, i);
+            cleanup_free char *name = target_name(c, o);
+            cleanup_free char *full = xasprintf("%s@%s", name, json_string_value(json_object_get(o, "snapshot")));
+            if (!vs_exists(c->pool, full))
+                return vm_err_set(err, VMERR_INVALID, "invalid stream: %s is left out as received, but it is not here",
+                                  full);
+            (*skipped)++;
+        }
         int k = vs_stream_next(r, &rec, err);
         if (k < 0)
             return -1;
@@ -220,10 +232,51 @@ static int receive_objects(recv_ctx *c, vs_stream_reader *r, size_t *done, size_
         }
         /* The descriptor is the storage's; origin is re-checked there, the
          * dataset name is ours. */
-        if (vs_receive(c->pool, name, r, rec.json, 0, err) < 0)
+        if (vs_receive(c->pool, name, r, rec.json, (flags & MIG_RECV_RESUMABLE) ? VS_RECV_RESUMABLE : 0, err) < 0)
             return -1;
         (*done)++;
     }
+}
+
+/* The transfer snapshot a resumable full receive kept its staging for. */
+static char *staged_snapshot(recv_ctx *c)
+{
+    cleanup_free char *staging = vm_store_staging_dir(c->ctx, c->uuid);
+    cleanup_free char *p = xasprintf("%s/" VM_STORE_RESUME_FILE, staging);
+    cleanup_json json_t *j = NULL;
+    vm_err e = VM_ERR_INIT;
+    if (!path_exists(p) || read_json_file(p, &j, &e) < 0)
+        return NULL;
+    const char *s = json_string_value(json_object_get(j, "snapshot"));
+    return s ? xstrdup(s) : NULL;
+}
+
+/* Per object of the header: here already, or where a partial receive of
+ * it stands — only where the receive would go on from there. */
+static json_t *resume_report(recv_ctx *c)
+{
+    json_t *out = json_array();
+    const char *snap = json_string_value(json_object_get(c->header, "snapshot"));
+    cleanup_free char *staged = c->incremental ? NULL : staged_snapshot(c);
+    if (!c->pool || !snap || (c->incremental ? !vm_store_exists(c->ctx, c->uuid) : !staged || strcmp(staged, snap)))
+        return out;
+    size_t i;
+    json_t *o;
+    json_array_foreach(c->objects, i, o) {
+        cleanup_free char *name = target_name(c, o);
+        const char *sn = json_string_value(json_object_get(o, "snapshot"));
+        cleanup_free char *full = xasprintf("%s@%s", name, sn);
+        json_t *e = json_pack("{s:O,s:s}", "dataset", json_object_get(o, "dataset"), "snapshot", sn);
+        cleanup_json json_t *st = NULL;
+        vs_resume_state(c->pool, name, &st);
+        if (vs_exists(c->pool, full))
+            json_object_set_new(e, "have", json_true());
+        else if (st && json_equal(json_object_get(st, "guid"), json_object_get(o, "guid")) &&
+                 !strcmp(json_string_value(json_object_get(st, "snapshot")) ?: "", sn))
+            json_object_set(e, "offset", json_object_get(st, "offset"));
+        json_array_append_new(out, e);
+    }
+    return out;
 }
 
 /* The VM's quota and reservation as a create sets them.  The snapshots a
@@ -295,22 +348,35 @@ static int receive_full(recv_ctx *c, vs_stream_reader *r, int flags, size_t *don
 {
     cleanup_lock vm_lock lk = VM_LOCK_INIT;
     /* A receive killed earlier left its staging directory and datasets:
-     * rolled back first (the store's rule for interrupted creates). */
+     * rolled back first (the store's rule for interrupted creates) —
+     * unless it was resumable: then resumed if this stream goes on from
+     * it (the same transfer snapshot), discarded otherwise. */
     vm_err re = VM_ERR_INIT;
     vm_store_repair(c->ctx, &re);
     if (vm_lock_acquire(c->ctx, c->uuid, -1, &lk, err) < 0)
         return -1;
     if (vm_store_exists(c->ctx, c->uuid))
         return vm_err_set(err, VMERR_EXISTS, "VM with UUID %s already exists", c->uuid);
+    bool resumable = flags & MIG_RECV_RESUMABLE;
+    const char *snap = json_string_value(json_object_get(c->header, "snapshot"));
+    cleanup_free char *staged = staged_snapshot(c);
+    bool resuming = resumable && staged && snap && !strcmp(staged, snap);
     cleanup_free char *staging = vm_store_staging_dir(c->ctx, c->uuid);
-    rm_rf(staging, NULL);
+    if (!resuming && staged && vm_store_discard_staging(c->ctx, c->uuid, err) < 0)
+        return -1;
+    if (!resuming)
+        rm_rf(staging, NULL);
     if (vm_store_private_dir(staging, err) < 0)
         return -1;
     cleanup_free char *mpath = xasprintf("%s/vm.json", staging);
+    cleanup_free char *rpath = xasprintf("%s/" VM_STORE_RESUME_FILE, staging);
     cleanup_json json_t *marker = json_pack("{s:s,s:s}", "uuid", c->uuid, "zpool", c->poolname);
+    cleanup_json json_t *rmark = json_pack("{s:s?}", "snapshot", snap);
     int rc = vm_store_write_json(mpath, marker, err);
+    if (rc == 0 && resumable && snap)
+        rc = vm_store_write_json(rpath, rmark, err);
     if (rc == 0)
-        rc = receive_objects(c, r, done, skipped, err);
+        rc = receive_objects(c, r, flags, done, skipped, err);
     cleanup_json json_t *cfg = local_config(c);
     if (flags & MIG_RECV_HIDDEN)
         json_object_set_new(cfg, "do_not_inventory", json_true());
@@ -329,8 +395,15 @@ static int receive_full(recv_ctx *c, vs_stream_reader *r, int flags, size_t *don
         rc = vm_write_meta(zonepath, c->meta, err);
     if (rc == 0)
         rc = vm_store_write_json(mpath, cfg, err);
+    if (rc == 0 && resumable && unlink(rpath) < 0 && errno != ENOENT)
+        rc = vm_err_sys(err, errno, "cannot remove %s", rpath);
     if (rc == 0)
         rc = vm_store_commit_create(c->ctx, c->uuid, err);
+    if (rc < 0 && resumable && path_exists(rpath)) {
+        vm_log(c->ctx, "info", "VM %s: receive interrupted, kept to resume (vmadm receive -A %s discards it)", c->uuid,
+               c->uuid);
+        return -1;
+    }
     if (rc < 0) {
         vm_err e2 = VM_ERR_INIT;
         cleanup_free char *ds = xasprintf("%s/%s", c->poolname, c->uuid);
@@ -343,7 +416,7 @@ static int receive_full(recv_ctx *c, vs_stream_reader *r, int flags, size_t *don
     return 0;
 }
 
-static int receive_incremental(recv_ctx *c, vs_stream_reader *r, size_t *done, size_t *skipped, vm_err *err)
+static int receive_incremental(recv_ctx *c, vs_stream_reader *r, int flags, size_t *done, size_t *skipped, vm_err *err)
 {
     cleanup_lock vm_lock lk = VM_LOCK_INIT;
     cleanup_json json_t *cur = NULL;
@@ -354,7 +427,7 @@ static int receive_incremental(recv_ctx *c, vs_stream_reader *r, size_t *done, s
     if (rs.running)
         return vm_err_set(err, VMERR_STATE, "VM %s is running: stop it before receiving an incremental stream",
                           c->uuid);
-    if (receive_objects(c, r, done, skipped, err) < 0)
+    if (receive_objects(c, r, flags, done, skipped, err) < 0)
         return -1;
     cleanup_json json_t *cfg = local_config(c);
     json_t *dni = json_object_get(cur, "do_not_inventory");
@@ -393,15 +466,16 @@ int mig_receive(const vm_ctx *ctx, int fd, int flags, json_t **report, vm_err *e
             if (c.pool)
                 vs_pool_space(c.pool, &sp, &e2);
             cleanup_free char *qv = mig_qemu_version();
-            *report = json_pack("{s:s,s:b,s:O,s:I,s:s?}", "uuid", c.uuid, "ok", json_array_size(reasons) == 0,
-                                "reasons", reasons, "space_available", (json_int_t)sp.available, "qemu_version", qv);
+            *report = json_pack("{s:s,s:b,s:O,s:I,s:s?,s:o}", "uuid", c.uuid, "ok", json_array_size(reasons) == 0,
+                                "reasons", reasons, "space_available", (json_int_t)sp.available, "qemu_version", qv,
+                                "resume", resume_report(&c));
         }
     } else if (rc == 0 && json_array_size(reasons)) {
         rc = vm_err_set(err, VMERR_INVALID, "cannot receive VM %s: %s", c.uuid,
                         json_string_value(json_array_get(reasons, 0)));
     } else if (rc == 0) {
         size_t done = 0, skipped = 0;
-        rc = c.incremental ? receive_incremental(&c, r, &done, &skipped, err)
+        rc = c.incremental ? receive_incremental(&c, r, flags, &done, &skipped, err)
                            : receive_full(&c, r, flags, &done, &skipped, err);
         if (rc == 0 && report)
             *report = json_pack("{s:s,s:b,s:I,s:I,s:I}", "uuid", c.uuid, "incremental", c.incremental, "objects",
@@ -411,4 +485,35 @@ int mig_receive(const vm_ctx *ctx, int fd, int flags, json_t **report, vm_err *e
     vs_pool_close(c.pool);
     vs_stream_reader_free(r);
     return rc;
+}
+
+int mig_receive_abort(const vm_ctx *ctx, const char *uuid, vm_err *err)
+{
+    cleanup_lock vm_lock lk = VM_LOCK_INIT;
+    if (!uuid_valid(uuid))
+        return vm_err_set(err, VMERR_INVALID, "Invalid UUID: %s", uuid);
+    if (vm_lock_acquire(ctx, uuid, -1, &lk, err) < 0)
+        return -1;
+    cleanup_free char *staging = vm_store_staging_dir(ctx, uuid);
+    if (!vm_store_exists(ctx, uuid))
+        return path_exists(staging) ? vm_store_discard_staging(ctx, uuid, err) : 0;
+    /* A partial incremental: every volume back to its base, every new
+     * dataset's partial receive gone. */
+    cleanup_json json_t *cfg = NULL;
+    cleanup_vs_pool vs_pool *pool = NULL;
+    if (mig_open_vm(ctx, uuid, &cfg, &pool, NULL, err) < 0)
+        return -1;
+    cleanup_free char *top = xasprintf("%s/%s", vs_pool_name(pool), uuid);
+    cleanup_json json_t *names = NULL;
+    if (vs_list(pool, top, VS_FILESYSTEM | VS_VOLUME, VS_RECURSIVE, &names, err) < 0)
+        return -1;
+    size_t i;
+    json_t *n;
+    json_array_foreach(names, i, n) {
+        const char *name = json_string_value(n);
+        if (str_has_suffix(name, "-vmstore-partial") ? vs_destroy(pool, name, VS_RECURSIVE, err) < 0
+                                                     : vs_receive_abort(pool, name, err) < 0)
+            return -1;
+    }
+    return 0;
 }

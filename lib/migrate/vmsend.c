@@ -26,6 +26,8 @@ int mig_datasets(vs_pool *pool, const char *uuid, json_t **out, vm_err *err)
     json_array_foreach(names, i, n) {
         const char *name = json_string_value(n);
         const char *rel = name[tl] == '/' ? name + tl + 1 : "";
+        if (strstr(rel, "-vmstore-")) /* a receive's work, not the VM's */
+            continue;
         json_array_append_new(list, json_pack("{s:s,s:s}", "name", name, "rel", rel));
     }
     *out = list;
@@ -111,8 +113,15 @@ static int plan_dataset(vs_pool *pool, json_t *dss, const char *from, const char
         if (vs_get_str(pool, name, "type", &type, err) < 0)
             goto fail;
         for (ssize_t k = base + 1; k <= last; k++) {
-            json_t *o = json_pack("{s:s,s:s,s:s}", "dataset", rel, "snapshot",
-                                  json_string_value(json_array_get(snaps, (size_t)k)), "kind", type);
+            const char *sn = json_string_value(json_array_get(snaps, (size_t)k));
+            json_t *o = json_pack("{s:s,s:s,s:s}", "dataset", rel, "snapshot", sn, "kind", type);
+            /* A volume snapshot's guid names it for a resumed receive. */
+            cleanup_free char *full = xasprintf("%s@%s", name, sn);
+            char *guid = NULL;
+            vm_err ge = VM_ERR_INIT;
+            if (!strcmp(type, "volume") && vs_get_str(pool, full, "guid", &guid, &ge) == 0 && guid)
+                json_object_set_new(o, "guid", json_string(guid));
+            free(guid);
             /* Each snapshot on the one before it; the first on the base,
              * or the clone's origin, or nothing (full). */
             if (k > base + 1 || base >= 0)
@@ -164,6 +173,17 @@ int mig_snapshot(const vm_ctx *ctx, const char *uuid, const char *name, vm_err *
         return r < 0 ? -1 : 0;
     }
     return vs_snapshot(pool, snap, VS_RECURSIVE, err);
+}
+
+bool mig_has_snapshot(const vm_ctx *ctx, const char *uuid, const char *name)
+{
+    cleanup_json json_t *cfg = NULL;
+    cleanup_vs_pool vs_pool *pool = NULL;
+    vm_err e = VM_ERR_INIT;
+    if (mig_open_vm(ctx, uuid, &cfg, &pool, NULL, &e) < 0)
+        return false;
+    cleanup_free char *s = xasprintf("%s/%s@%s", vs_pool_name(pool), uuid, name);
+    return vs_exists(pool, s);
 }
 
 int mig_snapshot_destroy(const vm_ctx *ctx, const char *uuid, const char *name, vm_err *err)
@@ -220,6 +240,19 @@ static json_t *header_of(const vm_ctx *ctx, const char *uuid, json_t *cfg, vs_po
                      props);
 }
 
+/* The receiver's resume entry for a send object (same dataset and
+ * snapshot), or NULL. */
+static json_t *resume_of(json_t *resume, json_t *ob)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(resume, i, e)
+        if (json_equal(json_object_get(e, "dataset"), json_object_get(ob, "dataset")) &&
+            json_equal(json_object_get(e, "snapshot"), json_object_get(ob, "snapshot")))
+            return e;
+    return NULL;
+}
+
 int mig_send(const vm_ctx *ctx, const char *uuid, mig_send_opts *o, vs_stream_write_fn fn, void *arg, char **snap_out,
              vm_err *err)
 {
@@ -249,11 +282,14 @@ int mig_send(const vm_ctx *ctx, const char *uuid, mig_send_opts *o, vs_stream_wr
     }
     if (o->from)
         json_object_set_new(header, "from", json_string(o->from));
-    json_object_set_new(header, "objects", o->header_only ? json_array() : json_incref(objs));
+    /* A preflight of a pending round lists its objects: the receiver says
+     * which it has. */
+    json_object_set_new(header, "objects", o->header_only && !o->snapshot ? json_array() : json_incref(objs));
     if (o->extra)
         json_object_update(header, o->extra);
     size_t i;
     json_t *ob;
+    uint64_t skip = 0;
     json_array_foreach(objs, i, ob) {
         uint64_t n = 0;
         cleanup_free char *sn = object_snap(pool, uuid, ob, "snapshot");
@@ -261,18 +297,30 @@ int mig_send(const vm_ctx *ctx, const char *uuid, mig_send_opts *o, vs_stream_wr
         if (vs_send_size(pool, sn, from, &n, err) < 0)
             return -1;
         total += n;
+        json_t *st = resume_of(o->resume, ob);
+        uint64_t off = (uint64_t)json_integer_value(json_object_get(st, "offset"));
+        if (json_is_true(json_object_get(st, "have"))) {
+            json_object_set_new(ob, "present", json_true());
+            skip += n;
+        } else if (off) {
+            json_object_set_new(ob, "resume_offset", json_integer((json_int_t)off));
+            skip += off < n ? off : n;
+        }
     }
     json_object_set_new(header, "size_bytes", json_integer((json_int_t)total));
-    o->planned = total;
+    o->planned = total - skip;
+    o->resumed = skip;
 
     vs_stream_writer *w = NULL;
     int r = vs_stream_writer_open(fn, arg, header, &w, err);
     json_array_foreach(o->header_only ? NULL : objs, i, ob) {
         if (r < 0)
             break;
+        if (json_is_true(json_object_get(ob, "present")))
+            continue;
         cleanup_free char *sn = object_snap(pool, uuid, ob, "snapshot");
         cleanup_free char *from = mig_object_base(pool, uuid, ob);
-        r = vs_send(pool, sn, from, w, err);
+        r = vs_send_at(pool, sn, from, (uint64_t)json_integer_value(json_object_get(ob, "resume_offset")), w, err);
     }
     if (r == 0) {
         cleanup_json json_t *trailer = json_pack("{s:s}", "uuid", uuid);

@@ -60,9 +60,12 @@ typedef struct mig_send_opts {
     bool header_only;
     /* Extra keys merged into the header (migration's). */
     json_t *extra;
+    /* The receiver's "resume" report (mig_receive): objects it has are
+     * left out, partial volumes resume at their offset. */
+    json_t *resume;
     /* Out: the data bytes the stream will carry, set before the first
-     * byte is written (progress totals). */
-    uint64_t planned;
+     * byte is written (progress totals); the bytes resuming skips. */
+    uint64_t planned, resumed;
 } mig_send_opts;
 
 /* Writes the stream for VM uuid through fn (vs_stream_fd_write with an
@@ -78,6 +81,8 @@ int mig_send_size(const vm_ctx *ctx, const char *uuid, const char *from, uint64_
 /* Takes snapshot `name` of every dataset of the VM (live for a running
  * HVM VM: QEMU moves onto the new layers). */
 int mig_snapshot(const vm_ctx *ctx, const char *uuid, const char *name, vm_err *err);
+/* The VM's own dataset has @name. */
+bool mig_has_snapshot(const vm_ctx *ctx, const char *uuid, const char *name);
 /* Destroys every dataset's @name (missing ones skipped). */
 int mig_snapshot_destroy(const vm_ctx *ctx, const char *uuid, const char *name, vm_err *err);
 
@@ -88,11 +93,28 @@ int mig_header_check(json_t *header, vm_err *err);
 enum {
     MIG_RECV_CHECK = 1, /* read the header, run the checks, receive nothing */
     MIG_RECV_HIDDEN = 2, /* the received VM gets do_not_inventory (a migration target) */
+    MIG_RECV_RESUMABLE = 4, /* -s: an interrupted receive keeps what it got (below) */
 };
 /* Reads a stream from fd and creates (full) or advances (incremental) the
  * VM.  *report (may be NULL) gets {"uuid", "incremental", "objects",
  * "skipped", "bytes"} — with MIG_RECV_CHECK the checks' result
- * {"uuid", "ok", "reasons": [...], "space_available", "qemu_version"}. */
+ * {"uuid", "ok", "reasons": [...], "space_available", "qemu_version",
+ *  "resume": [{"dataset", "snapshot", "have": true} | {..., "offset": n}]}:
+ * per object of the header, whether it is here already or where a partial
+ * receive of it stands.
+ *
+ * Resumable receive (MIG_RECV_RESUMABLE, `vmadm receive -s`; migration
+ * always): a receive that fails or is killed keeps what it received — a
+ * full receive its staging directory (marked by MIG_RESUME_FILE, which
+ * vm_store_repair leaves alone) and datasets, each volume its partial
+ * state (storage.h, "Resumable transfers").  The sender asks first
+ * (MIG_RECV_CHECK with the same header) and then leaves out objects marked
+ * "present" in its header (the receiver checks they are here) and resumes
+ * partial volumes at their offset: a cut costs at most one chunk
+ * (VS_RESUME_CHUNK) per volume.  A full receive of another transfer
+ * snapshot discards the partial one first; mig_receive_abort (`vmadm
+ * receive -A <uuid>`) discards it on request. */
 int mig_receive(const vm_ctx *ctx, int fd, int flags, json_t **report, vm_err *err);
+int mig_receive_abort(const vm_ctx *ctx, const char *uuid, vm_err *err);
 
 #endif

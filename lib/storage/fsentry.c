@@ -344,7 +344,7 @@ static int feed_header(vs_fse_parser *p, const uint8_t *buf, size_t len, size_t 
 int vs_fse_feed(vs_fse_parser *p, const uint8_t *buf, size_t len, vm_err *err)
 {
     while (len) {
-        size_t used;
+        size_t used = 0;
         if (p->state == ST_DATA) {
             used = p->left < len ? (size_t)p->left : len;
             if (p->ops.data(p->arg, p->off, buf, used, err) < 0)

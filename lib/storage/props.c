@@ -480,3 +480,21 @@ out:
     vs_txn_end(&t);
     return r;
 }
+
+int vs_inherit(vs_pool *pool, const char *name, const char *prop, vm_err *err)
+{
+    if (!prop || !is_user_prop(prop))
+        return vm_err_set(err, VMERR_INVALID, "cannot inherit '%s' for '%s': only user properties", prop ? prop : "",
+                          name);
+    vs_txn t;
+    json_t *ds;
+    if (vs_txn_begin(pool, &t, err) < 0)
+        return -1;
+    int r = vs_lookup_ds(&t, name, &ds, err);
+    if (r == 0 && json_object_get(json_object_get(ds, "props"), prop)) {
+        json_object_del(json_object_get(ds, "props"), prop);
+        r = vs_txn_commit(&t, err);
+    }
+    vs_txn_end(&t);
+    return r;
+}

@@ -423,7 +423,7 @@ int vs_receive_fs(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *
     from = fromc;
     bool created = false;
     char *work = NULL;
-    if (vs_recv_begin(pool, name, from, origin, NULL, fs_modified, create_fs, NULL, &work, &created, err) < 0)
+    if (vs_recv_begin(pool, name, from, origin, NULL, fs_modified, create_fs, NULL, NULL, &work, &created, err) < 0)
         return -1;
     cleanup_free char *dir = NULL;
     int rc = vs_fs_path(pool, work, &dir, err);
@@ -432,5 +432,5 @@ int vs_receive_fs(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *
         rc = rootfd < 0 ? vm_err_sys(err, errno, "cannot open %s", dir)
                         : apply(rootfd, r, id, (uint64_t)json_integer_value(size), flags, err);
     }
-    return vs_recv_end(pool, name, &work, snap, from, created, r, flags, rc, err);
+    return vs_recv_end(pool, name, &work, snap, from, created, r, flags & ~VS_RECV_KEEP, rc, err);
 }

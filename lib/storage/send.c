@@ -230,7 +230,7 @@ static int send_extents(struct nbd_handle *h, json_t *list, vs_stream_writer *w,
 }
 
 /* The file of a snapshot's frozen layer and the volume's size then. */
-static int snapshot_layer(vs_pool *pool, const char *snapname, char **path, uint64_t *volsize, vm_err *err)
+static int snapshot_layer(vs_pool *pool, const char *snapname, char **path, uint64_t *volsize, char **guid, vm_err *err)
 {
     vs_view v;
     json_t *ds, *snap;
@@ -243,6 +243,8 @@ static int snapshot_layer(vs_pool *pool, const char *snapname, char **path, uint
         *path = pool->drv->path(pool, vs_jstr(snap, "layer"), VS_VOLUME);
         json_t *vs = json_object_get(snap, "volsize");
         *volsize = (uint64_t)json_integer_value(vs ? vs : json_object_get(ds, "volsize"));
+        if (guid)
+            *guid = xstrdup(vs_jstr(snap, "guid") ?: "");
     }
     vs_view_close(&v);
     return r;
@@ -281,12 +283,35 @@ int vs_send_resolve(vs_pool *pool, const char *snapname, const char *from, int *
     return r;
 }
 
-static int send_volume(vs_pool *pool, const char *snapname, const vs_send_base *base, vs_stream_writer *w, vm_err *err)
+/* Drops what lies below `offset` from an extent list (a resumed send). */
+static void trim_below(json_t *list, uint64_t offset)
 {
-    cleanup_free char *path = NULL;
+    for (size_t i = 0; i < json_array_size(list);) {
+        json_t *e = json_array_get(list, i);
+        uint64_t o = (uint64_t)json_integer_value(json_object_get(e, "offset"));
+        uint64_t l = (uint64_t)json_integer_value(json_object_get(e, "length"));
+        if (o + l <= offset) {
+            json_array_remove(list, i);
+            continue;
+        }
+        if (o < offset) {
+            json_object_set_new(e, "offset", json_integer((json_int_t)offset));
+            json_object_set_new(e, "length", json_integer((json_int_t)(o + l - offset)));
+        }
+        i++;
+    }
+}
+
+static int send_volume(vs_pool *pool, const char *snapname, const vs_send_base *base, uint64_t offset,
+                       vs_stream_writer *w, vm_err *err)
+{
+    cleanup_free char *path = NULL, *guid = NULL;
     uint64_t volsize = 0;
-    if (snapshot_layer(pool, snapname, &path, &volsize, err) < 0)
+    if (snapshot_layer(pool, snapname, &path, &volsize, &guid, err) < 0)
         return -1;
+    if (offset >= volsize && offset > 0)
+        return vm_err_set(err, VMERR_INVALID, "cannot resume '%s' at byte %llu: the volume has %llu", snapname,
+                          (unsigned long long)offset, (unsigned long long)volsize);
     cleanup_json json_t *list = NULL;
     if (base->snap && vs_changed_blocks(pool, base->snap, snapname, &list, err) < 0)
         return -1;
@@ -301,11 +326,15 @@ static int send_volume(vs_pool *pool, const char *snapname, const vs_send_base *
     if (r == 0 && !base->snap)
         r = data_extents(h, volsize, &list, err);
     if (r == 0) {
-        cleanup_json json_t *desc = json_pack("{s:s, s:s, s:s, s:I, s:I}", "kind", "volume", "name", dsname, "snapshot",
-                                              sn, "volsize", (json_int_t)volsize, "size", (json_int_t)volsize);
+        trim_below(list, offset);
+        cleanup_json json_t *desc =
+            json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "kind", "volume", "name", dsname, "snapshot", sn, "volsize",
+                      (json_int_t)volsize, "size", (json_int_t)volsize, "guid", guid);
         if (base->snap)
             json_object_set_new(desc, base->origin ? "origin" : "from",
                                 json_string(base->origin ? base->snap : strchr(base->snap, '@') + 1));
+        if (offset)
+            json_object_set_new(desc, "resume_offset", json_integer((json_int_t)offset));
         uint32_t id;
         r = vs_stream_object(w, desc, &id, err);
     }
@@ -330,16 +359,24 @@ int vs_send_volume(vs_pool *pool, const char *snapname, const char *from, vs_str
         return -1;
     if (type != VS_VOLUME)
         return vm_err_set(err, VMERR_INVALID, "'%s' is not a snapshot of a volume", snapname);
-    return send_volume(pool, snapname, &base, w, err);
+    return send_volume(pool, snapname, &base, 0, w, err);
 }
 
-int vs_send(vs_pool *pool, const char *snapname, const char *from, vs_stream_writer *w, vm_err *err)
+int vs_send_at(vs_pool *pool, const char *snapname, const char *from, uint64_t offset, vs_stream_writer *w, vm_err *err)
 {
     int type;
     vs_send_base base;
     if (vs_send_resolve(pool, snapname, from, &type, &base, err) < 0)
         return -1;
-    return type == VS_VOLUME ? send_volume(pool, snapname, &base, w, err) : vs_send_fs(pool, snapname, &base, w, err);
+    if (type != VS_VOLUME && offset)
+        return vm_err_set(err, VMERR_INVALID, "cannot resume '%s' within: only volumes resume at an offset", snapname);
+    return type == VS_VOLUME ? send_volume(pool, snapname, &base, offset, w, err)
+                             : vs_send_fs(pool, snapname, &base, w, err);
+}
+
+int vs_send(vs_pool *pool, const char *snapname, const char *from, vs_stream_writer *w, vm_err *err)
+{
+    return vs_send_at(pool, snapname, from, 0, w, err);
 }
 
 int vs_send_size(vs_pool *pool, const char *snapname, const char *from, uint64_t *bytes, vm_err *err)
@@ -353,7 +390,7 @@ int vs_send_size(vs_pool *pool, const char *snapname, const char *from, uint64_t
     cleanup_free char *path = NULL;
     uint64_t volsize = 0;
     cleanup_json json_t *list = NULL;
-    if (snapshot_layer(pool, snapname, &path, &volsize, err) < 0)
+    if (snapshot_layer(pool, snapname, &path, &volsize, NULL, err) < 0)
         return -1;
     if (base.snap && vs_changed_blocks(pool, base.snap, snapname, &list, err) < 0)
         return -1;
@@ -403,7 +440,8 @@ static void remove_dead_work(vs_pool *pool, const char *name)
 }
 
 int vs_recv_begin(vs_pool *pool, const char *name, const char *from, const char *origin, json_t *clone_props,
-                  vs_modified_fn modified, vs_create_fn create, void *arg, char **work, bool *created, vm_err *err)
+                  vs_modified_fn modified, vs_create_fn create, void *arg, const char *workname, char **work,
+                  bool *created, vm_err *err)
 {
     *created = false;
     *work = NULL;
@@ -439,7 +477,7 @@ int vs_recv_begin(vs_pool *pool, const char *name, const char *from, const char 
     if (origin && !vs_exists(pool, origin))
         return vm_err_set(err, VMERR_NOTFOUND, "cannot receive incremental stream: origin '%s' does not exist", origin);
     remove_dead_work(pool, name);
-    cleanup_free char *w = xasprintf("%s-vmstore-recv-%ld", name, (long)getpid());
+    cleanup_free char *w = workname ? xstrdup(workname) : xasprintf("%s-vmstore-recv-%ld", name, (long)getpid());
     if (origin ? vs_clone(pool, origin, w, clone_props, err) < 0 : create(pool, w, arg, err) < 0) {
         /* The messages name the dataset being made: say `name`. */
         cleanup_free char *msg = xstrdup(err->msg);
@@ -465,6 +503,8 @@ int vs_recv_end(vs_pool *pool, const char *name, char **work, const char *snap, 
         rc = vs_snapshot(pool, target, 0, err);
     if (rc == 0 && created)
         rc = vs_rename(pool, w, name, err);
+    if (rc < 0 && (flags & VS_RECV_KEEP))
+        return -1; /* kept for a resumed receive */
     if (rc < 0) {
         /* Leave the destination as it was. */
         vm_err e2 = VM_ERR_INIT;
@@ -494,9 +534,37 @@ static int create_vol(vs_pool *pool, const char *name, void *arg, vm_err *err)
     return vs_create_vol(pool, name, *(uint64_t *)arg, NULL, err);
 }
 
+/* A resumable receive's checkpoints (storage.h): the layer file, the
+ * dataset holding the state, the state, and the data bytes written since
+ * the last one. */
+typedef struct checkpoint {
+    vs_pool *pool;
+    const char *path, *ds;
+    json_t *state; /* NULL: not resumable */
+    uint64_t from; /* the resume offset: no data below */
+    uint64_t since;
+} checkpoint;
+
+static int sync_file(const char *path, vm_err *err);
+
+/* Everything written is made durable (qcow2 metadata to the OS by the NBD
+ * flush — qemu-nbd runs cache=unsafe, which still writes it back — then
+ * fsync), then the state says where the stream stands. */
+static int checkpoint_now(struct nbd_handle *h, io_ring *ring, checkpoint *cp, uint64_t offset, vm_err *err)
+{
+    if (ring_drain(ring, "cannot write the volume", err) < 0)
+        return -1;
+    if (nbd_flush(h, 0) < 0)
+        return nbd_fail(h, "cannot flush the volume", err);
+    if (sync_file(cp->path, err) < 0 || vs_resume_save(cp->pool, cp->ds, cp->state, offset, err) < 0)
+        return -1;
+    cp->since = 0;
+    return 0;
+}
+
 /* Writes the object's data with IO_DEPTH writes in flight (each record's
  * bytes copied into a slot: the reader's buffer is reused by its next call). */
-static int write_object(struct nbd_handle *h, vs_stream_reader *r, uint32_t id, vm_err *err)
+static int write_object(struct nbd_handle *h, vs_stream_reader *r, uint32_t id, checkpoint *cp, vm_err *err)
 {
     io_ring ring;
     ring_init(&ring, h);
@@ -506,7 +574,7 @@ static int write_object(struct nbd_handle *h, vs_stream_reader *r, uint32_t id, 
     while ((rc = vs_stream_next(r, &rec, err)) == 1) {
         if (rec.type == VS_REC_OBJECT_END)
             break;
-        if (rec.type != VS_REC_DATA || rec.object != id) {
+        if (rec.type != VS_REC_DATA || rec.object != id || rec.offset < cp->from) {
             rc = vm_err_set(err, VMERR_INVALID, "invalid stream: unexpected record in a volume object");
             break;
         }
@@ -527,6 +595,11 @@ static int write_object(struct nbd_handle *h, vs_stream_reader *r, uint32_t id, 
         }
         if (rc < 0)
             break;
+        cp->since += rec.len;
+        if (cp->state && cp->since >= VS_RESUME_CHUNK && checkpoint_now(h, &ring, cp, rec.offset + rec.len, err) < 0) {
+            rc = -1;
+            break;
+        }
     }
     vm_err e2 = VM_ERR_INIT; /* a drain failure after an error adds nothing */
     if (ring_drain(&ring, "cannot write the volume", rc < 0 ? &e2 : err) < 0 && rc >= 0)
@@ -553,28 +626,69 @@ static int sync_file(const char *path, vm_err *err)
     return 0;
 }
 
+/* A resumed object continues a partial receive only if it is the same
+ * object at the same byte. */
+static int resume_check(vs_pool *pool, const char *name, const char *ds, json_t *want, vm_err *err)
+{
+    cleanup_json json_t *st = vs_resume_state_at(pool, ds);
+    const char *keys[] = { "guid", "snapshot", "from", "origin", "volsize", "offset" };
+    for (size_t i = 0; st && i < sizeof keys / sizeof *keys; i++)
+        if (!json_equal(json_object_get(st, keys[i]) ?: json_null(), json_object_get(want, keys[i]) ?: json_null()))
+            return vm_err_set(err, VMERR_INVALID, "cannot resume receive of '%s': the partial receive differs in '%s'",
+                              name, keys[i]);
+    if (!st)
+        return vm_err_set(err, VMERR_NOTFOUND, "cannot resume receive of '%s': no partial receive is there", name);
+    return 0;
+}
+
 int vs_receive_volume(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *obj, int flags, vm_err *err)
 {
     const char *snap = desc_str(obj, "snapshot"), *from = desc_str(obj, "from"), *origin = desc_str(obj, "origin");
-    json_t *vsz = json_object_get(obj, "volsize");
+    const char *guid = desc_str(obj, "guid");
+    json_t *vsz = json_object_get(obj, "volsize"), *ro = json_object_get(obj, "resume_offset");
     uint32_t id = (uint32_t)json_integer_value(json_object_get(obj, "id"));
     if (strcmp(desc_str(obj, "kind") ?: "", "volume") != 0 || !snap || !vs_valid_snap_component(snap) ||
         !json_is_integer(vsz) || json_integer_value(vsz) <= 0 ||
         json_integer_value(vsz) != json_integer_value(json_object_get(obj, "size")) ||
         (from && !vs_valid_snap_component(from)) || (origin && (!vs_valid_name(origin) || !strchr(origin, '@'))) ||
-        (from && origin))
+        (from && origin) ||
+        (ro &&
+         (!json_is_integer(ro) || json_integer_value(ro) <= 0 || json_integer_value(ro) >= json_integer_value(vsz) ||
+          !guid)))
         return vm_err_set(err, VMERR_INVALID, "invalid stream: not a volume object this vmstore can receive");
+    bool resumable = (flags & VS_RECV_RESUMABLE) && guid && *guid;
+    if (ro && !resumable)
+        return vm_err_set(err, VMERR_INVALID, "cannot receive '%s': the stream resumes a partial receive (-s)", name);
+    uint64_t roff = ro ? (uint64_t)json_integer_value(ro) : 0;
     /* The descriptor lives until the reader's next record: keep copies. */
     cleanup_free char *snapc = xstrdup(snap);
     cleanup_free char *fromc = from ? xstrdup(from) : NULL;
+    cleanup_json json_t *state = resumable ? json_pack("{s:s,s:s,s:I,s:I}", "guid", guid, "snapshot", snap, "volsize",
+                                                       json_integer_value(vsz), "offset", (json_int_t)roff)
+                                           : NULL;
+    if (state && (from || origin))
+        json_object_set_new(state, from ? "from" : "origin", json_string(from ? from : origin));
     snap = snapc;
     from = fromc;
     uint64_t volsize = (uint64_t)json_integer_value(vsz);
     bool created = false;
     char *work = NULL;
-    cleanup_json json_t *cprops = json_pack("{s:I}", "volsize", (json_int_t)volsize);
-    if (vs_recv_begin(pool, name, from, origin, cprops, vol_modified, create_vol, &volsize, &work, &created, err) < 0)
-        return -1;
+    cleanup_free char *partial = vs_partial_name(name);
+    if (roff) {
+        const char *ds = from ? name : partial;
+        if (resume_check(pool, name, ds, state, err) < 0)
+            return -1;
+        work = xstrdup(ds);
+        created = !from;
+    } else {
+        cleanup_json json_t *cprops = json_pack("{s:I}", "volsize", (json_int_t)volsize);
+        vm_err e2 = VM_ERR_INIT;
+        if (resumable && vs_receive_abort(pool, name, &e2) < 0)
+            return vm_err_set(err, e2.code, "cannot discard the partial receive of '%s': %s", name, e2.msg);
+        if (vs_recv_begin(pool, name, from, origin, cprops, vol_modified, create_vol, &volsize,
+                          resumable && !from ? partial : NULL, &work, &created, err) < 0)
+            return -1;
+    }
     int64_t cur = 0;
     int rc = 0;
     if (from &&
@@ -585,17 +699,22 @@ int vs_receive_volume(vs_pool *pool, const char *name, vs_stream_reader *r, json
     struct nbd_handle *h = NULL;
     if (rc == 0)
         rc = vs_vol_path(pool, work, &path, err);
+    if (rc == 0 && state)
+        rc = vs_resume_save(pool, work, state, roff, err);
+    checkpoint cp = { .pool = pool, .path = path, .ds = work, .state = state, .from = roff };
     if (rc == 0 && !(h = nbd_serve(path, true, err)))
         rc = -1;
     if (rc == 0)
-        rc = write_object(h, r, id, err);
+        rc = write_object(h, r, id, &cp, err);
     if (h) {
         nbd_shutdown(h, 0);
         nbd_close(h); /* waits for qemu-nbd to exit */
     }
     if (rc == 0)
         rc = sync_file(path, err);
-    return vs_recv_end(pool, name, &work, snap, from, created, r, flags, rc, err);
+    if (rc == 0 && state)
+        rc = vs_inherit(pool, work, VS_RESUME_PROP, err);
+    return vs_recv_end(pool, name, &work, snap, from, created, r, state ? flags | VS_RECV_KEEP : flags, rc, err);
 }
 
 int vs_receive(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *obj, int flags, vm_err *err)

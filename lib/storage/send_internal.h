@@ -39,12 +39,23 @@ int vs_receive_fs(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *
  * (destroyed on failure; otherwise rolled back to from). */
 typedef int (*vs_modified_fn)(vs_pool *pool, const char *name, const char *snap, bool *modified, vm_err *err);
 typedef int (*vs_create_fn)(vs_pool *pool, const char *name, void *arg, vm_err *err);
+/* workname: the new dataset's name instead of the pid-named one (a
+ * resumable receive's "<name>-vmstore-partial"). */
 int vs_recv_begin(vs_pool *pool, const char *name, const char *from, const char *origin, json_t *clone_props,
-                  vs_modified_fn modified, vs_create_fn create, void *arg, char **work, bool *created, vm_err *err);
+                  vs_modified_fn modified, vs_create_fn create, void *arg, const char *workname, char **work,
+                  bool *created, vm_err *err);
+/* vs_recv_end's flag: on failure keep *work as it is (a resumable receive). */
+#define VS_RECV_KEEP 0x100
 /* The end of a receive: with VS_RECV_LAST the stream's END, then
  * work@snap, and work renamed to name; on failure (rc < 0 in, or here) the
  * destination is put back.  Frees *work. */
 int vs_recv_end(vs_pool *pool, const char *name, char **work, const char *snap, const char *from, bool created,
                 vs_stream_reader *r, int flags, int rc, vm_err *err);
+
+/* resume.c: "<name>-vmstore-partial"; the state saved on dataset ds (or
+ * NULL); saving it with offset (state gets "offset"). */
+char *vs_partial_name(const char *name);
+json_t *vs_resume_state_at(vs_pool *pool, const char *ds);
+int vs_resume_save(vs_pool *pool, const char *ds, json_t *state, uint64_t offset, vm_err *err);
 
 #endif

@@ -151,6 +151,8 @@ int vs_get_some(vs_pool *pool, const char *name, const char *const *props, json_
 int vs_get_int(vs_pool *pool, const char *name, const char *prop, int64_t *out, vm_err *err);
 int vs_get_str(vs_pool *pool, const char *name, const char *prop, char **out, vm_err *err);
 int vs_set(vs_pool *pool, const char *name, const char *prop, const char *value, vm_err *err);
+/* zfs inherit of a user property ("x:y"): removed from the dataset. */
+int vs_inherit(vs_pool *pool, const char *name, const char *prop, vm_err *err);
 bool vs_exists(vs_pool *pool, const char *name);
 
 /* Names of datasets under `root` (NULL = whole pool; root itself included)
@@ -209,16 +211,42 @@ char *vs_mountpoint(vs_pool *pool, const char *name);
  * through a symlink); device nodes only with VS_RECV_DEVICES, setuid or
  * setgid files refused with VS_RECV_NO_SETUID (imgadm's tar policy).
  *
+ * Resumable transfers (zfs receive -s / send -t, per volume): with
+ * VS_RECV_RESUMABLE a volume object is received into
+ * "<name>-vmstore-partial" (full or origin stream) or onto `name` itself
+ * (incremental), and a receive that fails or is killed keeps what it wrote
+ * up to its last checkpoint: every VS_RESUME_CHUNK bytes the data is made
+ * durable (NBD flush, fsync of the layer), then the user property
+ * VS_RESUME_PROP of that dataset is set to {"guid": the sender's snapshot
+ * guid, "snapshot", "from"|"origin", "volsize", "offset": every byte the
+ * stream carries below it is on disk}.  vs_resume_state reads it;
+ * vs_send_at(..., offset) sends the object again from that byte on
+ * (descriptor "resume_offset"), which such a receive continues — refused
+ * unless guid, snapshot, base and offset all match ("cannot resume receive
+ * of '<name>': ..."); a receive of the same object from byte 0 first
+ * discards the partial state.  So a cut costs at most one chunk per volume.
+ * vs_receive_abort discards it (zfs receive -A): the partial dataset is
+ * destroyed, a partially received incremental rolled back to its base.
+ * Filesystem objects resume per object, not within one.
+ *
  * vs_send_size: the bytes of the object vs_send would write (volume data
  * extents; a filesystem's entries and file data), no stream written. */
 typedef struct vs_stream_writer vs_stream_writer;
 typedef struct vs_stream_reader vs_stream_reader;
 int vs_send(vs_pool *pool, const char *snapname, const char *from, vs_stream_writer *w, vm_err *err);
+int vs_send_at(vs_pool *pool, const char *snapname, const char *from, uint64_t offset, vs_stream_writer *w,
+               vm_err *err);
 int vs_send_size(vs_pool *pool, const char *snapname, const char *from, uint64_t *bytes, vm_err *err);
 int vs_send_volume(vs_pool *pool, const char *snapname, const char *from, vs_stream_writer *w, vm_err *err);
-enum { VS_RECV_LAST = 1, VS_RECV_DEVICES = 2, VS_RECV_NO_SETUID = 4 };
+enum { VS_RECV_LAST = 1, VS_RECV_DEVICES = 2, VS_RECV_NO_SETUID = 4, VS_RECV_RESUMABLE = 8 };
 int vs_receive(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *obj, int flags, vm_err *err);
 int vs_receive_volume(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *obj, int flags, vm_err *err);
+#define VS_RESUME_PROP "vmadm:receive_resume"
+#define VS_RESUME_CHUNK ((uint64_t)64 << 20)
+/* *state: the saved state of an interrupted resumable receive of `name`
+ * (above), or NULL. */
+int vs_resume_state(vs_pool *pool, const char *name, json_t **state);
+int vs_receive_abort(vs_pool *pool, const char *name, vm_err *err);
 
 /* --- space ---
  * Pool capacity (statvfs of the backing filesystem), promised reservations

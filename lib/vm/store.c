@@ -537,6 +537,9 @@ int vm_store_repair(const vm_ctx *ctx, vm_err *err)
         cleanup_free char *dir = xasprintf("%s/%s", ctx->etc_dir, name);
         if (!path_exists(dir))
             continue; /* finished meanwhile */
+        cleanup_free char *resume = xasprintf("%s/%s", dir, VM_STORE_RESUME_FILE);
+        if (str_has_prefix(name, ".creating-") && path_exists(resume))
+            continue; /* a resumable receive's: kept until resumed or aborted */
         if (str_has_prefix(name, ".creating-")) {
             if (destroy_vm_storage(ctx, dir, uuid, &e2) == 0) {
                 rm_rf(dir, &e2);
@@ -552,6 +555,18 @@ int vm_store_repair(const vm_ctx *ctx, vm_err *err)
     }
     json_decref(todo);
     return 0;
+}
+
+int vm_store_discard_staging(const vm_ctx *ctx, const char *uuid, vm_err *err)
+{
+    cleanup_free char *dir = vm_store_staging_dir(ctx, uuid);
+    if (!path_exists(dir))
+        return 0;
+    if (destroy_vm_storage(ctx, dir, uuid, err) < 0)
+        return -1;
+    cleanup_free char *rundir = vm_ctx_vm_rundir(ctx, uuid);
+    rm_rf(rundir, NULL);
+    return rm_rf(dir, err);
 }
 
 int vm_write_meta(const char *zonepath, json_t *meta, vm_err *err)

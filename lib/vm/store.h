@@ -84,8 +84,13 @@ int vm_store_apply_op(vs_pool *pool, json_t *op, vm_err *err);
 /* Applies a leftover journal of `uuid` (caller holds the VM lock). */
 int vm_store_recover(const vm_ctx *ctx, const char *uuid, vm_err *err);
 
-/* Create staging. */
+/* Create staging.  A staging directory holding VM_STORE_RESUME_FILE is a
+ * resumable receive's (lib/migrate/vmstream.h): repair leaves it, and
+ * vm_store_discard_staging (the receive's abort) removes it with its
+ * datasets. */
+#define VM_STORE_RESUME_FILE "receive-resume.json"
 char *vm_store_staging_dir(const vm_ctx *ctx, const char *uuid);
+int vm_store_discard_staging(const vm_ctx *ctx, const char *uuid, vm_err *err);
 int vm_store_commit_create(const vm_ctx *ctx, const char *uuid, vm_err *err);
 /* Delete: hide (commit), then clean up. */
 int vm_store_begin_delete(const vm_ctx *ctx, const char *uuid, vm_err *err);

@@ -58,11 +58,16 @@ int cmd_receive(const vm_ctx *ctx, args *a)
     int c;
     int flags = 0;
     bool json = false;
+    bool abort_it = false;
     static const vm_longopt longs[] = { { "hidden", false, 'x' }, { NULL, false, 0 } };
-    vm_opts_init(&o, a->argc - 1, a->argv + 1, "njvd", longs, 0);
+    vm_opts_init(&o, a->argc - 1, a->argv + 1, "njvdsA", longs, 0);
     while ((c = vm_opts_next(&o)) != -1) {
         if (c == 'n')
             flags |= MIG_RECV_CHECK;
+        else if (c == 's')
+            flags |= MIG_RECV_RESUMABLE;
+        else if (c == 'A')
+            abort_it = true;
         else if (c == 'j')
             json = true;
         else if (c == 'x')
@@ -73,13 +78,21 @@ int cmd_receive(const vm_ctx *ctx, args *a)
             return usage(m);
         }
     }
+    vm_err e = VM_ERR_INIT;
+    if (abort_it) {
+        if (o.npos != 1)
+            return usage(o.npos ? "Too many arguments." : "Missing UUID.");
+        if (mig_receive_abort(ctx, o.pos[0], &e) < 0)
+            return fail(&e);
+        fprintf(stderr, "Discarded the partial receive of VM %s\n", o.pos[0]);
+        return 0;
+    }
     if (o.npos)
         return usage("Too many arguments.");
     if (isatty(STDIN_FILENO)) {
         fprintf(stderr, "vmadm receive reads a send stream on stdin.\n");
         return 2;
     }
-    vm_err e = VM_ERR_INIT;
     cleanup_json json_t *rep = NULL;
     if (mig_receive(ctx, STDIN_FILENO, flags, &rep, &e) < 0)
         return fail(&e);

@@ -82,7 +82,7 @@ EOF
     run check_page vmadm
     echo "$output"
     [ "$status" -eq 0 ]
-    [[ "$output" == "vmadm: 30 verbs, 37 options checked" ]]
+    [[ "$output" == "vmadm: 31 verbs, 39 options checked" ]]
 }
 
 @test "man: imgadm(8) documents every verb and option of imgadm's usage" {

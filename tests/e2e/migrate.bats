@@ -313,3 +313,70 @@ hidden() { VMADM_ROOT=$1 vmadm get "$2" | jq -e '.do_not_inventory == true' >/de
     holds "$B" "$U" disk1 0x5a 0
     [ -z "$(ls -A "$B/etc/vms" | grep -v "^$U$")" ]
 }
+
+# The receive's checkpoint of ROOT's partial volume: its offset (0: none yet).
+partial_offset() { # ROOT
+    jq -r '[.datasets[] | .props["vmadm:receive_resume"] // empty | fromjson | .offset] | max // 0' \
+        "$1/var/vmstore/zones/pool.json" 2>/dev/null || echo 0
+}
+
+@test "resume: receivers killed -9 inside a disk; each re-run sends at most one chunk (64 MiB) of what arrived" {
+    U=$(echo "{\"brand\": \"bhyve\", \"ram\": 128, \"autoboot\": false,
+           \"disks\": [{\"image_uuid\": \"$IMG_HVM_A\", \"boot\": true, \"model\": \"virtio\"},
+                       {\"size\": 512, \"model\": \"virtio\"}]}" |
+        vmadm create 2>&1 | sed -n 's/^Successfully created VM //p')
+    qemu-io -f qcow2 -c "write -P 0x6b 0 320M" -c "write -P 0x6c 400M 1M" "$(volfile "$A" "$U" disk1)" >/dev/null
+    total=0
+    for want in 100000000 230000000; do
+        vmadm migrate --json "$U" "root:$B" > "$BATS_TEST_TMPDIR/cut.json" 2>/dev/null &
+        pid=$!
+        # killed once a checkpoint past `want` bytes is durable there
+        for i in $(seq 600); do
+            [ "$(partial_offset "$B")" -ge "$want" ] && break
+            sleep 0.1
+        done
+        at=$(partial_offset "$B")
+        pkill -9 -f "receive --hidden" || true
+        wait "$pid" && { echo "the migration was not cut"; false; } || true
+        [ "$at" -ge "$want" ]
+        # the source is untouched: stopped as it was, shown, the migration pending
+        [ "$(state "$A" "$U")" = stopped ] && ! hidden "$A" "$U"
+        ! inB vmadm get "$U" >/dev/null 2>&1
+        # what the destination kept survives its next command (repair)
+        inB vmadm list >/dev/null
+        [ "$(partial_offset "$B")" -eq "$at" ]
+        echo "# cut at a checkpoint of $at bytes" >&3
+    done
+    run --separate-stderr vmadm migrate --json "$U" "root:$B"
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+    msg=$(echo "$output" | jq -r 'select(.message | startswith("resumed:")) | .message')
+    echo "# $msg" >&3
+    had=$(echo "$msg" | awk '{print $2}'); sent=$(echo "$msg" | awk '{print $(NF-1)}')
+    # 321 MiB of data: what the last cut kept is not sent again, at most one chunk more
+    [ "$had" -ge "$at" ]
+    [ "$sent" -le $((321 * 1048576 - at + 64 * 1048576 + 1048576)) ]
+    holds "$B" "$U" disk1 0x6b 0 && holds "$B" "$U" disk1 0x6b 300M && holds "$B" "$U" disk1 0x6c 400M
+    [ "$(jq -r '[.datasets | keys[] | select(contains("-vmstore-"))] | length' "$B/var/vmstore/zones/pool.json")" = 0 ]
+    [ ! -e "$B/etc/vms/.creating-$U" ]
+    vmadm migrate --finalize "$U"
+    inB vmadm get "$U" | jq -e '.do_not_inventory != true' >/dev/null
+}
+
+@test "receive -s / -A: an interrupted resumable receive is kept (repair leaves it) until discarded" {
+    U=$(bhyve '"autoboot": false')
+    qemu-io -f qcow2 -c "write -P 0x5a 0 60M" "$(volfile "$A" "$U" disk1)" >/dev/null
+    vmadm send "$U" > "$BATS_TEST_TMPDIR/full"
+    run --separate-stderr bash -c "head -c 30000000 '$BATS_TEST_TMPDIR/full' | VMADM_ROOT=$B vmadm receive -s"
+    [ "$status" -ne 0 ] && [[ "$stderr" == *"truncated"* ]] || { echo "$status $stderr"; false; }
+    [ -e "$B/etc/vms/.creating-$U/receive-resume.json" ]
+    inB vmadm list >/dev/null
+    [ -e "$B/etc/vms/.creating-$U" ]
+    ! inB vmadm get "$U" >/dev/null 2>&1
+    run --separate-stderr inB vmadm receive -A "$U"
+    [ "$status" -eq 0 ] && [[ "$stderr" == *"Discarded the partial receive of VM $U"* ]]
+    [ ! -e "$B/etc/vms/.creating-$U" ]
+    [ "$(jq -r "[.datasets | keys[] | select(contains(\"$U\"))] | length" "$B/var/vmstore/zones/pool.json")" = 0 ]
+    # the whole stream then goes in as usual
+    inB vmadm receive -s < "$BATS_TEST_TMPDIR/full"
+    holds "$B" "$U" disk1 0x5a 0
+}
