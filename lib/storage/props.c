@@ -276,6 +276,11 @@ static int get_props(vs_pool *pool, vs_view *v, const char *name, const char *co
                                  : none());
     if (WANT("guid"))
         json_object_set_new(o, "guid", pv(json_string(vs_jstr(obj, "guid")), "-"));
+    if (WANT("receive_resume_token")) {
+        const char *st = snap ? NULL : json_string_value(json_object_get(json_object_get(ds, "props"), VS_RESUME_PROP));
+        cleanup_free char *tok = st ? vs_resume_token(st) : NULL;
+        json_object_set_new(o, "receive_resume_token", tok ? pv(json_string(tok), "-") : none());
+    }
     user_props(v->dss, dsname, snap, only, o);
 #undef WANT
     *out = steal_ptr(o);

@@ -247,6 +247,12 @@ int vs_receive_volume(vs_pool *pool, const char *name, vs_stream_reader *r, json
  * (above), or NULL. */
 int vs_resume_state(vs_pool *pool, const char *name, json_t **state);
 int vs_receive_abort(vs_pool *pool, const char *name, vm_err *err);
+/* zfs send -t: `vmstore get receive_resume_token <dataset>` (the partial
+ * dataset's, "1-<hex>") names the snapshot by guid, its base and offset;
+ * vs_send_token sends that object from there on. */
+char *vs_resume_token(const char *state_json);
+int vs_resume_token_parse(const char *token, json_t **state, vm_err *err);
+int vs_send_token(vs_pool *pool, const char *token, vs_stream_writer *w, vm_err *err);
 
 /* --- space ---
  * Pool capacity (statvfs of the backing filesystem), promised reservations

@@ -40,22 +40,46 @@ static void print_estimate(FILE *out, const char *snap, const char *base, uint64
                 snap, h, h);
 }
 
+/* One object: snap after base, or what a resume token names. */
+static int send_stream(vs_pool *pool, const char *snap, const char *base, const char *token)
+{
+    vm_err err = VM_ERR_INIT;
+    if (isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "Error: Stream can not be written to a terminal.\nYou must redirect standard output.\n");
+        return 1;
+    }
+    int fd = STDOUT_FILENO;
+    vs_stream_writer *w = NULL;
+    cleanup_json json_t *header = json_pack("{s:s, s:s}", "kind", "vmstore", "pool", vs_pool_name(pool));
+    int r = vs_stream_writer_open(vs_stream_fd_write, &fd, header, &w, &err);
+    if (r == 0)
+        r = token ? vs_send_token(pool, token, w, &err) : vs_send(pool, snap, base, w, &err);
+    if (r == 0)
+        r = vs_stream_writer_finish(w, NULL, &err);
+    vs_stream_writer_free(w);
+    return r < 0 ? fail(&err) : 0;
+}
+
 int cmd_send(vs_pool *pool, int argc, char **argv)
 {
-    const char *from = NULL;
+    const char *from = NULL, *token = NULL;
     bool dry = false, parsable = false, verbose = false;
     int c;
     vm_opts o;
-    vm_opts_init(&o, argc, argv, "i:nPv", NULL, VM_OPTS_POSIX);
+    vm_opts_init(&o, argc, argv, "i:nPvt:", NULL, VM_OPTS_POSIX);
     while ((c = vm_opts_next(&o)) != -1) {
         switch (c) {
         case 'i': from = o.arg; break;
+        case 't': token = o.arg; break;
         case 'n': dry = true; break;
         case 'P': parsable = true; break;
         case 'v': verbose = true; break;
         default: return opt_error(&o, c);
         }
     }
+    if (token)
+        return o.npos || from || dry || parsable ? usage("-t takes no other options or arguments")
+                                                 : send_stream(pool, NULL, NULL, token);
     if (o.npos < 1)
         return usage("missing snapshot argument");
     if (o.npos > 1)
@@ -77,30 +101,35 @@ int cmd_send(vs_pool *pool, int argc, char **argv)
         if (dry)
             return 0;
     }
-    int fd = STDOUT_FILENO;
-    vs_stream_writer *w = NULL;
-    cleanup_json json_t *header = json_pack("{s:s, s:s}", "kind", "vmstore", "pool", vs_pool_name(pool));
-    int r = vs_stream_writer_open(vs_stream_fd_write, &fd, header, &w, &err);
-    if (r == 0)
-        r = vs_send(pool, snap, base, w, &err);
-    if (r == 0)
-        r = vs_stream_writer_finish(w, NULL, &err);
-    vs_stream_writer_free(w);
-    return r < 0 ? fail(&err) : 0;
+    return send_stream(pool, snap, base, NULL);
 }
 
 int cmd_receive(vs_pool *pool, int argc, char **argv)
 {
-    int bad = no_opts(&argc, argv);
-    if (bad)
-        return bad;
-    if (argc < 2)
+    bool resumable = false, abort_it = false;
+    int c;
+    vm_opts o;
+    vm_opts_init(&o, argc, argv, "sA", NULL, VM_OPTS_POSIX);
+    while ((c = vm_opts_next(&o)) != -1) {
+        switch (c) {
+        case 's': resumable = true; break;
+        case 'A': abort_it = true; break;
+        default: return opt_error(&o, c);
+        }
+    }
+    if (o.npos < 1)
         return usage("missing dataset argument");
-    if (argc > 2)
+    if (o.npos > 1)
         return usage("too many arguments");
-    const char *name = argv[1];
+    const char *name = o.pos[0];
     if (!vs_valid_name(name) || strchr(name, '@'))
         return usage("'%s' is not a valid dataset name", name);
+    if (abort_it) {
+        vm_err err = VM_ERR_INIT;
+        return resumable                             ? usage("-A and -s exclude each other")
+            : vs_receive_abort(pool, name, &err) < 0 ? fail(&err)
+                                                     : 0;
+    }
     if (isatty(STDIN_FILENO)) {
         fprintf(stderr, "Error: Backup stream can not be read from a terminal.\nYou must redirect standard input.\n");
         return 1;
@@ -118,7 +147,8 @@ int cmd_receive(vs_pool *pool, int argc, char **argv)
     else if (rc == 0)
         rc = vm_err_set(&err, VMERR_INVALID, "invalid stream: it holds no dataset");
     if (rc == 1)
-        rc = vs_receive(pool, name, r, rec.json, VS_RECV_LAST | VS_RECV_DEVICES, &err);
+        rc = vs_receive(pool, name, r, rec.json, VS_RECV_LAST | VS_RECV_DEVICES | (resumable ? VS_RECV_RESUMABLE : 0),
+                        &err);
     vs_stream_reader_free(r);
     return rc < 0 ? fail(&err) : 0;
 }

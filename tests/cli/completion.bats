@@ -92,7 +92,8 @@ has() { grep -qx -- "$2" <<< "$1" || { echo "missing $2 in: $1"; false; }; }
         want=$(usage_opts "$rest")
         got=$(comp vmstore "$verb" -)
         [ "$got" = "$want" ] || { echo "vmstore $verb: want [$want] got [$got]"; false; }
-    done < <(vmstore --help 2>&1 | sed -n 's/^\t//p')
+    done < <(vmstore --help 2>&1 | sed -n 's/^\t//p' |
+        awk '{v = $1; $1 = ""; if (!(v in l)) o[n++] = v; l[v] = l[v] " |" $0} END {for (i = 0; i < n; i++) print o[i], l[o[i]]}')
     # kill also takes -SIGNAL
     has "$(comp vmadm kill -K)" -KILL
 }

@@ -3,6 +3,7 @@
 # codec): full and incremental round trips compared byte for byte with
 # qemu-img compare, and every refusal leaving the destination as it was.
 
+bats_require_minimum_version 1.5.0
 load helpers
 
 setup() {
@@ -100,4 +101,44 @@ names() { vmstore list -H -t all -o name | tr '\n' ' '; }
     # the hold taken while sending is gone afterwards
     vmstore send zones/v1@a > /dev/null
     [ -z "$(vmstore holds -H zones/v1@a)" ]
+}
+
+@test "receive -s / send -t / receive -A: a cut receive resumes from its last checkpoint (zfs's resume tokens)" {
+    vmstore create -V 384M zones/big
+    io zones/big -c "write -P 0x31 0 200M" -c "write -P 0x32 300M 1M"
+    vmstore snapshot zones/big@a
+    vmstore send zones/big@a > "$S/full"
+    # the stream cut after ~150 MB: two 64 MiB checkpoints are durable
+    run --separate-stderr bash -c "head -c 150000000 '$S/full' | vmstore receive -s zones/copy"
+    [ "$status" -ne 0 ] && [[ "$stderr" == *truncated* ]] || { echo "$stderr"; false; }
+    [ "$(names)" = "zones zones/big zones/big@a zones/copy-vmstore-partial zones/v1 " ] || { names; false; }
+    ! vmstore get -H -o value name zones/copy 2>/dev/null
+    tok=$(vmstore get -H -o value receive_resume_token zones/copy-vmstore-partial)
+    [[ "$tok" == 1-* ]]
+    [ "$(vmstore get -H -o value receive_resume_token zones/big)" = - ]
+    # the resumed stream starts at the checkpoint (134217728): ~67 MB, not 201
+    vmstore send -t "$tok" > "$S/rest"
+    [ "$(stat -c %s "$S/rest")" -lt 70000000 ] && [ "$(stat -c %s "$S/rest")" -gt 60000000 ]
+    # only a resumable receive takes it; then the copy is whole
+    run --separate-stderr vmstore receive zones/copy < "$S/rest"
+    [ "$status" -ne 0 ] && [[ "$stderr" == *"resumes a partial receive (-s)"* ]]
+    vmstore receive -s zones/copy < "$S/rest"
+    same zones/big zones/copy
+    [ "$(names)" = "zones zones/big zones/big@a zones/copy zones/copy@a zones/v1 " ] || { names; false; }
+
+    # a token for another object, a corrupt token, a resume with no partial there
+    run --separate-stderr vmstore send -t 1-7a7a
+    [ "$status" -ne 0 ] && [[ "$stderr" == *"resume token is corrupt"* ]]
+    run --separate-stderr vmstore receive -s zones/other < "$S/rest"
+    [ "$status" -ne 0 ] && [[ "$stderr" == *"no partial receive is there"* ]]
+    [ "$(names)" = "zones zones/big zones/big@a zones/copy zones/copy@a zones/v1 " ]
+
+    # -A discards a partial; a full stream from byte 0 discards it too
+    head -c 100000000 "$S/full" | vmstore receive -s zones/third 2>/dev/null && false
+    vmstore list -H -o name zones/third-vmstore-partial
+    vmstore receive -A zones/third
+    ! vmstore list -H -o name zones/third-vmstore-partial 2>/dev/null
+    head -c 100000000 "$S/full" | vmstore receive -s zones/third 2>/dev/null && false
+    vmstore receive -s zones/third < "$S/full"
+    same zones/big zones/third
 }
