@@ -129,6 +129,30 @@ static int vercmp(const char *a, const char *b)
     return 0;
 }
 
+/* The transfer snapshot a resumable full receive kept its staging for. */
+static char *staged_snapshot(recv_ctx *c)
+{
+    cleanup_free char *staging = vm_store_staging_dir(c->ctx, c->uuid);
+    cleanup_free char *p = xasprintf("%s/" VM_STORE_RESUME_FILE, staging);
+    cleanup_json json_t *j = NULL;
+    vm_err e = VM_ERR_INIT;
+    if (!path_exists(p) || read_json_file(p, &j, &e) < 0)
+        return NULL;
+    const char *s = json_string_value(json_object_get(j, "snapshot"));
+    return s ? xstrdup(s) : NULL;
+}
+
+/* This stream would go on from what a resumable receive kept here: the
+ * staging of the same transfer snapshot, or the VM itself (incremental). */
+static bool resumes_here(recv_ctx *c)
+{
+    const char *snap = json_string_value(json_object_get(c->header, "snapshot"));
+    if (c->incremental)
+        return vm_store_exists(c->ctx, c->uuid);
+    cleanup_free char *staged = staged_snapshot(c);
+    return snap && staged && !strcmp(staged, snap);
+}
+
 /* Every check of a preflight, each failure a named reason. */
 static json_t *run_checks(recv_ctx *c, bool older_ok)
 {
@@ -167,6 +191,12 @@ static json_t *run_checks(recv_ctx *c, bool older_ok)
             json_array_append_new(reasons, json_sprintf("nic_tag missing: %s", tag));
     }
     json_int_t need = json_integer_value(json_object_get(c->header, "size_bytes"));
+    /* What a resumed receive has here already counts as received. */
+    int64_t have = 0;
+    cleanup_free char *top = xasprintf("%s/%s", c->poolname, c->uuid);
+    vm_err he = VM_ERR_INIT;
+    if (c->pool && !c->incremental && resumes_here(c) && vs_get_int(c->pool, top, "used", &have, &he) == 0 && have > 0)
+        need = need > have ? need - have : 0;
     vs_space sp;
     vm_err e = VM_ERR_INIT;
     if (c->pool && vs_pool_space(c->pool, &sp, &e) == 0 && need > 0 && (uint64_t)need > sp.available)
@@ -238,27 +268,12 @@ static int receive_objects(recv_ctx *c, vs_stream_reader *r, int flags, size_t *
     }
 }
 
-/* The transfer snapshot a resumable full receive kept its staging for. */
-static char *staged_snapshot(recv_ctx *c)
-{
-    cleanup_free char *staging = vm_store_staging_dir(c->ctx, c->uuid);
-    cleanup_free char *p = xasprintf("%s/" VM_STORE_RESUME_FILE, staging);
-    cleanup_json json_t *j = NULL;
-    vm_err e = VM_ERR_INIT;
-    if (!path_exists(p) || read_json_file(p, &j, &e) < 0)
-        return NULL;
-    const char *s = json_string_value(json_object_get(j, "snapshot"));
-    return s ? xstrdup(s) : NULL;
-}
-
 /* Per object of the header: here already, or where a partial receive of
  * it stands — only where the receive would go on from there. */
 static json_t *resume_report(recv_ctx *c)
 {
     json_t *out = json_array();
-    const char *snap = json_string_value(json_object_get(c->header, "snapshot"));
-    cleanup_free char *staged = c->incremental ? NULL : staged_snapshot(c);
-    if (!c->pool || !snap || (c->incremental ? !vm_store_exists(c->ctx, c->uuid) : !staged || strcmp(staged, snap)))
+    if (!c->pool || !resumes_here(c))
         return out;
     size_t i;
     json_t *o;
