@@ -335,9 +335,9 @@ partial_offset() { # ROOT
             [ "$(partial_offset "$B")" -ge "$want" ] && break
             sleep 0.1
         done
-        at=$(partial_offset "$B")
         pkill -9 -f "receive --hidden" || true
         wait "$pid" && { echo "the migration was not cut"; false; } || true
+        at=$(partial_offset "$B")
         [ "$at" -ge "$want" ]
         # the source is untouched: stopped as it was, shown, the migration pending
         [ "$(state "$A" "$U")" = stopped ] && ! hidden "$A" "$U"
