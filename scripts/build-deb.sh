@@ -4,7 +4,7 @@
 # written next to the checkout, and puts the .deb (and its .buildinfo and
 # .changes) into OUTDIR.
 #
-# Usage: scripts/build-deb.sh OUTDIR
+# Usage: scripts/build-deb.sh OUTDIR   (builds with as many jobs as cores: -J)
 # Needs the build dependencies in debian/control (scripts/deps.sh installs
 # them) and debhelper; prints the path of the .deb on success.
 set -eu
@@ -29,7 +29,7 @@ else
     (cd "$src" && tar --exclude=./build --exclude=./.git -cf - .) | tar -C "$tree" -xf -
 fi
 
-(cd "$tree" && dpkg-buildpackage -us -uc -b) > "$work/build.log" 2>&1 || {
+(cd "$tree" && dpkg-buildpackage -us -uc -b -J) > "$work/build.log" 2>&1 || {
     tail -n 40 "$work/build.log" >&2
     echo "build-deb: dpkg-buildpackage failed (log above)" >&2
     exit 1

@@ -191,6 +191,11 @@ static json_t *run_checks(recv_ctx *c, bool older_ok)
             json_array_append_new(reasons, json_sprintf("nic_tag missing: %s", tag));
     }
     json_int_t need = json_integer_value(json_object_get(c->header, "size_bytes"));
+    /* A new VM takes its thick volumes' reservations too (what the
+     * sender counted: each dataset's data or reservation, the larger). */
+    json_int_t space = json_integer_value(json_object_get(c->header, "space_bytes"));
+    if (!c->incremental && space > need)
+        need = space;
     /* What a resumed receive has here already counts as received. */
     int64_t have = 0;
     cleanup_free char *top = xasprintf("%s/%s", c->poolname, c->uuid);

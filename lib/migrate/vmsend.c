@@ -253,6 +253,30 @@ static json_t *resume_of(json_t *resume, json_t *ob)
     return NULL;
 }
 
+/* What a full receive will take at the destination: each dataset's data
+ * (per: rel -> bytes), or its reservation (a thick volume's
+ * refreservation) where that is more. */
+static uint64_t space_needed(json_t *header, json_t *per)
+{
+    uint64_t total = 0;
+    const char *rel;
+    json_t *v;
+    json_object_foreach(per, rel, v) {
+        json_int_t rr = json_integer_value(
+            json_object_get(json_object_get(json_object_get(header, "props"), rel), "refreservation"));
+        total += (uint64_t)(rr > json_integer_value(v) ? rr : json_integer_value(v));
+    }
+    json_object_foreach(json_object_get(header, "props"), rel, v)
+        if (!json_object_get(per, rel))
+            total += (uint64_t)json_integer_value(json_object_get(v, "refreservation"));
+    return total;
+}
+
+static void add_bytes(json_t *per, const char *rel, uint64_t n)
+{
+    json_object_set_new(per, rel, json_integer(json_integer_value(json_object_get(per, rel)) + (json_int_t)n));
+}
+
 int mig_send(const vm_ctx *ctx, const char *uuid, mig_send_opts *o, vs_stream_write_fn fn, void *arg, char **snap_out,
              vm_err *err)
 {
@@ -270,6 +294,7 @@ int mig_send(const vm_ctx *ctx, const char *uuid, mig_send_opts *o, vs_stream_wr
     if (!header)
         return -1;
     cleanup_json json_t *objs = NULL;
+    cleanup_json json_t *per = json_object();
     uint64_t total = 0;
     if (snap) {
         if (mig_plan_objects(pool, uuid, o->from, snap, &objs, err) < 0)
@@ -277,7 +302,7 @@ int mig_send(const vm_ctx *ctx, const char *uuid, mig_send_opts *o, vs_stream_wr
         json_object_set_new(header, "snapshot", json_string(snap));
     } else {
         objs = json_array();
-        if (mig_send_size(ctx, uuid, o->from, &total, err) < 0)
+        if (mig_send_size_per(ctx, uuid, o->from, &total, per, err) < 0)
             return -1;
     }
     if (o->from)
@@ -297,6 +322,7 @@ int mig_send(const vm_ctx *ctx, const char *uuid, mig_send_opts *o, vs_stream_wr
         if (vs_send_size(pool, sn, from, &n, err) < 0)
             return -1;
         total += n;
+        add_bytes(per, json_string_value(json_object_get(ob, "dataset")), n);
         json_t *st = resume_of(o->resume, ob);
         uint64_t off = (uint64_t)json_integer_value(json_object_get(st, "offset"));
         if (json_is_true(json_object_get(st, "have"))) {
@@ -308,6 +334,7 @@ int mig_send(const vm_ctx *ctx, const char *uuid, mig_send_opts *o, vs_stream_wr
         }
     }
     json_object_set_new(header, "size_bytes", json_integer((json_int_t)total));
+    json_object_set_new(header, "space_bytes", json_integer((json_int_t)space_needed(header, per)));
     o->planned = total - skip;
     o->resumed = skip;
 
@@ -349,6 +376,11 @@ char *mig_object_base(vs_pool *pool, const char *uuid, json_t *ob)
  * yet (its changes since a snapshot are not tracked: counted as 0). */
 int mig_send_size(const vm_ctx *ctx, const char *uuid, const char *from, uint64_t *bytes, vm_err *err)
 {
+    return mig_send_size_per(ctx, uuid, from, bytes, NULL, err);
+}
+
+int mig_send_size_per(const vm_ctx *ctx, const char *uuid, const char *from, uint64_t *bytes, json_t *per, vm_err *err)
+{
     cleanup_json json_t *cfg = NULL;
     cleanup_vs_pool vs_pool *pool = NULL;
     cleanup_json json_t *dss = NULL;
@@ -365,6 +397,7 @@ int mig_send_size(const vm_ctx *ctx, const char *uuid, const char *from, uint64_
         if (snap_names(pool, name, &snaps, err) < 0 || vs_get_str(pool, name, "type", &type, err) < 0)
             return -1;
         const char *newest = json_string_value(json_array_get(snaps, json_array_size(snaps) - 1));
+        uint64_t before = total;
         if (!newest) {
             int64_t ref = 0;
             if (strcmp(type, "volume") == 0) {
@@ -375,6 +408,8 @@ int mig_send_size(const vm_ctx *ctx, const char *uuid, const char *from, uint64_
                 return -1;
             }
             total += ref > 0 ? (uint64_t)ref : 0;
+            if (per)
+                add_bytes(per, rel, total - before);
             continue;
         }
         cleanup_json json_t *objs = NULL;
@@ -400,6 +435,8 @@ int mig_send_size(const vm_ctx *ctx, const char *uuid, const char *from, uint64_
             json_array_foreach(ext, k, e)
                 total += (uint64_t)json_integer_value(json_object_get(e, "length"));
         }
+        if (per)
+            add_bytes(per, rel, total - before);
     }
     *bytes = total;
     return 0;

@@ -8,7 +8,9 @@
  *    "from": the base snapshot of an incremental stream (or absent),
  *    "objects": [{"dataset": "" | "data" | "disk<N>", "snapshot", "from"?,
  *                 "origin"?, "kind": "volume" | "filesystem"}, ...],
- *    "size_bytes": data bytes the objects carry}
+ *    "size_bytes": data bytes the objects carry,
+ *    "space_bytes": what a full receive takes — per dataset its data or
+ *    its refreservation, the larger (the preflight's space check)}
  * followed by one stream object per entry of "objects", in that order
  * (storage's vs_send: each dataset's snapshots oldest first, parents before
  * children), then END {"uuid"}.  Dataset names are relative to the VM's
@@ -77,6 +79,8 @@ int mig_send(const vm_ctx *ctx, const char *uuid, mig_send_opts *o, vs_stream_wr
 /* The bytes a send would carry (no stream written, no snapshot taken:
  * the live state counts as the transfer snapshot). */
 int mig_send_size(const vm_ctx *ctx, const char *uuid, const char *from, uint64_t *bytes, vm_err *err);
+/* The same, and per dataset (per: an object, rel -> bytes, added to). */
+int mig_send_size_per(const vm_ctx *ctx, const char *uuid, const char *from, uint64_t *bytes, json_t *per, vm_err *err);
 
 /* Takes snapshot `name` of every dataset of the VM (live for a running
  * HVM VM: QEMU moves onto the new layers). */

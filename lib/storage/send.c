@@ -74,9 +74,16 @@ static int ring_drain(io_ring *r, const char *what, vm_err *err)
     return rc;
 }
 
+/* The server's errno says it best ("No space left on device"); libnbd's
+ * text (which names its own functions) only when there is none. */
 static int nbd_fail(struct nbd_handle *h, const char *what, vm_err *err)
 {
     (void)h;
+    int e = nbd_get_errno();
+    if (e == ENOSPC)
+        return vm_err_set(err, VMERR_NOSPACE, "%s: %s", what, strerror(e));
+    if (e > 0 && e != EINVAL)
+        return vm_err_sys(err, e, "%s", what);
     return vm_err_set(err, VMERR_IO, "%s: %s", what, nbd_get_error() ? nbd_get_error() : "NBD error");
 }
 
@@ -704,8 +711,8 @@ int vs_receive_volume(vs_pool *pool, const char *name, vs_stream_reader *r, json
     checkpoint cp = { .pool = pool, .path = path, .ds = work, .state = state, .from = roff };
     if (rc == 0 && !(h = nbd_serve(path, true, err)))
         rc = -1;
-    if (rc == 0)
-        rc = write_object(h, r, id, &cp, err);
+    if (rc == 0 && (rc = write_object(h, r, id, &cp, err)) < 0 && err->code != VMERR_INVALID)
+        vm_err_prefix(err, "cannot receive '%s': ", name);
     if (h) {
         nbd_shutdown(h, 0);
         nbd_close(h); /* waits for qemu-nbd to exit */

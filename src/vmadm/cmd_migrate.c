@@ -24,6 +24,9 @@ static void print_event(void *arg, json_t *ev)
         return;
     }
     const char *msg = json_string_value(json_object_get(ev, "message"));
+    /* A failure's reason is the command's error line (printed once). */
+    if (!strcmp(json_string_value(json_object_get(ev, "state")) ?: "", "failed"))
+        return;
     json_int_t cur = json_integer_value(json_object_get(ev, "current_progress"));
     json_int_t tot = json_integer_value(json_object_get(ev, "total_progress"));
     bool tty = isatty(STDERR_FILENO);

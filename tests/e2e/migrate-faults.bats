@@ -246,7 +246,7 @@ crash_mid_transfer() {
     mig_wait
 }
 
-@test "destination disk full mid-transfer: ENOSPC reaches the operator, the running source comes back intact, nothing committed there; with room again the same command completes" {
+@test "destination disk full mid-transfer: ENOSPC reaches the operator, the running source comes back intact, nothing committed there; with room again the same command resumes and completes" {
     # a destination with room for the VM at the preflight (so it accepts;
     # its thick volumes reserve 160 MiB), filled up while its receive waits
     # for the VM's lock
@@ -263,13 +263,14 @@ crash_mid_transfer() {
     [ "$MIG_STATUS" -eq 1 ]
     [[ "$MIG_ERR" == *"No space left on device"* ]]
 
-    # the destination cleaned up after itself (before any other command
-    # there could repair it): no staging directory, none of the VM's
-    # datasets, no VM (hidden or not)
-    [ -z "$(ls -A "$B/etc/vms" | grep -- "$U")" ]
-    ! inB vmstore list -H -o name | grep -q "$U"
+    # the destination holds no VM (hidden or not): only what arrived, kept
+    # to resume (receive -s: its staging, marked as such, survives the
+    # next command there) — `vmadm migrate --rollback` would discard it
+    [ ! -e "$B/etc/vms/$U" ]
+    [ -e "$B/etc/vms/.creating-$U/receive-resume.json" ]
     ! inB vmadm get "$U" >/dev/null 2>&1
     [ -z "$(inB vmadm list -H -o uuid do_not_inventory=true)" ]
+    [ -e "$B/etc/vms/.creating-$U/receive-resume.json" ]
     # the source: running again, shown, its data there
     [ "$(state "$A" "$U")" = running ] && ! hidden "$A" "$U"
     ready "$A" "$U"
@@ -281,6 +282,9 @@ crash_mid_transfer() {
     [ "$(state "$B" "$U")" = running ] && [ "$(state "$A" "$U")" = stopped ]
     hidden "$A" "$U" && ! hidden "$B" "$U"
     holds "$B" "$U"
+    # nothing of the interrupted round is left there
+    [ ! -e "$B/etc/vms/.creating-$U" ]
+    [ -z "$(inB vmstore list -H -o name | grep -- -vmstore-)" ]
 }
 
 @test "destination crash mid-transfer, full migrate of a running VM: the source runs again, never both; the re-run completes, finalize, the VM runs there" {
