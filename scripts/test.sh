@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 suites=${*:-unit cli e2e fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+CLI_JOBS=${CLI_JOBS:-2}
 
 t_start=$SECONDS
 ./scripts/deps.sh || exit 1
@@ -68,13 +69,27 @@ for suite in $suites; do
     # The guest images (tests/guest: cached, rebuilt when their inputs
     # change): the e2e suites boot them, cli tests install them as images.
     tests/guest/build.sh >&2 || { fail=$((fail+1)); failed_names+=("$suite: guest image build"); continue; }
+    # cli files run $CLI_JOBS at a time (each has its own VMADM_ROOT,
+    # vminfod port and temporary directory; they wait for conditions,
+    # never for time); e2e files one at a time (their guests need the
+    # cores, and some share the host's network).
+    jobs_max=1
+    [ $suite = cli ] && jobs_max=$CLI_JOBS
+    for f in tests/$suite/*.bats; do
+      [ -e "$f" ] || continue
+      while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; done
+      name=$(basename "$f" .bats)
+      ( t0=$SECONDS
+        timeout 1200 bats --tap "$f" > "$log/$suite-$name.tap" 2>&1
+        echo $((SECONDS - t0)) > "$log/$suite-$name.secs" ) &
+      [ "$jobs_max" -gt 1 ] || wait
+    done
+    wait
     for f in tests/$suite/*.bats; do
       [ -e "$f" ] || continue
       name=$(basename "$f" .bats)
-      t0=$SECONDS
-      timeout 1200 bats --tap "$f" > "$log/$suite-$name.tap" 2>&1
       count_tap "$log/$suite-$name.tap" "$suite/$name"
-      printf '  %-28s %s\n' "$name" "$(grep -cE '^ok' "$log/$suite-$name.tap") ok, $(grep -cE '^not ok' "$log/$suite-$name.tap") failed ($((SECONDS - t0)) s)"
+      printf '  %-28s %s\n' "$name" "$(grep -cE '^ok' "$log/$suite-$name.tap") ok, $(grep -cE '^not ok' "$log/$suite-$name.tap") failed ($(cat "$log/$suite-$name.secs" 2>/dev/null || echo '?') s)"
       grep -E '^not ok|^# ' "$log/$suite-$name.tap" | head -40 | sed 's/^/    /'
     done
     ;;
