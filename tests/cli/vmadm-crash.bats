@@ -8,7 +8,7 @@
 load helpers
 load fixtures/vmadm-lib
 
-ROUNDS=${VMADM_CRASH_ROUNDS:-30}
+ROUNDS=${VMADM_CRASH_ROUNDS:-15}
 
 setup() {
     vm_setup_root
