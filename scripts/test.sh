@@ -75,7 +75,11 @@ for suite in $suites; do
     # cores, and some share the host's network).
     jobs_max=1
     [ $suite = cli ] && jobs_max=$CLI_JOBS
-    for f in tests/$suite/*.bats; do
+    # The longest cli files start first, so the two lanes end together.
+    first=""
+    [ $suite = cli ] && for n in vmadm-vminfod vmadm-crash vmadm-disks package vmadm-badinput vmadm-reprovision vminfod \
+        vmadm-concurrency; do [ -e tests/cli/$n.bats ] && first="$first tests/cli/$n.bats"; done
+    for f in $first $(ls tests/$suite/*.bats | grep -vxF -e "${first// /$'\n'}" 2>/dev/null || ls tests/$suite/*.bats); do
       [ -e "$f" ] || continue
       while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; done
       name=$(basename "$f" .bats)
