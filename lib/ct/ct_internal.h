@@ -122,6 +122,11 @@ void ct_root_free(ct_root *r);
 /* The zone root (pool == NULL: the zonepath test hook, see ct.h), its init
  * and the delegated dataset dirs, checked with ct_start's messages. */
 int ct_root_check(vs_pool *pool, json_t *vmobj, ct_root *r, vm_err *err);
+/* Refuses (VMERR_UNSUPPORTED, before anything changes) an unprivileged
+ * start on a layered zone root (lib/storage/layers.h): LXC's idmapped
+ * rootfs mount of an overlayfs view fails (EINVAL), see
+ * lib/storage/README.md "Filesystems: overlay layers". */
+int ct_root_layered_check(const ct_root *r, bool privileged, vm_err *err);
 /* LXC opens the lxcpath and the source of each bind mount as container
  * root, an unprivileged host uid: every directory on the way to `dir` must
  * be searchable by it.  `boundary` (an ancestor of dir or dir itself) is

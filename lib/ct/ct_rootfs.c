@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -217,4 +218,32 @@ int ct_root_check(vs_pool *pool, json_t *vmobj, ct_root *r, vm_err *err)
         json_array_append_new(r->dataset_dirs, json_string(dir));
     }
     return 0;
+}
+
+/* The zone dir (parent of root/) is an overlayfs mount of its own: a
+ * layered clone (lib/storage/layers.h). */
+static bool zone_is_layered(const char *rootfs)
+{
+    cleanup_free char *zonedir = xstrdup(rootfs);
+    char *slash = strrchr(zonedir, '/');
+    if (!slash || slash == zonedir)
+        return false;
+    *slash = '\0';
+    struct statx stx;
+    struct statfs sf;
+    if (statx(AT_FDCWD, zonedir, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) < 0 ||
+        !(stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) || !(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+        return false;
+    return statfs(zonedir, &sf) == 0 && sf.f_type == 0x794c7630; /* OVERLAYFS_SUPER_MAGIC */
+}
+
+int ct_root_layered_check(const ct_root *r, bool privileged, vm_err *err)
+{
+    if (privileged || !zone_is_layered(r->rootfs))
+        return 0;
+    return vm_err_set(err, VMERR_UNSUPPORTED,
+                      "cannot start container: its zone root %s is a layered (overlayfs) clone, which an "
+                      "unprivileged container cannot use yet (an idmapped mount of an overlay is refused by the "
+                      "kernel); create it with VMADM_FS_CLONES unset",
+                      r->rootfs);
 }

@@ -348,6 +348,7 @@ int ct_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
                      .init_is_systemd = root.init_is_systemd };
     /* The id range is recorded at the first start and kept (see ct.h). */
     if (ct_privileged_wanted(ctx, vmobj, &in.privileged, err) < 0 ||
+        ct_root_layered_check(&root, in.privileged, err) < 0 ||
         (!in.privileged && ct_idmap_get(ctx, uuid, &in.idmap_base, err) < 0))
         return -1;
     if (in.privileged)

@@ -18,8 +18,9 @@ static void test_mount_opts(void **state)
     (void)state;
     cleanup_json json_t *two = json_pack("[ss]", "/p/data/s.d/upper", "/p/data/i.d/fs");
     cleanup_free char *rw = ly_mount_opts(two, "/p/data/c.d/upper", "/p/data/c.d/work");
-    assert_string_equal(rw, "lowerdir=/p/data/s.d/upper:/p/data/i.d/fs,upperdir=/p/data/c.d/upper,"
-                            "workdir=/p/data/c.d/work,redirect_dir=off,metacopy=off,index=off");
+    assert_string_equal(rw,
+                        "lowerdir=/p/data/s.d/upper:/p/data/i.d/fs,upperdir=/p/data/c.d/upper,"
+                        "workdir=/p/data/c.d/work,redirect_dir=off,metacopy=off,index=off");
     cleanup_free char *ro = ly_mount_opts(two, NULL, NULL);
     assert_string_equal(ro, "lowerdir=/p/data/s.d/upper:/p/data/i.d/fs,redirect_dir=off,metacopy=off,index=off");
     /* a read-only view needs two layers; upper and work go together */
