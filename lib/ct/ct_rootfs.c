@@ -11,11 +11,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "common/util.h"
 #include "ct/ct_internal.h"
+#include "storage/layers.h"
 
 static int openat2_in_root(int rootfd, const char *rel, int flags)
 {
@@ -173,6 +173,9 @@ void ct_root_free(ct_root *r)
     if (r->rootfd >= 0)
         close(r->rootfd);
     json_decref(r->dataset_dirs);
+    free(r->ly_datadir);
+    free(r->ly_dataname);
+    r->ly_datadir = r->ly_dataname = NULL;
     r->rootfs = NULL;
     r->rootfd = -1;
     r->dataset_dirs = NULL;
@@ -187,6 +190,11 @@ int ct_root_check(vs_pool *pool, json_t *vmobj, ct_root *r, vm_err *err)
     if (resolve_fs(pool, vmobj, zfs ? zfs : "", &zonedir, err) < 0)
         return -1;
     r->rootfs = xasprintf("%s/root", zonedir);
+    /* A layered root: the host's view is remounted first (the container's
+     * last run wrote through a view of its own). */
+    if (pool && ly_view_of(zonedir, &r->ly_datadir, &r->ly_dataname) &&
+        ly_refresh(r->ly_datadir, r->ly_dataname, err) < 0)
+        return -1;
     r->rootfd = open(r->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (r->rootfd < 0 && (errno == ENOENT || errno == ENOTDIR))
         return vm_err_set(err, VMERR_NOTFOUND, "cannot start container: zone root %s is missing", r->rootfs);
@@ -218,32 +226,4 @@ int ct_root_check(vs_pool *pool, json_t *vmobj, ct_root *r, vm_err *err)
         json_array_append_new(r->dataset_dirs, json_string(dir));
     }
     return 0;
-}
-
-/* The zone dir (parent of root/) is an overlayfs mount of its own: a
- * layered clone (lib/storage/layers.h). */
-static bool zone_is_layered(const char *rootfs)
-{
-    cleanup_free char *zonedir = xstrdup(rootfs);
-    char *slash = strrchr(zonedir, '/');
-    if (!slash || slash == zonedir)
-        return false;
-    *slash = '\0';
-    struct statx stx;
-    struct statfs sf;
-    if (statx(AT_FDCWD, zonedir, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) < 0 ||
-        !(stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) || !(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
-        return false;
-    return statfs(zonedir, &sf) == 0 && sf.f_type == 0x794c7630; /* OVERLAYFS_SUPER_MAGIC */
-}
-
-int ct_root_layered_check(const ct_root *r, bool privileged, vm_err *err)
-{
-    if (privileged || !zone_is_layered(r->rootfs))
-        return 0;
-    return vm_err_set(err, VMERR_UNSUPPORTED,
-                      "cannot start container: its zone root %s is a layered (overlayfs) clone, which an "
-                      "unprivileged container cannot use yet (an idmapped mount of an overlay is refused by the "
-                      "kernel); create it with VMADM_FS_CLONES unset",
-                      r->rootfs);
 }

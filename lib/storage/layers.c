@@ -8,8 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/fsuid.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -251,6 +257,27 @@ int ly_create(const char *datadir, const char *name, json_t *lowers, const char 
     return write_lowers(datadir, name, lowers, err);
 }
 
+/* The lower layers of layered data as absolute paths, each checked to be
+ * a directory. */
+static int abs_lowers(const char *datadir, const char *dataname, json_t **out, vm_err *err)
+{
+    cleanup_json json_t *rel = NULL;
+    cleanup_json json_t *abs = json_array();
+    size_t i;
+    json_t *l;
+    if (ly_lowers(datadir, dataname, &rel, err) < 0)
+        return -1;
+    json_array_foreach(rel, i, l) {
+        cleanup_free char *p = xasprintf("%s/%s", datadir, json_string_value(l));
+        struct stat st;
+        if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+            return vm_err_set(err, VMERR_IO, "cannot mount %s/%s/fs: its layer %s is missing", datadir, dataname, p);
+        json_array_append_new(abs, json_string(p));
+    }
+    *out = steal_ptr(abs);
+    return 0;
+}
+
 static bool is_mounted(const char *fs)
 {
     struct statx stx;
@@ -261,38 +288,35 @@ static bool is_mounted(const char *fs)
     return statfs(fs, &sf) == 0 && sf.f_type == OVERLAYFS_MAGIC;
 }
 
-static int do_mount(const char *datadir, const char *dataname, vm_err *err)
+/* The overlayfs options of layered data's own view (host ids, no idmap):
+ * read-write on upper/ + work/, or read-only for a frozen layer. */
+static int view_opts(const char *datadir, const char *dataname, char **opts, bool *writable, vm_err *err)
 {
     cleanup_free char *top = xasprintf("%s/%s", datadir, dataname);
-    cleanup_free char *fs = xasprintf("%s/fs", top);
     cleanup_free char *upper = xasprintf("%s/upper", top);
     cleanup_free char *work = xasprintf("%s/work", top);
-    cleanup_json json_t *rel = NULL;
-    cleanup_json json_t *abs = json_array();
-    size_t i;
-    json_t *l;
+    cleanup_json json_t *abs = NULL;
+    if (abs_lowers(datadir, dataname, &abs, err) < 0)
+        return -1;
+    *writable = path_exists(work);
+    if (!*writable)
+        json_array_insert_new(abs, 0, json_string(upper));
+    *opts = ly_mount_opts(abs, *writable ? upper : NULL, *writable ? work : NULL);
+    if (!*opts)
+        return vm_err_set(err, VMERR_UNSUPPORTED, "cannot mount %s/fs: its layer paths cannot be overlayfs options",
+                          top);
+    return 0;
+}
 
+static int do_mount(const char *datadir, const char *dataname, vm_err *err)
+{
+    cleanup_free char *fs = xasprintf("%s/%s/fs", datadir, dataname);
+    cleanup_free char *opts = NULL;
+    bool writable;
     if (is_mounted(fs))
         return 0;
-    if (ly_lowers(datadir, dataname, &rel, err) < 0)
+    if (view_opts(datadir, dataname, &opts, &writable, err) < 0)
         return -1;
-    bool writable = path_exists(work);
-    if (!writable)
-        json_array_append_new(abs, json_string(upper));
-    json_array_foreach(rel, i, l) {
-        char *p = xasprintf("%s/%s", datadir, json_string_value(l));
-        struct stat st;
-        if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
-            vm_err_set(err, VMERR_IO, "cannot mount %s: its layer %s is missing", fs, p);
-            free(p);
-            return -1;
-        }
-        json_array_append_new(abs, json_string(p));
-        free(p);
-    }
-    cleanup_free char *opts = ly_mount_opts(abs, writable ? upper : NULL, writable ? work : NULL);
-    if (!opts)
-        return vm_err_set(err, VMERR_UNSUPPORTED, "cannot mount %s: its layer paths cannot be overlayfs options", fs);
     unsigned long fl = MS_NOSUID | MS_NODEV | (writable ? 0 : MS_RDONLY);
     if (mount("overlay", fs, "overlay", fl, opts) < 0)
         return vm_err_sys(err, errno, "cannot mount the layers of %s (overlayfs)", fs);
@@ -367,4 +391,229 @@ uint64_t ly_shared(const char *datadir, const char *dataname)
         sum += du(p);
     }
     return sum;
+}
+
+/* ---- container roots (issue 18 part 2) ---- */
+
+#ifndef MOVE_MOUNT_BENEATH
+#define MOVE_MOUNT_BENEATH 0x00000200
+#endif
+#define LY_CTWORK "ctwork"
+
+int ly_view_of(const char *fs, char **datadir, char **dataname)
+{
+    *datadir = *dataname = NULL;
+    cleanup_free char *real = realpath(fs, NULL);
+    if (!real)
+        return 0;
+    char *slash = strrchr(real, '/');
+    if (!slash || strcmp(slash, "/fs") != 0)
+        return 0;
+    *slash = '\0';
+    char *name = strrchr(real, '/');
+    if (!name || name == real)
+        return 0;
+    *name++ = '\0';
+    if (!ly_is_layered(real, name))
+        return 0;
+    *dataname = xstrdup(name);
+    *datadir = steal_ptr(real);
+    return 1;
+}
+
+/* A detached overlayfs mount (nosuid, nodev) from a mount(2) option
+ * string (no value holds ',': ly_mount_opts). */
+static int overlay_from_opts(const char *opts, bool rdonly, vm_err *err)
+{
+    cleanup_close int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+    if (fsfd < 0)
+        return vm_err_sys(err, errno, "overlayfs: fsopen");
+    cleanup_free char *copy = xstrdup(opts);
+    char *save = NULL;
+    for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (eq)
+            *eq = '\0';
+        if (fsconfig(fsfd, eq ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG, kv, eq ? eq + 1 : NULL, 0) < 0)
+            return vm_err_sys(err, errno, "overlayfs: option %s", kv);
+    }
+    if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+        return vm_err_sys(err, errno, "overlayfs: cannot create the mount");
+    int m = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (rdonly ? MOUNT_ATTR_RDONLY : 0));
+    if (m < 0)
+        return vm_err_sys(err, errno, "overlayfs: fsmount");
+    return m;
+}
+
+int ly_refresh(const char *datadir, const char *dataname, vm_err *err)
+{
+    cleanup_free char *lf = lower_file(datadir, dataname);
+    cleanup_free char *fs = xasprintf("%s/%s/fs", datadir, dataname);
+    cleanup_close int fd = open(lf, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vm_err_sys(err, errno, "cannot open %s", lf);
+    if (flock(fd, LOCK_EX) < 0)
+        return vm_err_sys(err, errno, "cannot lock %s", lf);
+    if (!is_mounted(fs))
+        return do_mount(datadir, dataname, err);
+    cleanup_free char *opts = NULL;
+    bool writable;
+    if (view_opts(datadir, dataname, &opts, &writable, err) < 0)
+        return -1;
+    cleanup_close int m = overlay_from_opts(opts, !writable, err);
+    if (m < 0)
+        return -1;
+    /* The fresh view goes beneath the stale one, which is then detached:
+     * fs/ never shows the empty directory to a concurrent reader. */
+    if (move_mount(m, "", AT_FDCWD, fs, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_BENEATH) < 0)
+        return vm_err_sys(err, errno, "cannot remount the layers of %s", fs);
+    if (umount2(fs, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+        return vm_err_sys(err, errno, "cannot detach the old view of %s", fs);
+    return 0;
+}
+
+static bool write_map(pid_t pid, const char *which, const char *map)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, which);
+    cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+    return fd >= 0 && write(fd, map, strlen(map)) == (ssize_t)strlen(map);
+}
+
+/* A user namespace mapping ids 0..count-1 to host base..: what an idmapped
+ * mount shifts by (on-disk 0 is seen as host `base`). */
+static int userns_fd(unsigned base, unsigned count, vm_err *err)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return vm_err_sys(err, errno, "fork");
+    if (pid == 0) {
+        if (unshare(CLONE_NEWUSER) < 0)
+            _exit(1);
+        raise(SIGSTOP);
+        _exit(0);
+    }
+    int st, fd = -1;
+    if (waitpid(pid, &st, WUNTRACED) == pid && WIFSTOPPED(st)) {
+        char map[64], path[64];
+        snprintf(map, sizeof map, "0 %u %u\n", base, count);
+        snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+        if (write_map(pid, "uid_map", map) && write_map(pid, "gid_map", map))
+            fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            vm_err_sys(err, errno, "cannot make the id mapping user namespace");
+    } else {
+        vm_err_set(err, VMERR_IO, "cannot make the id mapping user namespace");
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return fd;
+}
+
+/* An idmapped bind mount of `path` (nosuid, nodev; read-only for a lower
+ * layer) attached over `path` itself: overlayfs refuses detached layers
+ * ("failed to clone upperpath"), and in the caller's private namespace
+ * nobody else sees it. */
+static int idmapped(const char *path, int ns, bool rdonly, vm_err *err)
+{
+    cleanup_close int fd = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (fd < 0)
+        return vm_err_sys(err, errno, "cannot clone a mount of %s", path);
+    struct mount_attr a = { .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                (rdonly ? MOUNT_ATTR_RDONLY : 0),
+                            .userns_fd = (uint64_t)ns };
+    if (mount_setattr(fd, "", AT_EMPTY_PATH, &a, sizeof a) < 0)
+        return vm_err_sys(err, errno, "cannot make an idmapped mount of %s", path);
+    if (move_mount(fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        return vm_err_sys(err, errno, "cannot attach the idmapped mount of %s", path);
+    return steal_fd(fd);
+}
+
+/* fsuid/fsgid `id` with the effective capabilities kept (setfsuid drops the
+ * file capabilities); id 0 restores root's. */
+static int as_fsid(unsigned id, vm_err *err)
+{
+    setfsuid(id);
+    setfsgid(id);
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2];
+    if (syscall(SYS_capget, &h, d) < 0)
+        return vm_err_sys(err, errno, "capget");
+    d[0].effective = d[0].permitted;
+    d[1].effective = d[1].permitted;
+    if (syscall(SYS_capset, &h, d) < 0)
+        return vm_err_sys(err, errno, "capset");
+    return 0;
+}
+
+/* Creates the overlay superblock of `fsfd` as the container's root id. */
+static int create_as(int fsfd, unsigned base, vm_err *err)
+{
+    if (as_fsid(base, err) < 0)
+        return -1;
+    int r = fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+    int e = errno;
+    vm_err e2 = VM_ERR_INIT;
+    as_fsid(0, &e2);
+    if (r < 0)
+        return vm_err_sys(err, e, "overlayfs over idmapped layers: cannot create the mount");
+    return 0;
+}
+
+static int add_layers(int fsfd, const char *top, json_t *lowers, int ns, vm_err *err)
+{
+    static const char *const fixed[] = { "redirect_dir", "metacopy", "index" };
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        if (fsconfig(fsfd, FSCONFIG_SET_STRING, fixed[i], "off", 0) < 0)
+            return vm_err_sys(err, errno, "overlayfs: option %s", fixed[i]);
+    size_t i;
+    json_t *l;
+    json_array_foreach(lowers, i, l) {
+        cleanup_close int fd = idmapped(json_string_value(l), ns, true, err);
+        if (fd < 0)
+            return -1;
+        if (fsconfig(fsfd, FSCONFIG_SET_FD, "lowerdir+", NULL, fd) < 0)
+            return vm_err_sys(err, errno, "overlayfs: lower layer %s", json_string_value(l));
+    }
+    cleanup_close int tfd = idmapped(top, ns, false, err);
+    if (tfd < 0)
+        return -1;
+    cleanup_close int up = openat(tfd, "upper", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    cleanup_close int wk = openat(tfd, LY_CTWORK, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (up < 0 || wk < 0)
+        return vm_err_sys(err, errno, "cannot open the upper layer of %s", top);
+    if (fsconfig(fsfd, FSCONFIG_SET_FD, "upperdir", NULL, up) < 0 ||
+        fsconfig(fsfd, FSCONFIG_SET_FD, "workdir", NULL, wk) < 0)
+        return vm_err_sys(err, errno, "overlayfs: upper layer of %s", top);
+    return 0;
+}
+
+int ly_mount_shifted(const char *datadir, const char *dataname, int hostns, unsigned base, unsigned count, vm_err *err)
+{
+    cleanup_free char *top = xasprintf("%s/%s", datadir, dataname);
+    cleanup_free char *fs = xasprintf("%s/fs", top);
+    cleanup_free char *work = xasprintf("%s/%s", top, LY_CTWORK);
+    cleanup_json json_t *lowers = NULL;
+    struct stat self, host;
+    /* Never in the host's namespace: the layer mounts go over the layers. */
+    if (stat("/proc/self/ns/mnt", &self) < 0 || fstat(hostns, &host) < 0 || self.st_ino == host.st_ino)
+        return vm_err_set(err, VMERR_INTERNAL, "the container's view of %s needs a private mount namespace", fs);
+    if (abs_lowers(datadir, dataname, &lowers, err) < 0 || rm_rf(work, err) < 0)
+        return -1;
+    if (mkdir(work, 0700) < 0)
+        return vm_err_sys(err, errno, "cannot create %s", work);
+    cleanup_close int ns = userns_fd(base, count, err);
+    if (ns < 0)
+        return -1;
+    cleanup_close int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+    if (fsfd < 0)
+        return vm_err_sys(err, errno, "overlayfs: fsopen");
+    if (add_layers(fsfd, top, lowers, ns, err) < 0 || create_as(fsfd, base, err) < 0)
+        return -1;
+    cleanup_close int m = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+    if (m < 0)
+        return vm_err_sys(err, errno, "overlayfs over idmapped layers: fsmount");
+    if (move_mount(m, "", AT_FDCWD, fs, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        return vm_err_sys(err, errno, "cannot mount the container's view of %s", fs);
+    return 0;
 }

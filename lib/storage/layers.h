@@ -75,6 +75,28 @@ int ly_create(const char *datadir, const char *name, json_t *lowers, const char 
 int ly_mount(const char *datadir, const char *dataname, vm_err *err);
 /* Lazily detaches every mount at or beneath `dir` (MNT_DETACH). */
 int ly_umount_under(const char *dir, vm_err *err);
+/* ---- container roots (lib/ct, lib/storage/README.md "Containers on
+ * layered roots") ---- */
+/* 1 with *datadir and *dataname (new strings) when `fs` (any path, resolved)
+ * is the fs/ view of layered data; 0 otherwise (both NULL). */
+int ly_view_of(const char *fs, char **datadir, char **dataname);
+/* Mounts a fresh view of layered data at its fs/ (mounted when it was
+ * not): a view mounted before another overlay wrote into its upper may
+ * show stale lookups.  The new view is attached beneath the old one, then
+ * the old one detached, so fs/ is never seen empty. */
+int ly_refresh(const char *datadir, const char *dataname, vm_err *err);
+/* In the calling process's mount namespace, which the caller made private
+ * (lib/ct's supervisor; refused while it still is `hostns`, an fd of the
+ * host's namespace), mounts over fs/ the container's read-write view of
+ * layered data: overlayfs (nosuid, nodev, same fixed options) over
+ * idmapped mounts, attached over the originals in that namespace, of every
+ * lower layer (read-only) and of the data dir
+ * (upper/ and a fresh work dir "ctwork/", never the host view's work/),
+ * each mapping on-disk ids 0..count-1 to host base..; the superblock is
+ * created with fsuid/fsgid `base` (capabilities kept), so what container
+ * root writes lands on disk as uid 0, as with an idmapped rootfs.  Needs
+ * overlayfs layers by file descriptor (Linux 6.13). */
+int ly_mount_shifted(const char *datadir, const char *dataname, int hostns, unsigned base, unsigned count, vm_err *err);
 /* Bytes allocated by the layered data's own upper/ (what it wrote). */
 uint64_t ly_written(const char *datadir, const char *dataname);
 /* Bytes of the lower layers it reads (what it shares with its origin). */

@@ -3,9 +3,11 @@
 # (VMADM_FS_CLONES=overlay): vmadm create makes a layered zone root from
 # the image's @final, containers from one image do not see each other's
 # files, the image cannot be deleted while they exist, and delete leaves no
-# mount and no dataset.  Starting an unprivileged container on a layered
-# root is not implemented yet (lib/storage/README.md): refused clearly,
-# nothing changed.
+# mount and no dataset.  An unprivileged container runs on its layered
+# root: what container root writes is uid 0 on disk (as with an idmapped
+# rootfs), its view's mount is private to it (the host's mountinfo never
+# shows it) and gone with it, and the host's view shows its writes once it
+# stopped.
 
 load ../cli/helpers
 load containers
@@ -32,7 +34,7 @@ EOT
     [ "$status" -eq 0 ] || { echo "create: $output"; return 1; }
 }
 
-@test "layered zone roots: isolated, image delete refused, start refused clearly, delete leaves nothing" {
+@test "layered zone roots: isolated, image delete refused, container writes as root, delete leaves nothing" {
     run imgadm install -m "$VMADM_TEST_CACHE/ct-A.json" -f "$VMADM_TEST_CACHE/ct-A.tar.gz"
     [ "$status" -eq 0 ]
     U1=$(cat /proc/sys/kernel/random/uuid)
@@ -47,10 +49,22 @@ EOT
     run imgadm delete "$IMG_CT_A"
     [ "$status" -ne 0 ]
     [ -n "$(vmstore list -H -o name "zones/$IMG_CT_A")" ]
-    run --separate-stderr vmadm start "$U1"
-    [ "$status" -ne 0 ]
-    [[ "$stderr" == *"is a layered (overlayfs) clone, which an unprivileged container cannot use yet"* ]]
-    [ "$(vmadm get "$U1" | jq -r .state)" = stopped ]
+    vmadm start "$U1"
+    [ "$(vmadm get "$U1" | jq -r .state)" = running ]
+    vmadm login "$U1" sh -c 'echo hello > /etc/from-ct && mkdir /var/d1 && rm /etc/only-in-1 && id -u > /var/d1/uid'
+    [ "$(vmadm login "$U1" cat /etc/only-in-1 2>&1)" != secret ]
+    [ "$(vmadm login "$U1" stat -c %u /sbin/init)" = 0 ]
+    # Only the host view (and no container mount) is in the host's table.
+    [ "$(mounts | grep -c "/$U1\|$(readlink -f "$VMADM_ROOT/zones/$U1")")" -le 1 ]
+    vmadm stop "$U1"
+    [ "$(cat "$VMADM_ROOT/zones/$U1/root/etc/from-ct")" = hello ]
+    [ ! -e "$VMADM_ROOT/zones/$U1/root/etc/only-in-1" ]
+    [ "$(stat -c %u "$VMADM_ROOT/zones/$U1/root/var/d1/uid")" = 0 ]
+    [ "$(cat "$VMADM_ROOT/zones/$U1/root/var/d1/uid")" = 0 ]
+    [ ! -e "$VMADM_ROOT/zones/$U2/root/etc/from-ct" ]
+    vmadm start "$U1"
+    [ "$(vmadm login "$U1" cat /etc/from-ct)" = hello ]
+    vmadm stop "$U1"
     vmadm delete "$U1"
     vmadm delete "$U2"
     [ -z "$(mounts)" ]
