@@ -200,6 +200,13 @@ int ct_root_check(vs_pool *pool, json_t *vmobj, ct_root *r, vm_err *err)
         return vm_err_set(err, VMERR_NOTFOUND, "cannot start container: zone root %s is missing", r->rootfs);
     if (r->rootfd < 0)
         return vm_err_sys(err, errno, "cannot start container: zone root %s", r->rootfs);
+    /* A layered root/ is copied up through the host's view: the container's
+     * view cannot copy it up into the zone dir, whose group (the VM's, see
+     * ct_grant_search) has no id in its idmapped upper layer (EPERM). */
+    struct stat st;
+    if (r->ly_datadir &&
+        (fstat(r->rootfd, &st) < 0 || fchownat(r->rootfd, "", st.st_uid, st.st_gid, AT_EMPTY_PATH) < 0))
+        return vm_err_sys(err, errno, "cannot start container: zone root %s", r->rootfs);
 
     const char *init = json_string_value(json_object_get(vmobj, "init_name"));
     if (!init || !*init)
