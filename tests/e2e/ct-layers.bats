@@ -72,3 +72,39 @@ EOT
     [ "$status" -ne 0 ]
     imgadm delete "$IMG_CT_A"
 }
+
+@test "kill -9 during vmadm create of a layered container: the VM is whole or absent, no mount and no dataset left" {
+    run imgadm install -m "$VMADM_TEST_CACHE/ct-A.json" -f "$VMADM_TEST_CACHE/ct-A.tar.gz"
+    [ "$status" -eq 0 ]
+    mkjson() { # UUID
+        echo "{\"uuid\": \"$1\", \"brand\": \"joyent\", \"image_uuid\": \"$IMG_CT_A\", \"autoboot\": false,
+               \"delegate_dataset\": true, \"quota\": 2}" > "$F/$1.json"
+    }
+    U=$(cat /proc/sys/kernel/random/uuid)
+    mkjson "$U"
+    t0=$(date +%s%3N)
+    vmadm create -f "$F/$U.json"
+    dur=$(( $(date +%s%3N) - t0 ))
+    [ $dur -gt 2000 ] && dur=2000
+    vmadm delete "$U"
+    for i in $(seq 15); do
+        U=$(cat /proc/sys/kernel/random/uuid)
+        mkjson "$U"
+        vmadm create -f "$F/$U.json" >/dev/null 2>&1 &
+        p=$!
+        sleep "$(awk -v m=$((RANDOM % (dur * 12 / 10 + 1))) 'BEGIN { printf "%.3f", m / 1000 }')"
+        kill -9 $p 2>/dev/null || true
+        wait $p 2>/dev/null || true
+        vmadm list >/dev/null
+        if vmadm get "$U" >/dev/null 2>&1; then
+            # whole: its layered root is mounted and starts
+            [ "$(stat -f -c %T "$VMADM_ROOT/zones/$U")" = overlayfs ] || { echo "iteration $i: no view"; false; }
+            vmadm delete "$U"
+        fi
+        run vmstore list -H -o name "zones/$U"
+        [ "$status" -ne 0 ] || { echo "iteration $i: dataset left: $output"; false; }
+        [ -z "$(mounts)" ] || { echo "iteration $i: mounts left: $(mounts)"; false; }
+    done
+    imgadm delete "$IMG_CT_A"
+    [ -z "$(mounts)" ]
+}
