@@ -228,12 +228,14 @@ static int layered_thaw(vs_pool *pool, const char *layer, char **namep, vm_err *
     return 0;
 }
 
-/* A filesystem clone: layered on the snapshot (O(1)) when the switch asks
- * for it and overlayfs mounts here (the mount is the probe), else a copy;
- * a failed probe says why once and copies. */
+/* A filesystem clone: layered on the snapshot (O(1)) unless the switch
+ * says copy, when overlayfs mounts here (the mount is the probe), else a
+ * copy; a failed probe is logged (and printed when layers were asked for
+ * explicitly) and copies. */
 static int fs_clone(vs_pool *pool, const char *layer, char **namep, vm_err *err)
 {
-    if (ly_wanted()) {
+    int want = ly_wanted();
+    if (want != LY_COPY) {
         cleanup_free char *name = new_dataname(".work.d");
         cleanup_json json_t *stack = NULL;
         vm_err e = VM_ERR_INIT;
@@ -245,7 +247,8 @@ static int fs_clone(vs_pool *pool, const char *layer, char **namep, vm_err *err)
             return 0;
         }
         remove_dir(pool, name, NULL);
-        fprintf(stderr, "warning: overlayfs layers unavailable (%s); copying the filesystem instead\n", e.msg);
+        if (want == LY_ASKED)
+            fprintf(stderr, "warning: overlayfs layers unavailable (%s); copying the filesystem instead\n", e.msg);
         vm_log(pool->ctx, "warn", "overlayfs layers unavailable (%s); copying the filesystem instead", e.msg);
     }
     return fs_copy(pool, layer, NULL, ".work.d", namep, err);

@@ -142,10 +142,12 @@ json_t *ly_parse_lowers(const char *text)
 
 /* ---- data dirs ---- */
 
-bool ly_wanted(void)
+int ly_wanted(void)
 {
     const char *v = getenv(LY_SWITCH_ENV);
-    return v && !strcmp(v, "overlay");
+    if (v && !strcmp(v, "copy"))
+        return LY_COPY;
+    return v && !strcmp(v, "overlay") ? LY_ASKED : LY_LAYERED;
 }
 
 static char *lower_file(const char *datadir, const char *dataname)

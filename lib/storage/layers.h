@@ -33,10 +33,11 @@
 #include "storage/storage.h"
 
 #define LY_LOWER_FILE "lower"
-/* The switch: VMADM_FS_CLONES=overlay makes filesystem clones layered
- * (when overlayfs can be mounted here, else a copy with a warning);
- * unset or "copy": full copies, as before.  Existing layered data works
- * whatever the switch says. */
+/* The switch: filesystem clones are layered by default (when overlayfs
+ * can be mounted here, else a copy, logged); VMADM_FS_CLONES=copy makes
+ * them full copies, as before issue 18; VMADM_FS_CLONES=overlay asks for
+ * layers explicitly (a fallback to the copy is also printed on stderr).
+ * Existing layered data works whatever the switch says. */
 #define LY_SWITCH_ENV "VMADM_FS_CLONES"
 
 /* ---- pure helpers (unit-tested) ---- */
@@ -53,8 +54,10 @@ json_t *ly_mounts_under(const char *mountinfo, const char *dir);
 json_t *ly_parse_lowers(const char *text);
 
 /* ---- data dirs ---- */
-/* True when the switch asks for layered clones. */
-bool ly_wanted(void);
+/* What the switch says: LY_COPY, LY_LAYERED (the default) or LY_ASKED
+ * (layers asked for explicitly). */
+enum { LY_COPY = 0, LY_LAYERED = 1, LY_ASKED = 2 };
+int ly_wanted(void);
 /* True when data `dataname` is layered (has a "lower" file). */
 bool ly_is_layered(const char *datadir, const char *dataname);
 /* The lower layers of layered data (relative paths, topmost first). */

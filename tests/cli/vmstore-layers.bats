@@ -158,9 +158,19 @@ datafile() {
     [ -z "$(mounts)" ]
 }
 
-@test "switch off (the default): clones are copies, as before" {
-    unset VMADM_FS_CLONES
+@test "switch off (VMADM_FS_CLONES=copy): clones are copies, as before" {
+    export VMADM_FS_CLONES=copy
     vmstore clone zones/img@final zones/c1
     [ ! -e "$D/$(datafile zones/c1)/lower" ]
+    [ -z "$(mounts)" ]
+}
+
+@test "switch unset (the default): clones are layered, a fallback to the copy is only logged" {
+    unset VMADM_FS_CLONES
+    run --separate-stderr vmstore clone zones/img@final zones/c1
+    [ "$status" -eq 0 ] && [ -z "$stderr" ]
+    [ -e "$D/$(datafile zones/c1)/lower" ]
+    [ "$(stat -f -c %T "$VMADM_ROOT/zones/c1")" = overlayfs ]
+    vmstore destroy zones/c1
     [ -z "$(mounts)" ]
 }

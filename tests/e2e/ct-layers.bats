@@ -16,7 +16,7 @@ bats_require_minimum_version 1.5.0
 setup() {
     ct_setup
     F=$BATS_TEST_TMPDIR
-    export VMADM_FS_CLONES=overlay
+    unset VMADM_FS_CLONES # the default: layered
 }
 
 teardown() {
