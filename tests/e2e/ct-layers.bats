@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# Container roots as overlay layers (issue 18 part 2) with the switch on
-# (VMADM_FS_CLONES=overlay): vmadm create makes a layered zone root from
+# Container roots as overlay layers (issue 18 part 2) by default
+# (VMADM_FS_CLONES unset): vmadm create makes a layered zone root from
 # the image's @final, containers from one image do not see each other's
 # files, the image cannot be deleted while they exist, and delete leaves no
 # mount and no dataset.  An unprivileged container runs on its layered
