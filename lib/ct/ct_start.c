@@ -280,6 +280,8 @@ supervise(const vm_ctx *ctx, const char *uuid, const ct_root *root, const ct_inp
     if (mon == 0) {
         close(st[0]);
         close(syncfd);
+        if (hostns >= 0)
+            close(hostns);
         run_monitor(uuid, p.lxcpath, st[1]);
     }
     close(st[1]);
