@@ -237,7 +237,7 @@ static int mount_layered_root(const ct_root *root, const ct_inputs *in, int *hos
 /* Back in the host's namespace (the private one, and the container's view
  * with it, goes when the supervisor exits), the host's view is remounted:
  * it would show stale lookups of what the container wrote. */
-static void unmount_layered_root(const vm_ctx *ctx, const char *uuid, const ct_root *root, int hostns)
+static void refresh_host_view(const vm_ctx *ctx, const char *uuid, const ct_root *root, int hostns)
 {
     vm_err e = VM_ERR_INIT;
     if (hostns < 0)
@@ -301,7 +301,7 @@ supervise(const vm_ctx *ctx, const char *uuid, const ct_root *root, const ct_inp
     bool have = read_monitor(st[0], &ok, &status) == 0;
     waitpid(mon, NULL, 0);
     /* Before the exit is recorded: a stop returns with the view fresh. */
-    unmount_layered_root(ctx, uuid, root, hostns);
+    refresh_host_view(ctx, uuid, root, hostns);
     if (have) {
         if (vm_runstate_write_exit(p.rundir, exit_code_of(status), &e) < 0)
             vm_log(ctx, "warn", "container %s: %s", uuid, e.msg);
