@@ -29,7 +29,10 @@
  * in <root>/etc/ct-idmap/<slot> (a symlink to the uuid), so it is stable
  * across restarts; ct_idmap_release gives it back when the VM is deleted.
  * The rootfs and delegated datasets are idmapped mounts, so the files on
- * disk keep the image's ownership and nothing is chowned.  Consequence for
+ * disk keep the image's ownership and nothing is chowned.  A layered zone
+ * root (lib/storage/layers.h, the default) is instead an overlay over
+ * idmapped layers, mounted by the supervisor in a private mount namespace
+ * (see the process model; lib/storage/README.md): same ownership on disk.  Consequence for
  * the host: a file container root creates is owned by uid 0 on disk; the
  * zone root must therefore stay unreachable by unprivileged host users
  * (VMADM_ROOT and the pool mount view are root-only).
@@ -51,7 +54,10 @@
  * forks the LXC monitor (liblxc start, not daemonized) and reports back once
  * init runs.  When init ends (guest halted itself, stop, kill) the monitor
  * returns init's wait status, the supervisor writes lastexited, removes pid
- * and cleans LXC's leftovers (config dir, empty cgroup dirs).
+ * and cleans LXC's leftovers (config dir, empty cgroup dirs).  On a layered
+ * root the supervisor first moves to a private mount namespace and mounts
+ * the container's view there (gone with the supervisor and the container);
+ * once init ended it remounts the host's view before recording the exit.
  */
 #ifndef VM_CT_H
 #define VM_CT_H

@@ -283,8 +283,11 @@ static int add_confinement(json_t *items, const char *uuid, const ct_host *host,
             return vm_err_set(err, VMERR_INVALID, "container %s has no valid subordinate id range", uuid);
         addf(items, "lxc.idmap", "u 0 %u %u", in->idmap_base, CT_IDMAP_SIZE);
         addf(items, "lxc.idmap", "g 0 %u %u", in->idmap_base, CT_IDMAP_SIZE);
-        /* Files on disk keep their ids: uid 0 on disk is container root. */
-        add(items, "lxc.rootfs.options", "idmap=container");
+        /* Files on disk keep their ids: uid 0 on disk is container root.
+         * A layered root's overlay is built over idmapped layers instead
+         * (the kernel refuses an idmapped mount of an overlay). */
+        if (!in->shifted_root)
+            add(items, "lxc.rootfs.options", "idmap=container");
     }
     add(items, "lxc.apparmor.profile", host->apparmor ? "generated" : "unconfined");
     addf(items, "lxc.seccomp.profile", "%s/lxc/%s/seccomp", in->rundir, uuid);

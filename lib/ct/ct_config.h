@@ -76,6 +76,9 @@ typedef struct ct_inputs {
     bool init_is_systemd;
     bool privileged; /* no user namespace (the opt-out, see above) */
     unsigned idmap_base; /* first host id of the VM's range (unprivileged) */
+    bool shifted_root; /* rootfs is already a view in the container's ids
+                          (a layered root, lib/storage/layers.h): no
+                          idmap=container on it */
     json_t *nic_peers; /* array of strings parallel to vmobj.nics: the host-side
                           name of each NIC's guest end (lib/net); may be NULL
                           when the VM has no NICs */

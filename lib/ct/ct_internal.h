@@ -110,17 +110,23 @@ typedef struct ct_root {
     int rootfd; /* O_PATH of rootfs */
     bool init_is_systemd; /* <root><init> resolves to .../systemd */
     json_t *dataset_dirs; /* host dirs, parallel to vmobj.datasets */
+    /* A layered zone root (lib/storage/layers.h): its data, else NULL.  An
+     * unprivileged start mounts the container's own view of it
+     * (ly_mount_shifted) in the supervisor's private mount namespace. */
+    char *ly_datadir;
+    char *ly_dataname;
 } ct_root;
 #define CT_ROOT_INIT \
     { \
-        NULL, -1, false, NULL \
+        NULL, -1, false, NULL, NULL, NULL \
     }
 
 void ct_root_free(ct_root *r);
 #define cleanup_root __attribute__((cleanup(ct_root_free)))
 
 /* The zone root (pool == NULL: the zonepath test hook, see ct.h), its init
- * and the delegated dataset dirs, checked with ct_start's messages. */
+ * and the delegated dataset dirs, checked with ct_start's messages; the
+ * host's view of a layered root is remounted fresh (ly_refresh). */
 int ct_root_check(vs_pool *pool, json_t *vmobj, ct_root *r, vm_err *err);
 /* LXC opens the lxcpath and the source of each bind mount as container
  * root, an unprivileged host uid: every directory on the way to `dir` must

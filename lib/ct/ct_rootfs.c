@@ -15,6 +15,7 @@
 
 #include "common/util.h"
 #include "ct/ct_internal.h"
+#include "storage/layers.h"
 
 static int openat2_in_root(int rootfd, const char *rel, int flags)
 {
@@ -172,6 +173,9 @@ void ct_root_free(ct_root *r)
     if (r->rootfd >= 0)
         close(r->rootfd);
     json_decref(r->dataset_dirs);
+    free(r->ly_datadir);
+    free(r->ly_dataname);
+    r->ly_datadir = r->ly_dataname = NULL;
     r->rootfs = NULL;
     r->rootfd = -1;
     r->dataset_dirs = NULL;
@@ -186,10 +190,22 @@ int ct_root_check(vs_pool *pool, json_t *vmobj, ct_root *r, vm_err *err)
     if (resolve_fs(pool, vmobj, zfs ? zfs : "", &zonedir, err) < 0)
         return -1;
     r->rootfs = xasprintf("%s/root", zonedir);
+    /* A layered root: the host's view is remounted first (the container's
+     * last run wrote through a view of its own). */
+    if (pool && ly_view_of(zonedir, &r->ly_datadir, &r->ly_dataname) &&
+        ly_refresh(r->ly_datadir, r->ly_dataname, err) < 0)
+        return -1;
     r->rootfd = open(r->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (r->rootfd < 0 && (errno == ENOENT || errno == ENOTDIR))
         return vm_err_set(err, VMERR_NOTFOUND, "cannot start container: zone root %s is missing", r->rootfs);
     if (r->rootfd < 0)
+        return vm_err_sys(err, errno, "cannot start container: zone root %s", r->rootfs);
+    /* A layered root/ is copied up through the host's view: the container's
+     * view cannot copy it up into the zone dir, whose group (the VM's, see
+     * ct_grant_search) has no id in its idmapped upper layer (EPERM). */
+    struct stat st;
+    if (r->ly_datadir &&
+        (fstat(r->rootfd, &st) < 0 || fchownat(r->rootfd, "", st.st_uid, st.st_gid, AT_EMPTY_PATH) < 0))
         return vm_err_sys(err, errno, "cannot start container: zone root %s", r->rootfs);
 
     const char *init = json_string_value(json_object_get(vmobj, "init_name"));

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include "common/util.h"
 #include "ct/ct_config.h"
 #include "ct/ct_internal.h"
+#include "storage/layers.h"
 
 /* How long the supervisor waits for LXC to report init running. */
 #define CT_START_TIMEOUT_MS 30000
@@ -213,15 +216,54 @@ static void __attribute__((noreturn)) start_failed(const ct_paths *p, const char
     _exit(1);
 }
 
+/* An unprivileged container on a layered root: the supervisor moves to a
+ * private mount namespace (the monitor and LXC inherit it) and mounts the
+ * container's view of the root there (ly_mount_shifted), over the host's
+ * view: the mount lives exactly as long as the supervisor and the
+ * container, whatever kills them.  *hostns: the host's namespace, to go
+ * back to once the container ended. */
+static int mount_layered_root(const ct_root *root, const ct_inputs *in, int *hostns, vm_err *err)
+{
+    if (!root->ly_datadir || in->privileged)
+        return 0;
+    *hostns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (*hostns < 0)
+        return vm_err_sys(err, errno, "cannot open the host's mount namespace");
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return vm_err_sys(err, errno, "cannot make a private mount namespace for the layered root");
+    return ly_mount_shifted(root->ly_datadir, root->ly_dataname, *hostns, in->idmap_base, CT_IDMAP_SIZE, err);
+}
+
+/* Back in the host's namespace (the private one, and the container's view
+ * with it, goes when the supervisor exits), the host's view is remounted:
+ * it would show stale lookups of what the container wrote. */
+static void refresh_host_view(const vm_ctx *ctx, const char *uuid, const ct_root *root, int hostns)
+{
+    vm_err e = VM_ERR_INIT;
+    if (hostns < 0)
+        return;
+    if (setns(hostns, CLONE_NEWNS) < 0)
+        vm_log(ctx, "warn", "container %s: cannot return to the host's mount namespace: %s", uuid, strerror(errno));
+    else if (ly_refresh(root->ly_datadir, root->ly_dataname, &e) < 0)
+        vm_log(ctx, "warn", "container %s: %s", uuid, e.msg);
+}
+
 /* Detached process that owns the container's lifetime: starts the monitor,
  * reports init's pid, and records the exit. */
-static void __attribute__((noreturn)) supervise(const vm_ctx *ctx, const char *uuid, int syncfd)
+static void __attribute__((noreturn))
+supervise(const vm_ctx *ctx, const char *uuid, const ct_root *root, const ct_inputs *in, int syncfd)
 {
     cleanup_paths ct_paths p;
     ct_paths_init(ctx, uuid, &p);
     vm_err e = VM_ERR_INIT;
 
     syncfd = supervisor_detach(syncfd);
+    int hostns = -1;
+    if (mount_layered_root(root, in, &hostns, &e) < 0) {
+        sync_report(syncfd, "ERR %s", e.msg);
+        ct_clean_running_files(&p, uuid, NULL);
+        _exit(1);
+    }
 
     int st[2];
     if (pipe2(st, O_CLOEXEC) < 0) {
@@ -238,6 +280,8 @@ static void __attribute__((noreturn)) supervise(const vm_ctx *ctx, const char *u
     if (mon == 0) {
         close(st[0]);
         close(syncfd);
+        if (hostns >= 0)
+            close(hostns);
         run_monitor(uuid, p.lxcpath, st[1]);
     }
     close(st[1]);
@@ -256,6 +300,8 @@ static void __attribute__((noreturn)) supervise(const vm_ctx *ctx, const char *u
     int ok = 0, status = 0;
     bool have = read_monitor(st[0], &ok, &status) == 0;
     waitpid(mon, NULL, 0);
+    /* Before the exit is recorded: a stop returns with the view fresh. */
+    refresh_host_view(ctx, uuid, root, hostns);
     if (have) {
         if (vm_runstate_write_exit(p.rundir, exit_code_of(status), &e) < 0)
             vm_log(ctx, "warn", "container %s: %s", uuid, e.msg);
@@ -268,7 +314,7 @@ static void __attribute__((noreturn)) supervise(const vm_ctx *ctx, const char *u
 }
 
 /* Forks the detached supervisor; returns the read end of its report pipe. */
-static int spawn_supervisor(const vm_ctx *ctx, const char *uuid, vm_err *err)
+static int spawn_supervisor(const vm_ctx *ctx, const char *uuid, const ct_root *root, const ct_inputs *in, vm_err *err)
 {
     int sp[2];
     if (pipe2(sp, O_CLOEXEC) < 0)
@@ -287,7 +333,7 @@ static int spawn_supervisor(const vm_ctx *ctx, const char *uuid, vm_err *err)
         setsid();
         pid_t s = fork();
         if (s == 0)
-            supervise(ctx, uuid, sp[1]);
+            supervise(ctx, uuid, root, in, sp[1]);
         _exit(s < 0 ? 1 : 0);
     }
     close(sp[1]);
@@ -345,7 +391,8 @@ int ct_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     ct_inputs in = { .rootfs = root.rootfs,
                      .rundir = p.rundir,
                      .dataset_dirs = root.dataset_dirs,
-                     .init_is_systemd = root.init_is_systemd };
+                     .init_is_systemd = root.init_is_systemd,
+                     .shifted_root = root.ly_datadir != NULL };
     /* The id range is recorded at the first start and kept (see ct.h). */
     if (ct_privileged_wanted(ctx, vmobj, &in.privileged, err) < 0 ||
         (!in.privileged && ct_idmap_get(ctx, uuid, &in.idmap_base, err) < 0))
@@ -409,7 +456,7 @@ int ct_start(const vm_ctx *ctx, vs_pool *pool, json_t *vmobj, vm_err *err)
     int rfd = -1;
     if (write_file_atomic(seccomp, prof, strlen(prof), 0644, err) < 0 ||
         ct_root_write_resolvers(root.rootfd, vmobj, err) < 0 || ct_lxc_save_config(uuid, p.lxcpath, items, err) < 0 ||
-        ct_net_plug(ctx, plan, err) < 0 || (rfd = spawn_supervisor(ctx, uuid, err)) < 0) {
+        ct_net_plug(ctx, plan, err) < 0 || (rfd = spawn_supervisor(ctx, uuid, &root, &in, err)) < 0) {
         vm_err e2 = VM_ERR_INIT;
         rm_rf(p.lxcpath, &e2);
         ct_net_unplug(ctx, plan);

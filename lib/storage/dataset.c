@@ -375,7 +375,10 @@ int vs_fs_path(vs_pool *pool, const char *name, char **path, vm_err *err)
         vm_err_set(err, VMERR_INVALID, "'%s' is not a filesystem", name);
         goto out;
     }
-    *path = pool->drv->path(pool, vs_jstr(snap ? snap : ds, snap ? "layer" : "file"), VS_FILESYSTEM);
+    const char *dn = vs_jstr(snap ? snap : ds, snap ? "layer" : "file");
+    if (pool->drv->fs_ready && pool->drv->fs_ready(pool, dn, err) < 0)
+        goto out;
+    *path = pool->drv->path(pool, dn, VS_FILESYSTEM);
     r = 0;
 out:
     vs_view_close(&v);

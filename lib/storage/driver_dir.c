@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "storage/layers.h"
 #include "storage/storage_internal.h"
 
 /* Leftovers of a live process are kept this long in case its pid was
@@ -166,6 +167,8 @@ static int fs_copy(vs_pool *pool, const char *from, json_t *children, const char
     size_t i;
     json_t *c;
 
+    if (ly_is_layered(pool->datadir, from) && ly_mount(pool->datadir, from, err) < 0)
+        return -1;
     if (mkdir_p(top, 0700, err) < 0)
         return -1;
     if (copy_tree(src, dst, err) < 0)
@@ -183,14 +186,94 @@ fail:
     return -1;
 }
 
+/* Removes data: every mount beneath it first (a layered view), so the
+ * removal never walks into a merged view. */
+static int remove_dir(vs_pool *pool, const char *dataname, vm_err *err)
+{
+    cleanup_free char *p = dpath(pool, dataname);
+    if (ly_umount_under(p, err) < 0)
+        return -1;
+    return rm_rf(p, err);
+}
+
+/* A snapshot of layered data: its upper frozen by a copy (the changes
+ * only), on the same lowers. */
+static int layered_freeze(vs_pool *pool, const char *file, json_t *children, char **namep, vm_err *err)
+{
+    cleanup_free char *name = new_dataname(".d");
+    cleanup_json json_t *lowers = NULL;
+    if (ly_lowers(pool->datadir, file, &lowers, err) < 0)
+        return -1;
+    if (ly_create(pool->datadir, name, lowers, file, children, false, err) < 0) {
+        remove_dir(pool, name, NULL);
+        return -1;
+    }
+    *namep = steal_ptr(name);
+    return 0;
+}
+
+/* Rollback to a layered snapshot: a writable copy of its frozen upper on
+ * its lowers. */
+static int layered_thaw(vs_pool *pool, const char *layer, char **namep, vm_err *err)
+{
+    cleanup_free char *name = new_dataname(".d");
+    cleanup_json json_t *lowers = NULL;
+    if (ly_lowers(pool->datadir, layer, &lowers, err) < 0)
+        return -1;
+    if (ly_create(pool->datadir, name, lowers, layer, NULL, true, err) < 0 || ly_mount(pool->datadir, name, err) < 0) {
+        remove_dir(pool, name, NULL);
+        return -1;
+    }
+    *namep = steal_ptr(name);
+    return 0;
+}
+
+/* A filesystem clone: layered on the snapshot (O(1)) unless the switch
+ * says copy, when overlayfs mounts here (the mount is the probe), else a
+ * copy; a failed probe is logged (and printed when layers were asked for
+ * explicitly) and copies. */
+static int fs_clone(vs_pool *pool, const char *layer, char **namep, vm_err *err)
+{
+    int want = ly_wanted();
+    if (want != LY_COPY && !ly_kernel_ok()) {
+        if (want == LY_ASKED)
+            fprintf(stderr, "warning: layered filesystems need Linux %d.%d or later; copying the filesystem instead\n",
+                    LY_KERNEL_MAJOR, LY_KERNEL_MINOR);
+        vm_log(pool->ctx, "warn", "layered filesystems need Linux %d.%d or later; copying the filesystem instead",
+               LY_KERNEL_MAJOR, LY_KERNEL_MINOR);
+        want = LY_COPY;
+    }
+    if (want != LY_COPY) {
+        cleanup_free char *name = new_dataname(".work.d");
+        cleanup_json json_t *stack = NULL;
+        vm_err e = VM_ERR_INIT;
+        if (ly_stack_of(pool->datadir, layer, &stack, err) < 0)
+            return -1;
+        if (ly_create(pool->datadir, name, stack, NULL, NULL, true, &e) == 0 &&
+            ly_mount(pool->datadir, name, &e) == 0) {
+            *namep = steal_ptr(name);
+            return 0;
+        }
+        remove_dir(pool, name, NULL);
+        if (want == LY_ASKED)
+            fprintf(stderr, "warning: overlayfs layers unavailable (%s); copying the filesystem instead\n", e.msg);
+        vm_log(pool->ctx, "warn", "overlayfs layers unavailable (%s); copying the filesystem instead", e.msg);
+    }
+    return fs_copy(pool, layer, NULL, ".work.d", namep, err);
+}
+
 static int dir_snapshot(vs_pool *pool, json_t *ds, json_t *snap, json_t *children, vm_err *err)
 {
     const char *file = vs_jstr(ds, "file");
     char *name = NULL;
 
     if (vs_ds_type(ds) == VS_FILESYSTEM) {
-        if (fs_copy(pool, file, children, ".d", &name, err) < 0)
+        if (ly_is_layered(pool->datadir, file)) {
+            if (layered_freeze(pool, file, children, &name, err) < 0)
+                return -1;
+        } else if (fs_copy(pool, file, children, ".d", &name, err) < 0) {
             return -1;
+        }
         json_object_set_new(snap, "layer", json_string(name));
         free(name);
         return 0;
@@ -219,7 +302,7 @@ static int dir_clone(vs_pool *pool, json_t *snap, json_t *nds, uint64_t volsize,
     const char *layer = vs_jstr(snap, "layer");
     int r;
     if (vs_ds_type(nds) == VS_FILESYSTEM)
-        r = fs_copy(pool, layer, NULL, ".work.d", &name, err); /* unlocked: clone.c */
+        r = fs_clone(pool, layer, &name, err); /* unlocked: clone.c */
     else
         r = create_qcow2(pool, layer, volsize, &name, err);
     if (r < 0)
@@ -233,7 +316,9 @@ static int dir_rollback(vs_pool *pool, json_t *ds, json_t *snap, vm_err *err)
 {
     char *name = NULL;
     int r;
-    if (vs_ds_type(ds) == VS_FILESYSTEM)
+    if (vs_ds_type(ds) == VS_FILESYSTEM && ly_is_layered(pool->datadir, vs_jstr(snap, "layer")))
+        r = layered_thaw(pool, vs_jstr(snap, "layer"), &name, err);
+    else if (vs_ds_type(ds) == VS_FILESYSTEM)
         r = fs_copy(pool, vs_jstr(snap, "layer"), NULL, ".d", &name, err);
     else
         r = create_qcow2(pool, vs_jstr(snap, "layer"), (uint64_t)json_integer_value(json_object_get(snap, "volsize")),
@@ -294,8 +379,7 @@ static void dir_apply_pending(vs_pool *pool, json_t *ds)
 
 static int dir_remove_data(vs_pool *pool, const char *dataname, vm_err *err)
 {
-    cleanup_free char *p = dpath(pool, dataname);
-    return rm_rf(p, err);
+    return remove_dir(pool, dataname, err);
 }
 
 static bool dir_data_exists(vs_pool *pool, const char *dataname)
@@ -339,8 +423,7 @@ static void dir_gc(vs_pool *pool, json_t *keep, json_t *removed)
             continue;
         bool unlocked_work = strstr(de->d_name, ".work.") != NULL;
         if (pid_gone(de->d_name) || (!unlocked_work && now - st.st_ctime > GC_GRACE_S)) {
-            cleanup_free char *p = dpath(pool, de->d_name);
-            if (rm_rf(p, NULL) == 0 && removed)
+            if (remove_dir(pool, de->d_name, NULL) == 0 && removed)
                 json_array_append_new(removed, json_string(de->d_name));
         }
     }
@@ -362,6 +445,8 @@ static uint64_t dir_written(vs_pool *pool, const char *dataname, int type)
     struct stat st;
     if (!dataname)
         return 0;
+    if (type == VS_FILESYSTEM && ly_is_layered(pool->datadir, dataname))
+        return ly_written(pool->datadir, dataname);
     cleanup_free char *p = dir_path(pool, dataname, type);
     if (type == VS_FILESYSTEM) {
         du_total = 0;
@@ -377,9 +462,44 @@ static uint64_t dir_written(vs_pool *pool, const char *dataname, int type)
     return alloc > empty ? alloc - empty : 0;
 }
 
+/* A layered filesystem's path is its merged view: mounted on demand. */
+static void ensure_view(vs_pool *pool, const char *dataname)
+{
+    vm_err e = VM_ERR_INIT;
+    if (!ly_is_layered(pool->datadir, dataname) || ly_mount(pool->datadir, dataname, &e) == 0)
+        return;
+    fprintf(stderr, "warning: %s\n", e.msg);
+    vm_log(pool->ctx, "warn", "%s", e.msg);
+}
+
 static char *dir_path_pub(vs_pool *pool, const char *dataname, int type)
 {
+    if (type == VS_FILESYSTEM)
+        ensure_view(pool, dataname);
     return dir_path(pool, dataname, type);
+}
+
+static int dir_fs_ready(vs_pool *pool, const char *dataname, vm_err *err)
+{
+    return ly_is_layered(pool->datadir, dataname) ? ly_mount(pool->datadir, dataname, err) : 0;
+}
+
+static uint64_t dir_shared(vs_pool *pool, const char *dataname, int type)
+{
+    return type == VS_FILESYSTEM && ly_is_layered(pool->datadir, dataname) ? ly_shared(pool->datadir, dataname) : 0;
+}
+
+/* After a host reboot nothing is mounted: every layered dataset's view
+ * comes back here (a stat per filesystem when nothing is layered). */
+static void dir_activate(vs_pool *pool, json_t *meta)
+{
+    const char *name;
+    json_t *ds;
+    json_object_foreach(json_object_get(meta, "datasets"), name, ds) {
+        const char *f = vs_jstr(ds, "file");
+        if (vs_ds_type(ds) == VS_FILESYSTEM && f && ly_is_layered(pool->datadir, f))
+            ly_mount(pool->datadir, f, NULL);
+    }
 }
 
 static int dir_layer_extents(vs_pool *pool, const char *dataname, json_t *out, vm_err *err)
@@ -431,6 +551,8 @@ static void dir_view_sync(vs_pool *pool, json_t *meta)
     const char *name;
     cleanup_free char *prefix = xasprintf("%s/", pool->datadir);
 
+    /* Child links live inside the parents' views: mount those first. */
+    dir_activate(pool, meta);
     json_object_foreach(dss, name, ds) {
         if (vs_ds_type(ds) != VS_FILESYSTEM || !vs_jstr(ds, "file"))
             continue;
@@ -501,5 +623,8 @@ const vs_driver vs_driver_dir = {
     .path = dir_path_pub,
     .layer_extents = dir_layer_extents,
     .view_sync = dir_view_sync,
+    .activate = dir_activate,
+    .fs_ready = dir_fs_ready,
+    .shared = dir_shared,
     .space = dir_space,
 };

@@ -530,6 +530,8 @@ int vs_pool_open(const vm_ctx *ctx, const char *name, vs_pool **out, vm_err *err
         return vm_err_set(err, VMERR_UNSUPPORTED, "pool '%s': unknown storage driver '%s'", name, dn ? dn : "(none)");
     if (stale_tx(pool) && pool_recover(pool, err) < 0)
         return -1;
+    if (pool->drv->activate)
+        pool->drv->activate(pool, m);
     vs_reserve_ensure(pool);
     *out = steal_ptr(pool);
     return 0;

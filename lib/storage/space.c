@@ -230,6 +230,12 @@ void vs_usage(vs_pool *pool, json_t *dss, const char *name, json_t *ds, json_t *
         own += snaps;
     }
     *referenced = own;
+    /* A layered filesystem also references the layers it shares with its
+     * origin (zfs counts a clone's shared blocks in referenced). */
+    const char *dn = vs_jstr(snap ? snap : ds, snap ? "layer" : "file");
+    if (pool->drv->shared && dn)
+        *referenced += pool->drv->shared(
+            pool, dn, snap ? (json_object_get(snap, "volsize") ? VS_VOLUME : VS_FILESYSTEM) : vs_ds_type(ds));
     *usedbysnaps = snaps;
 }
 

@@ -76,6 +76,15 @@ typedef struct vs_driver {
     int (*layer_extents)(vs_pool *pool, const char *dataname, json_t *out, vm_err *err);
     /* Makes the mount view match the metadata (derived state). */
     void (*view_sync)(vs_pool *pool, json_t *meta);
+    /* Optional (NULL: nothing to do).  Makes derived state that a host
+     * reboot loses (mounts of layered views) exist again; at pool open. */
+    void (*activate)(vs_pool *pool, json_t *meta);
+    /* Optional.  Readies the filesystem data for reading through `path`
+     * (mounts a layered view), with the reason when it cannot. */
+    int (*fs_ready)(vs_pool *pool, const char *dataname, vm_err *err);
+    /* Optional.  Bytes the data reads from layers it shares with its
+     * origin (counted in "referenced", never in "used"). */
+    uint64_t (*shared)(vs_pool *pool, const char *dataname, int type);
     /* Capacity of the backing store. */
     int (*space)(vs_pool *pool, uint64_t *size, uint64_t *used, uint64_t *free, vm_err *err);
 } vs_driver;

@@ -41,6 +41,10 @@ vm_teardown_root() {
     local s=${VMADM_ROOT##*.}
     ip link del "vta$s" 2>/dev/null || true
     ip link del "vte$s" 2>/dev/null || true
+    # Layered filesystem views (overlayfs, lib/storage/layers.h) mounted
+    # under the root: detached first, so rm never walks into them.
+    awk -v r="$VMADM_ROOT/" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+        while read -r m; do umount -l "$m" 2>/dev/null || true; done
     rm -rf "$VMADM_ROOT"
 }
 

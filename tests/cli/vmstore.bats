@@ -309,6 +309,7 @@ clone_cp_pid() {
 }
 
 @test "a filesystem clone copies without the pool lock; its origin destroyed meanwhile fails it cleanly" {
+    export VMADM_FS_CLONES=copy # the copy path (layered clones copy nothing)
     vmstore create zones/root
     mkdir -p "$VMADM_ROOT/zones/root/etc"
     for i in $(seq 2000); do echo "$i" > "$VMADM_ROOT/zones/root/etc/f$i"; done
