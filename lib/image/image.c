@@ -410,7 +410,8 @@ static int install_zvol(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *
                    (unsigned long long)dp.virtual_size, (unsigned long long)(volsize / VM_MiB));
         goto out;
     }
-    if (comp == IMG_COMP_NONE) {
+    bool verified = opts && (opts->flags & IMG_INSTALL_VERIFIED);
+    if (comp == IMG_COMP_NONE && !verified) {
         /* The uncompressed file is hashed while qemu-img reads it (both
          * through the install's fd): one pass over the data each, in
          * parallel, instead of a copy.  stable_check proves afterwards that
@@ -440,7 +441,7 @@ static int install_zvol(const vm_ctx *ctx, vs_pool *vp, const char *ds, json_t *
         threaded = false;
     }
     if (comp == IMG_COMP_NONE) {
-        if (job.rc < 0) {
+        if (!verified && job.rc < 0) {
             *err = job.err;
             goto out;
         }
@@ -752,7 +753,10 @@ static int install_stream(vs_pool *vp, const char *pn, const char *ds, json_t *m
                      .progress = opts ? opts->progress : NULL,
                      .parg = opts ? opts->progress_arg : NULL,
                      .total = (uint64_t)f->st.st_size };
-    hash_thread(&job);
+    /* Hashed first, unless the caller did: the stream reader acts on the
+     * bytes as it reads them. */
+    if (!(opts && (opts->flags & IMG_INSTALL_VERIFIED)))
+        hash_thread(&job);
     if (job.rc < 0) {
         *err = job.err;
         return -1;

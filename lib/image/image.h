@@ -49,6 +49,11 @@ typedef void (*img_progress_fn)(void *arg, const char *phase, uint64_t done, uin
 
 enum img_install_flags {
     IMG_INSTALL_ALLOW_SETUID = 1, /* accept setuid/setgid files in tarballs */
+    /* The caller checked files[0].sha1 over exactly this file's bytes
+     * (imgadm import: while downloading, into a 0600 file of a root-only
+     * directory): no separate hashing pass.  Passes that read the file
+     * anyway still hash it, and the file must not change meanwhile. */
+    IMG_INSTALL_VERIFIED = 2,
 };
 
 typedef struct img_install_opts {

@@ -250,7 +250,8 @@ static int fetch_and_install(const vm_ctx *ctx, const char *pool, json_t *m, con
     }
     img_install_opts io = { .progress = o ? o->progress : NULL,
                             .progress_arg = o ? o->progress_arg : NULL,
-                            .flags = o ? o->flags : 0 };
+                            /* the download checked its SHA-1 */
+                            .flags = (o ? o->flags : 0) | IMG_INSTALL_VERIFIED };
     r = img_install(ctx, pool, mpath, fpath, &io, err);
     unlink(fpath);
     unlink(mpath);
