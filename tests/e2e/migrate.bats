@@ -84,7 +84,7 @@ hidden() { VMADM_ROOT=$1 vmadm get "$2" | jq -e '.do_not_inventory == true' >/de
     run --separate-stderr inB vmadm receive < "$BATS_TEST_TMPDIR/full"
     [ "$status" -eq 0 ] && [ "$stderr" = "Successfully received VM $U" ]
     [ "$(inB vmadm get "$U" | jq -c '[.snapshots[].name]')" = '["s1"]' ]
-    [ "$(inB vmadm get "$U" | jq -c '[.brand, .ram, (.disks | length)]')" = '["bhyve",128,2]' ]
+    [ "$(inB vmadm get "$U" | jq -c '[.brand, .ram, (.disks | length)]')" = '["bhyve",128,3]' ]
     holds "$B" "$U" disk1 0x5a 1M && holds "$B" "$U" disk1 0x6b 2M
     # the same stream again: the uuid is there
     run --separate-stderr inB vmadm receive < "$BATS_TEST_TMPDIR/full"
