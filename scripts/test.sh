@@ -9,7 +9,7 @@ set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 suites=${*:-unit cli e2e fuzz}
-FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+FUZZ_SECONDS=${FUZZ_SECONDS:-15}
 CLI_JOBS=${CLI_JOBS:-2}
 
 t_start=$SECONDS
