@@ -144,7 +144,7 @@ fail:
     return -1;
 }
 
-static int copy_tree(const char *src, const char *dst, vm_err *err)
+int ly_copy_tree(const char *src, const char *dst, vm_err *err)
 {
     char *argv[] = { "cp", "-a", "--reflink=auto", (char *)src, (char *)dst, NULL };
     if (run_cmd(argv, NULL, err) != 0) {
@@ -171,7 +171,7 @@ static int fs_copy(vs_pool *pool, const char *from, json_t *children, const char
         return -1;
     if (mkdir_p(top, 0700, err) < 0)
         return -1;
-    if (copy_tree(src, dst, err) < 0)
+    if (ly_copy_tree(src, dst, err) < 0)
         goto fail;
     json_array_foreach(children, i, c) {
         cleanup_free char *l = xasprintf("%s/%s", dst, json_string_value(c));

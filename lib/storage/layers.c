@@ -201,17 +201,6 @@ int ly_stack_of(const char *datadir, const char *layer, json_t **out, vm_err *er
     return 0;
 }
 
-static int cp_a(const char *src, const char *dst, vm_err *err)
-{
-    char *argv[] = { "cp", "-a", "--reflink=auto", (char *)src, (char *)dst, NULL };
-    if (run_cmd(argv, NULL, err) != 0) {
-        if (!vm_err_is_set(err))
-            vm_err_set(err, VMERR_IO, "cp failed");
-        return -1;
-    }
-    return 0;
-}
-
 /* A fresh upper/ whose root has the attributes of the topmost lower's
  * root (the merged root takes them from the upper). */
 static int new_upper(const char *datadir, const char *upper, json_t *lowers, vm_err *err)
@@ -253,7 +242,7 @@ int ly_create(const char *datadir, const char *name, json_t *lowers, const char 
         return vm_err_sys(err, errno, "cannot create %s", top);
     if (upper_from) {
         cleanup_free char *src = xasprintf("%s/%s/upper", datadir, upper_from);
-        if (cp_a(src, upper, err) < 0)
+        if (ly_copy_tree(src, upper, err) < 0)
             return -1;
     } else if (new_upper(datadir, upper, lowers, err) < 0) {
         return -1;

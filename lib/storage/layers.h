@@ -64,6 +64,9 @@ int ly_wanted(void);
 #define LY_KERNEL_MAJOR 6
 #define LY_KERNEL_MINOR 13
 bool ly_kernel_ok(void);
+/* cp -a --reflink=auto src dst (xattrs, whiteouts and owners kept): the
+ * copy both the dir driver and the layers make. */
+int ly_copy_tree(const char *src, const char *dst, vm_err *err);
 /* True when data `dataname` is layered (has a "lower" file). */
 bool ly_is_layered(const char *datadir, const char *dataname);
 /* The lower layers of layered data (relative paths, topmost first). */
