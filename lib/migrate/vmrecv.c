@@ -142,13 +142,47 @@ static char *staged_snapshot(recv_ctx *c)
     return s ? xstrdup(s) : NULL;
 }
 
+static char *target_name(recv_ctx *c, json_t *o)
+{
+    const char *rel = json_string_value(json_object_get(o, "dataset"));
+    return xasprintf("%s/%s%s%s", c->poolname, c->uuid, *rel ? "/" : "", rel);
+}
+
+/* The sender left every object out: it found them all here. */
+static bool all_present(recv_ctx *c)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(c->objects, i, o)
+        if (!json_is_true(json_object_get(o, "present")))
+            return false;
+    return json_array_size(c->objects) > 0;
+}
+
+/* Every object of the header is here already (a receive that completed
+ * while its sender was cut: the sender's re-run finds it done). */
+static bool holds_all(recv_ctx *c)
+{
+    if (!c->pool || !json_array_size(c->objects))
+        return false;
+    size_t i;
+    json_t *o;
+    json_array_foreach(c->objects, i, o) {
+        cleanup_free char *name = target_name(c, o);
+        cleanup_free char *full = xasprintf("%s@%s", name, json_string_value(json_object_get(o, "snapshot")));
+        if (!vs_exists(c->pool, full))
+            return false;
+    }
+    return true;
+}
+
 /* This stream would go on from what a resumable receive kept here: the
  * staging of the same transfer snapshot, or the VM itself (incremental). */
 static bool resumes_here(recv_ctx *c)
 {
     const char *snap = json_string_value(json_object_get(c->header, "snapshot"));
-    if (c->incremental)
-        return vm_store_exists(c->ctx, c->uuid);
+    if (c->incremental || vm_store_exists(c->ctx, c->uuid))
+        return vm_store_exists(c->ctx, c->uuid) && (c->incremental || holds_all(c));
     cleanup_free char *staged = staged_snapshot(c);
     return snap && staged && !strcmp(staged, snap);
 }
@@ -158,7 +192,7 @@ static json_t *run_checks(recv_ctx *c, bool older_ok)
 {
     json_t *reasons = json_array();
     bool exists = vm_store_exists(c->ctx, c->uuid);
-    if (!c->incremental && exists)
+    if (!c->incremental && exists && !holds_all(c))
         json_array_append_new(reasons, json_sprintf("uuid already there: VM with UUID %s already exists", c->uuid));
     if (c->incremental && !exists)
         json_array_append_new(reasons, json_sprintf("uuid missing: VM %s does not exist here", c->uuid));
@@ -209,12 +243,6 @@ static json_t *run_checks(recv_ctx *c, bool older_ok)
                               json_sprintf("not enough space: %lld bytes needed, %llu available", (long long)need,
                                            (unsigned long long)sp.available));
     return reasons;
-}
-
-static char *target_name(recv_ctx *c, json_t *o)
-{
-    const char *rel = json_string_value(json_object_get(o, "dataset"));
-    return xasprintf("%s/%s%s%s", c->poolname, c->uuid, *rel ? "/" : "", rel);
 }
 
 /* Reads the records of an object already here, up to its OBJECT_END. */
@@ -495,8 +523,9 @@ int mig_receive(const vm_ctx *ctx, int fd, int flags, json_t **report, vm_err *e
                         json_string_value(json_array_get(reasons, 0)));
     } else if (rc == 0) {
         size_t done = 0, skipped = 0;
-        rc = c.incremental ? receive_incremental(&c, r, flags, &done, &skipped, err)
-                           : receive_full(&c, r, flags, &done, &skipped, err);
+        rc = c.incremental                     ? receive_incremental(&c, r, flags, &done, &skipped, err)
+            : all_present(&c) && holds_all(&c) ? receive_objects(&c, r, flags, &done, &skipped, err)
+                                               : receive_full(&c, r, flags, &done, &skipped, err);
         if (rc == 0 && report)
             *report = json_pack("{s:s,s:b,s:I,s:I,s:I}", "uuid", c.uuid, "incremental", c.incremental, "objects",
                                 (json_int_t)done, "skipped", (json_int_t)skipped, "bytes",
