@@ -87,10 +87,6 @@ int cmd_send(vs_pool *pool, int argc, char **argv)
     const char *snap = o.pos[0];
     if (!strchr(snap, '@'))
         return usage("'%s' is not a snapshot", snap);
-    if (!dry && isatty(STDOUT_FILENO)) {
-        fprintf(stderr, "Error: Stream can not be written to a terminal.\nYou must redirect standard output.\n");
-        return 1;
-    }
     cleanup_free char *base = from ? base_name(snap, from) : NULL;
     vm_err err = VM_ERR_INIT;
     if (dry || parsable || verbose) {
