@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "storage/qcow2w.h"
 #include "storage/send_internal.h"
 #include "storage/storage_internal.h"
 #include "storage/stream.h"
@@ -541,6 +542,91 @@ static int create_vol(vs_pool *pool, const char *name, void *arg, vm_err *err)
     return vs_create_vol(pool, name, *(uint64_t *)arg, NULL, err);
 }
 
+/* Where a receive's bytes go: straight into a fresh layer file
+ * (qcow2w.h: no qemu, O_DIRECT), or through qemu-nbd (a resumed or
+ * non-empty layer, or a stream whose writes are not whole clusters). */
+typedef struct vol_sink {
+    const char *path;
+    uint64_t volsize;
+    vs_qcow2w *q;
+    struct nbd_handle *h;
+    io_ring ring;
+    size_t n; /* NBD writes issued */
+} vol_sink;
+
+static int sink_open(vol_sink *s, bool fresh, vm_err *err)
+{
+    if (fresh) {
+        int r = vs_qcow2w_open(s->path, s->volsize, &s->q, err);
+        if (r != 0)
+            return r < 0 ? -1 : 0;
+    }
+    if (!(s->h = nbd_serve(s->path, true, err)))
+        return -1;
+    ring_init(&s->ring, s->h);
+    return 0;
+}
+
+/* Everything written reaches the file (the direct writer's image made
+ * consistent, qemu-nbd's writes flushed). */
+static int sink_flush(vol_sink *s, vm_err *err)
+{
+    if (s->q)
+        return vs_qcow2w_sync(s->q, err);
+    if (ring_drain(&s->ring, "cannot write the volume", err) < 0)
+        return -1;
+    if (nbd_flush(s->h, 0) < 0)
+        return nbd_fail(s->h, "cannot flush the volume", err);
+    return 0;
+}
+
+static int sink_write(vol_sink *s, const uint8_t *data, size_t len, uint64_t off, vm_err *err)
+{
+    if (s->q && !vs_qcow2w_fits(s->q, off, len)) {
+        /* qemu takes over from a consistent image */
+        int r = vs_qcow2w_close(s->q, true, err);
+        s->q = NULL;
+        if (r < 0 || sink_open(s, false, err) < 0)
+            return -1;
+    }
+    if (s->q)
+        return vs_qcow2w_write(s->q, off, data, len, err);
+    for (size_t done = 0; done < len;) {
+        int i = (int)(s->n++ % IO_DEPTH);
+        size_t n = len - done < IO_CHUNK ? len - done : IO_CHUNK;
+        if (ring_wait(&s->ring, i, "cannot write the volume", err) < 0)
+            return -1;
+        memcpy(s->ring.buf[i], data + done, n);
+        s->ring.cookie[i] = nbd_aio_pwrite(s->h, s->ring.buf[i], n, off + done, NBD_NULL_COMPLETION, 0);
+        if (s->ring.cookie[i] < 0) {
+            s->ring.cookie[i] = 0;
+            return nbd_fail(s->h, "cannot write the volume", err);
+        }
+        done += n;
+    }
+    return 0;
+}
+
+/* ok: flush first (the data must be kept); otherwise only stop. */
+static int sink_close(vol_sink *s, bool ok, vm_err *err)
+{
+    vm_err e2 = VM_ERR_INIT; /* a failure after a failure adds nothing */
+    int rc = 0;
+    if (s->q) {
+        rc = vs_qcow2w_close(s->q, ok, ok ? err : &e2);
+        s->q = NULL;
+    } else if (s->h) {
+        if (ok)
+            rc = sink_flush(s, err);
+        ring_drain(&s->ring, "cannot write the volume", &e2);
+        ring_free(&s->ring);
+        nbd_shutdown(s->h, 0);
+        nbd_close(s->h); /* waits for qemu-nbd to exit */
+        s->h = NULL;
+    }
+    return rc;
+}
+
 /* A resumable receive's checkpoints (storage.h): the layer file, the
  * dataset holding the state, the state, and the data bytes written since
  * the last one. */
@@ -554,29 +640,23 @@ typedef struct checkpoint {
 
 static int sync_file(const char *path, vm_err *err);
 
-/* Everything written is made durable (qcow2 metadata to the OS by the NBD
- * flush — qemu-nbd runs cache=unsafe, which still writes it back — then
- * fsync), then the state says where the stream stands. */
-static int checkpoint_now(struct nbd_handle *h, io_ring *ring, checkpoint *cp, uint64_t offset, vm_err *err)
+/* Everything written is made durable (sink_flush; qemu-nbd runs
+ * cache=unsafe, whose flush still writes back, then fsync), then the state
+ * says where the stream stands. */
+static int checkpoint_now(vol_sink *s, checkpoint *cp, uint64_t offset, vm_err *err)
 {
-    if (ring_drain(ring, "cannot write the volume", err) < 0)
-        return -1;
-    if (nbd_flush(h, 0) < 0)
-        return nbd_fail(h, "cannot flush the volume", err);
-    if (sync_file(cp->path, err) < 0 || vs_resume_save(cp->pool, cp->ds, cp->state, offset, err) < 0)
+    if (sink_flush(s, err) < 0 || sync_file(cp->path, err) < 0 ||
+        vs_resume_save(cp->pool, cp->ds, cp->state, offset, err) < 0)
         return -1;
     cp->since = 0;
     return 0;
 }
 
-/* Writes the object's data with IO_DEPTH writes in flight (each record's
- * bytes copied into a slot: the reader's buffer is reused by its next call). */
-static int write_object(struct nbd_handle *h, vs_stream_reader *r, uint32_t id, checkpoint *cp, vm_err *err)
+/* Writes the object's data (each record's bytes copied: the reader's
+ * buffer is reused by its next call). */
+static int write_object(vol_sink *s, vs_stream_reader *r, uint32_t id, checkpoint *cp, vm_err *err)
 {
-    io_ring ring;
-    ring_init(&ring, h);
     vs_stream_rec rec;
-    size_t n = 0;
     int rc;
     while ((rc = vs_stream_next(r, &rec, err)) == 1) {
         if (rec.type == VS_REC_OBJECT_END)
@@ -585,33 +665,16 @@ static int write_object(struct nbd_handle *h, vs_stream_reader *r, uint32_t id, 
             rc = vm_err_set(err, VMERR_INVALID, "invalid stream: unexpected record in a volume object");
             break;
         }
-        for (size_t done = 0; rc == 1 && done < rec.len;) {
-            int i = (int)(n++ % IO_DEPTH);
-            size_t len = rec.len - done < IO_CHUNK ? rec.len - done : IO_CHUNK;
-            if (ring_wait(&ring, i, "cannot write the volume", err) < 0) {
-                rc = -1;
-                break;
-            }
-            memcpy(ring.buf[i], rec.data + done, len);
-            ring.cookie[i] = nbd_aio_pwrite(h, ring.buf[i], len, rec.offset + done, NBD_NULL_COMPLETION, 0);
-            if (ring.cookie[i] < 0) {
-                ring.cookie[i] = 0;
-                rc = nbd_fail(h, "cannot write the volume", err);
-            }
-            done += len;
-        }
-        if (rc < 0)
+        if (sink_write(s, rec.data, rec.len, rec.offset, err) < 0) {
+            rc = -1;
             break;
+        }
         cp->since += rec.len;
-        if (cp->state && cp->since >= VS_RESUME_CHUNK && checkpoint_now(h, &ring, cp, rec.offset + rec.len, err) < 0) {
+        if (cp->state && cp->since >= VS_RESUME_CHUNK && checkpoint_now(s, cp, rec.offset + rec.len, err) < 0) {
             rc = -1;
             break;
         }
     }
-    vm_err e2 = VM_ERR_INIT; /* a drain failure after an error adds nothing */
-    if (ring_drain(&ring, "cannot write the volume", rc < 0 ? &e2 : err) < 0 && rc >= 0)
-        rc = -1;
-    ring_free(&ring);
     if (rc == 0)
         return vm_err_set(err, VMERR_INVALID, "invalid stream: it ends inside a volume object");
     return rc < 0 ? -1 : 0;
@@ -703,20 +766,20 @@ int vs_receive_volume(vs_pool *pool, const char *name, vs_stream_reader *r, json
          ((uint64_t)cur != volsize && vs_resize(pool, name, volsize, VS_ALLOW_SHRINK, err) < 0)))
         rc = -1;
     cleanup_free char *path = NULL;
-    struct nbd_handle *h = NULL;
     if (rc == 0)
         rc = vs_vol_path(pool, work, &path, err);
     if (rc == 0 && state)
         rc = vs_resume_save(pool, work, state, roff, err);
     checkpoint cp = { .pool = pool, .path = path, .ds = work, .state = state, .from = roff };
-    if (rc == 0 && !(h = nbd_serve(path, true, err)))
+    vol_sink sink = { .path = path, .volsize = volsize };
+    if (rc == 0)
+        rc = sink_open(&sink, !roff, err);
+    if (rc == 0)
+        rc = write_object(&sink, r, id, &cp, err);
+    if (sink_close(&sink, rc == 0, err) < 0)
         rc = -1;
-    if (rc == 0 && (rc = write_object(h, r, id, &cp, err)) < 0 && err->code != VMERR_INVALID)
+    if (rc < 0 && err->code != VMERR_INVALID)
         vm_err_prefix(err, "cannot receive '%s': ", name);
-    if (h) {
-        nbd_shutdown(h, 0);
-        nbd_close(h); /* waits for qemu-nbd to exit */
-    }
     if (rc == 0)
         rc = sync_file(path, err);
     if (rc == 0 && state)
