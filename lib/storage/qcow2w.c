@@ -27,6 +27,7 @@
 #define ALIGN 4096u
 #define STAGE (4u << 20) /* bytes per staging buffer */
 #define NSTAGE 4 /* buffers: one being filled, the rest queued or written */
+#define SYNC_EVERY (64u << 20) /* the writer makes data durable as it goes */
 #define OFLAG_COPIED (1ULL << 63)
 #define OFLAG_COMPRESSED (1ULL << 62)
 #define OFLAG_ZERO 1ULL
@@ -65,6 +66,13 @@ struct vs_qcow2w {
     int head, count; /* queued stages, oldest first (ring over st) */
     bool busy, stop;
     int werr;
+    /* Durable as it goes: a syncer thread flushes every SYNC_EVERY bytes
+     * while the writer goes on, so the disk's flush (a device's write
+     * cache, or a virtual disk over its host's page cache) overlaps the
+     * stream instead of all coming at the sync. */
+    pthread_t syncer;
+    uint64_t unsynced; /* bytes written since the last flush was asked */
+    bool want_sync;
 };
 
 static uint64_t rd64(const uint8_t *p)
@@ -145,9 +153,15 @@ static void *writer_main(void *arg)
             break;
         stage *s = &q->st[q->head];
         q->busy = true;
+        bool skip = q->werr != 0; /* after a failure nothing more is written */
         pthread_mutex_unlock(&q->mu);
-        int e = q->werr ? 0 : pwrite_all(q->fd, s->buf, round_up(s->len, ALIGN), s->host);
+        int e = skip ? 0 : pwrite_all(q->fd, s->buf, round_up(s->len, ALIGN), s->host);
         pthread_mutex_lock(&q->mu);
+        q->unsynced += s->len;
+        if (q->unsynced >= SYNC_EVERY) {
+            q->unsynced = 0;
+            q->want_sync = true;
+        }
         if (e && !q->werr)
             q->werr = e;
         s->queued = false;
@@ -155,6 +169,26 @@ static void *writer_main(void *arg)
         q->count--;
         q->busy = false;
         pthread_cond_broadcast(&q->cv);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+static void *syncer_main(void *arg)
+{
+    vs_qcow2w *q = arg;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->want_sync && !q->stop)
+            pthread_cond_wait(&q->cv, &q->mu);
+        if (q->stop)
+            break;
+        q->want_sync = false;
+        pthread_mutex_unlock(&q->mu);
+        int e = fdatasync(q->fd) < 0 ? errno : 0;
+        pthread_mutex_lock(&q->mu);
+        if (e && !q->werr)
+            q->werr = e;
     }
     pthread_mutex_unlock(&q->mu);
     return NULL;
@@ -291,6 +325,17 @@ static int check_header(vs_qcow2w *q, const uint8_t *h, uint64_t volsize, uint64
     return 1;
 }
 
+/* Ends the writer thread (pthread_create of the syncer failed): false. */
+static bool stop_writer(vs_qcow2w *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->stop = true;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->thr, NULL);
+    return false;
+}
+
 static void free_q(vs_qcow2w *q)
 {
     if (!q)
@@ -359,7 +404,8 @@ int vs_qcow2w_open(const char *path, uint64_t volsize, vs_qcow2w **out, vm_err *
         q->st[i].buf = aligned(STAGE);
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
-    if ((e = pthread_create(&q->thr, NULL, writer_main, q)) != 0) {
+    if ((e = pthread_create(&q->thr, NULL, writer_main, q)) != 0 ||
+        ((e = pthread_create(&q->syncer, NULL, syncer_main, q)) != 0 && !stop_writer(q))) {
         pthread_mutex_destroy(&q->mu);
         pthread_cond_destroy(&q->cv);
         free_q(q);
@@ -540,6 +586,7 @@ int vs_qcow2w_close(vs_qcow2w *q, bool sync, vm_err *err)
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
     pthread_join(q->thr, NULL);
+    pthread_join(q->syncer, NULL);
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cv);
     free_q(q);

@@ -240,6 +240,8 @@ struct vs_stream_reader {
     void *arg;
     uint64_t bytes, records;
     uint8_t *buf; /* the current record's payload */
+    size_t cap; /* buf's size: kept across records (a fresh buffer per
+                 * record costs its page faults, more than the copy) */
     json_t *json; /* the current record's JSON */
     uint32_t objects; /* declared so far */
     bool open, done;
@@ -289,8 +291,11 @@ static int read_record(vs_stream_reader *r, uint32_t *type, size_t *len, vm_err 
         return BAD("unknown record type %u", *type);
     if (data ? (n < DATA_HEAD || n > DATA_HEAD + (uint64_t)VS_STREAM_DATA_MAX) : n > VS_STREAM_JSON_MAX)
         return BAD("record of %llu bytes is out of bounds", (unsigned long long)n);
-    free(r->buf);
-    r->buf = xmalloc((size_t)n + 1);
+    if ((size_t)n + 1 > r->cap) {
+        free(r->buf);
+        r->cap = (size_t)n + 1;
+        r->buf = xmalloc(r->cap);
+    }
     if (take(r, r->buf, (size_t)n, false, err) < 0)
         return -1;
     uint8_t *d = r->rec_digest;
