@@ -9,7 +9,7 @@ qemu-system-x86 qemu-utils ovmf seabios socat \
 mtools dosfstools syslinux syslinux-common fdisk e2fsprogs busybox-static cpio gzip xz-utils zstd bzip2 \
 bats hyperfine iproute2 procps psmisc curl jq python3 bc clang-format git \
 libmnl-dev libnftables-dev nftables libcurl4-openssl-dev libssl-dev libnbd-dev libarchive-tools dnsmasq-base cloud-init nodejs \
-libfuse3-dev fuse3 debhelper bash-completion openssh-server man-db"
+libfuse3-dev fuse3 debhelper bash-completion openssh-server man-db systemd-container"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
