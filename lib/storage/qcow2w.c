@@ -26,18 +26,22 @@
 
 #define ALIGN 4096u
 #define STAGE (4u << 20) /* bytes per staging buffer */
-#define NSTAGE 4 /* buffers: one being filled, the rest queued or written */
+#define NSTAGE 8 /* buffers: one being filled, the rest queued or written */
+#define NWRITERS 2 /* writes in flight: the disk queues more than one */
 #define SYNC_EVERY (64u << 20) /* the writer makes data durable as it goes */
 #define OFLAG_COPIED (1ULL << 63)
 #define OFLAG_COMPRESSED (1ULL << 62)
 #define OFLAG_ZERO 1ULL
 #define OFFSET_MASK 0x00fffffffffffe00ULL
 
+enum { ST_FREE, ST_FILLING, ST_QUEUED, ST_WRITING };
+
 typedef struct stage {
     uint8_t *buf;
     uint64_t host; /* file offset of buf[0] */
     size_t len;
-    bool queued;
+    int state;
+    uint64_t seq; /* queued in this order, written oldest first */
 } stage;
 
 struct vs_qcow2w {
@@ -58,13 +62,16 @@ struct vs_qcow2w {
     bool *rb_dirty;
     uint64_t next; /* the next free host cluster (the end of the file) */
     /* the writer thread */
-    pthread_t thr;
+    pthread_t thr[NWRITERS];
+    int nthr; /* started */
+    bool syncer_up;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     stage st[NSTAGE];
     int fill; /* the stage being filled, -1: none */
-    int head, count; /* queued stages, oldest first (ring over st) */
-    bool busy, stop;
+    uint64_t seq;
+    int pending; /* stages queued or being written */
+    bool stop;
     int werr;
     /* Durable as it goes: a syncer thread flushes every SYNC_EVERY bytes
      * while the writer goes on, so the disk's flush (a device's write
@@ -142,17 +149,28 @@ static int sys_fail(int e, const char *what, vm_err *err)
 
 /* ------------------------------------------------------------ the writer */
 
+/* The oldest queued stage (-1: none). */
+static int oldest_queued(const vs_qcow2w *q)
+{
+    int best = -1;
+    for (int i = 0; i < NSTAGE; i++)
+        if (q->st[i].state == ST_QUEUED && (best < 0 || q->st[i].seq < q->st[best].seq))
+            best = i;
+    return best;
+}
+
 static void *writer_main(void *arg)
 {
     vs_qcow2w *q = arg;
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        while (!q->count && !q->stop)
+        int i;
+        while ((i = oldest_queued(q)) < 0 && !q->stop)
             pthread_cond_wait(&q->cv, &q->mu);
-        if (!q->count)
+        if (i < 0)
             break;
-        stage *s = &q->st[q->head];
-        q->busy = true;
+        stage *s = &q->st[i];
+        s->state = ST_WRITING;
         bool skip = q->werr != 0; /* after a failure nothing more is written */
         pthread_mutex_unlock(&q->mu);
         int e = skip ? 0 : pwrite_all(q->fd, s->buf, round_up(s->len, ALIGN), s->host);
@@ -164,10 +182,8 @@ static void *writer_main(void *arg)
         }
         if (e && !q->werr)
             q->werr = e;
-        s->queued = false;
-        q->head = (q->head + 1) % NSTAGE;
-        q->count--;
-        q->busy = false;
+        s->state = ST_FREE;
+        q->pending--;
         pthread_cond_broadcast(&q->cv);
     }
     pthread_mutex_unlock(&q->mu);
@@ -200,20 +216,27 @@ static void submit(vs_qcow2w *q)
     if (q->fill < 0)
         return;
     pthread_mutex_lock(&q->mu);
-    q->st[q->fill].queued = true;
-    q->count++;
+    q->st[q->fill].state = ST_QUEUED;
+    q->st[q->fill].seq = q->seq++;
+    q->pending++;
     q->fill = -1;
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
 }
 
-/* A free stage to fill (waits for the writer when all are queued). */
+/* A free stage to fill (waits for a writer when none is). */
 static stage *take_stage(vs_qcow2w *q, uint64_t host)
 {
     pthread_mutex_lock(&q->mu);
-    int i = (q->head + q->count) % NSTAGE;
-    while (q->st[i].queued)
+    int i;
+    for (;;) {
+        for (i = 0; i < NSTAGE && q->st[i].state != ST_FREE; i++)
+            ;
+        if (i < NSTAGE)
+            break;
         pthread_cond_wait(&q->cv, &q->mu);
+    }
+    q->st[i].state = ST_FILLING;
     pthread_mutex_unlock(&q->mu);
     q->fill = i;
     q->st[i].host = host;
@@ -221,11 +244,12 @@ static stage *take_stage(vs_qcow2w *q, uint64_t host)
     return &q->st[i];
 }
 
+/* Waits until every queued stage is written. */
 static int drain(vs_qcow2w *q, vm_err *err)
 {
     submit(q);
     pthread_mutex_lock(&q->mu);
-    while (q->count)
+    while (q->pending)
         pthread_cond_wait(&q->cv, &q->mu);
     int e = q->werr;
     pthread_mutex_unlock(&q->mu);
@@ -325,15 +349,19 @@ static int check_header(vs_qcow2w *q, const uint8_t *h, uint64_t volsize, uint64
     return 1;
 }
 
-/* Ends the writer thread (pthread_create of the syncer failed): false. */
-static bool stop_writer(vs_qcow2w *q)
+/* Ends the threads that were started (writers finish what is queued). */
+static void stop_threads(vs_qcow2w *q)
 {
     pthread_mutex_lock(&q->mu);
     q->stop = true;
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
-    pthread_join(q->thr, NULL);
-    return false;
+    for (int i = 0; i < q->nthr; i++)
+        pthread_join(q->thr[i], NULL);
+    if (q->syncer_up)
+        pthread_join(q->syncer, NULL);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
 }
 
 static void free_q(vs_qcow2w *q)
@@ -404,10 +432,12 @@ int vs_qcow2w_open(const char *path, uint64_t volsize, vs_qcow2w **out, vm_err *
         q->st[i].buf = aligned(STAGE);
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
-    if ((e = pthread_create(&q->thr, NULL, writer_main, q)) != 0 ||
-        ((e = pthread_create(&q->syncer, NULL, syncer_main, q)) != 0 && !stop_writer(q))) {
-        pthread_mutex_destroy(&q->mu);
-        pthread_cond_destroy(&q->cv);
+    while (q->nthr < NWRITERS && (e = pthread_create(&q->thr[q->nthr], NULL, writer_main, q)) == 0)
+        q->nthr++;
+    if (!e && (e = pthread_create(&q->syncer, NULL, syncer_main, q)) == 0)
+        q->syncer_up = true;
+    if (e) {
+        stop_threads(q);
         free_q(q);
         return vm_err_sys(err, e, "cannot start a writer thread");
     }
@@ -475,8 +505,10 @@ int vs_qcow2w_write(vs_qcow2w *q, uint64_t off, const void *buf, size_t n, vm_er
         if (!host && all_zero(p + done, len)) {
             *ent = OFLAG_ZERO;
         } else if (host) {
-            /* written before (a stream may rewrite): in place */
-            submit(q);
+            /* written before (a stream may rewrite): in place, once the
+             * earlier write of it is done (writers run side by side) */
+            if (drain(q, err) < 0)
+                return -1;
             stage *s = take_stage(q, host);
             memcpy(s->buf, p + done, len);
             memset(s->buf + len, 0, q->cs - len);
@@ -582,13 +614,8 @@ int vs_qcow2w_close(vs_qcow2w *q, bool sync, vm_err *err)
     pthread_mutex_lock(&q->mu);
     if (!sync)
         q->werr = q->werr ? q->werr : ECANCELED; /* skip the rest */
-    q->stop = true;
-    pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
-    pthread_join(q->thr, NULL);
-    pthread_join(q->syncer, NULL);
-    pthread_mutex_destroy(&q->mu);
-    pthread_cond_destroy(&q->cv);
+    stop_threads(q);
     free_q(q);
     return rc;
 }

@@ -16,12 +16,14 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "storage/chainread.h"
 #include "storage/qcow2w.h"
 #include "storage/send_internal.h"
 #include "storage/storage_internal.h"
 #include "storage/stream.h"
 
 #define IO_CHUNK (4u << 20)
+#define DIRECT_CHUNK IO_CHUNK /* bytes per read of a layer file */
 #define IO_DEPTH 4 /* requests in flight: qemu-nbd reads ahead / writes behind */
 
 /* Up to IO_DEPTH NBD requests in flight, each with its own buffer. */
@@ -237,6 +239,26 @@ static int send_extents(struct nbd_handle *h, json_t *list, vs_stream_writer *w,
     return rc;
 }
 
+/* The extents' bytes read from the layer files (chainread.h). */
+static int send_direct(vs_chainread *c, json_t *list, vs_stream_writer *w, vm_err *err)
+{
+    cleanup_free uint8_t *buf = xmalloc(DIRECT_CHUNK);
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e) {
+        uint64_t off = (uint64_t)json_integer_value(json_object_get(e, "offset"));
+        uint64_t left = (uint64_t)json_integer_value(json_object_get(e, "length"));
+        while (left) {
+            size_t n = left < DIRECT_CHUNK ? (size_t)left : DIRECT_CHUNK;
+            if (vs_chainread_pread(c, buf, n, off, err) < 0 || vs_stream_data(w, off, buf, n, err) < 0)
+                return -1;
+            off += n;
+            left -= n;
+        }
+    }
+    return 0;
+}
+
 /* The file of a snapshot's frozen layer and the volume's size then. */
 static int snapshot_layer(vs_pool *pool, const char *snapname, char **path, uint64_t *volsize, char **guid, vm_err *err)
 {
@@ -329,9 +351,18 @@ static int send_volume(vs_pool *pool, const char *snapname, const vs_send_base *
         return -1;
     const char *sn;
     cleanup_free char *dsname = vs_split_snap(snapname, &sn);
-    struct nbd_handle *h = nbd_serve(path, false, err);
-    int r = h ? 0 : -1;
-    if (r == 0 && !base->snap)
+    /* Straight from the layer files when qemu maps every extent to one;
+     * through qemu-nbd otherwise. */
+    vs_chainread *c = NULL;
+    struct nbd_handle *h = NULL;
+    int r = vs_chainread_open(path, &c, err);
+    if (r == 0 && !(h = nbd_serve(path, false, err)))
+        r = -1;
+    else if (r == 1)
+        r = 0;
+    if (r == 0 && !base->snap && c)
+        list = vs_chainread_data(c);
+    else if (r == 0 && !base->snap)
         r = data_extents(h, volsize, &list, err);
     if (r == 0) {
         trim_below(list, offset);
@@ -347,9 +378,10 @@ static int send_volume(vs_pool *pool, const char *snapname, const vs_send_base *
         r = vs_stream_object(w, desc, &id, err);
     }
     if (r == 0)
-        r = send_extents(h, list, w, err);
+        r = c ? send_direct(c, list, w, err) : send_extents(h, list, w, err);
     if (r == 0)
         r = vs_stream_object_end(w, err);
+    vs_chainread_close(c);
     if (h) {
         nbd_shutdown(h, 0);
         nbd_close(h);
@@ -402,7 +434,14 @@ int vs_send_size(vs_pool *pool, const char *snapname, const char *from, uint64_t
         return -1;
     if (base.snap && vs_changed_blocks(pool, base.snap, snapname, &list, err) < 0)
         return -1;
-    if (!base.snap) {
+    vs_chainread *c = NULL;
+    int d = base.snap ? 0 : vs_chainread_open(path, &c, err);
+    if (d < 0)
+        return -1;
+    if (c) {
+        list = vs_chainread_data(c);
+        vs_chainread_close(c);
+    } else if (!base.snap) {
         struct nbd_handle *h = nbd_serve(path, false, err);
         if (!h)
             return -1;
