@@ -11,6 +11,7 @@ ROOT=$PWD
 suites=${*:-unit cli e2e fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-15}
 CLI_JOBS=${CLI_JOBS:-2}
+E2E_JOBS=${E2E_JOBS:-2}
 
 t_start=$SECONDS
 ./scripts/deps.sh || exit 1
@@ -30,6 +31,17 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_erro
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export VMADM_ACCEL=${VMADM_ACCEL:-tcg}
 
+# The clang fuzz build (~2 min of compiling) runs at low priority behind
+# the cli files, which mostly wait on processes and guests; the fuzz
+# suite then only waits for it.  Not a shell job: the lanes count those.
+log=$(mktemp -d /tmp/vmadm-test-logs.XXXXXX)
+case " $suites " in
+  *" fuzz "*)
+    setsid nice -n 15 sh -c './scripts/build.sh fuzz > "$1/fuzz-build.out" 2>&1; echo $? > "$1/fuzz-build.rc"' \
+      sh "$log" < /dev/null &
+    disown $! 2>/dev/null ;;
+esac
+
 pass=0 fail=0 skip=0
 failed_names=() skipped_names=()
 
@@ -40,7 +52,6 @@ for t in qemu-system-x86_64 qemu-img lxc-start busybox; do
 done
 [ -e /dev/kvm ] || echo "note: no /dev/kvm, guests run under TCG" >&2
 [ "$(id -u)" = 0 ] || echo "WARNING: not root: LXC tests are skipped (CI counts skips as failures)" >&2
-log=$(mktemp -d /tmp/vmadm-test-logs.XXXXXX)
 
 count_tap() { # file label
     local f=$1 label=$2 p f2 s
@@ -69,23 +80,37 @@ for suite in $suites; do
     # The guest images (tests/guest: cached, rebuilt when their inputs
     # change): the e2e suites boot them, cli tests install them as images.
     tests/guest/build.sh >&2 || { fail=$((fail+1)); failed_names+=("$suite: guest image build"); continue; }
-    # cli files run $CLI_JOBS at a time (each has its own VMADM_ROOT,
-    # vminfod port and temporary directory; they wait for conditions,
-    # never for time); e2e files one at a time (their guests need the
-    # cores, and some share the host's network).
-    jobs_max=1
-    [ $suite = cli ] && jobs_max=$CLI_JOBS
-    # The longest cli files start first, so the two lanes end together.
+    # Files run side by side, each with its own VMADM_ROOT, vminfod port
+    # and temporary directory, waiting for conditions, never for time:
+    # cli files $CLI_JOBS at a time, e2e files $E2E_JOBS at a time — except
+    # those that share something host-wide (bridges and nft tables of the
+    # net tests; the migrate tests' receivers, which they kill by pattern):
+    # those run one after another in a lane of their own.
+    jobs_max=$CLI_JOBS serial=""
+    [ $suite = e2e ] && jobs_max=$E2E_JOBS && serial="migrate net-vm migrate-faults net-filter migrate-ssh migrate-live"
+    # The longest files start first, so the lanes end together.
     first=""
-    [ $suite = cli ] && for n in vmadm-vminfod vmadm-crash vmadm-disks package vmadm-badinput vmadm-reprovision vminfod \
-        vmadm-concurrency; do [ -e tests/cli/$n.bats ] && first="$first tests/cli/$n.bats"; done
-    for f in $first $(ls tests/$suite/*.bats | grep -vxF -e "${first// /$'\n'}" 2>/dev/null || ls tests/$suite/*.bats); do
-      [ -e "$f" ] || continue
+    [ $suite = cli ] && first="vmadm-vminfod vmadm-crash vmadm-disks package vmadm-badinput vmadm-reprovision vminfod \
+        vmadm-concurrency"
+    [ $suite = e2e ] && first="vmadm-ct ct-lib hv-lib vmadm-hvm mdata guest-images"
+    run_one() { # file
+      local name t0
+      name=$(basename "$1" .bats); t0=$SECONDS
+      timeout 1200 bats --tap "$1" > "$log/$suite-$name.tap" 2>&1
+      echo $((SECONDS - t0)) > "$log/$suite-$name.secs"
+    }
+    if [ -n "$serial" ]; then
+      ( for n in $serial; do [ -e tests/$suite/$n.bats ] && run_one tests/$suite/$n.bats; done ) &
+    fi
+    order=""
+    for n in $first; do [ -e tests/$suite/$n.bats ] && order="$order tests/$suite/$n.bats"; done
+    for f in tests/$suite/*.bats; do
+      n=$(basename "$f" .bats)
+      case " $first $serial " in *" $n "*) ;; *) order="$order $f" ;; esac
+    done
+    for f in $order; do
       while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; done
-      name=$(basename "$f" .bats)
-      ( t0=$SECONDS
-        timeout 1200 bats --tap "$f" > "$log/$suite-$name.tap" 2>&1
-        echo $((SECONDS - t0)) > "$log/$suite-$name.secs" ) &
+      run_one "$f" &
       [ "$jobs_max" -gt 1 ] || wait
     done
     wait
@@ -99,8 +124,11 @@ for suite in $suites; do
     ;;
   fuzz)
     echo "== fuzz (libFuzzer, ${FUZZ_SECONDS}s each)"
-    FB=$ROOT/$(./scripts/build.sh fuzz) || { fail=$((fail+1)); failed_names+=("fuzz: build"); continue; }
-    echo "  build (clang fuzz): $((SECONDS - t_suite)) s"
+    while [ ! -s "$log/fuzz-build.rc" ]; do sleep 1; done
+    cat "$log/fuzz-build.out" | grep -v '^build-fuzz$' >&2
+    [ "$(cat "$log/fuzz-build.rc")" = 0 ] || { fail=$((fail+1)); failed_names+=("fuzz: build"); continue; }
+    FB=$ROOT/$(tail -n 1 "$log/fuzz-build.out")
+    echo "  build (clang fuzz, started with the cli files): waited $((SECONDS - t_suite)) s"
     for h in "$FB"/tests/fuzz/*_fuzz; do
       [ -x "$h" ] || continue
       name=$(basename "$h")
