@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/fdq.h"
 #include "common/cmd.h"
 #include "common/lock.h"
 #include "common/util.h"
@@ -495,8 +496,13 @@ int mig_receive(const vm_ctx *ctx, int fd, int flags, json_t **report, vm_err *e
 {
     vs_stream_reader *r = NULL;
     json_t *header = NULL;
-    if (vs_stream_reader_open(vs_stream_fd_read, &fd, &r, &header, err) < 0)
+    /* read-ahead: the pipe is drained while a record is verified (fd is
+     * the receiver's standard input, which carries only the stream) */
+    vs_fdq *q = vs_fdq_reader(fd);
+    if (vs_stream_reader_open(q ? vs_fdq_read : vs_stream_fd_read, q ? (void *)q : &fd, &r, &header, err) < 0) {
+        vs_fdq_close(q);
         return -1;
+    }
     /* The reader's header lives until its next record: keep our own. */
     cleanup_json json_t *hdr = json_incref(header);
     recv_ctx c = { .ctx = ctx, .header = hdr };
@@ -533,6 +539,7 @@ int mig_receive(const vm_ctx *ctx, int fd, int flags, json_t **report, vm_err *e
     }
     vs_pool_close(c.pool);
     vs_stream_reader_free(r);
+    vs_fdq_close(q);
     return rc;
 }
 

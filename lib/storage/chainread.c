@@ -165,8 +165,8 @@ json_t *vs_chainread_data(const vs_chainread *c)
         if (last && lo + ll == c->e[i].start)
             json_object_set_new(last, "length", json_integer((json_int_t)(ll + c->e[i].len)));
         else
-            json_array_append_new(list, json_pack("{s:I,s:I}", "offset", (json_int_t)c->e[i].start, "length",
-                                                  (json_int_t)c->e[i].len));
+            json_array_append_new(
+                list, json_pack("{s:I,s:I}", "offset", (json_int_t)c->e[i].start, "length", (json_int_t)c->e[i].len));
     }
     return list;
 }

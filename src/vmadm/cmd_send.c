@@ -2,8 +2,10 @@
  * (issue 17; lib/migrate/vmstream.h has the format and the promises). */
 #include <stdio.h>
 #include <string.h>
+#include <errno.h>
 #include <unistd.h>
 
+#include "common/fdq.h"
 #include "migrate/vmstream.h"
 #include "vmadm.h"
 
@@ -46,7 +48,11 @@ int cmd_send(const vm_ctx *ctx, args *a)
     vm_err e = VM_ERR_INIT;
     int fd = STDOUT_FILENO;
     cleanup_free char *taken = NULL;
-    if (mig_send(ctx, o.pos[0], &so, vs_stream_fd_write, &fd, &taken, &e) < 0)
+    vs_fdq *q = vs_fdq_writer(fd); /* write-behind: hashing goes on while the pipe is full */
+    int r = mig_send(ctx, o.pos[0], &so, q ? vs_fdq_write : vs_stream_fd_write, q ? (void *)q : &fd, &taken, &e);
+    if (vs_fdq_close(q) < 0 && r == 0)
+        r = vm_err_sys(&e, errno, "cannot write the stream");
+    if (r < 0)
         return fail(&e);
     fprintf(stderr, "Successfully sent VM %s (snapshot %s)\n", o.pos[0], taken);
     return 0;

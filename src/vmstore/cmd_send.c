@@ -1,12 +1,14 @@
 /* vmstore send / receive (zfs send/receive for volume and filesystem
  * snapshots; the stream format is lib/storage/stream.h).  `-i` takes an
  * earlier snapshot of the same dataset or the dataset's origin. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/fdq.h"
 #include "common/util.h"
 #include "storage/stream.h"
 #include "vmstore.h"
@@ -51,12 +53,15 @@ static int send_stream(vs_pool *pool, const char *snap, const char *base, const 
     int fd = STDOUT_FILENO;
     vs_stream_writer *w = NULL;
     cleanup_json json_t *header = json_pack("{s:s, s:s}", "kind", "vmstore", "pool", vs_pool_name(pool));
-    int r = vs_stream_writer_open(vs_stream_fd_write, &fd, header, &w, &err);
+    vs_fdq *q = vs_fdq_writer(fd); /* write-behind: hashing goes on while the pipe is full */
+    int r = vs_stream_writer_open(q ? vs_fdq_write : vs_stream_fd_write, q ? (void *)q : &fd, header, &w, &err);
     if (r == 0)
         r = token ? vs_send_token(pool, token, w, &err) : vs_send(pool, snap, base, w, &err);
     if (r == 0)
         r = vs_stream_writer_finish(w, NULL, &err);
     vs_stream_writer_free(w);
+    if (vs_fdq_close(q) < 0 && r == 0)
+        r = vm_err_sys(&err, errno, "cannot write the stream");
     return r < 0 ? fail(&err) : 0;
 }
 
@@ -134,8 +139,13 @@ int cmd_receive(vs_pool *pool, int argc, char **argv)
     int fd = STDIN_FILENO;
     vs_stream_reader *r = NULL;
     json_t *header;
-    if (vs_stream_reader_open(vs_stream_fd_read, &fd, &r, &header, &err) < 0)
+    /* read-ahead: the pipe is drained while a record is verified (stdin
+     * carries nothing but the stream) */
+    vs_fdq *q = vs_fdq_reader(fd);
+    if (vs_stream_reader_open(q ? vs_fdq_read : vs_stream_fd_read, q ? (void *)q : &fd, &r, &header, &err) < 0) {
+        vs_fdq_close(q);
         return fail(&err);
+    }
     vs_stream_rec rec;
     int rc = vs_stream_next(r, &rec, &err);
     if (rc == 1 && rec.type != VS_REC_OBJECT)
@@ -146,5 +156,6 @@ int cmd_receive(vs_pool *pool, int argc, char **argv)
         rc = vs_receive(pool, name, r, rec.json, VS_RECV_LAST | VS_RECV_DEVICES | (resumable ? VS_RECV_RESUMABLE : 0),
                         &err);
     vs_stream_reader_free(r);
+    vs_fdq_close(q);
     return rc < 0 ? fail(&err) : 0;
 }

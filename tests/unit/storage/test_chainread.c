@@ -69,9 +69,9 @@ static void test_chain(void **state)
     assert_int_equal(vs_chainread_pread(c, got, 2, size - 1, &err), -1);
     /* data: [0, 3M) (layers a, b, c), [4.5M, 5M) (a), [7M, 7M+64k) (c) */
     cleanup_json json_t *d = vs_chainread_data(c);
-    cleanup_json json_t *exp = json_pack("[{s:i,s:i},{s:i,s:i},{s:i,s:i}]", "offset", 0, "length", 3 << 20, "offset",
-                                         (4 << 20) + (512 << 10), "length", 512 << 10, "offset", 7 << 20, "length",
-                                         64 << 10);
+    cleanup_json json_t *exp =
+        json_pack("[{s:i,s:i},{s:i,s:i},{s:i,s:i}]", "offset", 0, "length", 3 << 20, "offset", (4 << 20) + (512 << 10),
+                  "length", 512 << 10, "offset", 7 << 20, "length", 64 << 10);
     if (!json_equal(d, exp)) {
         cleanup_free char *s = json_dumps(d, JSON_COMPACT);
         fail_msg("data extents: %s", s);
@@ -82,7 +82,8 @@ static void test_chain(void **state)
 static void test_compressed(void **state)
 {
     (void)state;
-    assert_int_equal(sh("yes compressible | head -c 1M > r.raw && qemu-img convert -q -c -f raw -O qcow2 r.raw z.qcow2"), 0);
+    assert_int_equal(
+        sh("yes compressible | head -c 1M > r.raw && qemu-img convert -q -c -f raw -O qcow2 r.raw z.qcow2"), 0);
     cleanup_free char *p = xasprintf("%s/z.qcow2", dir);
     vs_chainread *c = NULL;
     vm_err err = VM_ERR_INIT;
