@@ -455,12 +455,14 @@ bool vs_qcow2w_fits(const vs_qcow2w *q, uint64_t off, size_t n)
 
 static bool all_zero(const uint8_t *p, size_t n)
 {
-    const uint64_t *w = (const uint64_t *)(const void *)p;
     size_t i = 0;
-    for (; i < n / 8; i++)
-        if (w[i])
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w; /* memcpy: the bytes need not be aligned */
+        memcpy(&w, p + i, 8);
+        if (w)
             return false;
-    for (i *= 8; i < n; i++)
+    }
+    for (; i < n; i++)
         if (p[i])
             return false;
     return true;
