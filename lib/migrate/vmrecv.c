@@ -25,6 +25,8 @@ typedef struct recv_ctx {
     json_t *config, *meta, *objects;
     bool incremental;
     vs_pool *pool;
+    int fd; /* the stream's */
+    vs_fdq *ahead; /* its read-ahead, once the objects come */
 } recv_ctx;
 
 static int bad(vm_err *err, const char *what)
@@ -263,6 +265,11 @@ static int skip_object(vs_stream_reader *r, vm_err *err)
  * left out by the sender ("present", checked here) or sent again. */
 static int receive_objects(recv_ctx *c, vs_stream_reader *r, int flags, size_t *done, size_t *skipped, vm_err *err)
 {
+    /* From here the pipe is drained while a record is verified (the fd is
+     * the receiver's standard input, which carries only the stream) — not
+     * before: until the VM's lock is ours a sender waits on a full pipe. */
+    if (!c->ahead && (c->ahead = vs_fdq_reader(c->fd)))
+        vs_stream_reader_set_source(r, vs_fdq_read, c->ahead);
     vs_stream_rec rec;
     size_t n = json_array_size(c->objects);
     for (size_t i = 0;; i++) {
@@ -496,16 +503,11 @@ int mig_receive(const vm_ctx *ctx, int fd, int flags, json_t **report, vm_err *e
 {
     vs_stream_reader *r = NULL;
     json_t *header = NULL;
-    /* read-ahead: the pipe is drained while a record is verified (fd is
-     * the receiver's standard input, which carries only the stream) */
-    vs_fdq *q = vs_fdq_reader(fd);
-    if (vs_stream_reader_open(q ? vs_fdq_read : vs_stream_fd_read, q ? (void *)q : &fd, &r, &header, err) < 0) {
-        vs_fdq_close(q);
+    if (vs_stream_reader_open(vs_stream_fd_read, &fd, &r, &header, err) < 0)
         return -1;
-    }
     /* The reader's header lives until its next record: keep our own. */
     cleanup_json json_t *hdr = json_incref(header);
-    recv_ctx c = { .ctx = ctx, .header = hdr };
+    recv_ctx c = { .ctx = ctx, .header = hdr, .fd = fd };
     int rc = check_header(&c, err);
     vm_err pe = VM_ERR_INIT;
     if (rc == 0 && (!strcmp(c.poolname, ctx->pool) || vs_pool_exists(ctx, c.poolname)) &&
@@ -539,7 +541,7 @@ int mig_receive(const vm_ctx *ctx, int fd, int flags, json_t **report, vm_err *e
     }
     vs_pool_close(c.pool);
     vs_stream_reader_free(r);
-    vs_fdq_close(q);
+    vs_fdq_close(c.ahead);
     return rc;
 }
 

@@ -454,6 +454,12 @@ uint64_t vs_stream_reader_bytes(const vs_stream_reader *r)
     return r->bytes;
 }
 
+void vs_stream_reader_set_source(vs_stream_reader *r, vs_stream_read_fn fn, void *arg)
+{
+    r->fn = fn;
+    r->arg = arg;
+}
+
 void vs_stream_reader_free(vs_stream_reader *r)
 {
     if (!r)

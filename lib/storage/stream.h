@@ -102,6 +102,10 @@ typedef struct vs_stream_rec {
 
 /* Reads the magic and the HEADER record (*header borrowed). */
 int vs_stream_reader_open(vs_stream_read_fn fn, void *arg, vs_stream_reader **out, json_t **header, vm_err *err);
+/* From the next record on, bytes come from fn(arg) (the reader never
+ * reads beyond a record: e.g. a read-ahead on the same fd, started once
+ * the caller is ready for it). */
+void vs_stream_reader_set_source(vs_stream_reader *r, vs_stream_read_fn fn, void *arg);
 /* The next record: 1 (rec filled), 0 after END (rec holds END's JSON), or
  * -1 with the reason.  Everything rec points to lives until the next call. */
 int vs_stream_next(vs_stream_reader *r, vs_stream_rec *rec, vm_err *err);
