@@ -9,7 +9,7 @@ set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 suites=${*:-unit cli e2e fuzz}
-FUZZ_SECONDS=${FUZZ_SECONDS:-15}
+FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 CLI_JOBS=${CLI_JOBS:-2}
 E2E_JOBS=${E2E_JOBS:-2}
 
