@@ -59,11 +59,14 @@ static void hex32(const uint8_t d[32], char out[65])
 
 /* A pipe's 64 KiB buffer makes both sides switch every 64 KiB; a larger
  * one (the unprivileged limit, pipe-max-size, is 1 MiB by default) lets
- * each run longer.  Best effort: not a pipe, or refused, stays as is. */
-static void widen_pipe(vs_stream_read_fn rf, vs_stream_write_fn wf, void *arg)
+ * each run longer.  Best effort: not a pipe, or refused, stays as is.
+ * The writer's side only: a reader waiting for its lock keeps the
+ * pipe's backpressure on its sender (lib/common/fdq.h's reader widens it
+ * once it starts). */
+static void widen_pipe(vs_stream_write_fn wf, void *arg)
 {
     struct stat st;
-    int fd = (rf == vs_stream_fd_read || wf == vs_stream_fd_write) ? *(int *)arg : -1;
+    int fd = wf == vs_stream_fd_write ? *(int *)arg : -1;
     if (fd >= 0 && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
         (void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
 }
@@ -147,7 +150,7 @@ static int emit_json(vs_stream_writer *w, uint32_t type, json_t *j, vm_err *err)
 int vs_stream_writer_open(vs_stream_write_fn fn, void *arg, json_t *header, vs_stream_writer **out, vm_err *err)
 {
     vs_stream_writer *w = xcalloc(1, sizeof *w);
-    widen_pipe(NULL, fn, arg);
+    widen_pipe(fn, arg);
     w->fn = fn;
     w->arg = arg;
     w->digest = EVP_MD_CTX_new();
@@ -334,7 +337,6 @@ static int parse_json(vs_stream_reader *r, size_t len, vm_err *err)
 int vs_stream_reader_open(vs_stream_read_fn fn, void *arg, vs_stream_reader **out, json_t **header, vm_err *err)
 {
     vs_stream_reader *r = xcalloc(1, sizeof *r);
-    widen_pipe(fn, NULL, arg);
     r->fn = fn;
     r->arg = arg;
     r->digest = EVP_MD_CTX_new();

@@ -236,8 +236,11 @@ crash_mid_transfer() {
     release_lock
     wait_for partial_dataset "$B" "$u"
     wait_for pipe_empty "$RECV"
-    # still receiving (alive, not a zombie): mid-transfer
-    [ "$(cut -d' ' -f3 "/proc/$RECV/stat")" = S ]
+    # still receiving (alive, not a zombie): mid-transfer (its read-ahead
+    # may have emptied the pipe while it still writes what it holds)
+    local st
+    st=$(cut -d' ' -f3 "/proc/$RECV/stat")
+    [ "$st" != Z ] && [ "$st" != X ]
     crash_root "$B"
     echo "killed at the destination:$KILLED"
     # what the crash left: the half-received VM's staging directory
