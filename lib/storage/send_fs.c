@@ -1,9 +1,11 @@
 /* Send and receive of filesystem datasets over the stream codec: one
  * stream object per snapshot, {"kind": "filesystem", "name", "snapshot",
- * "from"? | "origin"?, "encoding": "fsentry-1", "entries", "size"}, whose
- * DATA, contiguous from offset 0, is the entry sequence of fsentry.h.
- * What is sent (full: every entry; incremental: the quick-check diff) is
- * fstree.h's plan.
+ * "from"? | "origin"?, "encoding": "fsentry-1", "entries", "size", "guid"
+ * (the snapshot's), "resume_offset"?}, whose DATA, contiguous from offset
+ * 0 (or resume_offset: a resumed send, storage.h), is the entry sequence
+ * of fsentry.h.  What is sent (full: every entry; incremental: the
+ * quick-check diff) is fstree.h's plan; the walk's order makes it the
+ * same bytes every time for the same snapshots.
  *
  * Receive never creates anything outside the dataset: every path is
  * checked by the parser (relative, no "." / ".." / empty components), its
