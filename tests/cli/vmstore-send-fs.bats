@@ -3,7 +3,9 @@
 # clones relative to their origin (lib/storage/send_fs.c, recv_fs.c):
 # round trips compared with diff -r and every owner, mode, time, xattr and
 # hardlink; hostile streams refused with nothing written outside the
-# dataset; origin streams carrying only what the clone changed.
+# dataset; origin streams carrying only what the clone changed; resumable
+# receives cut among small files and inside a large one going on from
+# their checkpoints.
 
 bats_require_minimum_version 1.5.0
 load helpers
@@ -271,6 +273,7 @@ for i, p in enumerate(["m", "z", ""]):
     os.utime(os.path.join(r, p), ns=(0, 1300000000000000009 + i))
 PY
     vmstore snapshot zones/fs@a
+    tree "$r" > "$S/tree-a"
     vmstore send zones/fs@a > "$S/full"
     local total; total=$(stat -c %s "$S/full")
 
@@ -308,23 +311,36 @@ PY
     [ "$rest2" -gt "$missing" ] && [ "$((rest2 - missing))" -lt $((64 * 1048576 + 1048576)) ]
     [ "$rest2" -lt $((total - o2 + 1048576)) ]
 
-    # a resumed stream of another snapshot (same content, other guid) is refused
-    vmstore snapshot zones/fs@b
-    local tokb; tokb=1-$(tokjson "$tok2" | jq -c --arg g "$(vmstore get -H -o value guid zones/fs@b)" '.guid = $g | .snapshot = "b"' |
+    # a resumed stream of another snapshot is refused (@c: changed for the
+    # incremental below)
+    head -c 70M /dev/urandom > "$r/z/big2"
+    echo changed > "$r/m/d29/f099"
+    touch -d '2022-01-01' "$r/z"
+    vmstore snapshot zones/fs@c
+    local tokc; tokc=1-$(tokjson "$tok2" | jq -c --arg g "$(vmstore get -H -o value guid zones/fs@c)" '.guid = $g | .snapshot = "c"' |
         tr -d '\n' | od -An -tx1 | tr -d ' \n')
-    vmstore send -t "$tokb" > "$S/restb"
-    run --separate-stderr vmstore receive -s zones/copy < "$S/restb"
+    run --separate-stderr bash -c "vmstore send -t '$tokc' | vmstore receive -s zones/copy"
     [ "$status" -ne 0 ] && [[ "$stderr" == *"cannot resume receive of 'zones/copy': the partial receive differs in 'guid'"* ]]
 
     vmstore receive -s zones/copy < "$S/rest2"
     [ "$(vmstore list -H -t snapshot -o name zones/copy)" = zones/copy@a ]
     ! vmstore list zones/copy-vmstore-partial 2>/dev/null
     [ "$(vmstore get -H -o value receive_resume_token zones/copy)" = - ]
-    diff <(tree "$r") <(tree "$(mnt zones/copy)")
+    diff "$S/tree-a" <(tree "$(mnt zones/copy)")
     [ "$(stat -c %i "$(mnt zones/copy)/m/d05/f010")" = "$(stat -c %i "$(mnt zones/copy)/m/d20/hl")" ]
 
+    # an incremental stream resumes on the dataset itself
+    vmstore send -i @a zones/fs@c > "$S/incr"
+    run --separate-stderr bash -c "head -c 69000000 '$S/incr' | vmstore receive -s zones/copy"
+    [ "$status" -ne 0 ] && [[ "$stderr" == *truncated* ]] || { echo "$stderr"; false; }
+    local tok3; tok3=$(vmstore get -H -o value receive_resume_token zones/copy)
+    [ "$(tokjson "$tok3" | jq -r '.from + " " + (.offset | tostring)')" = "a 67108864" ]
+    vmstore send -t "$tok3" | vmstore receive -s zones/copy
+    [ "$(vmstore list -H -t snapshot -o name zones/copy | tr '\n' ' ')" = "zones/copy@a zones/copy@c " ]
+    diff <(tree "$r") <(tree "$(mnt zones/copy)")
+
     # -A discards a partial filesystem receive
-    head -c 100000000 "$S/full" | vmstore receive -s zones/third 2>/dev/null && false
+    head -c 20000000 "$S/full" | vmstore receive -s zones/third 2>/dev/null && false
     vmstore list -H -o name zones/third-vmstore-partial
     vmstore receive -A zones/third
     ! vmstore list -H -o name zones/third-vmstore-partial 2>/dev/null
