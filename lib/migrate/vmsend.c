@@ -115,11 +115,12 @@ static int plan_dataset(vs_pool *pool, json_t *dss, const char *from, const char
         for (ssize_t k = base + 1; k <= last; k++) {
             const char *sn = json_string_value(json_array_get(snaps, (size_t)k));
             json_t *o = json_pack("{s:s,s:s,s:s}", "dataset", rel, "snapshot", sn, "kind", type);
-            /* A volume snapshot's guid names it for a resumed receive. */
+            /* A snapshot's guid names it for a resumed receive (volumes
+             * and filesystems resume within an object). */
             cleanup_free char *full = xasprintf("%s@%s", name, sn);
             char *guid = NULL;
             vm_err ge = VM_ERR_INIT;
-            if (!strcmp(type, "volume") && vs_get_str(pool, full, "guid", &guid, &ge) == 0 && guid)
+            if (vs_get_str(pool, full, "guid", &guid, &ge) == 0 && guid)
                 json_object_set_new(o, "guid", json_string(guid));
             free(guid);
             /* Each snapshot on the one before it; the first on the base,

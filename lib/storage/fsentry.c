@@ -368,3 +368,46 @@ int vs_fse_finish(vs_fse_parser *p, vm_err *err)
         return bad(p, "the object ends inside an entry", err);
     return 0;
 }
+
+void vs_fse_where(const vs_fse_parser *p, vs_fse_pos *pos)
+{
+    memset(pos, 0, sizeof *pos);
+    pos->count = p->count;
+    if (p->hlen)
+        pos->at = VS_FSE_AT_OTHER;
+    else if (p->state == ST_HDR)
+        pos->at = VS_FSE_AT_ENTRY;
+    else {
+        pos->at = VS_FSE_AT_FILE;
+        pos->next_min = p->next_min;
+        pos->off = p->state == ST_DATA ? p->off : p->next_min;
+        pos->left = p->state == ST_DATA ? p->left : 0;
+    }
+}
+
+int vs_fse_restart(vs_fse_parser *p, const vs_fse_pos *pos, const uint8_t *hdr, size_t len, vm_err *err)
+{
+    if (p->state != ST_HDR || p->hlen || p->count)
+        return vm_err_set(err, VMERR_INTERNAL, "vs_fse_restart: the parser has been fed");
+    p->count = pos->count;
+    if (pos->at == VS_FSE_AT_ENTRY)
+        return 0;
+    if (pos->at != VS_FSE_AT_FILE || !hdr)
+        return bad(p, "no restart point", err);
+    cur c = { hdr, len, 0 };
+    int r = parse_header(p, &c, err);
+    if (r < 0)
+        return -1;
+    if (r == 0 || c.pos != len || p->e.op != VS_FSE_ENTRY || p->e.type != VS_FSE_FILE)
+        return bad(p, "the restart entry is not a file's header", err);
+    if (pos->next_min > p->e.size || (pos->left && (pos->off > pos->next_min || pos->next_min - pos->off != pos->left)))
+        return bad(p, "the restart point is outside the file", err);
+    p->e.resumed = true;
+    if (p->ops.entry(p->arg, &p->e, err) < 0)
+        return -1;
+    p->next_min = pos->next_min;
+    p->off = pos->off;
+    p->left = pos->left;
+    p->state = pos->left ? ST_DATA : ST_CHUNK;
+    return 0;
+}

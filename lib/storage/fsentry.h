@@ -71,6 +71,8 @@ typedef struct vs_fse {
     const vs_fse_xattr *xattrs;
     const char *target; /* symlink text / hardlink path; NULL otherwise */
     uint64_t size; /* file */
+    bool resumed; /* a file entry given again by vs_fse_restart: its data
+                     so far is where the interrupted parse wrote it */
 } vs_fse;
 
 /* Path rules above (root "" allowed when allow_root). */
@@ -100,5 +102,29 @@ int vs_fse_feed(vs_fse_parser *p, const uint8_t *buf, size_t len, vm_err *err);
 int vs_fse_finish(vs_fse_parser *p, vm_err *err);
 /* Entries seen so far. */
 uint64_t vs_fse_count(const vs_fse_parser *p);
+
+/* ---- restart (storage.h "Resumable transfers") ----
+ * Where a parser stands after its last feed, so that a fresh parser can
+ * go on from that object offset once the callbacks' effects so far are
+ * kept: between entries (VS_FSE_AT_ENTRY), inside a file's chunks
+ * (VS_FSE_AT_FILE: the entry that vs_fse_restart needs again, off / left
+ * the file offset of the next data byte and the bytes of its chunk still
+ * to come — 0: a chunk header is next — and next_min the least offset the
+ * next chunk may start at), or inside a header split across feeds
+ * (VS_FSE_AT_OTHER: no restart point; try after the next feed). */
+enum { VS_FSE_AT_OTHER, VS_FSE_AT_ENTRY, VS_FSE_AT_FILE };
+typedef struct vs_fse_pos {
+    int at;
+    uint64_t count; /* entries complete */
+    uint64_t off, left, next_min; /* VS_FSE_AT_FILE */
+} vs_fse_pos;
+void vs_fse_where(const vs_fse_parser *p, vs_fse_pos *pos);
+/* A new parser (nothing fed yet) continues from pos: for VS_FSE_AT_FILE
+ * hdr/len is the file's entry header (vs_fse_encode of the entry the
+ * interrupted parse had; checked as any header), given to the entry
+ * callback again with `resumed` set; then the feeds carry on with the
+ * object's bytes from the point pos describes.  An inconsistent pos is
+ * refused ("invalid stream: ..."). */
+int vs_fse_restart(vs_fse_parser *p, const vs_fse_pos *pos, const uint8_t *hdr, size_t len, vm_err *err);
 
 #endif

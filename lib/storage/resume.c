@@ -35,6 +35,26 @@ int vs_resume_save(vs_pool *pool, const char *ds, json_t *state, uint64_t offset
     return vs_set(pool, ds, VS_RESUME_PROP, v, err);
 }
 
+/* The keys that name the object and the point in it (the rest of a state
+ * is the receiver's own: where its parser stands). */
+static const char *const public_keys[] = { "guid", "snapshot", "from", "origin", "volsize", "size", "offset" };
+
+int vs_resume_check(vs_pool *pool, const char *name, const char *ds, json_t *want, json_t **saved, vm_err *err)
+{
+    cleanup_json json_t *st = vs_resume_state_at(pool, ds);
+    for (size_t i = 0; st && i < sizeof public_keys / sizeof *public_keys; i++) {
+        const char *k = public_keys[i];
+        if (!json_equal(json_object_get(st, k) ?: json_null(), json_object_get(want, k) ?: json_null()))
+            return vm_err_set(err, VMERR_INVALID, "cannot resume receive of '%s': the partial receive differs in '%s'",
+                              name, k);
+    }
+    if (!st)
+        return vm_err_set(err, VMERR_NOTFOUND, "cannot resume receive of '%s': no partial receive is there", name);
+    if (saved)
+        *saved = steal_ptr(st);
+    return 0;
+}
+
 int vs_resume_state(vs_pool *pool, const char *name, json_t **state)
 {
     cleanup_free char *partial = vs_partial_name(name);
@@ -65,8 +85,16 @@ int vs_receive_abort(vs_pool *pool, const char *name, vm_err *err)
 
 /* Tokens: "1-" and the state's compact JSON in hex (zfs's are opaque
  * too; ours only need to survive a shell). */
-char *vs_resume_token(const char *state_json)
+char *vs_resume_token(const char *state)
 {
+    /* Only what names the object and the point: the receiver's own part
+     * of the state stays out of the token. */
+    cleanup_json json_t *all = json_loads(state, 0, NULL);
+    cleanup_json json_t *pub = json_object();
+    for (size_t i = 0; i < sizeof public_keys / sizeof *public_keys; i++)
+        if (json_object_get(all, public_keys[i]))
+            json_object_set(pub, public_keys[i], json_object_get(all, public_keys[i]));
+    cleanup_free char *state_json = json_dumps(pub, JSON_COMPACT | JSON_SORT_KEYS);
     size_t n = strlen(state_json);
     char *t = xmalloc(2 + 2 * n + 1);
     memcpy(t, "1-", 2);

@@ -408,10 +408,8 @@ int vs_send_at(vs_pool *pool, const char *snapname, const char *from, uint64_t o
     vs_send_base base;
     if (vs_send_resolve(pool, snapname, from, &type, &base, err) < 0)
         return -1;
-    if (type != VS_VOLUME && offset)
-        return vm_err_set(err, VMERR_INVALID, "cannot resume '%s' within: only volumes resume at an offset", snapname);
     return type == VS_VOLUME ? send_volume(pool, snapname, &base, offset, w, err)
-                             : vs_send_fs(pool, snapname, &base, w, err);
+                             : vs_send_fs(pool, snapname, &base, offset, w, err);
 }
 
 int vs_send(vs_pool *pool, const char *snapname, const char *from, vs_stream_writer *w, vm_err *err)
@@ -735,21 +733,6 @@ static int sync_file(const char *path, vm_err *err)
     return 0;
 }
 
-/* A resumed object continues a partial receive only if it is the same
- * object at the same byte. */
-static int resume_check(vs_pool *pool, const char *name, const char *ds, json_t *want, vm_err *err)
-{
-    cleanup_json json_t *st = vs_resume_state_at(pool, ds);
-    const char *keys[] = { "guid", "snapshot", "from", "origin", "volsize", "offset" };
-    for (size_t i = 0; st && i < sizeof keys / sizeof *keys; i++)
-        if (!json_equal(json_object_get(st, keys[i]) ?: json_null(), json_object_get(want, keys[i]) ?: json_null()))
-            return vm_err_set(err, VMERR_INVALID, "cannot resume receive of '%s': the partial receive differs in '%s'",
-                              name, keys[i]);
-    if (!st)
-        return vm_err_set(err, VMERR_NOTFOUND, "cannot resume receive of '%s': no partial receive is there", name);
-    return 0;
-}
-
 int vs_receive_volume(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *obj, int flags, vm_err *err)
 {
     const char *snap = desc_str(obj, "snapshot"), *from = desc_str(obj, "from"), *origin = desc_str(obj, "origin");
@@ -785,7 +768,7 @@ int vs_receive_volume(vs_pool *pool, const char *name, vs_stream_reader *r, json
     cleanup_free char *partial = vs_partial_name(name);
     if (roff) {
         const char *ds = from ? name : partial;
-        if (resume_check(pool, name, ds, state, err) < 0)
+        if (vs_resume_check(pool, name, ds, state, NULL, err) < 0)
             return -1;
         work = xstrdup(ds);
         created = !from;

@@ -1,9 +1,11 @@
 /* Send and receive of filesystem datasets over the stream codec: one
  * stream object per snapshot, {"kind": "filesystem", "name", "snapshot",
- * "from"? | "origin"?, "encoding": "fsentry-1", "entries", "size"}, whose
- * DATA, contiguous from offset 0, is the entry sequence of fsentry.h.
- * What is sent (full: every entry; incremental: the quick-check diff) is
- * fstree.h's plan.
+ * "from"? | "origin"?, "encoding": "fsentry-1", "entries", "size", "guid"
+ * (the snapshot's), "resume_offset"?}, whose DATA, contiguous from offset
+ * 0 (or resume_offset: a resumed send, storage.h), is the entry sequence
+ * of fsentry.h.  What is sent (full: every entry; incremental: the
+ * quick-check diff) is fstree.h's plan; the walk's order makes it the
+ * same bytes every time for the same snapshots.
  *
  * Receive never creates anything outside the dataset: every path is
  * checked by the parser (relative, no "." / ".." / empty components), its
@@ -47,8 +49,8 @@ static int open_beneath(int dirfd, const char *path, int flags)
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
-/* The directory of a filesystem snapshot's frozen copy. */
-static int snap_dir(vs_pool *pool, const char *snapname, char **dir, vm_err *err)
+/* The directory of a filesystem snapshot's frozen copy (and its guid). */
+static int snap_dir(vs_pool *pool, const char *snapname, char **dir, char **guid, vm_err *err)
 {
     vs_view v;
     json_t *ds, *snap;
@@ -59,18 +61,21 @@ static int snap_dir(vs_pool *pool, const char *snapname, char **dir, vm_err *err
         r = vm_err_set(err, VMERR_INVALID, "'%s' is not a snapshot of a filesystem", snapname);
     if (r == 0)
         *dir = pool->drv->path(pool, vs_jstr(snap, "layer"), VS_FILESYSTEM);
+    if (r == 0 && guid)
+        *guid = xstrdup(vs_jstr(snap, "guid") ?: "");
     vs_view_close(&v);
     return r;
 }
 
 /* Walks snapname's tree and marks what a send relative to base carries. */
 static int plan(vs_pool *pool, const char *snapname, const vs_send_base *base, fs_tree *cur, json_t **deletes,
-                char **root, vm_err *err)
+                char **root, char **guid, vm_err *err)
 {
     fs_tree old = { 0 };
     cleanup_free char *bdir = NULL;
     memset(cur, 0, sizeof *cur);
-    if (snap_dir(pool, snapname, root, err) < 0 || (base->snap && snap_dir(pool, base->snap, &bdir, err) < 0))
+    if (snap_dir(pool, snapname, root, guid, err) < 0 ||
+        (base->snap && snap_dir(pool, base->snap, &bdir, NULL, err) < 0))
         return -1;
     int r = fs_tree_walk(*root, NULL, cur, err);
     if (r == 0 && bdir)
@@ -86,7 +91,7 @@ int vs_send_fs_size(vs_pool *pool, const char *snapname, const vs_send_base *bas
     fs_tree cur;
     cleanup_json json_t *deletes = NULL;
     cleanup_free char *root = NULL;
-    int r = plan(pool, snapname, base, &cur, &deletes, &root, err);
+    int r = plan(pool, snapname, base, &cur, &deletes, &root, NULL, err);
     if (r == 0)
         *bytes = fs_plan_size(&cur, deletes);
     fs_tree_free(&cur);
@@ -95,11 +100,15 @@ int vs_send_fs_size(vs_pool *pool, const char *snapname, const vs_send_base *bas
 
 /* ------------------------------------------------------------------ send */
 
+/* The object's bytes from `start` on (a resumed send: what lies below is
+ * counted, not written — nor read, for file data). */
 typedef struct emitter {
     vs_stream_writer *w;
     uint8_t *buf;
     size_t len;
     uint64_t off; /* object offset of buf[0] */
+    uint64_t pos; /* object offset of the next byte put, skipped or not */
+    uint64_t start;
 } emitter;
 
 static int em_flush(emitter *em, vm_err *err)
@@ -113,6 +122,13 @@ static int em_flush(emitter *em, vm_err *err)
 
 static int em_put(emitter *em, const void *p, size_t n, vm_err *err)
 {
+    if (em->pos < em->start) {
+        uint64_t skip = em->start - em->pos < n ? em->start - em->pos : n;
+        em->pos += skip;
+        p = (const uint8_t *)p + skip;
+        n -= (size_t)skip;
+    }
+    em->pos += n;
     while (n) {
         size_t k = EMIT_BUF - em->len < n ? EMIT_BUF - em->len : n;
         memcpy(em->buf + em->len, p, k);
@@ -127,6 +143,13 @@ static int em_put(emitter *em, const void *p, size_t n, vm_err *err)
 
 static int em_file(emitter *em, int rootfd, const fs_node *n, vm_err *err)
 {
+    uint64_t span = 16; /* the file's chunks, end chunk included */
+    for (size_t x = 0; x < n->next; x++)
+        span += 16 + n->ext[2 * x + 1];
+    if (em->pos + span <= em->start) {
+        em->pos += span;
+        return 0;
+    }
     cleanup_close int fd = open_beneath(rootfd, n->path, O_RDONLY | O_NOCTTY);
     if (fd < 0)
         return vm_err_sys(err, errno, "cannot open %s", n->path);
@@ -136,6 +159,12 @@ static int em_file(emitter *em, int rootfd, const fs_node *n, vm_err *err)
         vs_fse_chunk(ch, off, left);
         if (em_put(em, ch, 16, err) < 0)
             return -1;
+        if (em->pos < em->start) {
+            uint64_t skip = em->start - em->pos < left ? em->start - em->pos : left;
+            em->pos += skip;
+            off += skip;
+            left -= skip;
+        }
         while (left) {
             if (em->len == EMIT_BUF && em_flush(em, err) < 0)
                 return -1;
@@ -148,6 +177,7 @@ static int em_file(emitter *em, int rootfd, const fs_node *n, vm_err *err)
             if (got == 0)
                 return vm_err_set(err, VMERR_IO, "%s changed while being sent", n->path);
             em->len += (size_t)got;
+            em->pos += (uint64_t)got;
             off += (uint64_t)got;
             left -= (uint64_t)got;
         }
@@ -181,7 +211,8 @@ static int emit(emitter *em, int rootfd, fs_tree *cur, json_t *deletes, vm_err *
     return em_flush(em, err);
 }
 
-int vs_send_fs(vs_pool *pool, const char *snapname, const vs_send_base *base, vs_stream_writer *w, vm_err *err)
+int vs_send_fs(vs_pool *pool, const char *snapname, const vs_send_base *base, uint64_t offset, vs_stream_writer *w,
+               vm_err *err)
 {
     cleanup_free char *tag = xasprintf(".send-%d", (int)getpid());
     if (vs_hold(pool, tag, snapname, err) < 0)
@@ -193,12 +224,15 @@ int vs_send_fs(vs_pool *pool, const char *snapname, const vs_send_base *base, vs
     }
     fs_tree cur;
     cleanup_json json_t *deletes = NULL;
-    cleanup_free char *root = NULL;
-    int r = plan(pool, snapname, base, &cur, &deletes, &root, err);
+    cleanup_free char *root = NULL, *guid = NULL;
+    int r = plan(pool, snapname, base, &cur, &deletes, &root, &guid, err);
     cleanup_close int rootfd = r == 0 ? open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
     if (r == 0 && rootfd < 0)
         r = vm_err_sys(err, errno, "cannot open %s", root);
     uint64_t size = r == 0 ? fs_plan_size(&cur, deletes) : 0;
+    if (r == 0 && offset > size)
+        r = vm_err_set(err, VMERR_INVALID, "cannot resume '%s' at byte %llu: the object has %llu", snapname,
+                       (unsigned long long)offset, (unsigned long long)size);
     if (r == 0) {
         const char *sn;
         cleanup_free char *dsname = vs_split_snap(snapname, &sn);
@@ -206,8 +240,10 @@ int vs_send_fs(vs_pool *pool, const char *snapname, const vs_send_base *base, vs
         for (size_t i = 0; i < cur.len; i++)
             count += cur.n[i].send;
         cleanup_json json_t *desc =
-            json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "kind", "filesystem", "name", dsname, "snapshot", sn,
-                      "encoding", "fsentry-1", "entries", (json_int_t)count, "size", (json_int_t)size);
+            json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "kind", "filesystem", "name", dsname, "snapshot", sn,
+                      "encoding", "fsentry-1", "entries", (json_int_t)count, "size", (json_int_t)size, "guid", guid);
+        if (offset)
+            json_object_set_new(desc, "resume_offset", json_integer((json_int_t)offset));
         if (base->snap && base->origin)
             json_object_set_new(desc, "origin", json_string(base->snap));
         else if (base->snap)
@@ -216,7 +252,7 @@ int vs_send_fs(vs_pool *pool, const char *snapname, const vs_send_base *base, vs
         r = vs_stream_object(w, desc, &id, err);
     }
     if (r == 0) {
-        emitter em = { w, xmalloc(EMIT_BUF), 0, 0 };
+        emitter em = { w, xmalloc(EMIT_BUF), 0, offset, 0, offset };
         r = emit(&em, rootfd, &cur, deletes, err);
         if (r == 0 && em.off != size)
             r = vm_err_set(err, VMERR_IO, "%s changed while being sent", snapname);

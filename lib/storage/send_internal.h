@@ -22,7 +22,9 @@ typedef struct vs_send_base {
 /* Checks `from` against `snapname` (same dataset, older; or its origin). */
 int vs_send_resolve(vs_pool *pool, const char *snapname, const char *from, int *type, vs_send_base *base, vm_err *err);
 
-int vs_send_fs(vs_pool *pool, const char *snapname, const vs_send_base *base, vs_stream_writer *w, vm_err *err);
+/* offset: a resumed send (storage.h), the object's DATA from that byte on. */
+int vs_send_fs(vs_pool *pool, const char *snapname, const vs_send_base *base, uint64_t offset, vs_stream_writer *w,
+               vm_err *err);
 int vs_send_fs_size(vs_pool *pool, const char *snapname, const vs_send_base *base, uint64_t *bytes, vm_err *err);
 int vs_receive_fs(vs_pool *pool, const char *name, vs_stream_reader *r, json_t *obj, int flags, vm_err *err);
 
@@ -57,5 +59,9 @@ int vs_recv_end(vs_pool *pool, const char *name, char **work, const char *snap, 
 char *vs_partial_name(const char *name);
 json_t *vs_resume_state_at(vs_pool *pool, const char *ds);
 int vs_resume_save(vs_pool *pool, const char *ds, json_t *state, uint64_t offset, vm_err *err);
+/* A resumed object continues the partial receive on ds only if it is the
+ * same object at the same byte: the state saved there agrees with `want`
+ * in guid, snapshot, base, size and offset; *saved (nullable): that state. */
+int vs_resume_check(vs_pool *pool, const char *name, const char *ds, json_t *want, json_t **saved, vm_err *err);
 
 #endif

@@ -211,23 +211,29 @@ char *vs_mountpoint(vs_pool *pool, const char *name);
  * through a symlink); device nodes only with VS_RECV_DEVICES, setuid or
  * setgid files refused with VS_RECV_NO_SETUID (imgadm's tar policy).
  *
- * Resumable transfers (zfs receive -s / send -t, per volume): with
- * VS_RECV_RESUMABLE a volume object is received into
+ * Resumable transfers (zfs receive -s / send -t, per object): with
+ * VS_RECV_RESUMABLE a volume or filesystem object is received into
  * "<name>-vmstore-partial" (full or origin stream) or onto `name` itself
  * (incremental), and a receive that fails or is killed keeps what it wrote
  * up to its last checkpoint: every VS_RESUME_CHUNK bytes the data is made
- * durable (NBD flush, fsync of the layer), then the user property
- * VS_RESUME_PROP of that dataset is set to {"guid": the sender's snapshot
- * guid, "snapshot", "from"|"origin", "volsize", "offset": every byte the
- * stream carries below it is on disk}.  vs_resume_state reads it;
+ * durable (volume: NBD flush, fsync of the layer; filesystem: at the first
+ * record boundary where the entry parser stands between entries or inside
+ * a file's data, the directory times so far set and syncfs), then the
+ * user property VS_RESUME_PROP of that dataset is set to {"guid": the
+ * sender's snapshot guid, "snapshot", "from"|"origin", "volsize" (volume)
+ * | "size" (filesystem object), "offset": every byte the stream carries
+ * below it is on disk} — a filesystem's also says where its parser stands
+ * and which directories' times are still to be set (recv_fs.c); the token
+ * carries only the keys named here.  vs_resume_state reads it;
  * vs_send_at(..., offset) sends the object again from that byte on
  * (descriptor "resume_offset"), which such a receive continues — refused
- * unless guid, snapshot, base and offset all match ("cannot resume receive
- * of '<name>': ..."); a receive of the same object from byte 0 first
- * discards the partial state.  So a cut costs at most one chunk per volume.
+ * unless guid, snapshot, base, size and offset all match ("cannot resume
+ * receive of '<name>': ..."); a receive of the same object from byte 0
+ * first discards the partial state.  So a cut costs at most one chunk per
+ * object (a filesystem's resumed send emits the same byte sequence from
+ * the offset on, reading no file that lies wholly below it).
  * vs_receive_abort discards it (zfs receive -A): the partial dataset is
  * destroyed, a partially received incremental rolled back to its base.
- * Filesystem objects resume per object, not within one.
  *
  * vs_send_size: the bytes of the object vs_send would write (volume data
  * extents; a filesystem's entries and file data), no stream written. */

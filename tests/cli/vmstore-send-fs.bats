@@ -3,8 +3,11 @@
 # clones relative to their origin (lib/storage/send_fs.c, recv_fs.c):
 # round trips compared with diff -r and every owner, mode, time, xattr and
 # hardlink; hostile streams refused with nothing written outside the
-# dataset; origin streams carrying only what the clone changed.
+# dataset; origin streams carrying only what the clone changed; resumable
+# receives cut among small files and inside a large one going on from
+# their checkpoints.
 
+bats_require_minimum_version 1.5.0
 load helpers
 
 setup() {
@@ -226,4 +229,120 @@ populate() {
     vmstore receive zones/k < "$S/full"
     diff -r --no-dereference -x null -x fifo "$(mnt zones/f1)/" "$(mnt zones/k)/"
     [ -z "$(vmstore list -H -o name | grep -- -vmstore-recv-)" ]
+}
+
+# tokjson TOKEN: the JSON a resume token carries.
+tokjson() { python3 -c 'import sys; print(bytes.fromhex(sys.argv[1][2:]).decode())' "$1"; }
+# tree DIR: sig plus every file's contents.
+tree() { sig "$1"; (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+
+@test "filesystem receive -s / send -t / receive -A: a cut receive resumes inside the object, at most a chunk again" {
+    vmstore create zones/fs
+    local r; r=$(mnt zones/fs)
+    # send order: 0pad (60 MiB), the small files under m/ (~9 MB, holding
+    # the 64 MiB point), z/big (200 MiB of random data)
+    head -c 60M /dev/zero > "$r/0pad"
+    mkdir "$r/z"
+    head -c 200M /dev/urandom > "$r/z/big"
+    python3 - "$r" <<'PY'
+import os, random, sys
+r = sys.argv[1]
+random.seed(7)
+for d in range(30):
+    dp = os.path.join(r, "m", "d%02d" % d)
+    os.makedirs(dp)
+    for f in range(100):
+        p = os.path.join(dp, "f%03d" % f)
+        with open(p, "wb") as fh:
+            fh.write(os.urandom(random.randint(1024, 5120)))
+        os.chmod(p, random.choice([0o644, 0o600, 0o755, 0o4755]))
+        os.chown(p, random.randint(0, 2000), random.randint(0, 2000))
+        if f % 10 == 0:
+            os.setxattr(p, "user.n", b"%d" % f)
+        os.utime(p, ns=(0, 1500000000123456789 + d * 1000 + f))
+os.symlink("../d04/f001", os.path.join(r, "m/d03/sl"))
+os.symlink("/etc/passwd", os.path.join(r, "m/d30abs"))
+os.link(os.path.join(r, "m/d05/f010"), os.path.join(r, "m/d20/hl"))
+os.setxattr(os.path.join(r, "m/d07"), "user.dir", b"yes")
+os.setxattr(os.path.join(r, "z/big"), "user.big", b"b" * 100)
+for i, d in enumerate(sorted(os.listdir(os.path.join(r, "m")))):
+    p = os.path.join(r, "m", d)
+    if os.path.isdir(p) and not os.path.islink(p):
+        os.utime(p, ns=(0, 1400000000000000007 + i))
+for i, p in enumerate(["m", "z", ""]):
+    os.utime(os.path.join(r, p), ns=(0, 1300000000000000009 + i))
+PY
+    vmstore snapshot zones/fs@a
+    tree "$r" > "$S/tree-a"
+    vmstore send zones/fs@a > "$S/full"
+    local total; total=$(stat -c %s "$S/full")
+
+    # cut 1 (~100 MB): the checkpoint at 64 MiB is among the small files
+    run --separate-stderr bash -c "head -c 100000000 '$S/full' | vmstore receive -s zones/copy"
+    [ "$status" -ne 0 ] && [[ "$stderr" == *truncated* ]] || { echo "$stderr"; false; }
+    ! vmstore list zones/copy 2>/dev/null
+    local tok1 o1 small
+    tok1=$(vmstore get -H -o value receive_resume_token zones/copy-vmstore-partial)
+    o1=$(tokjson "$tok1" | jq .offset)
+    small=$(find "$r/m" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
+    echo "offset $o1, small files end after $((60 * 1048576 + small))"
+    [ "$o1" -ge 67108864 ] && [ "$o1" -lt $((60 * 1048576 + small)) ]
+    # the token names the object and the point, no more
+    [ "$(tokjson "$tok1" | jq -c 'keys')" = '["guid","offset","size","snapshot"]' ]
+    vmstore send -t "$tok1" > "$S/rest1"
+    # only a resumable receive takes it
+    run --separate-stderr vmstore receive zones/copy < "$S/rest1"
+    [ "$status" -ne 0 ] && [[ "$stderr" == *"resumes a partial receive (-s)"* ]]
+
+    # cut 2 (~100 MB of the resumed stream): the next checkpoint is inside z/big
+    run --separate-stderr bash -c "head -c 100000000 '$S/rest1' | vmstore receive -s zones/copy"
+    [ "$status" -ne 0 ] && [[ "$stderr" == *truncated* ]] || { echo "$stderr"; false; }
+    local tok2 o2
+    tok2=$(vmstore get -H -o value receive_resume_token zones/copy-vmstore-partial)
+    o2=$(tokjson "$tok2" | jq .offset)
+    echo "offset $o2"
+    [ "$o2" -ge $((o1 + 67108864)) ] && [ "$o2" -lt $((o1 + 100000000)) ]
+    [ "$(vmstore get -H -o value vmadm:receive_resume zones/copy-vmstore-partial | jq -r .at)" = file ]
+    vmstore send -t "$tok2" > "$S/rest2"
+    # what is sent again: what the receiver had past its checkpoint, less
+    # than one chunk (64 MiB) plus record framing
+    local missing=$((total - o1 - 100000000)) rest2; rest2=$(stat -c %s "$S/rest2")
+    echo "full $total, rest2 $rest2, missing about $missing"
+    [ "$rest2" -gt "$missing" ] && [ "$((rest2 - missing))" -lt $((64 * 1048576 + 1048576)) ]
+    [ "$rest2" -lt $((total - o2 + 1048576)) ]
+
+    # a resumed stream of another snapshot is refused (@c: changed for the
+    # incremental below)
+    head -c 70M /dev/urandom > "$r/z/big2"
+    echo changed > "$r/m/d29/f099"
+    touch -d '2022-01-01' "$r/z"
+    vmstore snapshot zones/fs@c
+    local tokc; tokc=1-$(tokjson "$tok2" | jq -c --arg g "$(vmstore get -H -o value guid zones/fs@c)" '.guid = $g | .snapshot = "c"' |
+        tr -d '\n' | od -An -tx1 | tr -d ' \n')
+    run --separate-stderr bash -c "vmstore send -t '$tokc' | vmstore receive -s zones/copy"
+    [ "$status" -ne 0 ] && [[ "$stderr" == *"cannot resume receive of 'zones/copy': the partial receive differs in 'guid'"* ]]
+
+    vmstore receive -s zones/copy < "$S/rest2"
+    [ "$(vmstore list -H -t snapshot -o name zones/copy)" = zones/copy@a ]
+    ! vmstore list zones/copy-vmstore-partial 2>/dev/null
+    [ "$(vmstore get -H -o value receive_resume_token zones/copy)" = - ]
+    diff "$S/tree-a" <(tree "$(mnt zones/copy)")
+    [ "$(stat -c %i "$(mnt zones/copy)/m/d05/f010")" = "$(stat -c %i "$(mnt zones/copy)/m/d20/hl")" ]
+
+    # an incremental stream resumes on the dataset itself
+    vmstore send -i @a zones/fs@c > "$S/incr"
+    run --separate-stderr bash -c "head -c 69000000 '$S/incr' | vmstore receive -s zones/copy"
+    [ "$status" -ne 0 ] && [[ "$stderr" == *truncated* ]] || { echo "$stderr"; false; }
+    local tok3; tok3=$(vmstore get -H -o value receive_resume_token zones/copy)
+    [ "$(tokjson "$tok3" | jq -r '.from + " " + (.offset | tostring)')" = "a 67108864" ]
+    vmstore send -t "$tok3" | vmstore receive -s zones/copy
+    [ "$(vmstore list -H -t snapshot -o name zones/copy | tr '\n' ' ')" = "zones/copy@a zones/copy@c " ]
+    diff <(tree "$r") <(tree "$(mnt zones/copy)")
+
+    # -A discards a partial filesystem receive
+    head -c 20000000 "$S/full" | vmstore receive -s zones/third 2>/dev/null && false
+    vmstore list -H -o name zones/third-vmstore-partial
+    vmstore receive -A zones/third
+    ! vmstore list -H -o name zones/third-vmstore-partial 2>/dev/null
+    ! vmstore list zones/third 2>/dev/null
 }

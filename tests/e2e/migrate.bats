@@ -366,6 +366,60 @@ partial_offset() { # ROOT
     inB vmadm get "$U" | jq -e '.do_not_inventory != true' >/dev/null
 }
 
+@test "resume: receivers killed -9 inside a container's root; each re-run sends at most one chunk of it again" {
+    for r in "$A" "$B"; do
+        VMADM_ROOT=$r imgadm install -m "$VMADM_TEST_CACHE/ct-A.json" -f "$VMADM_TEST_CACHE/ct-A.tar.gz" >/dev/null
+    done
+    U=$(echo "{\"brand\": \"joyent-minimal\", \"image_uuid\": \"$IMG_CT_A\", \"autoboot\": false}" |
+        vmadm create 2>&1 | sed -n 's/^Successfully created VM //p')
+    local root; root=$(vmadm get "$U" | jq -r .zonepath)/root
+    # 320 MiB of random data in the root, small files after it
+    head -c 320M /dev/urandom > "$root/big"
+    mkdir "$root/zz" && for i in $(seq 200); do echo "$i" > "$root/zz/f$i"; done
+    touch -d '2021-02-03 04:05:06' "$root/zz"
+    local sum; sum=$(sha256sum < "$root/big")
+    # the second cut: at the next checkpoint after the first (the copy is
+    # fast: the first may be past 100 MB by a chunk or two)
+    at=0
+    for want in 100000000 next; do
+        [ "$want" = next ] && want=$((at + 1))
+        vmadm migrate --json "$U" "root:$B" > "$BATS_TEST_TMPDIR/cut.json" 2>/dev/null &
+        pid=$!
+        for i in $(seq 1200); do
+            [ "$(partial_offset "$B")" -ge "$want" ] && break
+            sleep 0.05
+        done
+        pkill -9 -f "receive --hidden" || true
+        wait "$pid" && { echo "the migration was not cut"; false; } || true
+        at=$(partial_offset "$B")
+        [ "$at" -ge "$want" ]
+        [ "$(state "$A" "$U")" = stopped ] && ! hidden "$A" "$U"
+        ! inB vmadm get "$U" >/dev/null 2>&1
+        inB vmadm list >/dev/null
+        [ "$(partial_offset "$B")" -eq "$at" ]
+        # the kept root is the filesystem's partial receive
+        [ "$(jq -r "[.datasets | keys[] | select(. == \"zones/$U-vmstore-partial\")] | length" "$B/var/vmstore/zones/pool.json")" = 1 ]
+        echo "# cut at a checkpoint of $at bytes" >&3
+    done
+    run --separate-stderr vmadm migrate --json "$U" "root:$B"
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+    msg=$(echo "$output" | jq -r 'select(.message | startswith("resumed:")) | .message')
+    echo "# $msg" >&3
+    had=$(echo "$msg" | awk '{print $2}'); sent=$(echo "$msg" | awk '{print $(NF-1)}')
+    [ "$had" -ge "$at" ]
+    [ "$sent" -le $((321 * 1048576 - at + 64 * 1048576 + 1048576)) ]
+    local broot; broot=$(inB vmadm get "$U" | jq -r .zonepath)/root
+    [ "$(sha256sum < "$broot/big")" = "$sum" ]
+    [ "$(cat "$broot/zz/f200")" = 200 ]
+    [ "$(stat -c %Y "$broot/zz")" = "$(stat -c %Y "$root/zz")" ]
+    [ "$(jq -r '[.datasets | keys[] | select(contains("-vmstore-"))] | length' "$B/var/vmstore/zones/pool.json")" = 0 ]
+    vmadm migrate --finalize "$U"
+    inB vmadm start "$U"
+    [ "$(inB vmadm login "$U" cat /zz/f7)" = 7 ]
+    inB vmadm stop -F "$U"
+    inB vmadm delete "$U"
+}
+
 @test "receive -s / -A: an interrupted resumable receive is kept (repair leaves it) until discarded" {
     U=$(bhyve '"autoboot": false')
     qemu-io -f qcow2 -c "write -P 0x5a 0 60M" "$(volfile "$A" "$U" disk1)" >/dev/null
