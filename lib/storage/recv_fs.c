@@ -15,7 +15,9 @@
  * entered again: those are the ancestors of the last entry and that entry
  * itself).  A resumed receive restarts its parser there (the partly
  * written file reopened: beneath the root, no symlink, a regular file)
- * and sets those directories' times again at its end. */
+ * and sets those directories' times again at its end.  A state that would
+ * not fit a user property (8 KiB: very long paths, large xattrs on the
+ * file being written) waits for the next record boundary. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -366,6 +366,16 @@ partial_offset() { # ROOT
     inB vmadm get "$U" | jq -e '.do_not_inventory != true' >/dev/null
 }
 
+# kill_receive ROOT: kill -9 the migration's receive into ROOT (only that
+# root's: other roots may be migrating on this host).
+kill_receive() {
+    local p
+    for p in $(pgrep -f "receive --hidden"); do
+        tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "VMADM_ROOT=$1" && kill -9 "$p"
+    done
+    return 0
+}
+
 @test "resume: receivers killed -9 inside a container's root; each re-run sends at most one chunk of it again" {
     for r in "$A" "$B"; do
         VMADM_ROOT=$r imgadm install -m "$VMADM_TEST_CACHE/ct-A.json" -f "$VMADM_TEST_CACHE/ct-A.tar.gz" >/dev/null
@@ -389,7 +399,7 @@ partial_offset() { # ROOT
             [ "$(partial_offset "$B")" -ge "$want" ] && break
             sleep 0.05
         done
-        pkill -9 -f "receive --hidden" || true
+        kill_receive "$B"
         wait "$pid" && { echo "the migration was not cut"; false; } || true
         at=$(partial_offset "$B")
         [ "$at" -ge "$want" ]
