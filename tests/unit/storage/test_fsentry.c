@@ -411,6 +411,11 @@ static void test_restart(void **state)
             continue;
         }
         kinds[pos.at == VS_FSE_AT_ENTRY ? 0 : pos.left ? 1 : 2]++;
+        /* Every point between entries and between chunks; inside data
+         * (thousands, all alike) every seventh: the test stays quick
+         * under the sanitizers. */
+        if (pos.at == VS_FSE_AT_FILE && pos.left && at % 7)
+            continue;
         uint8_t *hdr = NULL;
         size_t hlen = 0;
         if (pos.at == VS_FSE_AT_FILE) {
