@@ -132,7 +132,12 @@ int vs_resume_token_parse(const char *token, json_t **state, vm_err *err)
         json_decref(j);
         return vm_err_set(err, VMERR_INVALID, "resume token is corrupt");
     }
-    *state = j;
+    /* What a token may say, and nothing else (as vs_resume_token makes it). */
+    *state = json_object();
+    for (size_t i = 0; i < sizeof public_keys / sizeof *public_keys; i++)
+        if (json_object_get(j, public_keys[i]))
+            json_object_set(*state, public_keys[i], json_object_get(j, public_keys[i]));
+    json_decref(j);
     return 0;
 }
 
