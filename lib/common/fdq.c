@@ -100,6 +100,17 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+/* Frees q once its thread is gone (or never started). */
+static void destroy(vs_fdq *q)
+{
+    if (q->efd >= 0)
+        close(q->efd);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    free(q->ring);
+    free(q);
+}
+
 static vs_fdq *start(int fd, bool writer)
 {
     /* and a pipe's own buffer as large as an unprivileged one can be */
@@ -113,12 +124,7 @@ static vs_fdq *start(int fd, bool writer)
     pthread_cond_init(&q->cv, NULL);
     if (!q->ring || (!writer && q->efd < 0) ||
         pthread_create(&q->thr, NULL, writer ? writer_main : reader_main, q) != 0) {
-        if (q->efd >= 0)
-            close(q->efd);
-        pthread_mutex_destroy(&q->mu);
-        pthread_cond_destroy(&q->cv);
-        free(q->ring);
-        free(q);
+        destroy(q);
         return NULL;
     }
     return q;
@@ -211,12 +217,7 @@ int vs_fdq_close(vs_fdq *q)
     }
     pthread_join(q->thr, NULL);
     int e = q->writer ? q->error : 0;
-    if (q->efd >= 0)
-        close(q->efd);
-    pthread_mutex_destroy(&q->mu);
-    pthread_cond_destroy(&q->cv);
-    free(q->ring);
-    free(q);
+    destroy(q);
     if (e) {
         errno = e;
         return -1;
