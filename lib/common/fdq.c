@@ -14,7 +14,7 @@
 #include "common/fdq.h"
 #include "common/util.h"
 
-#define RING (16u << 20)
+#define RING (8u << 20)
 #define IO_MAX (1u << 20) /* bytes per read(2)/write(2): a pipe's size */
 
 struct vs_fdq {

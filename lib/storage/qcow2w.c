@@ -173,7 +173,9 @@ static void *writer_main(void *arg)
         s->state = ST_WRITING;
         bool skip = q->werr != 0; /* after a failure nothing more is written */
         pthread_mutex_unlock(&q->mu);
-        int e = skip ? 0 : pwrite_all(q->fd, s->buf, round_up(s->len, ALIGN), s->host);
+        size_t n = round_up(s->len, ALIGN); /* clusters under 4 KiB: zero to the alignment */
+        memset(s->buf + s->len, 0, n - s->len);
+        int e = skip ? 0 : pwrite_all(q->fd, s->buf, n, s->host);
         pthread_mutex_lock(&q->mu);
         q->unsynced += s->len;
         if (q->unsynced >= SYNC_EVERY) {
@@ -238,6 +240,11 @@ static stage *take_stage(vs_qcow2w *q, uint64_t host)
     }
     q->st[i].state = ST_FILLING;
     pthread_mutex_unlock(&q->mu);
+    /* Allocated when first needed, not cleared: a fresh page costs a
+     * fault (~10 us in a VM whose host backs its memory lazily), so only
+     * the stages the disk's pace needs are touched. */
+    if (!q->st[i].buf && posix_memalign((void **)&q->st[i].buf, ALIGN, STAGE) != 0)
+        abort();
     q->fill = i;
     q->st[i].host = host;
     q->st[i].len = 0;
@@ -428,8 +435,6 @@ int vs_qcow2w_open(const char *path, uint64_t volsize, vs_qcow2w **out, vm_err *
     q->l2_dirty = xcalloc(q->l1_n, sizeof *q->l2_dirty);
     q->rb = xcalloc(q->rt_n, sizeof *q->rb);
     q->rb_dirty = xcalloc(q->rt_n, sizeof *q->rb_dirty);
-    for (int i = 0; i < NSTAGE; i++)
-        q->st[i].buf = aligned(STAGE);
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
     while (q->nthr < NWRITERS && (e = pthread_create(&q->thr[q->nthr], NULL, writer_main, q)) == 0)
