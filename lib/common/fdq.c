@@ -1,5 +1,8 @@
 /* Write-behind / read-ahead threads for a pipe (fdq.h): a ring buffer
- * between the caller and a thread that does the fd's I/O. */
+ * between the caller and a thread that does the fd's I/O.  The ring is
+ * mapped twice, back to back (one memfd), so any RING bytes from any
+ * point are contiguous: no wrap to handle, and a caller can be handed a
+ * pointer into it (vs_fdq_peek, vs_fdq_reserve) instead of a copy. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -9,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/fdq.h"
@@ -38,8 +42,7 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&q->cv, &q->mu);
         if (!q->used || q->error)
             break;
-        size_t n = q->used < RING - q->head ? q->used : RING - q->head;
-        n = n < IO_MAX ? n : IO_MAX;
+        size_t n = q->used < IO_MAX ? q->used : IO_MAX;
         const uint8_t *p = q->ring + q->head;
         pthread_mutex_unlock(&q->mu);
         ssize_t k = write(q->fd, p, n);
@@ -70,8 +73,7 @@ static void *reader_main(void *arg)
         if (q->stop)
             break;
         size_t tail = (q->head + q->used) % RING;
-        size_t n = RING - q->used < RING - tail ? RING - q->used : RING - tail;
-        n = n < IO_MAX ? n : IO_MAX;
+        size_t n = RING - q->used < IO_MAX ? RING - q->used : IO_MAX;
         pthread_mutex_unlock(&q->mu);
         /* Waits for input or for close's wakeup, never in read(2). */
         struct pollfd pf[2] = { { .fd = q->fd, .events = POLLIN }, { .fd = q->efd, .events = POLLIN } };
@@ -107,8 +109,30 @@ static void destroy(vs_fdq *q)
         close(q->efd);
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cv);
-    free(q->ring);
+    if (q->ring)
+        munmap(q->ring, 2 * (size_t)RING);
     free(q);
+}
+
+/* RING bytes of memory seen twice in a row, or NULL. */
+static uint8_t *ring_map(void)
+{
+    int fd = memfd_create("vmadm-fdq", MFD_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    uint8_t *base = NULL;
+    if (ftruncate(fd, RING) == 0) {
+        base = mmap(NULL, 2 * (size_t)RING, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (base == MAP_FAILED) {
+            base = NULL;
+        } else if (mmap(base, RING, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED ||
+                   mmap(base + RING, RING, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+            munmap(base, 2 * (size_t)RING);
+            base = NULL;
+        }
+    }
+    close(fd);
+    return base;
 }
 
 static vs_fdq *start(int fd, bool writer)
@@ -119,7 +143,7 @@ static vs_fdq *start(int fd, bool writer)
     q->fd = fd;
     q->writer = writer;
     q->efd = writer ? -1 : eventfd(0, EFD_CLOEXEC);
-    q->ring = malloc(RING);
+    q->ring = ring_map();
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
     if (!q->ring || (!writer && q->efd < 0) ||
@@ -155,8 +179,7 @@ ssize_t vs_fdq_write(void *arg, const void *buf, size_t len)
             return -1;
         }
         size_t tail = (q->head + q->used) % RING;
-        size_t n = RING - q->used < RING - tail ? RING - q->used : RING - tail;
-        n = n < len - done ? n : len - done;
+        size_t n = RING - q->used < len - done ? RING - q->used : len - done;
         /* The thread only reads [head, head + used): this part is ours. */
         pthread_mutex_unlock(&q->mu);
         memcpy(q->ring + tail, p + done, n);
@@ -187,8 +210,7 @@ ssize_t vs_fdq_read(void *arg, void *buf, size_t len)
             }
             return (ssize_t)done;
         }
-        size_t n = q->used < RING - q->head ? q->used : RING - q->head;
-        n = n < len - done ? n : len - done;
+        size_t n = q->used < len - done ? q->used : len - done;
         size_t at = q->head;
         /* The thread only writes past head + used: this part is ours. */
         pthread_mutex_unlock(&q->mu);
@@ -201,6 +223,68 @@ ssize_t vs_fdq_read(void *arg, void *buf, size_t len)
     }
     pthread_mutex_unlock(&q->mu);
     return (ssize_t)done;
+}
+
+size_t vs_fdq_span(void)
+{
+    return RING;
+}
+
+ssize_t vs_fdq_peek(vs_fdq *q, size_t len, const uint8_t **p)
+{
+    if (len > RING) {
+        errno = EMSGSIZE;
+        return -1;
+    }
+    pthread_mutex_lock(&q->mu);
+    while (q->used < len && !q->eof)
+        pthread_cond_wait(&q->cv, &q->mu);
+    size_t n = q->used < len ? q->used : len;
+    int e = q->error;
+    *p = q->ring + q->head;
+    pthread_mutex_unlock(&q->mu);
+    if (n < len && e && !n) {
+        errno = e;
+        return -1;
+    }
+    return (ssize_t)n;
+}
+
+void vs_fdq_consume(vs_fdq *q, size_t len)
+{
+    pthread_mutex_lock(&q->mu);
+    len = len < q->used ? len : q->used;
+    q->head = (q->head + len) % RING;
+    q->used -= len;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+uint8_t *vs_fdq_reserve(vs_fdq *q, size_t len)
+{
+    if (len > RING) {
+        errno = EMSGSIZE;
+        return NULL;
+    }
+    pthread_mutex_lock(&q->mu);
+    while (RING - q->used < len && !q->error)
+        pthread_cond_wait(&q->cv, &q->mu);
+    int e = q->error;
+    uint8_t *p = q->ring + (q->head + q->used) % RING;
+    pthread_mutex_unlock(&q->mu);
+    if (e) {
+        errno = e;
+        return NULL;
+    }
+    return p;
+}
+
+void vs_fdq_commit(vs_fdq *q, size_t len)
+{
+    pthread_mutex_lock(&q->mu);
+    q->used += len;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
 }
 
 int vs_fdq_close(vs_fdq *q)

@@ -21,6 +21,7 @@
 #define VM_COMMON_FDQ_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct vs_fdq vs_fdq;
@@ -32,5 +33,21 @@ vs_fdq *vs_fdq_reader(int fd);
 ssize_t vs_fdq_write(void *q, const void *buf, size_t len);
 ssize_t vs_fdq_read(void *q, void *buf, size_t len);
 int vs_fdq_close(vs_fdq *q);
+
+/* Without a copy: pointers into the ring, whose any vs_fdq_span() bytes
+ * are contiguous.
+ * - Reader: vs_fdq_peek waits until `len` bytes are there (or the end of
+ *   input) and points *p at them; returns how many (fewer: the end), -1
+ *   on a read error or len > span (EMSGSIZE).  They stay until
+ *   vs_fdq_consume(len) gives them back; vs_fdq_read takes from the same
+ *   place, so the two mix at record boundaries.
+ * - Writer: vs_fdq_reserve waits for `len` free bytes and returns where
+ *   to put them (NULL: a write error, errno set, or len > span);
+ *   vs_fdq_commit(len) queues them.  Nothing else writes in between. */
+size_t vs_fdq_span(void);
+ssize_t vs_fdq_peek(vs_fdq *q, size_t len, const uint8_t **p);
+void vs_fdq_consume(vs_fdq *q, size_t len);
+uint8_t *vs_fdq_reserve(vs_fdq *q, size_t len);
+void vs_fdq_commit(vs_fdq *q, size_t len);
 
 #endif

@@ -250,7 +250,9 @@ static int send_direct(vs_chainread *c, json_t *list, vs_stream_writer *w, vm_er
         uint64_t left = (uint64_t)json_integer_value(json_object_get(e, "length"));
         while (left) {
             size_t n = left < DIRECT_CHUNK ? (size_t)left : DIRECT_CHUNK;
-            if (vs_chainread_pread(c, buf, n, off, err) < 0 || vs_stream_data(w, off, buf, n, err) < 0)
+            uint8_t *at = vs_stream_data_buf(w, n); /* read straight into the stream's queue */
+            if (at ? vs_chainread_pread(c, at, n, off, err) < 0 || vs_stream_data_commit(w, off, at, n, err) < 0
+                   : vs_chainread_pread(c, buf, n, off, err) < 0 || vs_stream_data(w, off, buf, n, err) < 0)
                 return -1;
             off += n;
             left -= n;

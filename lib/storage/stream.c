@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 
+#include "common/fdq.h"
 #include "common/util.h"
 #include "storage/stream.h"
 
@@ -212,6 +213,38 @@ int vs_stream_data(vs_stream_writer *w, uint64_t offset, const void *buf, size_t
     return 0;
 }
 
+/* The record is built in the write-behind queue's ring (fdq.h) when the
+ * sink is one: the caller reads its bytes straight there. */
+uint8_t *vs_stream_data_buf(vs_stream_writer *w, size_t len)
+{
+    size_t rec = REC_HEAD + DATA_HEAD + len;
+    if (w->fn != vs_fdq_write || !len || len > VS_STREAM_DATA_MAX || rec > vs_fdq_span())
+        return NULL;
+    uint8_t *p = vs_fdq_reserve(w->arg, rec);
+    return p ? p + REC_HEAD + DATA_HEAD : NULL;
+}
+
+int vs_stream_data_commit(vs_stream_writer *w, uint64_t offset, uint8_t *buf, size_t len, vm_err *err)
+{
+    if (!w->open || offset < w->end || offset > w->size || len > w->size - offset)
+        return vm_err_set(err, VMERR_INTERNAL, "stream data outside its object or out of order");
+    uint8_t *h = buf - DATA_HEAD, *head = h - REC_HEAD;
+    put32(h, w->next_id - 1);
+    put32(h + 4, 0);
+    put64(h + 8, offset);
+    put32(head, VS_REC_DATA);
+    put32(head + 4, 0);
+    put64(head + 8, (uint64_t)DATA_HEAD + len);
+    sha256(h, DATA_HEAD + len, NULL, 0, head + 16);
+    memcpy(w->head, head, REC_HEAD);
+    vs_fdq_commit(w->arg, REC_HEAD + DATA_HEAD + len);
+    w->bytes += REC_HEAD + DATA_HEAD + len;
+    EVP_DigestUpdate(w->digest, w->head + 16, 32);
+    w->sent += len;
+    w->end = offset + len;
+    return 0;
+}
+
 int vs_stream_object_end(vs_stream_writer *w, vm_err *err)
 {
     if (!w->open)
@@ -256,7 +289,10 @@ struct vs_stream_reader {
     vs_stream_read_fn fn;
     void *arg;
     uint64_t bytes, records;
-    uint8_t *buf; /* the current record's payload */
+    uint8_t *buf; /* the current record's payload, when copied */
+    const uint8_t *payload; /* the current record's payload: buf, or in
+                             * the read-ahead queue's ring (fdq.h) */
+    size_t held; /* bytes of the ring held for payload */
     size_t cap; /* buf's size: kept across records (a fresh buffer per
                  * record costs its page faults, more than the copy) */
     json_t *json; /* the current record's JSON */
@@ -292,10 +328,14 @@ static int take(vs_stream_reader *r, void *buf, size_t len, bool at_boundary, vm
     return 0;
 }
 
-/* Reads one record's head and payload (digest checked) into r->buf. */
+/* Reads one record's head and payload (digest checked): r->payload. */
 static int read_record(vs_stream_reader *r, uint32_t *type, size_t *len, vm_err *err)
 {
     uint8_t head[REC_HEAD];
+    if (r->held) {
+        vs_fdq_consume(r->arg, r->held);
+        r->held = 0;
+    }
     if (take(r, head, sizeof head, true, err) < 0)
         return -1;
     r->records++;
@@ -308,18 +348,31 @@ static int read_record(vs_stream_reader *r, uint32_t *type, size_t *len, vm_err 
         return BAD("unknown record type %u", *type);
     if (data ? (n < DATA_HEAD || n > DATA_HEAD + (uint64_t)VS_STREAM_DATA_MAX) : n > VS_STREAM_JSON_MAX)
         return BAD("record of %llu bytes is out of bounds", (unsigned long long)n);
-    if ((size_t)n + 1 > r->cap) {
-        free(r->buf);
-        r->cap = (size_t)n + 1;
-        r->buf = xmalloc(r->cap);
+    if (data && r->fn == vs_fdq_read && n <= vs_fdq_span()) {
+        /* in place: the bytes stay in the ring until the next record */
+        errno = 0;
+        ssize_t k = vs_fdq_peek(r->arg, (size_t)n, &r->payload);
+        if (k < 0)
+            return vm_err_sys(err, errno ? errno : EIO, "cannot read the stream");
+        r->bytes += (uint64_t)k;
+        if ((uint64_t)k != n)
+            return BAD("truncated");
+        r->held = (size_t)n;
+    } else {
+        if ((size_t)n + 1 > r->cap) {
+            free(r->buf);
+            r->cap = (size_t)n + 1;
+            r->buf = xmalloc(r->cap);
+        }
+        if (take(r, r->buf, (size_t)n, false, err) < 0)
+            return -1;
+        r->buf[n] = '\0';
+        r->payload = r->buf;
     }
-    if (take(r, r->buf, (size_t)n, false, err) < 0)
-        return -1;
     uint8_t *d = r->rec_digest;
-    sha256(r->buf, (size_t)n, NULL, 0, d);
+    sha256(r->payload, (size_t)n, NULL, 0, d);
     if (memcmp(d, head + 16, 32) != 0)
         return BAD("record digest mismatch");
-    r->buf[n] = '\0';
     *len = (size_t)n;
     return 0;
 }
@@ -384,12 +437,13 @@ static int on_object(vs_stream_reader *r, vs_stream_rec *rec, vm_err *err)
 
 static int on_data(vs_stream_reader *r, vs_stream_rec *rec, size_t len, vm_err *err)
 {
-    uint32_t obj = get32(r->buf);
-    uint64_t off = get64(r->buf + 8);
+    const uint8_t *b = r->payload;
+    uint32_t obj = get32(b);
+    uint64_t off = get64(b + 8);
     size_t n = len - DATA_HEAD;
     if (!r->open || obj != r->objects - 1)
         return BAD("data for object %u, which is not open", obj);
-    if (get32(r->buf + 4) != 0)
+    if (get32(b + 4) != 0)
         return BAD("data record with a non-zero reserved field");
     if (off < r->end || off > r->size || n > r->size - off)
         return BAD("data at %llu+%zu is outside object %u (size %llu) or out of order", (unsigned long long)off, n, obj,
@@ -399,7 +453,7 @@ static int on_data(vs_stream_reader *r, vs_stream_rec *rec, size_t len, vm_err *
     r->got += n;
     rec->object = obj;
     rec->offset = off;
-    rec->data = r->buf + DATA_HEAD;
+    rec->data = b + DATA_HEAD;
     rec->len = n;
     return 0;
 }
@@ -458,6 +512,9 @@ uint64_t vs_stream_reader_bytes(const vs_stream_reader *r)
 
 void vs_stream_reader_set_source(vs_stream_reader *r, vs_stream_read_fn fn, void *arg)
 {
+    if (r->held) /* the last record's bytes, given back before a switch */
+        vs_fdq_consume(r->arg, r->held);
+    r->held = 0;
     r->fn = fn;
     r->arg = arg;
 }

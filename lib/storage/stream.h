@@ -81,6 +81,14 @@ int vs_stream_writer_open(vs_stream_write_fn fn, void *arg, json_t *header, vs_s
 int vs_stream_object(vs_stream_writer *w, json_t *desc, uint32_t *id, vm_err *err);
 /* Data of the open object at offset (ascending, inside its size). */
 int vs_stream_data(vs_stream_writer *w, uint64_t offset, const void *buf, size_t len, vm_err *err);
+/* The same without a copy, when the writer's sink is a write-behind
+ * queue (fdq.h: vs_fdq_write): vs_stream_data_buf returns where to put
+ * len bytes of data (NULL: not offered here — use vs_stream_data), and
+ * vs_stream_data_commit(buf) makes them the next DATA record.  Nothing
+ * else is written in between.  A reader on a read-ahead queue
+ * (vs_fdq_read) likewise hands out DATA in place in its ring. */
+uint8_t *vs_stream_data_buf(vs_stream_writer *w, size_t len);
+int vs_stream_data_commit(vs_stream_writer *w, uint64_t offset, uint8_t *buf, size_t len, vm_err *err);
 int vs_stream_object_end(vs_stream_writer *w, vm_err *err);
 /* Writes END with trailer (NULL: {}); the writer is then done. */
 int vs_stream_writer_finish(vs_stream_writer *w, json_t *trailer, vm_err *err);

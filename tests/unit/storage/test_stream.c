@@ -2,7 +2,8 @@
  * bytes of version 2 (a format change must be deliberate), and hostile
  * streams — every truncation, every flipped byte, and records that are
  * well-formed but out of order or out of bounds — refused with a reason,
- * never a crash. */
+ * never a crash.  Through the pipe queues (fdq.h) DATA is built and read
+ * in place: the bytes are the same as through a copy, and checked. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,6 +16,11 @@
 #include <string.h>
 #include <openssl/evp.h>
 
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "common/fdq.h"
 #include "common/util.h"
 #include "storage/stream.h"
 #include "../common/golden.h"
@@ -185,6 +191,148 @@ static void test_big_data_is_split(void **state)
     free(m.buf);
 }
 
+/* ------------------------------------------ in place, through queues */
+
+#define Q_CHUNKS 4
+static const size_t q_chunk[Q_CHUNKS] = { 4u << 20, 4u << 20, 1000, VS_STREAM_DATA_MAX };
+
+static uint8_t q_byte(size_t i)
+{
+    return (uint8_t)(i * 2654435761u >> 13);
+}
+
+/* One object of the chunks above; in place where the writer offers it
+ * (*inplace counts those). */
+static void queued_stream(vs_stream_write_fn fn, void *arg, int *inplace)
+{
+    vm_err err = VM_ERR_INIT;
+    vs_stream_writer *w = NULL;
+    json_t *h = json_pack("{s:s}", "kind", "queued");
+    assert_int_equal(vs_stream_writer_open(fn, arg, h, &w, &err), 0);
+    json_decref(h);
+    size_t total = 0;
+    for (int i = 0; i < Q_CHUNKS; i++)
+        total += q_chunk[i];
+    uint32_t id;
+    json_t *d = json_pack("{s:I}", "size", (json_int_t)total);
+    assert_int_equal(vs_stream_object(w, d, &id, &err), 0);
+    json_decref(d);
+    uint8_t *tmp = xmalloc(VS_STREAM_DATA_MAX);
+    size_t off = 0;
+    for (int i = 0; i < Q_CHUNKS; i++) {
+        size_t n = q_chunk[i];
+        uint8_t *p = inplace ? vs_stream_data_buf(w, n) : NULL;
+        uint8_t *b = p ? p : tmp;
+        for (size_t k = 0; k < n; k++)
+            b[k] = q_byte(off + k);
+        if (p) {
+            (*inplace)++;
+            assert_int_equal(vs_stream_data_commit(w, off, p, n, &err), 0);
+        } else {
+            assert_int_equal(vs_stream_data(w, off, tmp, n, &err), 0);
+        }
+        off += n;
+    }
+    free(tmp);
+    assert_int_equal(vs_stream_object_end(w, &err), 0);
+    assert_int_equal(vs_stream_writer_finish(w, NULL, &err), 0);
+    vs_stream_writer_free(w);
+}
+
+typedef struct feed {
+    int fd;
+    const mem *bytes; /* written as they are; NULL: a queued stream */
+    int inplace;
+} feed;
+
+static void *feeder(void *arg)
+{
+    feed *f = arg;
+    if (f->bytes) {
+        /* a reader that refused the stream stops reading: EPIPE */
+        (void)vs_stream_fd_write(&f->fd, f->bytes->buf, f->bytes->len);
+    } else {
+        vs_fdq *q = vs_fdq_writer(f->fd);
+        assert_non_null(q);
+        queued_stream(vs_fdq_write, q, &f->inplace);
+        assert_int_equal(vs_fdq_close(q), 0);
+    }
+    close(f->fd);
+    return NULL;
+}
+
+/* Reads a stream from a feeder through a read-ahead queue: 0, or -1 with
+ * err; the data is checked against q_byte. */
+static int read_queued(feed *f, vm_err *err)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    f->fd = p[1];
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, feeder, f), 0);
+    vs_fdq *q = vs_fdq_reader(p[0]);
+    assert_non_null(q);
+    vs_stream_reader *r = NULL;
+    json_t *h;
+    int rc = vs_stream_reader_open(vs_fdq_read, q, &r, &h, err);
+    vs_stream_rec rec;
+    size_t got = 0;
+    while (rc >= 0 && (rc = vs_stream_next(r, &rec, err)) == 1)
+        if (rec.type == VS_REC_DATA) {
+            assert_int_equal(rec.offset, got);
+            for (size_t k = 0; k < rec.len; k++)
+                if (rec.data[k] != q_byte(got + k))
+                    fail_msg("byte %zu differs", got + k);
+            got += rec.len;
+        }
+    vs_stream_reader_free(r);
+    vs_fdq_close(q); /* a refused stream: the feeder is woken by EPIPE */
+    close(p[0]);
+    pthread_join(t, NULL);
+    return rc;
+}
+
+static void test_in_place_through_queues(void **state)
+{
+    (void)state;
+    mem plain = { 0 };
+    queued_stream(mem_write, &plain, NULL);
+    /* the same bytes with the records built in the writer's ring */
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    feed f = { .fd = p[1] };
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, feeder, &f), 0);
+    mem got = { 0 };
+    uint8_t *buf = xmalloc(1 << 20);
+    ssize_t n;
+    while ((n = vs_stream_fd_read(&p[0], buf, 1 << 20)) > 0)
+        mem_write(&got, buf, (size_t)n);
+    pthread_join(t, NULL);
+    close(p[0]);
+    free(buf);
+    assert_int_equal(f.inplace, 3); /* the 8 MiB record is larger than the ring: copied */
+    assert_int_equal(got.len, plain.len);
+    assert_memory_equal(got.buf, plain.buf, plain.len);
+    free(got.buf);
+
+    /* read in place (and the record larger than the ring, copied) */
+    vm_err err = VM_ERR_INIT;
+    feed g = { 0 };
+    if (read_queued(&g, &err) != 0)
+        fail_msg("%s", err.msg);
+    feed h = { .bytes = &plain };
+    if (read_queued(&h, &err) != 0)
+        fail_msg("%s", err.msg);
+
+    /* a flipped byte in a record read in place is refused */
+    plain.buf[plain.len / 4] ^= 1;
+    feed bad = { .bytes = &plain };
+    assert_int_equal(read_queued(&bad, &err), -1);
+    assert_non_null(strstr(err.msg, "record digest mismatch"));
+    free(plain.buf);
+}
+
 /* Every prefix of a stream is refused as truncated. */
 static void test_every_truncation_refused(void **state)
 {
@@ -342,6 +490,7 @@ static void test_hostile_records(void **state)
 int main(int argc, char **argv)
 {
     golden_dir = argc > 1 ? argv[1] : "golden";
+    signal(SIGPIPE, SIG_IGN); /* a refused stream's feeder sees EPIPE */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_golden_bytes),
@@ -349,6 +498,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_every_truncation_refused),
         cmocka_unit_test(test_every_flipped_byte_refused),
         cmocka_unit_test(test_hostile_records),
+        cmocka_unit_test(test_in_place_through_queues),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
