@@ -353,11 +353,24 @@ static int send_volume(vs_pool *pool, const char *snapname, const vs_send_base *
         return -1;
     const char *sn;
     cleanup_free char *dsname = vs_split_snap(snapname, &sn);
+    /* The object first: the receiver makes its layer while the extents
+     * are mapped here. */
+    cleanup_json json_t *desc =
+        json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "kind", "volume", "name", dsname, "snapshot", sn, "volsize",
+                  (json_int_t)volsize, "size", (json_int_t)volsize, "guid", guid);
+    if (base->snap)
+        json_object_set_new(desc, base->origin ? "origin" : "from",
+                            json_string(base->origin ? base->snap : strchr(base->snap, '@') + 1));
+    if (offset)
+        json_object_set_new(desc, "resume_offset", json_integer((json_int_t)offset));
+    uint32_t id;
+    int r = vs_stream_object(w, desc, &id, err);
     /* Straight from the layer files when qemu maps every extent to one;
      * through qemu-nbd otherwise. */
     vs_chainread *c = NULL;
     struct nbd_handle *h = NULL;
-    int r = vs_chainread_open(path, &c, err);
+    if (r == 0)
+        r = vs_chainread_open(path, &c, err);
     if (r == 0 && !(h = nbd_serve(path, false, err)))
         r = -1;
     else if (r == 1)
@@ -366,19 +379,8 @@ static int send_volume(vs_pool *pool, const char *snapname, const vs_send_base *
         list = vs_chainread_data(c);
     else if (r == 0 && !base->snap)
         r = data_extents(h, volsize, &list, err);
-    if (r == 0) {
+    if (r == 0)
         trim_below(list, offset);
-        cleanup_json json_t *desc =
-            json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "kind", "volume", "name", dsname, "snapshot", sn, "volsize",
-                      (json_int_t)volsize, "size", (json_int_t)volsize, "guid", guid);
-        if (base->snap)
-            json_object_set_new(desc, base->origin ? "origin" : "from",
-                                json_string(base->origin ? base->snap : strchr(base->snap, '@') + 1));
-        if (offset)
-            json_object_set_new(desc, "resume_offset", json_integer((json_int_t)offset));
-        uint32_t id;
-        r = vs_stream_object(w, desc, &id, err);
-    }
     if (r == 0)
         r = c ? send_direct(c, list, w, err) : send_extents(h, list, w, err);
     if (r == 0)
