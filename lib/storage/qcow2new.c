@@ -21,9 +21,9 @@ static const struct {
     uint8_t type, bit;
     const char *name;
 } features[] = {
-    { 0, 0, "dirty bit" },      { 0, 1, "corrupt bit" },    { 0, 2, "external data file" },
+    { 0, 0, "dirty bit" },        { 0, 1, "corrupt bit" },         { 0, 2, "external data file" },
     { 0, 3, "compression type" }, { 0, 4, "extended L2 entries" }, { 1, 0, "lazy refcounts" },
-    { 2, 0, "bitmaps" },        { 2, 1, "raw external data" },
+    { 2, 0, "bitmaps" },          { 2, 1, "raw external data" },
 };
 
 static void be32(uint8_t *p, uint32_t v)
@@ -44,8 +44,8 @@ static void be16(uint8_t *p, uint16_t v)
     memcpy(p, &v, 2);
 }
 
-/* The header cluster's bytes up to and with the backing name: its length. */
-static size_t header(uint8_t *h, uint64_t size, const char *backing, uint32_t l1_size)
+/* The header cluster's bytes up to and with the backing name. */
+static void header(uint8_t *h, uint64_t size, const char *backing, uint32_t l1_size)
 {
     size_t at = HEADER_LEN;
     memcpy(h, "QFI\xfb", 4);
@@ -53,7 +53,7 @@ static size_t header(uint8_t *h, uint64_t size, const char *backing, uint32_t l1
     be32(h + 20, CBITS);
     be64(h + 24, size);
     be32(h + 36, l1_size);
-    be64(h + 40, 3 * (uint64_t)CS); /* L1 */
+    be64(h + 40, l1_size ? 3 * (uint64_t)CS : 0); /* L1 */
     be64(h + 48, CS); /* refcount table */
     be32(h + 56, 1);
     be32(h + 96, 4); /* refcount order: 16 bits */
@@ -79,9 +79,7 @@ static size_t header(uint8_t *h, uint64_t size, const char *backing, uint32_t l1
         be64(h + 8, at);
         be32(h + 16, (uint32_t)bl);
         memcpy(h + at, backing, bl);
-        at += bl;
     }
-    return at;
 }
 
 static int pwrite_all(int fd, const void *buf, size_t n, off_t off)
@@ -104,21 +102,19 @@ int vs_qcow2_new(const char *path, uint64_t size, const char *backing, vm_err *e
     if (size % 512 || l1_size * 8 > CS || (backing && (!*backing || strlen(backing) > 1023)))
         return 0;
     uint32_t l1_clusters = l1_size ? 1 : 0;
-    cleanup_free uint8_t *h = xcalloc(1, CS);
-    size_t hlen = header(h, size, backing, (uint32_t)l1_size);
-    uint8_t rt[8], rb[2 * 4];
-    be64(rt, 2 * (uint64_t)CS);
-    size_t nclusters = 3 + l1_clusters;
-    for (size_t i = 0; i < nclusters; i++)
-        be16(rb + 2 * i, 1);
-    cleanup_free uint8_t *l1 = xcalloc(1, CS);
+    /* One buffer, written whole like qemu-img's: no holes in it (its
+     * allocation is what a later header update on a full disk relies on,
+     * and what the pool's space accounting expects of an empty layer). */
+    size_t len = 3 * (size_t)CS + (size_t)l1_size * 8;
+    cleanup_free uint8_t *b = xcalloc(1, len);
+    header(b, size, backing, (uint32_t)l1_size);
+    be64(b + CS, 2 * (uint64_t)CS); /* the refcount table's one block */
+    for (size_t i = 0; i < 3 + l1_clusters; i++)
+        be16(b + 2 * CS + 2 * i, 1);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return vm_err_sys(err, errno, "cannot create %s", path);
-    bool ok = pwrite_all(fd, h, hlen, 0) == 0 && pwrite_all(fd, rt, sizeof rt, CS) == 0 &&
-              pwrite_all(fd, rb, 2 * nclusters, 2 * (off_t)CS) == 0 &&
-              (!l1_size || pwrite_all(fd, l1, (size_t)l1_size * 8, 3 * (off_t)CS) == 0) &&
-              (l1_size || ftruncate(fd, 3 * (off_t)CS) == 0) && fdatasync(fd) == 0;
+    bool ok = pwrite_all(fd, b, len, 0) == 0 && fdatasync(fd) == 0;
     int e = errno;
     close(fd);
     if (!ok) {

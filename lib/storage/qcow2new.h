@@ -8,7 +8,8 @@
  * version 3 header of 112 bytes with 64 KiB clusters and 16-bit
  * refcounts, the backing format and feature name table extensions, the
  * backing file's name, then one cluster each of refcount table and
- * refcount block, then the L1 table (all zero).
+ * refcount block, then the L1 table (all zero) — all of it allocated on
+ * disk (no holes), as qemu-img writes it.
  *
  * Promises:
  * - vs_qcow2_new returns 1 once the file exists with that content and is

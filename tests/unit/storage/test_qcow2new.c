@@ -1,6 +1,7 @@
 /* lib/storage/qcow2new.h against qemu-img itself: for volume sizes at and
  * around the L1 table's steps, with and without a backing file, the file
- * vs_qcow2_new writes has the same bytes (and the same length) as the
+ * vs_qcow2_new writes has the same bytes (and length, and allocated
+ * blocks) as the
  * one `qemu-img create` writes, and `qemu-img check` passes on it; the
  * cases it does not take are left to qemu-img, untouched. */
 #include <stdarg.h>
@@ -60,9 +61,8 @@ static void same_as_qemu(uint64_t size, const char *backing)
                             theirs, (unsigned long long)size),
                          0);
     else
-        assert_int_equal(sh("qemu-img create -q -f qcow2 -o lazy_refcounts=off %s %llu", theirs,
-                            (unsigned long long)size),
-                         0);
+        assert_int_equal(
+            sh("qemu-img create -q -f qcow2 -o lazy_refcounts=off %s %llu", theirs, (unsigned long long)size), 0);
     size_t a, b;
     uint8_t *x = slurp(ours, &a), *y = slurp(theirs, &b);
     if (a != b)
@@ -74,6 +74,14 @@ static void same_as_qemu(uint64_t size, const char *backing)
                      backing ? backing : "-", i, x[i], y[i]);
     free(x);
     free(y);
+    /* and the same blocks allocated (a header update on a full disk
+     * rewrites the header cluster in place) */
+    struct stat so, st;
+    assert_int_equal(stat(ours, &so), 0);
+    assert_int_equal(stat(theirs, &st), 0);
+    if (so.st_blocks != st.st_blocks)
+        fail_msg("size %llu: %lld blocks allocated, qemu-img's %lld", (unsigned long long)size, (long long)so.st_blocks,
+                 (long long)st.st_blocks);
     /* a consistent image (the backing file need not exist: -U, no chain) */
     assert_int_equal(sh("cd %s && qemu-img check -q -U 'json:{\"driver\":\"qcow2\",\"file\":{\"driver\":"
                         "\"file\",\"filename\":\"ours.qcow2\"},\"backing\":null}'",
@@ -87,9 +95,19 @@ static void test_same_bytes_as_qemu_img(void **state)
 {
     (void)state;
     const uint64_t MiB = 1 << 20, GiB = 1 << 30;
-    const uint64_t sizes[] = { 512,          65536,        1 * MiB,           512 * MiB - 512,
-                               512 * MiB,    512 * MiB + 512, 1 * GiB,      10 * GiB + 4096,
-                               100 * GiB,    2048 * GiB,   4096 * GiB - 512, 4096 * GiB };
+    const uint64_t sizes[] = { 0,
+                               512,
+                               65536,
+                               1 * MiB,
+                               512 * MiB - 512,
+                               512 * MiB,
+                               512 * MiB + 512,
+                               1 * GiB,
+                               10 * GiB + 4096,
+                               100 * GiB,
+                               2048 * GiB,
+                               4096 * GiB - 512,
+                               4096 * GiB };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         same_as_qemu(sizes[i], NULL);
         same_as_qemu(sizes[i], "6f1e0d2c3b4a5968-p123.qcow2");
