@@ -191,7 +191,7 @@ hidden() { VMADM_ROOT=$1 vmadm get "$2" | jq -e '.do_not_inventory == true' >/de
         vmadm migrate -a "$U" "root:$B" 2>/dev/null &
         pid=$!
         sleep "$delay"
-        pkill -9 -f "receive --hidden" || true
+        kill_receive "$B"
         wait "$pid" || true
         if [ "$(state "$B" "$U")" = running ]; then
             # it got through before the kill: undo to try again
@@ -324,48 +324,6 @@ partial_offset() { # ROOT
         "$1/var/vmstore/zones/pool.json" 2>/dev/null || echo 0
 }
 
-@test "resume: receivers killed -9 inside a disk; each re-run sends at most one chunk (64 MiB) of what arrived" {
-    U=$(echo "{\"brand\": \"bhyve\", \"ram\": 128, \"autoboot\": false,
-           \"disks\": [{\"image_uuid\": \"$IMG_HVM_A\", \"boot\": true, \"model\": \"virtio\"},
-                       {\"size\": 512, \"model\": \"virtio\"}]}" |
-        vmadm create 2>&1 | sed -n 's/^Successfully created VM //p')
-    qemu-io -f qcow2 -c "write -P 0x6b 0 320M" -c "write -P 0x6c 400M 1M" "$(volfile "$A" "$U" disk1)" >/dev/null
-    total=0
-    for want in 100000000 230000000; do
-        vmadm migrate --json "$U" "root:$B" > "$BATS_TEST_TMPDIR/cut.json" 2>/dev/null &
-        pid=$!
-        # killed once a checkpoint past `want` bytes is durable there
-        for i in $(seq 600); do
-            [ "$(partial_offset "$B")" -ge "$want" ] && break
-            sleep 0.1
-        done
-        pkill -9 -f "receive --hidden" || true
-        wait "$pid" && { echo "the migration was not cut"; false; } || true
-        at=$(partial_offset "$B")
-        [ "$at" -ge "$want" ]
-        # the source is untouched: stopped as it was, shown, the migration pending
-        [ "$(state "$A" "$U")" = stopped ] && ! hidden "$A" "$U"
-        ! inB vmadm get "$U" >/dev/null 2>&1
-        # what the destination kept survives its next command (repair)
-        inB vmadm list >/dev/null
-        [ "$(partial_offset "$B")" -eq "$at" ]
-        echo "# cut at a checkpoint of $at bytes" >&3
-    done
-    run --separate-stderr vmadm migrate --json "$U" "root:$B"
-    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
-    msg=$(echo "$output" | jq -r 'select(.message | startswith("resumed:")) | .message')
-    echo "# $msg" >&3
-    had=$(echo "$msg" | awk '{print $2}'); sent=$(echo "$msg" | awk '{print $(NF-1)}')
-    # 321 MiB of data: what the last cut kept is not sent again, at most one chunk more
-    [ "$had" -ge "$at" ]
-    [ "$sent" -le $((321 * 1048576 - at + 64 * 1048576 + 1048576)) ]
-    holds "$B" "$U" disk1 0x6b 0 && holds "$B" "$U" disk1 0x6b 300M && holds "$B" "$U" disk1 0x6c 400M
-    [ "$(jq -r '[.datasets | keys[] | select(contains("-vmstore-"))] | length' "$B/var/vmstore/zones/pool.json")" = 0 ]
-    [ ! -e "$B/etc/vms/.creating-$U" ]
-    vmadm migrate --finalize "$U"
-    inB vmadm get "$U" | jq -e '.do_not_inventory != true' >/dev/null
-}
-
 # kill_receive ROOT: kill -9 the migration's receive into ROOT (only that
 # root's: other roots may be migrating on this host).
 kill_receive() {
@@ -374,6 +332,60 @@ kill_receive() {
         tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "VMADM_ROOT=$1" && kill -9 "$p"
     done
     return 0
+}
+
+# cut_at WANT: `vmadm migrate $U root:$B` killed (its receive, kill -9)
+# once a checkpoint of at least WANT bytes is durable there; sets `at` to
+# the checkpoint kept.  The source stays as it was (stopped, shown), the
+# destination has no VM, and its next command keeps the partial receive.
+cut_at() {
+    local want=$1 pid i
+    vmadm migrate --json "$U" "root:$B" > "$BATS_TEST_TMPDIR/cut.json" 2>/dev/null &
+    pid=$!
+    for i in $(seq 1200); do
+        [ "$(partial_offset "$B")" -ge "$want" ] && break
+        sleep 0.05
+    done
+    kill_receive "$B"
+    wait "$pid" && { echo "the migration was not cut"; false; } || true
+    at=$(partial_offset "$B")
+    [ "$at" -ge "$want" ]
+    [ "$(state "$A" "$U")" = stopped ] && ! hidden "$A" "$U"
+    ! inB vmadm get "$U" >/dev/null 2>&1
+    inB vmadm list >/dev/null
+    [ "$(partial_offset "$B")" -eq "$at" ]
+    echo "# cut at a checkpoint of $at bytes" >&3
+}
+
+# resumed_rerun DATA_BYTES: the re-run after cut_at completes, says what it
+# resumed, and sends at most one chunk (64 MiB, + 1 MiB of records) more
+# than the DATA_BYTES the last cut had not kept; no partial dataset is left.
+resumed_rerun() {
+    local data=$1 msg had sent
+    run --separate-stderr vmadm migrate --json "$U" "root:$B"
+    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
+    msg=$(echo "$output" | jq -r 'select(.message | startswith("resumed:")) | .message')
+    echo "# $msg" >&3
+    had=$(echo "$msg" | awk '{print $2}'); sent=$(echo "$msg" | awk '{print $(NF-1)}')
+    [ "$had" -ge "$at" ]
+    [ "$sent" -le $((data - at + 64 * 1048576 + 1048576)) ]
+    [ "$(jq -r '[.datasets | keys[] | select(contains("-vmstore-"))] | length' "$B/var/vmstore/zones/pool.json")" = 0 ]
+}
+
+@test "resume: receivers killed -9 inside a disk; each re-run sends at most one chunk (64 MiB) of what arrived" {
+    U=$(echo "{\"brand\": \"bhyve\", \"ram\": 128, \"autoboot\": false,
+           \"disks\": [{\"image_uuid\": \"$IMG_HVM_A\", \"boot\": true, \"model\": \"virtio\"},
+                       {\"size\": 512, \"model\": \"virtio\"}]}" |
+        vmadm create 2>&1 | sed -n 's/^Successfully created VM //p')
+    qemu-io -f qcow2 -c "write -P 0x6b 0 320M" -c "write -P 0x6c 400M 1M" "$(volfile "$A" "$U" disk1)" >/dev/null
+    # 321 MiB of data; the second cut after the first's checkpoint
+    cut_at 100000000
+    cut_at 230000000
+    resumed_rerun $((321 * 1048576))
+    holds "$B" "$U" disk1 0x6b 0 && holds "$B" "$U" disk1 0x6b 300M && holds "$B" "$U" disk1 0x6c 400M
+    [ ! -e "$B/etc/vms/.creating-$U" ]
+    vmadm migrate --finalize "$U"
+    inB vmadm get "$U" | jq -e '.do_not_inventory != true' >/dev/null
 }
 
 @test "resume: receivers killed -9 inside a container's root; each re-run sends at most one chunk of it again" {
@@ -390,39 +402,15 @@ kill_receive() {
     local sum; sum=$(sha256sum < "$root/big")
     # the second cut: at the next checkpoint after the first (the copy is
     # fast: the first may be past 100 MB by a chunk or two)
-    at=0
-    for want in 100000000 next; do
-        [ "$want" = next ] && want=$((at + 1))
-        vmadm migrate --json "$U" "root:$B" > "$BATS_TEST_TMPDIR/cut.json" 2>/dev/null &
-        pid=$!
-        for i in $(seq 1200); do
-            [ "$(partial_offset "$B")" -ge "$want" ] && break
-            sleep 0.05
-        done
-        kill_receive "$B"
-        wait "$pid" && { echo "the migration was not cut"; false; } || true
-        at=$(partial_offset "$B")
-        [ "$at" -ge "$want" ]
-        [ "$(state "$A" "$U")" = stopped ] && ! hidden "$A" "$U"
-        ! inB vmadm get "$U" >/dev/null 2>&1
-        inB vmadm list >/dev/null
-        [ "$(partial_offset "$B")" -eq "$at" ]
-        # the kept root is the filesystem's partial receive
-        [ "$(jq -r "[.datasets | keys[] | select(. == \"zones/$U-vmstore-partial\")] | length" "$B/var/vmstore/zones/pool.json")" = 1 ]
-        echo "# cut at a checkpoint of $at bytes" >&3
-    done
-    run --separate-stderr vmadm migrate --json "$U" "root:$B"
-    [ "$status" -eq 0 ] || { echo "$stderr"; false; }
-    msg=$(echo "$output" | jq -r 'select(.message | startswith("resumed:")) | .message')
-    echo "# $msg" >&3
-    had=$(echo "$msg" | awk '{print $2}'); sent=$(echo "$msg" | awk '{print $(NF-1)}')
-    [ "$had" -ge "$at" ]
-    [ "$sent" -le $((321 * 1048576 - at + 64 * 1048576 + 1048576)) ]
+    cut_at 100000000
+    # the kept root is the filesystem's partial receive
+    [ "$(jq -r "[.datasets | keys[] | select(. == \"zones/$U-vmstore-partial\")] | length" "$B/var/vmstore/zones/pool.json")" = 1 ]
+    cut_at $((at + 1))
+    resumed_rerun $((321 * 1048576))
     local broot; broot=$(inB vmadm get "$U" | jq -r .zonepath)/root
     [ "$(sha256sum < "$broot/big")" = "$sum" ]
     [ "$(cat "$broot/zz/f200")" = 200 ]
     [ "$(stat -c %Y "$broot/zz")" = "$(stat -c %Y "$root/zz")" ]
-    [ "$(jq -r '[.datasets | keys[] | select(contains("-vmstore-"))] | length' "$B/var/vmstore/zones/pool.json")" = 0 ]
     vmadm migrate --finalize "$U"
     inB vmadm start "$U"
     [ "$(inB vmadm login "$U" cat /zz/f7)" = 7 ]
